@@ -1,0 +1,215 @@
+//! The content store: blobs under `blobs/sha256/<hex>` in an OCI image layout. A blob is
+//! written to a temporary file in the same directory tree, its digest checked, synced and
+//! then renamed into place, so a reader never sees a partial or wrong blob.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::digest::{Digest, Hashing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("digest mismatch: expected {expected}, got {actual} ({size} bytes)")]
+    Mismatch {
+        expected: Digest,
+        actual: Digest,
+        size: u64,
+    },
+    #[error("size mismatch for {digest}: expected {expected} bytes, got {actual}")]
+    Size {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob {0} is not in the content store")]
+    Missing(Digest),
+    #[error("content store {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BlobError + '_ {
+    move |source| BlobError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An OCI image layout directory holding blobs.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (creating if needed) the layout at `root`, writing the `oci-layout` marker.
+    pub fn open(root: &Path) -> Result<Self, BlobError> {
+        let blobs = root.join("blobs/sha256");
+        fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        let tmp = root.join("blobs/tmp");
+        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        let marker = root.join("oci-layout");
+        if !marker.exists() {
+            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+
+    pub fn has(&self, d: &Digest) -> bool {
+        self.path(d).is_file()
+    }
+
+    pub fn size(&self, d: &Digest) -> Result<u64, BlobError> {
+        let p = self.path(d);
+        match fs::metadata(&p) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobError::Missing(d.clone())),
+            Err(e) => Err(io_err(&p)(e)),
+        }
+    }
+
+    pub fn open_blob(&self, d: &Digest) -> Result<File, BlobError> {
+        let p = self.path(d);
+        File::open(&p).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => BlobError::Missing(d.clone()),
+            _ => io_err(&p)(e),
+        })
+    }
+
+    pub fn read(&self, d: &Digest) -> Result<Vec<u8>, BlobError> {
+        let mut v = Vec::new();
+        self.open_blob(d)?
+            .read_to_end(&mut v)
+            .map_err(io_err(&self.path(d)))?;
+        Ok(v)
+    }
+
+    /// Starts writing a blob; its digest is checked against `expected` on commit (or simply
+    /// computed when the caller does not know it yet).
+    pub fn writer(&self, expected: Option<Digest>) -> Result<BlobWriter, BlobError> {
+        let dir = self.root.join("blobs/tmp");
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{}-", std::process::id()))
+            .tempfile_in(&dir)
+            .map_err(io_err(&dir))?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            expected,
+            out: Hashing::new(BufWriter::with_capacity(1 << 20, tmp)),
+        })
+    }
+
+    pub fn put(&self, data: &[u8]) -> Result<Digest, BlobError> {
+        let mut w = self.writer(None)?;
+        w.write_all(data).map_err(io_err(&self.root))?;
+        w.commit()
+    }
+
+    /// Copies everything from `r` into a blob; returns its digest and size.
+    pub fn put_reader(
+        &self,
+        r: &mut impl Read,
+        expected: Option<Digest>,
+    ) -> Result<(Digest, u64), BlobError> {
+        let mut w = self.writer(expected)?;
+        let n = io::copy(r, &mut w).map_err(io_err(&self.root))?;
+        Ok((w.commit()?, n))
+    }
+
+    pub fn remove(&self, d: &Digest) -> Result<(), BlobError> {
+        let p = self.path(d);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&p)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every blob digest present on disk.
+    pub fn list(&self) -> Result<Vec<Digest>, BlobError> {
+        let dir = self.root.join("blobs/sha256");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let e = e.map_err(io_err(&dir))?;
+            if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy()) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes temporary files of interrupted writes. Only safe while no other process
+    /// writes, which the caller guarantees with the exclusive store lock.
+    pub fn clean_tmp(&self) -> Result<(), BlobError> {
+        let dir = self.root.join("blobs/tmp");
+        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let p = e.map_err(io_err(&dir))?.path();
+            fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+        Ok(())
+    }
+}
+
+/// A blob being written. Dropping it without `commit` deletes the temporary file.
+pub struct BlobWriter {
+    store: BlobStore,
+    expected: Option<Digest>,
+    out: Hashing<BufWriter<tempfile::NamedTempFile>>,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl BlobWriter {
+    /// Bytes written so far, for progress displays.
+    pub fn written(&self) -> u64 {
+        self.out.count()
+    }
+
+    /// Verifies the digest, syncs and renames the blob into place.
+    pub fn commit(self) -> Result<Digest, BlobError> {
+        let root = self.store.root.clone();
+        let (buf, actual, size) = self.out.finish();
+        if let Some(expected) = self.expected {
+            if expected != actual {
+                return Err(BlobError::Mismatch {
+                    expected,
+                    actual,
+                    size,
+                });
+            }
+        }
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| io_err(&root)(e.into_error()))?;
+        tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+        let dest = self.store.path(&actual);
+        tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        Ok(actual)
+    }
+}
+
+/// Writes `data` to `path` through a synced temporary file and a rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), BlobError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(data).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
+}
