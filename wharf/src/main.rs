@@ -1,1 +1,34 @@
-fn main() {}
+//! The `wharf` command: parses docker's command line, runs the command and turns errors
+//! into docker's exit codes (125 for a bad command line, 1 for a failed command).
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 125,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    if let Err(e) = cli::run(args) {
+        // Library errors already include their cause in their message; print each cause
+        // only when no outer message shows it yet.
+        let mut msg = String::new();
+        for cause in e.chain().map(ToString::to_string) {
+            if msg.is_empty() {
+                msg = cause;
+            } else if !msg.contains(&cause) {
+                msg = format!("{msg}: {cause}");
+            }
+        }
+        eprintln!("Error: {msg}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,51 @@
+//! `image inspect [--format T] IMAGE...`.
+
+use std::io::Write;
+use std::path::Path;
+
+use wharf::context::Access;
+use wharf::format::{pretty_json, Format};
+use wharf::image::lookup;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Format output using a Go template or "json"
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
+    let ctx = super::open(root, Access::Shared)?;
+    let template = match a.format.as_deref() {
+        None | Some("json") => None,
+        Some(s) => Some(Format::parse(s)?),
+    };
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &a.images {
+        match lookup::find(&ctx.db, name) {
+            Ok((id, _)) => match ctx.db.image(&id)? {
+                Some(img) => found.push(wharf::inspect::image(&ctx, &img)?),
+                None => missing.push(format!("No such image: {name}")),
+            },
+            Err(lookup::LookupError::NotFound(n)) => missing.push(format!("No such image: {n}")),
+            Err(e) => missing.push(e.to_string()),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match template {
+        None => writeln!(out, "{}", pretty_json(&found))?,
+        Some(t) => {
+            for obj in &found {
+                writeln!(out, "{}", t.render(&serde_json::to_value(obj)?)?)?;
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(missing.join("\n"))
+    }
+}

@@ -1,0 +1,113 @@
+//! Records an image whose blobs are already in the content store: checks the manifest and
+//! config, unpacks missing layers into snapshots (verifying diff_ids), then makes the image
+//! and its names visible in one database transaction. Until that commit nothing of the new
+//! image is visible, so an interruption leaves the store as it was.
+
+use super::digest::Digest;
+use super::layout;
+use super::oci::{ImageConfig, Manifest, OCI_MANIFEST};
+use super::reference::ImageRef;
+use super::ImageError;
+use crate::context::Context;
+use crate::snapshot::{chain_ids, Job};
+use crate::store::{LayerRow, NewImage};
+
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub id: Digest,
+    pub new: bool,
+}
+
+/// Installs the image described by `manifest` (stored as a blob here) with `names` as tags
+/// and `repo_digest` names such as `docker.io/library/alpine@sha256:...`.
+pub fn install(
+    ctx: &mut Context,
+    manifest: &[u8],
+    names: &[ImageRef],
+    repo_digests: &[String],
+) -> Result<Installed, ImageError> {
+    let manifest_digest = ctx.blobs.put(manifest)?;
+    let m: Manifest = serde_json::from_slice(manifest).map_err(|source| ImageError::Manifest {
+        digest: manifest_digest.clone(),
+        source,
+    })?;
+    let config_digest = Digest::parse(&m.config.digest)?;
+    let config_bytes = ctx.blobs.read(&config_digest)?;
+    if Digest::of(&config_bytes) != config_digest {
+        return Err(ImageError::Corrupt(config_digest));
+    }
+    let config: ImageConfig =
+        serde_json::from_slice(&config_bytes).map_err(|source| ImageError::Config {
+            digest: config_digest.clone(),
+            source,
+        })?;
+    if config.rootfs.diff_ids.len() != m.layers.len() {
+        return Err(ImageError::LayerCount {
+            config: config_digest,
+            diff_ids: config.rootfs.diff_ids.len(),
+            layers: m.layers.len(),
+        });
+    }
+    let diff_ids = config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(|d| Digest::parse(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chains = chain_ids(&diff_ids);
+    let mut jobs = Vec::new();
+    let mut blobs = Vec::new();
+    for (i, layer) in m.layers.iter().enumerate() {
+        let blob = Digest::parse(&layer.digest)?;
+        let size = ctx.blobs.size(&blob)?;
+        if size != layer.size {
+            return Err(ImageError::Blob(super::store::BlobError::Size {
+                digest: blob,
+                expected: layer.size,
+                actual: size,
+            }));
+        }
+        blobs.push((blob.clone(), size));
+        jobs.push(Job {
+            chain_id: chains[i].clone(),
+            blob_path: ctx.blobs.path(&blob),
+            blob,
+            diff_id: diff_ids[i].clone(),
+        });
+    }
+    let unpacked = ctx.snapshots.unpack_all(&jobs)?;
+    let mut layers = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let size = match unpacked[i] {
+            Some(s) => s,
+            None => match ctx.db.layer_size(&job.chain_id)? {
+                Some(s) => s,
+                None => ctx.snapshots.measure(&job.chain_id),
+            },
+        };
+        layers.push(LayerRow {
+            chain_id: job.chain_id.clone(),
+            diff_id: job.diff_id.clone(),
+            parent: i.checked_sub(1).map(|p| chains[p].clone()),
+            size,
+            blob: blobs[i].0.clone(),
+            blob_size: blobs[i].1,
+            media_type: m.layers[i].media_type.clone(),
+        });
+    }
+    let img = NewImage {
+        id: config_digest.clone(),
+        manifest_digest,
+        manifest_media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.into()),
+        created: config.created.clone(),
+        layers,
+        tags: names.iter().filter_map(ImageRef::tagged_name).collect(),
+        repo_digests: repo_digests.to_vec(),
+    };
+    let new = ctx.db.add_image(&img)?;
+    layout::write_index(ctx)?;
+    Ok(Installed {
+        id: config_digest,
+        new,
+    })
+}

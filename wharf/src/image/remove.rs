@@ -1,0 +1,138 @@
+//! Removing images the way `docker rmi` and `docker image prune` do, and collecting the
+//! blobs and snapshots no image needs any more. Callers hold the exclusive lock.
+
+use super::digest::Digest;
+use super::layout;
+use super::lookup::{self, Named};
+use super::reference::ImageRef;
+use super::ImageError;
+use crate::context::Context;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
+    MultipleRepos(String),
+    #[error(transparent)]
+    Lookup(#[from] lookup::LookupError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
+
+impl From<crate::store::StoreError> for RemoveError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Image(e.into())
+    }
+}
+
+/// What `rmi` did, in docker's words: `Untagged: x`, `Deleted: sha256:...`.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub untagged: Vec<String>,
+    pub deleted: Vec<Digest>,
+    pub reclaimed: u64,
+}
+
+fn familiar(name: &str) -> String {
+    ImageRef::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
+
+/// `rmi [-f] input`.
+pub fn rmi(ctx: &mut Context, input: &str, force: bool) -> Result<Report, RemoveError> {
+    let (id, named) = lookup::find(&ctx.db, input)?;
+    let img = ctx
+        .db
+        .image(&id)?
+        .ok_or_else(|| lookup::LookupError::NotFound(input.to_string()))?;
+    let mut report = Report::default();
+    match named {
+        Named::Tag(r) if img.tags.len() > 1 => {
+            let name = r.tagged_name().unwrap_or_default();
+            ctx.db.untag(&name)?;
+            report.untagged.push(r.familiar());
+            layout::write_index(ctx)?;
+            return Ok(report);
+        }
+        Named::Id if !force => {
+            let repos: std::collections::BTreeSet<String> = img
+                .tags
+                .iter()
+                .filter_map(|t| ImageRef::parse(t).ok().map(|r| r.repository()))
+                .collect();
+            if repos.len() > 1 {
+                return Err(RemoveError::MultipleRepos(id.short().to_string()));
+            }
+        }
+        _ => {}
+    }
+    for t in &img.tags {
+        report.untagged.push(familiar(t));
+    }
+    for d in &img.repo_digests {
+        report.untagged.push(familiar(d));
+    }
+    delete_images(ctx, &[id], &mut report)?;
+    Ok(report)
+}
+
+/// `image prune`: dangling images, or with `all` every image.
+pub fn prune(ctx: &mut Context, all: bool) -> Result<Report, RemoveError> {
+    let victims: Vec<Digest> = ctx
+        .db
+        .images()?
+        .into_iter()
+        .filter(|i| all || i.tags.is_empty())
+        .map(|i| i.id)
+        .collect();
+    let mut report = Report::default();
+    for img in ctx.db.images()? {
+        if victims.contains(&img.id) {
+            report.untagged.extend(img.tags.iter().map(|t| familiar(t)));
+            report
+                .untagged
+                .extend(img.repo_digests.iter().map(|t| familiar(t)));
+        }
+    }
+    delete_images(ctx, &victims, &mut report)?;
+    Ok(report)
+}
+
+fn delete_images(
+    ctx: &mut Context,
+    ids: &[Digest],
+    report: &mut Report,
+) -> Result<(), RemoveError> {
+    let layers_before = ctx.db.referenced_layers()?;
+    for id in ids {
+        ctx.db.remove_image(id)?;
+        report.deleted.push(id.clone());
+    }
+    let layers_after = ctx.db.referenced_layers()?;
+    let mut gone: Vec<&Digest> = layers_before.difference(&layers_after).collect();
+    gone.sort();
+    report.deleted.extend(gone.into_iter().cloned());
+    layout::write_index(ctx)?;
+    report.reclaimed = collect_garbage(ctx)?;
+    Ok(())
+}
+
+/// Deletes blobs and snapshots that no recorded image references; returns bytes freed.
+pub fn collect_garbage(ctx: &mut Context) -> Result<u64, ImageError> {
+    let blobs = ctx.db.referenced_blobs()?;
+    let mut freed = 0;
+    for d in ctx.blobs.list()? {
+        if !blobs.contains(&d) {
+            freed += ctx.blobs.size(&d).unwrap_or(0);
+            ctx.blobs.remove(&d)?;
+        }
+    }
+    let layers = ctx.db.referenced_layers()?;
+    for c in ctx.snapshots.list()? {
+        if !layers.contains(&c) {
+            freed += ctx.snapshots.measure(&c);
+            ctx.snapshots.remove(&c)?;
+        }
+    }
+    Ok(freed)
+}

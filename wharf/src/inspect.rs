@@ -1,0 +1,193 @@
+//! Docker-shaped views of stored images: `image inspect` objects, `images` rows and
+//! `history` rows, as JSON values that tables and Go templates render.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::context::Context;
+use crate::format::{go_time, human_size, since};
+use crate::image::digest::Digest;
+use crate::image::oci::ImageConfig;
+use crate::image::reference::ImageRef;
+use crate::image::ImageError;
+use crate::store::ImageRow;
+
+fn familiar(name: &str) -> String {
+    ImageRef::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
+
+fn raw_config(ctx: &Context, id: &Digest) -> Result<(Map<String, Value>, ImageConfig), ImageError> {
+    let bytes = ctx.blobs.read(id)?;
+    let parse = |source| ImageError::Config {
+        digest: id.clone(),
+        source,
+    };
+    let raw: Map<String, Value> = serde_json::from_slice(&bytes).map_err(parse)?;
+    let typed: ImageConfig = serde_json::from_slice(&bytes).map_err(parse)?;
+    Ok((raw, typed))
+}
+
+/// The object `docker image inspect` prints for one image, fields in docker's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    pub created: String,
+    pub docker_version: String,
+    pub author: String,
+    pub config: Value,
+    pub architecture: String,
+    pub os: String,
+    pub size: u64,
+    pub graph_driver: Value,
+    #[serde(rename = "RootFS")]
+    pub root_fs: Value,
+    pub metadata: Value,
+}
+
+pub fn image(ctx: &Context, img: &ImageRow) -> Result<ImageInspect, ImageError> {
+    let (raw, cfg) = raw_config(ctx, &img.id)?;
+    let layers = ctx.db.layers(&img.id)?;
+    let lower: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|l| ctx.snapshots.path(&l.chain_id).display().to_string())
+        .collect();
+    let s = |k: &str| raw.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Ok(ImageInspect {
+        id: img.id.to_string(),
+        repo_tags: img.tags.iter().map(|t| familiar(t)).collect(),
+        repo_digests: img.repo_digests.iter().map(|t| familiar(t)).collect(),
+        parent: String::new(),
+        comment: s("comment"),
+        created: cfg.created.clone().unwrap_or_default(),
+        docker_version: s("docker_version"),
+        author: cfg.author.clone().unwrap_or_default(),
+        config: cfg.config.clone().map(Value::Object).unwrap_or(Value::Null),
+        architecture: cfg.architecture,
+        os: cfg.os,
+        size: img.size,
+        graph_driver: json!({
+            "Data": { "LowerDir": lower.join(":") },
+            "Name": "overlay",
+        }),
+        root_fs: json!({ "Type": "layers", "Layers": cfg.rootfs.diff_ids }),
+        metadata: json!({
+            "LastTagTime": img.last_tag_time.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        }),
+    })
+}
+
+/// One `images` row per tag (or one `<none>` row), with the digest of the same repository.
+pub fn image_rows(img: &ImageRow, no_trunc: bool) -> Vec<Value> {
+    let id = if no_trunc {
+        img.id.to_string()
+    } else {
+        img.id.short().to_string()
+    };
+    let row = |repo: &str, tag: &str, digest: &str| {
+        json!({
+            "Containers": "N/A",
+            "CreatedAt": go_time(img.created.as_deref()),
+            "CreatedSince": since(img.created.as_deref()),
+            "Digest": digest,
+            "ID": id,
+            "Repository": repo,
+            "SharedSize": "N/A",
+            "Size": human_size(img.size),
+            "Tag": tag,
+            "UniqueSize": "N/A",
+            "VirtualSize": human_size(img.size),
+        })
+    };
+    let digests: Vec<ImageRef> = img
+        .repo_digests
+        .iter()
+        .filter_map(|d| ImageRef::parse(d).ok())
+        .collect();
+    let digest_for = |repo: &str| {
+        digests
+            .iter()
+            .find(|d| d.repository() == repo)
+            .and_then(|d| d.digest.clone())
+            .unwrap_or_else(|| "<none>".into())
+    };
+    let mut rows = Vec::new();
+    for t in &img.tags {
+        if let Ok(r) = ImageRef::parse(t) {
+            rows.push(row(
+                &r.familiar_repository(),
+                r.tag.as_deref().unwrap_or("<none>"),
+                &digest_for(&r.repository()),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        match digests.first() {
+            Some(d) => rows.push(row(
+                &d.familiar_repository(),
+                "<none>",
+                d.digest.as_deref().unwrap_or("<none>"),
+            )),
+            None => rows.push(row("<none>", "<none>", "<none>")),
+        }
+    }
+    rows
+}
+
+/// `history` rows, newest first, each non-empty history entry matched to its layer size.
+pub fn history_rows(
+    ctx: &Context,
+    img: &ImageRow,
+    no_trunc: bool,
+    human: bool,
+) -> Result<Vec<Value>, ImageError> {
+    let (_, cfg) = raw_config(ctx, &img.id)?;
+    let layers = ctx.db.layers(&img.id)?;
+    let mut history = cfg.history.clone();
+    if history.is_empty() {
+        history = layers.iter().map(|_| Default::default()).collect();
+    }
+    let mut sizes = layers.iter().map(|l| l.size);
+    let mut rows: Vec<Value> = history
+        .iter()
+        .map(|h| {
+            let size = if h.empty_layer {
+                0
+            } else {
+                sizes.next().unwrap_or(0)
+            };
+            let by = h.created_by.clone().unwrap_or_default();
+            let by = if no_trunc || by.chars().count() <= 45 {
+                by
+            } else {
+                let mut s: String = by.chars().take(44).collect();
+                s.push('…');
+                s
+            };
+            json!({
+                "ID": "<missing>",
+                "CreatedSince": since(h.created.as_deref()),
+                "CreatedAt": h.created.clone().unwrap_or_default(),
+                "CreatedBy": by,
+                "Size": if human { human_size(size) } else { size.to_string() },
+                "Comment": h.comment.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    rows.reverse();
+    if let Some(first) = rows.first_mut() {
+        first["ID"] = Value::String(if no_trunc {
+            img.id.to_string()
+        } else {
+            img.id.short().to_string()
+        });
+    }
+    Ok(rows)
+}

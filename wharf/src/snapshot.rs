@@ -1,0 +1,264 @@
+//! Unpacked layers, one directory per chain id under `snapshots/`, shared by every image
+//! that has the same layer stack. A layer is unpacked into a temporary directory, its
+//! diff_id checked, then renamed into place, so a present directory is always complete.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::image::digest::Digest;
+use crate::image::unpack::{self, UnpackError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("layer {blob}: {source}")]
+    Unpack { blob: Digest, source: UnpackError },
+    #[error(
+        "layer {blob}: diff_id mismatch: the image config says {expected}, the layer is {actual}"
+    )]
+    DiffId {
+        blob: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("snapshot directory {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Chain ids per the OCI image spec: the first is the diff_id, each next one is
+/// sha256("<previous chain id> <diff_id>").
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => {
+                let h = Sha256::new_with_prefix(format!("{prev} {d}"));
+                Digest::from_hex(&hex::encode(h.finalize()))
+                    .unwrap_or_else(|_| unreachable!("sha256 hex is always valid"))
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// Where a worker leaves one job's outcome.
+type Slot = std::sync::Mutex<Option<Result<Option<u64>, SnapshotError>>>;
+
+/// One layer to unpack: where its blob is and what it must hash to uncompressed.
+pub struct Job {
+    pub chain_id: Digest,
+    pub blob: Digest,
+    pub blob_path: PathBuf,
+    pub diff_id: Digest,
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+impl Snapshots {
+    pub fn open(dir: &Path) -> Result<Self, SnapshotError> {
+        let tmp = dir.join("tmp");
+        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self, chain_id: &Digest) -> PathBuf {
+        self.dir.join(chain_id.hex())
+    }
+
+    pub fn exists(&self, chain_id: &Digest) -> bool {
+        self.path(chain_id).is_dir()
+    }
+
+    /// Unpacks `job` unless its snapshot exists; returns the content size when it unpacked.
+    pub fn unpack(&self, job: &Job) -> Result<Option<u64>, SnapshotError> {
+        if self.exists(&job.chain_id) {
+            return Ok(None);
+        }
+        let tmp_root = self.dir.join("tmp");
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{}-", std::process::id()))
+            .tempdir_in(&tmp_root)
+            .map_err(io_err(&tmp_root))?;
+        let blob = File::open(&job.blob_path).map_err(io_err(&job.blob_path))?;
+        let out =
+            unpack::unpack_layer(blob, tmp.path()).map_err(|source| SnapshotError::Unpack {
+                blob: job.blob.clone(),
+                source,
+            })?;
+        if out.diff_id != job.diff_id {
+            return Err(SnapshotError::DiffId {
+                blob: job.blob.clone(),
+                expected: job.diff_id.clone(),
+                actual: out.diff_id,
+            });
+        }
+        let dest = self.path(&job.chain_id);
+        let staged = tmp.keep();
+        match fs::rename(&staged, &dest) {
+            Ok(()) => Ok(Some(out.content_size)),
+            // Another process finished the same layer first; theirs is as good as ours.
+            Err(_) if dest.is_dir() => {
+                remove_tree(&staged)?;
+                Ok(Some(out.content_size))
+            }
+            Err(e) => {
+                remove_tree(&staged)?;
+                Err(io_err(&dest)(e))
+            }
+        }
+    }
+
+    /// Unpacks all jobs, two at a time (this machine kind has two cores), in order of
+    /// completion; returns each job's content size when it was unpacked now.
+    pub fn unpack_all(&self, jobs: &[Job]) -> Result<Vec<Option<u64>>, SnapshotError> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Slot> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(jobs.len())
+            .max(1);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(job) = jobs.get(i) else { return };
+                    let r = self.unpack(job);
+                    let failed = r.is_err();
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                    if failed {
+                        // Stop handing out work; the first error is what the user sees.
+                        next.store(jobs.len(), std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        let mut out = Vec::with_capacity(jobs.len());
+        for slot in results {
+            match slot.into_inner().ok().flatten() {
+                Some(r) => out.push(r?),
+                None => out.push(None),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Content bytes of an existing snapshot, for a layer whose size was never recorded.
+    pub fn measure(&self, chain_id: &Digest) -> u64 {
+        walkdir::WalkDir::new(self.path(chain_id))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    pub fn remove(&self, chain_id: &Digest) -> Result<(), SnapshotError> {
+        let p = self.path(chain_id);
+        if !p.exists() {
+            return Ok(());
+        }
+        // Rename first so a half-deleted tree never looks like a complete snapshot.
+        let doomed = self.dir.join("tmp").join(format!("rm-{}", chain_id.hex()));
+        fs::rename(&p, &doomed).map_err(io_err(&p))?;
+        remove_tree(&doomed)
+    }
+
+    pub fn list(&self) -> Result<Vec<Digest>, SnapshotError> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let e = e.map_err(io_err(&self.dir))?;
+            if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy()) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes leftovers of interrupted unpacks; the caller holds the exclusive lock.
+    pub fn clean_tmp(&self) -> Result<(), SnapshotError> {
+        let tmp = self.dir.join("tmp");
+        for e in fs::read_dir(&tmp).map_err(io_err(&tmp))? {
+            remove_tree(&e.map_err(io_err(&tmp))?.path())?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_tree(p: &Path) -> Result<(), SnapshotError> {
+    match fs::remove_dir_all(p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(p)(e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_spec() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], Digest::of(format!("{a} {b}").as_bytes()));
+    }
+
+    #[test]
+    fn diff_id_mismatch_leaves_no_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &b"x"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let blob_path = dir.path().join("blob");
+        fs::write(&blob_path, &tar).unwrap();
+        let job = |diff_id: Digest| Job {
+            chain_id: diff_id.clone(),
+            blob: Digest::of(&tar),
+            blob_path: blob_path.clone(),
+            diff_id,
+        };
+        let wrong = job(Digest::of(b"other"));
+        assert!(matches!(
+            snaps.unpack(&wrong),
+            Err(SnapshotError::DiffId { .. })
+        ));
+        assert!(!snaps.exists(&wrong.chain_id));
+        assert_eq!(fs::read_dir(dir.path().join("s/tmp")).unwrap().count(), 0);
+        let right = job(Digest::of(&tar));
+        assert_eq!(
+            snaps.unpack_all(std::slice::from_ref(&right)).unwrap(),
+            vec![Some(1)]
+        );
+        assert!(snaps.path(&right.chain_id).join("f").is_file());
+        assert_eq!(snaps.list().unwrap(), vec![right.chain_id.clone()]);
+    }
+}

@@ -1,0 +1,441 @@
+//! Metadata in an embedded SQLite database: images, their names (tags and repo digests)
+//! and layers. Every multi-row change is one transaction, the database runs in WAL mode
+//! with a busy timeout, so concurrent wharf processes and a kill at any point leave either
+//! the old or the new state. The schema is versioned with `user_version` so later
+//! migrations can add containers, volumes and networks.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::image::digest::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("metadata database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("metadata database holds an invalid digest: {0}")]
+    Corrupt(String),
+}
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE images (
+    id TEXT PRIMARY KEY,
+    manifest_digest TEXT NOT NULL,
+    manifest_media_type TEXT NOT NULL,
+    created TEXT,
+    size INTEGER NOT NULL,
+    added TEXT NOT NULL
+);
+CREATE TABLE layers (
+    chain_id TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL,
+    parent TEXT REFERENCES layers(chain_id),
+    size INTEGER NOT NULL
+);
+CREATE TABLE image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+    blob TEXT NOT NULL,
+    blob_size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    PRIMARY KEY (image_id, position)
+);
+CREATE TABLE tags (
+    name TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    tagged TEXT NOT NULL
+);
+CREATE TABLE repo_digests (
+    name TEXT NOT NULL,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (name, image_id)
+);
+CREATE INDEX tags_by_image ON tags(image_id);
+CREATE INDEX layers_by_image ON image_layers(chain_id);
+"#];
+
+/// One image as recorded.
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    pub id: Digest,
+    pub manifest_digest: Digest,
+    pub manifest_media_type: String,
+    pub created: Option<String>,
+    pub size: u64,
+    pub added: String,
+    /// Full names, e.g. `docker.io/library/alpine:latest`.
+    pub tags: Vec<String>,
+    /// Full names with digest, e.g. `docker.io/library/alpine@sha256:...`.
+    pub repo_digests: Vec<String>,
+    /// When a tag last moved to this image.
+    pub last_tag_time: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerRow {
+    pub chain_id: Digest,
+    pub diff_id: Digest,
+    pub parent: Option<Digest>,
+    /// Bytes of file content in the unpacked layer.
+    pub size: u64,
+    pub blob: Digest,
+    pub blob_size: u64,
+    pub media_type: String,
+}
+
+/// Everything needed to record a new image in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub id: Digest,
+    pub manifest_digest: Digest,
+    pub manifest_media_type: String,
+    pub created: Option<String>,
+    pub layers: Vec<LayerRow>,
+    pub tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+}
+
+pub struct Db {
+    conn: Connection,
+}
+
+fn digest(s: String) -> Result<Digest, StoreError> {
+    Digest::parse(&s).map_err(|_| StoreError::Corrupt(s))
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(m)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+        Ok(Self { conn })
+    }
+
+    /// Records `img` (or refreshes its names when it exists) and moves its tags to it.
+    /// Returns true when the image was new.
+    pub fn add_image(&mut self, img: &NewImage) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT 1 FROM images WHERE id = ?1",
+                [img.id.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        let size: u64 = img.layers.iter().map(|l| l.size).sum();
+        if !exists {
+            tx.execute(
+                "INSERT INTO images (id, manifest_digest, manifest_media_type, created, size, added)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    img.id.as_str(),
+                    img.manifest_digest.as_str(),
+                    img.manifest_media_type,
+                    img.created,
+                    size,
+                    now()
+                ],
+            )?;
+            for (pos, l) in img.layers.iter().enumerate() {
+                tx.execute(
+                    "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, size) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        l.chain_id.as_str(),
+                        l.diff_id.as_str(),
+                        l.parent.as_ref().map(Digest::as_str),
+                        l.size
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO image_layers (image_id, position, chain_id, blob, blob_size, media_type)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        img.id.as_str(),
+                        pos,
+                        l.chain_id.as_str(),
+                        l.blob.as_str(),
+                        l.blob_size,
+                        l.media_type
+                    ],
+                )?;
+            }
+        }
+        for t in &img.tags {
+            set_tag(&tx, t, &img.id)?;
+        }
+        for d in &img.repo_digests {
+            tx.execute(
+                "INSERT OR IGNORE INTO repo_digests (name, image_id) VALUES (?1, ?2)",
+                params![d, img.id.as_str()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(!exists)
+    }
+
+    pub fn tag(&mut self, name: &str, id: &Digest) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        set_tag(&tx, name, id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes one tag; returns the image it pointed to.
+    pub fn untag(&mut self, name: &str) -> Result<Option<Digest>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id: Option<String> = tx
+            .query_row("SELECT image_id FROM tags WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        tx.execute("DELETE FROM tags WHERE name = ?1", [name])?;
+        tx.commit()?;
+        id.map(digest).transpose()
+    }
+
+    /// Deletes the image and its names; layers stay until `unused_layers` finds them.
+    pub fn remove_image(&mut self, id: &Digest) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM images WHERE id = ?1", [id.as_str()])?;
+        tx.execute(
+            "DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)
+             AND chain_id NOT IN (SELECT parent FROM layers WHERE parent IS NOT NULL)",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, manifest_digest, manifest_media_type, created, size, added FROM images
+             ORDER BY COALESCE(created, added) DESC, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, u64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, md, mt, created, size, added) = row?;
+            let id = digest(id)?;
+            let (tags, last_tag_time) = self.names("tags", &id)?;
+            let (repo_digests, _) = self.names("repo_digests", &id)?;
+            out.push(ImageRow {
+                id,
+                manifest_digest: digest(md)?,
+                manifest_media_type: mt,
+                created,
+                size,
+                added,
+                tags,
+                repo_digests,
+                last_tag_time,
+            });
+        }
+        Ok(out)
+    }
+
+    fn names(&self, table: &str, id: &Digest) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let time = if table == "tags" { "tagged" } else { "NULL" };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT name, {time} FROM {table} WHERE image_id = ?1 ORDER BY name"
+        ))?;
+        let mut names = Vec::new();
+        let mut last: Option<String> = None;
+        for row in stmt.query_map([id.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })? {
+            let (n, t) = row?;
+            if t > last {
+                last = t;
+            }
+            names.push(n);
+        }
+        Ok((names, last))
+    }
+
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageRow>, StoreError> {
+        Ok(self.images()?.into_iter().find(|i| &i.id == id))
+    }
+
+    pub fn tag_target(&self, name: &str) -> Result<Option<Digest>, StoreError> {
+        self.conn
+            .query_row("SELECT image_id FROM tags WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .map(digest)
+            .transpose()
+    }
+
+    /// Images whose id starts with `prefix` (hex, without `sha256:`).
+    pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<Digest>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM images WHERE substr(id, 8, ?2) = ?1")?;
+        let rows = stmt.query_map(params![prefix, prefix.len()], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest(r?)).collect()
+    }
+
+    pub fn layers(&self, id: &Digest) -> Result<Vec<LayerRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT l.chain_id, l.diff_id, l.parent, l.size, il.blob, il.blob_size, il.media_type
+             FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id
+             WHERE il.image_id = ?1 ORDER BY il.position",
+        )?;
+        let rows = stmt.query_map([id.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, u64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, u64>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (c, d, p, size, blob, blob_size, media_type) = row?;
+            out.push(LayerRow {
+                chain_id: digest(c)?,
+                diff_id: digest(d)?,
+                parent: p.map(digest).transpose()?,
+                size,
+                blob: digest(blob)?,
+                blob_size,
+                media_type,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn layer_size(&self, chain_id: &Digest) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT size FROM layers WHERE chain_id = ?1",
+                [chain_id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Blobs any image needs: manifests, configs and layers.
+    pub fn referenced_blobs(&self) -> Result<HashSet<Digest>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT manifest_digest FROM images UNION SELECT id FROM images
+             UNION SELECT blob FROM image_layers",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest(r?)).collect()
+    }
+
+    pub fn referenced_layers(&self) -> Result<HashSet<Digest>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT chain_id FROM layers")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest(r?)).collect()
+    }
+}
+
+fn set_tag(tx: &rusqlite::Transaction, name: &str, id: &Digest) -> Result<(), StoreError> {
+    let current: Option<String> = tx
+        .query_row("SELECT image_id FROM tags WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if current.as_deref() != Some(id.as_str()) {
+        tx.execute(
+            "INSERT OR REPLACE INTO tags (name, image_id, tagged) VALUES (?1, ?2, ?3)",
+            params![name, id.as_str(), now()],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(n: u8, tags: &[&str]) -> NewImage {
+        let d = |s: &str| Digest::of(format!("{s}{n}").as_bytes());
+        NewImage {
+            id: d("config"),
+            manifest_digest: d("manifest"),
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            created: Some(format!("2024-01-0{n}T00:00:00Z")),
+            layers: vec![LayerRow {
+                chain_id: d("layer"),
+                diff_id: d("layer"),
+                parent: None,
+                size: 100,
+                blob: d("blob"),
+                blob_size: 50,
+                media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            }],
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            repo_digests: vec![],
+        }
+    }
+
+    #[test]
+    fn tags_move_and_images_are_removed_with_their_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db")).unwrap();
+        let a = img(1, &["docker.io/library/a:latest"]);
+        let b = img(2, &["docker.io/library/a:latest"]);
+        assert!(db.add_image(&a).unwrap());
+        assert!(!db.add_image(&a).unwrap());
+        assert!(db.add_image(&b).unwrap());
+        let all = db.images().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].id, b.id);
+        assert_eq!(all[0].tags, vec!["docker.io/library/a:latest"]);
+        assert!(all[1].tags.is_empty());
+        assert_eq!(all[1].size, 100);
+        assert_eq!(
+            db.ids_with_prefix(&a.id.hex()[..5]).unwrap(),
+            vec![a.id.clone()]
+        );
+        db.remove_image(&a.id).unwrap();
+        assert_eq!(db.referenced_layers().unwrap().len(), 1);
+        assert!(!db.referenced_blobs().unwrap().contains(&a.manifest_digest));
+        // Reopening runs no migration twice.
+        drop(db);
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        assert_eq!(db.images().unwrap().len(), 1);
+    }
+}

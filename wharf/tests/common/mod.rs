@@ -1,0 +1,149 @@
+//! Shared helpers for wharf's black-box tests: a temporary data root, the built binary,
+//! and a busybox root filesystem tarball made from Debian's busybox-static.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn wharf(&self) -> Command {
+        let mut c = Command::cargo_bin("wharf").expect("wharf binary");
+        c.arg("--data-root").arg(self.root());
+        c.env_remove("WHARF_ROOT");
+        c.env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.wharf().args(args).output().expect("run wharf")
+    }
+
+    /// Runs wharf, asserts success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "wharf {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    }
+
+    /// Runs wharf, asserts failure with exit status 1 and returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "wharf {args:?} should fail: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).expect("utf8")
+    }
+
+    /// A gzip'd busybox root filesystem with `marker` written to /etc/marker.
+    pub fn busybox_tarball(&self, marker: &str) -> PathBuf {
+        let out = self.path(&format!("rootfs-{marker}.tar.gz"));
+        let f = std::fs::File::create(&out).expect("create tarball");
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let mut dir = |name: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            h.set_mtime(1_700_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
+            b.append_data(&mut h, name, std::io::empty()).expect("dir");
+        };
+        dir("bin/");
+        dir("etc/");
+        b.append_path_with_name(busybox(), "bin/busybox")
+            .expect("busybox");
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_link(&mut h, "bin/sh", "busybox").expect("symlink");
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(marker.len() as u64);
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_data(&mut h, "etc/marker", marker.as_bytes())
+            .expect("marker");
+        b.into_inner().expect("tar").finish().expect("gzip");
+        out
+    }
+
+    /// Imports a busybox image as `name` and returns its id.
+    pub fn import(&self, marker: &str, name: &str) -> String {
+        let t = self.busybox_tarball(marker);
+        self.ok(&["import", t.to_str().unwrap(), name])
+            .trim()
+            .to_string()
+    }
+
+    /// A listing of every file under the data root with its size, to compare store states.
+    pub fn snapshot(&self) -> Vec<(PathBuf, u64)> {
+        let mut v: Vec<_> = walkdir::WalkDir::new(self.root())
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy();
+                // SQLite's WAL and shared-memory files change on every read.
+                !n.starts_with("wharf.db")
+            })
+            .map(|e| {
+                (
+                    e.path().to_path_buf(),
+                    e.metadata().map(|m| m.len()).unwrap_or(0),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+pub fn busybox() -> &'static Path {
+    Path::new("/bin/busybox")
+}
+
+/// Returns false (after printing why) when a test's external requirement is missing.
+pub fn have(path: &str, package: &str) -> bool {
+    if Path::new(path).exists() {
+        true
+    } else {
+        eprintln!("SKIPPED: {path} not found (apt-get install {package})");
+        false
+    }
+}

@@ -1,0 +1,199 @@
+//! Black-box tests of the local image commands: import, images, tag, rmi, history,
+//! inspect and prune, against a temporary data root.
+
+mod common;
+
+use common::{have, Env};
+
+#[test]
+fn import_list_tag_inspect_history_rmi() {
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.import("one", "busybox:1");
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let short = &id[7..19];
+    let out = env.ok(&["images"]);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "REPOSITORY   TAG       IMAGE ID       CREATED                  SIZE"
+    );
+    let row: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("   ")
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(row[0].trim(), "busybox");
+    assert_eq!(row[1].trim(), "1");
+    assert_eq!(row[2].trim(), short);
+
+    env.ok(&["tag", "busybox:1", "localhost:5000/bb:v2"]);
+    env.ok(&["image", "tag", short, "other"]);
+    let q = env.ok(&["images", "-q"]);
+    assert_eq!(q.trim(), short);
+    let f = env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let mut names: Vec<&str> = f.lines().collect();
+    names.sort();
+    assert_eq!(names, ["busybox:1", "localhost:5000/bb:v2", "other:latest"]);
+    let f = env.ok(&[
+        "images",
+        "--filter",
+        "reference=busy*",
+        "--format",
+        "{{.Repository}}",
+    ]);
+    assert_eq!(f.trim(), "busybox");
+
+    let inspect: serde_json::Value =
+        serde_json::from_str(&env.ok(&["image", "inspect", "busybox:1"])).unwrap();
+    let obj = &inspect[0];
+    assert_eq!(obj["Id"], id.as_str());
+    assert_eq!(obj["RepoTags"].as_array().unwrap().len(), 3);
+    assert_eq!(obj["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    assert!(obj["Size"].as_u64().unwrap() > 500_000);
+    assert!(obj["Metadata"]["LastTagTime"].is_string());
+    let t = env.ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{json .RepoTags}}",
+        "other",
+    ]);
+    assert!(t.starts_with(&id), "{t}");
+    assert!(t.contains("\"busybox:1\""), "{t}");
+
+    let h = env.ok(&["history", "busybox:1"]);
+    assert!(h.starts_with("IMAGE          CREATED"), "{h}");
+    assert!(h.contains("Imported from -"), "{h}");
+
+    // Untagging one name keeps the image; removing the last deletes it and its layer.
+    assert_eq!(env.ok(&["rmi", "other"]), "Untagged: other:latest\n");
+    env.ok(&["image", "rm", "localhost:5000/bb:v2"]);
+    let out = env.ok(&["rmi", "busybox:1"]);
+    assert!(
+        out.starts_with("Untagged: busybox:1\nDeleted: sha256:"),
+        "{out}"
+    );
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    let blobs = std::fs::read_dir(env.root().join("images/blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 0);
+    let snaps: Vec<_> = std::fs::read_dir(env.root().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(snaps, ["tmp"]);
+}
+
+#[test]
+fn import_applies_changes_and_message() {
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let t = env.busybox_tarball("c");
+    env.ok(&[
+        "import",
+        "-c",
+        "CMD [\"/bin/sh\"]",
+        "-c",
+        "ENV A=1",
+        "-m",
+        "hello",
+        t.to_str().unwrap(),
+        "c:1",
+    ]);
+    let cfg = env.ok(&["image", "inspect", "-f", "{{json .Config}}", "c:1"]);
+    assert_eq!(cfg.trim(), r#"{"Cmd":["/bin/sh"],"Env":["A=1"]}"#);
+    assert!(env.ok(&["history", "c:1"]).contains("hello"));
+    let err = env.fails(&["import", "-c", "RUN true", t.to_str().unwrap(), "d:1"]);
+    assert!(err.contains("RUN is not a valid change command"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_clear_error_and_changes_nothing() {
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    env.import("keep", "keep:1");
+    let before = env.snapshot();
+    let err = env.fails(&["rmi", "nope"]);
+    assert_eq!(err, "Error: No such image: nope:latest\n");
+    let err = env.fails(&["tag", "keep:1", "Bad/Name"]);
+    assert!(err.contains("must be lowercase"), "{err}");
+    let err = env.fails(&["image", "inspect", "keep:1", "missing:2"]);
+    assert!(err.contains("No such image: missing:2"), "{err}");
+
+    // A truncated gzip tarball.
+    let good = std::fs::read(env.busybox_tarball("x")).unwrap();
+    let bad = env.path("truncated.tgz");
+    std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
+    let err = env.fails(&["import", bad.to_str().unwrap(), "broken:1"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // A tar entry climbing out of the layer.
+    let mut tar = Vec::new();
+    let mut h = tar::Header::new_ustar();
+    h.as_mut_bytes()[..12].copy_from_slice(b"../../escape");
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    tar.extend_from_slice(h.as_bytes());
+    tar.extend_from_slice(&[b'x'; 512]);
+    tar.extend_from_slice(&[0; 1024]);
+    let evil = env.path("evil.tar");
+    std::fs::write(&evil, &tar).unwrap();
+    let err = env.fails(&["import", evil.to_str().unwrap(), "evil:1"]);
+    assert!(err.contains("escapes the layer directory"), "{err}");
+    assert!(!env.dir.path().join("escape").exists());
+
+    // The lock is shared for imports; an exclusive command cleans temporaries, so compare
+    // after one.
+    env.ok(&["images"]);
+    env.ok(&["image", "prune", "-f"]);
+    assert_eq!(env.snapshot(), before);
+    assert_eq!(env.ok(&["images", "--format", "{{.Repository}}"]), "keep\n");
+}
+
+#[test]
+fn usage_errors_exit_125() {
+    let env = Env::new();
+    let out = env.run(&["images", "--bogus"]);
+    assert_eq!(out.status.code(), Some(125));
+    let out = env.run(&["images", "--filter", "color=red"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: invalid filter 'color'\n"
+    );
+}
+
+#[test]
+fn prune_removes_dangling_then_all() {
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    env.import("a", "a:1");
+    let old = env.import("b", "b:1");
+    env.import("c", "b:1");
+    let dangling = env.ok(&["images", "-q", "--filter", "dangling=true"]);
+    assert_eq!(dangling.trim(), &old[7..19]);
+    let out = env.ok(&["image", "prune", "-f"]);
+    assert!(
+        out.starts_with(&format!("Deleted Images:\ndeleted: {old}\n")),
+        "{out}"
+    );
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 2);
+    env.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(env.ok(&["images", "-q"]), "");
+}
