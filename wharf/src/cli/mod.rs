@@ -6,6 +6,7 @@ mod images;
 mod import;
 mod inspect;
 mod rmi;
+mod save;
 mod tag;
 
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ enum Command {
     History(history::Args),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::Args),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(save::LoadArgs),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -70,37 +75,35 @@ enum ImageCommand {
     Prune(rmi::PruneArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::Args),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(save::LoadArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let root = cli.data_root;
-    match cli.command {
-        Command::Images(a)
-        | Command::Image {
-            command: ImageCommand::Ls(a),
-        } => images::run(&root, a),
-        Command::Tag(a)
-        | Command::Image {
-            command: ImageCommand::Tag(a),
-        } => tag::run(&root, a),
-        Command::Rmi(a)
-        | Command::Image {
-            command: ImageCommand::Rm(a),
-        } => rmi::run(&root, a),
-        Command::History(a)
-        | Command::Image {
-            command: ImageCommand::History(a),
-        } => history::run(&root, a),
-        Command::Import(a)
-        | Command::Image {
-            command: ImageCommand::Import(a),
-        } => import::run(&root, a),
-        Command::Image {
-            command: ImageCommand::Inspect(a),
-        } => inspect::run(&root, a),
-        Command::Image {
-            command: ImageCommand::Prune(a),
-        } => rmi::prune(&root, a),
+    // The top-level commands are docker's shorthands for `image <sub>`.
+    let cmd = match cli.command {
+        Command::Image { command } => command,
+        Command::Images(a) => ImageCommand::Ls(a),
+        Command::Tag(a) => ImageCommand::Tag(a),
+        Command::Rmi(a) => ImageCommand::Rm(a),
+        Command::History(a) => ImageCommand::History(a),
+        Command::Import(a) => ImageCommand::Import(a),
+        Command::Save(a) => ImageCommand::Save(a),
+        Command::Load(a) => ImageCommand::Load(a),
+    };
+    match cmd {
+        ImageCommand::Ls(a) => images::run(&root, a),
+        ImageCommand::Tag(a) => tag::run(&root, a),
+        ImageCommand::Rm(a) => rmi::run(&root, a),
+        ImageCommand::History(a) => history::run(&root, a),
+        ImageCommand::Import(a) => import::run(&root, a),
+        ImageCommand::Inspect(a) => inspect::run(&root, a),
+        ImageCommand::Prune(a) => rmi::prune(&root, a),
+        ImageCommand::Save(a) => save::save(&root, a),
+        ImageCommand::Load(a) => save::load(&root, a),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Images: references, the content store, layer unpacking, registries and archives.
 
+pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod digest;

@@ -147,3 +147,31 @@ pub fn have(path: &str, package: &str) -> bool {
         false
     }
 }
+
+/// Runs an external tool and returns stdout, panicking with its stderr on failure.
+pub fn tool(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("spawn tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// podman with all its state inside `dir`, so tests never touch the host's storage.
+pub fn podman(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new("podman");
+    c.arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .arg("--tmpdir")
+        .arg(dir.join("tmp"))
+        .args([
+            "--cgroup-manager=cgroupfs",
+            "--events-backend=file",
+            "--storage-driver=vfs",
+        ]);
+    c
+}
