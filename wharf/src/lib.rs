@@ -2,6 +2,7 @@
 //! the formatting of docker-shaped output; `main.rs` turns it into the `wharf` command.
 
 pub mod context;
+pub mod credentials;
 pub mod format;
 pub mod image;
 pub mod inspect;

@@ -193,6 +193,14 @@ impl Db {
         Ok(!exists)
     }
 
+    pub fn add_repo_digest(&mut self, name: &str, id: &Digest) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO repo_digests (name, image_id) VALUES (?1, ?2)",
+            params![name, id.as_str()],
+        )?;
+        Ok(())
+    }
+
     pub fn tag(&mut self, name: &str, id: &Digest) -> Result<(), StoreError> {
         let tx = self
             .conn

@@ -5,6 +5,8 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod progress;
+mod pull;
 mod rmi;
 mod save;
 mod tag;
@@ -50,6 +52,14 @@ enum Command {
     Save(save::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(save::LoadArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(pull::PushArgs),
+    /// Log in to a registry
+    Login(pull::LoginArgs),
+    /// Log out from a registry
+    Logout(pull::LogoutArgs),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -79,6 +89,10 @@ enum ImageCommand {
     Save(save::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(save::LoadArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(pull::PushArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -93,6 +107,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => ImageCommand::Import(a),
         Command::Save(a) => ImageCommand::Save(a),
         Command::Load(a) => ImageCommand::Load(a),
+        Command::Pull(a) => ImageCommand::Pull(a),
+        Command::Push(a) => ImageCommand::Push(a),
+        Command::Login(a) => return pull::login(a),
+        Command::Logout(a) => return pull::logout(a),
     };
     match cmd {
         ImageCommand::Ls(a) => images::run(&root, a),
@@ -104,6 +122,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ImageCommand::Prune(a) => rmi::prune(&root, a),
         ImageCommand::Save(a) => save::save(&root, a),
         ImageCommand::Load(a) => save::load(&root, a),
+        ImageCommand::Pull(a) => pull::pull(&root, a),
+        ImageCommand::Push(a) => pull::push(&root, a),
     }
 }
 

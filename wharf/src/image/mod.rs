@@ -10,6 +10,7 @@ pub mod layout;
 pub mod lookup;
 pub mod oci;
 pub mod reference;
+pub mod registry;
 pub mod remove;
 pub mod store;
 pub mod unpack;

@@ -1,0 +1,209 @@
+//! The command line: runc's global flags and subcommands, mapped onto `lifecycle`. No logic
+//! lives here beyond turning flags into options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::lifecycle::{self, create::CreateOptions, list, Global};
+use crate::logging;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hull",
+    about = "hull: an OCI container runtime",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = "/run/hull")]
+    root: PathBuf,
+    /// Also write log messages to this file.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of the --log file.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Manage cgroups through systemd (cgroupsPath is slice:prefix:name).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master of a terminal.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// File to write the container's init pid to.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for a rootfs on ramfs).
+    #[arg(long)]
+    no_pivot: bool,
+    /// Keep the caller's session keyring.
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass fds 3..3+N to the container.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: i32,
+    container_id: String,
+}
+
+impl CreateArgs {
+    fn options(self) -> CreateOptions {
+        CreateOptions {
+            id: self.container_id,
+            bundle: self.bundle,
+            pid_file: self.pid_file,
+            console_socket: self.console_socket,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a container from a bundle; it waits for `start`.
+    Create(CreateArgs),
+    /// Start the process of a created container.
+    Start { container_id: String },
+    /// Create and start a container.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the process runs instead of waiting for it.
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Print a container's state as JSON.
+    State { container_id: String },
+    /// Send a signal to a container's init (default SIGTERM).
+    Kill {
+        /// Signal every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        container_id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container and what it made.
+    Delete {
+        /// Kill a running container first; succeed if it does not exist.
+        #[arg(short, long)]
+        force: bool,
+        container_id: String,
+    },
+    /// List containers.
+    #[command(alias = "ls")]
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        /// Print only the IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json into a bundle.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config for a user without root on the host.
+        #[arg(long)]
+        rootless: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+/// Parses the command line, runs the command, and returns the process exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormat::Text => logging::Format::Text,
+        LogFormat::Json => logging::Format::Json,
+    };
+    if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("opening --log {:?}: {e}", cli.log.as_deref().unwrap_or(std::path::Path::new("")));
+        return 1;
+    }
+    if cli.version {
+        print!("{}", version());
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        eprintln!("hull: a command is required; see hull --help");
+        return 1;
+    };
+    let g = Global {
+        root: cli.root,
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    match dispatch(&g, command) {
+        Ok(code) => code,
+        Err(e) => {
+            logging::error(&format!("{e:#}"));
+            1
+        }
+    }
+}
+
+fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Create(a) => lifecycle::create::create(g, &a.options()).map(|()| 0),
+        Command::Start { container_id } => lifecycle::start::start(g, &container_id).map(|()| 0),
+        Command::Run { create, detach } => lifecycle::run::run(g, &create.options(), detach),
+        Command::State { container_id } => {
+            println!("{}", lifecycle::state::state(g, &container_id)?);
+            Ok(0)
+        }
+        Command::Kill {
+            all,
+            container_id,
+            signal,
+        } => lifecycle::kill::kill(g, &container_id, &signal, all).map(|()| 0),
+        Command::Delete {
+            force,
+            container_id,
+        } => lifecycle::delete::delete(g, &container_id, force).map(|()| 0),
+        Command::List { format, quiet } => {
+            let f = match format {
+                ListFormat::Table => list::Format::Table,
+                ListFormat::Json => list::Format::Json,
+            };
+            print!("{}", list::list(g, f, quiet)?);
+            Ok(0)
+        }
+        Command::Spec { bundle, rootless } => lifecycle::spec::spec(&bundle, rootless).map(|()| 0),
+    }
+}
+
+pub fn version() -> String {
+    format!(
+        "hull version {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::state::OCI_VERSION
+    )
+}

@@ -1,0 +1,137 @@
+//! OCI hooks: each runs as a child process with the container state on stdin, and a `timeout`
+//! enforced by polling a pidfd (hull has no threads to spare for timers).
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{dup2, execve, fork, pipe, ForkResult};
+use oci_spec::runtime::{Hook, Hooks};
+
+use crate::syscall::{pidfd_open, pidfd_wait_exit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Prestart => "prestart",
+            Kind::CreateRuntime => "createRuntime",
+            Kind::CreateContainer => "createContainer",
+            Kind::StartContainer => "startContainer",
+            Kind::Poststart => "poststart",
+            Kind::Poststop => "poststop",
+        }
+    }
+
+    #[allow(deprecated)] // prestart is deprecated in runtime-spec but still run by every runtime
+    pub fn of(self, hooks: &Hooks) -> &[Hook] {
+        match self {
+            Kind::Prestart => hooks.prestart().as_deref(),
+            Kind::CreateRuntime => hooks.create_runtime().as_deref(),
+            Kind::CreateContainer => hooks.create_container().as_deref(),
+            Kind::StartContainer => hooks.start_container().as_deref(),
+            Kind::Poststart => hooks.poststart().as_deref(),
+            Kind::Poststop => hooks.poststop().as_deref(),
+        }
+        .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{kind} hook #{index} ({path}): {message}")]
+    Failed {
+        kind: &'static str,
+        index: usize,
+        path: String,
+        message: String,
+    },
+}
+
+/// Runs the hooks of `kind` in order; the first failure stops the rest.
+pub fn run(kind: Kind, hooks: Option<&Hooks>, state: &[u8]) -> Result<(), HookError> {
+    let Some(hooks) = hooks else { return Ok(()) };
+    for (index, hook) in kind.of(hooks).iter().enumerate() {
+        run_one(hook, state).map_err(|message| HookError::Failed {
+            kind: kind.name(),
+            index,
+            path: hook.path().display().to_string(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+fn cstrings(v: &[String]) -> Result<Vec<CString>, String> {
+    v.iter()
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| format!("{s:?} contains a NUL byte")))
+        .collect()
+}
+
+fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
+    let path = CString::new(hook.path().as_os_str().as_encoded_bytes())
+        .map_err(|_| "path contains a NUL byte".to_string())?;
+    let args = match hook.args().as_deref() {
+        Some(a) if !a.is_empty() => cstrings(a)?,
+        _ => vec![path.clone()],
+    };
+    let env = cstrings(hook.env().as_deref().unwrap_or_default())?;
+    let (read, write): (OwnedFd, OwnedFd) = pipe().map_err(|e| format!("pipe: {e}"))?;
+
+    // SAFETY: hull is single-threaded; the child only calls async-signal-safe functions
+    // before execve.
+    let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            let _ = dup2(read.as_raw_fd(), 0);
+            crate::process::reset_signals();
+            let _ = execve(&path, &args, &env);
+            // SAFETY: _exit is always safe; nothing of the parent's may run here.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(read);
+    let pidfd = pidfd_open(child).map_err(|e| format!("pidfd_open: {e}"))?;
+    // The state is far below a pipe's capacity, so this never blocks; a hook that does not
+    // read it gets EPIPE, which is its business.
+    let _ = std::fs::File::from(write).write_all(state);
+
+    let timeout = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64));
+    let exited = pidfd_wait_exit(&pidfd, timeout).map_err(|e| format!("waiting: {e}"))?;
+    if !exited {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(format!(
+            "timed out after {}s",
+            timeout.unwrap_or_default().as_secs()
+        ));
+    }
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+            Ok(WaitStatus::Exited(_, 127)) => {
+                return Err("could not be executed (exit status 127)".into())
+            }
+            Ok(WaitStatus::Exited(_, code)) => return Err(format!("exit status {code}")),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Err(format!("killed by {sig}")),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(format!("waiting: {e}")),
+        }
+    }
+}

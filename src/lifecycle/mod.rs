@@ -1,0 +1,53 @@
+//! The runc lifecycle, one file per command. Each takes parsed options and does the work; the
+//! CLI layer only maps flags onto these calls.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use oci_spec::runtime::Spec;
+
+use crate::cgroups;
+use crate::state::{process_alive, State, Status, Store, CONFIG_FILE, EXEC_FIFO};
+
+/// Flags every command shares.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+impl Global {
+    pub fn store(&self) -> Store {
+        Store::new(&self.root)
+    }
+}
+
+/// The status of a container, from the facts rather than from what was last written: its init
+/// alive (same pid and start time), exec.fifo present until start, the freezer.
+pub fn status(state: &State, dir: &Path) -> Status {
+    if !process_alive(state.pid, state.start_time) {
+        Status::Stopped
+    } else if dir.join(EXEC_FIFO).exists() {
+        Status::Created
+    } else if cgroups::is_frozen(&state.cgroup_path) {
+        Status::Paused
+    } else {
+        Status::Running
+    }
+}
+
+/// The config as it was at create time; later edits of the bundle have no effect.
+pub fn saved_spec(dir: &Path) -> anyhow::Result<Spec> {
+    let path = dir.join(CONFIG_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {path:?}"))?;
+    Ok(crate::spec::parse(&path, &bytes)?)
+}

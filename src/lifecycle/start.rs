@@ -1,0 +1,79 @@
+//! `start`: release a created container's init by opening exec.fifo, wait until it has run the
+//! startContainer hooks and exec'd, then run the poststart hooks.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{anyhow, bail, Context as _};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::{saved_spec, status, Global};
+use crate::hooks::{self, Kind};
+use crate::state::{ContainerDir, State, Status};
+use crate::syscall;
+
+pub fn start(g: &Global, id: &str) -> anyhow::Result<()> {
+    let (dir, state) = g.store().open(id)?;
+    match status(&state, &dir.path) {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        _ => bail!("cannot start an already running container"),
+    }
+    release(&dir, &state)?;
+    poststart(&dir, &state)
+}
+
+/// Opens exec.fifo for reading, which lets init's open for writing return; init then reports
+/// "0" once its startContainer hooks passed, or "1<error>", and the fifo closes at its exec.
+pub fn release(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
+    let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid))
+        .context("the container's init is gone")?;
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dir.fifo())
+        .with_context(|| format!("opening {:?}", dir.fifo()))?;
+    let mut report = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.context("waiting for the container's init")?,
+        };
+        let fifo_ready = fds[0].any().unwrap_or(false);
+        let init_gone = fds[1].any().unwrap_or(false);
+        if fifo_ready {
+            match fifo.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => report.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).context("reading exec.fifo"),
+            }
+        } else if init_gone {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(dir.fifo());
+    match report.split_first() {
+        Some((b'0', _)) => Ok(()),
+        Some((b'1', msg)) => Err(anyhow!("{}", String::from_utf8_lossy(msg))),
+        _ => Err(anyhow!("the container's init exited before starting the process")),
+    }
+}
+
+/// Poststart hooks; a failure stops the container (as runc does) and is the command's error.
+pub fn poststart(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
+    let spec = saved_spec(&dir.path)?;
+    if let Err(e) = hooks::run(Kind::Poststart, spec.hooks().as_ref(), &state.hook_state(Status::Running)) {
+        if let Ok(pidfd) = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid)) {
+            let _ = syscall::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The parent <-> child channel: typed messages over a SOCK_SEQPACKET socketpair, one message per
+//! packet, so the child can report exactly which step failed and why.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+/// What the container side reports when a step of its set-up fails.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+#[error("{step}: {message}")]
+pub struct InitFailure {
+    pub step: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// Parent -> child: the awaited work is done (cgroup joined, id maps written, hooks run).
+    Proceed,
+    /// Child -> parent: a new user namespace exists; write its uid/gid maps.
+    WriteIdMaps,
+    /// Child -> parent: the container's init, forked into the new pid or time namespace.
+    InitPid(i32),
+    /// Child -> parent: mounts are ready; run the prestart and createRuntime hooks.
+    RunCreateHooks,
+    /// Child -> parent: init is set up and about to wait on exec.fifo.
+    Ready,
+    /// Child -> parent: set-up failed.
+    Failed(InitFailure),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("channel to the container: {0}")]
+    Io(#[from] Errno),
+    #[error("channel to the container closed before the expected message")]
+    Closed,
+    #[error("channel to the container: malformed message: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("channel to the container: expected {expected}, got {got:?}")]
+    Unexpected { expected: &'static str, got: Message },
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair: (parent end, child end), close-on-exec and numbered at least `min_fd`.
+pub fn pair(min_fd: i32) -> Result<(Channel, Channel), Errno> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((
+        Channel {
+            fd: super::fd_at_least(a, min_fd)?,
+        },
+        Channel {
+            fd: super::fd_at_least(b, min_fd)?,
+        },
+    ))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
+        let bytes = serde_json::to_vec(msg)?;
+        loop {
+            match send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL) {
+                Err(Errno::EINTR) => continue,
+                r => return r.map(drop).map_err(Into::into),
+            }
+        }
+    }
+
+    pub fn recv(&self) -> Result<Message, ChannelError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(Errno::EINTR) => continue,
+                r => break r?,
+            }
+        };
+        if n == 0 {
+            return Err(ChannelError::Closed);
+        }
+        Ok(serde_json::from_slice(&buf[..n])?)
+    }
+
+    /// Waits for `Proceed`; a `Failed` from the other side becomes the error.
+    pub fn wait_proceed(&self) -> Result<(), ChannelError> {
+        match self.recv()? {
+            Message::Proceed => Ok(()),
+            got => Err(ChannelError::Unexpected {
+                expected: "Proceed",
+                got,
+            }),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The container side, top to bottom as runtime-spec orders it: wait for the cgroup, enter the
+//! namespaces, become pid 1, build the rootfs (with the create hooks), pivot_root, finish the
+//! filesystem, set up the terminal, limits, user, capabilities and seccomp, report Ready, wait
+//! on exec.fifo, run the startContainer hooks and exec the process.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sched::CloneFlags;
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{access, chdir, execve, fork, getcwd, setresgid, setresuid, AccessFlags, ForkResult, Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::channel::{Channel, InitFailure, Message};
+use super::Container;
+use crate::hooks::{self, Kind};
+use crate::state::{HookState, Status, OCI_VERSION};
+use crate::{capabilities, keyring, namespaces, rlimits, rootfs, sysctl, syscall, tty};
+
+/// Tags an error with the set-up step it came from.
+trait Step<T> {
+    fn step(self, step: &str) -> Result<T, InitFailure>;
+}
+
+impl<T, E: std::fmt::Display> Step<T> for Result<T, E> {
+    fn step(self, step: &str) -> Result<T, InitFailure> {
+        self.map_err(|e| InitFailure {
+            step: step.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Runs in the cloned child and never returns: it execs the container's process or exits after
+/// reporting what failed.
+pub fn run(c: &Container, ch: Channel) -> ! {
+    let failure = match setup(c, &ch) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let _ = ch.send(&Message::Failed(failure));
+    // SAFETY: _exit skips the parent's atexit handlers and buffers, which belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
+    let spec = c.spec();
+    let process = spec.process().as_ref().expect("validated: process exists");
+
+    // Until exec, nothing in the container may ptrace or open /proc/<pid>/exe of this process,
+    // which is still the hull binary (CVE-2016-9962, CVE-2019-5736).
+    // SAFETY: prctl with integer arguments.
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }).step("prctl(PR_SET_DUMPABLE)")?;
+    ch.wait_proceed().step("waiting for the cgroup")?;
+
+    enter_namespaces(c, ch)?;
+    let in_userns = c.namespaces.creates(LinuxNamespaceType::User) || c.namespaces.joins(LinuxNamespaceType::User);
+    namespaces::set_uts_names(spec).step("uts namespace")?;
+    if c.new_keyring {
+        keyring::join_new(c.id).step("keyring")?;
+    }
+    let host_pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0);
+    rlimits::apply(process).step("process limits")?;
+
+    let ctx = rootfs::Context {
+        rootfs: &c.bundle.rootfs,
+        bundle: &c.bundle.dir,
+        in_userns,
+        new_cgroupns: c.namespaces.creates(LinuxNamespaceType::Cgroup),
+    };
+    rootfs::prepare(spec, &ctx).step("rootfs")?;
+    let hook_state = |status: Status| {
+        serde_json::to_vec(&HookState {
+            oci_version: OCI_VERSION,
+            id: c.id,
+            status: status.as_str(),
+            pid: host_pid,
+            bundle: &c.bundle.dir,
+            annotations: &spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        })
+        .expect("state serialises")
+    };
+    if let Some(h) = spec.hooks() {
+        if !Kind::Prestart.of(h).is_empty() || !Kind::CreateRuntime.of(h).is_empty() {
+            ch.send(&Message::RunCreateHooks).step("create hooks")?;
+            ch.wait_proceed().step("create hooks")?;
+        }
+    }
+    hooks::run(Kind::CreateContainer, spec.hooks().as_ref(), &hook_state(Status::Created))
+        .step("hooks")?;
+
+    if c.no_pivot {
+        rootfs::move_root(&c.bundle.rootfs).step("rootfs")?;
+    } else {
+        rootfs::pivot_root(&c.bundle.rootfs).step("rootfs")?;
+    }
+    if process.terminal() == Some(true) {
+        let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        let pty = tty::open_pty(size).step("terminal")?;
+        tty::attach(&pty).step("terminal")?;
+        let socket = c.console.as_ref().expect("validated: a terminal has a console socket");
+        tty::send_master(socket.as_fd(), &pty.name, pty.master.as_fd()).step("terminal")?;
+    }
+    rootfs::finish(spec).step("rootfs")?;
+    sysctl::apply(spec).step("sysctl")?;
+
+    enter_cwd(process.cwd()).step("process.cwd")?;
+    let nnp = process.no_new_privileges() == Some(true);
+    if !nnp {
+        if let Some(s) = &c.seccomp {
+            s.install().step("seccomp")?;
+        }
+    }
+    if let Some(caps) = &c.capabilities {
+        caps.limit_bounding().step("capabilities")?;
+    }
+    let setgroups = !in_userns
+        || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
+    capabilities::switch_user(process.user(), setgroups).step("process.user")?;
+    if let Some(caps) = &c.capabilities {
+        caps.apply().step("capabilities")?;
+    }
+    if nnp {
+        // SAFETY: prctl with integer arguments.
+        Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+            .step("noNewPrivileges")?;
+    }
+
+    let env = environment(process, &c.extra_env)?;
+    let exe = find_executable(process, &env)?;
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .step("process.args")?;
+    pass_only_preserved_fds(c.preserve_fds).step("closing fds")?;
+    umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
+
+    ch.send(&Message::Ready).step("reporting ready")?;
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(rootfs::fd_path(c.fifo.as_raw_fd()))
+        .step("opening exec.fifo")?;
+    if let Err(e) = hooks::run(Kind::StartContainer, spec.hooks().as_ref(), &hook_state(Status::Created)) {
+        let _ = write!(fifo, "1{e}");
+        return Err(e).step("hooks");
+    }
+    if nnp {
+        if let Some(s) = &c.seccomp {
+            s.install().step("seccomp")?;
+        }
+    }
+    fifo.write_all(b"0").step("writing exec.fifo")?;
+    super::reset_signals();
+    let e = execve(&exe, &args, &env).unwrap_err();
+    Err(e).step(&format!("exec {exe:?}"))
+}
+
+/// Joins and creates namespaces; when a pid or time namespace only applies to children, forks
+/// so that init is the first process inside them.
+fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
+    let plan = &c.namespaces;
+    plan.join_all().step("namespaces")?;
+    let pending = plan.new - plan.clone_flags();
+    namespaces::create(pending).step("namespaces")?;
+    if plan.creates(LinuxNamespaceType::User) {
+        ch.send(&Message::WriteIdMaps).step("user namespace")?;
+        ch.wait_proceed().step("user namespace")?;
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step("becoming root in the user namespace")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step("becoming root in the user namespace")?;
+    }
+    if plan.creates(LinuxNamespaceType::Time) {
+        write_time_offsets(c)?;
+    }
+    let children_only = CloneFlags::CLONE_NEWPID | namespaces::clone_flag(LinuxNamespaceType::Time);
+    let must_fork = pending.intersects(children_only)
+        || plan.joins(LinuxNamespaceType::Pid)
+        || plan.joins(LinuxNamespaceType::Time);
+    if must_fork {
+        // SAFETY: single-threaded; the intermediate only sends one message and exits.
+        match unsafe { fork() }.step("forking into the pid namespace")? {
+            ForkResult::Child => {}
+            ForkResult::Parent { child } => {
+                let code = ch.send(&Message::InitPid(child.as_raw())).is_err() as i32;
+                // SAFETY: as in run.
+                unsafe { libc::_exit(code) }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_time_offsets(c: &Container) -> Result<(), InitFailure> {
+    let Some(offsets) = c.spec().linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+        return Ok(());
+    };
+    let text: String = offsets
+        .iter()
+        .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+        .collect();
+    std::fs::write("/proc/self/timens_offsets", text).step("linux.timeOffsets")
+}
+
+/// chdir into the working directory and check it is inside the new root: a cwd reached through
+/// a leaked fd would be outside it (CVE-2024-21626).
+fn enter_cwd(cwd: &Path) -> Result<(), String> {
+    chdir(cwd).map_err(|e| format!("{cwd:?}: {e}"))?;
+    match getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(format!("{cwd:?} is outside the container's root")),
+    }
+}
+
+fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, InitFailure> {
+    process
+        .env()
+        .iter()
+        .flatten()
+        .chain(extra)
+        .map(|e| CString::new(e.as_bytes()))
+        .collect::<Result<_, _>>()
+        .step("process.env")
+}
+
+/// Resolves args[0] as execve would through $PATH, so a missing program is a create-time error.
+fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFailure> {
+    let name = process.args().as_ref().and_then(|a| a.first()).expect("validated: args");
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![PathBuf::from(name)]
+    } else {
+        let path = env
+            .iter()
+            .filter_map(|e| e.to_str().ok())
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':').map(|d| Path::new(d).join(name)).collect()
+    };
+    for c in &candidates {
+        if c.is_file() && access(c, AccessFlags::X_OK).is_ok() {
+            return CString::new(c.as_os_str().as_encoded_bytes()).step("process.args[0]");
+        }
+    }
+    Err(InitFailure {
+        step: "process.args[0]".into(),
+        message: if name.contains('/') {
+            format!("exec {name:?}: no such executable file")
+        } else {
+            format!("exec {name:?}: executable file not found in $PATH")
+        },
+    })
+}
+
+/// fds 3..3+n stay open for the process, every other fd above 2 closes at exec.
+fn pass_only_preserved_fds(n: i32) -> Result<(), Errno> {
+    for fd in 3..3 + n {
+        match fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())) {
+            Ok(_) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    syscall::cloexec_from((3 + n) as u32)
+}

@@ -1,0 +1,65 @@
+//! The process tree of a container. The parent (the hull command) prepares everything that can
+//! fail without side effects, clones the child with the namespaces it can create at once, moves
+//! it into its cgroup and answers its requests; the child becomes the container's init and
+//! blocks on exec.fifo until `start`.
+
+pub mod channel;
+pub mod init;
+pub mod parent;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::sys::signal::{sigprocmask, signal, SigHandler, SigmaskHow, Signal};
+use nix::sys::signalfd::SigSet;
+use oci_spec::runtime::Spec;
+
+use crate::capabilities;
+use crate::namespaces;
+use crate::seccomp;
+use crate::spec::Bundle;
+
+/// Everything the container's init needs, prepared by the parent before the clone so that the
+/// child only does kernel work.
+pub struct Container<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub namespaces: namespaces::Plan,
+    pub capabilities: Option<capabilities::Plan>,
+    pub seccomp: Option<seccomp::Program>,
+    /// O_PATH fd of `<state>/exec.fifo`; init reopens it for writing to wait for `start`.
+    pub fifo: OwnedFd,
+    /// A connected console socket, when the process has a terminal.
+    pub console: Option<OwnedFd>,
+    pub no_pivot: bool,
+    pub new_keyring: bool,
+    /// fds 3..3+preserve_fds pass into the container (LISTEN_FDS included).
+    pub preserve_fds: i32,
+    /// Added to the process's environment (LISTEN_FDS, LISTEN_PID).
+    pub extra_env: Vec<String>,
+}
+
+impl Container<'_> {
+    pub fn spec(&self) -> &Spec {
+        &self.bundle.spec
+    }
+}
+
+/// Duplicates `fd` to a number at or above `min` (close-on-exec), so the runtime's own fds never
+/// sit among the preserved ones.
+pub fn fd_at_least(fd: OwnedFd, min: RawFd) -> nix::Result<OwnedFd> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    let new = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: fcntl returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Restores the signal state a new program expects: Rust ignores SIGPIPE and `run` blocks the
+/// signals it forwards; neither may leak into the container or a hook.
+pub fn reset_signals() {
+    // SAFETY: setting the default disposition installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}

@@ -1,0 +1,123 @@
+//! The parent side of create: clone the child, put it in its cgroup before it can fork, write
+//! its id maps, run the hooks that belong to the runtime namespace, and wait for Ready. On any
+//! failure the child is killed, so the caller only has to remove the cgroup and the state.
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use super::channel::{self, ChannelError, InitFailure, Message};
+use super::{init, Container};
+use crate::cgroups::Cgroup;
+use crate::hooks::{self, Kind};
+use crate::{syscall, userns};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("creating the container process: {0}")]
+    Clone(nix::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    IdMap(#[from] userns::IdMapError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error("container init: {0}")]
+    Init(InitFailure),
+    #[error("container init exited before it was ready ({0})")]
+    Died(String),
+    #[error(transparent)]
+    Channel(ChannelError),
+}
+
+/// The container's init, running and blocked on exec.fifo.
+pub struct Spawned {
+    pub pid: Pid,
+}
+
+/// Clones the container and drives it until it is Ready. `hook_state(pid)` renders the state
+/// handed to the prestart and createRuntime hooks.
+pub fn spawn(
+    c: &Container,
+    cgroup: &Cgroup,
+    hook_state: impl Fn(i32) -> Vec<u8>,
+) -> Result<Spawned, SpawnError> {
+    let (parent_end, child_end) = channel::pair(3 + c.preserve_fds).map_err(SpawnError::Clone)?;
+    let child = match syscall::clone_fork(c.namespaces.clone_flags().bits() as u64)
+        .map_err(SpawnError::Clone)?
+    {
+        None => {
+            drop(parent_end);
+            init::run(c, child_end)
+        }
+        Some(pid) => pid,
+    };
+    drop(child_end);
+
+    let mut init_pid = child;
+    let result = drive(c, cgroup, child, &mut init_pid, &parent_end, &hook_state);
+    match result {
+        Ok(()) => Ok(Spawned { pid: init_pid }),
+        Err(e) => {
+            let _ = kill(init_pid, Signal::SIGKILL);
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            Err(e)
+        }
+    }
+}
+
+fn drive(
+    c: &Container,
+    cgroup: &Cgroup,
+    child: Pid,
+    init_pid: &mut Pid,
+    ch: &channel::Channel,
+    hook_state: &impl Fn(i32) -> Vec<u8>,
+) -> Result<(), SpawnError> {
+    cgroup.add(child)?;
+    cgroup.apply(c.spec())?;
+    let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
+    proceed(ch)?;
+    loop {
+        let msg = match ch.recv() {
+            Ok(m) => m,
+            Err(ChannelError::Closed) => return Err(SpawnError::Died(exit_reason(child))),
+            Err(e) => return Err(SpawnError::Channel(e)),
+        };
+        match msg {
+            Message::WriteIdMaps => {
+                userns::write_id_maps(child, c.spec())?;
+                proceed(ch)?;
+            }
+            Message::InitPid(pid) => {
+                *init_pid = Pid::from_raw(pid);
+                // The intermediate process exits right after reporting its child.
+                let _ = waitpid(child, None);
+            }
+            Message::RunCreateHooks => {
+                let state = hook_state(init_pid.as_raw());
+                hooks::run(Kind::Prestart, c.spec().hooks().as_ref(), &state)?;
+                hooks::run(Kind::CreateRuntime, c.spec().hooks().as_ref(), &state)?;
+                proceed(ch)?;
+            }
+            Message::Ready => return Ok(()),
+            Message::Failed(f) => return Err(SpawnError::Init(f)),
+            Message::Proceed => {
+                return Err(SpawnError::Channel(ChannelError::Unexpected {
+                    expected: "a request from init",
+                    got: Message::Proceed,
+                }))
+            }
+        }
+    }
+}
+
+fn exit_reason(child: Pid) -> String {
+    match waitpid(child, None) {
+        Ok(WaitStatus::Exited(_, code)) => format!("exit status {code}"),
+        Ok(WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("wait: {e}"),
+    }
+}

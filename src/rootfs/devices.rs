@@ -1,0 +1,161 @@
+//! /dev: the default devices every container gets, `linux.devices`, the /dev/fd and stdio links
+//! and /dev/ptmx. In a user namespace, where mknod is refused, device nodes are bind mounts of
+//! the host's.
+
+use std::fs::Permissions;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{makedev, mknodat, umask, Mode, SFlag};
+use nix::fcntl::AtFlags;
+use nix::unistd::{fchownat, Gid, Uid};
+use oci_spec::runtime::{LinuxDeviceType, Spec};
+use pathrs::{InodeType, Root};
+
+use super::{fd_path, Context, RootfsError};
+
+struct Device {
+    path: PathBuf,
+    kind: SFlag,
+    major: i64,
+    minor: i64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// /dev is set up unless the config bind-mounts the host's /dev.
+pub fn needs_dev_setup(spec: &Spec) -> bool {
+    !spec.mounts().iter().flatten().any(|m| {
+        m.destination() == Path::new("/dev")
+            && (m.typ().as_deref() == Some("bind")
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind"))
+    })
+}
+
+fn devices(spec: &Spec) -> Vec<Device> {
+    let char_dev = |path: &str, major, minor| Device {
+        path: path.into(),
+        kind: SFlag::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    };
+    let mut list = vec![
+        char_dev("/dev/null", 1, 3),
+        char_dev("/dev/zero", 1, 5),
+        char_dev("/dev/full", 1, 7),
+        char_dev("/dev/random", 1, 8),
+        char_dev("/dev/urandom", 1, 9),
+        char_dev("/dev/tty", 5, 0),
+    ];
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            _ => SFlag::S_IFCHR,
+        };
+        list.retain(|x| x.path != *d.path());
+        list.push(Device {
+            path: d.path().clone(),
+            kind,
+            major: d.major(),
+            minor: d.minor(),
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        });
+    }
+    list
+}
+
+pub fn create_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
+    // Device modes must be exactly what the config says.
+    let old = umask(Mode::empty());
+    let result = devices(spec)
+        .iter()
+        .try_for_each(|d| create_device(root, d, ctx.in_userns))
+        .and_then(|()| create_links(root));
+    umask(old);
+    result
+}
+
+fn create_device(root: &Root, d: &Device, in_userns: bool) -> Result<(), RootfsError> {
+    let rel = d.path.strip_prefix("/").unwrap_or(&d.path);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(RootfsError::Refused(format!("{:?} is not a device path", d.path)));
+    };
+    let dir = root
+        .mkdir_all(parent, &Permissions::from_mode(0o755))
+        .map_err(|e| RootfsError::resolve(parent, e))?;
+    if in_userns {
+        let _ = root.create(rel, &InodeType::File(Permissions::from_mode(0o644)));
+        let node = root.resolve(rel).map_err(|e| RootfsError::resolve(rel, e))?;
+        return mount(
+            Some(&d.path),
+            &fd_path(node.as_fd().as_raw_fd()),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| RootfsError::sys("bind-mounting the host device", &d.path, e));
+    }
+    let dev = makedev(d.major as u64, d.minor as u64);
+    match mknodat(
+        Some(dir.as_fd().as_raw_fd()),
+        name,
+        d.kind,
+        Mode::from_bits_truncate(d.mode),
+        dev,
+    ) {
+        Ok(()) => {}
+        // An existing node is kept, as runc does.
+        Err(Errno::EEXIST) => return Ok(()),
+        Err(e) => return Err(RootfsError::sys("creating device", &d.path, e)),
+    }
+    fchownat(
+        Some(dir.as_fd().as_raw_fd()),
+        name,
+        Some(Uid::from_raw(d.uid)),
+        Some(Gid::from_raw(d.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| RootfsError::sys("setting the owner of", &d.path, e))
+}
+
+fn create_links(root: &Root) -> Result<(), RootfsError> {
+    let mut links = vec![
+        ("dev/fd", "/proc/self/fd"),
+        ("dev/stdin", "/proc/self/fd/0"),
+        ("dev/stdout", "/proc/self/fd/1"),
+        ("dev/stderr", "/proc/self/fd/2"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("dev/core", "/proc/kcore"));
+    }
+    // /dev/ptmx must be the devpts instance's own, not a host node.
+    let _ = root.remove_file("dev/ptmx");
+    links.push(("dev/ptmx", "pts/ptmx"));
+    for (link, target) in links {
+        match root.create(link, &InodeType::Symlink(target.into())) {
+            Ok(()) => {}
+            Err(_) if root.resolve_nofollow(link).is_ok() => {}
+            Err(e) => return Err(RootfsError::resolve(link, e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The container's root filesystem, in the order runtime-spec gives: propagation, the rootfs
+//! bind, every mount of `mounts`, devices and /dev links (before pivot_root); then pivot_root and
+//! the masked, read-only and root-read-only changes (after it). Every destination is resolved
+//! inside the rootfs (pathrs, openat2 RESOLVE_IN_ROOT) and mounted through an O_PATH fd, so no
+//! symlink in the rootfs can redirect a mount to the host (CVE-2021-30465, CVE-2024-45310).
+
+mod devices;
+mod error;
+mod mounts;
+pub mod options;
+mod paths;
+mod pivot;
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Spec;
+
+pub use error::RootfsError;
+pub use pivot::{move_root, pivot_root};
+
+/// What the rootfs set-up needs to know beyond the spec.
+pub struct Context<'a> {
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// The container runs in a user namespace: mknod is refused and mount flags are locked.
+    pub in_userns: bool,
+    /// The container has its own cgroup namespace: cgroupfs can be mounted fresh.
+    pub new_cgroupns: bool,
+}
+
+/// `/proc/self/fd/N`: a path that mount(2) follows to exactly the inode behind the fd.
+pub fn fd_path(fd: RawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{fd}"))
+}
+
+/// Before pivot_root: propagation, the rootfs bind, mounts, devices.
+pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
+    let linux = spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(p) => {
+            let o = options::parse(&[p.to_string()]).map_err(|e| RootfsError::Config {
+                field: "linux.rootfsPropagation".into(),
+                message: e.to_string(),
+            })?;
+            if o.propagation.is_empty() {
+                return Err(RootfsError::Config {
+                    field: "linux.rootfsPropagation".into(),
+                    message: format!("{p:?} is not a propagation mode"),
+                });
+            }
+            o.propagation | MsFlags::MS_REC
+        }
+    };
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .map_err(|e| RootfsError::sys("setting the propagation of /", "/", e))?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::sys("bind-mounting the rootfs onto itself", ctx.rootfs, e))?;
+    if propagation.contains(MsFlags::MS_SHARED) {
+        pivot::make_parent_private(ctx.rootfs)?;
+    }
+
+    let root = pathrs::Root::open(ctx.rootfs).map_err(|e| RootfsError::resolve(ctx.rootfs, e))?;
+    mounts::mount_all(&root, spec, ctx)?;
+    if devices::needs_dev_setup(spec) {
+        devices::create_all(&root, spec, ctx)?;
+    }
+    mounts::create_cwd(&root, spec)?;
+    Ok(())
+}
+
+/// After pivot_root: masked and read-only paths, then the read-only root.
+pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
+    if let Some(linux) = spec.linux() {
+        for p in linux.masked_paths().iter().flatten() {
+            paths::mask(p)?;
+        }
+        for p in linux.readonly_paths().iter().flatten() {
+            paths::make_readonly(p)?;
+        }
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let root = std::fs::File::open("/").map_err(|e| RootfsError::io("opening /", "/", e))?;
+        crate::syscall::mount_setattr(root.as_raw_fd(), false, options::ATTR_RDONLY, 0)
+            .map_err(|e| RootfsError::sys("making the root read-only", "/", e))?;
+    }
+    Ok(())
+}

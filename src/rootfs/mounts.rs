@@ -1,0 +1,343 @@
+//! The `mounts` of config.json, in order: destinations created and resolved inside the rootfs,
+//! bind mounts adjusted with mount_setattr (which keeps the flags a user namespace locks),
+//! cgroupfs laid out for the host's cgroup version, and nothing mounted over /proc's contents.
+
+use std::fs::Permissions;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{fstat, SFlag};
+use oci_spec::runtime::{Mount, Spec};
+use pathrs::{Handle, InodeType, Root};
+
+use super::options::{self, MountOptions};
+use super::{fd_path, Context, RootfsError};
+use crate::syscall::mount_setattr;
+
+/// Entries inside /proc that may be mounted over (lxcfs emulates them); anything else under
+/// /proc is refused so that a config cannot hide the masks (CVE-2019-16884).
+const PROC_OVERRIDES: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
+    for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        mount_one(root, m, ctx).map_err(|e| RootfsError::Config {
+            field: format!("mounts[{index}]"),
+            message: format!(
+                "mounting {} at {:?}: {e}",
+                m.typ().as_deref().unwrap_or("bind"),
+                m.destination()
+            ),
+        })?;
+    }
+    Ok(())
+}
+
+fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
+    let opts = options::parse(m.options().as_deref().unwrap_or_default()).map_err(|e| {
+        RootfsError::Refused(e.to_string())
+    })?;
+    let typ = m.typ().as_deref().unwrap_or("");
+    let bind = opts.is_bind() || typ == "bind";
+    let rel = m.destination().strip_prefix("/").unwrap_or(m.destination());
+    let source = m.source().as_ref().map(|s| {
+        if s.is_relative() && bind {
+            ctx.bundle.join(s)
+        } else {
+            s.clone()
+        }
+    });
+
+    if matches!(typ, "proc" | "sysfs") {
+        refuse_symlink(root, rel, m.destination())?;
+    }
+    let is_file = bind
+        && source
+            .as_deref()
+            .and_then(|s| std::fs::metadata(s).ok())
+            .is_some_and(|md| !md.is_dir());
+    let dest = make_destination(root, rel, is_file)?;
+    check_proc_destination(ctx.rootfs, &dest, typ, bind)?;
+    let target = fd_path(dest.as_fd().as_raw_fd());
+
+    if bind {
+        let source = source.expect("validated: bind mounts have a source");
+        let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+        mount(Some(&source), &target, None::<&str>, flags, None::<&str>)
+            .map_err(|e| RootfsError::sys(format!("bind-mounting {source:?} onto"), m.destination(), e))?;
+        let attrs = opts.bind_attrs();
+        if !attrs.is_empty() {
+            let top = reopen(root, rel)?;
+            mount_setattr(top.as_fd().as_raw_fd(), false, attrs.set, attrs.clear)
+                .map_err(|e| RootfsError::sys("setting the flags of", m.destination(), e))?;
+        }
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        mount_cgroups(root, rel, &target, &opts, ctx)?;
+    } else {
+        let fs_source = source.clone().unwrap_or_else(|| PathBuf::from(typ));
+        let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+        let r = mount(
+            Some(&fs_source),
+            &target,
+            Some(typ),
+            flags,
+            opts.data_string().as_deref(),
+        );
+        match r {
+            // A user namespace that does not own the network namespace may not mount sysfs;
+            // runc falls back to the host's, read-only and without devices.
+            Err(Errno::EPERM) if typ == "sysfs" && ctx.in_userns => {
+                mount(
+                    Some("/sys"),
+                    &target,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| RootfsError::sys("bind-mounting the host's /sys onto", m.destination(), e))?;
+                let top = reopen(root, rel)?;
+                let a = opts.bind_attrs();
+                mount_setattr(top.as_fd().as_raw_fd(), true, a.set, a.clear)
+                    .map_err(|e| RootfsError::sys("setting the flags of", m.destination(), e))?;
+            }
+            r => r.map_err(|e| RootfsError::sys(format!("mounting {typ} at"), m.destination(), e))?,
+        }
+    }
+
+    if !opts.propagation.is_empty() || !opts.recursive.is_empty() {
+        let top = reopen(root, rel)?;
+        if !opts.propagation.is_empty() {
+            mount(
+                None::<&str>,
+                &fd_path(top.as_fd().as_raw_fd()),
+                None::<&str>,
+                opts.propagation,
+                None::<&str>,
+            )
+            .map_err(|e| RootfsError::sys("changing the propagation of", m.destination(), e))?;
+        }
+        if !opts.recursive.is_empty() {
+            mount_setattr(
+                top.as_fd().as_raw_fd(),
+                true,
+                opts.recursive.set,
+                opts.recursive.clear,
+            )
+            .map_err(|e| RootfsError::sys("setting recursive flags of", m.destination(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `rel` inside the rootfs, creating it (a directory, or an empty file for a file bind
+/// mount) when missing.
+pub fn make_destination(root: &Root, rel: &Path, is_file: bool) -> Result<Handle, RootfsError> {
+    if let Ok(h) = root.resolve(rel) {
+        return Ok(h);
+    }
+    let perm = Permissions::from_mode(0o755);
+    if is_file {
+        if let Some(parent) = rel.parent() {
+            root.mkdir_all(parent, &perm)
+                .map_err(|e| RootfsError::resolve(parent, e))?;
+        }
+        let created = root.create(rel, &InodeType::File(Permissions::from_mode(0o644)));
+        root.resolve(rel).map_err(|e| match created {
+            Err(c) => RootfsError::resolve(rel, c),
+            Ok(()) => RootfsError::resolve(rel, e),
+        })
+    } else {
+        root.mkdir_all(rel, &perm)
+            .map_err(|e| RootfsError::resolve(rel, e))
+    }
+}
+
+/// Opens the mount now on top of `rel` (a handle taken before mounting still points below it).
+fn reopen(root: &Root, rel: &Path) -> Result<Handle, RootfsError> {
+    root.resolve(rel).map_err(|e| RootfsError::resolve(rel, e))
+}
+
+/// proc and sysfs are never mounted through a symlink (CVE-2023-27561): a rootfs whose /proc
+/// points elsewhere would get an unmasked procfs where the masks do not look.
+fn refuse_symlink(root: &Root, rel: &Path, dest: &Path) -> Result<(), RootfsError> {
+    if let Ok(h) = root.resolve_nofollow(rel) {
+        let st = fstat(h.as_fd().as_raw_fd()).map_err(|e| RootfsError::sys("stat", dest, e))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+            return Err(RootfsError::Refused(format!(
+                "{dest:?} is a symlink in the rootfs; refusing to mount proc or sysfs through it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where `dest` really is inside the container, from the fd the mount will go through.
+fn container_path(rootfs: &Path, dest: &Handle) -> Option<PathBuf> {
+    let real = std::fs::read_link(fd_path(dest.as_fd().as_raw_fd())).ok()?;
+    let rel = real.strip_prefix(rootfs).ok()?;
+    Some(Path::new("/").join(rel))
+}
+
+fn check_proc_destination(
+    rootfs: &Path,
+    dest: &Handle,
+    typ: &str,
+    bind: bool,
+) -> Result<(), RootfsError> {
+    let Some(path) = container_path(rootfs, dest) else {
+        return Ok(());
+    };
+    if !path.starts_with("/proc") {
+        return Ok(());
+    }
+    if path == Path::new("/proc") {
+        if typ == "proc" {
+            return Ok(());
+        }
+        return Err(RootfsError::Refused(format!(
+            "only a proc filesystem may be mounted at /proc, not {typ:?}"
+        )));
+    }
+    if bind && PROC_OVERRIDES.iter().any(|p| path == Path::new(p)) {
+        return Ok(());
+    }
+    Err(RootfsError::Refused(format!(
+        "mounting over {path:?} inside /proc is not allowed"
+    )))
+}
+
+/// cgroupfs as the host has it: cgroup2 where /sys/fs/cgroup is unified; otherwise a tmpfs with
+/// one directory per v1 hierarchy. With a cgroup namespace each is a fresh mount rooted at the
+/// container's cgroup; without one, a bind of the container's cgroup directory.
+fn mount_cgroups(
+    root: &Root,
+    rel: &Path,
+    target: &Path,
+    opts: &MountOptions,
+    ctx: &Context,
+) -> Result<(), RootfsError> {
+    let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY);
+    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    let infos = procfs::process::Process::myself()
+        .and_then(|p| p.mountinfo())
+        .map_err(|e| RootfsError::Refused(format!("reading /proc/self/mountinfo: {e}")))?;
+    let own = procfs::process::Process::myself()
+        .and_then(|p| p.cgroups())
+        .map_err(|e| RootfsError::Refused(format!("reading /proc/self/cgroup: {e}")))?;
+    let unified = infos
+        .iter()
+        .any(|m| m.mount_point == Path::new("/sys/fs/cgroup") && m.fs_type == "cgroup2");
+
+    if unified {
+        if ctx.new_cgroupns {
+            mount(Some("cgroup2"), target, Some("cgroup2"), flags | ro_flag(ro), None::<&str>)
+                .map_err(|e| RootfsError::sys("mounting cgroup2 at", rel, e))?;
+        } else {
+            let own_path = own.0.iter().find(|c| c.hierarchy == 0).map(|c| c.pathname.clone());
+            let src = Path::new("/sys/fs/cgroup").join(own_path.unwrap_or_default().trim_start_matches('/'));
+            bind_readonly(&src, target, ro)?;
+        }
+        return Ok(());
+    }
+
+    mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some("mode=755"))
+        .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
+    for m in infos.iter().filter(|m| m.fs_type == "cgroup") {
+        let Some(name) = m.mount_point.file_name() else {
+            continue;
+        };
+        let sub = rel.join(name);
+        let dir = make_destination(root, &sub, false)?;
+        let dir_path = fd_path(dir.as_fd().as_raw_fd());
+        if ctx.new_cgroupns {
+            let data: Vec<String> = m
+                .super_options
+                .iter()
+                .filter(|(k, _)| *k != "rw" && *k != "ro")
+                .map(|(k, v)| v.as_ref().map_or(k.clone(), |v| format!("{k}={v}")))
+                .collect();
+            mount(
+                Some("cgroup"),
+                &dir_path,
+                Some("cgroup"),
+                flags | ro_flag(ro),
+                Some(data.join(",").as_str()),
+            )
+            .map_err(|e| RootfsError::sys("mounting the cgroup hierarchy at", &sub, e))?;
+        } else {
+            let controllers = name.to_string_lossy();
+            let own_path = own
+                .0
+                .iter()
+                .find(|c| {
+                    c.controllers.iter().any(|x| {
+                        controllers
+                            .split(',')
+                            .any(|n| x == n || x.strip_prefix("name=") == Some(n))
+                    })
+                })
+                .map(|c| c.pathname.clone())
+                .unwrap_or_default();
+            let src = m.mount_point.join(own_path.trim_start_matches('/'));
+            bind_readonly(&src, &dir_path, ro)?;
+        }
+    }
+    if ro {
+        let top = reopen(root, rel)?;
+        mount_setattr(top.as_fd().as_raw_fd(), false, options::ATTR_RDONLY, 0)
+            .map_err(|e| RootfsError::sys("making read-only", rel, e))?;
+    }
+    Ok(())
+}
+
+fn ro_flag(ro: bool) -> MsFlags {
+    if ro {
+        MsFlags::MS_RDONLY
+    } else {
+        MsFlags::empty()
+    }
+}
+
+fn bind_readonly(src: &Path, target: &Path, ro: bool) -> Result<(), RootfsError> {
+    mount(Some(src), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| RootfsError::sys("bind-mounting", src, e))?;
+    if ro {
+        let f = std::fs::File::open(target).map_err(|e| RootfsError::io("opening", target, e))?;
+        mount_setattr(f.as_raw_fd(), false, options::ATTR_RDONLY, 0)
+            .map_err(|e| RootfsError::sys("making read-only", src, e))?;
+    }
+    Ok(())
+}
+
+/// runc creates the process's working directory when the image lacks it.
+pub fn create_cwd(root: &Root, spec: &Spec) -> Result<(), RootfsError> {
+    let Some(process) = spec.process() else {
+        return Ok(());
+    };
+    let rel = process.cwd().strip_prefix("/").unwrap_or(process.cwd());
+    if rel.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let h = make_destination(root, rel, false)?;
+    let st = fstat(h.as_fd().as_raw_fd()).map_err(|e| RootfsError::sys("stat", process.cwd(), e))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+        return Err(RootfsError::Config {
+            field: "process.cwd".into(),
+            message: format!("{:?} is not a directory in the rootfs", process.cwd()),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Terminals: the container's pty (opened inside the container's devpts), /dev/console bound
+//! from the pty fd itself (CVE-2025-52565), the console socket protocol (one message: the pty
+//! name as data, the master as SCM_RIGHTS), and raw-mode helpers for `run -t`.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+use nix::unistd::{dup2, setsid};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TtyError {
+    #[error("{what}: {source}")]
+    Sys { what: String, source: Errno },
+    #[error("console socket {path:?}: {source}")]
+    Connect {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("console socket: no pty master in the message")]
+    NoFd,
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(Errno) -> TtyError {
+    let what = what.into();
+    move |source| TtyError::Sys { what, source }
+}
+
+nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, Winsize);
+nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
+
+/// A pty pair opened in the container.
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub name: String,
+}
+
+/// Opens a pty from the container's /dev/ptmx (so it belongs to the container's devpts).
+pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty, TtyError> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(sys("opening /dev/ptmx"))?;
+    grantpt(&master).map_err(sys("grantpt"))?;
+    unlockpt(&master).map_err(sys("unlockpt"))?;
+    let name = ptsname_r(&master).map_err(sys("ptsname"))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys(format!("opening {name}")))?;
+    // SAFETY: open returned a new fd.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    // SAFETY: posix_openpt's fd is owned by the PtyMaster we unwrap here.
+    let master = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
+    if let Some((rows, cols)) = size {
+        resize(master.as_fd(), rows, cols)?;
+    }
+    Ok(Pty {
+        master,
+        slave,
+        name,
+    })
+}
+
+pub fn resize(fd: BorrowedFd, rows: u16, cols: u16) -> Result<(), TtyError> {
+    let ws = Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a live Winsize.
+    unsafe { set_winsize(fd.as_raw_fd(), &ws) }
+        .map(drop)
+        .map_err(sys("setting the terminal size"))
+}
+
+/// The window size of a terminal, if `fd` is one.
+pub fn size_of(fd: RawFd) -> Option<(u16, u16)> {
+    let mut ws = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes into a live Winsize.
+    unsafe { get_winsize(fd, &mut ws) }.ok()?;
+    Some((ws.ws_row, ws.ws_col))
+}
+
+/// Makes the pty's slave the controlling terminal and stdio of this process, and binds it onto
+/// /dev/console through the fd, never through a path the container could swap.
+pub fn attach(pty: &Pty) -> Result<(), TtyError> {
+    setsid().map_err(sys("setsid"))?;
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    Errno::result(unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
+        .map_err(sys("making the pty the controlling terminal"))?;
+    for fd in 0..=2 {
+        dup2(pty.slave.as_raw_fd(), fd).map_err(sys("dup2 of the pty"))?;
+    }
+    let console = Path::new("/dev/console");
+    if !console.exists() {
+        std::fs::File::create(console).map_err(|e| TtyError::Sys {
+            what: format!("creating /dev/console: {e}"),
+            source: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        })?;
+    }
+    mount(
+        Some(&crate::rootfs::fd_path(pty.slave.as_raw_fd())),
+        console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys("bind-mounting the pty onto /dev/console"))
+}
+
+/// Connects to a `--console-socket`.
+pub fn connect(path: &Path) -> Result<OwnedFd, TtyError> {
+    UnixStream::connect(path)
+        .map(OwnedFd::from)
+        .map_err(|source| TtyError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Sends the pty master over the console socket, as runc does: one message, the pty's name as
+/// data and the master as the only fd.
+pub fn send_master(socket: BorrowedFd, name: &str, master: BorrowedFd) -> Result<(), TtyError> {
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(name.as_bytes())],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+    .map_err(sys("sending the pty master over the console socket"))
+}
+
+/// Receives a pty master sent by `send_master`.
+pub fn recv_master(socket: BorrowedFd) -> Result<OwnedFd, TtyError> {
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(sys("receiving the pty master"))?;
+    for c in msg.cmsgs().map_err(sys("reading the control message"))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel installed this fd for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(TtyError::NoFd)
+}
+
+/// Puts the terminal on `fd` in raw mode; the returned guard restores it.
+pub struct RawMode {
+    fd: RawFd,
+    saved: Termios,
+}
+
+impl RawMode {
+    pub fn enter(fd: RawFd) -> Option<RawMode> {
+        // SAFETY: fd is stdin, open for the life of the process.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let saved = tcgetattr(borrowed).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(borrowed, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: as in enter.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let _ = tcsetattr(borrowed, SetArg::TCSANOW, &self.saved);
+    }
+}

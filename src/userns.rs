@@ -1,0 +1,53 @@
+//! User namespaces: the uid/gid maps, written by the parent (which holds the host privileges)
+//! into `/proc/<child>/{uid,gid}_map`.
+
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+
+#[derive(Debug, thiserror::Error)]
+#[error("writing {path:?} ({content:?}): {source}")]
+pub struct IdMapError {
+    path: PathBuf,
+    content: String,
+    source: std::io::Error,
+}
+
+/// The text of a map file: one `inside outside count` line per mapping.
+pub fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Writes both maps of `pid`'s user namespace.
+pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), IdMapError> {
+    let linux = spec.linux().as_ref();
+    let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
+    let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
+    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+        let content = map_text(maps);
+        std::fs::write(&path, &content).map_err(|source| IdMapError {
+            path,
+            content,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_one_line_per_mapping() {
+        let maps: Vec<LinuxIdMapping> = serde_json::from_str(
+            r#"[{"containerID":0,"hostID":1000,"size":1},{"containerID":1,"hostID":100000,"size":65536}]"#,
+        )
+        .unwrap();
+        assert_eq!(map_text(&maps), "0 1000 1\n1 100000 65536\n");
+    }
+}

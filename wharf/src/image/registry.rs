@@ -1,0 +1,444 @@
+//! Pull and push over the OCI distribution protocol with oci-client. tokio lives only
+//! here: each operation builds a current-thread runtime for its transfers and drops it
+//! before anything is unpacked or recorded, so no async runtime outlives a registry call.
+//! Blobs stream into the content store, digest-checked; layers transfer concurrently.
+
+use std::io::Write;
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+
+use super::digest::Digest;
+use super::install::{self, Installed};
+use super::oci::{
+    is_index, select_platform, Index, Manifest, Platform, DOCKER_LIST, DOCKER_MANIFEST,
+    OCI_INDEX, OCI_MANIFEST,
+};
+use super::reference::ImageRef;
+use super::store::BlobError;
+use super::ImageError;
+use crate::context::Context;
+
+/// Layers transferred at once, as docker's default `max-concurrent-downloads` is 3.
+const CONCURRENCY: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{reference}: {source}")]
+    Registry {
+        reference: String,
+        source: OciDistributionError,
+    },
+    #[error("unauthorized: authentication required for {0}")]
+    Unauthorized(String),
+    #[error("manifest for {0} not found: manifest unknown")]
+    NotFound(String),
+    #[error("no matching manifest for {platform} in the manifest list entries of {reference}")]
+    NoPlatform { reference: String, platform: String },
+    #[error("{reference}: manifest digest mismatch: expected {expected}, got {actual}")]
+    ManifestDigest {
+        reference: String,
+        expected: String,
+        actual: Digest,
+    },
+    #[error("starting the network runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("An image does not exist locally with the tag: {0}")]
+    NoTag(String),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
+
+impl From<BlobError> for RegistryError {
+    fn from(e: BlobError) -> Self {
+        Self::Image(e.into())
+    }
+}
+
+/// Progress of a transfer, reported per blob as docker shows it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A layer that needs no transfer.
+    Exists(Digest),
+    Start { digest: Digest, size: u64 },
+    Progress { digest: Digest, done: u64 },
+    Done(Digest),
+}
+
+pub trait Progress {
+    fn event(&self, e: Event);
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Plain HTTP for this registry (docker also allows it for localhost registries).
+    pub insecure: bool,
+    pub credentials: Option<(String, String)>,
+}
+
+/// Registries reached over plain HTTP: asked for, or on the loopback interface.
+fn plain_http(domain: &str, insecure: bool) -> bool {
+    let host = match domain.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => domain,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    insecure
+        || host == "localhost"
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn client(domain: &str, opts: &Options) -> Client {
+    let protocol = if plain_http(domain, opts.insecure) {
+        ClientProtocol::HttpsExcept(vec![domain.to_string()])
+    } else {
+        ClientProtocol::Https
+    };
+    Client::new(ClientConfig {
+        protocol,
+        platform_resolver: None,
+        use_monolithic_push: true,
+        connect_timeout: Some(std::time::Duration::from_secs(15)),
+        ..Default::default()
+    })
+}
+
+fn auth(opts: &Options) -> RegistryAuth {
+    match &opts.credentials {
+        Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
+        None => RegistryAuth::Anonymous,
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(RegistryError::Runtime)
+}
+
+fn oci_ref(r: &ImageRef) -> Reference {
+    match (&r.tag, &r.digest) {
+        (Some(t), Some(d)) => Reference::with_tag_and_digest(r.domain.clone(), r.path.clone(), t.clone(), d.clone()),
+        (None, Some(d)) => Reference::with_digest(r.domain.clone(), r.path.clone(), d.clone()),
+        (t, None) => Reference::with_tag(
+            r.domain.clone(),
+            r.path.clone(),
+            t.clone().unwrap_or_else(|| "latest".into()),
+        ),
+    }
+}
+
+fn wrap(r: &ImageRef) -> impl Fn(OciDistributionError) -> RegistryError + '_ {
+    move |e| match e {
+        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+            RegistryError::Unauthorized(r.familiar())
+        }
+        OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound(r.familiar()),
+        OciDistributionError::RegistryError { ref envelope, .. }
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::ManifestUnknown
+                        | oci_client::errors::OciErrorCode::NameUnknown
+                )
+            }) =>
+        {
+            RegistryError::NotFound(r.familiar())
+        }
+        OciDistributionError::RegistryError { ref envelope, .. }
+            if envelope
+                .errors
+                .iter()
+                .any(|e| matches!(e.code, oci_client::errors::OciErrorCode::Unauthorized)) =>
+        {
+            RegistryError::Unauthorized(r.familiar())
+        }
+        source => RegistryError::Registry {
+            reference: r.familiar(),
+            source,
+        },
+    }
+}
+
+const ACCEPT: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
+
+/// What a pull did, for docker's closing lines.
+pub struct Pulled {
+    pub image: Installed,
+    /// Digest of what the reference named (the index for a multi-arch image).
+    pub digest: Digest,
+    /// Whether the tag already pointed at this image before the pull.
+    pub up_to_date: bool,
+}
+
+pub fn pull(
+    ctx: &mut Context,
+    r: &ImageRef,
+    platform: &Platform,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pulled, RegistryError> {
+    let client = client(&r.domain, opts);
+    let auth = auth(opts);
+    let oref = oci_ref(r);
+    let err = wrap(r);
+    let rt = runtime()?;
+    let (manifest_body, top_digest) = rt.block_on(async {
+        client
+            .auth(&oref, &auth, RegistryOperation::Pull)
+            .await
+            .map_err(&err)?;
+        let (body, _) = client.pull_manifest_raw(&oref, &auth, ACCEPT).await.map_err(&err)?;
+        let top = Digest::of(&body);
+        if let Some(want) = &r.digest {
+            if want != top.as_str() {
+                return Err(RegistryError::ManifestDigest {
+                    reference: r.familiar(),
+                    expected: want.clone(),
+                    actual: top,
+                });
+            }
+        }
+        if !is_index("", &body) {
+            return Ok((body.to_vec(), top));
+        }
+        let index: Index = serde_json::from_slice(&body).map_err(|source| ImageError::Manifest {
+            digest: top.clone(),
+            source,
+        })?;
+        let platform_name = format!(
+            "{}/{}{}",
+            platform.os,
+            platform.architecture,
+            platform.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default()
+        );
+        let d = select_platform(&index, platform).ok_or_else(|| RegistryError::NoPlatform {
+            reference: r.familiar(),
+            platform: platform_name,
+        })?;
+        let child = oref.clone_with_digest(d.digest.clone());
+        let (body, _) = client.pull_manifest_raw(&child, &auth, ACCEPT).await.map_err(&err)?;
+        if Digest::of(&body).as_str() != d.digest {
+            return Err(RegistryError::ManifestDigest {
+                reference: r.familiar(),
+                expected: d.digest.clone(),
+                actual: Digest::of(&body),
+            });
+        }
+        Ok((body.to_vec(), top))
+    })?;
+    let m: Manifest = serde_json::from_slice(&manifest_body).map_err(|source| ImageError::Manifest {
+        digest: Digest::of(&manifest_body),
+        source,
+    })?;
+    let mut wanted = vec![m.config.clone()];
+    wanted.extend(m.layers.iter().cloned());
+    let mut missing = Vec::new();
+    for (i, d) in wanted.iter().enumerate() {
+        let digest = Digest::parse(&d.digest).map_err(ImageError::from)?;
+        if ctx.blobs.has(&digest) {
+            if i > 0 {
+                progress.event(Event::Exists(digest));
+            }
+        } else {
+            missing.push((i > 0, digest, d.size, d.media_type.clone()));
+        }
+    }
+    let blobs = ctx.blobs.clone();
+    rt.block_on(async {
+        stream::iter(missing.into_iter().map(|(is_layer, digest, size, media_type)| {
+            let client = &client;
+            let oref = &oref;
+            let blobs = &blobs;
+            let err = &err;
+            async move {
+                if is_layer {
+                    progress.event(Event::Start {
+                        digest: digest.clone(),
+                        size,
+                    });
+                }
+                let desc = OciDescriptor {
+                    media_type,
+                    digest: digest.to_string(),
+                    size: size as i64,
+                    ..Default::default()
+                };
+                let mut s = client.pull_blob_stream(oref, &desc).await.map_err(err)?;
+                let mut w = blobs.writer(Some(digest.clone()))?;
+                while let Some(chunk) = s.stream.try_next().await.map_err(|e| err(e.into()))? {
+                    w.write_all(&chunk).map_err(|e| BlobError::Io {
+                        path: blobs.root().to_path_buf(),
+                        source: e,
+                    })?;
+                    if is_layer {
+                        progress.event(Event::Progress {
+                            digest: digest.clone(),
+                            done: w.written(),
+                        });
+                    }
+                }
+                if w.written() != size {
+                    return Err(BlobError::Size {
+                        digest: digest.clone(),
+                        expected: size,
+                        actual: w.written(),
+                    }
+                    .into());
+                }
+                w.commit()?;
+                if is_layer {
+                    progress.event(Event::Done(digest));
+                }
+                Ok::<(), RegistryError>(())
+            }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await
+    })?;
+    drop(rt);
+    let before = match r.tagged_name() {
+        Some(n) => ctx.db.tag_target(&n).map_err(ImageError::from)?,
+        None => None,
+    };
+    let names: Vec<ImageRef> = r.tag.is_some().then(|| r.clone()).into_iter().collect();
+    let repo_digest = format!("{}@{}", r.repository(), top_digest);
+    let image = install::install(ctx, &manifest_body, &names, &[repo_digest])?;
+    Ok(Pulled {
+        up_to_date: !image.new && (r.tag.is_none() || before.as_ref() == Some(&image.id)),
+        image,
+        digest: top_digest,
+    })
+}
+
+/// What a push did: the pushed manifest's digest and size.
+pub struct Pushed {
+    pub digest: Digest,
+    pub size: usize,
+}
+
+pub fn push(
+    ctx: &mut Context,
+    r: &ImageRef,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pushed, RegistryError> {
+    let name = r.tagged_name().ok_or_else(|| RegistryError::NoTag(r.familiar()))?;
+    let id = ctx
+        .db
+        .tag_target(&name)
+        .map_err(ImageError::from)?
+        .ok_or_else(|| RegistryError::NoTag(r.familiar()))?;
+    let img = ctx
+        .db
+        .image(&id)
+        .map_err(ImageError::from)?
+        .ok_or_else(|| RegistryError::NoTag(r.familiar()))?;
+    let body = ctx.blobs.read(&img.manifest_digest)?;
+    let m: Manifest = serde_json::from_slice(&body).map_err(|source| ImageError::Manifest {
+        digest: img.manifest_digest.clone(),
+        source,
+    })?;
+    let client = client(&r.domain, opts);
+    let auth = auth(opts);
+    let oref = oci_ref(r);
+    let err = wrap(r);
+    let rt = runtime()?;
+    let blobs = ctx.blobs.clone();
+    let layers: Vec<(Digest, u64)> = m
+        .layers
+        .iter()
+        .map(|l| Ok((Digest::parse(&l.digest)?, l.size)))
+        .collect::<Result<_, super::digest::DigestError>>()
+        .map_err(ImageError::from)?;
+    let config = Digest::parse(&m.config.digest).map_err(ImageError::from)?;
+    rt.block_on(async {
+        client
+            .auth(&oref, &auth, RegistryOperation::Push)
+            .await
+            .map_err(&err)?;
+        let upload = |digest: Digest, size: u64, is_layer: bool| {
+            let client = &client;
+            let oref = &oref;
+            let blobs = &blobs;
+            let err = &err;
+            async move {
+                if client.blob_exists(oref, digest.as_str()).await.map_err(err)? {
+                    if is_layer {
+                        progress.event(Event::Exists(digest));
+                    }
+                    return Ok(());
+                }
+                if is_layer {
+                    progress.event(Event::Start {
+                        digest: digest.clone(),
+                        size,
+                    });
+                }
+                let data = blobs.read(&digest)?;
+                client
+                    .push_blob(oref, data, digest.as_str())
+                    .await
+                    .map_err(err)?;
+                if is_layer {
+                    progress.event(Event::Done(digest));
+                }
+                Ok::<(), RegistryError>(())
+            }
+        };
+        stream::iter(layers.iter().map(|(d, s)| upload(d.clone(), *s, true)))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        upload(config.clone(), m.config.size, false).await?;
+        let media_type = m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.into());
+        let header = media_type
+            .parse()
+            .map_err(|_| RegistryError::Image(ImageError::Corrupt(img.manifest_digest.clone())))?;
+        client
+            .push_manifest_raw(&oref, body.clone(), header)
+            .await
+            .map_err(&err)?;
+        Ok::<(), RegistryError>(())
+    })?;
+    drop(rt);
+    let digest = Digest::of(&body);
+    ctx.db
+        .add_repo_digest(&format!("{}@{}", r.repository(), digest), &id)
+        .map_err(ImageError::from)?;
+    Ok(Pushed {
+        digest,
+        size: body.len(),
+    })
+}
+
+/// Checks credentials against a registry, as `login` does.
+pub fn login(domain: &str, opts: &Options) -> Result<(), RegistryError> {
+    let r = ImageRef {
+        domain: domain.to_string(),
+        path: "library/wharf-login-check".into(),
+        tag: Some("latest".into()),
+        digest: None,
+    };
+    let client = client(domain, opts);
+    let auth = auth(opts);
+    let oref = oci_ref(&r);
+    let err = wrap(&r);
+    let rt = runtime()?;
+    rt.block_on(async {
+        client.auth(&oref, &auth, RegistryOperation::Pull).await.map_err(&err)?;
+        // Basic auth is only checked when a request carries it; a missing repository
+        // answers 404 to good credentials and 401 to bad ones.
+        match client.pull_manifest_raw(&oref, &auth, ACCEPT).await.map_err(&err) {
+            Ok(_) | Err(RegistryError::NotFound(_)) => Ok(()),
+            Err(RegistryError::Unauthorized(_)) => Err(RegistryError::Unauthorized(domain.to_string())),
+            Err(e) => Err(e),
+        }
+    })
+}
