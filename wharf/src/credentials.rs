@@ -44,10 +44,11 @@ fn read() -> Result<(PathBuf, Map<String, Value>), CredentialsError> {
     let path = config_path()?;
     match fs::read(&path) {
         Ok(b) => {
-            let v: Map<String, Value> = serde_json::from_slice(&b).map_err(|source| CredentialsError::Json {
-                path: path.clone(),
-                source,
-            })?;
+            let v: Map<String, Value> =
+                serde_json::from_slice(&b).map_err(|source| CredentialsError::Json {
+                    path: path.clone(),
+                    source,
+                })?;
             Ok((path, v))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((path, Map::new())),
@@ -63,7 +64,9 @@ fn write(path: &PathBuf, v: &Map<String, Value>) -> Result<(), CredentialsError>
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     fs::create_dir_all(dir).map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io)?;
     let body = serde_json::to_vec_pretty(v).map_err(|source| CredentialsError::Json {
         path: path.clone(),
         source,

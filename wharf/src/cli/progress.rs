@@ -38,7 +38,10 @@ impl Display {
 
     /// Layers that were transferred, in the order they finished.
     pub fn transferred(&self) -> Vec<Digest> {
-        self.transferred.lock().map(|v| v.clone()).unwrap_or_default()
+        self.transferred
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
     }
 
     /// A final status for a layer, e.g. "Pull complete" after unpacking.
@@ -71,9 +74,11 @@ impl Progress for Display {
                 Some((m, bars)) => {
                     let b = m.add(ProgressBar::new(size));
                     b.set_style(
-                        ProgressStyle::with_template("{prefix}: {msg} [{bar:50}] {bytes}/{total_bytes}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar())
-                            .progress_chars("=> "),
+                        ProgressStyle::with_template(
+                            "{prefix}: {msg} [{bar:50}] {bytes}/{total_bytes}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
                     );
                     b.set_prefix(digest.short().to_string());
                     b.set_message(self.verb);

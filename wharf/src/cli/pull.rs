@@ -36,27 +36,42 @@ fn options(domain: &str, insecure: bool) -> Options {
 
 /// Whether the user wrote a tag or digest, which decides docker's "Using default tag".
 fn has_tag_or_digest(input: &str) -> bool {
-    input.contains('@') || input.rsplit('/').next().is_some_and(|last| last.contains(':'))
+    input.contains('@')
+        || input
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
 }
 
 pub fn pull(root: &Path, a: PullArgs) -> anyhow::Result<()> {
     let r = ImageRef::parse(&a.image)?;
     let platform = match &a.platform {
-        Some(p) => parse_platform(p).with_context(|| format!("invalid platform {p:?}: expected os/arch[/variant]"))?,
+        Some(p) => parse_platform(p)
+            .with_context(|| format!("invalid platform {p:?}: expected os/arch[/variant]"))?,
         None => default_platform(),
     };
     if !a.quiet {
         if !has_tag_or_digest(&a.image) {
             println!("Using default tag: latest");
         }
-        let what = r.tag.clone().or_else(|| r.digest.clone()).unwrap_or_default();
+        let what = r
+            .tag
+            .clone()
+            .or_else(|| r.digest.clone())
+            .unwrap_or_default();
         println!("{what}: Pulling from {}", r.path);
     }
     let mut ctx = super::open(root, Access::Shared)?;
     let display = Display::new("Downloading", "Download complete", "Already exists");
     let quiet = Quiet;
     let progress: &dyn registry::Progress = if a.quiet { &quiet } else { &display };
-    let pulled = registry::pull(&mut ctx, &r, &platform, &options(&r.domain, a.insecure), progress)?;
+    let pulled = registry::pull(
+        &mut ctx,
+        &r,
+        &platform,
+        &options(&r.domain, a.insecure),
+        progress,
+    )?;
     if !a.quiet {
         for d in display.transferred() {
             display.finish(&d, "Pull complete");
@@ -134,7 +149,9 @@ pub struct LoginArgs {
 
 fn server_name(s: Option<&str>) -> String {
     let s = s.unwrap_or(DEFAULT_DOMAIN);
-    let s = s.trim_start_matches("https://").trim_start_matches("http://");
+    let s = s
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
     s.split('/').next().unwrap_or(s).to_string()
 }
 

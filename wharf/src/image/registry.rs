@@ -15,8 +15,8 @@ use oci_client::{Client, Reference, RegistryOperation};
 use super::digest::Digest;
 use super::install::{self, Installed};
 use super::oci::{
-    is_index, select_platform, Index, Manifest, Platform, DOCKER_LIST, DOCKER_MANIFEST,
-    OCI_INDEX, OCI_MANIFEST,
+    is_index, select_platform, Index, Manifest, Platform, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
+    OCI_MANIFEST,
 };
 use super::reference::ImageRef;
 use super::store::BlobError;
@@ -64,8 +64,14 @@ impl From<BlobError> for RegistryError {
 pub enum Event {
     /// A layer that needs no transfer.
     Exists(Digest),
-    Start { digest: Digest, size: u64 },
-    Progress { digest: Digest, done: u64 },
+    Start {
+        digest: Digest,
+        size: u64,
+    },
+    Progress {
+        digest: Digest,
+        done: u64,
+    },
     Done(Digest),
 }
 
@@ -89,7 +95,9 @@ fn plain_http(domain: &str, insecure: bool) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     insecure
         || host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn client(domain: &str, opts: &Options) -> Client {
@@ -123,7 +131,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
 
 fn oci_ref(r: &ImageRef) -> Reference {
     match (&r.tag, &r.digest) {
-        (Some(t), Some(d)) => Reference::with_tag_and_digest(r.domain.clone(), r.path.clone(), t.clone(), d.clone()),
+        (Some(t), Some(d)) => {
+            Reference::with_tag_and_digest(r.domain.clone(), r.path.clone(), t.clone(), d.clone())
+        }
         (None, Some(d)) => Reference::with_digest(r.domain.clone(), r.path.clone(), d.clone()),
         (t, None) => Reference::with_tag(
             r.domain.clone(),
@@ -135,10 +145,13 @@ fn oci_ref(r: &ImageRef) -> Reference {
 
 fn wrap(r: &ImageRef) -> impl Fn(OciDistributionError) -> RegistryError + '_ {
     move |e| match e {
-        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => {
             RegistryError::Unauthorized(r.familiar())
         }
-        OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound(r.familiar()),
+        OciDistributionError::ImageManifestNotFoundError(_) => {
+            RegistryError::NotFound(r.familiar())
+        }
         OciDistributionError::RegistryError { ref envelope, .. }
             if envelope.errors.iter().any(|e| {
                 matches!(
@@ -193,7 +206,10 @@ pub fn pull(
             .auth(&oref, &auth, RegistryOperation::Pull)
             .await
             .map_err(&err)?;
-        let (body, _) = client.pull_manifest_raw(&oref, &auth, ACCEPT).await.map_err(&err)?;
+        let (body, _) = client
+            .pull_manifest_raw(&oref, &auth, ACCEPT)
+            .await
+            .map_err(&err)?;
         let top = Digest::of(&body);
         if let Some(want) = &r.digest {
             if want != top.as_str() {
@@ -207,22 +223,30 @@ pub fn pull(
         if !is_index("", &body) {
             return Ok((body.to_vec(), top));
         }
-        let index: Index = serde_json::from_slice(&body).map_err(|source| ImageError::Manifest {
-            digest: top.clone(),
-            source,
-        })?;
+        let index: Index =
+            serde_json::from_slice(&body).map_err(|source| ImageError::Manifest {
+                digest: top.clone(),
+                source,
+            })?;
         let platform_name = format!(
             "{}/{}{}",
             platform.os,
             platform.architecture,
-            platform.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default()
+            platform
+                .variant
+                .as_ref()
+                .map(|v| format!("/{v}"))
+                .unwrap_or_default()
         );
         let d = select_platform(&index, platform).ok_or_else(|| RegistryError::NoPlatform {
             reference: r.familiar(),
             platform: platform_name,
         })?;
         let child = oref.clone_with_digest(d.digest.clone());
-        let (body, _) = client.pull_manifest_raw(&child, &auth, ACCEPT).await.map_err(&err)?;
+        let (body, _) = client
+            .pull_manifest_raw(&child, &auth, ACCEPT)
+            .await
+            .map_err(&err)?;
         if Digest::of(&body).as_str() != d.digest {
             return Err(RegistryError::ManifestDigest {
                 reference: r.familiar(),
@@ -232,10 +256,11 @@ pub fn pull(
         }
         Ok((body.to_vec(), top))
     })?;
-    let m: Manifest = serde_json::from_slice(&manifest_body).map_err(|source| ImageError::Manifest {
-        digest: Digest::of(&manifest_body),
-        source,
-    })?;
+    let m: Manifest =
+        serde_json::from_slice(&manifest_body).map_err(|source| ImageError::Manifest {
+            digest: Digest::of(&manifest_body),
+            source,
+        })?;
     let mut wanted = vec![m.config.clone()];
     wanted.extend(m.layers.iter().cloned());
     let mut missing = Vec::new();
@@ -251,53 +276,59 @@ pub fn pull(
     }
     let blobs = ctx.blobs.clone();
     rt.block_on(async {
-        stream::iter(missing.into_iter().map(|(is_layer, digest, size, media_type)| {
-            let client = &client;
-            let oref = &oref;
-            let blobs = &blobs;
-            let err = &err;
-            async move {
-                if is_layer {
-                    progress.event(Event::Start {
-                        digest: digest.clone(),
-                        size,
-                    });
-                }
-                let desc = OciDescriptor {
-                    media_type,
-                    digest: digest.to_string(),
-                    size: size as i64,
-                    ..Default::default()
-                };
-                let mut s = client.pull_blob_stream(oref, &desc).await.map_err(err)?;
-                let mut w = blobs.writer(Some(digest.clone()))?;
-                while let Some(chunk) = s.stream.try_next().await.map_err(|e| err(e.into()))? {
-                    w.write_all(&chunk).map_err(|e| BlobError::Io {
-                        path: blobs.root().to_path_buf(),
-                        source: e,
-                    })?;
-                    if is_layer {
-                        progress.event(Event::Progress {
-                            digest: digest.clone(),
-                            done: w.written(),
-                        });
+        stream::iter(
+            missing
+                .into_iter()
+                .map(|(is_layer, digest, size, media_type)| {
+                    let client = &client;
+                    let oref = &oref;
+                    let blobs = &blobs;
+                    let err = &err;
+                    async move {
+                        if is_layer {
+                            progress.event(Event::Start {
+                                digest: digest.clone(),
+                                size,
+                            });
+                        }
+                        let desc = OciDescriptor {
+                            media_type,
+                            digest: digest.to_string(),
+                            size: size as i64,
+                            ..Default::default()
+                        };
+                        let mut s = client.pull_blob_stream(oref, &desc).await.map_err(err)?;
+                        let mut w = blobs.writer(Some(digest.clone()))?;
+                        while let Some(chunk) =
+                            s.stream.try_next().await.map_err(|e| err(e.into()))?
+                        {
+                            w.write_all(&chunk).map_err(|e| BlobError::Io {
+                                path: blobs.root().to_path_buf(),
+                                source: e,
+                            })?;
+                            if is_layer {
+                                progress.event(Event::Progress {
+                                    digest: digest.clone(),
+                                    done: w.written(),
+                                });
+                            }
+                        }
+                        if w.written() != size {
+                            return Err(BlobError::Size {
+                                digest: digest.clone(),
+                                expected: size,
+                                actual: w.written(),
+                            }
+                            .into());
+                        }
+                        w.commit()?;
+                        if is_layer {
+                            progress.event(Event::Done(digest));
+                        }
+                        Ok::<(), RegistryError>(())
                     }
-                }
-                if w.written() != size {
-                    return Err(BlobError::Size {
-                        digest: digest.clone(),
-                        expected: size,
-                        actual: w.written(),
-                    }
-                    .into());
-                }
-                w.commit()?;
-                if is_layer {
-                    progress.event(Event::Done(digest));
-                }
-                Ok::<(), RegistryError>(())
-            }
-        }))
+                }),
+        )
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await
@@ -329,7 +360,9 @@ pub fn push(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pushed, RegistryError> {
-    let name = r.tagged_name().ok_or_else(|| RegistryError::NoTag(r.familiar()))?;
+    let name = r
+        .tagged_name()
+        .ok_or_else(|| RegistryError::NoTag(r.familiar()))?;
     let id = ctx
         .db
         .tag_target(&name)
@@ -369,7 +402,11 @@ pub fn push(
             let blobs = &blobs;
             let err = &err;
             async move {
-                if client.blob_exists(oref, digest.as_str()).await.map_err(err)? {
+                if client
+                    .blob_exists(oref, digest.as_str())
+                    .await
+                    .map_err(err)?
+                {
                     if is_layer {
                         progress.event(Event::Exists(digest));
                     }
@@ -432,12 +469,21 @@ pub fn login(domain: &str, opts: &Options) -> Result<(), RegistryError> {
     let err = wrap(&r);
     let rt = runtime()?;
     rt.block_on(async {
-        client.auth(&oref, &auth, RegistryOperation::Pull).await.map_err(&err)?;
+        client
+            .auth(&oref, &auth, RegistryOperation::Pull)
+            .await
+            .map_err(&err)?;
         // Basic auth is only checked when a request carries it; a missing repository
         // answers 404 to good credentials and 401 to bad ones.
-        match client.pull_manifest_raw(&oref, &auth, ACCEPT).await.map_err(&err) {
+        match client
+            .pull_manifest_raw(&oref, &auth, ACCEPT)
+            .await
+            .map_err(&err)
+        {
             Ok(_) | Err(RegistryError::NotFound(_)) => Ok(()),
-            Err(RegistryError::Unauthorized(_)) => Err(RegistryError::Unauthorized(domain.to_string())),
+            Err(RegistryError::Unauthorized(_)) => {
+                Err(RegistryError::Unauthorized(domain.to_string()))
+            }
             Err(e) => Err(e),
         }
     })
