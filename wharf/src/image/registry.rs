@@ -149,6 +149,11 @@ fn wrap(r: &ImageRef) -> impl Fn(OciDistributionError) -> RegistryError + '_ {
         | OciDistributionError::AuthenticationFailure(_) => {
             RegistryError::Unauthorized(r.familiar())
         }
+        OciDistributionError::RequestError(ref e)
+            if e.status().map(|s| s.as_u16()) == Some(401) =>
+        {
+            RegistryError::Unauthorized(r.familiar())
+        }
         OciDistributionError::ImageManifestNotFoundError(_) => {
             RegistryError::NotFound(r.familiar())
         }

@@ -175,3 +175,92 @@ pub fn podman(dir: &Path) -> std::process::Command {
         ]);
     c
 }
+
+/// A Debian `docker-registry` on a free 127.0.0.1 port with its own config and storage,
+/// killed when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry, with htpasswd basic auth when `user` is given; None (after
+    /// printing why) when docker-registry is not installed.
+    pub fn start(user: Option<(&str, &str)>) -> Option<Self> {
+        if !have("/usr/bin/docker-registry", "docker-registry") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((u, p)) = user {
+            let hash = bcrypt::hash(p, 4).expect("bcrypt");
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{u}:{hash}\n")).expect("htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).expect("registry config");
+        let child = std::process::Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn docker-registry");
+        let reg = Self { child, port, dir };
+        reg.wait_ready();
+        Some(reg)
+    }
+
+    fn wait_ready(&self) {
+        use std::io::{Read, Write};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start"
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Path of a blob's data file in the registry's filesystem storage.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

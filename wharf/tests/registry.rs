@@ -1,0 +1,346 @@
+//! pull, push, login and logout against Debian's docker-registry on 127.0.0.1, and
+//! interoperability with skopeo through the same registry.
+
+mod common;
+
+use std::io::Write;
+
+use common::{have, tool, Env, Registry};
+
+fn skopeo(args: &[&str]) -> String {
+    tool(std::process::Command::new("skopeo").args(args))
+}
+
+#[test]
+fn push_then_pull_into_a_fresh_store() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.import("reg", "reg:1");
+    let name = format!("{}/team/bb:1", reg.host());
+    env.ok(&["tag", "reg:1", &name]);
+    let out = env.ok(&["push", &name]);
+    assert!(
+        out.starts_with(&format!(
+            "The push refers to repository [{}/team/bb]\n",
+            reg.host()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed\n"), "{out}");
+    let digest_line = out.lines().last().unwrap().to_string();
+    assert!(digest_line.starts_with("1: digest: sha256:"), "{out}");
+    let again = env.ok(&["push", &name]);
+    assert!(again.contains(": Layer already exists\n"), "{again}");
+
+    let other = Env::new();
+    let out = other.ok(&["pull", &name]);
+    let digest = digest_line.split(' ').nth(2).unwrap();
+    assert!(out.starts_with("1: Pulling from team/bb\n"), "{out}");
+    assert!(out.contains(": Pull complete\n"), "{out}");
+    assert!(out.contains(&format!("Digest: {digest}\n")), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {name}\n{name}\n"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        other
+            .ok(&["image", "inspect", "-f", "{{.Id}}", &name])
+            .trim(),
+        id
+    );
+    let out = other.ok(&["pull", &name]);
+    assert!(out.contains(": Already exists\n"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {name}\n")),
+        "{out}"
+    );
+    let digests = other.ok(&["images", "--digests", "--format", "{{.Digest}}"]);
+    assert_eq!(digests.trim(), digest);
+    // By digest too.
+    let by_digest = format!("{}/team/bb@{digest}", reg.host());
+    let third = Env::new();
+    third.ok(&["pull", &by_digest]);
+    assert_eq!(third.ok(&["images", "-q", "--no-trunc"]).trim(), id);
+}
+
+#[test]
+fn skopeo_and_wharf_exchange_images_through_the_registry() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") || !have("/usr/bin/skopeo", "skopeo") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.import("sk", "sk:1");
+    let pushed = format!("{}/from-wharf:1", reg.host());
+    env.ok(&["tag", "sk:1", &pushed]);
+    env.ok(&["push", &pushed]);
+    let copied = env.path("copied.tar");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{pushed}"),
+        &format!("oci-archive:{}:x", copied.display()),
+    ]);
+    let info = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{pushed}"),
+    ]);
+    assert!(info.contains("\"Architecture\": \"amd64\""), "{info}");
+
+    for (transport, name) in [("docker-archive", "sk-docker"), ("oci-archive", "sk-oci")] {
+        let saved = env.path(&format!("{name}.tar"));
+        let fmt = if transport == "docker-archive" {
+            "docker-archive"
+        } else {
+            "oci-archive"
+        };
+        env.ok(&[
+            "save",
+            "--format",
+            fmt,
+            "-o",
+            saved.to_str().unwrap(),
+            "sk:1",
+        ]);
+        let src = if transport == "docker-archive" {
+            format!("docker-archive:{}", saved.display())
+        } else {
+            format!("oci-archive:{}:1", saved.display())
+        };
+        let dest = format!("{}/{name}:2", reg.host());
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &src,
+            &format!("docker://{dest}"),
+        ]);
+        let other = Env::new();
+        other.ok(&["pull", &dest]);
+        assert_eq!(
+            other
+                .ok(&["image", "inspect", "-f", "{{.Id}}", &dest])
+                .trim(),
+            id,
+            "{transport}"
+        );
+    }
+}
+
+#[test]
+fn login_logout_and_wrong_passwords() {
+    let Some(reg) = Registry::start(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    env.import("auth", "auth:1");
+    let name = format!("{}/auth:1", reg.host());
+    env.ok(&["tag", "auth:1", &name]);
+    let err = env.fails(&["push", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+
+    let err = env.fails(&["login", "-u", "alice", "-p", "wrong", &reg.host()]);
+    assert!(err.contains("login failed: unauthorized"), "{err}");
+    let config = env.path("docker-config/config.json");
+    assert!(!config.exists());
+
+    let mut login = env.wharf();
+    login.args(["login", "-u", "alice", "--password-stdin", &reg.host()]);
+    let out = login.write_stdin("s3cret\n").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Login Succeeded\n");
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(cfg["auths"][reg.host()]["auth"].is_string(), "{cfg}");
+
+    env.ok(&["push", &name]);
+    let other = Env::new();
+    // Same docker config directory: the credentials are shared, the image store is not.
+    let mut pull = other.wharf();
+    pull.env("DOCKER_CONFIG", env.path("docker-config"));
+    let out = pull.args(["pull", &name]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert_eq!(
+        env.ok(&["logout", &reg.host()]),
+        format!("Removing login credentials for {}\n", reg.host())
+    );
+    assert_eq!(
+        env.ok(&["logout", &reg.host()]),
+        format!("Not logged in to {}\n", reg.host())
+    );
+    assert!(env.fails(&["push", &name]).contains("unauthorized"));
+}
+
+#[test]
+fn unreachable_registry_and_missing_image_change_nothing() {
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    env.import("u", "u:1");
+    let before = env.snapshot();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = env.fails(&["pull", &format!("127.0.0.1:{port}/x:1")]);
+    assert!(err.contains("Connection refused"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    if let Some(reg) = Registry::start(None) {
+        let err = env.fails(&["pull", &format!("{}/absent:1", reg.host())]);
+        assert!(err.contains("not found: manifest unknown"), "{err}");
+    }
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn corrupt_blob_in_registry_is_rejected() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    env.import("cb", "cb:1");
+    let name = format!("{}/cb:1", reg.host());
+    env.ok(&["tag", "cb:1", &name]);
+    env.ok(&["push", &name]);
+    let layer = env.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .RootFS.Layers 0}}",
+        &name,
+    ]);
+    let file = reg.blob_file(layer.trim());
+    let mut data = std::fs::read(&file).unwrap();
+    let n = data.len() / 2;
+    data[n] ^= 0xff;
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
+    let other = Env::new();
+    other.ok(&["image", "prune", "-f"]);
+    let before = other.snapshot();
+    let err = other.fails(&["pull", &name]);
+    assert!(err.to_lowercase().contains("digest"), "{err}");
+    assert_eq!(other.ok(&["images", "-q"]), "");
+    other.ok(&["image", "prune", "-f"]);
+    assert_eq!(other.snapshot(), before);
+}
+
+/// A layer of incompressible bytes, so that a pull takes long enough to be interrupted.
+fn big_tarball(env: &Env, mb: usize) -> std::path::PathBuf {
+    let path = env.path("big.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut data = vec![0u8; mb << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, "big", &data[..]).unwrap();
+    b.into_inner().unwrap().flush().unwrap();
+    path
+}
+
+#[test]
+fn kill_during_pull_leaves_no_half_image() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let env = Env::new();
+    let t = big_tarball(&env, 96);
+    let name = format!("{}/big:1", reg.host());
+    let id = env
+        .ok(&["import", t.to_str().unwrap(), &name])
+        .trim()
+        .to_string();
+    env.ok(&["push", &name]);
+
+    let other = Env::new();
+    other.ok(&["image", "prune", "-f"]);
+    let before = other.snapshot();
+    let mut killed_in = Vec::new();
+    // Kill once while blobs download and once while the layer unpacks.
+    for (dir, what) in [
+        ("images/blobs/tmp", "download"),
+        ("snapshots/tmp", "unpack"),
+    ] {
+        let watch = other.root().join(dir);
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+            .arg("--data-root")
+            .arg(other.root())
+            .args(["pull", "-q", &name])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut caught = false;
+        while std::time::Instant::now() < deadline {
+            if std::fs::read_dir(&watch)
+                .map(|d| d.count() > 0)
+                .unwrap_or(false)
+            {
+                caught = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if caught {
+            killed_in.push(what);
+        }
+        assert_eq!(
+            other.ok(&["images", "-q"]),
+            "",
+            "half image visible after kill during {what}"
+        );
+    }
+    assert!(
+        !killed_in.is_empty(),
+        "the pull finished before it could be interrupted"
+    );
+    // An exclusive command clears the leftovers; then the store is as before.
+    other.ok(&["image", "prune", "-f"]);
+    assert_eq!(other.snapshot(), before);
+    other.ok(&["pull", &name]);
+    assert_eq!(other.ok(&["images", "-q", "--no-trunc"]).trim(), id);
+    eprintln!("killed during: {killed_in:?}");
+}
