@@ -344,3 +344,133 @@ fn kill_during_pull_leaves_no_half_image() {
     assert_eq!(other.ok(&["images", "-q", "--no-trunc"]).trim(), id);
     eprintln!("killed during: {killed_in:?}");
 }
+
+/// PUTs a raw manifest document, as a registry client would, over plain HTTP/1.0.
+fn put_manifest(reg: &Registry, repo: &str, reference: &str, media_type: &str, body: &[u8]) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", reg.port)).unwrap();
+    let head = format!(
+        "PUT /v2/{repo}/manifests/{reference} HTTP/1.0\r\nHost: {}\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
+        reg.host(),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.0 201") || resp.starts_with("HTTP/1.1 201"),
+        "{resp}"
+    );
+}
+
+#[test]
+fn multi_arch_index_resolves_to_the_requested_platform() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let mut manifests = Vec::new();
+    let mut ids = Vec::new();
+    for arch in ["arm64", "amd64"] {
+        let id = env.import(arch, &format!("{}/multi:{arch}", reg.host()));
+        let out = env.ok(&["push", &format!("{}/multi:{arch}", reg.host())]);
+        let line = out.lines().last().unwrap().to_string();
+        let digest = line.split(' ').nth(2).unwrap().to_string();
+        let size: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        manifests.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+        ids.push(id);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    put_manifest(
+        &reg,
+        "multi",
+        "all",
+        "application/vnd.oci.image.index.v1+json",
+        &index,
+    );
+    let name = format!("{}/multi:all", reg.host());
+    let index_digest = format!("sha256:{}", {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&index))
+    });
+    for (platform, id) in [(None, &ids[1]), (Some("linux/arm64"), &ids[0])] {
+        let other = Env::new();
+        let mut args = vec!["pull"];
+        if let Some(p) = platform {
+            args.extend(["--platform", p]);
+        }
+        args.push(&name);
+        let out = other.ok(&args);
+        assert!(out.contains(&format!("Digest: {index_digest}\n")), "{out}");
+        assert_eq!(
+            other.ok(&["images", "-q", "--no-trunc"]).trim(),
+            id.as_str(),
+            "{platform:?}"
+        );
+    }
+    let err = Env::new().fails(&["pull", "--platform", "linux/s390x", &name]);
+    assert!(
+        err.contains("no matching manifest for linux/s390x"),
+        "{err}"
+    );
+}
+
+#[test]
+fn concurrent_pulls_and_imports_share_the_store() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let name = format!("{}/conc:1", reg.host());
+    env.import("conc", &name);
+    env.ok(&["push", &name]);
+    let other = Env::new();
+    let tarballs: Vec<_> = (0..3)
+        .map(|i| other.busybox_tarball(&format!("c{i}")))
+        .collect();
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+            cmd.arg("--data-root").arg(other.root()).args([
+                "import",
+                tarballs[i].to_str().unwrap(),
+                &format!("c:{i}"),
+            ]);
+            let mut pull = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+            pull.arg("--data-root")
+                .arg(other.root())
+                .args(["pull", "-q", &name]);
+            (cmd.spawn().unwrap(), pull.spawn().unwrap())
+        })
+        .collect();
+    for (mut a, mut b) in handles {
+        assert!(a.wait().unwrap().success());
+        assert!(b.wait().unwrap().success());
+    }
+    let mut names: Vec<String> = other
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    let mut want = vec!["c:0".to_string(), "c:1".into(), "c:2".into(), name.clone()];
+    want.sort();
+    assert_eq!(names, want);
+}
