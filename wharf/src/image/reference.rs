@@ -83,10 +83,11 @@ impl ImageRef {
     /// The short repository name docker shows: `alpine`, `user/app`, `localhost:5000/x`.
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix(OFFICIAL_PREFIX)
-                .unwrap_or(&self.path)
-                .to_string()
+            // Like docker's FamiliarName: `library/` goes only when one component remains.
+            match self.path.strip_prefix(OFFICIAL_PREFIX) {
+                Some(rest) if !rest.contains('/') => rest.to_string(),
+                _ => self.path.clone(),
+            }
         } else {
             self.repository()
         }
