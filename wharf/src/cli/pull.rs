@@ -76,6 +76,8 @@ pub fn pull(root: &Path, a: PullArgs) -> anyhow::Result<()> {
         for d in display.transferred() {
             display.finish(&d, "Pull complete");
         }
+        // Dropping the bars moves the cursor below them before the closing lines.
+        drop(display);
         println!("Digest: {}", pulled.digest);
         if pulled.up_to_date {
             println!("Status: Image is up to date for {}", r.familiar());
