@@ -12,8 +12,7 @@ use crate::logging;
 #[command(
     name = "hull",
     about = "hull: an OCI container runtime",
-    disable_version_flag = true,
-    args_conflicts_with_subcommands = true
+    disable_version_flag = true
 )]
 pub struct Cli {
     /// Root directory for container state.
