@@ -38,7 +38,11 @@ pub struct Cgroup {
 /// `linux.cgroupsPath`, or `/hull/<id>` when absent. Relative paths are taken from the root of
 /// each hierarchy, as runtime-spec allows.
 pub fn path_for(spec: &Spec, id: &str) -> PathBuf {
-    match spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()) {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+    {
         Some(p) if !p.as_os_str().is_empty() => {
             if p.is_absolute() {
                 p.clone()
@@ -169,7 +173,8 @@ mod tests {
         let spec: Spec = serde_json::from_str(r#"{"ociVersion":"1.0.2"}"#).unwrap();
         assert_eq!(path_for(&spec, "c1"), Path::new("/hull/c1"));
         let spec: Spec =
-            serde_json::from_str(r#"{"ociVersion":"1.0.2","linux":{"cgroupsPath":"a/b"}}"#).unwrap();
+            serde_json::from_str(r#"{"ociVersion":"1.0.2","linux":{"cgroupsPath":"a/b"}}"#)
+                .unwrap();
         assert_eq!(path_for(&spec, "c1"), Path::new("/a/b"));
     }
 }

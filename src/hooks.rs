@@ -7,9 +7,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{dup2, execve, fork, pipe, ForkResult};
+use nix::unistd::{dup2, execve, fork, pipe2, ForkResult};
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::syscall::{pidfd_open, pidfd_wait_exit};
@@ -89,7 +90,8 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
         _ => vec![path.clone()],
     };
     let env = cstrings(hook.env().as_deref().unwrap_or_default())?;
-    let (read, write): (OwnedFd, OwnedFd) = pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (read, write): (OwnedFd, OwnedFd) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
 
     // SAFETY: hull is single-threaded; the child only calls async-signal-safe functions
     // before execve.

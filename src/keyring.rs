@@ -17,7 +17,8 @@ pub struct KeyringError(Errno);
 pub fn join_new(id: &str) -> Result<(), KeyringError> {
     let name = CString::new(format!("_ses.{id}")).expect("container IDs have no NUL");
     // SAFETY: keyctl with a live C string.
-    let key = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let key =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     match Errno::result(key) {
         // Kernels without keyrings have nothing to isolate.
         Err(Errno::ENOSYS) => return Ok(()),

@@ -274,7 +274,10 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert!(e.contains("syscalls[0].names") && e.contains("nosuchcall"), "{e}");
+        assert!(
+            e.contains("syscalls[0].names") && e.contains("nosuchcall"),
+            "{e}"
+        );
         let e = compile(&profile(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
         ))

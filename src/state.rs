@@ -121,7 +121,11 @@ impl State {
         Report {
             oci_version: OCI_VERSION,
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status: status.as_str(),
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -146,7 +150,9 @@ impl State {
 
 /// Is `pid` still the process that started at `start_time`, and not a zombie?
 pub fn process_alive(pid: i32, start_time: u64) -> bool {
-    pid > 0 && read_stat(pid).is_some_and(|(state, start)| start == start_time && state != 'Z' && state != 'X')
+    pid > 0
+        && read_stat(pid)
+            .is_some_and(|(state, start)| start == start_time && state != 'Z' && state != 'X')
 }
 
 /// (state letter, start time) of a process from /proc/<pid>/stat.
@@ -208,7 +214,9 @@ impl Store {
         let path = self.dir(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(StateError::Exists),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StateError::Exists)
+            }
             Err(e) => return Err(io(&path)(e)),
         }
         lock(path)
@@ -260,12 +268,7 @@ fn lock(path: PathBuf) -> Result<ContainerDir, StateError> {
         .map_err(io(&path))?;
     loop {
         match Flock::lock(file, FlockArg::LockExclusive) {
-            Ok(lock) => {
-                return Ok(ContainerDir {
-                    path,
-                    _lock: lock,
-                })
-            }
+            Ok(lock) => return Ok(ContainerDir { path, _lock: lock }),
             Err((f, Errno::EINTR)) => file = f,
             Err((_, source)) => return Err(StateError::Lock { path, source }),
         }

@@ -24,8 +24,12 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
 /// Writes both maps of `pid`'s user namespace.
 pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), IdMapError> {
     let linux = spec.linux().as_ref();
-    let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
-    let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
     for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
         let path = PathBuf::from(format!("/proc/{pid}/{file}"));
         let content = map_text(maps);

@@ -229,12 +229,24 @@ pub fn make_rootfs(dest: &Path) {
         .find(|p| p.exists())
         .expect("busybox-static is not installed (bundle-fixtures/make-rootfs.sh installs it)");
     for d in [
-        "bin", "sbin", "usr/bin", "dev", "proc", "sys", "tmp", "etc", "root", "home/user",
+        "bin",
+        "sbin",
+        "usr/bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "etc",
+        "root",
+        "home/user",
     ] {
         std::fs::create_dir_all(dest.join(d)).expect("mkdir rootfs");
     }
     std::fs::copy(bb, dest.join("bin/busybox")).expect("copy busybox");
-    let list = Command::new(bb).arg("--list").output().expect("busybox --list");
+    let list = Command::new(bb)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {
             let _ = std::os::unix::fs::symlink("busybox", dest.join("bin").join(applet));
@@ -343,7 +355,10 @@ pub fn run_script(rt: &Runtime, script: &str, edit: impl FnOnce(&mut Value)) -> 
     b.script(script);
     edit(&mut b.config);
     let (code, out, err) = run_bundle(rt, &b);
-    assert_eq!(code, 0, "script {script:?} failed: stdout {out:?} stderr {err:?}");
+    assert_eq!(
+        code, 0,
+        "script {script:?} failed: stdout {out:?} stderr {err:?}"
+    );
     out
 }
 
@@ -351,10 +366,9 @@ pub fn run_script(rt: &Runtime, script: &str, edit: impl FnOnce(&mut Value)) -> 
 pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
     let rel = path.trim_start_matches('/');
     match std::fs::read_dir("/sys/fs/cgroup") {
-        Ok(d) if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() => d
-            .flatten()
-            .map(|e| e.path().join(rel))
-            .collect(),
+        Ok(d) if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() => {
+            d.flatten().map(|e| e.path().join(rel)).collect()
+        }
         _ => vec![Path::new("/sys/fs/cgroup").join(rel)],
     }
 }

@@ -21,7 +21,10 @@ fn create_start_state_delete() {
     assert!(s["pid"].as_i64().unwrap() > 0);
     assert_eq!(s["bundle"], b.path_str());
     assert!(s["ociVersion"].is_string() && s["created"].is_string());
-    assert!(!b.rootfs().join("tmp/marker").exists(), "process ran before start");
+    assert!(
+        !b.rootfs().join("tmp/marker").exists(),
+        "process ran before start"
+    );
 
     rt.ok(&["start", &c.id]);
     assert_eq!(rt.wait_status(&c.id, "running")["status"], "running");
@@ -29,7 +32,10 @@ fn create_start_state_delete() {
     assert!(!out.status.success(), "second start must fail");
 
     let out = rt.run(&["delete", &c.id]);
-    assert!(!out.status.success(), "delete of a running container needs --force");
+    assert!(
+        !out.status.success(),
+        "delete of a running container needs --force"
+    );
     rt.ok(&["kill", &c.id, "KILL"]);
     let s = rt.wait_status(&c.id, "stopped");
     assert_eq!(s["status"], "stopped");
@@ -51,13 +57,17 @@ fn delete_of_created_container_kills_it() {
     rt.ok(&["delete", &c.id]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(false, |s| !s.contains(") Z"))
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(false, |s| !s.contains(") Z"))
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(stat.is_empty() || stat.contains(") Z"), "init {pid} still alive: {stat}");
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "init {pid} still alive: {stat}"
+    );
     assert!(!rt.root.path.join(&c.id).exists());
 }
 
@@ -73,7 +83,12 @@ fn delete_force_of_missing_container_succeeds() {
 #[test]
 fn run_returns_the_exit_status() {
     let rt = Runtime::new();
-    for (script, want) in [("exit 0", 0), ("exit 3", 3), ("kill -9 $$", 137), ("kill -TERM $$", 143)] {
+    for (script, want) in [
+        ("exit 0", 0),
+        ("exit 3", 3),
+        ("kill -9 $$", 137),
+        ("kill -TERM $$", 143),
+    ] {
         let mut b = Bundle::new(&[]);
         b.script(script);
         // Without a pid namespace the shell is not pid 1, so it can die of its own signal.
@@ -93,8 +108,15 @@ fn run_removes_the_container_and_its_cgroup() {
     b.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]);
     let (code, out, err) = run_bundle(&rt, &b);
     assert_eq!(code, 0, "{err}");
-    assert!(out.lines().any(|l| l.contains(":memory:") && l.ends_with(&cg)), "{out}");
-    assert!(std::fs::read_dir(&rt.root.path).unwrap().next().is_none(), "state left behind");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(":memory:") && l.ends_with(&cg)),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_dir(&rt.root.path).unwrap().next().is_none(),
+        "state left behind"
+    );
     for d in integration::cgroup_dirs(&cg) {
         assert!(!d.exists(), "cgroup {d:?} left behind");
     }
@@ -116,7 +138,10 @@ fn run_detached_then_kill_by_name_and_number() {
         }
         assert_eq!(rt.wait_status(&c.id, "stopped")["status"], "stopped");
         let out = rt.run(&["kill", &c.id, "KILL"]);
-        assert!(!out.status.success(), "kill of a stopped container must fail");
+        assert!(
+            !out.status.success(),
+            "kill of a stopped container must fail"
+        );
         rt.ok(&["delete", &c.id]);
     }
     let out = rt.run(&["kill", "nope", "BOGUS"]);
@@ -132,7 +157,10 @@ fn list_formats() {
     rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
     let table = rt.ok(&["list"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
     assert!(table.lines().nth(1).unwrap().starts_with(&c.id));
     assert!(table.contains("created"));
     assert_eq!(rt.ok(&["list", "-q"]).trim(), c.id);
@@ -149,15 +177,29 @@ fn pid_file_holds_the_init_pid() {
     b.save();
     let c = Container::new(&rt);
     let pid_file = b.path().join("init.pid");
-    rt.ok(&["create", "--bundle", b.path_str(), "--pid-file", pid_file.to_str().unwrap(), &c.id]);
-    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    rt.ok(&[
+        "create",
+        "--bundle",
+        b.path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &c.id,
+    ]);
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(rt.state(&c.id)["pid"], pid);
     let leftovers: Vec<_> = std::fs::read_dir(b.path())
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("init.pid."))
         .collect();
-    assert!(leftovers.is_empty(), "temporary pid files left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary pid files left: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -172,24 +214,44 @@ fn preserve_fds_passes_exactly_those() {
     b.save();
     let c = Container::new(&rt);
     let mut cmd = rt.cmd();
-    cmd.args(["run", "--preserve-fds", "1", "--bundle", b.path_str(), &c.id]);
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.path_str(),
+        &c.id,
+    ]);
     let (a, bfd) = (f3.as_raw_fd(), f4.as_raw_fd());
     // SAFETY: dup2 between fds owned by this test, in the child before exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
             // Through high numbers first: dup2 onto itself would keep close-on-exec.
-            let (ha, hb) = (libc::fcntl(a, libc::F_DUPFD, 100), libc::fcntl(bfd, libc::F_DUPFD, 101));
+            let (ha, hb) = (
+                libc::fcntl(a, libc::F_DUPFD, 100),
+                libc::fcntl(bfd, libc::F_DUPFD, 101),
+            );
             libc::dup2(ha, 3);
             libc::dup2(hb, 4);
             Ok(())
         });
     }
     let out = cmd.stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fds = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(std::fs::read_to_string(dir.path.join("three")).unwrap(), "via3\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path.join("three")).unwrap(),
+        "via3\n"
+    );
     assert!(fds.lines().any(|f| f.ends_with("/three")), "{fds}");
-    assert!(!fds.lines().any(|f| f.ends_with("/four")), "fd 4 leaked: {fds}");
+    assert!(
+        !fds.lines().any(|f| f.ends_with("/four")),
+        "fd 4 leaked: {fds}"
+    );
 }
 
 #[test]
@@ -218,7 +280,14 @@ fn json_log_gets_exactly_one_line_per_failure() {
     let log = rt.root.path.join("log.json");
     let out = rt
         .cmd()
-        .args(["--log", log.to_str().unwrap(), "--log-format", "json", "state", "missing"])
+        .args([
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "state",
+            "missing",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -250,7 +319,11 @@ fn id_rules_and_duplicates() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(rt.state(&c.id)["status"], "created", "the first container must survive");
+    assert_eq!(
+        rt.state(&c.id)["status"],
+        "created",
+        "the first container must survive"
+    );
 }
 
 #[test]

@@ -145,7 +145,10 @@ pub fn main() -> i32 {
         LogFormat::Json => logging::Format::Json,
     };
     if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
-        eprintln!("opening --log {:?}: {e}", cli.log.as_deref().unwrap_or(std::path::Path::new("")));
+        eprintln!(
+            "opening --log {:?}: {e}",
+            cli.log.as_deref().unwrap_or(std::path::Path::new(""))
+        );
         return 1;
     }
     if cli.version {

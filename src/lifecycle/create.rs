@@ -153,7 +153,12 @@ pub fn create_container(
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         owner: String::new(),
         cgroup_path,
         systemd_cgroup: g.systemd_cgroup,

@@ -54,11 +54,19 @@ pub fn kill_init(state: &State, paused: bool) -> anyhow::Result<()> {
 
 /// Removes what the container made: cgroup (killing leftovers), poststop hooks, state.
 pub fn destroy(g: &Global, dir: ContainerDir, state: &State) -> anyhow::Result<()> {
-    let cgroup = Cgroup::open(&state.cgroup_path, g.systemd_cgroup || state.systemd_cgroup, &state.id)
-        .and_then(|cg| cg.remove());
+    let cgroup = Cgroup::open(
+        &state.cgroup_path,
+        g.systemd_cgroup || state.systemd_cgroup,
+        &state.id,
+    )
+    .and_then(|cg| cg.remove());
     match saved_spec(&dir.path) {
         Ok(spec) => {
-            if let Err(e) = hooks::run(Kind::Poststop, spec.hooks().as_ref(), &state.hook_state(Status::Stopped)) {
+            if let Err(e) = hooks::run(
+                Kind::Poststop,
+                spec.hooks().as_ref(),
+                &state.hook_state(Status::Stopped),
+            ) {
                 logging::warn(&e.to_string());
             }
         }

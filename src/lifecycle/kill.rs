@@ -21,13 +21,21 @@ pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     if let Some(rest) = name.strip_prefix("RTMIN") {
-        let n = if rest.is_empty() { 0 } else { rest.parse::<i32>().unwrap_or(-1000) };
+        let n = if rest.is_empty() {
+            0
+        } else {
+            rest.parse::<i32>().unwrap_or(-1000)
+        };
         let sig = libc::SIGRTMIN() + n;
         if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) {
             return Ok(sig);
         }
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
-        let n = if rest.is_empty() { 0 } else { rest.parse::<i32>().unwrap_or(1000) };
+        let n = if rest.is_empty() {
+            0
+        } else {
+            rest.parse::<i32>().unwrap_or(1000)
+        };
         let sig = libc::SIGRTMAX() + n;
         if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) {
             return Ok(sig);

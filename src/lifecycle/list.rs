@@ -31,7 +31,7 @@ pub fn list(g: &Global, format: Format, quiet: bool) -> anyhow::Result<String> {
             Ok(format!("{}\n", serde_json::to_string(&reports)?))
         }
         Format::Table => {
-            let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(12).padding(3);
+            let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(9).padding(3);
             writeln!(tw, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER")?;
             for (s, st) in &rows {
                 let pid = if *st == Status::Stopped { 0 } else { s.pid };

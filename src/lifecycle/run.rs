@@ -56,10 +56,17 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)?;
     }
     let created = create_container(g, o, theirs)?;
-    let terminal = created.bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    let terminal = created
+        .bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        == Some(true);
     let pid = created.init.pid;
     let id = created.state.id.clone();
-    let started = release(&created.dir, &created.state).and_then(|()| poststart(&created.dir, &created.state));
+    let started = release(&created.dir, &created.state)
+        .and_then(|()| poststart(&created.dir, &created.state));
     if let Err(e) = started {
         let _ = super::delete::kill_init(&created.state, false);
         let _ = destroy(g, created.dir, &created.state);
@@ -111,7 +118,11 @@ fn supervise(init: Pid, signals: &SigSet, master: Option<OwnedFd>) -> anyhow::Re
             }
         }
         // Once init is gone, drain the pty without blocking forever on a held-open slave.
-        let timeout = if exit.is_some() { PollTimeout::from(100u8) } else { PollTimeout::NONE };
+        let timeout = if exit.is_some() {
+            PollTimeout::from(100u8)
+        } else {
+            PollTimeout::NONE
+        };
         match poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             Ok(0) => return Ok(exit.unwrap_or(0)),

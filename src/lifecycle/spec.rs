@@ -9,7 +9,12 @@ pub fn spec(bundle: &Path, rootless: bool) -> anyhow::Result<()> {
     if path.exists() {
         bail!("File {} exists. Remove it first", path.display());
     }
-    let ids = rootless.then(|| (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()));
+    let ids = rootless.then(|| {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    });
     let json = serde_json::to_string_pretty(&crate::spec::default_spec(ids))?;
     std::fs::write(&path, json + "\n").with_context(|| format!("writing {path:?}"))
 }

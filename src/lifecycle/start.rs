@@ -62,14 +62,20 @@ pub fn release(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
     match report.split_first() {
         Some((b'0', _)) => Ok(()),
         Some((b'1', msg)) => Err(anyhow!("{}", String::from_utf8_lossy(msg))),
-        _ => Err(anyhow!("the container's init exited before starting the process")),
+        _ => Err(anyhow!(
+            "the container's init exited before starting the process"
+        )),
     }
 }
 
 /// Poststart hooks; a failure stops the container (as runc does) and is the command's error.
 pub fn poststart(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
     let spec = saved_spec(&dir.path)?;
-    if let Err(e) = hooks::run(Kind::Poststart, spec.hooks().as_ref(), &state.hook_state(Status::Running)) {
+    if let Err(e) = hooks::run(
+        Kind::Poststart,
+        spec.hooks().as_ref(),
+        &state.hook_state(Status::Running),
+    ) {
         if let Ok(pidfd) = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid)) {
             let _ = syscall::pidfd_send_signal(&pidfd, libc::SIGKILL);
         }

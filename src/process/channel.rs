@@ -40,7 +40,10 @@ pub enum ChannelError {
     #[error("channel to the container: malformed message: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("channel to the container: expected {expected}, got {got:?}")]
-    Unexpected { expected: &'static str, got: Message },
+    Unexpected {
+        expected: &'static str,
+        got: Message,
+    },
 }
 
 pub struct Channel {

@@ -13,14 +13,16 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{access, chdir, execve, fork, getcwd, setresgid, setresuid, AccessFlags, ForkResult, Gid, Uid};
+use nix::unistd::{
+    access, chdir, execve, fork, getcwd, setresgid, setresuid, AccessFlags, ForkResult, Gid, Uid,
+};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::channel::{Channel, InitFailure, Message};
 use super::Container;
 use crate::hooks::{self, Kind};
 use crate::state::{HookState, Status, OCI_VERSION};
-use crate::{capabilities, keyring, namespaces, rlimits, rootfs, sysctl, syscall, tty};
+use crate::{capabilities, keyring, namespaces, rlimits, rootfs, syscall, sysctl, tty};
 
 /// Tags an error with the set-up step it came from.
 trait Step<T> {
@@ -55,11 +57,13 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     // Until exec, nothing in the container may ptrace or open /proc/<pid>/exe of this process,
     // which is still the hull binary (CVE-2016-9962, CVE-2019-5736).
     // SAFETY: prctl with integer arguments.
-    Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }).step("prctl(PR_SET_DUMPABLE)")?;
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
+        .step("prctl(PR_SET_DUMPABLE)")?;
     ch.wait_proceed().step("waiting for the cgroup")?;
 
     enter_namespaces(c, ch)?;
-    let in_userns = c.namespaces.creates(LinuxNamespaceType::User) || c.namespaces.joins(LinuxNamespaceType::User);
+    let in_userns = c.namespaces.creates(LinuxNamespaceType::User)
+        || c.namespaces.joins(LinuxNamespaceType::User);
     namespaces::set_uts_names(spec).step("uts namespace")?;
     if c.new_keyring {
         keyring::join_new(c.id).step("keyring")?;
@@ -99,8 +103,12 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
             ch.wait_proceed().step("create hooks")?;
         }
     }
-    hooks::run(Kind::CreateContainer, spec.hooks().as_ref(), &hook_state(Status::Created))
-        .step("hooks")?;
+    hooks::run(
+        Kind::CreateContainer,
+        spec.hooks().as_ref(),
+        &hook_state(Status::Created),
+    )
+    .step("hooks")?;
 
     if c.no_pivot {
         rootfs::move_root(&c.bundle.rootfs).step("rootfs")?;
@@ -108,14 +116,21 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         rootfs::pivot_root(&c.bundle.rootfs).step("rootfs")?;
     }
     if process.terminal() == Some(true) {
-        let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
         let pty = tty::open_pty(size).step("terminal")?;
         tty::attach(&pty).step("terminal")?;
-        let socket = c.console.as_ref().expect("validated: a terminal has a console socket");
+        let socket = c
+            .console
+            .as_ref()
+            .expect("validated: a terminal has a console socket");
         tty::send_master(socket.as_fd(), &pty.name, pty.master.as_fd()).step("terminal")?;
     }
-    rootfs::finish(spec).step("rootfs")?;
+    // Before the read-only paths: /proc/sys is usually one of them.
     sysctl::apply(spec).step("sysctl")?;
+    rootfs::finish(spec).step("rootfs")?;
 
     enter_cwd(process.cwd()).step("process.cwd")?;
     let nnp = process.no_new_privileges() == Some(true);
@@ -149,14 +164,20 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         .collect::<Result<_, _>>()
         .step("process.args")?;
     pass_only_preserved_fds(c.preserve_fds).step("closing fds")?;
-    umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
+    umask(Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022),
+    ));
 
     ch.send(&Message::Ready).step("reporting ready")?;
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
         .open(rootfs::fd_path(c.fifo.as_raw_fd()))
         .step("opening exec.fifo")?;
-    if let Err(e) = hooks::run(Kind::StartContainer, spec.hooks().as_ref(), &hook_state(Status::Created)) {
+    if let Err(e) = hooks::run(
+        Kind::StartContainer,
+        spec.hooks().as_ref(),
+        &hook_state(Status::Created),
+    ) {
         let _ = write!(fifo, "1{e}");
         return Err(e).step("hooks");
     }
@@ -181,8 +202,10 @@ fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
     if plan.creates(LinuxNamespaceType::User) {
         ch.send(&Message::WriteIdMaps).step("user namespace")?;
         ch.wait_proceed().step("user namespace")?;
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step("becoming root in the user namespace")?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step("becoming root in the user namespace")?;
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .step("becoming root in the user namespace")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .step("becoming root in the user namespace")?;
     }
     if plan.creates(LinuxNamespaceType::Time) {
         write_time_offsets(c)?;
@@ -206,12 +229,23 @@ fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
 }
 
 fn write_time_offsets(c: &Container) -> Result<(), InitFailure> {
-    let Some(offsets) = c.spec().linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+    let Some(offsets) = c
+        .spec()
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
         return Ok(());
     };
     let text: String = offsets
         .iter()
-        .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+        .map(|(clock, o)| {
+            format!(
+                "{clock} {} {}\n",
+                o.secs().unwrap_or(0),
+                o.nanosecs().unwrap_or(0)
+            )
+        })
         .collect();
     std::fs::write("/proc/self/timens_offsets", text).step("linux.timeOffsets")
 }
@@ -239,7 +273,11 @@ fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, Init
 
 /// Resolves args[0] as execve would through $PATH, so a missing program is a create-time error.
 fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFailure> {
-    let name = process.args().as_ref().and_then(|a| a.first()).expect("validated: args");
+    let name = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .expect("validated: args");
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![PathBuf::from(name)]
     } else {

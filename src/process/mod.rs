@@ -10,7 +10,7 @@ pub mod parent;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{fcntl, FcntlArg};
-use nix::sys::signal::{sigprocmask, signal, SigHandler, SigmaskHow, Signal};
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigmaskHow, Signal};
 use nix::sys::signalfd::SigSet;
 use oci_spec::runtime::Spec;
 

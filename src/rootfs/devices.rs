@@ -8,9 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknodat, umask, Mode, SFlag};
-use nix::fcntl::AtFlags;
 use nix::unistd::{fchownat, Gid, Uid};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 use pathrs::{InodeType, Root};
@@ -97,14 +97,19 @@ pub fn create_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsE
 fn create_device(root: &Root, d: &Device, in_userns: bool) -> Result<(), RootfsError> {
     let rel = d.path.strip_prefix("/").unwrap_or(&d.path);
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
-        return Err(RootfsError::Refused(format!("{:?} is not a device path", d.path)));
+        return Err(RootfsError::Refused(format!(
+            "{:?} is not a device path",
+            d.path
+        )));
     };
     let dir = root
         .mkdir_all(parent, &Permissions::from_mode(0o755))
         .map_err(|e| RootfsError::resolve(parent, e))?;
     if in_userns {
         let _ = root.create(rel, &InodeType::File(Permissions::from_mode(0o644)));
-        let node = root.resolve(rel).map_err(|e| RootfsError::resolve(rel, e))?;
+        let node = root
+            .resolve(rel)
+            .map_err(|e| RootfsError::resolve(rel, e))?;
         return mount(
             Some(&d.path),
             &fd_path(node.as_fd().as_raw_fd()),

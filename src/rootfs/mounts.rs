@@ -47,9 +47,8 @@ pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsEr
 }
 
 fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
-    let opts = options::parse(m.options().as_deref().unwrap_or_default()).map_err(|e| {
-        RootfsError::Refused(e.to_string())
-    })?;
+    let opts = options::parse(m.options().as_deref().unwrap_or_default())
+        .map_err(|e| RootfsError::Refused(e.to_string()))?;
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = opts.is_bind() || typ == "bind";
     let rel = m.destination().strip_prefix("/").unwrap_or(m.destination());
@@ -76,8 +75,9 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
     if bind {
         let source = source.expect("validated: bind mounts have a source");
         let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        mount(Some(&source), &target, None::<&str>, flags, None::<&str>)
-            .map_err(|e| RootfsError::sys(format!("bind-mounting {source:?} onto"), m.destination(), e))?;
+        mount(Some(&source), &target, None::<&str>, flags, None::<&str>).map_err(|e| {
+            RootfsError::sys(format!("bind-mounting {source:?} onto"), m.destination(), e)
+        })?;
         let attrs = opts.bind_attrs();
         if !attrs.is_empty() {
             let top = reopen(root, rel)?;
@@ -107,13 +107,17 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
                     MsFlags::MS_BIND | MsFlags::MS_REC,
                     None::<&str>,
                 )
-                .map_err(|e| RootfsError::sys("bind-mounting the host's /sys onto", m.destination(), e))?;
+                .map_err(|e| {
+                    RootfsError::sys("bind-mounting the host's /sys onto", m.destination(), e)
+                })?;
                 let top = reopen(root, rel)?;
                 let a = opts.bind_attrs();
                 mount_setattr(top.as_fd().as_raw_fd(), true, a.set, a.clear)
                     .map_err(|e| RootfsError::sys("setting the flags of", m.destination(), e))?;
             }
-            r => r.map_err(|e| RootfsError::sys(format!("mounting {typ} at"), m.destination(), e))?,
+            r => {
+                r.map_err(|e| RootfsError::sys(format!("mounting {typ} at"), m.destination(), e))?
+            }
         }
     }
 
@@ -243,18 +247,35 @@ fn mount_cgroups(
 
     if unified {
         if ctx.new_cgroupns {
-            mount(Some("cgroup2"), target, Some("cgroup2"), flags | ro_flag(ro), None::<&str>)
-                .map_err(|e| RootfsError::sys("mounting cgroup2 at", rel, e))?;
+            mount(
+                Some("cgroup2"),
+                target,
+                Some("cgroup2"),
+                flags | ro_flag(ro),
+                None::<&str>,
+            )
+            .map_err(|e| RootfsError::sys("mounting cgroup2 at", rel, e))?;
         } else {
-            let own_path = own.0.iter().find(|c| c.hierarchy == 0).map(|c| c.pathname.clone());
-            let src = Path::new("/sys/fs/cgroup").join(own_path.unwrap_or_default().trim_start_matches('/'));
+            let own_path = own
+                .0
+                .iter()
+                .find(|c| c.hierarchy == 0)
+                .map(|c| c.pathname.clone());
+            let src = Path::new("/sys/fs/cgroup")
+                .join(own_path.unwrap_or_default().trim_start_matches('/'));
             bind_readonly(&src, target, ro)?;
         }
         return Ok(());
     }
 
-    mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some("mode=755"))
-        .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
     for m in infos.iter().filter(|m| m.fs_type == "cgroup") {
         let Some(name) = m.mount_point.file_name() else {
             continue;
@@ -312,8 +333,14 @@ fn ro_flag(ro: bool) -> MsFlags {
 }
 
 fn bind_readonly(src: &Path, target: &Path, ro: bool) -> Result<(), RootfsError> {
-    mount(Some(src), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| RootfsError::sys("bind-mounting", src, e))?;
+    mount(
+        Some(src),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::sys("bind-mounting", src, e))?;
     if ro {
         let f = std::fs::File::open(target).map_err(|e| RootfsError::io("opening", target, e))?;
         mount_setattr(f.as_raw_fd(), false, options::ATTR_RDONLY, 0)
@@ -332,7 +359,8 @@ pub fn create_cwd(root: &Root, spec: &Spec) -> Result<(), RootfsError> {
         return Ok(());
     }
     let h = make_destination(root, rel, false)?;
-    let st = fstat(h.as_fd().as_raw_fd()).map_err(|e| RootfsError::sys("stat", process.cwd(), e))?;
+    let st =
+        fstat(h.as_fd().as_raw_fd()).map_err(|e| RootfsError::sys("stat", process.cwd(), e))?;
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
         return Err(RootfsError::Config {
             field: "process.cwd".into(),

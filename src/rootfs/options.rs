@@ -231,7 +231,13 @@ mod tests {
         let o = p(&["ro", "rw"]);
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
         assert!(o.cleared.contains(MsFlags::MS_RDONLY));
-        assert_eq!(o.bind_attrs(), Attrs { set: 0, clear: ATTR_RDONLY });
+        assert_eq!(
+            o.bind_attrs(),
+            Attrs {
+                set: 0,
+                clear: ATTR_RDONLY
+            }
+        );
     }
 
     #[test]
@@ -241,7 +247,13 @@ mod tests {
         assert!(o.flags.contains(MsFlags::MS_REC));
         assert_eq!(o.recursive.set, ATTR_RDONLY | ATTR_NOSUID);
         let o = p(&["rnoatime"]);
-        assert_eq!(o.recursive, Attrs { set: ATTR_NOATIME, clear: ATTR_ATIME_MASK });
+        assert_eq!(
+            o.recursive,
+            Attrs {
+                set: ATTR_NOATIME,
+                clear: ATTR_ATIME_MASK
+            }
+        );
     }
 
     #[test]

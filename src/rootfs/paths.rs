@@ -28,7 +28,10 @@ fn open_path(path: &str) -> Result<Option<OwnedFd>, RootfsError> {
 
 fn kind(fd: &OwnedFd, path: &str) -> Result<(SFlag, u64), RootfsError> {
     let st = fstat(fd.as_raw_fd()).map_err(|e| RootfsError::sys("stat", path, e))?;
-    Ok((SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT, st.st_rdev))
+    Ok((
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT,
+        st.st_rdev,
+    ))
 }
 
 pub fn mask(path: &str) -> Result<(), RootfsError> {
@@ -47,8 +50,9 @@ pub fn mask(path: &str) -> Result<(), RootfsError> {
         .map_err(|e| RootfsError::sys("masking", path, e)),
         SFlag::S_IFLNK => Ok(()),
         _ => {
-            let null = open_path("/dev/null")?
-                .ok_or_else(|| RootfsError::Refused("masking needs /dev/null, which is missing".into()))?;
+            let null = open_path("/dev/null")?.ok_or_else(|| {
+                RootfsError::Refused("masking needs /dev/null, which is missing".into())
+            })?;
             let (k, rdev) = kind(&null, "/dev/null")?;
             if k != SFlag::S_IFCHR || major(rdev) != 1 || minor(rdev) != 3 {
                 return Err(RootfsError::Refused(format!(

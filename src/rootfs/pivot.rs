@@ -13,15 +13,24 @@ use super::RootfsError;
 pub fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
     let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
     let old = open("/", flags, Mode::empty()).map_err(|e| RootfsError::sys("opening", "/", e))?;
-    let new = open(rootfs, flags, Mode::empty()).map_err(|e| RootfsError::sys("opening", rootfs, e))?;
+    let new =
+        open(rootfs, flags, Mode::empty()).map_err(|e| RootfsError::sys("opening", rootfs, e))?;
     let result = (|| {
         fchdir(new).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
-        nix::unistd::pivot_root(".", ".").map_err(|e| RootfsError::sys("pivot_root to", rootfs, e))?;
+        nix::unistd::pivot_root(".", ".")
+            .map_err(|e| RootfsError::sys("pivot_root to", rootfs, e))?;
         fchdir(old).map_err(|e| RootfsError::sys("chdir", "old root", e))?;
         // The old root must not propagate the detach to the host.
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| RootfsError::sys("making the old root a slave", "/", e))?;
-        umount2(".", MntFlags::MNT_DETACH).map_err(|e| RootfsError::sys("detaching the old root", "/", e))?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| RootfsError::sys("making the old root a slave", "/", e))?;
+        umount2(".", MntFlags::MNT_DETACH)
+            .map_err(|e| RootfsError::sys("detaching the old root", "/", e))?;
         chdir("/").map_err(|e| RootfsError::sys("chdir", "/", e))
     })();
     let _ = close(old);
@@ -31,8 +40,14 @@ pub fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
 
 pub fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
-    mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-        .map_err(|e| RootfsError::sys("moving the rootfs to /", rootfs, e))?;
+    mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::sys("moving the rootfs to /", rootfs, e))?;
     chroot(".").map_err(|e| RootfsError::sys("chroot", rootfs, e))?;
     chdir("/").map_err(|e| RootfsError::sys("chdir", "/", e))
 }
@@ -49,6 +64,12 @@ pub fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
         .max_by_key(|m| m.mount_point.as_os_str().len())
         .map(|m| m.mount_point.clone())
         .unwrap_or_else(|| "/".into());
-    mount(None::<&str>, &mount_point, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| RootfsError::sys("making the rootfs's parent mount private", &mount_point, e))
+    mount(
+        None::<&str>,
+        &mount_point,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::sys("making the rootfs's parent mount private", &mount_point, e))
 }

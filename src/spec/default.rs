@@ -73,7 +73,13 @@ pub fn default_spec(rootless: Option<(u32, u32)>) -> Value {
                             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
             }
             if m["destination"] == "/dev/pts" {
-                m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
             if m["destination"] == "/dev/mqueue" {
                 *m = json!({"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue",
@@ -93,7 +99,13 @@ mod tests {
         for rootless in [None, Some((1000, 1000))] {
             let v = default_spec(rootless);
             let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
-            let caps = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+            let caps = spec
+                .process()
+                .as_ref()
+                .unwrap()
+                .capabilities()
+                .as_ref()
+                .unwrap();
             assert!(caps.inheritable().is_none());
             assert!(caps.ambient().is_none());
         }

@@ -76,7 +76,11 @@ pub fn parse(config: &Path, bytes: &[u8]) -> Result<Spec, SpecError> {
         let field = e.path().to_string();
         SpecError::Parse {
             path: config.to_path_buf(),
-            field: if field == "." { "(document)".into() } else { field },
+            field: if field == "." {
+                "(document)".into()
+            } else {
+                field
+            },
             message: e.into_inner().to_string(),
         }
     })

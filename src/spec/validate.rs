@@ -19,7 +19,10 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
     if !spec.version().starts_with("1.") {
         return Err(bad(
             "ociVersion",
-            format!("unsupported version {:?} (hull implements 1.x)", spec.version()),
+            format!(
+                "unsupported version {:?} (hull implements 1.x)",
+                spec.version()
+            ),
         ));
     }
 
@@ -42,7 +45,10 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
         .as_ref()
         .ok_or_else(|| bad("process", "missing: create and run need a process".into()))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(bad("process.args", "must name at least the program to run".into()));
+        return Err(bad(
+            "process.args",
+            "must name at least the program to run".into(),
+        ));
     }
     if !process.cwd().is_absolute() {
         return Err(bad(
@@ -193,10 +199,7 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
                 if !has(ns) {
                     return Err(bad(
                         &format!("linux.sysctl.{key}"),
-                        format!(
-                            "needs a {} namespace in linux.namespaces",
-                            ns_name(ns)
-                        ),
+                        format!("needs a {} namespace in linux.namespaces", ns_name(ns)),
                     ));
                 }
             } else {
@@ -280,10 +283,16 @@ mod tests {
         let mut v = base();
         v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": "pid"}]);
         let e = err(v.clone());
-        assert!(e.contains("linux.namespaces[2].type") && e.contains("\"pid\""), "{e}");
+        assert!(
+            e.contains("linux.namespaces[2].type") && e.contains("\"pid\""),
+            "{e}"
+        );
         v["linux"]["namespaces"] = json!([{"type": "pidd"}]);
         let e = err(v);
-        assert!(e.contains("linux.namespaces[0].type") && e.contains("pidd"), "{e}");
+        assert!(
+            e.contains("linux.namespaces[0].type") && e.contains("pidd"),
+            "{e}"
+        );
     }
 
     #[test]
