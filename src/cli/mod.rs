@@ -166,7 +166,7 @@ pub fn main() -> i32 {
     match dispatch(&g, command) {
         Ok(code) => code,
         Err(e) => {
-            logging::error(&format!("{e:#}"));
+            logging::error(&error_line(&e));
             1
         }
     }
@@ -200,6 +200,19 @@ fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
         }
         Command::Spec { bundle, rootless } => lifecycle::spec::spec(&bundle, rootless).map(|()| 0),
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the message already
+/// carries (typed errors often print their source themselves).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
 }
 
 pub fn version() -> String {

@@ -76,7 +76,7 @@ pub fn parse(config: &Path, bytes: &[u8]) -> Result<Spec, SpecError> {
         let field = e.path().to_string();
         SpecError::Parse {
             path: config.to_path_buf(),
-            field: if field == "." {
+            field: if field == "." || field == "?" {
                 "(document)".into()
             } else {
                 field
