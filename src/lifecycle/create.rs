@@ -17,7 +17,7 @@ use crate::process::parent::{self, Spawned};
 use crate::process::{fd_at_least, Container};
 use crate::spec::Bundle;
 use crate::state::{read_stat, write_atomic, ContainerDir, State, Status, CONFIG_FILE};
-use crate::{capabilities, namespaces, seccomp, syscall, tty};
+use crate::{capabilities, logging, namespaces, seccomp, syscall, tty};
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -114,6 +114,14 @@ pub fn create_container(
     let cgroup_path = cgroups::path_for(spec, &o.id);
     let cgroup = Cgroup::open(&cgroup_path, g.systemd_cgroup, &o.id)?;
 
+    logging::debug(&format!(
+        "create {}: bundle {:?}, namespaces {:?} (by clone {:?}), cgroup {:?}",
+        o.id,
+        bundle.dir,
+        namespaces.new,
+        namespaces.clone_flags(),
+        cgroup_path
+    ));
     // Side effects start here.
     let dir = store.create(&o.id)?;
     let mut undo = Undo {
@@ -170,6 +178,7 @@ pub fn create_container(
         s.hook_state(Status::Creating)
     })?;
     undo.init = Some(init.pid);
+    logging::debug(&format!("create {}: init {} is waiting on exec.fifo", o.id, init.pid));
     state.pid = init.pid.as_raw();
     state.start_time = read_stat(state.pid)
         .map(|(_, start)| start)
