@@ -100,12 +100,18 @@ impl Plan {
     /// Namespaces the clone itself can create. When a namespace is joined, creating a user
     /// namespace first would lose the rights to join it, so everything waits for the child.
     /// The cgroup namespace always waits until the parent has moved the child into its cgroup,
-    /// and the time namespace until its offsets are written.
+    /// and the time namespace until its offsets are written; the pid namespace then waits too,
+    /// because the process that forks into the time namespace must not be the new pid 1 (its
+    /// exit would kill the namespace).
     pub fn clone_flags(&self) -> CloneFlags {
         if !self.joins.is_empty() {
             return CloneFlags::empty();
         }
-        self.new - CloneFlags::CLONE_NEWCGROUP - clone_flag(LinuxNamespaceType::Time)
+        let mut deferred = CloneFlags::CLONE_NEWCGROUP | clone_flag(LinuxNamespaceType::Time);
+        if self.creates(LinuxNamespaceType::Time) {
+            deferred |= CloneFlags::CLONE_NEWPID;
+        }
+        self.new - deferred
     }
 
     pub fn creates(&self, t: LinuxNamespaceType) -> bool {
@@ -214,13 +220,15 @@ mod tests {
     }
 
     #[test]
-    fn clone_creates_all_but_cgroup_and_time_when_nothing_is_joined() {
+    fn clone_defers_cgroup_time_and_with_time_pid() {
         let p = plan(r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"cgroup"},{"type":"time"},{"type":"mount"}]}}"#).unwrap();
+        assert_eq!(p.clone_flags(), CloneFlags::CLONE_NEWNS);
+        assert!(p.creates(LinuxNamespaceType::Time));
+        let p = plan(r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"cgroup"},{"type":"mount"}]}}"#).unwrap();
         assert_eq!(
             p.clone_flags(),
             CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
         );
-        assert!(p.creates(LinuxNamespaceType::Time));
     }
 
     #[test]

@@ -340,3 +340,91 @@ fn rootfs_propagation_shared_does_not_break_pivot() {
     });
     assert_eq!(out, "ok\n");
 }
+
+#[test]
+fn time_namespace_with_offsets() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        println!("reference runtime: runc 1.1 has no time namespace support; not checked");
+        return;
+    }
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        integration::skip("this kernel has no time namespaces");
+        return;
+    }
+    let out = run_script(&rt, "cut -d. -f1 /proc/uptime", |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 10_000_000, "nanosecs": 0}});
+    });
+    let uptime: u64 = out.trim().parse().unwrap();
+    assert!(
+        uptime >= 10_000_000,
+        "uptime {uptime} lacks the boottime offset"
+    );
+}
+
+#[test]
+fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
+    let rt = Runtime::new();
+    let out = run_script(
+        &rt,
+        "grep ':memory:' /proc/self/cgroup; test -r /sys/fs/cgroup/memory/memory.limit_in_bytes && echo readable; \
+         mkdir /sys/fs/cgroup/memory/x 2>/dev/null && echo rw || echo ro",
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+        },
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    // The hierarchy number differs between hosts; the cgroup namespace makes the path "/".
+    assert!(lines[0].ends_with(":memory:/"), "{out}");
+    assert_eq!(lines[1..], ["readable", "ro"], "{out}");
+}
+
+#[test]
+fn mount_propagation_options() {
+    let rt = Runtime::new();
+    let out = run_script(
+        &rt,
+        "grep ' /shared ' /proc/self/mountinfo | grep -o 'shared:[0-9]*' | wc -l",
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "tmpfs", "source": "tmpfs", "options": ["rshared"]}));
+        },
+    );
+    assert_eq!(out.trim(), "1");
+}
+
+#[test]
+fn socket_activation_fds_pass_with_listen_env() {
+    let rt = Runtime::new();
+    let dir = TempDir::new("listen");
+    std::fs::write(dir.path.join("sock"), "activated\n").unwrap();
+    let mut b = Bundle::new(&[]);
+    b.script("echo $LISTEN_FDS $LISTEN_PID; cat <&3");
+    b.save();
+    let c = Container::new(&rt);
+    // exec keeps the shell's pid, so LISTEN_PID names the runtime process as systemd would.
+    let script = format!(
+        "LISTEN_FDS=1 LISTEN_PID=$$ exec {} --root {} run --bundle {} {} 3<{}",
+        rt.bin.display(),
+        rt.root.path.display(),
+        b.path_str(),
+        c.id,
+        dir.path.join("sock").display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 1\nactivated\n");
+}

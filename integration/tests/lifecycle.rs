@@ -58,7 +58,7 @@ fn delete_of_created_container_kills_it() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
         && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(false, |s| !s.contains(") Z"))
+            .is_ok_and(|s| !s.contains(") Z"))
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -348,4 +348,16 @@ fn config_changes_after_create_have_no_effect() {
     b.save();
     rt.ok(&["delete", &c.id]);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "original\n");
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    b.script("sleep 30 & sleep 30 & wait");
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    rt.ok(&["kill", "--all", &c.id, "KILL"]);
+    assert_eq!(rt.wait_status(&c.id, "stopped")["status"], "stopped");
 }

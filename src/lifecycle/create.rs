@@ -178,7 +178,10 @@ pub fn create_container(
         s.hook_state(Status::Creating)
     })?;
     undo.init = Some(init.pid);
-    logging::debug(&format!("create {}: init {} is waiting on exec.fifo", o.id, init.pid));
+    logging::debug(&format!(
+        "create {}: init {} is waiting on exec.fifo",
+        o.id, init.pid
+    ));
     state.pid = init.pid.as_raw();
     state.start_time = read_stat(state.pid)
         .map(|(_, start)| start)

@@ -28,7 +28,10 @@ pub fn delete(g: &Global, id: &str, force: bool) -> anyhow::Result<()> {
             s.as_str()
         ),
     }
-    logging::debug(&format!("delete {id}: removing cgroup {:?} and state", state.cgroup_path));
+    logging::debug(&format!(
+        "delete {id}: removing cgroup {:?} and state",
+        state.cgroup_path
+    ));
     destroy(g, dir, &state)
 }
 

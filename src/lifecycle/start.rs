@@ -21,7 +21,10 @@ pub fn start(g: &Global, id: &str) -> anyhow::Result<()> {
         _ => bail!("cannot start an already running container"),
     }
     release(&dir, &state)?;
-    crate::logging::debug(&format!("start {id}: init {} exec'd the process", state.pid));
+    crate::logging::debug(&format!(
+        "start {id}: init {} exec'd the process",
+        state.pid
+    ));
     poststart(&dir, &state)
 }
 

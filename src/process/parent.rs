@@ -82,6 +82,9 @@ fn drive(
     loop {
         let msg = match ch.recv() {
             Ok(m) => m,
+            Err(ChannelError::Closed) if *init_pid != child => {
+                return Err(SpawnError::Died("killed or crashed".into()))
+            }
             Err(ChannelError::Closed) => return Err(SpawnError::Died(exit_reason(child))),
             Err(e) => return Err(SpawnError::Channel(e)),
         };

@@ -258,7 +258,7 @@ mod tests {
 
     fn base() -> Value {
         json!({"ociVersion": "1.0.2", "root": {"path": "."},
-               "process": {"cwd": "/", "args": ["true"]},
+               "process": {"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0}},
                "linux": {"namespaces": [{"type": "mount"}]}})
     }
 
