@@ -15,7 +15,7 @@ mod lifecycle;
 mod namespaces;
 mod process;
 mod rlimits;
-mod rootfs;
+pub(crate) mod rootfs;
 mod seccomp;
 pub mod spec;
 mod state;
@@ -23,3 +23,32 @@ mod syscall;
 mod sysctl;
 mod tty;
 mod userns;
+
+/// Entry points for fuzz targets and benches: the pure functions that read untrusted input.
+/// Each returns whether the input was accepted; none may panic.
+pub mod entry {
+    use std::path::Path;
+
+    /// Parses and validates a config.json as `create` does (the rootfs is taken as `/`).
+    pub fn load_config(bytes: &[u8]) -> bool {
+        let config = Path::new("/fuzz/config.json");
+        crate::spec::parse(config, bytes)
+            .and_then(|spec| crate::spec::validate(config, Path::new("/"), &spec))
+            .is_ok()
+    }
+
+    /// Parses mount options as the rootfs set-up does.
+    pub fn mount_options(options: &[String]) -> bool {
+        crate::rootfs::options::parse(options).is_ok_and(|o| {
+            let _ = o.bind_attrs();
+            o.data_string().is_some() || o.data.is_empty()
+        })
+    }
+
+    /// Compiles a `linux.seccomp` profile to BPF.
+    pub fn seccomp_profile(bytes: &[u8]) -> bool {
+        serde_json::from_slice::<oci_spec::runtime::LinuxSeccomp>(bytes)
+            .ok()
+            .is_some_and(|p| crate::seccomp::compile(&p).is_ok())
+    }
+}

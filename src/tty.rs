@@ -96,9 +96,8 @@ pub fn size_of(fd: RawFd) -> Option<(u16, u16)> {
     Some((ws.ws_row, ws.ws_col))
 }
 
-/// Makes the pty's slave the controlling terminal and stdio of this process, and binds it onto
-/// /dev/console through the fd, never through a path the container could swap.
-pub fn attach(pty: &Pty) -> Result<(), TtyError> {
+/// Makes the pty's slave the controlling terminal and stdio of this process.
+pub fn make_controlling(pty: &Pty) -> Result<(), TtyError> {
     setsid().map_err(sys("setsid"))?;
     // SAFETY: TIOCSCTTY takes an integer argument.
     Errno::result(unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
@@ -106,6 +105,13 @@ pub fn attach(pty: &Pty) -> Result<(), TtyError> {
     for fd in 0..=2 {
         dup2(pty.slave.as_raw_fd(), fd).map_err(sys("dup2 of the pty"))?;
     }
+    Ok(())
+}
+
+/// The container's terminal: controlling tty and stdio, and bound onto /dev/console through the
+/// fd, never through a path the container could swap.
+pub fn attach(pty: &Pty) -> Result<(), TtyError> {
+    make_controlling(pty)?;
     let console = Path::new("/dev/console");
     if !console.exists() {
         std::fs::File::create(console).map_err(|e| TtyError::Sys {

@@ -80,6 +80,62 @@ impl CreateArgs {
     }
 }
 
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// Unix socket that receives the pty master of a terminal.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Set an environment variable (NAME=value); repeatable.
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// uid[:gid] to run as.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Additional group ids; repeatable.
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// A process.json to run instead of the command.
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    detach: bool,
+    /// File to write the process's pid to.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// SELinux label for the process.
+    #[arg(long)]
+    process_label: Option<String>,
+    /// AppArmor profile for the process.
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    no_new_privs: bool,
+    /// Add a capability (bounding, effective, permitted); repeatable.
+    #[arg(short = 'c', long = "cap")]
+    cap: Vec<String>,
+    /// Pass fds 3..3+N to the process.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: i32,
+    /// Join this sub-cgroup of the container's cgroup.
+    #[arg(long)]
+    cgroup: Option<String>,
+    /// Allow exec into a paused container.
+    #[arg(long)]
+    ignore_paused: bool,
+    container_id: String,
+    /// The command and its arguments; flags after the container ID belong to the command.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a container from a bundle; it waits for `start`.
@@ -94,6 +150,8 @@ enum Command {
         #[arg(short, long)]
         detach: bool,
     },
+    /// Run a process in a running container.
+    Exec(Box<ExecArgs>),
     /// Print a container's state as JSON.
     State { container_id: String },
     /// Send a signal to a container's init (default SIGTERM).
@@ -163,11 +221,17 @@ pub fn main() -> i32 {
         root: cli.root,
         systemd_cgroup: cli.systemd_cgroup,
     };
+    // exec reports its own failures as 255, so they differ from the process's statuses.
+    let failure = if matches!(command, Command::Exec(_)) {
+        255
+    } else {
+        1
+    };
     match dispatch(&g, command) {
         Ok(code) => code,
         Err(e) => {
             logging::error(&error_line(&e));
-            1
+            failure
         }
     }
 }
@@ -177,6 +241,29 @@ fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
         Command::Create(a) => lifecycle::create::create(g, &a.options()).map(|()| 0),
         Command::Start { container_id } => lifecycle::start::start(g, &container_id).map(|()| 0),
         Command::Run { create, detach } => lifecycle::run::run(g, &create.options(), detach),
+        Command::Exec(a) => lifecycle::exec::exec(
+            g,
+            &lifecycle::exec::ExecOptions {
+                id: a.container_id,
+                process: a.process,
+                command: a.command,
+                tty: a.tty,
+                detach: a.detach,
+                console_socket: a.console_socket,
+                pid_file: a.pid_file,
+                cwd: a.cwd,
+                env: a.env,
+                user: a.user,
+                additional_gids: a.additional_gids,
+                caps: a.cap,
+                no_new_privs: a.no_new_privs,
+                preserve_fds: a.preserve_fds,
+                cgroup: a.cgroup,
+                ignore_paused: a.ignore_paused,
+                apparmor: a.apparmor,
+                process_label: a.process_label,
+            },
+        ),
         Command::State { container_id } => {
             println!("{}", lifecycle::state::state(g, &container_id)?);
             Ok(0)

@@ -43,15 +43,11 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     } else {
         (None, None)
     };
-    let mut signals = SigSet::empty();
+    let signals = forwarded_signals();
     if !detach {
         // SAFETY: prctl with integer arguments.
         Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
             .context("becoming a subreaper")?;
-        for s in FORWARDED {
-            signals.add(s);
-        }
-        signals.add(Signal::SIGCHLD);
         // Blocked before the clone so none is lost; the container unblocks them before exec.
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)?;
     }
@@ -87,8 +83,18 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// Forwards signals and terminal traffic until init exits; returns its exit status.
-fn supervise(init: Pid, signals: &SigSet, master: Option<OwnedFd>) -> anyhow::Result<i32> {
+/// The signals a foreground run or exec forwards, plus SIGCHLD to notice the exit.
+pub fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Forwards signals and terminal traffic until `init` exits; returns its exit status.
+pub fn supervise(init: Pid, signals: &SigSet, master: Option<OwnedFd>) -> anyhow::Result<i32> {
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC)?;
     let stdin_tty = master.is_some() && nix::unistd::isatty(0).unwrap_or(false);
     let _raw = stdin_tty.then(|| tty::RawMode::enter(0)).flatten();

@@ -15,6 +15,20 @@ pub struct InitFailure {
     pub message: String,
 }
 
+/// Tags an error with the set-up step it came from.
+pub trait Step<T> {
+    fn step(self, step: &str) -> Result<T, InitFailure>;
+}
+
+impl<T, E: std::fmt::Display> Step<T> for Result<T, E> {
+    fn step(self, step: &str) -> Result<T, InitFailure> {
+        self.map_err(|e| InitFailure {
+            step: step.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Message {
     /// Parent -> child: the awaited work is done (cgroup joined, id maps written, hooks run).

@@ -4,39 +4,20 @@
 //! on exec.fifo, run the startContainer hooks and exec the process.
 
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sched::CloneFlags;
-use nix::sys::stat::{umask, Mode};
-use nix::unistd::{
-    access, chdir, execve, fork, getcwd, setresgid, setresuid, AccessFlags, ForkResult, Gid, Uid,
-};
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use nix::unistd::{fork, setresgid, setresuid, ForkResult, Gid, Uid};
+use oci_spec::runtime::LinuxNamespaceType;
 
-use super::channel::{Channel, InitFailure, Message};
+use super::channel::{Channel, InitFailure, Message, Step};
+use super::finish;
 use super::Container;
 use crate::hooks::{self, Kind};
 use crate::state::{HookState, Status, OCI_VERSION};
-use crate::{capabilities, keyring, namespaces, rlimits, rootfs, syscall, sysctl, tty};
-
-/// Tags an error with the set-up step it came from.
-trait Step<T> {
-    fn step(self, step: &str) -> Result<T, InitFailure>;
-}
-
-impl<T, E: std::fmt::Display> Step<T> for Result<T, E> {
-    fn step(self, step: &str) -> Result<T, InitFailure> {
-        self.map_err(|e| InitFailure {
-            step: step.to_string(),
-            message: e.to_string(),
-        })
-    }
-}
+use crate::{keyring, namespaces, rlimits, rootfs, sysctl, tty};
 
 /// Runs in the cloned child and never returns: it execs the container's process or exits after
 /// reporting what failed.
@@ -132,42 +113,14 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     sysctl::apply(spec).step("sysctl")?;
     rootfs::finish(spec).step("rootfs")?;
 
-    enter_cwd(process.cwd()).step("process.cwd")?;
-    let nnp = process.no_new_privileges() == Some(true);
-    if !nnp {
-        if let Some(s) = &c.seccomp {
-            s.install().step("seccomp")?;
-        }
-    }
-    if let Some(caps) = &c.capabilities {
-        caps.limit_bounding().step("capabilities")?;
-    }
-    let setgroups = !in_userns
-        || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
-    capabilities::switch_user(process.user(), setgroups).step("process.user")?;
-    if let Some(caps) = &c.capabilities {
-        caps.apply().step("capabilities")?;
-    }
-    if nnp {
-        // SAFETY: prctl with integer arguments.
-        Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
-            .step("noNewPrivileges")?;
-    }
-
-    let env = environment(process, &c.extra_env)?;
-    let exe = find_executable(process, &env)?;
-    let args: Vec<CString> = process
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<_, _>>()
-        .step("process.args")?;
-    pass_only_preserved_fds(c.preserve_fds).step("closing fds")?;
-    umask(Mode::from_bits_truncate(
-        process.user().umask().unwrap_or(0o022),
-    ));
-
+    let ready = finish::prepare(
+        process,
+        c.capabilities.as_ref(),
+        c.seccomp.as_ref(),
+        in_userns,
+        &c.extra_env,
+        c.preserve_fds,
+    )?;
     ch.send(&Message::Ready).step("reporting ready")?;
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
@@ -181,15 +134,8 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         let _ = write!(fifo, "1{e}");
         return Err(e).step("hooks");
     }
-    if nnp {
-        if let Some(s) = &c.seccomp {
-            s.install().step("seccomp")?;
-        }
-    }
     fifo.write_all(b"0").step("writing exec.fifo")?;
-    super::reset_signals();
-    let e = execve(&exe, &args, &env).unwrap_err();
-    Err(e).step(&format!("exec {exe:?}"))
+    Err(ready.exec())
 }
 
 /// Joins and creates namespaces; when a pid or time namespace only applies to children, forks
@@ -248,68 +194,4 @@ fn write_time_offsets(c: &Container) -> Result<(), InitFailure> {
         })
         .collect();
     std::fs::write("/proc/self/timens_offsets", text).step("linux.timeOffsets")
-}
-
-/// chdir into the working directory and check it is inside the new root: a cwd reached through
-/// a leaked fd would be outside it (CVE-2024-21626).
-fn enter_cwd(cwd: &Path) -> Result<(), String> {
-    chdir(cwd).map_err(|e| format!("{cwd:?}: {e}"))?;
-    match getcwd() {
-        Ok(p) if p.is_absolute() => Ok(()),
-        _ => Err(format!("{cwd:?} is outside the container's root")),
-    }
-}
-
-fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, InitFailure> {
-    process
-        .env()
-        .iter()
-        .flatten()
-        .chain(extra)
-        .map(|e| CString::new(e.as_bytes()))
-        .collect::<Result<_, _>>()
-        .step("process.env")
-}
-
-/// Resolves args[0] as execve would through $PATH, so a missing program is a create-time error.
-fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFailure> {
-    let name = process
-        .args()
-        .as_ref()
-        .and_then(|a| a.first())
-        .expect("validated: args");
-    let candidates: Vec<PathBuf> = if name.contains('/') {
-        vec![PathBuf::from(name)]
-    } else {
-        let path = env
-            .iter()
-            .filter_map(|e| e.to_str().ok())
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        path.split(':').map(|d| Path::new(d).join(name)).collect()
-    };
-    for c in &candidates {
-        if c.is_file() && access(c, AccessFlags::X_OK).is_ok() {
-            return CString::new(c.as_os_str().as_encoded_bytes()).step("process.args[0]");
-        }
-    }
-    Err(InitFailure {
-        step: "process.args[0]".into(),
-        message: if name.contains('/') {
-            format!("exec {name:?}: no such executable file")
-        } else {
-            format!("exec {name:?}: executable file not found in $PATH")
-        },
-    })
-}
-
-/// fds 3..3+n stay open for the process, every other fd above 2 closes at exec.
-fn pass_only_preserved_fds(n: i32) -> Result<(), Errno> {
-    for fd in 3..3 + n {
-        match fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())) {
-            Ok(_) | Err(Errno::EBADF) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    syscall::cloexec_from((3 + n) as u32)
 }

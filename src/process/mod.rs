@@ -4,6 +4,8 @@
 //! blocks on exec.fifo until `start`.
 
 pub mod channel;
+pub mod exec;
+mod finish;
 pub mod init;
 pub mod parent;
 

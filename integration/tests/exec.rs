@@ -1,0 +1,249 @@
+//! `exec` as engines and people use it: namespaces, cgroup, user, cwd, capabilities, exit
+//! statuses, detached with a pid file, process.json, and terminals over a console socket.
+
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+use integration::{Bundle, Container, Runtime};
+use serde_json::json;
+
+/// A running `sleep` container for exec tests.
+fn running(rt: &Runtime) -> (Bundle, Container<'_>, i64) {
+    let b = Bundle::new(&["sleep", "60"]);
+    b.save();
+    let c = Container::new(rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    let pid = rt.state(&c.id)["pid"].as_i64().unwrap();
+    (b, c, pid)
+}
+
+#[test]
+fn exec_joins_namespaces_and_cgroup() {
+    let rt = Runtime::new();
+    let (_b, c, pid) = running(&rt);
+    let out = rt.ok(&[
+        "exec", &c.id, "sh", "-c",
+        "for n in mnt pid net ipc uts cgroup; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup",
+    ]);
+    let mut lines = out.lines();
+    for n in ["mnt", "pid", "net", "ipc", "uts", "cgroup"] {
+        let host = std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+        assert_eq!(
+            lines.next().unwrap(),
+            host.to_str().unwrap(),
+            "{n} namespace"
+        );
+    }
+    let init_cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let inside: Vec<&str> = lines.collect();
+    // With a cgroup namespace both show "/" relative to the container's cgroup.
+    assert!(inside.iter().any(|l| l.contains(":memory:/")), "{inside:?}");
+    assert!(
+        init_cgroups
+            .lines()
+            .any(|l| l.contains(":memory:/") && l.ends_with(&c.id)),
+        "{init_cgroups}"
+    );
+}
+
+#[test]
+fn exec_user_cwd_env_and_flags_stop_at_the_command() {
+    let rt = Runtime::new();
+    let (_b, c, _) = running(&rt);
+    let out = rt.ok(&[
+        "exec",
+        "-u",
+        "1000:1000",
+        "-g",
+        "10",
+        "--cwd",
+        "/tmp",
+        "-e",
+        "X=y",
+        &c.id,
+        "sh",
+        "-c",
+        "id -u; id -G; pwd; echo $X; echo -u",
+    ]);
+    assert_eq!(out, "1000\n1000 10\n/tmp\ny\n-u\n");
+}
+
+#[test]
+fn exec_cap_adds_no_inheritable() {
+    let rt = Runtime::new();
+    let (_b, c, _) = running(&rt);
+    let out = rt.ok(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_ADMIN",
+        &c.id,
+        "grep",
+        "^Cap",
+        "/proc/self/status",
+    ]);
+    let get = |name: &str| {
+        let l = out.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let sys_admin = 1u64 << 21;
+    assert_eq!(get("CapInh:"), 0, "{out}");
+    assert_ne!(get("CapEff:") & sys_admin, 0, "{out}");
+    assert_ne!(get("CapPrm:") & sys_admin, 0, "{out}");
+    assert_ne!(get("CapBnd:") & sys_admin, 0, "{out}");
+    assert_eq!(get("CapAmb:") & sys_admin, 0, "{out}");
+}
+
+#[test]
+fn exec_exit_statuses() {
+    let rt = Runtime::new();
+    let (_b, c, _) = running(&rt);
+    for (script, want) in [("exit 0", 0), ("exit 3", 3), ("kill -9 $$", 137)] {
+        let out = rt.run(&["exec", &c.id, "sh", "-c", script]);
+        assert_eq!(out.status.code(), Some(want), "{script}");
+    }
+    let out = rt.run(&["exec", &c.id, "no-such-program"]);
+    assert_eq!(out.status.code(), Some(255), "a runtime failure is 255");
+    if rt.is_hull() {
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-program"));
+    }
+}
+
+#[test]
+fn exec_into_stopped_container_fails() {
+    let rt = Runtime::new();
+    let (_b, c, _) = running(&rt);
+    rt.ok(&["kill", &c.id, "KILL"]);
+    rt.wait_status(&c.id, "stopped");
+    let out = rt.run(&["exec", &c.id, "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));
+}
+
+#[test]
+fn exec_detached_with_pid_file_and_process_json() {
+    let rt = Runtime::new();
+    let (b, c, init) = running(&rt);
+    let process = json!({"args": ["sh", "-c", "echo from-json > /tmp/out; sleep 30"], "cwd": "/",
+                         "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]});
+    let pjson = b.path().join("process.json");
+    std::fs::write(&pjson, process.to_string()).unwrap();
+    let pid_file = b.path().join("exec.pid");
+    rt.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "-p",
+        pjson.to_str().unwrap(),
+        &c.id,
+    ]);
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // busybox sh execs its last command, so the pid is the shell turned sleep.
+    let ns = |p: i64| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    assert_eq!(
+        ns(pid as i64),
+        ns(init),
+        "the exec'd process is in the container"
+    );
+    let out = rt.ok(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "while [ ! -s /tmp/out ]; do sleep 0.05; done; cat /tmp/out",
+    ]);
+    assert_eq!(out, "from-json\n");
+}
+
+/// Receives the pty master over a console socket, like runc's recvtty.
+fn recv_master(listener: &UnixListener) -> OwnedFd {
+    let (stream, _) = listener.accept().unwrap();
+    let mut name = [0u8; 128];
+    let mut iov = libc::iovec {
+        iov_base: name.as_mut_ptr().cast(),
+        iov_len: name.len(),
+    };
+    let mut cmsg = [0u8; 64];
+    // SAFETY: msghdr points at live buffers for the duration of recvmsg.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = cmsg.len();
+        let n = libc::recvmsg(std::os::fd::AsRawFd::as_raw_fd(&stream), &mut msg, 0);
+        assert!(n > 0, "recvmsg");
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS);
+        let fd = *(libc::CMSG_DATA(c) as *const i32);
+        // hull sends the pty's name, runc 1.1 the master's ("/dev/ptmx"): callers ignore it.
+        assert!(std::str::from_utf8(&name[..n as usize])
+            .unwrap()
+            .starts_with("/dev/"));
+        OwnedFd::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn terminal_over_console_socket_for_create_and_exec() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    b.script("tty; stty size; read line; echo got:$line; sleep 30");
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["consoleSize"] = json!({"height": 40, "width": 120});
+    b.save();
+    let sock = b.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let c = Container::new(&rt);
+    let sock_s = sock.to_str().unwrap().to_string();
+    let handle = std::thread::spawn(move || recv_master(&listener));
+    rt.ok(&[
+        "create",
+        "--console-socket",
+        &sock_s,
+        "--bundle",
+        b.path_str(),
+        &c.id,
+    ]);
+    let master = handle.join().unwrap();
+    rt.ok(&["start", &c.id]);
+    let mut pty = std::fs::File::from(master);
+    std::io::Write::write_all(&mut pty, b"hello\n").unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("got:hello") {
+        let n = pty.read(&mut buf).unwrap();
+        assert!(n > 0);
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("/dev/pts/0"), "{seen:?}");
+    assert!(seen.contains("40 120"), "window size: {seen:?}");
+
+    // exec -t with its own console socket: isatty inside.
+    let sock2 = b.path().join("exec.sock");
+    let listener2 = UnixListener::bind(&sock2).unwrap();
+    let handle2 = std::thread::spawn(move || recv_master(&listener2));
+    rt.ok(&[
+        "exec",
+        "-t",
+        "-d",
+        "--console-socket",
+        sock2.to_str().unwrap(),
+        &c.id,
+        "sh",
+        "-c",
+        "test -t 0 && echo isatty; sleep 5",
+    ]);
+    let mut pty2 = std::fs::File::from(handle2.join().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("isatty") {
+        let n = pty2.read(&mut buf).unwrap();
+        assert!(n > 0);
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}

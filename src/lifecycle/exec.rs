@@ -1,0 +1,270 @@
+//! `exec`: run another process in a running container, with runc's flags. The process joins
+//! the container's cgroup before it can fork, all its namespaces, and its capability and seccomp
+//! limits (unless a process.json says otherwise). Foreground, hull forwards signals, proxies a
+//! terminal it owns, and exits with the process's status.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use nix::errno::Errno;
+use nix::sys::signal::{sigprocmask, SigmaskHow};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
+
+use super::run::{forwarded_signals, supervise};
+use super::{saved_spec, status, Global};
+use crate::cgroups::Cgroup;
+use crate::process::channel::{self, ChannelError, Message};
+use crate::process::exec::ExecProcess;
+use crate::process::fd_at_least;
+use crate::state::{process_alive, write_atomic, Status};
+use crate::{capabilities, namespaces, seccomp, syscall, tty};
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub id: String,
+    pub process: Option<PathBuf>,
+    pub command: Vec<String>,
+    pub tty: bool,
+    pub detach: bool,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub preserve_fds: i32,
+    pub cgroup: Option<String>,
+    pub ignore_paused: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+}
+
+/// The process to run: a process.json as given, or the container's process with the
+/// command and the flags applied (as runc does).
+fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
+    if let Some(path) = &o.process {
+        let bytes = std::fs::read(path).with_context(|| format!("reading --process {path:?}"))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        return serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow::anyhow!("{path:?}: {}: {}", e.path(), e.inner()));
+    }
+    if o.command.is_empty() {
+        bail!("exec: a command is required (or --process)");
+    }
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(o.command.clone()));
+    p.set_terminal(Some(o.tty));
+    p.set_console_size(None);
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(o.env.iter().cloned());
+    p.set_env(Some(env));
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut user = p.user().clone();
+    if let Some(u) = &o.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((uid, gid)) => (uid, Some(gid)),
+            None => (u.as_str(), None),
+        };
+        user.set_uid(
+            uid.parse()
+                .with_context(|| format!("--user {u:?}: uid must be a number"))?,
+        );
+        if let Some(gid) = gid {
+            user.set_gid(
+                gid.parse()
+                    .with_context(|| format!("--user {u:?}: gid must be a number"))?,
+            );
+        }
+    }
+    if !o.additional_gids.is_empty() {
+        user.set_additional_gids(Some(o.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &o.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &o.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
+    if !o.caps.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &o.caps {
+            let canonical = if name.starts_with("CAP_") {
+                name.clone()
+            } else {
+                format!("CAP_{name}")
+            };
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(canonical))
+                .map_err(|_| anyhow::anyhow!("--cap: unknown capability {name:?}"))?;
+            // Never inheritable (CVE-2022-29162): that would pass the capability on through
+            // every exec of a program with file capabilities.
+            for set in [
+                caps.bounding().clone(),
+                caps.effective().clone(),
+                caps.permitted().clone(),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let mut s = set.1.clone().unwrap_or_default();
+                s.insert(cap);
+                match set.0 {
+                    0 => caps.set_bounding(Some(s)),
+                    1 => caps.set_effective(Some(s)),
+                    _ => caps.set_permitted(Some(s)),
+                };
+            }
+        }
+        p.set_capabilities(Some(caps));
+    }
+    Ok(p)
+}
+
+pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
+    let (dir, state) = g.store().open(&o.id)?;
+    match status(&state, &dir.path) {
+        Status::Stopped => bail!("cannot exec in a stopped container"),
+        Status::Paused if !o.ignore_paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
+        _ => {}
+    }
+    let spec = saved_spec(&dir.path)?;
+    // Other commands (kill, pause, delete) must not wait for a long exec.
+    drop(dir);
+    let process = build_process(&spec, o)?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("exec: process.args must name the program to run");
+    }
+    if !process.cwd().is_absolute() {
+        bail!("exec: cwd {:?} is not an absolute path", process.cwd());
+    }
+    let terminal = process.terminal() == Some(true);
+    if terminal && o.detach && o.console_socket.is_none() {
+        bail!("cannot allocate a tty for a detached exec without --console-socket");
+    }
+    let capabilities = match process.capabilities() {
+        Some(c) => Some(capabilities::Plan::from_spec(c)?),
+        None => None,
+    };
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(seccomp::compile(s)?),
+        None => None,
+    };
+    let mut flags = nix::sched::CloneFlags::empty();
+    let mut in_userns = false;
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        flags |= namespaces::clone_flag(ns.typ());
+        in_userns |= ns.typ() == LinuxNamespaceType::User;
+    }
+    let init = syscall::pidfd_open(Pid::from_raw(state.pid)).context("container not running")?;
+    if !process_alive(state.pid, state.start_time) {
+        bail!("container not running");
+    }
+    let cgroup_path = match &o.cgroup {
+        None => state.cgroup_path.clone(),
+        Some(sub) if sub.contains(':') => {
+            bail!("--cgroup {sub:?}: per-controller paths are not supported; give one sub-path")
+        }
+        Some(sub) => state.cgroup_path.join(sub.trim_start_matches('/')),
+    };
+    let cgroup = Cgroup::open(&cgroup_path, state.systemd_cgroup, &o.id)?;
+
+    let min_fd = 3 + o.preserve_fds;
+    let (ours, theirs) = match (&o.console_socket, terminal) {
+        (Some(path), true) => (None, Some(tty::connect(path)?)),
+        (None, true) => {
+            let (a, b) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )?;
+            (Some(a), Some(b))
+        }
+        _ => (None, None),
+    };
+    let signals = forwarded_signals();
+    if !o.detach {
+        // SAFETY: prctl with integer arguments.
+        Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+            .context("becoming a subreaper")?;
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)?;
+    }
+    let e = ExecProcess {
+        init: &init,
+        namespaces: flags,
+        process: &process,
+        capabilities,
+        seccomp,
+        console: theirs.map(|c| fd_at_least(c, min_fd)).transpose()?,
+        preserve_fds: o.preserve_fds,
+        in_userns,
+    };
+    let (parent_end, child_end) = channel::pair(min_fd)?;
+    let child = match syscall::clone_fork(0).context("forking the exec process")? {
+        None => {
+            drop(parent_end);
+            crate::process::exec::run(&e, child_end)
+        }
+        Some(pid) => pid,
+    };
+    drop(child_end);
+    drop(e);
+    let pid = match start(&cgroup, child, &parent_end) {
+        Ok(pid) => pid,
+        Err(err) => {
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(err);
+        }
+    };
+    if let Some(pid_file) = &o.pid_file {
+        write_atomic(pid_file, pid.to_string().as_bytes())
+            .with_context(|| format!("writing --pid-file {pid_file:?}"))?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    let master: Option<OwnedFd> = match &ours {
+        Some(sock) => Some(tty::recv_master(sock.as_fd())?),
+        None => None,
+    };
+    supervise(pid, &signals, master)
+}
+
+/// Places the child in the cgroup, lets it go, and waits until its process has exec'd (the
+/// channel closes at exec) or failed.
+fn start(cgroup: &Cgroup, child: Pid, ch: &channel::Channel) -> anyhow::Result<Pid> {
+    cgroup.add(child)?;
+    ch.send(&Message::Proceed)?;
+    let pid = match ch.recv()? {
+        Message::InitPid(p) => Pid::from_raw(p),
+        Message::Failed(f) => bail!("exec failed: {f}"),
+        other => bail!("exec: unexpected message {other:?}"),
+    };
+    let _ = waitpid(child, None);
+    match ch.recv() {
+        Err(ChannelError::Closed) => Ok(pid),
+        Ok(Message::Failed(f)) => bail!("exec failed: {f}"),
+        Ok(other) => bail!("exec: unexpected message {other:?}"),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,85 @@
+//! The container side of `exec`: join every namespace of the container's init at once through
+//! its pidfd, fork so the process is inside the pid (and time) namespace, then the same last
+//! steps as init: limits, terminal, user, capabilities, seccomp, exec.
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::{fork, ForkResult};
+use oci_spec::runtime::Process;
+
+use super::channel::{Channel, InitFailure, Message, Step};
+use super::finish;
+use crate::capabilities::Plan;
+use crate::seccomp::Program;
+use crate::{rlimits, tty};
+
+/// Everything the exec'd process needs, prepared by the parent before the fork.
+pub struct ExecProcess<'a> {
+    /// pidfd of the container's init: joining through it enters all namespaces atomically.
+    pub init: &'a OwnedFd,
+    /// The container's namespaces (those its config lists).
+    pub namespaces: CloneFlags,
+    pub process: &'a Process,
+    pub capabilities: Option<Plan>,
+    pub seccomp: Option<Program>,
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: i32,
+    pub in_userns: bool,
+}
+
+/// Runs in the forked child and never returns.
+pub fn run(e: &ExecProcess, ch: Channel) -> ! {
+    let failure = match setup(e, &ch) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let _ = ch.send(&Message::Failed(failure));
+    // SAFETY: _exit skips the parent's atexit handlers and buffers.
+    unsafe { libc::_exit(1) }
+}
+
+fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
+    // Nothing in the container may ptrace this process or open its exe before exec
+    // (CVE-2016-9962, CVE-2019-5736).
+    // SAFETY: prctl with integer arguments.
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
+        .step("prctl(PR_SET_DUMPABLE)")?;
+    ch.wait_proceed().step("waiting for the cgroup")?;
+    setns(e.init.as_fd(), e.namespaces).step("joining the container's namespaces")?;
+    // SAFETY: single-threaded; the intermediate only reports its child and exits.
+    match unsafe { fork() }.step("forking into the pid namespace")? {
+        ForkResult::Child => {}
+        ForkResult::Parent { child } => {
+            let code = ch.send(&Message::InitPid(child.as_raw())).is_err() as i32;
+            // SAFETY: as in run.
+            unsafe { libc::_exit(code) }
+        }
+    }
+    rlimits::apply(e.process).step("process limits")?;
+    if e.process.terminal() == Some(true) {
+        let size = e
+            .process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let pty = tty::open_pty(size).step("terminal")?;
+        tty::make_controlling(&pty).step("terminal")?;
+        let socket = e
+            .console
+            .as_ref()
+            .expect("checked: a terminal has a console socket");
+        tty::send_master(socket.as_fd(), &pty.name, pty.master.as_fd()).step("terminal")?;
+    }
+    let ready = finish::prepare(
+        e.process,
+        e.capabilities.as_ref(),
+        e.seccomp.as_ref(),
+        e.in_userns,
+        &[],
+        e.preserve_fds,
+    )?;
+    Err(ready.exec())
+}

@@ -1,0 +1,207 @@
+//! The last steps before exec, shared by a container's init and by `exec`: the working
+//! directory (checked to be inside the root), seccomp and capabilities in runc's order around
+//! the switch to the process's user, no_new_privs, the fds that may pass, the umask, execve.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{access, chdir, execve, getcwd, AccessFlags};
+use oci_spec::runtime::Process;
+
+use super::channel::{InitFailure, Step};
+use crate::capabilities::{self, Plan};
+use crate::seccomp::Program;
+use crate::syscall;
+
+/// A process ready to exec: everything that can fail has been checked.
+pub struct Ready<'a> {
+    exe: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    /// With no_new_privs the filter goes on last, so that the runtime's own last syscalls
+    /// need not be in the profile.
+    late_seccomp: Option<&'a Program>,
+}
+
+/// Everything up to exec. Without no_new_privs the seccomp filter is installed while the
+/// process still has CAP_SYS_ADMIN, before the capability drop.
+pub fn prepare<'a>(
+    process: &Process,
+    caps: Option<&Plan>,
+    seccomp: Option<&'a Program>,
+    in_userns: bool,
+    extra_env: &[String],
+    preserve_fds: i32,
+) -> Result<Ready<'a>, InitFailure> {
+    enter_cwd(process.cwd()).step("process.cwd")?;
+    let nnp = process.no_new_privileges() == Some(true);
+    if !nnp {
+        if let Some(s) = seccomp {
+            s.install().step("seccomp")?;
+        }
+    }
+    if let Some(caps) = caps {
+        caps.limit_bounding().step("capabilities")?;
+    }
+    let setgroups = !in_userns
+        || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
+    capabilities::switch_user(process.user(), setgroups).step("process.user")?;
+    if let Some(caps) = caps {
+        caps.apply().step("capabilities")?;
+    }
+    if nnp {
+        // SAFETY: prctl with integer arguments.
+        Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+            .step("noNewPrivileges")?;
+    }
+    exec_labels(process)?;
+    let env = environment(process, extra_env)?;
+    let exe = find_executable(process, &env)?;
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .step("process.args")?;
+    pass_only_preserved_fds(preserve_fds).step("closing fds")?;
+    umask(Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022),
+    ));
+    Ok(Ready {
+        exe,
+        args,
+        env,
+        late_seccomp: seccomp.filter(|_| nnp),
+    })
+}
+
+impl Ready<'_> {
+    /// Installs a late seccomp filter and execs; returns only on failure.
+    pub fn exec(self) -> InitFailure {
+        if let Some(s) = self.late_seccomp {
+            if let Err(e) = s.install() {
+                return InitFailure {
+                    step: "seccomp".into(),
+                    message: e.to_string(),
+                };
+            }
+        }
+        super::reset_signals();
+        let e = execve(&self.exe, &self.args, &self.env).unwrap_err();
+        InitFailure {
+            step: format!("exec {:?}", self.exe),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The AppArmor profile and SELinux label the kernel applies at exec. Asked for on a host
+/// without that LSM, it is an error: silently running unconfined would be worse.
+fn exec_labels(process: &Process) -> Result<(), InitFailure> {
+    let fail = |step: &str, message: String| InitFailure {
+        step: step.into(),
+        message,
+    };
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        if !enabled {
+            return Err(fail(
+                "process.apparmorProfile",
+                format!("{profile:?} requested but AppArmor is not enabled on this host"),
+            ));
+        }
+        std::fs::write(
+            "/proc/thread-self/attr/apparmor/exec",
+            format!("exec {profile}"),
+        )
+        .map_err(|e| fail("process.apparmorProfile", format!("{profile:?}: {e}")))?;
+    }
+    if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(fail(
+                "process.selinuxLabel",
+                format!("{label:?} requested but SELinux is not enabled on this host"),
+            ));
+        }
+        std::fs::write("/proc/thread-self/attr/exec", label)
+            .map_err(|e| fail("process.selinuxLabel", format!("{label:?}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// chdir into the working directory and check it is inside the new root: a cwd reached through
+/// a leaked fd would be outside it (CVE-2024-21626).
+fn enter_cwd(cwd: &Path) -> Result<(), String> {
+    chdir(cwd).map_err(|e| format!("{cwd:?}: {e}"))?;
+    match getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(format!("{cwd:?} is outside the container's root")),
+    }
+}
+
+fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, InitFailure> {
+    process
+        .env()
+        .iter()
+        .flatten()
+        .chain(extra)
+        .map(|e| CString::new(e.as_bytes()))
+        .collect::<Result<_, _>>()
+        .step("process.env")
+}
+
+/// Resolves args[0] as execve would through $PATH, so a missing program is an error reported
+/// by the runtime rather than an exit status of the container.
+fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFailure> {
+    let name = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| InitFailure {
+            step: "process.args".into(),
+            message: "no program to run".into(),
+        })?;
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![PathBuf::from(name)]
+    } else {
+        let path = env
+            .iter()
+            .filter_map(|e| e.to_str().ok())
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':').map(|d| Path::new(d).join(name)).collect()
+    };
+    for c in &candidates {
+        if c.is_file() && access(c, AccessFlags::X_OK).is_ok() {
+            return CString::new(c.as_os_str().as_encoded_bytes()).step("process.args[0]");
+        }
+    }
+    Err(InitFailure {
+        step: "process.args[0]".into(),
+        message: if name.contains('/') {
+            format!("exec {name:?}: no such executable file")
+        } else {
+            format!("exec {name:?}: executable file not found in $PATH")
+        },
+    })
+}
+
+/// fds 3..3+n stay open for the process, every other fd above 2 closes at exec.
+fn pass_only_preserved_fds(n: i32) -> Result<(), Errno> {
+    for fd in 3..3 + n {
+        match fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())) {
+            Ok(_) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    syscall::cloexec_from((3 + n) as u32)
+}
