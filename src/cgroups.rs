@@ -8,7 +8,8 @@ use libcgroups::common::{
     CgroupSetup, ControllerOpt, FreezerState,
 };
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxResources, Spec};
+use serde_json::{json, Value};
 
 /// The parent directory of the default cgroup paths (`/hull/<id>`), removed when it empties.
 pub const DEFAULT_PARENT: &str = "hull";
@@ -92,11 +93,16 @@ impl Cgroup {
         self.op("adding the container's process", self.manager.add_task(pid))
     }
 
-    /// Applies `linux.resources`.
-    pub fn apply(&self, spec: &Spec) -> Result<(), CgroupError> {
-        let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
-            return Ok(());
-        };
+    /// Applies `linux.resources` of a spec.
+    pub fn apply_spec(&self, spec: &Spec) -> Result<(), CgroupError> {
+        match spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            Some(r) => self.apply(r),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies resource limits; the kernel's refusal names the cgroup file and value.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let opt = ControllerOpt {
             resources,
             disable_oom_killer: resources
@@ -108,6 +114,64 @@ impl Cgroup {
             freezer_state: None,
         };
         self.op("applying linux.resources", self.manager.apply(&opt))
+    }
+
+    /// Statistics in runc's `events` shape (types.Stats).
+    pub fn stats(&self) -> Result<Value, CgroupError> {
+        let s = self.op("reading statistics", self.manager.stats())?;
+        let mem = |m: &libcgroups::stats::MemoryData| json!({"usage": m.usage, "max": m.max_usage, "failcnt": m.fail_count, "limit": m.limit});
+        let blkio = |v: &[libcgroups::stats::BlkioDeviceStat]| {
+            v.iter()
+                .map(|d| json!({"major": d.major, "minor": d.minor, "op": d.op_type.clone().unwrap_or_default(), "value": d.value}))
+                .collect::<Vec<_>>()
+        };
+        let hugetlb: serde_json::Map<String, Value> = s
+            .hugetlb
+            .iter()
+            .map(|(size, h)| {
+                (
+                    size.clone(),
+                    json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.fail_count}),
+                )
+            })
+            .collect();
+        Ok(json!({
+            "cpu": {
+                "usage": {
+                    "total": s.cpu.usage.usage_total,
+                    "percpu": s.cpu.usage.per_core_usage_total,
+                    "percpu_kernel": s.cpu.usage.per_core_usage_kernel,
+                    "percpu_user": s.cpu.usage.per_core_usage_user,
+                    "kernel": s.cpu.usage.usage_kernel,
+                    "user": s.cpu.usage.usage_user
+                },
+                "throttling": {
+                    "periods": s.cpu.throttling.periods,
+                    "throttledPeriods": s.cpu.throttling.throttled_periods,
+                    "throttledTime": s.cpu.throttling.throttled_time
+                }
+            },
+            "memory": {
+                "cache": s.memory.cache,
+                "usage": mem(&s.memory.memory),
+                "swap": mem(&s.memory.memswap),
+                "kernel": mem(&s.memory.kernel),
+                "kernelTCP": mem(&s.memory.kernel_tcp),
+                "raw": s.memory.stats
+            },
+            "pids": {"current": s.pids.current, "limit": s.pids.limit},
+            "blkio": {
+                "ioServiceBytesRecursive": blkio(&s.blkio.service_bytes),
+                "ioServicedRecursive": blkio(&s.blkio.serviced),
+                "ioQueueRecursive": blkio(&s.blkio.queued),
+                "ioServiceTimeRecursive": blkio(&s.blkio.service_time),
+                "ioWaitTimeRecursive": blkio(&s.blkio.wait_time),
+                "ioMergedRecursive": blkio(&s.blkio.merged),
+                "ioTimeRecursive": blkio(&s.blkio.time),
+                "sectorsRecursive": blkio(&s.blkio.sectors)
+            },
+            "hugetlb": hugetlb
+        }))
     }
 
     pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
@@ -151,6 +215,90 @@ pub fn is_frozen(path: &Path) -> bool {
         )
         .is_ok_and(|s| s.trim() != "THAWED"),
         Err(_) => false,
+    }
+}
+
+/// Notices out-of-memory kills in a container's cgroup: the fd becomes readable on an event
+/// (v1: an eventfd registered on memory.oom_control; v2: inotify on memory.events, whose
+/// oom_kill count is compared to tell an OOM from other changes).
+pub struct OomWatch {
+    pub fd: std::os::fd::OwnedFd,
+    v2_events: Option<(PathBuf, u64)>,
+}
+
+fn v2_oom_kills(events: &Path) -> u64 {
+    std::fs::read_to_string(events)
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+impl OomWatch {
+    pub fn new(path: &Path) -> Result<OomWatch, CgroupError> {
+        use nix::sys::eventfd::{EfdFlags, EventFd};
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use std::os::fd::AsRawFd;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let err = |what: &'static str| {
+            let path = path.to_path_buf();
+            move |e: std::io::Error| CgroupError::Op {
+                path,
+                what,
+                message: e.to_string(),
+            }
+        };
+        if matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+            let events = Path::new("/sys/fs/cgroup").join(rel).join("memory.events");
+            let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+                .map_err(|e| err("watching memory.events")(e.into()))?;
+            inotify
+                .add_watch(&events, AddWatchFlags::IN_MODIFY)
+                .map_err(|e| err("watching memory.events")(e.into()))?;
+            let kills = v2_oom_kills(&events);
+            // A duplicate keeps the inotify instance (and its watch) alive.
+            let fd = std::os::fd::AsFd::as_fd(&inotify)
+                .try_clone_to_owned()
+                .map_err(err("watching memory.events"))?;
+            return Ok(OomWatch {
+                fd,
+                v2_events: Some((events, kills)),
+            });
+        }
+        let dir = Path::new("/sys/fs/cgroup/memory").join(rel);
+        let control = std::fs::File::open(dir.join("memory.oom_control"))
+            .map_err(err("opening memory.oom_control"))?;
+        let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| err("creating an eventfd")(e.into()))?;
+        std::fs::write(
+            dir.join("cgroup.event_control"),
+            format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()),
+        )
+        .map_err(err("registering for OOM events"))?;
+        // The registration lives as long as the eventfd; the control file may close.
+        Ok(OomWatch {
+            fd: efd.into(),
+            v2_events: None,
+        })
+    }
+
+    /// After the fd was readable: drains it and says whether an OOM kill happened.
+    pub fn took_oom(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&self.fd), &mut buf);
+        match &mut self.v2_events {
+            None => true,
+            Some((events, seen)) => {
+                let now = v2_oom_kills(events);
+                let oom = now > *seen;
+                *seen = now;
+                oom
+            }
+        }
     }
 }
 

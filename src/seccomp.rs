@@ -39,6 +39,11 @@ const HOST: (TargetArch, &str) = (TargetArch::aarch64, "SCMP_ARCH_AARCH64");
 #[cfg(target_arch = "riscv64")]
 const HOST: (TargetArch, &str) = (TargetArch::riscv64, "SCMP_ARCH_RISCV64");
 
+/// The SCMP_ARCH name of the architecture hull was built for.
+pub fn host_arch_name() -> &'static str {
+    HOST.1
+}
+
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> SeccompError {
     SeccompError::Invalid {
         field: field.into(),

@@ -136,6 +136,40 @@ struct ExecArgs {
     command: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    /// LinuxResources JSON file, or - for stdin.
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    #[arg(long)]
+    cpu_quota: Option<i64>,
+    #[arg(long)]
+    cpu_share: Option<u64>,
+    #[arg(long)]
+    cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with k/m/g).
+    #[arg(long)]
+    memory: Option<String>,
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited.
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    container_id: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a container from a bundle; it waits for `start`.
@@ -152,6 +186,33 @@ enum Command {
     },
     /// Run a process in a running container.
     Exec(Box<ExecArgs>),
+    /// Freeze every process of a container.
+    Pause { container_id: String },
+    /// Thaw a paused container.
+    Resume { container_id: String },
+    /// List a container's processes (ps(1) arguments follow the ID; default -ef).
+    Ps {
+        /// table (ps's own) or json (a bare array of pids).
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        container_id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print statistics and OOM events of a container as JSON lines.
+    Events {
+        /// Print one statistics line and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between statistics lines.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        container_id: String,
+    },
+    /// Change the resources of a running container.
+    Update(Box<UpdateArgs>),
+    /// Print what this runtime supports, as JSON.
+    Features,
     /// Print a container's state as JSON.
     State { container_id: String },
     /// Send a signal to a container's init (default SIGTERM).
@@ -264,6 +325,50 @@ fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
                 process_label: a.process_label,
             },
         ),
+        Command::Pause { container_id } => lifecycle::pause::pause(g, &container_id).map(|()| 0),
+        Command::Resume { container_id } => lifecycle::pause::resume(g, &container_id).map(|()| 0),
+        Command::Ps {
+            format,
+            container_id,
+            ps_args,
+        } => {
+            let json = matches!(format, ListFormat::Json);
+            print!("{}", lifecycle::ps::ps(g, &container_id, json, &ps_args)?);
+            Ok(0)
+        }
+        Command::Events {
+            stats,
+            interval,
+            container_id,
+        } => {
+            let interval = lifecycle::events::parse_duration(&interval)?;
+            lifecycle::events::events(g, &container_id, stats, interval).map(|()| 0)
+        }
+        Command::Update(a) => {
+            let o = lifecycle::update::UpdateOptions {
+                resources: a.resources,
+                blkio_weight: a.blkio_weight,
+                cpu_period: a.cpu_period,
+                cpu_quota: a.cpu_quota,
+                cpu_share: a.cpu_share,
+                cpu_rt_period: a.cpu_rt_period,
+                cpu_rt_runtime: a.cpu_rt_runtime,
+                cpuset_cpus: a.cpuset_cpus,
+                cpuset_mems: a.cpuset_mems,
+                memory: a.memory,
+                memory_reservation: a.memory_reservation,
+                memory_swap: a.memory_swap,
+                pids_limit: a.pids_limit,
+            };
+            lifecycle::update::update(g, &a.container_id, &o).map(|()| 0)
+        }
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&lifecycle::features::features())?
+            );
+            Ok(0)
+        }
         Command::State { container_id } => {
             println!("{}", lifecycle::state::state(g, &container_id)?);
             Ok(0)

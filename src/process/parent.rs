@@ -76,7 +76,7 @@ fn drive(
     hook_state: &impl Fn(i32) -> Vec<u8>,
 ) -> Result<(), SpawnError> {
     cgroup.add(child)?;
-    cgroup.apply(c.spec())?;
+    cgroup.apply_spec(c.spec())?;
     let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
     proceed(ch)?;
     loop {
