@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use integration::{run_bundle, Bundle, Container, Runtime, TempDir};
+use integration::{Bundle, Container, Runtime, TempDir};
 use serde_json::{json, Value};
 
 fn v1() -> bool {

@@ -153,6 +153,6 @@ mod tests {
         let r = requested(&o).unwrap();
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(r.cpu().as_ref().unwrap().quota(), Some(50000));
-        assert_eq!(r.pids().as_ref().unwrap().limit(), Some(10));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 10);
     }
 }
