@@ -247,3 +247,76 @@ fn terminal_over_console_socket_for_create_and_exec() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
 }
+
+#[test]
+fn foreground_run_forwards_signals() {
+    let rt = Runtime::new();
+    let shared = integration::TempDir::new("signals");
+    let mut b = Bundle::new(&[]);
+    b.script("trap 'echo term > /data/sig; exit 42' TERM; echo > /data/ready; while true; do sleep 0.05; done");
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/data", "type": "bind", "source": shared.path, "options": ["bind"]}),
+    );
+    b.save();
+    let c = Container::new(&rt);
+    let mut child = rt
+        .cmd()
+        .args(["run", "--bundle", b.path_str(), &c.id])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !shared.path.join("ready").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: kill with integer arguments, to the runtime process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(42),
+        "the container's exit status after its TERM handler"
+    );
+    assert_eq!(
+        std::fs::read_to_string(shared.path.join("sig")).unwrap(),
+        "term\n"
+    );
+}
+
+#[test]
+fn run_with_terminal_proxies_a_real_pty() {
+    let rt = Runtime::new();
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        integration::skip("script(1) from util-linux is not installed");
+        return;
+    }
+    let mut b = Bundle::new(&[]);
+    b.script("tty; stty size; read line; echo got:$line");
+    b.config["process"]["terminal"] = json!(true);
+    b.save();
+    let c = Container::new(&rt);
+    let inner = format!(
+        "stty rows 33 cols 111; {} --root {} run --bundle {} {}",
+        rt.bin.display(),
+        rt.root.path.display(),
+        b.path_str(),
+        c.id
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"typed\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("33 111"), "window size: {text}");
+    assert!(text.contains("got:typed"), "stdin round trip: {text}");
+}
