@@ -191,3 +191,90 @@ pub fn history_rows(
     }
     Ok(rows)
 }
+
+/// The object `docker container inspect` prints, fields in docker's order.
+pub fn container(root: &std::path::Path, c: &crate::container::Container) -> Value {
+    use crate::container::{dir, log_path, rootfs::Layout, Status};
+    let cdir = dir(root, &c.id);
+    let layout = Layout::new(&cdir);
+    let status = c.effective_status();
+    let s = &c.state;
+    let zero = "0001-01-01T00:00:00Z".to_string();
+    let mut lower: Vec<String> = vec![layout.init.display().to_string()];
+    lower.extend(
+        c.spec
+            .layers
+            .iter()
+            .rev()
+            .map(|l| root.join("snapshots").join(l).display().to_string()),
+    );
+    let mounts: Vec<Value> = c
+        .spec
+        .mounts
+        .iter()
+        .map(|m| {
+            json!({"Type": m.kind, "Source": m.source, "Destination": m.destination,
+                   "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation})
+        })
+        .collect();
+    let net = c.spec.host.network_mode.clone();
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.spec.path,
+        "Args": c.spec.args,
+        "State": {
+            "Status": status.as_str(),
+            "Running": matches!(status, Status::Running | Status::Paused | Status::Restarting),
+            "Paused": status == Status::Paused,
+            "Restarting": status == Status::Restarting,
+            "OOMKilled": s.oom_killed,
+            "Dead": status == Status::Dead,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at.clone().unwrap_or_else(|| zero.clone()),
+            "FinishedAt": s.finished_at.clone().unwrap_or(zero),
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": cdir.join("resolv.conf"),
+        "HostnamePath": cdir.join("hostname"),
+        "HostsPath": cdir.join("hosts"),
+        "LogPath": log_path(root, &c.id),
+        "Name": format!("/{}", c.name),
+        "RestartCount": s.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": c.spec.host,
+        "GraphDriver": {
+            "Data": {
+                "LowerDir": lower.join(":"),
+                "MergedDir": layout.merged,
+                "UpperDir": layout.upper,
+                "WorkDir": layout.work,
+            },
+            "Name": "overlay2",
+        },
+        "Mounts": mounts,
+        "Config": c.spec.config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": false,
+            "Ports": {},
+            "SandboxKey": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "MacAddress": "",
+            "Networks": { net: {
+                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "IPPrefixLen": 0, "MacAddress": "",
+            }},
+        },
+    })
+}

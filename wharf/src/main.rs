@@ -18,6 +18,9 @@ fn main() {
         }
     };
     if let Err(e) = cli::run(args) {
+        if let Some(cli::Exit(code)) = e.downcast_ref::<cli::Exit>() {
+            std::process::exit(*code);
+        }
         // Library errors already include their cause in their message; print each cause
         // only when no outer message shows it yet.
         let mut msg = String::new();

@@ -18,9 +18,12 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("metadata database holds an invalid digest: {0}")]
     Corrupt(String),
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE images (
     id TEXT PRIMARY KEY,
     manifest_digest TEXT NOT NULL,
@@ -56,7 +59,31 @@ CREATE TABLE repo_digests (
 );
 CREATE INDEX tags_by_image ON tags(image_id);
 CREATE INDEX layers_by_image ON image_layers(chain_id);
-"#];
+"#,
+    r#"
+CREATE TABLE containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    created TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX containers_by_image ON containers(image_id);
+"#,
+];
+
+/// One container as recorded: what `create` decided (`spec`) and what the monitor and the
+/// lifecycle commands last saw (`state`), both JSON owned by the container module.
+#[derive(Debug, Clone)]
+pub struct ContainerRow {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub created: String,
+    pub spec: String,
+    pub state: String,
+}
 
 /// One image as recorded.
 #[derive(Debug, Clone)]
@@ -376,6 +403,145 @@ impl Db {
         let mut stmt = self.conn.prepare("SELECT chain_id FROM layers")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.map(|r| digest(r?)).collect()
+    }
+}
+
+const CONTAINER_COLUMNS: &str = "id, name, image_id, created, spec, state";
+
+fn container_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRow> {
+    Ok(ContainerRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        image_id: r.get(2)?,
+        created: r.get(3)?,
+        spec: r.get(4)?,
+        state: r.get(5)?,
+    })
+}
+
+/// Containers: names are unique, checked in the same transaction as the insert or rename.
+impl Db {
+    pub fn add_container(&mut self, c: &ContainerRow) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        name_free(&tx, &c.name)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO containers ({CONTAINER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ),
+            params![c.id, c.name, c.image_id, c.created, c.spec, c.state],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All containers, newest first.
+    pub fn containers(&self) -> Result<Vec<ContainerRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {CONTAINER_COLUMNS} FROM containers ORDER BY created DESC, id"
+        ))?;
+        let rows = stmt.query_map([], container_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn container(&self, id: &str) -> Result<Option<ContainerRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {CONTAINER_COLUMNS} FROM containers WHERE id = ?1"),
+                [id],
+                container_row,
+            )
+            .optional()?)
+    }
+
+    pub fn container_by_name(&self, name: &str) -> Result<Option<ContainerRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {CONTAINER_COLUMNS} FROM containers WHERE name = ?1"),
+                [name],
+                container_row,
+            )
+            .optional()?)
+    }
+
+    pub fn container_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM containers WHERE substr(id, 1, ?2) = ?1")?;
+        let rows = stmt.query_map(params![prefix, prefix.len()], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Rewrites a container's state with `f` in one transaction, so the monitor and a
+    /// lifecycle command never lose each other's fields. Returns the new state, or None
+    /// when the container is gone.
+    pub fn update_container_state(
+        &mut self,
+        id: &str,
+        f: &mut dyn FnMut(&str) -> String,
+    ) -> Result<Option<String>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let cur: Option<String> = tx
+            .query_row("SELECT state FROM containers WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(cur) = cur else { return Ok(None) };
+        let new = f(&cur);
+        tx.execute(
+            "UPDATE containers SET state = ?2 WHERE id = ?1",
+            params![id, new],
+        )?;
+        tx.commit()?;
+        Ok(Some(new))
+    }
+
+    pub fn rename_container(&mut self, id: &str, name: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        name_free(&tx, name)?;
+        tx.execute(
+            "UPDATE containers SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn remove_container(&mut self, id: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Containers created from `image_id`, as (id, state JSON).
+    pub fn containers_of_image(&self, image_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, state FROM containers WHERE image_id = ?1 ORDER BY created")?;
+        let rows = stmt.query_map([image_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn name_free(tx: &rusqlite::Transaction, name: &str) -> Result<(), StoreError> {
+    let owner: Option<String> = tx
+        .query_row("SELECT id FROM containers WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match owner {
+        Some(id) => Err(StoreError::NameInUse {
+            name: name.to_string(),
+            id,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -1,13 +1,18 @@
 //! docker's image command tree and flags; each command lives in its own file and only
 //! turns flags into calls into the library.
 
+mod container;
+mod exec;
 mod history;
 mod images;
 mod import;
 mod inspect;
+mod logs;
 mod progress;
+mod ps;
 mod pull;
 mod rmi;
+mod run;
 mod save;
 mod tag;
 
@@ -32,12 +37,52 @@ pub struct Cli {
         global = true
     )]
     data_root: PathBuf,
+    /// Runtime for containers: hull, runc, crun or a path to a runc-compatible binary
+    #[arg(long, env = "WHARF_RUNTIME", default_value = "hull", global = true)]
+    runtime: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::NamesArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::NamesArgs),
+    /// List containers
+    Ps(ps::Args),
+    /// Fetch the logs of a container
+    Logs(logs::Args),
+    /// Execute a command in a running container
+    Exec(exec::Args),
+    /// Return low-level information on Docker objects
+    Inspect(inspect::Args),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
+    #[command(name = "__monitor", hide = true)]
+    Monitor(container::MonitorArgs),
     /// List images
     Images(images::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -95,10 +140,99 @@ enum ImageCommand {
     Push(pull::PushArgs),
 }
 
+#[derive(Subcommand, Debug)]
+enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::NamesArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::NamesArgs),
+    /// List containers
+    #[command(visible_alias = "list", alias = "ps")]
+    Ls(ps::Args),
+    /// Fetch the logs of a container
+    Logs(logs::Args),
+    /// Execute a command in a running container
+    Exec(exec::Args),
+    /// Display detailed information on one or more containers
+    Inspect(inspect::Args),
+}
+
+/// A command's exit status when it is not 0 or 1; its message, if any, is printed already.
+#[derive(Debug)]
+pub struct Exit(pub i32);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn run_container(
+    root: &std::path::Path,
+    runtime: &str,
+    cmd: ContainerCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        ContainerCommand::Run(a) => run::run(root, runtime, a),
+        ContainerCommand::Create(a) => run::create(root, runtime, a),
+        ContainerCommand::Start(a) => container::start(root, a),
+        ContainerCommand::Stop(a) => container::stop(root, a),
+        ContainerCommand::Restart(a) => container::restart(root, a),
+        ContainerCommand::Kill(a) => container::kill(root, a),
+        ContainerCommand::Rm(a) => container::rm(root, a),
+        ContainerCommand::Wait(a) => container::wait(root, a),
+        ContainerCommand::Rename(a) => container::rename(root, a),
+        ContainerCommand::Pause(a) => container::pause(root, a),
+        ContainerCommand::Unpause(a) => container::unpause(root, a),
+        ContainerCommand::Ls(a) => ps::run(root, a),
+        ContainerCommand::Logs(a) => logs::run(root, a),
+        ContainerCommand::Exec(a) => exec::run(root, a),
+        ContainerCommand::Inspect(a) => inspect::run_kind(root, a, inspect::Kind::Container),
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let root = cli.data_root;
-    // The top-level commands are docker's shorthands for `image <sub>`.
+    let rt = cli.runtime.as_str();
+    // The top-level commands are docker's shorthands for `image <sub>` and `container <sub>`.
     let cmd = match cli.command {
+        Command::Run(a) => return run_container(&root, rt, ContainerCommand::Run(a)),
+        Command::Create(a) => return run_container(&root, rt, ContainerCommand::Create(a)),
+        Command::Start(a) => return run_container(&root, rt, ContainerCommand::Start(a)),
+        Command::Stop(a) => return run_container(&root, rt, ContainerCommand::Stop(a)),
+        Command::Restart(a) => return run_container(&root, rt, ContainerCommand::Restart(a)),
+        Command::Kill(a) => return run_container(&root, rt, ContainerCommand::Kill(a)),
+        Command::Rm(a) => return run_container(&root, rt, ContainerCommand::Rm(a)),
+        Command::Wait(a) => return run_container(&root, rt, ContainerCommand::Wait(a)),
+        Command::Rename(a) => return run_container(&root, rt, ContainerCommand::Rename(a)),
+        Command::Pause(a) => return run_container(&root, rt, ContainerCommand::Pause(a)),
+        Command::Unpause(a) => return run_container(&root, rt, ContainerCommand::Unpause(a)),
+        Command::Ps(a) => return run_container(&root, rt, ContainerCommand::Ls(a)),
+        Command::Logs(a) => return run_container(&root, rt, ContainerCommand::Logs(a)),
+        Command::Exec(a) => return run_container(&root, rt, ContainerCommand::Exec(a)),
+        Command::Inspect(a) => return inspect::run_kind(&root, a, inspect::Kind::Any),
+        Command::Container { command } => return run_container(&root, rt, command),
+        Command::Monitor(a) => return container::monitor(&root, a),
         Command::Image { command } => command,
         Command::Images(a) => ImageCommand::Ls(a),
         Command::Tag(a) => ImageCommand::Tag(a),

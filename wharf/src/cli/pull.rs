@@ -89,6 +89,29 @@ pub fn pull(root: &Path, a: PullArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The pull `run` does for a missing image: docker's status lines on stderr, so the
+/// container's output stays alone on stdout.
+pub fn pull_quietly(root: &Path, image: &str) -> anyhow::Result<()> {
+    let r = ImageRef::parse(image)?;
+    let what = r
+        .tag
+        .clone()
+        .or_else(|| r.digest.clone())
+        .unwrap_or_default();
+    eprintln!("{what}: Pulling from {}", r.path);
+    let mut ctx = super::open(root, Access::Shared)?;
+    let pulled = registry::pull(
+        &mut ctx,
+        &r,
+        &default_platform(),
+        &options(&r.domain, false),
+        &Quiet,
+    )?;
+    eprintln!("Digest: {}", pulled.digest);
+    eprintln!("Status: Downloaded newer image for {}", r.familiar());
+    Ok(())
+}
+
 struct Quiet;
 
 impl registry::Progress for Quiet {

@@ -12,6 +12,13 @@ use crate::context::Context;
 pub enum RemoveError {
     #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
     MultipleRepos(String),
+    #[error("conflict: unable to delete {image} ({how}) - image is being used by {state} container {container}")]
+    InUse {
+        image: String,
+        how: &'static str,
+        state: &'static str,
+        container: String,
+    },
     #[error(transparent)]
     Lookup(#[from] lookup::LookupError),
     #[error(transparent)]
@@ -66,6 +73,29 @@ pub fn rmi(ctx: &mut Context, input: &str, force: bool) -> Result<Report, Remove
         }
         _ => {}
     }
+    if let Some((container, running)) = user_of(ctx, &id)? {
+        let short = |s: &str| s.chars().take(12).collect::<String>();
+        if running || !force {
+            return Err(RemoveError::InUse {
+                image: id.short().to_string(),
+                how: if running {
+                    "cannot be forced"
+                } else {
+                    "must be forced"
+                },
+                state: if running { "running" } else { "stopped" },
+                container: short(&container),
+            });
+        }
+        // Forced while a stopped container uses it: only the names go, the layers stay
+        // for the container.
+        for t in &img.tags {
+            ctx.db.untag(t)?;
+            report.untagged.push(familiar(t));
+        }
+        layout::write_index(ctx)?;
+        return Ok(report);
+    }
     for t in &img.tags {
         report.untagged.push(familiar(t));
     }
@@ -76,15 +106,34 @@ pub fn rmi(ctx: &mut Context, input: &str, force: bool) -> Result<Report, Remove
     Ok(report)
 }
 
-/// `image prune`: dangling images, or with `all` every image.
+/// The first container created from `id`, and whether it is running.
+fn user_of(ctx: &Context, id: &Digest) -> Result<Option<(String, bool)>, RemoveError> {
+    let users = ctx.db.containers_of_image(id.as_str())?;
+    let running = |state: &str| {
+        serde_json::from_str::<crate::container::State>(state).is_ok_and(|s| {
+            matches!(
+                s.status,
+                crate::container::Status::Running
+                    | crate::container::Status::Paused
+                    | crate::container::Status::Restarting
+            )
+        })
+    };
+    Ok(users
+        .iter()
+        .find(|(_, s)| running(s))
+        .or(users.first())
+        .map(|(c, s)| (c.clone(), running(s))))
+}
+
+/// `image prune`: dangling images, or with `all` every image; never one a container uses.
 pub fn prune(ctx: &mut Context, all: bool) -> Result<Report, RemoveError> {
-    let victims: Vec<Digest> = ctx
-        .db
-        .images()?
-        .into_iter()
-        .filter(|i| all || i.tags.is_empty())
-        .map(|i| i.id)
-        .collect();
+    let mut victims: Vec<Digest> = Vec::new();
+    for i in ctx.db.images()? {
+        if (all || i.tags.is_empty()) && user_of(ctx, &i.id)?.is_none() {
+            victims.push(i.id);
+        }
+    }
     let mut report = Report::default();
     for img in ctx.db.images()? {
         if victims.contains(&img.id) {

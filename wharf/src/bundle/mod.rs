@@ -1,0 +1,237 @@
+//! A container's OCI bundle: `config.json` made from its recorded spec with docker's
+//! defaults, plus the /etc/hosts, /etc/hostname and /etc/resolv.conf files wharf writes
+//! and bind-mounts. The rootfs is the container's overlay (see `container::rootfs`).
+
+pub mod defaults;
+pub mod user;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::container::{rootfs::Layout, Container};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<(), BundleError> {
+    fs::write(path, data).map_err(|source| BundleError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `NET_ADMIN` and `cap_net_admin` both mean `CAP_NET_ADMIN`.
+pub fn normalize_cap(c: &str) -> String {
+    let up = c.to_ascii_uppercase();
+    if up.starts_with("CAP_") || up == "ALL" {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// docker's capability arithmetic: defaults (or all with --privileged), plus adds, minus
+/// drops; `ALL` on either side means every capability.
+pub fn capabilities(c: &Container) -> Vec<String> {
+    let h = &c.spec.host;
+    let adds: Vec<String> = h
+        .cap_add
+        .iter()
+        .flatten()
+        .map(|s| normalize_cap(s))
+        .collect();
+    let drops: Vec<String> = h
+        .cap_drop
+        .iter()
+        .flatten()
+        .map(|s| normalize_cap(s))
+        .collect();
+    if h.privileged || adds.iter().any(|a| a == "ALL") {
+        return defaults::ALL_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|s| h.privileged || !drops.contains(s))
+            .collect();
+    }
+    let mut caps: Vec<String> = if drops.iter().any(|d| d == "ALL") {
+        vec![]
+    } else {
+        defaults::CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|s| !drops.contains(s))
+            .collect()
+    };
+    for a in adds {
+        if !caps.contains(&a) {
+            caps.push(a);
+        }
+    }
+    caps
+}
+
+/// Writes the bundle of `c` into its container directory; returns the bundle path.
+pub fn write_bundle(cdir: &Path, c: &Container) -> Result<PathBuf, BundleError> {
+    let hostname = c.spec.config.hostname.clone();
+    let host_net = c.spec.host.network_mode == "host";
+    let hosts = if host_net {
+        fs::read("/etc/hosts").unwrap_or_else(|_| defaults::HOSTS.as_bytes().to_vec())
+    } else {
+        format!(
+            "{}{}\n",
+            defaults::HOSTS,
+            format_args!("127.0.1.1\t{hostname}")
+        )
+        .into_bytes()
+    };
+    write(&cdir.join("hosts"), &hosts)?;
+    write(&cdir.join("hostname"), format!("{hostname}\n").as_bytes())?;
+    // Without a network of its own a container keeps the host's resolvers; docker drops
+    // loopback resolvers for bridged containers, which come with bridge networking.
+    let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+    write(&cdir.join("resolv.conf"), &resolv)?;
+    let config = config_json(cdir, c);
+    let bundle = cdir.join("bundle");
+    fs::create_dir_all(&bundle).map_err(|source| BundleError::Io {
+        path: bundle.clone(),
+        source,
+    })?;
+    write(
+        &bundle.join("config.json"),
+        serde_json::to_vec_pretty(&config)
+            .unwrap_or_default()
+            .as_slice(),
+    )?;
+    Ok(bundle)
+}
+
+fn config_json(cdir: &Path, c: &Container) -> Value {
+    let s = &c.spec;
+    let h = &s.host;
+    let caps = capabilities(c);
+    let mut args = vec![s.path.clone()];
+    args.extend(s.args.iter().cloned());
+    let mut namespaces = vec![
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if h.pid_mode != "host" {
+        namespaces.push(json!({"type": "pid"}));
+    }
+    if h.network_mode != "host" {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let mut mounts = defaults::base_mounts()
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if h.privileged {
+        // Privileged containers see sysfs and cgroups writable, as in docker.
+        for m in &mut mounts {
+            let writable = matches!(m_dest(m), "/sys" | "/sys/fs/cgroup");
+            if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
+                if writable {
+                    opts.retain(|o| o != "ro");
+                }
+            }
+        }
+    }
+    for (file, dest) in [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ] {
+        mounts.push(json!({"destination": dest, "type": "bind",
+            "source": cdir.join(file), "options": ["rbind", "rprivate"]}));
+    }
+    for m in &s.mounts {
+        let mut opts: Vec<String> = Vec::new();
+        if m.kind == "tmpfs" {
+            opts.extend(["nosuid", "nodev", "noexec"].map(String::from));
+            opts.extend(
+                m.mode
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(String::from),
+            );
+            mounts.push(json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+        } else {
+            opts.push("rbind".into());
+            opts.push(if m.rw { "rw" } else { "ro" }.into());
+            opts.push("rprivate".into());
+            mounts.push(json!({"destination": m.destination, "type": "bind", "source": m.source, "options": opts}));
+        }
+    }
+    let mut resources = json!({"devices": if h.privileged {
+        json!([{"allow": true, "access": "rwm"}])
+    } else {
+        defaults::device_rules()
+    }});
+    let mut memory = serde_json::Map::new();
+    if h.memory > 0 {
+        memory.insert("limit".into(), json!(h.memory));
+        // docker gives the same swap as memory unless told otherwise (2x in total).
+        memory.insert("swap".into(), json!(h.memory * 2));
+    }
+    if h.memory_reservation > 0 {
+        memory.insert("reservation".into(), json!(h.memory_reservation));
+    }
+    if !memory.is_empty() {
+        resources["memory"] = Value::Object(memory);
+    }
+    let mut cpu = serde_json::Map::new();
+    if h.nano_cpus > 0 {
+        cpu.insert("period".into(), json!(100_000));
+        cpu.insert("quota".into(), json!(h.nano_cpus / 10_000));
+    }
+    if !h.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(h.cpuset_cpus));
+    }
+    if !cpu.is_empty() {
+        resources["cpu"] = Value::Object(cpu);
+    }
+    if let Some(p) = h.pids_limit.filter(|p| *p > 0) {
+        resources["pids"] = json!({"limit": p});
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": format!("/wharf/{}", c.id),
+    });
+    if !h.privileged {
+        linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
+        linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
+    }
+    let mut process = json!({
+        "terminal": s.config.tty,
+        "user": {"uid": s.uid, "gid": s.gid},
+        "args": args,
+        "env": s.config.env,
+        "cwd": if s.config.working_dir.is_empty() { "/" } else { s.config.working_dir.as_str() },
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": false,
+        "oomScoreAdj": 0,
+    });
+    if !s.additional_gids.is_empty() {
+        process["user"]["additionalGids"] = json!(s.additional_gids);
+    }
+    json!({
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": Layout::new(cdir).merged, "readonly": h.readonly_rootfs},
+        "hostname": s.config.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    })
+}
+
+fn m_dest(m: &Value) -> &str {
+    m.get("destination").and_then(Value::as_str).unwrap_or("")
+}

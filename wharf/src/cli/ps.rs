@@ -1,0 +1,177 @@
+//! `ps` / `container ls`: docker's columns, status wording, filters and templates.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use wharf::container::{self, Container, Status};
+use wharf::context::Access;
+use wharf::format::{go_time, human_duration, Format};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", default_value_t = -1)]
+    last: i64,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    latest: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+}
+
+fn secs_since(ts: Option<&str>) -> i64 {
+    ts.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .unwrap_or(0)
+}
+
+/// docker's STATUS column: "Up 3 minutes", "Exited (0) 2 seconds ago", ...
+pub fn status_text(c: &Container) -> String {
+    let s = &c.state;
+    match c.effective_status() {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", human_duration(secs_since(s.started_at.as_deref()))),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(secs_since(s.started_at.as_deref()))
+        ),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code,
+            human_duration(secs_since(s.finished_at.as_deref()))
+        ),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Exited if s.finished_at.is_none() => "Created".into(),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            s.exit_code,
+            human_duration(secs_since(s.finished_at.as_deref()))
+        ),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn command(c: &Container, trunc: bool) -> String {
+    let mut cmd = c.spec.path.clone();
+    for a in &c.spec.args {
+        cmd.push(' ');
+        cmd.push_str(a);
+    }
+    if trunc && cmd.chars().count() > 20 {
+        cmd = cmd.chars().take(19).collect::<String>() + "…";
+    }
+    format!("\"{cmd}\"")
+}
+
+fn image_name(c: &Container, trunc: bool) -> String {
+    let img = &c.spec.config.image;
+    if trunc {
+        if let Some(hex) = img.strip_prefix("sha256:") {
+            return hex.chars().take(12).collect();
+        }
+    }
+    img.clone()
+}
+
+fn row(c: &Container, trunc: bool) -> Value {
+    let labels: Vec<String> = c
+        .spec
+        .config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    json!({
+        "ID": if trunc { c.short_id().to_string() } else { c.id.clone() },
+        "Image": image_name(c, trunc),
+        "Command": command(c, trunc),
+        "CreatedAt": go_time(Some(&c.created)),
+        "RunningFor": format!("{} ago", human_duration(secs_since(Some(&c.created)))),
+        "Ports": "",
+        "State": c.effective_status().as_str(),
+        "Status": status_text(c),
+        "Size": "",
+        "Names": c.name,
+        "Labels": labels.join(","),
+        "Mounts": c.spec.mounts.iter().map(|m| m.source.clone()).collect::<Vec<_>>().join(","),
+        "Networks": c.spec.host.network_mode,
+    })
+}
+
+fn matches(c: &Container, filter: &str) -> anyhow::Result<bool> {
+    let (k, v) = filter
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+    Ok(match k {
+        "id" => c.id.starts_with(v),
+        "name" => c.name.contains(v.trim_start_matches('/')),
+        "status" => c.effective_status().as_str() == v,
+        "exited" => c.effective_status() == Status::Exited && c.state.exit_code.to_string() == v,
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.spec.config.labels.get(lk).is_some_and(|x| x == lv),
+            None => c.spec.config.labels.contains_key(v),
+        },
+        "ancestor" => c.spec.config.image == v || c.image_id.contains(v),
+        _ => anyhow::bail!("invalid filter '{k}'"),
+    })
+}
+
+pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
+    let ctx = super::open(root, Access::Shared)?;
+    let mut list = container::all(&ctx.db)?;
+    let last = if a.latest { 1 } else { a.last };
+    let explicit_all = a.all
+        || last > 0
+        || a.filter
+            .iter()
+            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
+    if !explicit_all {
+        list.retain(|c| c.is_running());
+    }
+    for f in &a.filter {
+        let mut keep = Vec::new();
+        for c in list {
+            if matches(&c, f)? {
+                keep.push(c);
+            }
+        }
+        list = keep;
+    }
+    if last > 0 {
+        list.truncate(last as usize);
+    }
+    let trunc = !a.no_trunc;
+    let mut out = std::io::stdout().lock();
+    if a.quiet && a.format.is_none() {
+        for c in &list {
+            use std::io::Write;
+            writeln!(out, "{}", if trunc { c.short_id() } else { &c.id })?;
+        }
+        return Ok(());
+    }
+    let fmt = Format::parse(a.format.as_deref().unwrap_or(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    ))?;
+    let header = json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+        "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+        "Networks": "NETWORKS",
+    });
+    let rows: Vec<Value> = list.iter().map(|c| row(c, trunc)).collect();
+    fmt.write_rows(&mut out, &header, &rows)?;
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! `run` and `create`: docker's container options, the image pulled when missing, then
+//! (for run) the monitor started and the output streamed until the container exits.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use wharf::container::create::{self, Options};
+use wharf::container::{self, logs, ops, parse, HostConfig, RestartPolicy};
+use wharf::context::Access;
+use wharf::image::lookup::{self, LookupError};
+
+use super::Exit;
+
+#[derive(clap::Args, Debug)]
+pub struct CreateFlags {
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Set environment variables
+    #[arg(short, long = "env", value_name = "list")]
+    env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long, value_name = "list")]
+    env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Container host name
+    #[arg(long, short = 'h')]
+    hostname: Option<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    read_only: bool,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// PID namespace to use
+    #[arg(long, value_parser = ["host"])]
+    pid: Option<String>,
+    /// Connect a container to a network
+    #[arg(long = "network", alias = "net", default_value = "none", value_parser = ["none", "host"])]
+    network: String,
+    /// Bind mount a volume
+    #[arg(short, long = "volume", value_name = "list")]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Set meta data on a container
+    #[arg(short, long = "label", value_name = "list")]
+    label: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long)]
+    stop_timeout: Option<i64>,
+    /// The image to run
+    image: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print help (`-h` is docker's --hostname)
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    detach: bool,
+    #[command(flatten)]
+    flags: CreateFlags,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    /// Print help (`-h` is docker's --hostname)
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[command(flatten)]
+    flags: CreateFlags,
+}
+
+/// Prints a failure the way docker's CLI does for daemon errors and exits 125.
+pub fn fail(e: impl std::fmt::Display) -> anyhow::Error {
+    eprintln!("wharf: Error response from daemon: {e}");
+    Exit(125).into()
+}
+
+fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Options> {
+    let mut env = Vec::new();
+    for file in &f.env_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("open {}: no such file or directory", file.display()))?;
+        env.extend(parse::env_file(&text));
+    }
+    env.extend(f.env.iter().filter_map(|e| parse::env_entry(e)));
+    let size = |v: &Option<String>, flag| {
+        v.as_deref()
+            .map(|s| parse::ram_in_bytes(s, flag))
+            .transpose()
+    };
+    let mut mounts = Vec::new();
+    for v in &f.volume {
+        mounts.push(parse::volume(v)?);
+    }
+    for m in &f.mount {
+        mounts.push(parse::mount(m)?);
+    }
+    for t in &f.tmpfs {
+        mounts.push(parse::tmpfs(t));
+    }
+    let restart_policy = parse::restart_policy(&f.restart)?;
+    if f.rm && restart_policy.name != "no" {
+        anyhow::bail!("Conflicting options: --restart and --rm");
+    }
+    Ok(Options {
+        name: f.name.clone(),
+        image: f.image.clone(),
+        command: f.command.clone(),
+        entrypoint: f.entrypoint.clone(),
+        env,
+        workdir: f.workdir.clone(),
+        user: f.user.clone(),
+        hostname: f.hostname.clone(),
+        tty: f.tty,
+        interactive: f.interactive,
+        attach,
+        labels: f.label.clone(),
+        stop_signal: f.stop_signal.clone(),
+        stop_timeout: f.stop_timeout,
+        host: HostConfig {
+            network_mode: f.network.clone(),
+            restart_policy: RestartPolicy { ..restart_policy },
+            auto_remove: f.rm,
+            cap_add: (!f.cap_add.is_empty()).then(|| f.cap_add.clone()),
+            cap_drop: (!f.cap_drop.is_empty()).then(|| f.cap_drop.clone()),
+            pid_mode: f.pid.clone().unwrap_or_default(),
+            privileged: f.privileged,
+            readonly_rootfs: f.read_only,
+            runtime: runtime.to_string(),
+            memory: size(&f.memory, "-m, --memory")?.unwrap_or(0),
+            memory_reservation: size(&f.memory_reservation, "--memory-reservation")?.unwrap_or(0),
+            nano_cpus: f
+                .cpus
+                .as_deref()
+                .map(parse::nano_cpus)
+                .transpose()?
+                .unwrap_or(0),
+            cpuset_cpus: f.cpuset_cpus.clone().unwrap_or_default(),
+            pids_limit: f.pids_limit,
+            ..Default::default()
+        },
+        mounts,
+        runtime_path: wharf::runtime::resolve(runtime)?,
+    })
+}
+
+/// Finds the image, pulling it first when it is missing, with docker's messages.
+fn image_id(root: &Path, name: &str) -> anyhow::Result<wharf::image::digest::Digest> {
+    {
+        let ctx = super::open(root, Access::Shared)?;
+        match lookup::find(&ctx.db, name) {
+            Ok((id, _)) => return Ok(id),
+            Err(LookupError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let familiar = wharf::image::reference::ImageRef::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string());
+    eprintln!("Unable to find image '{familiar}' locally");
+    super::pull::pull_quietly(root, name)?;
+    let ctx = super::open(root, Access::Shared)?;
+    Ok(lookup::find(&ctx.db, name)?.0)
+}
+
+fn create_container(
+    root: &Path,
+    runtime: &str,
+    f: &CreateFlags,
+    attach: bool,
+) -> anyhow::Result<container::Container> {
+    let opts = options(f, runtime, attach).map_err(fail)?;
+    let id = image_id(root, &f.image).map_err(fail)?;
+    let mut ctx = super::open(root, Access::Shared).map_err(fail)?;
+    create::create(&mut ctx, &id, opts).map_err(fail)
+}
+
+pub fn create(root: &Path, runtime: &str, a: CreateArgs) -> anyhow::Result<()> {
+    let c = create_container(root, runtime, &a.flags, false)?;
+    println!("{}", c.id);
+    Ok(())
+}
+
+pub fn run(root: &Path, runtime: &str, a: RunArgs) -> anyhow::Result<()> {
+    let c = create_container(root, runtime, &a.flags, !a.detach)?;
+    if a.detach {
+        let mut pipe = ops::start_monitor(root, &c, false).map_err(fail)?;
+        return match pipe.wait_started(&c.id) {
+            Ok(()) => {
+                println!("{}", c.id);
+                Ok(())
+            }
+            Err(ops::OpsError::Start { code, msg }) => {
+                eprintln!("wharf: Error response from daemon: {msg}");
+                Err(Exit(code).into())
+            }
+            Err(e) => Err(fail(e)),
+        };
+    }
+    attach_run(root, &c, a.flags.interactive)
+}
+
+/// Starts the monitor and streams the container's log until the monitor reports its
+/// exit; SIGINT or SIGTERM stop the container. Exits with the container's status.
+pub fn attach_run(root: &Path, c: &container::Container, stdin: bool) -> anyhow::Result<()> {
+    // Opened before the start so the output of a --rm container can be read after its
+    // files are removed.
+    let mut reader = logs::Reader::open(&container::log_path(root, &c.id))?;
+    reader.seek_end()?;
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.thread_block()?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    let mut pipe = ops::start_monitor(root, c, stdin).map_err(fail)?;
+    let mut stopping = false;
+    let code = loop {
+        let mut fds = [
+            PollFd::new(pipe.fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
+        let _ = poll(&mut fds, PollTimeout::from(20u8));
+        let status_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        copy_out(&mut reader)?;
+        if let Ok(Some(_)) = sfd.read_signal() {
+            if !stopping {
+                stopping = true;
+                let mut ctx = super::open(root, Access::Shared)?;
+                if let Some(cur) = container::load(&ctx.db, &c.id)? {
+                    ops::stop(root, &mut ctx.db, &cur, None)?;
+                }
+            }
+        }
+        if !status_ready {
+            continue;
+        }
+        let Some(line) = pipe.line(Some(Duration::ZERO))? else {
+            continue;
+        };
+        if line == "started" {
+            continue;
+        }
+        if let Some(code) = line.strip_prefix("exit ") {
+            break code.parse().unwrap_or(125);
+        }
+        if let Some(rest) = line.strip_prefix("error ") {
+            let (code, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+            eprintln!("wharf: Error response from daemon: {msg}");
+            break code.parse().unwrap_or(125);
+        }
+        // The monitor is gone without a word: report what the store knows.
+        let ctx = super::open(root, Access::Shared)?;
+        break container::load(&ctx.db, &c.id)?
+            .map(|c| c.state.exit_code)
+            .unwrap_or(125);
+    };
+    copy_out(&mut reader)?;
+    Err(Exit(code).into())
+}
+
+fn copy_out(reader: &mut logs::Reader) -> anyhow::Result<()> {
+    for e in reader.read_new()? {
+        if e.stream == "stderr" {
+            let mut err = std::io::stderr().lock();
+            err.write_all(e.log.as_bytes())?;
+            err.flush()?;
+        } else {
+            let mut out = std::io::stdout().lock();
+            out.write_all(e.log.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! `create`: an image and docker's options become a container record, a container
+//! directory with its init layer and an empty upper layer. Docker's precedence applies:
+//! `--entrypoint` drops the image's Cmd, arguments replace Cmd, `-e` overrides the
+//! image's Env by key, `-w`/`-u` override WorkingDir/User. On any failure nothing is left.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use super::rootfs::{remove_dir, Layout, RootfsError};
+use super::{names, parse, Config, Container, ContainerError, HostConfig, Mount, Spec, State};
+use crate::bundle::user::{self, UserError};
+use crate::context::Context;
+use crate::image::digest::Digest;
+use crate::image::oci::ImageConfig;
+use crate::image::ImageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("No command specified")]
+    NoCommand,
+    #[error(transparent)]
+    Name(#[from] names::InvalidName),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error(transparent)]
+    Parse(#[from] parse::ParseError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("creating {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<crate::store::StoreError> for CreateError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Container(e.into())
+    }
+}
+
+/// What the command line asked for, before the image fills in the rest.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub name: Option<String>,
+    /// The image as the user named it.
+    pub image: String,
+    pub command: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub attach: bool,
+    pub labels: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub host: HostConfig,
+    pub mounts: Vec<Mount>,
+    pub runtime_path: PathBuf,
+}
+
+fn strings(v: Option<&Value>) -> Option<Vec<String>> {
+    v.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    })
+}
+
+fn string(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map_or(e, |(k, _)| k)
+}
+
+pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Container, CreateError> {
+    let raw = ctx.blobs.read(image_id).map_err(ImageError::from)?;
+    let img: ImageConfig = serde_json::from_slice(&raw).map_err(|source| ImageError::Config {
+        digest: image_id.clone(),
+        source,
+    })?;
+    let ic: Map<String, Value> = img.config.unwrap_or_default();
+    let name = match &o.name {
+        Some(n) => names::validate(n)?.to_string(),
+        None => unique_name(ctx)?,
+    };
+    let id = super::random_id().map_err(|source| CreateError::Io {
+        path: "/dev/urandom".into(),
+        source,
+    })?;
+    let (entrypoint, cmd) = match &o.entrypoint {
+        Some(e) if e.is_empty() => (None, Some(o.command.clone())),
+        Some(e) => (Some(vec![e.clone()]), Some(o.command.clone())),
+        None => (
+            strings(ic.get("Entrypoint")),
+            if o.command.is_empty() {
+                strings(ic.get("Cmd"))
+            } else {
+                Some(o.command.clone())
+            },
+        ),
+    };
+    let mut argv: Vec<String> = entrypoint.iter().flatten().cloned().collect();
+    argv.extend(cmd.iter().flatten().cloned());
+    if argv.is_empty() {
+        return Err(CreateError::NoCommand);
+    }
+    let mut env: Vec<String> = strings(ic.get("Env")).unwrap_or_default();
+    if !env.iter().any(|e| env_key(e) == "PATH") {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    for e in &o.env {
+        env.retain(|x| env_key(x) != env_key(e));
+        env.push(e.clone());
+    }
+    let mut labels: std::collections::BTreeMap<String, String> = ic
+        .get("Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for l in &o.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let host_net = o.host.network_mode == "host";
+    let hostname = match &o.hostname {
+        Some(h) => h.clone(),
+        None if host_net => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        None => id[..12].to_string(),
+    };
+    let user_spec = o.user.clone().unwrap_or_else(|| string(ic.get("User")));
+    let working_dir = o
+        .workdir
+        .clone()
+        .unwrap_or_else(|| string(ic.get("WorkingDir")));
+    let stop_signal = o
+        .stop_signal
+        .clone()
+        .or_else(|| {
+            ic.get("StopSignal")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "SIGTERM".into());
+    let layers: Vec<String> = ctx
+        .db
+        .layers(image_id)?
+        .iter()
+        .map(|l| l.chain_id.hex().to_string())
+        .collect();
+    let mut mounts = o.mounts;
+    for m in &mounts {
+        if m.kind == "bind" {
+            std::fs::create_dir_all(&m.source).map_err(|source| CreateError::Io {
+                path: m.source.clone().into(),
+                source,
+            })?;
+        }
+    }
+    mounts.sort_by_key(|m| m.destination.len());
+    let cdir = super::dir(&ctx.root, &id);
+    let layout = Layout::new(&cdir);
+    let built = (|| -> Result<Container, CreateError> {
+        layout.prepare()?;
+        std::fs::write(super::log_path(&ctx.root, &id), b"").map_err(|source| CreateError::Io {
+            path: super::log_path(&ctx.root, &id),
+            source,
+        })?;
+        // The user is resolved in the image as the container will see it.
+        let lowers: Vec<PathBuf> = layers
+            .iter()
+            .map(|l| ctx.root.join("snapshots").join(l))
+            .collect();
+        layout.mount(&lowers)?;
+        let resolved = user::resolve(&layout.merged, &user_spec);
+        layout.umount()?;
+        let resolved = resolved?;
+        let binds: Vec<String> = mounts
+            .iter()
+            .filter(|m| m.kind == "bind")
+            .map(|m| {
+                let mode = if m.mode.is_empty() {
+                    String::new()
+                } else {
+                    format!(":{}", m.mode)
+                };
+                format!("{}:{}{mode}", m.source, m.destination)
+            })
+            .collect();
+        let c = Container {
+            id: id.clone(),
+            name: name.clone(),
+            image_id: image_id.to_string(),
+            created: super::now(),
+            spec: Spec {
+                config: Config {
+                    hostname,
+                    user: user_spec.clone(),
+                    attach_stdin: o.interactive && o.attach,
+                    attach_stdout: o.attach,
+                    attach_stderr: o.attach,
+                    tty: o.tty,
+                    open_stdin: o.interactive,
+                    stdin_once: o.interactive && o.attach,
+                    env,
+                    cmd,
+                    image: o.image.clone(),
+                    working_dir,
+                    entrypoint,
+                    labels,
+                    stop_signal,
+                    stop_timeout: o.stop_timeout,
+                    ..Default::default()
+                },
+                host: HostConfig {
+                    binds: (!binds.is_empty()).then_some(binds),
+                    ..o.host.clone()
+                },
+                mounts: mounts.clone(),
+                path: argv[0].clone(),
+                args: argv[1..].to_vec(),
+                uid: resolved.uid,
+                gid: resolved.gid,
+                additional_gids: resolved.additional_gids,
+                runtime_path: o.runtime_path.clone(),
+                layers: layers.clone(),
+            },
+            state: State::default(),
+        };
+        ctx.db.add_container(&c.to_row())?;
+        Ok(c)
+    })();
+    if built.is_err() {
+        let _ = layout.umount();
+        let _ = remove_dir(&cdir);
+    }
+    built
+}
+
+/// A random name no container has; docker retries with a digit after a collision.
+fn unique_name(ctx: &Context) -> Result<String, CreateError> {
+    for attempt in 0..20 {
+        let n = names::random(attempt);
+        if ctx.db.container_by_name(&n)?.is_none() {
+            return Ok(n);
+        }
+    }
+    Ok(format!(
+        "{}_{}",
+        names::random(1),
+        &super::random_id().unwrap_or_default()[..6]
+    ))
+}

@@ -1,0 +1,306 @@
+//! Containers: the record `create` writes (docker's Config and HostConfig plus what wharf
+//! resolved), the state the monitor and lifecycle commands keep, names, lookup, the
+//! per-container directory and its overlay root filesystem.
+
+pub mod create;
+pub mod logs;
+pub mod lookup;
+pub mod names;
+pub mod ops;
+pub mod parse;
+pub mod rootfs;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{ContainerRow, Db, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("multiple IDs found with provided prefix: {0}")]
+    Ambiguous(String),
+    #[error("container record {id} is corrupt: {source}")]
+    Corrupt {
+        id: String,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// docker's `Config` for a container, serialised with docker's field names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub image: String,
+    pub volumes: Option<serde_json::Value>,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub on_build: Option<Vec<String>>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub stop_signal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    /// "no", "always", "unless-stopped" or "on-failure".
+    pub name: String,
+    pub maximum_retry_count: u32,
+}
+
+/// A `--mount type=tmpfs` or `--tmpfs` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Mount {
+    /// "bind" or "tmpfs".
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub destination: String,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
+}
+
+/// The subset of docker's `HostConfig` wharf implements, with docker's field names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    pub binds: Option<Vec<String>>,
+    pub network_mode: String,
+    pub restart_policy: RestartPolicy,
+    pub auto_remove: bool,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub pid_mode: String,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub tmpfs: Option<std::collections::BTreeMap<String, String>>,
+    pub runtime: String,
+    pub memory: i64,
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpuset_cpus: String,
+    pub pids_limit: Option<i64>,
+    pub init: Option<bool>,
+}
+
+/// What `create` resolved from the image and the options and must not change later.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub config: Config,
+    pub host: HostConfig,
+    /// `-v` and `--mount` entries, resolved to absolute host paths.
+    pub mounts: Vec<Mount>,
+    /// Path and Args of the container's process.
+    pub path: String,
+    pub args: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// The runtime binary, resolved once so every later command drives the same one.
+    pub runtime_path: PathBuf,
+    /// Chain ids of the image's layers, bottom first.
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub restart_count: u32,
+    pub oom_killed: bool,
+    /// The monitor's pid and its start time (clock ticks since boot), so a reused pid is
+    /// never mistaken for the monitor.
+    pub monitor_pid: i32,
+    pub monitor_start: u64,
+    /// Set by stop, kill and rm: the monitor must not restart the container.
+    pub stop_requested: bool,
+}
+
+/// A container as read from the store.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub created: String,
+    pub spec: Spec,
+    pub state: State,
+}
+
+impl Container {
+    pub fn from_row(row: ContainerRow) -> Result<Self, ContainerError> {
+        let corrupt = |source| ContainerError::Corrupt {
+            id: row.id.clone(),
+            source,
+        };
+        Ok(Self {
+            spec: serde_json::from_str(&row.spec).map_err(corrupt)?,
+            state: serde_json::from_str(&row.state).map_err(corrupt)?,
+            id: row.id,
+            name: row.name,
+            image_id: row.image_id,
+            created: row.created,
+        })
+    }
+
+    pub fn to_row(&self) -> ContainerRow {
+        ContainerRow {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            image_id: self.image_id.clone(),
+            created: self.created.clone(),
+            spec: serde_json::to_string(&self.spec).unwrap_or_default(),
+            state: serde_json::to_string(&self.state).unwrap_or_default(),
+        }
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// Whether the monitor recorded in the state is still that process.
+    pub fn monitor_alive(&self) -> bool {
+        self.state.monitor_pid > 0
+            && process_start(self.state.monitor_pid) == Some(self.state.monitor_start)
+    }
+
+    /// The status to show: a record that says running while its monitor is gone has no
+    /// one left to record the exit, so it is reported as dead rather than trusted.
+    pub fn effective_status(&self) -> Status {
+        match self.state.status {
+            Status::Running | Status::Paused | Status::Restarting if !self.monitor_alive() => {
+                Status::Dead
+            }
+            ref s => s.clone(),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.effective_status(),
+            Status::Running | Status::Paused | Status::Restarting
+        )
+    }
+}
+
+/// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
+pub fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After ')' come field 3 (state) onwards; a zombie is not alive.
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+/// Where a container's files live: `<root>/containers/<id>`.
+pub fn dir(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}
+
+pub fn log_path(root: &Path, id: &str) -> PathBuf {
+    dir(root, id).join(format!("{id}-json.log"))
+}
+
+pub fn load(db: &Db, id: &str) -> Result<Option<Container>, ContainerError> {
+    db.container(id)?.map(Container::from_row).transpose()
+}
+
+pub fn all(db: &Db) -> Result<Vec<Container>, ContainerError> {
+    db.containers()?
+        .into_iter()
+        .map(Container::from_row)
+        .collect()
+}
+
+/// Applies `f` to the stored state; returns the new state, or None when the container is gone.
+pub fn update(
+    db: &mut Db,
+    id: &str,
+    mut f: impl FnMut(&mut State),
+) -> Result<Option<State>, ContainerError> {
+    let mut parse_err = None;
+    let new = db.update_container_state(id, &mut |cur| {
+        let mut s: State = match serde_json::from_str(cur) {
+            Ok(s) => s,
+            Err(e) => {
+                parse_err = Some(e);
+                State::default()
+            }
+        };
+        f(&mut s);
+        serde_json::to_string(&s).unwrap_or_default()
+    })?;
+    if let Some(source) = parse_err {
+        return Err(ContainerError::Corrupt {
+            id: id.to_string(),
+            source,
+        });
+    }
+    Ok(new.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// 64 random hex digits, like docker's container ids.
+pub fn random_id() -> std::io::Result<String> {
+    let mut b = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut b)?;
+    Ok(hex::encode(b))
+}

@@ -1,0 +1,230 @@
+//! Parsing of docker's option values: sizes (`--memory 512m`), CPU counts, restart
+//! policies, `-v` and `--mount` specifications and env files, with docker's messages.
+
+use super::{Mount, RestartPolicy};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("invalid argument {value:?} for \"{flag}\" flag: {reason}")]
+    Flag {
+        value: String,
+        flag: &'static str,
+        reason: String,
+    },
+    #[error("invalid restart policy format: {0}")]
+    Restart(String),
+    #[error("invalid volume specification: '{0}'")]
+    Volume(String),
+    #[error("invalid argument {value:?} for \"--mount\" flag: {reason}")]
+    Mount { value: String, reason: String },
+    #[error("invalid mount config for type \"bind\": bind source path does not exist: {0}")]
+    BindSource(String),
+}
+
+/// docker's `units.RAMInBytes`: a number with an optional b/k/m/g/t/p unit (binary).
+pub fn ram_in_bytes(s: &str, flag: &'static str) -> Result<i64, ParseError> {
+    let err = || ParseError::Flag {
+        value: s.to_string(),
+        flag,
+        reason: format!("invalid size: '{s}'"),
+    };
+    let lower = s.trim().to_ascii_lowercase();
+    let num_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(num_end);
+    let n: f64 = num.parse().map_err(|_| err())?;
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(err()),
+    };
+    Ok((n * mult) as i64)
+}
+
+/// `--cpus 1.5` as nano CPUs.
+pub fn nano_cpus(s: &str) -> Result<i64, ParseError> {
+    let v: f64 = s.parse().map_err(|_| ParseError::Flag {
+        value: s.to_string(),
+        flag: "--cpus",
+        reason: "failed to parse as a rational number".into(),
+    })?;
+    Ok((v * 1e9) as i64)
+}
+
+/// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+pub fn restart_policy(s: &str) -> Result<RestartPolicy, ParseError> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (n, Some(c)),
+        None => (s, None),
+    };
+    let maximum_retry_count = match (name, count) {
+        ("no" | "always" | "unless-stopped", None) | ("on-failure", None) => 0,
+        ("on-failure", Some(c)) => c.parse().map_err(|_| ParseError::Restart(s.to_string()))?,
+        ("no" | "always" | "unless-stopped", Some(_)) => {
+            return Err(ParseError::Restart(format!(
+                "maximum retry count cannot be used with restart policy '{name}'"
+            )))
+        }
+        _ => return Err(ParseError::Restart(s.to_string())),
+    };
+    Ok(RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count,
+    })
+}
+
+/// `-v /host:/ctr[:ro|rw]`. A missing host directory is created, as docker does.
+pub fn volume(spec: &str) -> Result<Mount, ParseError> {
+    let bad = || ParseError::Volume(spec.to_string());
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, dst, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(bad()),
+    };
+    if !src.starts_with('/') {
+        return Err(ParseError::Volume(format!(
+            "{spec}: named volumes are not supported yet; use an absolute host path"
+        )));
+    }
+    if !dst.starts_with('/') || !matches!(mode, "" | "ro" | "rw") {
+        return Err(bad());
+    }
+    Ok(Mount {
+        kind: "bind".into(),
+        source: src.to_string(),
+        destination: dst.to_string(),
+        mode: mode.to_string(),
+        rw: mode != "ro",
+        propagation: "rprivate".into(),
+    })
+}
+
+/// `--mount type=bind|tmpfs,source=..,target=..[,readonly][,tmpfs-size=..][,tmpfs-mode=..]`.
+pub fn mount(spec: &str) -> Result<Mount, ParseError> {
+    let bad = |reason: &str| ParseError::Mount {
+        value: spec.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut m = Mount {
+        kind: "volume".into(),
+        rw: true,
+        ..Default::default()
+    };
+    let mut tmpfs_opts = Vec::new();
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => m.kind = v.to_string(),
+            "source" | "src" => m.source = v.to_string(),
+            "target" | "destination" | "dst" => m.destination = v.to_string(),
+            "readonly" | "ro" => m.rw = !matches!(v, "" | "1" | "true"),
+            "tmpfs-size" => tmpfs_opts.push(format!(
+                "size={}",
+                ram_in_bytes(v, "--mount").map_err(|_| bad("invalid tmpfs-size"))?
+            )),
+            "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
+            "bind-propagation" => m.propagation = v.to_string(),
+            _ => return Err(bad(&format!("unexpected key '{k}' in '{field}'"))),
+        }
+    }
+    if m.destination.is_empty() {
+        return Err(bad("target is required"));
+    }
+    match m.kind.as_str() {
+        "bind" => {
+            if m.source.is_empty() {
+                return Err(bad("source is required when specifying bind mount"));
+            }
+            if !std::path::Path::new(&m.source).exists() {
+                return Err(ParseError::BindSource(m.source));
+            }
+            if m.propagation.is_empty() {
+                m.propagation = "rprivate".into();
+            }
+        }
+        "tmpfs" => {
+            if !m.source.is_empty() {
+                return Err(bad("source is not supported for tmpfs mounts"));
+            }
+            m.mode = tmpfs_opts.join(",");
+        }
+        other => return Err(bad(&format!("mount type {other:?} is not supported"))),
+    }
+    Ok(m)
+}
+
+/// `--tmpfs /path[:options]`.
+pub fn tmpfs(spec: &str) -> Mount {
+    let (dst, opts) = spec.split_once(':').unwrap_or((spec, ""));
+    Mount {
+        kind: "tmpfs".into(),
+        destination: dst.to_string(),
+        mode: opts.to_string(),
+        rw: true,
+        ..Default::default()
+    }
+}
+
+/// The lines of an env file: `KEY=VALUE`, or a bare `KEY` taken from our environment;
+/// blank lines and `#` comments are skipped.
+pub fn env_file(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(env_entry)
+        .collect()
+}
+
+/// `-e KEY=VALUE` as is; `-e KEY` takes KEY from wharf's environment, or is dropped.
+pub fn env_entry(e: &str) -> Option<String> {
+    if e.contains('=') {
+        Some(e.to_string())
+    } else {
+        std::env::var(e).ok().map(|v| format!("{e}={v}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_policies_and_mounts_parse_like_docker() {
+        assert_eq!(ram_in_bytes("512m", "--memory").unwrap(), 512 << 20);
+        assert_eq!(ram_in_bytes("1g", "--memory").unwrap(), 1 << 30);
+        assert_eq!(ram_in_bytes("100", "--memory").unwrap(), 100);
+        assert_eq!(ram_in_bytes("6MB", "--memory").unwrap(), 6 << 20);
+        assert_eq!(
+            ram_in_bytes("12qb", "-m, --memory")
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"12qb\" for \"-m, --memory\" flag: invalid size: '12qb'"
+        );
+        assert_eq!(nano_cpus("1.5").unwrap(), 1_500_000_000);
+        assert_eq!(
+            restart_policy("on-failure:3").unwrap().maximum_retry_count,
+            3
+        );
+        assert_eq!(restart_policy("always").unwrap().name, "always");
+        assert!(restart_policy("sometimes").is_err());
+        assert!(restart_policy("always:2").is_err());
+        let v = volume("/a:/b:ro").unwrap();
+        assert!(!v.rw);
+        assert!(volume("named:/b").is_err());
+        assert!(matches!(
+            mount("type=bind,source=/nonexistent-wharf,target=/x"),
+            Err(ParseError::BindSource(_))
+        ));
+        let t = mount("type=tmpfs,target=/t,tmpfs-size=1m").unwrap();
+        assert_eq!(t.mode, "size=1048576");
+        assert_eq!(env_file("# c\nA=1\n\nB=2 3\n"), vec!["A=1", "B=2 3"]);
+    }
+}

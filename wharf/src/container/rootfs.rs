@@ -1,0 +1,145 @@
+//! A container's root filesystem: an overlay of the image's snapshots, a read-only "init"
+//! layer wharf writes (/.dockerenv and the mount points of /etc/hosts, /etc/hostname and
+//! /etc/resolv.conf, like docker's `-init` layer, so they never show up in `diff`), and a
+//! per-container upper directory.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("mounting the overlay at {path}: {source}")]
+    Mount { path: PathBuf, source: nix::Error },
+    #[error("unmounting {path}: {source}")]
+    Umount { path: PathBuf, source: nix::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RootfsError + '_ {
+    move |source| RootfsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The directories of one container's overlay, all under its container directory.
+pub struct Layout {
+    pub init: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+}
+
+impl Layout {
+    pub fn new(cdir: &Path) -> Self {
+        Self {
+            init: cdir.join("init"),
+            upper: cdir.join("upper"),
+            work: cdir.join("work"),
+            merged: cdir.join("merged"),
+        }
+    }
+
+    /// Creates the init layer and the empty overlay directories.
+    pub fn prepare(&self) -> Result<(), RootfsError> {
+        for d in [&self.upper, &self.work, &self.merged] {
+            fs::create_dir_all(d).map_err(io_err(d))?;
+        }
+        let etc = self.init.join("etc");
+        fs::create_dir_all(&etc).map_err(io_err(&etc))?;
+        for f in [
+            self.init.join(".dockerenv"),
+            etc.join("hosts"),
+            etc.join("hostname"),
+            etc.join("resolv.conf"),
+        ] {
+            fs::write(&f, b"").map_err(io_err(&f))?;
+        }
+        Ok(())
+    }
+
+    pub fn is_mounted(&self) -> bool {
+        mount_point(&self.merged)
+    }
+
+    /// Mounts the overlay; `lowers` are snapshot directories, bottom first.
+    pub fn mount(&self, lowers: &[PathBuf]) -> Result<(), RootfsError> {
+        if self.is_mounted() {
+            return Ok(());
+        }
+        // overlayfs lists lowerdirs top first.
+        let mut dirs = vec![self.init.display().to_string()];
+        dirs.extend(lowers.iter().rev().map(|p| p.display().to_string()));
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            dirs.join(":"),
+            self.upper.display(),
+            self.work.display()
+        );
+        mount(
+            Some("overlay"),
+            &self.merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .map_err(|source| RootfsError::Mount {
+            path: self.merged.clone(),
+            source,
+        })
+    }
+
+    pub fn umount(&self) -> Result<(), RootfsError> {
+        if !self.is_mounted() {
+            return Ok(());
+        }
+        umount2(&self.merged, MntFlags::MNT_DETACH).map_err(|source| RootfsError::Umount {
+            path: self.merged.clone(),
+            source,
+        })
+    }
+}
+
+/// Whether `p` is a mount point, from /proc/self/mountinfo (field 5).
+pub fn mount_point(p: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = p.display().to_string();
+    info.lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| unescape(m) == want))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Removes a container directory without crossing into other filesystems: anything still
+/// mounted below it is detached first, deepest first.
+pub fn remove_dir(cdir: &Path) -> Result<(), RootfsError> {
+    if !cdir.exists() {
+        return Ok(());
+    }
+    let prefix = format!("{}/", cdir.display());
+    if let Ok(info) = fs::read_to_string("/proc/self/mountinfo") {
+        let mut mounts: Vec<String> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(unescape))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            // Best effort: a mount that is already gone is what we want.
+            let _ = umount2(Path::new(&m), MntFlags::MNT_DETACH);
+        }
+    }
+    fs::remove_dir_all(cdir).map_err(io_err(cdir))
+}

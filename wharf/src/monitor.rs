@@ -1,0 +1,519 @@
+//! The per-container monitor, like conmon: a detached process (`wharf __monitor`) that
+//! creates and starts the container through the runtime, holds its stdio pipes and writes
+//! them to docker's json-file log, reaps it as a subreaper, records the exit code and
+//! time, applies the restart policy and removes the container for `--rm`. It outlives the
+//! command that started it and never holds the data root's lock.
+//!
+//! It reports to its starter over an optional status pipe, one line each:
+//! `started`, `error <code> <message>` or `exit <code>`.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::container::{self, rootfs::Layout, Container, State, Status};
+use crate::format::go_json;
+use crate::runtime::{self, Runtime};
+use crate::store::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Sys(#[from] nix::Error),
+    #[error(transparent)]
+    Container(#[from] container::ContainerError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    Rootfs(#[from] container::rootfs::RootfsError),
+}
+
+/// docker's exit codes for a process that could not be started.
+pub fn start_failure_code(msg: &str) -> i32 {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("not found") || m.contains("no such file") {
+        127
+    } else if m.contains("permission denied") || m.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Splits a stream into docker's json-file lines, one object per line of output.
+struct LogStream {
+    name: &'static str,
+    pending: Vec<u8>,
+}
+
+/// docker splits lines longer than 16 KiB.
+const MAX_LINE: usize = 16 * 1024;
+
+impl LogStream {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            pending: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, data: &[u8], log: &mut impl Write) -> io::Result<()> {
+        self.pending.extend_from_slice(data);
+        while let Some(i) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=i).collect();
+            write_entry(log, self.name, &line)?;
+        }
+        if self.pending.len() >= MAX_LINE {
+            let line = std::mem::take(&mut self.pending);
+            write_entry(log, self.name, &line)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, log: &mut impl Write) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            write_entry(log, self.name, &line)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_entry(log: &mut impl Write, stream: &str, line: &[u8]) -> io::Result<()> {
+    let entry = serde_json::json!({
+        "log": String::from_utf8_lossy(line),
+        "stream": stream,
+        "time": container::now(),
+    });
+    writeln!(log, "{}", go_json(&entry))
+}
+
+struct Monitor {
+    root: PathBuf,
+    id: String,
+    db: Db,
+    status: Option<File>,
+}
+
+impl Monitor {
+    fn report(&mut self, line: &str) {
+        if let Some(f) = &mut self.status {
+            // The starter may be gone (a detached run); that is not the monitor's problem.
+            if writeln!(f, "{line}").is_err() {
+                self.status = None;
+            }
+        }
+    }
+
+    fn update(&mut self, f: impl FnMut(&mut State)) -> Result<Option<State>, MonitorError> {
+        Ok(container::update(&mut self.db, &self.id, f)?)
+    }
+}
+
+/// Entry of `wharf __monitor`: detaches (fork, setsid), becomes a subreaper and
+/// supervises the container until it is finally stopped. `stdin` is the starter's stdin
+/// for an attached `-i` run.
+pub fn run(root: &Path, id: &str, status: Option<OwnedFd>, stdin: Option<OwnedFd>) -> ! {
+    // SAFETY: wharf has started no thread when it runs the monitor; the child only
+    // continues the same single-threaded program.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(_) => std::process::exit(1),
+    }
+    let _ = nix::unistd::setsid();
+    let db = match Db::open(&root.join("wharf.db")) {
+        Ok(db) => db,
+        Err(_) => std::process::exit(1),
+    };
+    let mut m = Monitor {
+        root: root.to_path_buf(),
+        id: id.to_string(),
+        db,
+        status: status.map(File::from),
+    };
+    if let Err(e) = supervise(&mut m, stdin) {
+        let msg = e.to_string();
+        let _ = m.update(|s| {
+            s.error = msg.clone();
+            if s.status != Status::Created {
+                s.status = Status::Exited;
+            }
+            s.pid = 0;
+        });
+        m.report(&format!("error 125 {msg}"));
+    }
+    std::process::exit(0)
+}
+
+fn supervise(m: &mut Monitor, mut stdin: Option<OwnedFd>) -> Result<(), MonitorError> {
+    nix::sys::prctl::set_child_subreaper(true)?;
+    let me = std::process::id() as i32;
+    let start = container::process_start(me).unwrap_or(0);
+    m.update(|s| {
+        s.monitor_pid = me;
+        s.monitor_start = start;
+        s.stop_requested = false;
+    })?;
+    let c = container::load(&m.db, &m.id)?
+        .ok_or_else(|| container::ContainerError::NotFound(m.id.clone()))?;
+    let cdir = container::dir(&m.root, &c.id);
+    let rt = Runtime::new(&m.root, &c.spec.runtime_path);
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block()?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)?;
+    let mut log = File::options()
+        .create(true)
+        .append(true)
+        .open(container::log_path(&m.root, &c.id))?;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        let code = match run_once(m, &c, &cdir, &rt, &sfd, &mut log, stdin.take())? {
+            Ok(code) => code,
+            // Could not start: the error is recorded; report it once cleanup is done.
+            Err((code, msg)) => {
+                finish(m, &c, &cdir, None)?;
+                m.report(&format!("error {code} {msg}"));
+                return Ok(());
+            }
+        };
+        let state = container::load(&m.db, &m.id)?.map(|c| c.state);
+        let Some(state) = state else {
+            // rm -f removed the record meanwhile.
+            return Ok(());
+        };
+        let policy = &c.spec.host.restart_policy;
+        let restart = !state.stop_requested
+            && state.status != Status::Removing
+            && match policy.name.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => {
+                    code != 0
+                        && (policy.maximum_retry_count == 0
+                            || state.restart_count < policy.maximum_retry_count)
+                }
+                _ => false,
+            };
+        if !restart {
+            return finish(m, &c, &cdir, Some(code));
+        }
+        m.update(|s| {
+            s.status = Status::Restarting;
+            s.exit_code = code;
+            s.pid = 0;
+            s.finished_at = Some(container::now());
+            s.restart_count += 1;
+        })?;
+        // docker's backoff: doubling from 100 ms, reset after a run of 10 s or more.
+        if started.elapsed() >= Duration::from_secs(10) {
+            backoff = Duration::from_millis(100);
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+        let stopped = container::load(&m.db, &m.id)?
+            .map(|c| c.state.stop_requested || c.state.status == Status::Removing)
+            .unwrap_or(true);
+        if stopped {
+            return finish(m, &c, &cdir, Some(code));
+        }
+    }
+}
+
+/// Records the final state, unmounts the rootfs and, for `--rm`, removes everything.
+fn finish(
+    m: &mut Monitor,
+    c: &Container,
+    cdir: &Path,
+    code: Option<i32>,
+) -> Result<(), MonitorError> {
+    let removing = container::load(&m.db, &m.id)?
+        .map(|c| c.state.status == Status::Removing)
+        .unwrap_or(true);
+    if removing {
+        // rm -f owns the cleanup now.
+        return Ok(());
+    }
+    let layout = Layout::new(cdir);
+    if let Some(code) = code {
+        if c.spec.host.auto_remove {
+            layout.umount()?;
+            m.db.remove_container(&m.id)?;
+            container::rootfs::remove_dir(cdir)?;
+        } else {
+            m.update(|s| {
+                s.status = Status::Exited;
+                s.exit_code = code;
+                s.pid = 0;
+                s.finished_at = Some(container::now());
+            })?;
+            layout.umount()?;
+        }
+        m.report(&format!("exit {code}"));
+    } else {
+        layout.umount()?;
+        if c.spec.host.auto_remove {
+            m.db.remove_container(&m.id)?;
+            container::rootfs::remove_dir(cdir)?;
+        }
+    }
+    Ok(())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), MonitorError> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
+
+/// Creates and starts the container once and pumps its output until it exits; returns
+/// its exit code, or docker's code and the message when it could not start (recorded as
+/// the container's error).
+fn run_once(
+    m: &mut Monitor,
+    c: &Container,
+    cdir: &Path,
+    rt: &Runtime,
+    sfd: &SignalFd,
+    log: &mut File,
+    attached_stdin: Option<OwnedFd>,
+) -> Result<Result<i32, (i32, String)>, MonitorError> {
+    let layout = Layout::new(cdir);
+    let lowers: Vec<PathBuf> = c
+        .spec
+        .layers
+        .iter()
+        .map(|l| m.root.join("snapshots").join(l))
+        .collect();
+    layout.mount(&lowers)?;
+    let bundle = crate::bundle::write_bundle(cdir, c)?;
+    // A leftover from a killed monitor would make create fail with "already exists".
+    let _ = rt.delete_force(&c.id);
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    // Without an attached stdin, `-i` gets a pipe the monitor keeps open and never
+    // writes, so a shell waits for input instead of seeing end of file.
+    let mut keep_open = None;
+    let stdin: std::process::Stdio = match attached_stdin {
+        Some(fd) => fd.into(),
+        None if c.spec.config.open_stdin => {
+            let (r, w) = pipe()?;
+            keep_open = Some(w);
+            r.into()
+        }
+        None => std::process::Stdio::null(),
+    };
+    let pid_file = cdir.join("pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let runtime_log = cdir.join("runtime.log");
+    let _ = std::fs::remove_file(&runtime_log);
+    let status = rt
+        .command(&[])
+        .arg("--log")
+        .arg(&runtime_log)
+        .args(["--log-format", "json", "create", "--bundle"])
+        .arg(&bundle)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg(&c.id)
+        .stdin(stdin)
+        .stdout(out_w)
+        .stderr(err_w)
+        .status()?;
+    // The runtime's own error goes to its stderr, which is the container's; read it back
+    // from the runtime's log instead so it is not mistaken for output.
+    let started = if status.success() {
+        let pid: i32 = std::fs::read_to_string(&pid_file)?
+            .trim()
+            .parse()
+            .map_err(|_| io::Error::other("runtime wrote an unreadable pid file"))?;
+        rt.start(&c.id).map(|_| pid).map_err(|e| e.to_string())
+    } else {
+        let text = std::fs::read_to_string(&runtime_log).unwrap_or_default();
+        let err_line = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("\"error\""))
+            .map(runtime::error_line)
+            .unwrap_or_else(|| format!("runtime create failed with {status}"));
+        Err(err_line)
+    };
+    let pid = match started {
+        Ok(pid) => pid,
+        Err(msg) => {
+            let _ = rt.delete_force(&c.id);
+            let code = start_failure_code(&msg);
+            m.update(|s| {
+                s.error = msg.clone();
+                s.exit_code = code;
+                s.pid = 0;
+                if s.status != Status::Created {
+                    s.status = Status::Exited;
+                    s.finished_at = Some(container::now());
+                }
+            })?;
+            return Ok(Err((code, msg)));
+        }
+    };
+    m.update(|s| {
+        // rm -f may have claimed the container meanwhile.
+        if s.status != Status::Removing {
+            s.status = Status::Running;
+        }
+        s.pid = pid;
+        s.error.clear();
+        s.exit_code = 0;
+        s.oom_killed = false;
+        s.started_at = Some(container::now());
+    })?;
+    m.report("started");
+    let code = pump(sfd, Pid::from_raw(pid), out_r, err_r, log)?;
+    drop(keep_open);
+    let oom = oom_killed(&c.id);
+    let _ = rt.delete_force(&c.id);
+    if oom {
+        m.update(|s| s.oom_killed = true)?;
+    }
+    Ok(Ok(code))
+}
+
+/// Whether the kernel killed a process of the container's memory cgroup (v1 layout).
+fn oom_killed(id: &str) -> bool {
+    std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/wharf/{id}/memory.oom_control"
+    ))
+    .ok()
+    .and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    })
+    .is_some_and(|n| n > 0)
+}
+
+/// Copies both output pipes into the log until the container's init exits and its
+/// output is drained; reaps every child that reparents to us meanwhile.
+fn pump(
+    sfd: &SignalFd,
+    pid: Pid,
+    out: OwnedFd,
+    err: OwnedFd,
+    log: &mut File,
+) -> Result<i32, MonitorError> {
+    let mut streams = [
+        (Some(out), LogStream::new("stdout")),
+        (Some(err), LogStream::new("stderr")),
+    ];
+    let mut code = None;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if code.is_some() {
+            // Init is gone; read what is left without waiting for processes that may
+            // still hold the pipes (with --pid=host they outlive init).
+            for (fd, s) in &mut streams {
+                if let Some(f) = fd.take() {
+                    nix::fcntl::fcntl(
+                        f.as_raw_fd(),
+                        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                    )?;
+                    while let Ok(n) = nix::unistd::read(f.as_raw_fd(), &mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        s.push(&buf[..n], log)?;
+                    }
+                }
+                s.finish(log)?;
+            }
+            return Ok(code.unwrap_or(0));
+        }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let open: Vec<usize> = (0..2).filter(|i| streams[*i].0.is_some()).collect();
+        for i in &open {
+            if let Some(f) = &streams[*i].0 {
+                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r?,
+        };
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        for (k, i) in open.iter().enumerate() {
+            if !ready[k + 1] {
+                continue;
+            }
+            let (fd, s) = &mut streams[*i];
+            let n = fd
+                .as_ref()
+                .map(|f| nix::unistd::read(f.as_raw_fd(), &mut buf))
+                .unwrap_or(Ok(0));
+            match n {
+                Ok(0) | Err(_) => {
+                    s.finish(log)?;
+                    *fd = None;
+                }
+                Ok(n) => s.push(&buf[..n], log)?,
+            }
+        }
+        if ready[0] {
+            let _ = sfd.read_signal();
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(p, c)) if p == pid => code = Some(c),
+                    Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => {
+                        code = Some(128 + sig as i32)
+                    }
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_docker_json() {
+        let mut out = Vec::new();
+        let mut s = LogStream::new("stdout");
+        s.push(b"hello\nwor", &mut out).unwrap();
+        s.push(b"ld <x>\n", &mut out).unwrap();
+        s.push(b"tail", &mut out).unwrap();
+        s.finish(&mut out).unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["log"], "hello\n");
+        assert_eq!(lines[1]["log"], "world <x>\n");
+        assert_eq!(lines[2]["log"], "tail");
+        assert_eq!(lines[0]["stream"], "stdout");
+        assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(
+            start_failure_code("exec: \"x\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(start_failure_code("exec /etc: permission denied"), 126);
+    }
+}
