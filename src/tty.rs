@@ -112,21 +112,41 @@ pub fn make_controlling(pty: &Pty) -> Result<(), TtyError> {
 /// fd, never through a path the container could swap.
 pub fn attach(pty: &Pty) -> Result<(), TtyError> {
     make_controlling(pty)?;
-    let console = Path::new("/dev/console");
-    if !console.exists() {
-        std::fs::File::create(console).map_err(|e| TtyError::Sys {
-            what: format!("creating /dev/console: {e}"),
-            source: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-        })?;
-    }
+    let target = console_target().map_err(sys("preparing /dev/console"))?;
     mount(
         Some(&crate::rootfs::fd_path(pty.slave.as_raw_fd())),
-        console,
+        &crate::rootfs::fd_path(target.as_raw_fd()),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
     .map_err(sys("bind-mounting the pty onto /dev/console"))
+}
+
+/// An O_PATH handle on a plain /dev/console to mount over. Whatever the image put there (a
+/// symlink to a /proc file, say) is replaced, never followed (CVE-2025-52565).
+fn console_target() -> Result<OwnedFd, Errno> {
+    use nix::fcntl::open;
+    use nix::sys::stat::{fstat, Mode, SFlag};
+    let path = "/dev/console";
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    if let Ok(fd) = open(path, flags, Mode::empty()) {
+        // SAFETY: open returned a new fd.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let kind = SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFREG || kind == SFlag::S_IFCHR {
+            return Ok(fd);
+        }
+        nix::unistd::unlink(path)?;
+    }
+    let created = open(
+        path,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_WRONLY,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    nix::unistd::close(created)?;
+    // SAFETY: open returned a new fd.
+    open(path, flags, Mode::empty()).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Connects to a `--console-socket`.

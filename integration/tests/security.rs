@@ -1,0 +1,272 @@
+//! Each known runtime escape performed against the runtime, and shown to fail; and seccomp
+//! profiles that hold.
+
+use integration::{run_bundle, run_script, Bundle, Container, Runtime, TempDir};
+use serde_json::json;
+
+/// runc 1.1.5 predates some fixes; those attacks are run against hull only, saying so.
+fn hull_only(rt: &Runtime, cve: &str) -> bool {
+    if rt.is_hull() {
+        return true;
+    }
+    println!("reference runtime: {cve} is fixed after runc 1.1.5; not run");
+    false
+}
+
+#[test]
+fn cve_2019_5736_and_2016_9962_runtime_process_is_untouchable() {
+    // While the container is created, its pid 1 is still the runtime's own process. A process
+    // in the container must not open its exe (to overwrite the runtime binary) nor ptrace-read it.
+    let rt = Runtime::new();
+    let b = Bundle::new(&["true"]);
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+    let out = rt.ok(&[
+        "exec", &c.id, "sh", "-c",
+        "cat /proc/1/exe > /dev/null 2>&1 && echo exe-read; echo x >> /proc/1/exe 2>/dev/null && echo exe-write; \
+         cat /proc/1/environ > /dev/null 2>&1 && echo environ-read; readlink /proc/1/exe >/dev/null 2>&1 && echo exe-link; \
+         readlink /proc/1/fd/0 > /dev/null 2>&1 && echo fd-link; echo end",
+    ]);
+    assert!(
+        !out.contains("exe-write"),
+        "the runtime binary was writable: {out}"
+    );
+    if rt.is_hull() {
+        // hull's init is non-dumpable until exec; runc 1.1 instead runs from a sealed memfd
+        // copy, so reading is harmless there.
+        assert_eq!(out, "end\n", "the runtime process was reachable: {out}");
+    }
+}
+
+#[test]
+fn cve_2024_21626_leaked_fd_as_cwd_is_refused() {
+    let rt = Runtime::new();
+    if !hull_only(&rt, "CVE-2024-21626") {
+        return;
+    }
+    for fd in 3..12 {
+        let mut b = Bundle::new(&[]);
+        b.script("pwd; ls ../../.. | head -3");
+        b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}"));
+        let (code, out, err) = run_bundle(&rt, &b);
+        assert!(
+            code != 0 || !out.contains("unreachable"),
+            "fd {fd}: ran with a cwd outside the root: {out} {err}"
+        );
+    }
+}
+
+#[test]
+fn cve_2021_30465_and_2024_45310_symlinked_destinations_stay_inside() {
+    let rt = Runtime::new();
+    let host = TempDir::new("target");
+    for (name, link) in [
+        ("abs", host.path.display().to_string()),
+        (
+            "rel",
+            format!("../../../../../../..{}", host.path.display()),
+        ),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        std::os::unix::fs::symlink(&link, b.rootfs().join(name)).unwrap();
+        b.config["mounts"].as_array_mut().unwrap().push(json!(
+            {"destination": format!("/{name}/sub/dir"), "type": "tmpfs", "source": "tmpfs"}));
+        let _ = run_bundle(&rt, &b);
+        assert!(
+            integration::mounts_below(&host.path).is_empty(),
+            "{name}: mount escaped"
+        );
+        assert!(
+            std::fs::read_dir(&host.path).unwrap().next().is_none(),
+            "{name}: directories were created on the host"
+        );
+    }
+}
+
+#[test]
+fn cve_2019_16884_and_2023_27561_proc_cannot_be_redirected() {
+    let rt = Runtime::new();
+    // /proc as a symlink to another directory of the rootfs.
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    std::fs::create_dir(b.rootfs().join("fakeproc")).unwrap();
+    std::os::unix::fs::symlink("/fakeproc", b.rootfs().join("proc")).unwrap();
+    let (code, _, err) = run_bundle(&rt, &b);
+    assert_ne!(code, 0, "proc was mounted through a symlink");
+    if rt.is_hull() {
+        assert!(err.contains("symlink"), "{err}");
+    }
+    // Something mounted over a part of /proc that masks rely on (runc 1.1 allows /proc/sys).
+    if !rt.is_hull() {
+        return;
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.config["mounts"].as_array_mut().unwrap().push(json!(
+        {"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
+    let (code, _, _) = run_bundle(&rt, &b);
+    assert_ne!(code, 0, "a mount over /proc/sys was accepted");
+}
+
+#[test]
+fn cve_2025_31133_masking_checks_dev_null() {
+    let rt = Runtime::new();
+    if !hull_only(&rt, "CVE-2025-31133") {
+        return;
+    }
+    // No /dev tmpfs: the image's own /dev/null, a symlink to a procfs file, stays in place.
+    let mut b = Bundle::new(&["true"]);
+    std::fs::create_dir_all(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null"))
+        .unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    let (code, _, err) = run_bundle(&rt, &b);
+    assert_ne!(
+        code, 0,
+        "masking used a /dev/null that is not the null device"
+    );
+    assert!(err.contains("null device"), "{err}");
+}
+
+#[test]
+fn cve_2025_52565_console_is_never_mounted_through_a_symlink() {
+    let rt = Runtime::new();
+    if !hull_only(&rt, "CVE-2025-52565") {
+        return;
+    }
+    let mut b = Bundle::new(&[]);
+    b.script("test -L /dev/console && echo symlink; stat -c '%t' /dev/console; cat /proc/sys/kernel/core_pattern | head -c 1 >/dev/null && echo proc-ok");
+    std::fs::create_dir_all(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink(
+        "/proc/sys/kernel/core_pattern",
+        b.rootfs().join("dev/console"),
+    )
+    .unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/dev");
+    b.config["process"]["terminal"] = json!(true);
+    b.save();
+    // A foreground run owns the pty; stdin is not a terminal, output still flows.
+    let c = Container::new(&rt);
+    let out = rt.run(&["run", "--bundle", b.path_str(), &c.id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("symlink"), "{text}");
+    assert!(
+        text.contains("88"),
+        "/dev/console is not the pty (major 136 = 0x88): {text}"
+    );
+    assert!(text.contains("proc-ok"), "{text}");
+}
+
+#[test]
+fn cve_2022_29162_no_inheritable_capabilities_by_default() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["true"]);
+    rt.ok(&["spec", "--bundle", b.path_str()]);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!(["grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status"]);
+    std::fs::write(b.path().join("config.json"), config.to_string()).unwrap();
+    let c = Container::new(&rt);
+    let out = rt.ok(&["run", "--bundle", b.path_str(), &c.id]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    for line in out.lines() {
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
+}
+
+#[test]
+fn rootfs_whose_dev_is_a_symlink_stays_contained() {
+    let rt = Runtime::new();
+    if !hull_only(&rt, "creating devices through a symlinked /dev") {
+        return;
+    }
+    let host = TempDir::new("hostdev");
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_dir(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink(&host.path, b.rootfs().join("dev")).unwrap();
+    let _ = run_bundle(&rt, &b);
+    assert!(
+        integration::mounts_below(&host.path).is_empty(),
+        "a mount landed on the host"
+    );
+    assert!(
+        std::fs::read_dir(&host.path).unwrap().next().is_none(),
+        "devices were created on the host"
+    );
+}
+
+#[test]
+fn seccomp_errno_kill_and_argument_rules() {
+    let rt = Runtime::new();
+    let out = run_script(
+        &rt,
+        "mkdir /x 2>&1 | grep -o 'Permission denied'; chdir() { :; }; uname -m >/dev/null && echo uname-ok",
+        |c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                    {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                     "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}
+                ]
+            });
+        },
+    );
+    assert_eq!(out, "Permission denied\nuname-ok\n");
+
+    let mut b = Bundle::new(&[]);
+    // busybox forks for mkdir: the child dies of SIGSYS, the shell reports it.
+    b.script("mkdir /y; echo status=$?");
+    b.config["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}]
+    });
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("status={}\n", 128 + 31), "SIGSYS expected");
+}
+
+#[test]
+fn seccomp_allowlist_default_errno() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    b.script("echo hi");
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "write", "exit_group", "execve", "brk", "mmap", "arch_prctl",
+                   "set_tid_address", "rt_sigaction", "rt_sigprocmask", "getpid", "getppid", "getuid",
+                   "geteuid", "getgid", "getegid", "ioctl", "fcntl", "close", "openat", "newfstatat",
+                   "fstat", "stat", "lstat", "uname", "prctl", "capget", "capset", "setgroups",
+                   "setresuid", "setresgid", "munmap", "mprotect", "access", "readlink", "getcwd",
+                   "exit", "rseq", "set_robust_list", "prlimit64", "getrandom", "futex", "poll",
+                   "wait4", "clone", "vfork", "dup2", "dup3", "pipe", "pipe2", "chdir", "umask",
+                   "sigaltstack", "rt_sigreturn", "kill", "setpgid", "getpgrp", "getpgid", "setsid",
+                   "nanosleep", "clock_nanosleep", "mkdir", "sched_getaffinity", "lseek", "writev",
+                   "statfs", "fstatfs", "getdents64", "close_range", "fchdir", "gettid", "tgkill",
+                   "madvise", "sched_yield", "epoll_pwait", "epoll_ctl", "epoll_create1", "fchown",
+                   "fchmod", "getppid", "exit", "mincore", "setns", "openat2", "faccessat2"],
+         "action": "SCMP_ACT_ALLOW"}]});
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "hi\n");
+    // cd is a shell builtin: chdir, left out of the list, must fail inside the same process.
+    b.script("echo hi; cd /proc 2>/dev/null || echo blocked");
+    b.config["linux"]["seccomp"]["syscalls"][0]["names"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n != "chdir");
+    let (_, out, _) = run_bundle(&rt, &b);
+    assert_eq!(out, "hi\nblocked\n", "chdir is not in the allowlist");
+}
