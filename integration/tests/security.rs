@@ -270,3 +270,37 @@ fn seccomp_allowlist_default_errno() {
     let (_, out, _) = run_bundle(&rt, &b);
     assert_eq!(out, "hi\nblocked\n", "chdir is not in the allowlist");
 }
+
+#[test]
+fn default_spec_seccomp_blocks_what_docker_blocks() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["true"]);
+    // hull's spec in every case: under REFERENCE this shows the profile means the same to runc.
+    let spec = std::process::Command::new(integration::hull_bin())
+        .args(["spec", "--bundle", b.path_str()])
+        .status()
+        .unwrap();
+    assert!(spec.success());
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["linux"]["seccomp"]["defaultAction"],
+        "SCMP_ACT_ERRNO"
+    );
+    config["process"]["terminal"] = json!(false);
+    config["root"]["readonly"] = json!(false);
+    // With CAP_SYS_ADMIN only seccomp stands between the process and these calls.
+    for set in ["bounding", "effective", "permitted"] {
+        config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    config["process"]["args"] = json!(["sh", "-c",
+        "mount -t tmpfs t /mnt 2>/dev/null && echo mount-ok; unshare -n true 2>/dev/null && echo unshare-ok; \
+         echo x > /tmp/f && cat /tmp/f && ls / >/dev/null && echo works"]);
+    std::fs::write(b.path().join("config.json"), config.to_string()).unwrap();
+    let c = Container::new(&rt);
+    let out = rt.ok(&["run", "--bundle", b.path_str(), &c.id]);
+    assert_eq!(out, "x\nworks\n");
+}

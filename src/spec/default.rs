@@ -1,6 +1,6 @@
-//! The configuration `hull spec` writes: runc's default bundle (a shell in all namespaces but
-//! user and network-less hosts' net), without inheritable or ambient capabilities
-//! (CVE-2022-29162).
+//! The configuration `hull spec` writes: runc's default bundle (a shell in its own namespaces),
+//! without inheritable or ambient capabilities (CVE-2022-29162), with docker's default seccomp
+//! behaviour.
 
 use serde_json::{json, Value};
 
@@ -53,7 +53,8 @@ pub fn default_spec(rootless: Option<(u32, u32)>) -> Value {
             ],
             "readonlyPaths": [
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
+            ],
+            "seccomp": super::default_seccomp::default_profile()
         }
     });
     if let Some((uid, gid)) = rootless {

@@ -3,6 +3,7 @@
 //! leaves nothing behind.
 
 mod default;
+mod default_seccomp;
 pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
