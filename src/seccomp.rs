@@ -79,15 +79,21 @@ fn action(
 /// Whether a syscall name exists on some architecture: a name from another architecture is
 /// skipped (profiles list them all), a name from none is an error.
 fn known_elsewhere(name: &str) -> bool {
-    syscalls::aarch64::Sysno::from_str(name).is_ok()
-        || syscalls::x86::Sysno::from_str(name).is_ok()
-        || syscalls::arm::Sysno::from_str(name).is_ok()
-        || syscalls::riscv64::Sysno::from_str(name).is_ok()
-        || syscalls::s390x::Sysno::from_str(name).is_ok()
-        || syscalls::powerpc64::Sysno::from_str(name).is_ok()
-        || syscalls::mips64::Sysno::from_str(name).is_ok()
-        || syscalls::loongarch64::Sysno::from_str(name).is_ok()
-        || syscalls::x86_64::Sysno::from_str(name).is_ok()
+    use syscalls::*;
+    aarch64::Sysno::from_str(name).is_ok()
+        || arm::Sysno::from_str(name).is_ok()
+        || loongarch64::Sysno::from_str(name).is_ok()
+        || mips::Sysno::from_str(name).is_ok()
+        || mips64::Sysno::from_str(name).is_ok()
+        || powerpc::Sysno::from_str(name).is_ok()
+        || powerpc64::Sysno::from_str(name).is_ok()
+        || riscv32::Sysno::from_str(name).is_ok()
+        || riscv64::Sysno::from_str(name).is_ok()
+        || s390x::Sysno::from_str(name).is_ok()
+        || sparc::Sysno::from_str(name).is_ok()
+        || sparc64::Sysno::from_str(name).is_ok()
+        || x86::Sysno::from_str(name).is_ok()
+        || x86_64::Sysno::from_str(name).is_ok()
 }
 
 /// Compiles `linux.seccomp` for this host's architecture.

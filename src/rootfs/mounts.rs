@@ -263,7 +263,7 @@ fn mount_cgroups(
                 .map(|c| c.pathname.clone());
             let src = Path::new("/sys/fs/cgroup")
                 .join(own_path.unwrap_or_default().trim_start_matches('/'));
-            bind_readonly(&src, target, ro)?;
+            bind_readonly(root, &src, rel, ro)?;
         }
         return Ok(());
     }
@@ -313,7 +313,7 @@ fn mount_cgroups(
                 .map(|c| c.pathname.clone())
                 .unwrap_or_default();
             let src = m.mount_point.join(own_path.trim_start_matches('/'));
-            bind_readonly(&src, &dir_path, ro)?;
+            bind_readonly(root, &src, &sub, ro)?;
         }
     }
     if ro {
@@ -332,18 +332,21 @@ fn ro_flag(ro: bool) -> MsFlags {
     }
 }
 
-fn bind_readonly(src: &Path, target: &Path, ro: bool) -> Result<(), RootfsError> {
+/// Binds `src` at `rel` inside the rootfs, read-only when asked (on the new mount, reopened:
+/// the handle taken before mounting points below it).
+fn bind_readonly(root: &Root, src: &Path, rel: &Path, ro: bool) -> Result<(), RootfsError> {
+    let dest = make_destination(root, rel, false)?;
     mount(
         Some(src),
-        target,
+        &fd_path(dest.as_fd().as_raw_fd()),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
     .map_err(|e| RootfsError::sys("bind-mounting", src, e))?;
     if ro {
-        let f = std::fs::File::open(target).map_err(|e| RootfsError::io("opening", target, e))?;
-        mount_setattr(f.as_raw_fd(), false, options::ATTR_RDONLY, 0)
+        let top = reopen(root, rel)?;
+        mount_setattr(top.as_fd().as_raw_fd(), false, options::ATTR_RDONLY, 0)
             .map_err(|e| RootfsError::sys("making read-only", src, e))?;
     }
     Ok(())
