@@ -121,13 +121,11 @@ impl Runtime {
         self.run(&["resume", id]).map(drop)
     }
 
-    /// `ps ID -- ps-args`: the runtime runs ps(1) filtered to the container's processes.
+    /// `ps ID ps-args`: the runtime runs ps(1) filtered to the container's processes
+    /// (runc's parser stops at the id, so the ps options need no `--`).
     pub fn ps(&self, id: &str, ps_args: &[String]) -> Result<String, RuntimeError> {
         let mut args = vec!["ps", id];
-        if !ps_args.is_empty() {
-            args.push("--");
-            args.extend(ps_args.iter().map(String::as_str));
-        }
+        args.extend(ps_args.iter().map(String::as_str));
         self.run(&args)
     }
 }

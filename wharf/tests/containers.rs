@@ -415,6 +415,35 @@ fn exec_sees_pid_one_and_pause_freezes() {
 }
 
 #[test]
+fn diff_and_top() {
+    let rt = runtime();
+    if rt.ends_with("hull") {
+        eprintln!("SKIPPED: hull has no ps yet");
+        return;
+    }
+    let Some(g) = Guard::new(&rt) else { return };
+    g.ok(&[
+        "run",
+        "--name",
+        "ch",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /etc/new; rm /etc/group; mkdir /data",
+    ]);
+    assert_eq!(
+        g.ok(&["diff", "ch"]),
+        "A /data\nC /etc\nD /etc/group\nA /etc/new\n"
+    );
+    g.ok(&["run", "-d", "--name", "tp", "busybox", "sleep", "300"]);
+    let top = g.ok(&["top", "tp"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 300"), "{top}");
+    g.ok(&["rm", "-f", "tp", "ch"]);
+    g.assert_clean();
+}
+
+#[test]
 fn restart_policy_counts_and_rm_cleans_up() {
     let Some(g) = Guard::new(&runtime()) else {
         return;

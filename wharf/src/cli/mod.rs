@@ -7,6 +7,7 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod inspectish;
 mod logs;
 mod progress;
 mod ps;
@@ -76,6 +77,10 @@ enum Command {
     Exec(exec::Args),
     /// Return low-level information on Docker objects
     Inspect(inspect::Args),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(inspectish::DiffArgs),
+    /// Display the running processes of a container
+    Top(inspectish::TopArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -173,6 +178,10 @@ enum ContainerCommand {
     Exec(exec::Args),
     /// Display detailed information on one or more containers
     Inspect(inspect::Args),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(inspectish::DiffArgs),
+    /// Display the running processes of a container
+    Top(inspectish::TopArgs),
 }
 
 /// A command's exit status when it is not 0 or 1; its message, if any, is printed already.
@@ -208,6 +217,8 @@ fn run_container(
         ContainerCommand::Logs(a) => logs::run(root, a),
         ContainerCommand::Exec(a) => exec::run(root, a),
         ContainerCommand::Inspect(a) => inspect::run_kind(root, a, inspect::Kind::Container),
+        ContainerCommand::Diff(a) => inspectish::diff(root, a),
+        ContainerCommand::Top(a) => inspectish::top(root, a),
     }
 }
 
@@ -231,6 +242,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(a) => return run_container(&root, rt, ContainerCommand::Logs(a)),
         Command::Exec(a) => return run_container(&root, rt, ContainerCommand::Exec(a)),
         Command::Inspect(a) => return inspect::run_kind(&root, a, inspect::Kind::Any),
+        Command::Diff(a) => return run_container(&root, rt, ContainerCommand::Diff(a)),
+        Command::Top(a) => return run_container(&root, rt, ContainerCommand::Top(a)),
         Command::Container { command } => return run_container(&root, rt, command),
         Command::Monitor(a) => return container::monitor(&root, a),
         Command::Image { command } => command,

@@ -3,6 +3,7 @@
 //! per-container directory and its overlay root filesystem.
 
 pub mod create;
+pub mod diff;
 pub mod logs;
 pub mod lookup;
 pub mod names;

@@ -1,7 +1,7 @@
 //! A container's root filesystem: an overlay of the image's snapshots, a read-only "init"
-//! layer wharf writes (/.dockerenv and the mount points of /etc/hosts, /etc/hostname and
-//! /etc/resolv.conf, like docker's `-init` layer, so they never show up in `diff`), and a
-//! per-container upper directory.
+//! layer wharf writes (/.dockerenv and the mount points /dev, /proc, /sys, /etc/hosts,
+//! /etc/hostname and /etc/resolv.conf, like docker's `-init` layer, so they never show up
+//! in `diff`), and a per-container upper directory.
 
 use std::fs;
 use std::io;
@@ -49,8 +49,12 @@ impl Layout {
         for d in [&self.upper, &self.work, &self.merged] {
             fs::create_dir_all(d).map_err(io_err(d))?;
         }
+        // Mount points the runtime would otherwise create in the upper layer.
+        for d in ["etc", "dev", "proc", "sys"] {
+            let p = self.init.join(d);
+            fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
         let etc = self.init.join("etc");
-        fs::create_dir_all(&etc).map_err(io_err(&etc))?;
         for f in [
             self.init.join(".dockerenv"),
             etc.join("hosts"),
