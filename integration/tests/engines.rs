@@ -192,3 +192,190 @@ fn podman_run_it_through_conmons_console_socket() {
     assert!(t.contains("typed-42"), "{t}");
     assert!(t.contains("/dev/pts/"), "{t}");
 }
+
+/// A private containerd (own root, state, socket; the CRI plugin off), stopped on drop.
+struct Containerd {
+    dir: TempDir,
+    daemon: std::process::Child,
+    namespace: String,
+}
+
+impl Containerd {
+    fn start() -> Option<Containerd> {
+        if Command::new("containerd")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            integration::skip("containerd is not installed (apt-get install containerd)");
+            return None;
+        }
+        let dir = TempDir::new("containerd");
+        let config = format!(
+            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{0}/sock\"\n",
+            dir.path.display()
+        );
+        std::fs::write(dir.path.join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.path.join("log")).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.path.join("config.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let c = Containerd {
+            namespace: integration::unique("hull"),
+            dir,
+            daemon,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while c.ctr(&["version"]).status.code() != Some(0) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "containerd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(c)
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir.path.join("sock"))
+            .args(["--namespace", &self.namespace])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctr")
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let tasks = self.ctr(&["task", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&tasks.stdout).lines() {
+            let _ = self.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+            let _ = self.ctr(&["task", "delete", "--force", id]);
+        }
+        let containers = self.ctr(&["container", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&containers.stdout).lines() {
+            let _ = self.ctr(&["container", "delete", id]);
+        }
+        let _ = self.ctr(&["image", "rm", "localhost/hulltest:1"]);
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // The shim gives the runtime this state root per namespace.
+        let _ = std::fs::remove_dir(format!("/run/containerd/runc/{}", self.namespace));
+    }
+}
+
+#[test]
+fn containerd_runs_execs_pauses_and_reads_metrics() {
+    let rt = Runtime::new();
+    let Some(p) = Podman::new(&rt) else { return };
+    let Some(ctd) = Containerd::start() else {
+        return;
+    };
+    // podman makes the OCI archive of the busybox image; ctr imports it.
+    let archive = ctd.dir.path.join("image.tar");
+    let o = p.run(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        "localhost/hulltest:1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&[
+        "image",
+        "import",
+        "--base-name",
+        "localhost/hulltest",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bin = rt.bin.display().to_string();
+
+    let o = ctd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        &bin,
+        "localhost/hulltest:1",
+        "once",
+        "sh",
+        "-c",
+        "echo hello; exit 4",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "hello\n",
+        "{}",
+        text(&o)
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+
+    let o = ctd.ctr(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        &bin,
+        "localhost/hulltest:1",
+        "long",
+        "sleep",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "long",
+        "sh",
+        "-c",
+        "echo exec-ok",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "exec-ok\n",
+        "{}",
+        text(&o)
+    );
+    let o = ctd.ctr(&["task", "pause", "long"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&["task", "ls"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("PAUSED"),
+        "{}",
+        text(&o)
+    );
+    let o = ctd.ctr(&["task", "resume", "long"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&["task", "metrics", "long"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("memory.usage_in_bytes"),
+        "{}",
+        text(&o)
+    );
+    let o = ctd.ctr(&["task", "kill", "-s", "SIGKILL", "long"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ls = ctd.ctr(&["task", "ls"]);
+        if String::from_utf8_lossy(&ls.stdout).contains("STOPPED")
+            || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = ctd.ctr(&["task", "delete", "long"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&["container", "delete", "long"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
