@@ -25,9 +25,6 @@ pub struct CreateFlags {
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
-    /// Allocate a pseudo-TTY
-    #[arg(short, long)]
-    tty: bool,
     /// Automatically remove the container and its associated anonymous volumes when it exits
     #[arg(long)]
     rm: bool,
@@ -175,7 +172,6 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         workdir: f.workdir.clone(),
         user: f.user.clone(),
         hostname: f.hostname.clone(),
-        tty: f.tty,
         interactive: f.interactive,
         attach,
         labels: f.label.clone(),

@@ -56,7 +56,6 @@ pub struct Options {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
-    pub tty: bool,
     pub interactive: bool,
     pub attach: bool,
     pub labels: Vec<String>,
@@ -218,7 +217,8 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
                     attach_stdin: o.interactive && o.attach,
                     attach_stdout: o.attach,
                     attach_stderr: o.attach,
-                    tty: o.tty,
+                    // A terminal needs the console socket, which comes with -t support.
+                    tty: false,
                     open_stdin: o.interactive,
                     stdin_once: o.interactive && o.attach,
                     env,
