@@ -1,0 +1,341 @@
+//! The benchmarks of issue 7. Every loop interleaves the runtimes (hull, crun, runc, floor,
+//! hull, ...) so that drift on this noisy machine hits them all alike; a runtime that fails is
+//! dropped from that benchmark with its error recorded, and the others go on.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::proc::{self, reap_orphans};
+use crate::report::Row;
+use crate::runtime::{Container, Runtime};
+use crate::stats::{median_u64, Summary};
+use crate::tempdir::unique;
+
+/// Everything a benchmark needs.
+pub struct Ctx<'a> {
+    pub runtimes: &'a [Runtime],
+    pub runs: usize,
+    pub floor: Floor,
+}
+
+/// How to start the floor program.
+pub struct Floor {
+    pub exe: PathBuf,
+    pub rootfs: PathBuf,
+    /// stderr of the floor runs.
+    pub log: File,
+}
+
+impl Floor {
+    fn run(&self, flags: libc::c_int) -> Result<Duration, String> {
+        let mut c = Command::new(&self.exe);
+        c.arg(crate::floor::ARG)
+            .arg(&self.rootfs)
+            .arg(flags.to_string());
+        let out = proc::run_timed(c, &self.log)?;
+        if out.exit_code != 0 {
+            return Err(format!("floor exited {}", out.exit_code));
+        }
+        Ok(out.elapsed)
+    }
+}
+
+/// Per-runtime samples of one benchmark, with runtimes dropped on their first error.
+struct Series {
+    samples: BTreeMap<String, Vec<Duration>>,
+    failed: BTreeMap<String, String>,
+}
+
+impl Series {
+    fn new() -> Series {
+        Series {
+            samples: BTreeMap::new(),
+            failed: BTreeMap::new(),
+        }
+    }
+
+    fn live(&self, name: &str) -> bool {
+        !self.failed.contains_key(name)
+    }
+
+    /// Records one sample or the error that ends this runtime's part in the benchmark.
+    fn record(&mut self, name: &str, r: Result<Duration, String>, keep: bool) {
+        match r {
+            Ok(d) if keep => self.samples.entry(name.to_string()).or_default().push(d),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("  {name} failed: {e}");
+                self.failed.insert(name.to_string(), e);
+            }
+        }
+    }
+
+    fn into_row(self, mut row: Row) -> Row {
+        for (name, s) in &self.samples {
+            if let Some(sum) = Summary::of(s) {
+                row.results.push((name.clone(), sum));
+            }
+        }
+        for (name, e) in self.failed {
+            row.skipped.push((name, format!("failed: {e}")));
+        }
+        row
+    }
+}
+
+/// create + start + wait + delete of `/bin/true`, timed as a whole, per phase, and with the
+/// peak RSS of each runtime process (the container is not theirs to reap: we are the
+/// subreaper, so this is the runtime process alone).
+pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Result<Row, String> {
+    let flags = crate::floor::clone_flags(&crate::bundle::namespaces(bundle)?)?;
+    let mut series = Series::new();
+    let mut phases: BTreeMap<String, [Vec<Duration>; 4]> = BTreeMap::new();
+    let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    // One unrecorded warm-up round fills the page cache for every binary and the rootfs.
+    for i in 0..=ctx.runs {
+        let keep = i > 0;
+        for rt in ctx.runtimes {
+            if !series.live(rt.name) {
+                continue;
+            }
+            let r = one_lifecycle(rt, bundle).map(|(total, p, kb)| {
+                if keep {
+                    let ph = phases.entry(rt.name.to_string()).or_default();
+                    for (v, d) in ph.iter_mut().zip(p) {
+                        v.push(d);
+                    }
+                    rss.entry(rt.name.to_string()).or_default().push(kb);
+                }
+                total
+            });
+            series.record(rt.name, r, keep);
+            reap_orphans();
+        }
+        if series.live("floor") {
+            series.record("floor", ctx.floor.run(flags), keep);
+        }
+    }
+    let mut row = series.into_row(Row::new(key, title.to_string(), "ms per container"));
+    for (name, ph) in phases {
+        let med = |v: &[Duration]| Summary::of(v).map(|s| s.median);
+        row.extra.insert(
+            name.clone(),
+            json!({
+                "phase_median_ms": {
+                    "create": med(&ph[0]), "start": med(&ph[1]),
+                    "wait": med(&ph[2]), "delete": med(&ph[3]),
+                },
+                "peak_rss_kb_median": rss.get(&name).and_then(|v| median_u64(v)),
+            }),
+        );
+    }
+    Ok(row)
+}
+
+/// One container's life; returns the total, the four phase times and the largest ru_maxrss
+/// of the three runtime processes.
+fn one_lifecycle(rt: &Runtime, bundle: &Path) -> Result<(Duration, [Duration; 4], u64), String> {
+    let t0 = Instant::now();
+    let (mut c, created) = Container::create(rt, bundle)?;
+    let t1 = Instant::now();
+    let started = c.start()?;
+    let t2 = Instant::now();
+    c.wait()?;
+    let t3 = Instant::now();
+    let deleted = c.delete()?;
+    let t4 = Instant::now();
+    let kb = created
+        .maxrss_kb
+        .max(started.maxrss_kb)
+        .max(deleted.maxrss_kb);
+    Ok((t4 - t0, [t1 - t0, t2 - t1, t3 - t2, t4 - t3], kb))
+}
+
+/// Foreground `run` of `/bin/true` to completion, with the peak RSS of the runtime process.
+pub fn run(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
+    let flags = crate::floor::clone_flags(&crate::bundle::namespaces(bundle)?)?;
+    let mut series = Series::new();
+    let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for i in 0..=ctx.runs {
+        let keep = i > 0;
+        for rt in ctx.runtimes {
+            if !series.live(rt.name) {
+                continue;
+            }
+            let r = run_once(rt, bundle).map(|(d, kb)| {
+                if keep {
+                    rss.entry(rt.name.to_string()).or_default().push(kb);
+                }
+                d
+            });
+            series.record(rt.name, r, keep);
+        }
+        if series.live("floor") {
+            series.record("floor", ctx.floor.run(flags), keep);
+        }
+    }
+    let mut row = series.into_row(Row::new(
+        "run",
+        "run /bin/true (all ns)".to_string(),
+        "ms per container",
+    ));
+    for (name, v) in rss {
+        row.extra
+            .insert(name, json!({"peak_rss_kb_median": median_u64(&v)}));
+    }
+    Ok(row)
+}
+
+/// One foreground `run`; its state is deleted afterwards (untimed) should the runtime leave it.
+fn run_once(rt: &Runtime, bundle: &Path) -> Result<(Duration, u64), String> {
+    let id = unique("hb");
+    let bundle_s = bundle.to_string_lossy();
+    let r = rt.timed(&["run", "--bundle", &bundle_s, &id]);
+    // Cleanup either way; a runtime that already removed the container may complain.
+    let _ = proc::run_timed(rt.command(&["delete", "--force", &id]), &null_log()?);
+    reap_orphans();
+    r.map(|o| (o.elapsed, o.maxrss_kb))
+}
+
+/// `n` foreground runs in a row, timed as one batch; `rounds` interleaved rounds.
+pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row, String> {
+    let mut series = Series::new();
+    for _ in 0..rounds {
+        for rt in ctx.runtimes {
+            if !series.live(rt.name) {
+                continue;
+            }
+            // The sum of the runs themselves: the safety `delete --force` after each is not
+            // part of running containers in a row.
+            let r = (0..n).try_fold(Duration::ZERO, |sum, _| {
+                run_once(rt, bundle).map(|(d, _)| sum + d)
+            });
+            series.record(rt.name, r, true);
+        }
+    }
+    Ok(series.into_row(Row::new(
+        "run_100",
+        format!("{n} runs in a row (total)"),
+        "ms per batch",
+    )))
+}
+
+/// `n` containers created at once (one thread per `create`), timed until the last returns;
+/// they are then killed and deleted untimed.
+pub fn concurrent_create(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row, String> {
+    let mut series = Series::new();
+    for _ in 0..rounds {
+        for rt in ctx.runtimes {
+            if !series.live(rt.name) {
+                continue;
+            }
+            let t0 = Instant::now();
+            let made: Vec<Result<Container, String>> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..n)
+                    .map(|_| s.spawn(|| Container::create(rt, bundle).map(|(c, _)| c)))
+                    .collect();
+                hs.into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err("create thread panicked".into()))
+                    })
+                    .collect()
+            });
+            let elapsed = t0.elapsed();
+            let mut err = None;
+            for m in made {
+                match m {
+                    Ok(mut c) => {
+                        if let Err(e) = c.remove() {
+                            err.get_or_insert(e);
+                        }
+                    }
+                    Err(e) => {
+                        err.get_or_insert(e);
+                    }
+                }
+            }
+            reap_orphans();
+            series.record(rt.name, err.map_or(Ok(elapsed), Err), true);
+        }
+    }
+    Ok(series.into_row(Row::new(
+        "concurrent_create",
+        format!("{n} concurrent creates (wall)"),
+        "ms per batch",
+    )))
+}
+
+/// `exec /bin/true` into a running `sleep` container; runtimes without `exec` are skipped.
+pub fn exec(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
+    let mut series = Series::new();
+    let mut skipped = Vec::new();
+    let mut targets = Vec::new();
+    for rt in ctx.runtimes {
+        if !rt.supports("exec") {
+            let why = format!("`{} exec --help` fails: exec is not implemented", rt.name);
+            println!("skip: exec latency for {}: {why}", rt.name);
+            skipped.push((rt.name.to_string(), why));
+            continue;
+        }
+        match Container::create(rt, bundle).and_then(|(c, _)| c.start().map(|_| c)) {
+            Ok(c) => targets.push(c),
+            Err(e) => series.record(rt.name, Err(e), false),
+        }
+    }
+    for i in 0..=ctx.runs {
+        for c in &targets {
+            if !series.live(c.rt.name) {
+                continue;
+            }
+            let r = c.rt.timed(&["exec", &c.id, "/bin/true"]).map(|o| o.elapsed);
+            series.record(c.rt.name, r, i > 0);
+        }
+    }
+    drop(targets);
+    reap_orphans();
+    let mut row = series.into_row(Row::new(
+        "exec",
+        "exec /bin/true (running ctr)".to_string(),
+        "ms per exec",
+    ));
+    row.skipped.extend(skipped);
+    Ok(row)
+}
+
+/// Peak RSS (KiB) and binary size of each runtime, from the rows above.
+pub fn resources(runtimes: &[Runtime], rows: &[Row]) -> Value {
+    let mut out = serde_json::Map::new();
+    for rt in runtimes {
+        let from = |key: &str| {
+            rows.iter()
+                .find(|r| r.key == key)
+                .and_then(|r| r.extra.get(rt.name))
+                .and_then(|v| v["peak_rss_kb_median"].as_u64())
+        };
+        let size = std::fs::metadata(&rt.bin).map(|m| m.len()).ok();
+        out.insert(
+            rt.name.to_string(),
+            json!({
+                "binary": rt.bin,
+                "binary_bytes": size,
+                "peak_rss_kb_run": from("run"),
+                "peak_rss_kb_lifecycle": from("lifecycle_all_ns"),
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// A sink for the stderr of cleanup commands whose failure is expected and ignored.
+fn null_log() -> Result<File, String> {
+    File::options()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))
+}

@@ -1,0 +1,128 @@
+//! The busybox bundles every runtime runs: one rootfs made by bundle-fixtures/make-rootfs.sh,
+//! and one bundle directory per config, each written by `hull spec` (runc's default config)
+//! and pointed at that rootfs by absolute path so all runtimes read the very same files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::tempdir::TempDir;
+
+/// All bundles of one bench run, removed on drop.
+pub struct Bundles {
+    dir: TempDir,
+    pub rootfs: PathBuf,
+    /// `/bin/true` in pid, network, ipc, uts, mount and cgroup namespaces.
+    pub true_all: PathBuf,
+    /// The same without a new network namespace.
+    pub true_no_net: PathBuf,
+    /// A long `sleep` to exec into.
+    pub sleeper: PathBuf,
+}
+
+impl Bundles {
+    pub fn make(repo: &Path, hull: &Path) -> Result<Bundles, String> {
+        let dir = TempDir::new("hull-bench-bundles")?;
+        let rootfs = dir.path.join("rootfs");
+        let script = repo.join("bundle-fixtures/make-rootfs.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&rootfs)
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "make-rootfs.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let template = dir.path.join("template");
+        std::fs::create_dir_all(&template).map_err(|e| e.to_string())?;
+        let out = Command::new(hull)
+            .args(["spec", "--bundle"])
+            .arg(&template)
+            .output()
+            .map_err(|e| format!("hull spec: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "hull spec failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let text = std::fs::read_to_string(template.join("config.json"))
+            .map_err(|e| format!("template config: {e}"))?;
+        let base: Value = serde_json::from_str(&text).map_err(|e| format!("template: {e}"))?;
+        let write = |name: &str, args: &[&str], net: bool| -> Result<PathBuf, String> {
+            let b = dir.path.join(name);
+            std::fs::create_dir_all(&b).map_err(|e| e.to_string())?;
+            let cfg = customise(&base, &rootfs, args, net)?;
+            let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
+            std::fs::write(b.join("config.json"), text).map_err(|e| e.to_string())?;
+            Ok(b)
+        };
+        let true_all = write("true-all", &["/bin/true"], true)?;
+        let true_no_net = write("true-no-net", &["/bin/true"], false)?;
+        let sleeper = write("sleeper", &["/bin/sleep", "3600"], true)?;
+        Ok(Bundles {
+            dir,
+            rootfs,
+            true_all,
+            true_no_net,
+            sleeper,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir.path
+    }
+}
+
+/// The spec's default with no terminal (nobody holds a console socket), the given args, the
+/// shared rootfs, and the network namespace kept or dropped.
+fn customise(base: &Value, rootfs: &Path, args: &[&str], net: bool) -> Result<Value, String> {
+    let mut cfg = base.clone();
+    cfg["process"]["terminal"] = json!(false);
+    cfg["process"]["args"] = json!(args);
+    cfg["root"]["path"] = json!(rootfs);
+    let ns = cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .ok_or("hull spec wrote no linux.namespaces")?;
+    if !net {
+        ns.retain(|n| n["type"] != "network");
+    }
+    Ok(cfg)
+}
+
+/// The namespace types a bundle asks for, for the floor program to mirror.
+pub fn namespaces(bundle: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(bundle.join("config.json")).map_err(|e| e.to_string())?;
+    let cfg: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    Ok(cfg["linux"]["namespaces"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n["type"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customise_drops_network_and_sets_args() {
+        let base = json!({
+            "process": {"terminal": true, "args": ["sh"]},
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]}
+        });
+        let c = customise(&base, Path::new("/r"), &["/bin/true"], false).unwrap();
+        assert_eq!(c["process"]["terminal"], json!(false));
+        assert_eq!(c["process"]["args"], json!(["/bin/true"]));
+        assert_eq!(c["root"]["path"], json!("/r"));
+        assert_eq!(c["linux"]["namespaces"], json!([{"type": "pid"}]));
+    }
+}

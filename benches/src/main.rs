@@ -1,0 +1,283 @@
+//! hull vs crun vs runc, side by side in one run (issue 7).
+//!
+//! `cargo run --release --manifest-path benches/Cargo.toml -- [--runs N] [--json PATH]
+//! [--hull PATH]` builds release hull (unless `--hull` names a binary), finds crun and runc on
+//! PATH, makes busybox bundles in a temp dir, runs every benchmark with the runtimes
+//! interleaved, prints a table and writes a JSON summary. Needs root. Everything it makes
+//! (containers, state roots, bundles, the hugetlb mount crun needs) is undone on exit.
+
+mod bench;
+mod bundle;
+mod cgroup;
+mod floor;
+mod proc;
+mod report;
+mod runtime;
+mod stats;
+mod tempdir;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::bench::{Ctx, Floor};
+use crate::runtime::Runtime;
+
+/// Command-line options.
+struct Opts {
+    runs: usize,
+    json: PathBuf,
+    hull: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: hull-benches [--runs N (default 30)] [--json PATH (default \
+benches/target/bench-summary.json)] [--hull PATH (default: cargo build --release -p hull)]";
+
+fn parse_args(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        runs: 30,
+        json: repo().join("benches/target/bench-summary.json"),
+        hull: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().ok_or(format!("{a} needs a value\n{USAGE}"));
+        match a.as_str() {
+            "--runs" => o.runs = val()?.parse().map_err(|_| format!("bad --runs\n{USAGE}"))?,
+            "--json" => o.json = PathBuf::from(val()?),
+            "--hull" => o.hull = Some(PathBuf::from(val()?)),
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            _ => return Err(format!("unknown argument {a}\n{USAGE}")),
+        }
+    }
+    if o.runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    Ok(o)
+}
+
+/// The repository root: this crate lives in `<repo>/benches`.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(floor::ARG) {
+        floor::run(&args[1..]);
+    }
+    let code = match parse_args(&args).and_then(|o| bench_all(&o)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hull-benches: {e}");
+            1
+        }
+    };
+    // Exit only after main's guards have dropped (containers, mounts, temp dirs).
+    std::process::exit(code)
+}
+
+/// Builds release hull, or takes the one given.
+fn locate_hull(given: &Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(p) = given {
+        return std::fs::canonicalize(p).map_err(|e| format!("--hull {}: {e}", p.display()));
+    }
+    let repo = repo();
+    println!("building release hull (cargo build --release -p hull)...");
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "hull",
+            "--manifest-path",
+        ])
+        .arg(repo.join("Cargo.toml"))
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !st.success() {
+        return Err("cargo build --release -p hull failed (or pass --hull PATH)".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("target"));
+    Ok(target.join("release/hull"))
+}
+
+/// An executable named `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|f| f.is_file())
+    })
+}
+
+fn first_line(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+fn bench_all(o: &Opts) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("needs root (namespaces, mounts, cgroups)".into());
+    }
+    proc::become_subreaper()?;
+    let hull_bin = locate_hull(&o.hull)?;
+
+    let mut runtimes = vec![Runtime::new("hull", hull_bin.clone())?];
+    let mut skipped_runtimes = Vec::new();
+    for name in ["crun", "runc"] {
+        match which(name) {
+            Some(bin) => runtimes.push(Runtime::new(name, bin)?),
+            None => {
+                let why = format!("{name} not on PATH (apt-get install {name})");
+                println!("skip: {why}");
+                skipped_runtimes.push(json!({"runtime": name, "reason": why}));
+            }
+        }
+    }
+
+    // Declared before anything that uses cgroups so that it is dropped (undone) last.
+    let hugetlb = if runtimes.iter().any(|r| r.name == "crun") {
+        cgroup::ensure_hugetlb_v1()?
+    } else {
+        None
+    };
+    let cgroup_note = if hugetlb.is_some() {
+        "hugetlb mounted as a cgroup v1 hierarchy at /sys/fs/cgroup/hugetlb for this run (crun \
+         1.8.1 refuses the hybrid layout while cgroup2 holds hugetlb); all runtimes ran with it; \
+         unmounted at exit"
+    } else {
+        "cgroup layout left as found"
+    };
+
+    let bundles = bundle::Bundles::make(&repo(), &hull_bin)?;
+    let floor_log = std::fs::File::options()
+        .append(true)
+        .create(true)
+        .open(bundles.dir().join("floor.log"))
+        .map_err(|e| e.to_string())?;
+    let ctx = Ctx {
+        runtimes: &runtimes,
+        runs: o.runs,
+        floor: Floor {
+            exe: std::env::current_exe().map_err(|e| e.to_string())?,
+            rootfs: bundles.rootfs.clone(),
+            log: floor_log,
+        },
+    };
+
+    let date = first_line("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
+    let kernel = first_line("uname", &["-sr"]);
+    let hull_rev = first_line(
+        "git",
+        &[
+            "-C",
+            &repo().to_string_lossy(),
+            "describe",
+            "--always",
+            "--dirty",
+        ],
+    );
+    println!("date: {date} (machine clock)");
+    println!("kernel: {kernel}");
+    for rt in &runtimes {
+        println!("{}: {} ({})", rt.name, rt.version, rt.bin.display());
+    }
+    println!("hull source: {hull_rev}");
+    println!("cgroups: {cgroup_note}");
+    println!(
+        "runs per benchmark: {} (+1 warm-up), runtimes interleaved",
+        o.runs
+    );
+
+    let mut rows = Vec::new();
+    println!("lifecycle, all namespaces...");
+    rows.push(bench::lifecycle(
+        &ctx,
+        &bundles.true_all,
+        "lifecycle_all_ns",
+        "create+start+wait+delete, all ns",
+    )?);
+    println!("lifecycle, no network namespace...");
+    rows.push(bench::lifecycle(
+        &ctx,
+        &bundles.true_no_net,
+        "lifecycle_no_net",
+        "create+start+wait+delete, no netns",
+    )?);
+    println!("run...");
+    rows.push(bench::run(&ctx, &bundles.true_all)?);
+    println!("100 runs in a row...");
+    rows.push(bench::run_many(&ctx, &bundles.true_all, 100, 3)?);
+    println!("20 concurrent creates...");
+    rows.push(bench::concurrent_create(&ctx, &bundles.true_all, 20, 5)?);
+    println!("exec...");
+    rows.push(bench::exec(&ctx, &bundles.sleeper)?);
+
+    println!();
+    report::print_table(&rows);
+    let resources = bench::resources(&runtimes, &rows);
+    println!();
+    println!(
+        "{:<6}  {:>14}  {:>22}  {:>12}",
+        "", "peak RSS run", "peak RSS create/start/delete", "binary"
+    );
+    for rt in &runtimes {
+        let r = &resources[rt.name];
+        let kb = |k: &str| {
+            r[k].as_u64()
+                .map_or("-".into(), |v| format!("{:.1} MB", v as f64 / 1024.0))
+        };
+        let size = r["binary_bytes"]
+            .as_u64()
+            .map_or("-".into(), |v| format!("{:.2} MB", v as f64 / 1e6));
+        println!(
+            "{:<6}  {:>14}  {:>28}  {:>12}",
+            rt.name,
+            kb("peak_rss_kb_run"),
+            kb("peak_rss_kb_lifecycle"),
+            size
+        );
+    }
+    println!("(RSS: median ru_maxrss from wait4 of the runtime process; a foreground run includes the children it reaps itself)");
+
+    let summary = json!({
+        "date": date,
+        "kernel": kernel,
+        "hull_source": hull_rev,
+        "runs": o.runs,
+        "cgroups": cgroup_note,
+        "runtimes": runtimes.iter().map(|r| json!({"name": r.name, "version": r.version, "binary": r.bin})).collect::<Vec<_>>(),
+        "skipped_runtimes": skipped_runtimes,
+        "benchmarks": rows.iter().map(|r| (r.key.to_string(), r.json())).collect::<serde_json::Map<_, _>>(),
+        "resources": resources,
+    });
+    if let Some(dir) = o.json.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    std::fs::write(&o.json, text + "\n").map_err(|e| format!("{}: {e}", o.json.display()))?;
+    println!("JSON summary: {}", o.json.display());
+    drop(ctx);
+    drop(bundles);
+    drop(runtimes);
+    drop(hugetlb);
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Process plumbing: timing one command from spawn to reap with wait4 (which also yields the
+//! peak RSS of that process), and waiting for container processes that are not our children
+//! until the runtime exits and they are reparented to us (the bench is a subreaper, as
+//! containerd's shim is, so no container is left for the slow reaper at PID 1).
+
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one command cost.
+pub struct Outcome {
+    pub elapsed: Duration,
+    pub exit_code: i32,
+    /// ru_maxrss of the waited process in KiB: the maximum of its own peak and that of the
+    /// descendants it reaped itself.
+    pub maxrss_kb: u64,
+}
+
+/// Makes this process the reaper of orphaned descendants.
+pub fn become_subreaper() -> Result<(), String> {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(format!("PR_SET_CHILD_SUBREAPER: {}", errno()));
+    }
+    Ok(())
+}
+
+/// Spawns `cmd` with stdin/stdout on /dev/null and stderr appended to `log`, and reaps it with
+/// wait4. Stdout is never a pipe: a detached container inherits it and would hold it open.
+pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
+    let stderr = log.try_clone().map_err(|e| format!("dup log: {e}"))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("spawn {:?}: {e}", cmd.get_program()))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to locals; the pid is our child, not yet reaped.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if rc == pid {
+            break;
+        }
+        if errno() != libc::EINTR {
+            return Err(format!("wait4 {pid}: {}", errno()));
+        }
+    }
+    let elapsed = start.elapsed();
+    let exit_code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    Ok(Outcome {
+        elapsed,
+        exit_code,
+        maxrss_kb: ru.ru_maxrss as u64,
+    })
+}
+
+/// Waits up to `timeout` for `pid` to exit, then reaps it if it is our child. A pidfd works
+/// whoever the parent is, so this is also right while an intermediate runtime process lives.
+pub fn wait_exit(pid: libc::pid_t, timeout: Duration) -> Result<(), String> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    if fd < 0 {
+        // Already reaped by someone else (or never existed): nothing left to wait for.
+        return if errno() == libc::ESRCH {
+            Ok(())
+        } else {
+            Err(format!("pidfd_open {pid}: {}", errno()))
+        };
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let deadline = Instant::now() + timeout;
+    let ready = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as libc::c_int) };
+        if rc > 0 {
+            break true;
+        }
+        if rc == 0 || errno() != libc::EINTR {
+            break false;
+        }
+    };
+    // SAFETY: closing the fd we opened.
+    unsafe { libc::close(fd) };
+    if !ready {
+        return Err(format!("process {pid} did not exit within {timeout:?}"));
+    }
+    let mut status = 0;
+    // SAFETY: reaps `pid` only if it is our (zombie) child; ECHILD otherwise, which is fine.
+    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    Ok(())
+}
+
+/// Reaps every exited child that nobody waits for (container processes reparented to us).
+/// Called only when no `run_timed` is in flight, so it never steals a status we need.
+pub fn reap_orphans() {
+    let mut status = 0;
+    // SAFETY: WNOHANG waitpid on any child; stops at 0 (none exited) or -1 (no children).
+    while unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } > 0 {}
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}

@@ -1,0 +1,107 @@
+//! Results: one row per benchmark with each runtime's median and p95, the ratios issue 7 sets
+//! targets for (hull/crun, hull/runc), printed as a table and kept for the JSON summary.
+
+use serde_json::{json, Map, Value};
+
+use crate::stats::Summary;
+
+/// Columns of the table, in order; "floor" is the namespace+pivot_root+exec program.
+pub const COLUMNS: [&str; 4] = ["hull", "crun", "runc", "floor"];
+
+/// One benchmark's results.
+pub struct Row {
+    /// Key in the JSON summary.
+    pub key: &'static str,
+    pub title: String,
+    /// What one sample is.
+    pub unit: &'static str,
+    pub results: Vec<(String, Summary)>,
+    /// Runtimes that were not measured here, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Extra per-runtime figures for the JSON only (phase medians, RSS samples).
+    pub extra: Map<String, Value>,
+}
+
+impl Row {
+    pub fn new(key: &'static str, title: String, unit: &'static str) -> Row {
+        Row {
+            key,
+            title,
+            unit,
+            results: Vec::new(),
+            skipped: Vec::new(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Summary> {
+        self.results.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+
+    /// hull's median over another's, when both were measured.
+    pub fn ratio(&self, other: &str) -> Option<f64> {
+        Some(self.get("hull")?.median / self.get(other)?.median)
+    }
+
+    pub fn json(&self) -> Value {
+        let results: Map<String, Value> = self
+            .results
+            .iter()
+            .map(|(n, s)| (n.clone(), s.json()))
+            .collect();
+        let skipped: Map<String, Value> = self
+            .skipped
+            .iter()
+            .map(|(n, r)| (n.clone(), json!(r)))
+            .collect();
+        json!({
+            "title": self.title,
+            "unit": self.unit,
+            "results": results,
+            "ratios": {"hull/crun": self.ratio("crun"), "hull/runc": self.ratio("runc")},
+            "skipped": skipped,
+            "extra": self.extra,
+        })
+    }
+}
+
+/// Prints the timing table: "median / p95" per column, then the two ratios.
+pub fn print_table(rows: &[Row]) {
+    let w = rows
+        .iter()
+        .map(|r| r.title.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    print!("{:<w$}", "benchmark (ms: median / p95)");
+    for c in COLUMNS {
+        print!("  {c:>17}");
+    }
+    println!("  {:>9}  {:>9}", "hull/crun", "hull/runc");
+    for r in rows {
+        print!("{:<w$}", r.title);
+        for c in COLUMNS {
+            let cell = match r.get(c) {
+                Some(s) => format!("{} / {}", fmt_ms(s.median), fmt_ms(s.p95)),
+                None if r.skipped.iter().any(|(n, _)| n == c) => "skipped".to_string(),
+                None => "-".to_string(),
+            };
+            print!("  {cell:>17}");
+        }
+        let ratio = |o| r.ratio(o).map_or("-".to_string(), |x| format!("{x:.2}"));
+        println!("  {:>9}  {:>9}", ratio("crun"), ratio("runc"));
+    }
+    for r in rows {
+        for (n, why) in &r.skipped {
+            println!("skipped: {} for {n}: {why}", r.title);
+        }
+    }
+}
+
+fn fmt_ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
