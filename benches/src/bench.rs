@@ -98,6 +98,7 @@ pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Re
     let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     // One unrecorded warm-up round fills the page cache for every binary and the rootfs.
     for i in 0..=ctx.runs {
+        proc::check_interrupted()?;
         let keep = i > 0;
         for rt in ctx.runtimes {
             if !series.live(rt.name) {
@@ -162,6 +163,7 @@ pub fn run(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
     let mut series = Series::new();
     let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for i in 0..=ctx.runs {
+        proc::check_interrupted()?;
         let keep = i > 0;
         for rt in ctx.runtimes {
             if !series.live(rt.name) {
@@ -204,8 +206,10 @@ fn run_once(rt: &Runtime, bundle: &Path) -> Result<(Duration, u64), String> {
 
 /// `n` foreground runs in a row, timed as one batch; `rounds` interleaved rounds.
 pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row, String> {
+    let flags = crate::floor::clone_flags(&crate::bundle::namespaces(bundle)?)?;
     let mut series = Series::new();
     for _ in 0..rounds {
+        proc::check_interrupted()?;
         for rt in ctx.runtimes {
             if !series.live(rt.name) {
                 continue;
@@ -216,6 +220,12 @@ pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row
                 run_once(rt, bundle).map(|(d, _)| sum + d)
             });
             series.record(rt.name, r, true);
+        }
+        if series.live("floor") {
+            let r = (0..n).try_fold(Duration::ZERO, |sum, _| {
+                ctx.floor.run(flags).map(|d| sum + d)
+            });
+            series.record("floor", r, true);
         }
     }
     Ok(series.into_row(Row::new(
@@ -230,6 +240,7 @@ pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row
 pub fn concurrent_create(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row, String> {
     let mut series = Series::new();
     for _ in 0..rounds {
+        proc::check_interrupted()?;
         for rt in ctx.runtimes {
             if !series.live(rt.name) {
                 continue;
@@ -289,6 +300,7 @@ pub fn exec(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
         }
     }
     for i in 0..=ctx.runs {
+        proc::check_interrupted()?;
         for c in &targets {
             if !series.live(c.rt.name) {
                 continue;

@@ -138,6 +138,7 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         return Err("needs root (namespaces, mounts, cgroups)".into());
     }
     proc::become_subreaper()?;
+    proc::catch_interrupts();
     let hull_bin = locate_hull(&o.hull)?;
 
     let mut runtimes = vec![Runtime::new("hull", hull_bin.clone())?];
@@ -233,30 +234,13 @@ fn bench_all(o: &Opts) -> Result<(), String> {
 
     println!();
     report::print_table(&rows);
+    for r in rows.iter().filter(|r| r.key.starts_with("lifecycle")) {
+        println!();
+        report::print_phases(r);
+    }
     let resources = bench::resources(&runtimes, &rows);
     println!();
-    println!(
-        "{:<6}  {:>14}  {:>22}  {:>12}",
-        "", "peak RSS run", "peak RSS create/start/delete", "binary"
-    );
-    for rt in &runtimes {
-        let r = &resources[rt.name];
-        let kb = |k: &str| {
-            r[k].as_u64()
-                .map_or("-".into(), |v| format!("{:.1} MB", v as f64 / 1024.0))
-        };
-        let size = r["binary_bytes"]
-            .as_u64()
-            .map_or("-".into(), |v| format!("{:.2} MB", v as f64 / 1e6));
-        println!(
-            "{:<6}  {:>14}  {:>28}  {:>12}",
-            rt.name,
-            kb("peak_rss_kb_run"),
-            kb("peak_rss_kb_lifecycle"),
-            size
-        );
-    }
-    println!("(RSS: median ru_maxrss from wait4 of the runtime process; a foreground run includes the children it reaps itself)");
+    report::print_resources(&resources);
 
     let summary = json!({
         "date": date,

@@ -105,3 +105,57 @@ fn fmt_ms(v: f64) -> String {
         format!("{v:.2}")
     }
 }
+
+/// Prints the per-phase medians of a lifecycle row (create, start, wait, delete).
+pub fn print_phases(row: &Row) {
+    println!("{} - phase medians (ms):", row.title);
+    println!(
+        "{:<6}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "", "create", "start", "wait", "delete"
+    );
+    for (name, v) in &row.extra {
+        let p = &v["phase_median_ms"];
+        let f = |k: &str| p[k].as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+        println!(
+            "{name:<6}  {:>8}  {:>8}  {:>8}  {:>8}",
+            f("create"),
+            f("start"),
+            f("wait"),
+            f("delete")
+        );
+    }
+}
+
+/// Prints peak RSS and binary size per runtime, with hull's RSS over crun's (target <= 1).
+pub fn print_resources(resources: &Value) {
+    let Some(map) = resources.as_object() else {
+        return;
+    };
+    let mib = |v: Option<u64>, div: f64| {
+        v.map_or("-".to_string(), |x| format!("{:.2} MiB", x as f64 / div))
+    };
+    println!(
+        "{:<6}  {:>16}  {:>30}  {:>12}",
+        "", "peak RSS, run", "peak RSS, create/start/delete", "binary size"
+    );
+    for (name, r) in COLUMNS.iter().filter_map(|n| map.get(*n).map(|r| (n, r))) {
+        println!(
+            "{name:<6}  {:>16}  {:>30}  {:>12}",
+            mib(r["peak_rss_kb_run"].as_u64(), 1024.0),
+            mib(r["peak_rss_kb_lifecycle"].as_u64(), 1024.0),
+            mib(r["binary_bytes"].as_u64(), 1048576.0),
+        );
+    }
+    let rss = |n: &str, k: &str| map.get(n).and_then(|r| r[k].as_u64());
+    for k in ["peak_rss_kb_run", "peak_rss_kb_lifecycle"] {
+        if let (Some(h), Some(c)) = (rss("hull", k), rss("crun", k)) {
+            println!("hull/crun {k}: {:.2}", h as f64 / c as f64);
+        }
+    }
+    println!(
+        "(peak RSS: median ru_maxrss from wait4 of the runtime process we spawned. A foreground \
+         run counts the children the runtime reaps itself, e.g. hull's forked init; in \
+         create/start/delete the container is reaped by the bench (a subreaper), so that column \
+         is the runtime processes alone, the largest of the three.)"
+    );
+}
