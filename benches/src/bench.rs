@@ -331,17 +331,35 @@ pub fn resources(runtimes: &[Runtime], rows: &[Row]) -> Value {
                 .and_then(|v| v["peak_rss_kb_median"].as_u64())
         };
         let size = std::fs::metadata(&rt.bin).map(|m| m.len()).ok();
+        let stripped = stripped_size(&rt.bin);
         out.insert(
             rt.name.to_string(),
             json!({
                 "binary": rt.bin,
                 "binary_bytes": size,
+                "binary_bytes_stripped": stripped,
                 "peak_rss_kb_run": from("run"),
                 "peak_rss_kb_lifecycle": from("lifecycle_all_ns"),
             }),
         );
     }
     Value::Object(out)
+}
+
+/// The size after `strip --strip-all`: cargo's release profile keeps the symbol table while
+/// Debian ships runc and crun fully stripped, so this is the like-for-like figure.
+fn stripped_size(bin: &Path) -> Option<u64> {
+    let tmp = std::env::temp_dir().join(unique("hull-bench-strip"));
+    let ok = Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&tmp)
+        .arg(bin)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let size = std::fs::metadata(&tmp).map(|m| m.len()).ok().filter(|_| ok);
+    let _ = std::fs::remove_file(&tmp);
+    size
 }
 
 /// A sink for the stderr of cleanup commands whose failure is expected and ignored.

@@ -132,6 +132,31 @@ fn first_line(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The commit hull was built from, and whether src/ differed from it (others edit it live).
+fn hull_source() -> String {
+    let repo = repo().to_string_lossy().to_string();
+    let head = first_line("git", &["-C", &repo, "rev-parse", "--short", "HEAD"]);
+    let dirty = Command::new("git")
+        .args([
+            "-C",
+            &repo,
+            "status",
+            "--porcelain",
+            "--",
+            "src",
+            "Cargo.toml",
+            "Cargo.lock",
+        ])
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false);
+    if dirty {
+        format!("{head} + uncommitted changes in src/ (built from the working tree)")
+    } else {
+        head
+    }
+}
+
 fn bench_all(o: &Opts) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -186,16 +211,10 @@ fn bench_all(o: &Opts) -> Result<(), String> {
 
     let date = first_line("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
     let kernel = first_line("uname", &["-sr"]);
-    let hull_rev = first_line(
-        "git",
-        &[
-            "-C",
-            &repo().to_string_lossy(),
-            "describe",
-            "--always",
-            "--dirty",
-        ],
-    );
+    let hull_rev = match &o.hull {
+        Some(_) => "given with --hull".to_string(),
+        None => hull_source(),
+    };
     println!("date: {date} (machine clock)");
     println!("kernel: {kernel}");
     for rt in &runtimes {

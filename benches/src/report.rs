@@ -135,15 +135,16 @@ pub fn print_resources(resources: &Value) {
         v.map_or("-".to_string(), |x| format!("{:.2} MiB", x as f64 / div))
     };
     println!(
-        "{:<6}  {:>16}  {:>30}  {:>12}",
-        "", "peak RSS, run", "peak RSS, create/start/delete", "binary size"
+        "{:<6}  {:>16}  {:>30}  {:>12}  {:>14}",
+        "", "peak RSS, run", "peak RSS, create/start/delete", "binary size", "size stripped"
     );
     for (name, r) in COLUMNS.iter().filter_map(|n| map.get(*n).map(|r| (n, r))) {
         println!(
-            "{name:<6}  {:>16}  {:>30}  {:>12}",
+            "{name:<6}  {:>16}  {:>30}  {:>12}  {:>14}",
             mib(r["peak_rss_kb_run"].as_u64(), 1024.0),
             mib(r["peak_rss_kb_lifecycle"].as_u64(), 1024.0),
             mib(r["binary_bytes"].as_u64(), 1048576.0),
+            mib(r["binary_bytes_stripped"].as_u64(), 1048576.0),
         );
     }
     let rss = |n: &str, k: &str| map.get(n).and_then(|r| r[k].as_u64());
@@ -156,6 +157,7 @@ pub fn print_resources(resources: &Value) {
         "(peak RSS: median ru_maxrss from wait4 of the runtime process we spawned. A foreground \
          run counts the children the runtime reaps itself, e.g. hull's forked init; in \
          create/start/delete the container is reaped by the bench (a subreaper), so that column \
-         is the runtime processes alone, the largest of the three.)"
+         is the runtime processes alone, the largest of the three. Sizes are of the executable \
+         only: crun also loads libsystemd, libseccomp, libcap, libyajl and their dependencies.)"
     );
 }
