@@ -120,11 +120,41 @@ impl Cgroup {
     pub fn stats(&self) -> Result<Value, CgroupError> {
         let s = self.op("reading statistics", self.manager.stats())?;
         let mem = |m: &libcgroups::stats::MemoryData| json!({"usage": m.usage, "max": m.max_usage, "failcnt": m.fail_count, "limit": m.limit});
-        let blkio = |v: &[libcgroups::stats::BlkioDeviceStat]| {
-            v.iter()
-                .map(|d| json!({"major": d.major, "minor": d.minor, "op": d.op_type.clone().unwrap_or_default(), "value": d.value}))
-                .collect::<Vec<_>>()
-        };
+        let mut blkio = serde_json::Map::new();
+        for (key, v) in [
+            ("ioServiceBytesRecursive", &s.blkio.service_bytes),
+            ("ioServicedRecursive", &s.blkio.serviced),
+            ("ioQueueRecursive", &s.blkio.queued),
+            ("ioServiceTimeRecursive", &s.blkio.service_time),
+            ("ioWaitTimeRecursive", &s.blkio.wait_time),
+            ("ioMergedRecursive", &s.blkio.merged),
+            ("ioTimeRecursive", &s.blkio.time),
+            ("sectorsRecursive", &s.blkio.sectors),
+        ] {
+            // runc omits empty lists.
+            if !v.is_empty() {
+                let entries: Vec<Value> = v
+                    .iter()
+                    .map(|d| json!({"major": d.major, "minor": d.minor, "op": d.op_type.clone().unwrap_or_default(), "value": d.value}))
+                    .collect();
+                blkio.insert(key.into(), Value::Array(entries));
+            }
+        }
+        let mut memory = json!({
+            "usage": mem(&s.memory.memory),
+            "swap": mem(&s.memory.memswap),
+            "kernel": mem(&s.memory.kernel),
+            "kernelTCP": mem(&s.memory.kernel_tcp),
+            "raw": s.memory.stats
+        });
+        // runc omits zero counters of this kind.
+        if s.memory.cache > 0 {
+            memory["cache"] = json!(s.memory.cache);
+        }
+        let mut pids = json!({"current": s.pids.current});
+        if s.pids.limit > 0 {
+            pids["limit"] = json!(s.pids.limit);
+        }
         let hugetlb: serde_json::Map<String, Value> = s
             .hugetlb
             .iter()
@@ -151,26 +181,13 @@ impl Cgroup {
                     "throttledTime": s.cpu.throttling.throttled_time
                 }
             },
-            "memory": {
-                "cache": s.memory.cache,
-                "usage": mem(&s.memory.memory),
-                "swap": mem(&s.memory.memswap),
-                "kernel": mem(&s.memory.kernel),
-                "kernelTCP": mem(&s.memory.kernel_tcp),
-                "raw": s.memory.stats
-            },
-            "pids": {"current": s.pids.current, "limit": s.pids.limit},
-            "blkio": {
-                "ioServiceBytesRecursive": blkio(&s.blkio.service_bytes),
-                "ioServicedRecursive": blkio(&s.blkio.serviced),
-                "ioQueueRecursive": blkio(&s.blkio.queued),
-                "ioServiceTimeRecursive": blkio(&s.blkio.service_time),
-                "ioWaitTimeRecursive": blkio(&s.blkio.wait_time),
-                "ioMergedRecursive": blkio(&s.blkio.merged),
-                "ioTimeRecursive": blkio(&s.blkio.time),
-                "sectorsRecursive": blkio(&s.blkio.sectors)
-            },
-            "hugetlb": hugetlb
+            "memory": memory,
+            "cpuset": cpuset_stats(&self.path),
+            "pids": pids,
+            "blkio": blkio,
+            "hugetlb": hugetlb,
+            "intel_rdt": {},
+            "network_interfaces": null
         }))
     }
 
@@ -198,6 +215,56 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// Parses a cpuset list (`0-2,5`) into its members.
+fn cpu_list(s: &str) -> Vec<u64> {
+    s.trim()
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .flat_map(|part| match part.split_once('-') {
+            Some((a, b)) => match (a.parse::<u64>(), b.parse::<u64>()) {
+                (Ok(a), Ok(b)) if a <= b => (a..=b).collect(),
+                _ => Vec::new(),
+            },
+            None => part.parse().into_iter().collect(),
+        })
+        .collect()
+}
+
+/// runc's cpuset statistics, read from the cpuset files (libcgroups does not report them).
+fn cpuset_stats(path: &Path) -> Value {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+    let dir = if unified {
+        Path::new("/sys/fs/cgroup").join(rel)
+    } else {
+        Path::new("/sys/fs/cgroup/cpuset").join(rel)
+    };
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let num = |f: &str| {
+        read(&format!("cpuset.{f}"))
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(0)
+    };
+    if unified {
+        return json!({"cpus": cpu_list(&read("cpuset.cpus.effective")),
+                      "mems": cpu_list(&read("cpuset.mems.effective"))});
+    }
+    json!({
+        "cpus": cpu_list(&read("cpuset.cpus")),
+        "cpu_exclusive": num("cpu_exclusive"),
+        "mems": cpu_list(&read("cpuset.mems")),
+        "mem_hardwall": num("mem_hardwall"),
+        "mem_exclusive": num("mem_exclusive"),
+        "memory_migrate": num("memory_migrate"),
+        "memory_spread_page": num("memory_spread_page"),
+        "memory_spread_slab": num("memory_spread_slab"),
+        "memory_pressure": num("memory_pressure"),
+        "sched_load_balance": num("sched_load_balance"),
+        "sched_relax_domain_level": num("sched_relax_domain_level")
+    })
 }
 
 /// Whether the container's cgroup is frozen, read straight from the freezer files.
@@ -315,6 +382,12 @@ fn hierarchy_roots() -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(cpu_list("0-2,5\n"), [0, 1, 2, 5]);
+        assert_eq!(cpu_list(""), Vec::<u64>::new());
+    }
 
     #[test]
     fn default_and_relative_paths() {
