@@ -157,6 +157,13 @@ fn hull_source() -> String {
     }
 }
 
+/// The 1, 5 and 15 minute load averages: the bench shares 2 cores with whatever else runs.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn bench_all(o: &Opts) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -215,7 +222,11 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         Some(_) => "given with --hull".to_string(),
         None => hull_source(),
     };
+    let load_before = loadavg();
     println!("date: {date} (machine clock)");
+    println!(
+        "load average before: {load_before} (other work on the machine skews absolute figures)"
+    );
     println!("kernel: {kernel}");
     for rt in &runtimes {
         println!("{}: {} ({})", rt.name, rt.version, rt.bin.display());
@@ -261,7 +272,11 @@ fn bench_all(o: &Opts) -> Result<(), String> {
     println!();
     report::print_resources(&resources);
 
+    let load_after = loadavg();
+    println!("load average after: {load_after}");
     let summary = json!({
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
         "date": date,
         "kernel": kernel,
         "hull_source": hull_rev,
