@@ -250,9 +250,10 @@ fn finish(
     let layout = Layout::new(cdir);
     if let Some(code) = code {
         if c.spec.host.auto_remove {
+            // Files first: once the record is gone, `ps -a` says the container is gone.
             layout.umount()?;
-            m.db.remove_container(&m.id)?;
             container::rootfs::remove_dir(cdir)?;
+            m.db.remove_container(&m.id)?;
         } else {
             m.update(|s| {
                 s.status = Status::Exited;
@@ -266,8 +267,8 @@ fn finish(
     } else {
         layout.umount()?;
         if c.spec.host.auto_remove {
-            m.db.remove_container(&m.id)?;
             container::rootfs::remove_dir(cdir)?;
+            m.db.remove_container(&m.id)?;
         }
     }
     Ok(())

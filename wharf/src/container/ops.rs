@@ -269,8 +269,9 @@ pub fn remove(root: &Path, db: &mut Db, c: &Container, force: bool) -> Result<()
     let _ = rt.delete_force(&c.id);
     let cdir = super::dir(root, &c.id);
     Layout::new(&cdir).umount()?;
-    db.remove_container(&c.id)?;
+    // Files first: once the record is gone, `ps -a` says the container is gone.
     remove_dir(&cdir)?;
+    db.remove_container(&c.id)?;
     Ok(())
 }
 
