@@ -372,3 +372,21 @@ pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
         _ => vec![Path::new("/sys/fs/cgroup").join(rel)],
     }
 }
+
+/// Removes a cgroup and its sub-cgroups in every hierarchy, deepest first; a cgroup that still
+/// has processes stays (rmdir refuses), so this never disturbs a user of it.
+pub fn remove_empty_cgroups(path: &str) {
+    fn remove(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    for d in cgroup_dirs(path) {
+        remove(&d);
+    }
+}

@@ -91,6 +91,8 @@ impl Drop for Podman<'_> {
     fn drop(&mut self) {
         let _ = self.run(&["rm", "--force", "--all", "--time", "0"]);
         let _ = self.run(&["image", "rm", "--all", "--force"]);
+        // podman's cgroupfs parent outlives its containers; removed only if now empty.
+        integration::remove_empty_cgroups("libpod_parent");
     }
 }
 
@@ -267,8 +269,10 @@ impl Drop for Containerd {
         let _ = self.ctr(&["image", "rm", "localhost/hulltest:1"]);
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
-        // The shim gives the runtime this state root per namespace.
+        // The shim gives the runtime this state root per namespace, and containerd puts the
+        // containers' cgroups under /<namespace>/ in every hierarchy.
         let _ = std::fs::remove_dir(format!("/run/containerd/runc/{}", self.namespace));
+        integration::remove_empty_cgroups(&self.namespace);
     }
 }
 

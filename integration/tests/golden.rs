@@ -124,7 +124,10 @@ fn state_list_ps_events_have_runcs_shape() {
             events["data"][k] = Value::Null;
         }
         // Both omit a zero page cache, so its presence depends on the moment, not the runtime.
-        events["data"]["memory"].as_object_mut().unwrap().remove("cache");
+        events["data"]["memory"]
+            .as_object_mut()
+            .unwrap()
+            .remove("cache");
         shapes
             .entry("events")
             .or_insert_with(|| [Value::Null, Value::Null])[i] = shape(&events, 3);

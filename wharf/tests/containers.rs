@@ -134,6 +134,13 @@ impl Drop for Guard {
         for id in String::from_utf8_lossy(&ids.stdout).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
+        // Containers' cgroups sit under /wharf/ in each hierarchy; the runtime removes each
+        // container's own, the shared parent is left to whoever empties it.
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join("wharf"));
+            }
+        }
         let mut mounts = mounts_under(self.env.dir.path());
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mounts {
