@@ -7,14 +7,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use nix::errno::Errno;
-use nix::sys::signal::{sigprocmask, SigmaskHow};
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
 
-use super::run::{forwarded_signals, supervise};
+use super::run::{become_supervisor, console_pair, forwarded_signals, supervise};
 use super::{saved_spec, status, Global};
 use crate::cgroups::Cgroup;
 use crate::process::channel::{self, ChannelError, Message};
@@ -191,22 +188,14 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     let (ours, theirs) = match (&o.console_socket, terminal) {
         (Some(path), true) => (None, Some(tty::connect(path)?)),
         (None, true) => {
-            let (a, b) = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )?;
+            let (a, b) = console_pair()?;
             (Some(a), Some(b))
         }
         _ => (None, None),
     };
     let signals = forwarded_signals();
     if !o.detach {
-        // SAFETY: prctl with integer arguments.
-        Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
-            .context("becoming a subreaper")?;
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)?;
+        become_supervisor(&signals)?;
     }
     let e = ExecProcess {
         init: &init,

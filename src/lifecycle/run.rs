@@ -33,23 +33,14 @@ const FORWARDED: [Signal; 7] = [
 
 pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     let (ours, theirs) = if !detach && o.console_socket.is_none() {
-        let (a, b) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
+        let (a, b) = console_pair()?;
         (Some(a), Some(b))
     } else {
         (None, None)
     };
     let signals = forwarded_signals();
     if !detach {
-        // SAFETY: prctl with integer arguments.
-        Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
-            .context("becoming a subreaper")?;
-        // Blocked before the clone so none is lost; the container unblocks them before exec.
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)?;
+        become_supervisor(&signals)?;
     }
     let created = create_container(g, o, theirs)?;
     let terminal = created
@@ -81,6 +72,27 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     let (dir, state) = g.store().open(&id)?;
     destroy(g, dir, &state)?;
     Ok(code)
+}
+
+/// A socket pair on which the runtime receives the pty master it proxies.
+pub fn console_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+}
+
+/// Prepares a foreground run or exec: a subreaper, so the process is ours to wait for after
+/// any intermediate fork exits, with the forwarded signals blocked before the fork so none is
+/// lost (the child unblocks them before exec).
+pub fn become_supervisor(signals: &SigSet) -> anyhow::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+        .context("becoming a subreaper")?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(signals), None)?;
+    Ok(())
 }
 
 /// The signals a foreground run or exec forwards, plus SIGCHLD to notice the exit.
