@@ -37,12 +37,11 @@ pub mod entry {
             .is_ok()
     }
 
-    /// Parses mount options as the rootfs set-up does.
+    /// Parses mount options and derives the bind-mount attributes, as the rootfs set-up does.
     pub fn mount_options(options: &[String]) -> bool {
-        crate::rootfs::options::parse(options).is_ok_and(|o| {
-            let _ = o.bind_attrs();
-            o.data_string().is_some() || o.data.is_empty()
-        })
+        crate::rootfs::options::parse(options)
+            .map(|o| (o.bind_attrs(), o.data_string()))
+            .is_ok()
     }
 
     /// Compiles a `linux.seccomp` profile to BPF.

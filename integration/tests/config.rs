@@ -63,7 +63,6 @@ fn pid_namespace_makes_the_process_pid_1() {
 #[test]
 fn user_namespace_maps_ids() {
     let rt = Runtime::new();
-    let root = TempDir::new("userns");
     let out = run_script(
         &rt,
         "id -u; cat /proc/self/uid_map /proc/self/gid_map",
@@ -76,7 +75,6 @@ fn user_namespace_maps_ids() {
                 json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
             c["linux"]["gidMappings"] =
                 json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            let _ = &root;
         },
     );
     let words: Vec<&str> = out.split_whitespace().collect();

@@ -36,6 +36,8 @@ pub struct Created {
     pub state: State,
     pub init: Spawned,
     pub bundle: Bundle,
+    /// Kept so that a foreground run removes it without building the manager again.
+    pub cgroup: Cgroup,
 }
 
 pub fn create(g: &Global, o: &CreateOptions) -> anyhow::Result<()> {
@@ -198,6 +200,7 @@ pub fn create_container(
         state,
         init,
         bundle,
+        cgroup,
     })
 }
 

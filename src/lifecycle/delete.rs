@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use nix::unistd::Pid;
+use oci_spec::runtime::Hooks;
 
 use super::{saved_spec, status, Global};
 use crate::cgroups::Cgroup;
@@ -19,10 +20,16 @@ pub fn delete(g: &Global, id: &str, force: bool) -> anyhow::Result<()> {
         Err(StateError::NotExist) if force => return Ok(()),
         r => r?,
     };
+    let cgroup = Cgroup::open(
+        &state.cgroup_path,
+        g.systemd_cgroup || state.systemd_cgroup,
+        id,
+    )?;
     match status(&state, &dir.path) {
         Status::Stopped => {}
-        Status::Created => kill_init(&state, false)?,
-        s @ (Status::Running | Status::Paused) if force => kill_init(&state, s == Status::Paused)?,
+        Status::Created => kill_init(&state, None)?,
+        Status::Running if force => kill_init(&state, None)?,
+        Status::Paused if force => kill_init(&state, Some(&cgroup))?,
         s => bail!(
             "cannot delete container {id} that is not stopped: {}",
             s.as_str()
@@ -32,11 +39,20 @@ pub fn delete(g: &Global, id: &str, force: bool) -> anyhow::Result<()> {
         "delete {id}: removing cgroup {:?} and state",
         state.cgroup_path
     ));
-    destroy(g, dir, &state)
+    // The config as it was at create time; without it the container still goes.
+    let spec = saved_spec(&dir.path)
+        .map_err(|e| logging::warn(&format!("poststop hooks not run: {e:#}")))
+        .ok();
+    destroy(
+        dir,
+        &state,
+        &cgroup,
+        spec.as_ref().and_then(|s| s.hooks().as_ref()),
+    )
 }
 
-/// SIGKILLs init and waits for it to die; a frozen cgroup is thawed so that it can.
-pub fn kill_init(state: &State, paused: bool) -> anyhow::Result<()> {
+/// SIGKILLs init and waits for it to die; a frozen cgroup (`thaw`) is thawed so that it can.
+pub fn kill_init(state: &State, thaw: Option<&Cgroup>) -> anyhow::Result<()> {
     let Ok(pidfd) = syscall::pidfd_open(Pid::from_raw(state.pid)) else {
         return Ok(());
     };
@@ -45,10 +61,8 @@ pub fn kill_init(state: &State, paused: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let _ = syscall::pidfd_send_signal(&pidfd, libc::SIGKILL);
-    if paused {
-        if let Ok(cg) = Cgroup::open(&state.cgroup_path, state.systemd_cgroup, &state.id) {
-            let _ = cg.freeze(false);
-        }
+    if let Some(cg) = thaw {
+        let _ = cg.freeze(false);
     }
     if !syscall::pidfd_wait_exit(&pidfd, Some(Duration::from_secs(10)))? {
         bail!("container init {} did not die after SIGKILL", state.pid);
@@ -57,26 +71,17 @@ pub fn kill_init(state: &State, paused: bool) -> anyhow::Result<()> {
 }
 
 /// Removes what the container made: cgroup (killing leftovers), poststop hooks, state.
-pub fn destroy(g: &Global, dir: ContainerDir, state: &State) -> anyhow::Result<()> {
-    let cgroup = Cgroup::open(
-        &state.cgroup_path,
-        g.systemd_cgroup || state.systemd_cgroup,
-        &state.id,
-    )
-    .and_then(|cg| cg.remove());
-    match saved_spec(&dir.path) {
-        Ok(spec) => {
-            if let Err(e) = hooks::run(
-                Kind::Poststop,
-                spec.hooks().as_ref(),
-                &state.hook_state(Status::Stopped),
-            ) {
-                logging::warn(&e.to_string());
-            }
-        }
-        Err(e) => logging::warn(&format!("poststop hooks not run: {e:#}")),
+pub fn destroy(
+    dir: ContainerDir,
+    state: &State,
+    cgroup: &Cgroup,
+    hooks: Option<&Hooks>,
+) -> anyhow::Result<()> {
+    let removed = cgroup.remove();
+    if let Err(e) = hooks::run(Kind::Poststop, hooks, &state.hook_state(Status::Stopped)) {
+        logging::warn(&e.to_string());
     }
     dir.remove()?;
-    cgroup?;
+    removed?;
     Ok(())
 }

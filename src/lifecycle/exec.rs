@@ -47,9 +47,7 @@ pub struct ExecOptions {
 fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
     if let Some(path) = &o.process {
         let bytes = std::fs::read(path).with_context(|| format!("reading --process {path:?}"))?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        return serde_path_to_error::deserialize(de)
-            .map_err(|e| anyhow::anyhow!("{path:?}: {}: {}", e.path(), e.inner()));
+        return Ok(crate::spec::parse_json(path, &bytes)?);
     }
     if o.command.is_empty() {
         bail!("exec: a command is required (or --process)");
@@ -96,6 +94,9 @@ fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
     }
     if !o.caps.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
+        let mut bounding = caps.bounding().clone().unwrap_or_default();
+        let mut effective = caps.effective().clone().unwrap_or_default();
+        let mut permitted = caps.permitted().clone().unwrap_or_default();
         for name in &o.caps {
             let canonical = if name.starts_with("CAP_") {
                 name.clone()
@@ -106,23 +107,13 @@ fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
                 .map_err(|_| anyhow::anyhow!("--cap: unknown capability {name:?}"))?;
             // Never inheritable (CVE-2022-29162): that would pass the capability on through
             // every exec of a program with file capabilities.
-            for set in [
-                caps.bounding().clone(),
-                caps.effective().clone(),
-                caps.permitted().clone(),
-            ]
-            .iter()
-            .enumerate()
-            {
-                let mut s = set.1.clone().unwrap_or_default();
-                s.insert(cap);
-                match set.0 {
-                    0 => caps.set_bounding(Some(s)),
-                    1 => caps.set_effective(Some(s)),
-                    _ => caps.set_permitted(Some(s)),
-                };
+            for set in [&mut bounding, &mut effective, &mut permitted] {
+                set.insert(cap);
             }
         }
+        caps.set_bounding(Some(bounding));
+        caps.set_effective(Some(effective));
+        caps.set_permitted(Some(permitted));
         p.set_capabilities(Some(caps));
     }
     Ok(p)

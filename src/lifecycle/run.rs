@@ -52,11 +52,13 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
         == Some(true);
     let pid = created.init.pid;
     let id = created.state.id.clone();
-    let started = release(&created.dir, &created.state)
-        .and_then(|()| poststart(&created.dir, &created.state));
+    // The config is the one create just loaded: no second read of the saved copy.
+    let hooks = created.bundle.spec.hooks().as_ref();
+    let started =
+        release(&created.dir, &created.state).and_then(|()| poststart(&created.state, hooks));
     if let Err(e) = started {
-        let _ = super::delete::kill_init(&created.state, false);
-        let _ = destroy(g, created.dir, &created.state);
+        let _ = super::delete::kill_init(&created.state, None);
+        let _ = destroy(created.dir, &created.state, &created.cgroup, hooks);
         return Err(e);
     }
     if detach {
@@ -70,7 +72,7 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     };
     let code = supervise(pid, &signals, master)?;
     let (dir, state) = g.store().open(&id)?;
-    destroy(g, dir, &state)?;
+    destroy(dir, &state, &created.cgroup, hooks)?;
     Ok(code)
 }
 

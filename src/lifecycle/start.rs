@@ -9,6 +9,8 @@ use anyhow::{anyhow, bail, Context as _};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{saved_spec, status, Global};
+use oci_spec::runtime::Hooks;
+
 use crate::hooks::{self, Kind};
 use crate::state::{ContainerDir, State, Status};
 use crate::syscall;
@@ -20,12 +22,13 @@ pub fn start(g: &Global, id: &str) -> anyhow::Result<()> {
         Status::Stopped => bail!("cannot start a container that has stopped"),
         _ => bail!("cannot start an already running container"),
     }
+    let spec = saved_spec(&dir.path)?;
     release(&dir, &state)?;
     crate::logging::debug(&format!(
         "start {id}: init {} exec'd the process",
         state.pid
     ));
-    poststart(&dir, &state)
+    poststart(&state, spec.hooks().as_ref())
 }
 
 /// Opens exec.fifo for reading, which lets init's open for writing return; init then reports
@@ -73,13 +76,8 @@ pub fn release(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
 }
 
 /// Poststart hooks; a failure stops the container (as runc does) and is the command's error.
-pub fn poststart(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
-    let spec = saved_spec(&dir.path)?;
-    if let Err(e) = hooks::run(
-        Kind::Poststart,
-        spec.hooks().as_ref(),
-        &state.hook_state(Status::Running),
-    ) {
+pub fn poststart(state: &State, hooks: Option<&Hooks>) -> anyhow::Result<()> {
+    if let Err(e) = hooks::run(Kind::Poststart, hooks, &state.hook_state(Status::Running)) {
         if let Ok(pidfd) = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid)) {
             let _ = syscall::pidfd_send_signal(&pidfd, libc::SIGKILL);
         }

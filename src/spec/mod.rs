@@ -72,6 +72,15 @@ impl Bundle {
 
 /// Parses config.json bytes, reporting the JSON path of the offending field on error.
 pub fn parse(config: &Path, bytes: &[u8]) -> Result<Spec, SpecError> {
+    parse_json(config, bytes)
+}
+
+/// Parses any runtime-spec JSON document (a config, a process.json), naming the file and the
+/// JSON path of the offending field on error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    config: &Path,
+    bytes: &[u8],
+) -> Result<T, SpecError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
