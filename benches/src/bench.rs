@@ -14,7 +14,7 @@ use crate::proc::{self, reap_orphans};
 use crate::report::Row;
 use crate::runtime::{Container, Runtime};
 use crate::stats::{median_u64, Summary};
-use crate::tempdir::unique;
+use integration::unique;
 
 /// Everything a benchmark needs.
 pub struct Ctx<'a> {

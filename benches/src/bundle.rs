@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::tempdir::TempDir;
+use integration::TempDir;
 
 /// All bundles of one bench run, removed on drop.
 pub struct Bundles {
@@ -23,7 +23,7 @@ pub struct Bundles {
 
 impl Bundles {
     pub fn make(repo: &Path, hull: &Path) -> Result<Bundles, String> {
-        let dir = TempDir::new("hull-bench-bundles")?;
+        let dir = TempDir::new("hull-bench-bundles");
         let rootfs = dir.path.join("rootfs");
         let script = repo.join("bundle-fixtures/make-rootfs.sh");
         let out = Command::new("bash")

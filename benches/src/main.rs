@@ -14,7 +14,6 @@ mod proc;
 mod report;
 mod runtime;
 mod stats;
-mod tempdir;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
