@@ -326,3 +326,179 @@ fn run_with_terminal_proxies_a_real_pty() {
     }
     assert!(text.contains("got:typed"), "stdin round trip: {text}");
 }
+
+/// The container's cgroup directory in each v1 hierarchy (or the v2 one), from init's
+/// /proc/PID/cgroup, so the test works whatever default path the runtime picks.
+fn init_cgroup_dirs(pid: i64) -> Vec<(String, std::path::PathBuf)> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            let mount = if ctrls.is_empty() {
+                "unified".to_string()
+            } else {
+                ctrls.trim_start_matches("name=").to_string()
+            };
+            let dir = std::path::Path::new("/sys/fs/cgroup")
+                .join(&mount)
+                .join(path.trim_start_matches('/'));
+            (dir.is_dir() && path != "/").then(|| (ctrls.to_string(), dir))
+        })
+        .collect()
+}
+
+/// Removes the sub-cgroups a test made, even when it fails (before the container's own).
+struct SubCgroups(Vec<std::path::PathBuf>);
+
+impl Drop for SubCgroups {
+    fn drop(&mut self) {
+        for d in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn exec_into_sub_cgroups() {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return integration::skip("per-controller sub-cgroups are a cgroup v1 feature");
+    }
+    let rt = Runtime::new();
+    let (_b, c, pid) = running(&rt);
+    let dirs = init_cgroup_dirs(pid);
+    let memory = dirs
+        .iter()
+        .find(|(ctrls, _)| ctrls.split(',').any(|c| c == "memory"))
+        .expect("a memory hierarchy")
+        .1
+        .clone();
+    let mut made = SubCgroups(Vec::new());
+    for (ctrls, d) in &dirs {
+        std::fs::create_dir(d.join("all")).unwrap();
+        made.0.push(d.join("all"));
+        // A new v1 cpuset starts empty and takes no task until it has cpus and mems.
+        if ctrls.split(',').any(|c| c == "cpuset") {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                std::fs::write(d.join("all").join(f), std::fs::read(d.join(f)).unwrap()).unwrap();
+            }
+        }
+    }
+    std::fs::create_dir(memory.join("mem")).unwrap();
+    made.0.push(memory.join("mem"));
+    let own = |out: &str, ctrl: &str| -> String {
+        out.lines()
+            .find(|l| l.split(':').nth(1).unwrap().split(',').any(|c| c == ctrl))
+            .unwrap_or_else(|| panic!("no {ctrl} line in {out}"))
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let out = rt.ok(&["exec", "--cgroup", "all", &c.id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(own(&out, "memory"), "/all", "{out}");
+    assert_eq!(own(&out, "pids"), "/all", "{out}");
+    let out = rt.ok(&[
+        "exec",
+        "--cgroup",
+        "memory:mem",
+        &c.id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert_eq!(own(&out, "memory"), "/mem", "{out}");
+    assert_eq!(own(&out, "pids"), "/", "{out}");
+    let missing = rt.run(&["exec", "--cgroup", "nosuch", &c.id, "true"]);
+    assert!(
+        !missing.status.success(),
+        "a missing sub-cgroup is an error"
+    );
+    if rt.is_hull() {
+        let err = String::from_utf8_lossy(&missing.stderr);
+        assert!(
+            err.contains("nosuch") && err.contains("does not exist"),
+            "{err}"
+        );
+        let escape = rt.run(&["exec", "--cgroup", "../..", &c.id, "true"]);
+        assert_eq!(escape.status.code(), Some(255));
+        assert!(String::from_utf8_lossy(&escape.stderr).contains(".."));
+    }
+}
+
+#[test]
+fn exec_preserve_fds_passes_exactly_those() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    let (b, c, _) = running(&rt);
+    let three = b.path().join("three");
+    let four = b.path().join("four");
+    std::fs::write(&three, "fd three\n").unwrap();
+    std::fs::write(&four, "fd four\n").unwrap();
+    let (f3, f4) = (
+        std::fs::File::open(&three).unwrap(),
+        std::fs::File::open(&four).unwrap(),
+    );
+    let (r3, r4) = (f3.as_raw_fd(), f4.as_raw_fd());
+    let out_path = b.path().join("out");
+    let mut cmd = rt.cmd();
+    cmd.args([
+        "exec",
+        "--preserve-fds",
+        "1",
+        &c.id,
+        "sh",
+        "-c",
+        "cat <&3; cat <&4 2>/dev/null || echo no fd four",
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::fs::File::create(&out_path).unwrap());
+    // SAFETY: only async-signal-safe dup2 calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (from, to) in [(r3, 3), (r4, 4)] {
+                // dup2 onto itself would keep close-on-exec.
+                let r = if from == to {
+                    libc::fcntl(to, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(from, to)
+                };
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "fd three\nno fd four\n"
+    );
+}
+
+#[test]
+fn exec_ignore_paused_waits_for_resume() {
+    let rt = Runtime::new();
+    let (b, c, _) = running(&rt);
+    rt.ok(&["pause", &c.id]);
+    let refused = rt.run(&["exec", &c.id, "true"]);
+    assert!(!refused.status.success(), "exec into a paused container");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("paused"));
+    let out_path = b.path().join("out");
+    let mut exec = rt
+        .cmd()
+        .args(["exec", "--ignore-paused", &c.id, "echo", "ran"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    // The process joined the frozen cgroup, so it cannot have run yet.
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "");
+    rt.ok(&["resume", &c.id]);
+    let status = exec.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "ran\n");
+}

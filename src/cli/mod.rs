@@ -124,9 +124,10 @@ struct ExecArgs {
     /// Pass fds 3..3+N to the process.
     #[arg(long, default_value_t = 0)]
     preserve_fds: i32,
-    /// Join this sub-cgroup of the container's cgroup.
+    /// Run in an existing sub-cgroup of the container's cgroup: `path` for every controller or
+    /// `ctrl[,ctrl]:path` for some (v1); repeatable.
     #[arg(long)]
-    cgroup: Option<String>,
+    cgroup: Vec<String>,
     /// Allow exec into a paused container.
     #[arg(long)]
     ignore_paused: bool,

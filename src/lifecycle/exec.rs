@@ -13,7 +13,7 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
 
 use super::run::{become_supervisor, console_pair, forwarded_signals, supervise};
 use super::{saved_spec, status, Global};
-use crate::cgroups::Cgroup;
+use crate::cgroups::ExecCgroups;
 use crate::process::channel::{self, ChannelError, Message};
 use crate::process::exec::ExecProcess;
 use crate::process::fd_at_least;
@@ -36,7 +36,7 @@ pub struct ExecOptions {
     pub caps: Vec<String>,
     pub no_new_privs: bool,
     pub preserve_fds: i32,
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
     pub ignore_paused: bool,
     pub apparmor: Option<String>,
     pub process_label: Option<String>,
@@ -162,20 +162,14 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         flags |= namespaces::clone_flag(ns.typ());
         in_userns |= ns.typ() == LinuxNamespaceType::User;
     }
+    let min_fd = 3 + o.preserve_fds;
     let init = syscall::pidfd_open(Pid::from_raw(state.pid)).context("container not running")?;
+    let init = fd_at_least(init, min_fd)?;
     if !process_alive(state.pid, state.start_time) {
         bail!("container not running");
     }
-    let cgroup_path = match &o.cgroup {
-        None => state.cgroup_path.clone(),
-        Some(sub) if sub.contains(':') => {
-            bail!("--cgroup {sub:?}: per-controller paths are not supported; give one sub-path")
-        }
-        Some(sub) => state.cgroup_path.join(sub.trim_start_matches('/')),
-    };
-    let cgroup = Cgroup::open(&cgroup_path, state.systemd_cgroup, &o.id)?;
+    let cgroups = ExecCgroups::parse(&o.cgroup)?;
 
-    let min_fd = 3 + o.preserve_fds;
     let (ours, theirs) = match (&o.console_socket, terminal) {
         (Some(path), true) => (None, Some(tty::connect(path)?)),
         (None, true) => {
@@ -208,7 +202,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     };
     drop(child_end);
     drop(e);
-    let pid = match start(&cgroup, child, &parent_end) {
+    let pid = match start(&cgroups, &state.cgroup_path, child, &parent_end) {
         Ok(pid) => pid,
         Err(err) => {
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
@@ -232,8 +226,13 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
 
 /// Places the child in the cgroup, lets it go, and waits until its process has exec'd (the
 /// channel closes at exec) or failed.
-fn start(cgroup: &Cgroup, child: Pid, ch: &channel::Channel) -> anyhow::Result<Pid> {
-    cgroup.add(child)?;
+fn start(
+    cgroups: &ExecCgroups,
+    container: &std::path::Path,
+    child: Pid,
+    ch: &channel::Channel,
+) -> anyhow::Result<Pid> {
+    cgroups.join(container, child)?;
     ch.send(&Message::Proceed)?;
     let pid = match ch.recv()? {
         Message::InitPid(p) => Pid::from_raw(p),
