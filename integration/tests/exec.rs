@@ -502,3 +502,37 @@ fn exec_ignore_paused_waits_for_resume() {
     assert!(status.success(), "{status}");
     assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "ran\n");
 }
+
+#[test]
+fn exec_apparmor_and_label_need_the_host_to_support_them() {
+    let rt = Runtime::new();
+    let (_b, c, _) = running(&rt);
+    let host_has = |p: &str| std::fs::read_to_string(p).is_ok_and(|s| s.trim() == "Y");
+    for (flag, value, lsm, present) in [
+        (
+            "--apparmor",
+            "hull-test",
+            "AppArmor",
+            host_has("/sys/module/apparmor/parameters/enabled"),
+        ),
+        (
+            "--process-label",
+            "system_u:system_r:container_t:s0",
+            "SELinux",
+            std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        ),
+    ] {
+        if present {
+            integration::skip(&format!(
+                "{lsm} is enabled here; the refusal is not testable"
+            ));
+            continue;
+        }
+        let out = rt.run(&["exec", flag, value, &c.id, "true"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{flag}: {err}");
+        if rt.is_hull() {
+            assert!(err.contains(lsm) && err.contains(value), "{flag}: {err}");
+        }
+    }
+}
