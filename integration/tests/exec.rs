@@ -536,3 +536,35 @@ fn exec_apparmor_and_label_need_the_host_to_support_them() {
         }
     }
 }
+
+#[test]
+fn exec_with_terminal_starts_at_the_callers_window_size() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return integration::skip("script(1) from util-linux is not installed");
+    }
+    let rt = Runtime::new();
+    let (_b, c, _) = running(&rt);
+    let inner = format!(
+        "stty rows 21 cols 77; {} --root {} exec -t {} sh -c 'tty; stty size'",
+        rt.bin.display(),
+        rt.root.path.display(),
+        c.id
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    if rt.is_hull() {
+        assert!(text.contains("21 77"), "window size: {text}");
+    } else if !text.contains("21 77") {
+        println!("reference runtime: window size not applied this time: {text:?}");
+    }
+}

@@ -55,7 +55,19 @@ fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
     let mut p = spec.process().clone().unwrap_or_default();
     p.set_args(Some(o.command.clone()));
     p.set_terminal(Some(o.tty));
-    p.set_console_size(None);
+    // A terminal hull proxies starts at the size of hull's own, set by the process itself
+    // before it execs (a resize from here could come after its first query).
+    let size = (o.tty && o.console_socket.is_none())
+        .then(|| tty::size_of(0))
+        .flatten()
+        .map(|(rows, cols)| {
+            oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(cols))
+                .build()
+        })
+        .transpose()?;
+    p.set_console_size(size);
     let mut env = p.env().clone().unwrap_or_default();
     env.extend(o.env.iter().cloned());
     p.set_env(Some(env));

@@ -52,6 +52,18 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
         == Some(true);
     let pid = created.init.pid;
     let id = created.state.id.clone();
+    // init sent the master during create. The window size must be ours before the process
+    // starts, or its first terminal query races the resize.
+    let master = match (terminal, &ours) {
+        (true, Some(sock)) => {
+            let m = tty::recv_master(sock.as_fd())?;
+            if let Some((rows, cols)) = tty::size_of(0) {
+                tty::resize(m.as_fd(), rows, cols)?;
+            }
+            Some(m)
+        }
+        _ => None,
+    };
     // The config is the one create just loaded: no second read of the saved copy.
     let hooks = created.bundle.spec.hooks().as_ref();
     let started =
@@ -66,10 +78,6 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     }
     // Other commands (state, kill, exec) must be able to lock the container while it runs.
     drop(created.dir);
-    let master = match (terminal, &ours) {
-        (true, Some(sock)) => Some(tty::recv_master(sock.as_fd())?),
-        _ => None,
-    };
     let code = supervise(pid, &signals, master)?;
     let (dir, state) = g.store().open(&id)?;
     destroy(dir, &state, &created.cgroup, hooks)?;
@@ -112,11 +120,6 @@ pub fn supervise(init: Pid, signals: &SigSet, master: Option<OwnedFd>) -> anyhow
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC)?;
     let stdin_tty = master.is_some() && nix::unistd::isatty(0).unwrap_or(false);
     let _raw = stdin_tty.then(|| tty::RawMode::enter(0)).flatten();
-    if let (Some(m), true) = (&master, stdin_tty) {
-        if let Some((rows, cols)) = tty::size_of(0) {
-            let _ = tty::resize(m.as_fd(), rows, cols);
-        }
-    }
     let mut stdin_open = master.is_some();
     let mut master_open = master.is_some();
     let mut exit = None;
