@@ -5,8 +5,16 @@
 //! seccompiler has one match action per filter, so a profile becomes a stack: one filter that
 //! returns the default action for everything no rule matches, and one per other (action, errno)
 //! whose rules return it. The kernel runs them all and keeps the strictest answer.
+//!
+//! SCMP_ACT_NOTIFY: seccompiler has no user-notification action, so that filter is compiled to
+//! return SECCOMP_RET_TRACE and its return instructions are rewritten. It is installed with
+//! SECCOMP_FILTER_FLAG_NEW_LISTENER; the listener goes to the seccomp agent at `listenerPath`
+//! as runc sends it (one message: the container process state as JSON, the fd attached).
 
 use std::collections::BTreeMap;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use nix::errno::Errno;
@@ -24,13 +32,44 @@ pub enum SeccompError {
     Invalid { field: String, message: String },
     #[error("installing the seccomp filter: {0}")]
     Install(Errno),
+    #[error("seccomp agent at listenerPath {path:?}: {message}")]
+    Agent { path: PathBuf, message: String },
 }
 
 /// A compiled profile, ready to install.
 pub struct Program {
     filters: Vec<BpfProgram>,
     flags: libc::c_ulong,
+    /// The filter that notifies, installed with a new listener.
+    notify: Option<usize>,
+    agent: Option<Agent>,
 }
+
+/// The seccomp agent of a profile with SCMP_ACT_NOTIFY rules.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    path: PathBuf,
+    metadata: String,
+}
+
+/// What a rule returns.
+#[derive(Debug, Clone, PartialEq)]
+enum Act {
+    Plain(SeccompAction),
+    Notify,
+}
+
+impl Act {
+    /// The action seccompiler compiles; a notifying filter's TRACE returns are rewritten.
+    fn compiled(&self) -> SeccompAction {
+        match self {
+            Act::Plain(a) => a.clone(),
+            Act::Notify => SeccompAction::Trace(0),
+        }
+    }
+}
+
+const ALLOW: Act = Act::Plain(SeccompAction::Allow);
 
 #[cfg(target_arch = "x86_64")]
 const HOST: (TargetArch, &str) = (TargetArch::x86_64, "SCMP_ARCH_X86_64");
@@ -51,13 +90,9 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> SeccompError
     }
 }
 
-fn action(
-    field: &str,
-    a: LinuxSeccompAction,
-    errno: Option<u32>,
-) -> Result<SeccompAction, SeccompError> {
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Act {
     let errno = errno.unwrap_or(libc::EPERM as u32);
-    Ok(match a {
+    Act::Plain(match a {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
             SeccompAction::KillThread
         }
@@ -67,13 +102,19 @@ fn action(
         LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno),
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(invalid(
-                field,
-                "SCMP_ACT_NOTIFY is not supported by hull (no seccomp agent support)",
-            ))
-        }
+        LinuxSeccompAction::ScmpActNotify => return Act::Notify,
     })
+}
+
+/// Makes a filter compiled with `Act::Notify` return SECCOMP_RET_USER_NOTIF where it returned
+/// SECCOMP_RET_TRACE (its only non-allow action).
+fn to_user_notif(filter: &mut BpfProgram) {
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    for insn in filter.iter_mut() {
+        if insn.code == RET_K && insn.k & libc::SECCOMP_RET_ACTION_FULL == libc::SECCOMP_RET_TRACE {
+            insn.k = libc::SECCOMP_RET_USER_NOTIF;
+        }
+    }
 }
 
 /// Whether a syscall name exists on some architecture: a name from another architecture is
@@ -108,18 +149,15 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
             ));
         }
     }
-    let default = action(
-        "defaultAction",
-        profile.default_action(),
-        profile.default_errno_ret(),
-    )?;
+    let default = action(profile.default_action(), profile.default_errno_ret());
+    let sendmsg = syscalls::Sysno::sendmsg.id() as i64;
 
     // Rules grouped by the action they return; `all` collects every rule for the default filter.
-    let mut by_action: Vec<(SeccompAction, Rules)> = Vec::new();
+    let mut by_action: Vec<(Act, Rules)> = Vec::new();
     let mut all = Rules::new();
     for (i, sc) in profile.syscalls().iter().flatten().enumerate() {
         let field = format!("syscalls[{i}]");
-        let act = action(&format!("{field}.action"), sc.action(), sc.errno_ret())?;
+        let act = action(sc.action(), sc.errno_ret());
         let mut conditions = Vec::new();
         for (j, a) in sc.args().iter().flatten().enumerate() {
             let afield = format!("{field}.args[{j}]");
@@ -168,27 +206,49 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
                     ))
                 }
             };
+            if act == Act::Notify && nr == sendmsg {
+                return Err(invalid(
+                    format!("{field}.names"),
+                    "SCMP_ACT_NOTIFY on sendmsg would block hull handing the listener to the agent",
+                ));
+            }
             add_rule(group, nr, &rule);
             add_rule(&mut all, nr, &rule);
         }
     }
 
+    if default == Act::Notify && !all.contains_key(&sendmsg) {
+        return Err(invalid(
+            "defaultAction",
+            "SCMP_ACT_NOTIFY needs a rule for sendmsg: hull hands the listener to the agent with it",
+        ));
+    }
+
     let mut filters = Vec::new();
-    let compile_one = |rules: Rules, mismatch, matched| -> Result<BpfProgram, SeccompError> {
-        let rules = rules
-            .into_iter()
-            .map(|(nr, r)| (nr, r.unwrap_or_default()))
-            .collect();
-        SeccompFilter::new(rules, mismatch, matched, arch)
-            .and_then(TryInto::try_into)
-            .map_err(|e: seccompiler::BackendError| invalid("syscalls", e.to_string()))
-    };
-    if default != SeccompAction::Allow {
-        filters.push(compile_one(all, default.clone(), SeccompAction::Allow)?);
+    let mut notify = None;
+    let mut compile_one =
+        |rules: Rules, mismatch: &Act, matched: &Act| -> Result<(), SeccompError> {
+            let rules = rules
+                .into_iter()
+                .map(|(nr, r)| (nr, r.unwrap_or_default()))
+                .collect();
+            let mut filter: BpfProgram =
+                SeccompFilter::new(rules, mismatch.compiled(), matched.compiled(), arch)
+                    .and_then(TryInto::try_into)
+                    .map_err(|e: seccompiler::BackendError| invalid("syscalls", e.to_string()))?;
+            if *mismatch == Act::Notify || *matched == Act::Notify {
+                to_user_notif(&mut filter);
+                notify = Some(filters.len());
+            }
+            filters.push(filter);
+            Ok(())
+        };
+    if default != ALLOW {
+        compile_one(all, &default, &ALLOW)?;
     }
     for (act, rules) in by_action {
-        if act != SeccompAction::Allow && act != default && !rules.is_empty() {
-            filters.push(compile_one(rules, SeccompAction::Allow, act)?);
+        if act != ALLOW && act != default && !rules.is_empty() {
+            compile_one(rules, &ALLOW, &act)?;
         }
     }
 
@@ -201,7 +261,43 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
         };
     }
-    Ok(Program { filters, flags })
+    let agent = match (notify, profile.listener_path()) {
+        (Some(_), Some(path)) if path.is_absolute() => Some(Agent {
+            path: path.clone(),
+            metadata: profile.listener_metadata().clone().unwrap_or_default(),
+        }),
+        (Some(_), Some(path)) => {
+            return Err(invalid(
+                "listenerPath",
+                format!("{path:?} is not an absolute path"),
+            ))
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "listenerPath",
+                "required when a rule uses SCMP_ACT_NOTIFY",
+            ))
+        }
+        (None, Some(path)) => {
+            return Err(invalid(
+                "listenerPath",
+                format!("{path:?} is set but no rule uses SCMP_ACT_NOTIFY"),
+            ))
+        }
+        (None, None) => None,
+    };
+    if agent.is_some() && flags & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
+        return Err(invalid(
+            "flags",
+            "SECCOMP_FILTER_FLAG_TSYNC cannot be combined with SCMP_ACT_NOTIFY",
+        ));
+    }
+    Ok(Program {
+        filters,
+        flags,
+        notify,
+        agent,
+    })
 }
 
 /// Rules per syscall number; None once an unconditional rule makes conditions irrelevant
@@ -225,26 +321,71 @@ fn arch_name_of(a: &Arch) -> String {
 }
 
 impl Program {
-    /// Installs the filters in the calling process. Without no_new_privs this needs
+    /// Installs the filters in the calling process; returns the user-notification listener
+    /// when the profile has SCMP_ACT_NOTIFY rules. Without no_new_privs this needs
     /// CAP_SYS_ADMIN, which is why it runs before the capability drop in that case.
-    pub fn install(&self) -> Result<(), SeccompError> {
-        for filter in &self.filters {
+    pub fn install(&self) -> Result<Option<OwnedFd>, SeccompError> {
+        let mut listener = None;
+        for (i, filter) in self.filters.iter().enumerate() {
             let prog = libc::sock_fprog {
                 len: filter.len() as u16,
                 filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            let notify = self.notify == Some(i);
+            let flags = if notify {
+                self.flags | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+            } else {
+                self.flags
             };
             // SAFETY: prog points at a live BPF program for the duration of the call.
             let r = unsafe {
                 libc::syscall(
                     libc::SYS_seccomp,
                     libc::SECCOMP_SET_MODE_FILTER,
-                    self.flags,
+                    flags,
                     &prog as *const libc::sock_fprog,
                 )
             };
-            Errno::result(r).map_err(SeccompError::Install)?;
+            let r = Errno::result(r).map_err(SeccompError::Install)?;
+            if notify {
+                // SAFETY: with NEW_LISTENER, seccomp(2) returns a new fd that nothing else owns.
+                listener = Some(unsafe { OwnedFd::from_raw_fd(r as i32) });
+            }
         }
-        Ok(())
+        Ok(listener)
+    }
+
+    /// The agent to hand the listener to, when the profile notifies.
+    pub fn agent(&self) -> Option<&Agent> {
+        self.agent.as_ref()
+    }
+}
+
+impl Agent {
+    /// Hands the listener of process `pid` to the agent, as runc does: a new connection to
+    /// listenerPath and one message, runtime-spec's container process state (`state` is the
+    /// container's state JSON) with the listener attached.
+    pub fn send(&self, listener: OwnedFd, pid: i32, state: &[u8]) -> Result<(), SeccompError> {
+        let fail = |message: String| SeccompError::Agent {
+            path: self.path.clone(),
+            message,
+        };
+        let state: serde_json::Value =
+            serde_json::from_slice(state).map_err(|e| fail(e.to_string()))?;
+        let message = serde_json::json!({
+            "ociVersion": state["ociVersion"],
+            "fds": ["seccompFd"],
+            "pid": pid,
+            "metadata": self.metadata,
+            "state": state,
+        });
+        let socket = UnixStream::connect(&self.path).map_err(|e| fail(e.to_string()))?;
+        crate::fdpass::send(
+            socket.as_fd(),
+            message.to_string().as_bytes(),
+            listener.as_fd(),
+        )
+        .map_err(|e| fail(e.to_string()))
     }
 }
 
@@ -296,6 +437,61 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(e.contains("syscalls[0].args[0]"), "{e}");
+    }
+
+    #[test]
+    fn notify_filter_returns_user_notif_and_needs_an_agent() {
+        let p = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","listenerMetadata":"m",
+                "syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"},
+                            {"names":["chdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        ))
+        .unwrap();
+        let n = p.notify.expect("a notifying filter");
+        let rets = |f: &BpfProgram| -> Vec<u32> {
+            f.iter()
+                .filter(|i| i.code == (libc::BPF_RET | libc::BPF_K) as u16)
+                .map(|i| i.k & libc::SECCOMP_RET_ACTION_FULL)
+                .collect()
+        };
+        assert!(rets(&p.filters[n]).contains(&libc::SECCOMP_RET_USER_NOTIF));
+        assert!(!rets(&p.filters[n]).contains(&libc::SECCOMP_RET_TRACE));
+        for (i, f) in p.filters.iter().enumerate().filter(|(i, _)| *i != n) {
+            assert!(
+                !rets(f).contains(&libc::SECCOMP_RET_USER_NOTIF),
+                "filter {i}"
+            );
+        }
+        assert_eq!(p.agent().unwrap().metadata, "m");
+        for (json, field) in [
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+                "listenerPath",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+                "listenerPath",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"rel","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+                "listenerPath",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{"names":["sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+                "syscalls[0].names",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/a","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+                "defaultAction",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","flags":["SECCOMP_FILTER_FLAG_TSYNC"],"syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+                "flags",
+            ),
+        ] {
+            let e = compile(&profile(json)).err().unwrap().to_string();
+            assert!(e.contains(field), "{json}: {e}");
+        }
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! from the pty fd itself (CVE-2025-52565), the console socket protocol (one message: the pty
 //! name as data, the master as SCM_RIGHTS), and raw-mode helpers for `run -t`.
 
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -11,7 +10,6 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use nix::unistd::{dup2, setsid};
 
@@ -162,39 +160,17 @@ pub fn connect(path: &Path) -> Result<OwnedFd, TtyError> {
 /// Sends the pty master over the console socket, as runc does: one message, the pty's name as
 /// data and the master as the only fd.
 pub fn send_master(socket: BorrowedFd, name: &str, master: BorrowedFd) -> Result<(), TtyError> {
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(name.as_bytes())],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map(drop)
-    .map_err(sys("sending the pty master over the console socket"))
+    crate::fdpass::send(socket, name.as_bytes(), master)
+        .map_err(sys("sending the pty master over the console socket"))
 }
 
 /// Receives a pty master sent by `send_master`.
 pub fn recv_master(socket: BorrowedFd) -> Result<OwnedFd, TtyError> {
     let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(sys("receiving the pty master"))?;
-    for c in msg.cmsgs().map_err(sys("reading the control message"))? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                // SAFETY: the kernel installed this fd for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
+    match crate::fdpass::recv(socket, &mut buf).map_err(sys("receiving the pty master"))? {
+        (_, Some(fd)) => Ok(fd),
+        (_, None) => Err(TtyError::NoFd),
     }
-    Err(TtyError::NoFd)
 }
 
 /// Puts the terminal on `fd` in raw mode; the returned guard restores it.

@@ -304,3 +304,193 @@ fn default_spec_seccomp_blocks_what_docker_blocks() {
     let out = rt.ok(&["run", "--bundle", b.path_str(), &c.id]);
     assert_eq!(out, "x\nworks\n");
 }
+
+/// A seccomp agent like the ones engines run: it takes each listener handed over on its socket
+/// and answers every notified syscall with "success" without performing it.
+struct FakeAgent {
+    socket: std::path::PathBuf,
+    received: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl FakeAgent {
+    fn start(dir: &std::path::Path) -> FakeAgent {
+        let socket = dir.join("agent.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let (tx, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let (state, fd) = recv_with_fd(&conn);
+                if tx.send(state).is_err() {
+                    return;
+                }
+                std::thread::spawn(move || answer_notifications(fd));
+            }
+        });
+        FakeAgent { socket, received }
+    }
+
+    fn next(&self) -> serde_json::Value {
+        self.received
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the runtime connects to the agent")
+    }
+}
+
+fn recv_with_fd(
+    conn: &std::os::unix::net::UnixStream,
+) -> (serde_json::Value, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer in it outlives the recvmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = space.len();
+    // SAFETY: as above.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+    assert!(
+        n > 0,
+        "recvmsg from the runtime: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the kernel filled the control buffer; CMSG_FIRSTHDR/DATA walk inside it.
+    let fd = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null(), "the message carries the listener fd");
+        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
+        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32)
+    };
+    let state = serde_json::from_slice(&buf[..n as usize]).expect("the message is JSON");
+    // SAFETY: SCM_RIGHTS installed this fd for us.
+    (state, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Answers notifications until the last process using the filter is gone.
+fn answer_notifications(fd: std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 30_000) } <= 0 || pfd.revents & libc::POLLIN == 0 {
+            return;
+        }
+        // SAFETY: the kernel requires a zeroed seccomp_notif and fills it in.
+        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: ioctl on our listener with a live struct of the right type.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } < 0 {
+            continue;
+        }
+        let mut resp = libc::seccomp_notif_resp {
+            id: req.id,
+            val: 0,
+            error: 0,
+            flags: 0,
+        };
+        // SAFETY: as above; the target may have died meanwhile, which only fails the ioctl.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+    }
+}
+
+#[test]
+fn seccomp_notify_hands_the_listener_to_the_agent() {
+    let rt = Runtime::new();
+    let agent_dir = TempDir::new("hull-agent");
+    let agent = FakeAgent::start(&agent_dir.path);
+    for nnp in [false, true] {
+        let mut b = Bundle::new(&[]);
+        b.script(
+            "mkdir /made-by-agent && echo mkdir-ok; [ -d /made-by-agent ] || echo absent; sleep 30",
+        );
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": agent.socket,
+            "listenerMetadata": "hull-test",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        b.save();
+        let c = Container::new(&rt);
+        let out_path = b.path().join("out");
+        let status = rt
+            .cmd()
+            .args(["run", "-d", "--bundle", b.path_str(), &c.id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .status()
+            .unwrap();
+        assert!(status.success(), "run -d with a seccomp agent (nnp {nnp})");
+        let got = agent.next();
+        let init = rt.state(&c.id)["pid"].as_i64().unwrap();
+        assert_eq!(got["fds"], json!(["seccompFd"]), "{got}");
+        assert_eq!(got["metadata"], "hull-test", "{got}");
+        assert_eq!(got["pid"].as_i64(), Some(init), "{got}");
+        assert_eq!(got["state"]["id"], c.id.as_str(), "{got}");
+        assert_eq!(got["state"]["bundle"].as_str(), b.path().to_str(), "{got}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let out = loop {
+            let out = std::fs::read_to_string(&out_path).unwrap();
+            if out.contains("absent") || std::time::Instant::now() > deadline {
+                break out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(
+            out, "mkdir-ok\nabsent\n",
+            "the agent answered mkdir (nnp {nnp})"
+        );
+        if !nnp {
+            continue;
+        }
+        let out = rt.ok(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "mkdir /by-exec && echo ok; ls -d /by-exec 2>&1; true",
+        ]);
+        let got = agent.next();
+        assert!(
+            out.starts_with("ok\n") && out.contains("No such file"),
+            "{out}"
+        );
+        assert_eq!(got["state"]["id"], c.id.as_str(), "{got}");
+        assert_ne!(got["pid"].as_i64(), Some(init), "exec's own pid: {got}");
+    }
+}
+
+#[test]
+fn seccomp_notify_without_an_agent_leaves_nothing() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": b.path().join("nobody-listens"),
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["run", "--bundle", b.path_str(), &c.id]);
+    assert!(!out.status.success(), "no agent listening");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if rt.is_hull() {
+        assert!(err.contains("nobody-listens"), "{err}");
+        assert_eq!(rt.ok(&["list", "-q"]), "", "no container left");
+        assert!(
+            integration::cgroup_dirs(&format!("/hull/{}", c.id))
+                .iter()
+                .all(|d| !d.exists()),
+            "no cgroup left"
+        );
+    }
+}

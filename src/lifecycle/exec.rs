@@ -194,6 +194,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     if !o.detach {
         become_supervisor(&signals)?;
     }
+    let agent = seccomp.as_ref().and_then(|s| s.agent()).cloned();
     let e = ExecProcess {
         init: &init,
         namespaces: flags,
@@ -214,7 +215,11 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     };
     drop(child_end);
     drop(e);
-    let pid = match start(&cgroups, &state.cgroup_path, child, &parent_end) {
+    let to_agent = |listener, pid: Pid| match &agent {
+        Some(a) => Ok(a.send(listener, pid.as_raw(), &state.hook_state(Status::Running))?),
+        None => bail!("exec: a seccomp listener but no agent in the profile"),
+    };
+    let pid = match start(&cgroups, &state.cgroup_path, child, &parent_end, to_agent) {
         Ok(pid) => pid,
         Err(err) => {
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
@@ -236,13 +241,14 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     supervise(pid, &signals, master)
 }
 
-/// Places the child in the cgroup, lets it go, and waits until its process has exec'd (the
-/// channel closes at exec) or failed.
+/// Places the child in the cgroup, lets it go, hands a seccomp listener to the agent, and waits
+/// until its process has exec'd (the channel closes at exec) or failed.
 fn start(
     cgroups: &ExecCgroups,
     container: &std::path::Path,
     child: Pid,
     ch: &channel::Channel,
+    to_agent: impl Fn(OwnedFd, Pid) -> anyhow::Result<()>,
 ) -> anyhow::Result<Pid> {
     cgroups.join(container, child)?;
     ch.send(&Message::Proceed)?;
@@ -252,10 +258,19 @@ fn start(
         other => bail!("exec: unexpected message {other:?}"),
     };
     let _ = waitpid(child, None);
-    match ch.recv() {
-        Err(ChannelError::Closed) => Ok(pid),
-        Ok(Message::Failed(f)) => bail!("exec failed: {f}"),
-        Ok(other) => bail!("exec: unexpected message {other:?}"),
-        Err(e) => Err(e.into()),
+    loop {
+        match ch.recv_fd() {
+            Err(ChannelError::Closed) => return Ok(pid),
+            Ok((Message::SeccompListener, Some(fd))) => {
+                if let Err(e) = to_agent(fd, pid) {
+                    // Without its agent the process must not run at all.
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    return Err(e);
+                }
+            }
+            Ok((Message::Failed(f), _)) => bail!("exec failed: {f}"),
+            Ok((other, _)) => bail!("exec: unexpected message {other:?}"),
+            Err(e) => return Err(e.into()),
+        }
     }
 }

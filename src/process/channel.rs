@@ -1,10 +1,10 @@
 //! The parent <-> child channel: typed messages over a SOCK_SEQPACKET socketpair, one message per
 //! packet, so the child can report exactly which step failed and why.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
 /// What the container side reports when a step of its set-up fails.
@@ -39,6 +39,9 @@ pub enum Message {
     InitPid(i32),
     /// Child -> parent: mounts are ready; run the prestart and createRuntime hooks.
     RunCreateHooks,
+    /// Child -> parent: the seccomp filter's user-notification fd is attached; hand it to the
+    /// seccomp agent at `listenerPath`.
+    SeccompListener,
     /// Child -> parent: init is set up and about to wait on exec.fifo.
     Ready,
     /// Child -> parent: set-up failed.
@@ -93,18 +96,24 @@ impl Channel {
         }
     }
 
+    /// Sends a message with an fd attached.
+    pub fn send_fd(&self, msg: &Message, fd: BorrowedFd) -> Result<(), ChannelError> {
+        let bytes = serde_json::to_vec(msg)?;
+        Ok(crate::fdpass::send(self.fd.as_fd(), &bytes, fd)?)
+    }
+
     pub fn recv(&self) -> Result<Message, ChannelError> {
+        self.recv_fd().map(|(m, _)| m)
+    }
+
+    /// Receives a message and the fd attached to it, if any.
+    pub fn recv_fd(&self) -> Result<(Message, Option<OwnedFd>), ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(Errno::EINTR) => continue,
-                r => break r?,
-            }
-        };
+        let (n, fd) = crate::fdpass::recv(self.fd.as_fd(), &mut buf)?;
         if n == 0 {
             return Err(ChannelError::Closed);
         }
-        Ok(serde_json::from_slice(&buf[..n])?)
+        Ok((serde_json::from_slice(&buf[..n])?, fd))
     }
 
     /// Waits for `Proceed`; a `Failed` from the other side becomes the error.

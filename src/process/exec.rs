@@ -73,7 +73,7 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
             .expect("checked: a terminal has a console socket");
         tty::send_master(socket.as_fd(), &pty.name, pty.master.as_fd()).step("terminal")?;
     }
-    let ready = finish::prepare(
+    let mut ready = finish::prepare(
         e.process,
         e.capabilities.as_ref(),
         e.seccomp.as_ref(),
@@ -81,5 +81,9 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
         &[],
         e.preserve_fds,
     )?;
+    if let Some(listener) = ready.listener.take() {
+        ch.send_fd(&Message::SeccompListener, listener.as_fd())
+            .step("passing the seccomp listener")?;
+    }
     Err(ready.exec())
 }

@@ -3,6 +3,7 @@
 //! the switch to the process's user, no_new_privs, the fds that may pass, the umask, execve.
 
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -24,6 +25,8 @@ pub struct Ready<'a> {
     /// With no_new_privs the filter goes on last, so that the runtime's own last syscalls
     /// need not be in the profile.
     late_seccomp: Option<&'a Program>,
+    /// The seccomp user-notification fd, for the caller to pass to hull's parent side.
+    pub listener: Option<OwnedFd>,
 }
 
 /// Everything up to exec. Without no_new_privs the seccomp filter is installed while the
@@ -38,9 +41,10 @@ pub fn prepare<'a>(
 ) -> Result<Ready<'a>, InitFailure> {
     enter_cwd(process.cwd()).step("process.cwd")?;
     let nnp = process.no_new_privileges() == Some(true);
+    let mut listener = None;
     if !nnp {
         if let Some(s) = seccomp {
-            s.install().step("seccomp")?;
+            listener = s.install().step("seccomp")?;
         }
     }
     if let Some(caps) = caps {
@@ -71,11 +75,19 @@ pub fn prepare<'a>(
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
+    let mut late_seccomp = seccomp.filter(|_| nnp);
+    // The agent must hold the listener before the process runs, so a notifying filter goes on
+    // now, while there is still a channel to hull.
+    if let Some(s) = late_seccomp.filter(|s| s.agent().is_some()) {
+        listener = s.install().step("seccomp")?;
+        late_seccomp = None;
+    }
     Ok(Ready {
         exe,
         args,
         env,
-        late_seccomp: seccomp.filter(|_| nnp),
+        late_seccomp,
+        listener,
     })
 }
 

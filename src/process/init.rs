@@ -113,7 +113,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     sysctl::apply(spec).step("sysctl")?;
     rootfs::finish(spec).step("rootfs")?;
 
-    let ready = finish::prepare(
+    let mut ready = finish::prepare(
         process,
         c.capabilities.as_ref(),
         c.seccomp.as_ref(),
@@ -121,6 +121,10 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         &c.extra_env,
         c.preserve_fds,
     )?;
+    if let Some(listener) = ready.listener.take() {
+        ch.send_fd(&Message::SeccompListener, listener.as_fd())
+            .step("passing the seccomp listener")?;
+    }
     ch.send(&Message::Ready).step("reporting ready")?;
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)

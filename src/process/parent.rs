@@ -22,6 +22,8 @@ pub enum SpawnError {
     IdMap(#[from] userns::IdMapError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("container init: {0}")]
     Init(InitFailure),
     #[error("container init exited before it was ready ({0})")]
@@ -80,7 +82,7 @@ fn drive(
     let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
     proceed(ch)?;
     loop {
-        let msg = match ch.recv() {
+        let (msg, fd) = match ch.recv_fd() {
             Ok(m) => m,
             Err(ChannelError::Closed) if *init_pid != child => {
                 return Err(SpawnError::Died("killed or crashed".into()))
@@ -103,6 +105,16 @@ fn drive(
                 hooks::run(Kind::Prestart, c.spec().hooks().as_ref(), &state)?;
                 hooks::run(Kind::CreateRuntime, c.spec().hooks().as_ref(), &state)?;
                 proceed(ch)?;
+            }
+            Message::SeccompListener => {
+                let (Some(agent), Some(fd)) = (c.seccomp.as_ref().and_then(|s| s.agent()), fd)
+                else {
+                    return Err(SpawnError::Channel(ChannelError::Unexpected {
+                        expected: "a seccomp listener for the profile's agent",
+                        got: Message::SeccompListener,
+                    }));
+                };
+                agent.send(fd, init_pid.as_raw(), &hook_state(init_pid.as_raw()))?;
             }
             Message::Ready => return Ok(()),
             Message::Failed(f) => return Err(SpawnError::Init(f)),
