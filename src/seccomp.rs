@@ -106,6 +106,39 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Act {
     })
 }
 
+/// seccompiler checks the audit architecture, which kills i386 calls, but not the x32 bit:
+/// x32 calls carry AUDIT_ARCH_X86_64 with syscall numbers no rule names, so a profile whose
+/// default is allow would let the x32 twin of every denied call through. They fail with ENOSYS
+/// instead, as on a kernel built without the x32 ABI.
+#[cfg(target_arch = "x86_64")]
+fn fail_x32(filter: &mut BpfProgram) {
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let stmt = |code: u32, k: u32| seccompiler::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let guard = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        seccompiler::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
+    ];
+    // After the architecture check (load arch, jump over the kill, kill), which jumps to here.
+    filter.splice(3..3, guard);
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fail_x32(_: &mut BpfProgram) {}
+
 /// Makes a filter compiled with `Act::Notify` return SECCOMP_RET_USER_NOTIF where it returned
 /// SECCOMP_RET_TRACE (its only non-allow action).
 fn to_user_notif(filter: &mut BpfProgram) {
@@ -236,6 +269,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
                 SeccompFilter::new(rules, mismatch.compiled(), matched.compiled(), arch)
                     .and_then(TryInto::try_into)
                     .map_err(|e: seccompiler::BackendError| invalid("syscalls", e.to_string()))?;
+            fail_x32(&mut filter);
             if *mismatch == Act::Notify || *matched == Act::Notify {
                 to_user_notif(&mut filter);
                 notify = Some(filters.len());
@@ -492,6 +526,24 @@ mod tests {
             let e = compile(&profile(json)).err().unwrap().to_string();
             assert!(e.contains(field), "{json}: {e}");
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x32_calls_fail_with_enosys_after_the_arch_check() {
+        let p = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        ))
+        .unwrap();
+        let f = &p.filters[0];
+        assert_eq!(f[0].k, 4, "loads seccomp_data.arch");
+        assert_eq!(f[2].k, libc::SECCOMP_RET_KILL_PROCESS);
+        assert_eq!(
+            (f[3].code, f[3].k),
+            ((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 0)
+        );
+        assert_eq!((f[4].k, f[4].jt, f[4].jf), (0x4000_0000, 0, 1));
+        assert_eq!(f[5].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
     }
 
     #[test]
