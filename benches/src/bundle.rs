@@ -19,7 +19,19 @@ pub struct Bundles {
     pub true_no_net: PathBuf,
     /// A long `sleep` to exec into.
     pub sleeper: PathBuf,
+    /// `/bin/true` without a network namespace and with only some defences, to price each:
+    /// (row key, title, bundle).
+    pub defences: Vec<(&'static str, String, PathBuf)>,
 }
+
+/// Which defences a defences bundle keeps: (key, seccomp profile, masked and read-only paths).
+/// `defences_all` keeps both, like `true-no-net`.
+pub const DEFENCES: [(&str, bool, bool); 4] = [
+    ("defences_none", false, false),
+    ("defences_seccomp", true, false),
+    ("defences_paths", false, true),
+    ("defences_all", true, true),
+];
 
 impl Bundles {
     pub fn make(repo: &Path, hull: &Path) -> Result<Bundles, String> {
@@ -64,12 +76,32 @@ impl Bundles {
         let true_all = write("true-all", &["/bin/true"], true)?;
         let true_no_net = write("true-no-net", &["/bin/true"], false)?;
         let sleeper = write("sleeper", &["/bin/sleep", "3600"], true)?;
+        let mut defences = Vec::new();
+        for (key, seccomp, paths) in DEFENCES {
+            let b = write(key, &["/bin/true"], false)?;
+            let cfg_path = b.join("config.json");
+            let text = std::fs::read_to_string(&cfg_path).map_err(|e| e.to_string())?;
+            let cfg = keep_defences(
+                serde_json::from_str(&text).map_err(|e| e.to_string())?,
+                seccomp,
+                paths,
+            );
+            let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
+            std::fs::write(&cfg_path, text).map_err(|e| e.to_string())?;
+            let title = format!(
+                "no netns, seccomp {}, masked paths {}",
+                if seccomp { "on" } else { "off" },
+                if paths { "on" } else { "off" }
+            );
+            defences.push((key, title, b));
+        }
         Ok(Bundles {
             dir,
             rootfs,
             true_all,
             true_no_net,
             sleeper,
+            defences,
         })
     }
 
@@ -92,6 +124,20 @@ fn customise(base: &Value, rootfs: &Path, args: &[&str], net: bool) -> Result<Va
         ns.retain(|n| n["type"] != "network");
     }
     Ok(cfg)
+}
+
+/// Drops the seccomp profile and/or the masked and read-only paths from a config.
+fn keep_defences(mut cfg: Value, seccomp: bool, paths: bool) -> Value {
+    if let Some(linux) = cfg["linux"].as_object_mut() {
+        if !seccomp {
+            linux.remove("seccomp");
+        }
+        if !paths {
+            linux.remove("maskedPaths");
+            linux.remove("readonlyPaths");
+        }
+    }
+    cfg
 }
 
 /// The namespace types a bundle asks for, for the floor program to mirror.
@@ -124,5 +170,15 @@ mod tests {
         assert_eq!(c["process"]["args"], json!(["/bin/true"]));
         assert_eq!(c["root"]["path"], json!("/r"));
         assert_eq!(c["linux"]["namespaces"], json!([{"type": "pid"}]));
+    }
+
+    #[test]
+    fn keep_defences_removes_only_what_is_off() {
+        let cfg = json!({"linux": {"seccomp": {}, "maskedPaths": [], "readonlyPaths": [], "namespaces": []}});
+        let none = keep_defences(cfg.clone(), false, false);
+        assert_eq!(none["linux"], json!({"namespaces": []}));
+        let seccomp = keep_defences(cfg.clone(), true, false);
+        assert_eq!(seccomp["linux"], json!({"seccomp": {}, "namespaces": []}));
+        assert_eq!(keep_defences(cfg.clone(), true, true), cfg);
     }
 }

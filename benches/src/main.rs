@@ -252,6 +252,11 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         "lifecycle_no_net",
         "create+start+wait+delete, no netns",
     )?);
+    let mut defence_rows = Vec::new();
+    for (key, title, bundle) in &bundles.defences {
+        println!("lifecycle, {title}...");
+        defence_rows.push(bench::lifecycle(&ctx, bundle, key, title)?);
+    }
     println!("run...");
     rows.push(bench::run(&ctx, &bundles.true_all)?);
     println!("100 runs in a row...");
@@ -267,6 +272,10 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         println!();
         report::print_phases(r);
     }
+    println!();
+    report::print_table(&defence_rows);
+    println!();
+    let defence_costs = report::print_defence_costs(&defence_rows);
     let resources = bench::resources(&runtimes, &rows);
     println!();
     report::print_resources(&resources);
@@ -285,6 +294,8 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         "skipped_runtimes": skipped_runtimes,
         "benchmarks": rows.iter().map(|r| (r.key.to_string(), r.json())).collect::<serde_json::Map<_, _>>(),
         "resources": resources,
+        "defences": defence_rows.iter().map(|r| (r.key.to_string(), r.json())).collect::<serde_json::Map<_, _>>(),
+        "defence_cost_ms": defence_costs,
     });
     if let Some(dir) = o.json.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
