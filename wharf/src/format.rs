@@ -157,6 +157,18 @@ pub fn human_size(size: u64) -> String {
     format!("{}{}", go_g(s, 3), UNITS[i])
 }
 
+/// docker's `units.BytesSize`: binary units, Go's `%.4g`.
+pub fn bytes_size(size: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut s = size as f64;
+    let mut i = 0;
+    while s >= 1024.0 && i < UNITS.len() - 1 {
+        s /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", go_g(s, 4), UNITS[i])
+}
+
 /// Go's `%.<prec>g` for non-negative numbers.
 fn go_g(x: f64, prec: i32) -> String {
     if x == 0.0 {
@@ -244,6 +256,10 @@ mod tests {
         assert_eq!(human_size(7_338_000), "7.34MB");
         assert_eq!(human_size(999_600), "1e+03kB");
         assert_eq!(human_size(1_500_000_000), "1.5GB");
+        assert_eq!(bytes_size(512), "512B");
+        assert_eq!(bytes_size(1024 * 1024), "1MiB");
+        assert_eq!(bytes_size(1_273_000), "1.214MiB");
+        assert_eq!(bytes_size(25_277_000_000), "23.54GiB");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! wharf: a daemonless Docker-like frontend. This crate holds images, their storage and
 //! the formatting of docker-shaped output; `main.rs` turns it into the `wharf` command.
 
+pub mod attach;
 pub mod bundle;
 pub mod container;
 pub mod context;
 pub mod credentials;
 pub mod format;
 pub mod image;
+pub mod init;
 pub mod inspect;
 pub mod monitor;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;
+pub mod tty;

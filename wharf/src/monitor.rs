@@ -4,6 +4,10 @@
 //! time, applies the restart policy and removes the container for `--rm`. It outlives the
 //! command that started it and never holds the data root's lock.
 //!
+//! With `-t` it passes the runtime a console socket and holds the pty master itself.
+//! Clients attach through `attach.sock` (see `attach`): they get the output as it is
+//! logged, and their input and window sizes go to the container's stdin or terminal.
+//!
 //! It reports to its starter over an optional status pipe, one line each:
 //! `started`, `error <code> <message>` or `exit <code>`.
 
@@ -19,10 +23,12 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::attach::{self, Hub, Input};
 use crate::container::{self, rootfs::Layout, Container, State, Status};
 use crate::format::go_json;
 use crate::runtime::{self, Runtime};
 use crate::store::Db;
+use crate::tty::console::ConsoleSocket;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -124,8 +130,15 @@ impl Monitor {
 
 /// Entry of `wharf __monitor`: detaches (fork, setsid), becomes a subreaper and
 /// supervises the container until it is finally stopped. `stdin` is the starter's stdin
-/// for an attached `-i` run.
-pub fn run(root: &Path, id: &str, status: Option<OwnedFd>, stdin: Option<OwnedFd>) -> ! {
+/// for an attached `-i` run; `client` an attach socket of a starter that attaches from
+/// the start (`run -t`).
+pub fn run(
+    root: &Path,
+    id: &str,
+    status: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    client: Option<OwnedFd>,
+) -> ! {
     // SAFETY: wharf has started no thread when it runs the monitor; the child only
     // continues the same single-threaded program.
     match unsafe { nix::unistd::fork() } {
@@ -144,7 +157,7 @@ pub fn run(root: &Path, id: &str, status: Option<OwnedFd>, stdin: Option<OwnedFd
         db,
         status: status.map(File::from),
     };
-    if let Err(e) = supervise(&mut m, stdin) {
+    if let Err(e) = supervise(&mut m, stdin, client) {
         let msg = e.to_string();
         let _ = m.update(|s| {
             s.error = msg.clone();
@@ -158,7 +171,11 @@ pub fn run(root: &Path, id: &str, status: Option<OwnedFd>, stdin: Option<OwnedFd
     std::process::exit(0)
 }
 
-fn supervise(m: &mut Monitor, mut stdin: Option<OwnedFd>) -> Result<(), MonitorError> {
+fn supervise(
+    m: &mut Monitor,
+    mut stdin: Option<OwnedFd>,
+    client: Option<OwnedFd>,
+) -> Result<(), MonitorError> {
     nix::sys::prctl::set_child_subreaper(true)?;
     let me = std::process::id() as i32;
     let start = container::process_start(me).unwrap_or(0);
@@ -171,6 +188,10 @@ fn supervise(m: &mut Monitor, mut stdin: Option<OwnedFd>) -> Result<(), MonitorE
         .ok_or_else(|| container::ContainerError::NotFound(m.id.clone()))?;
     let cdir = container::dir(&m.root, &c.id);
     let rt = Runtime::new(&m.root, &c.spec.runtime_path);
+    let mut hub = Hub::listen(&cdir)?;
+    if let Some(client) = client {
+        hub.add(client);
+    }
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     mask.thread_block()?;
@@ -182,7 +203,12 @@ fn supervise(m: &mut Monitor, mut stdin: Option<OwnedFd>) -> Result<(), MonitorE
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        let code = match run_once(m, &c, &cdir, &rt, &sfd, &mut log, stdin.take())? {
+        let io = Io {
+            sfd: &sfd,
+            log: &mut log,
+            hub: &mut hub,
+        };
+        let code = match run_once(m, &c, &cdir, &rt, io, stdin.take())? {
             Ok(code) => code,
             // Could not start: the error is recorded; report it once cleanup is done.
             Err((code, msg)) => {
@@ -278,6 +304,22 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), MonitorError> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
 
+/// Where the container's output goes and its input comes from while it runs.
+struct Io<'a> {
+    sfd: &'a SignalFd,
+    log: &'a mut File,
+    hub: &'a mut Hub,
+}
+
+/// The container's side of its stdio for one run.
+struct Stdio {
+    /// Output streams: the pty master (as stdout) or the stdout and stderr pipes.
+    outputs: Vec<(OwnedFd, &'static str)>,
+    /// Where clients' input goes: the pty master or the write end of a stdin pipe.
+    input: Option<OwnedFd>,
+    tty: bool,
+}
+
 /// Creates and starts the container once and pumps its output until it exits; returns
 /// its exit code, or docker's code and the message when it could not start (recorded as
 /// the container's error).
@@ -286,8 +328,7 @@ fn run_once(
     c: &Container,
     cdir: &Path,
     rt: &Runtime,
-    sfd: &SignalFd,
-    log: &mut File,
+    io: Io<'_>,
     attached_stdin: Option<OwnedFd>,
 ) -> Result<Result<i32, (i32, String)>, MonitorError> {
     let layout = Layout::new(cdir);
@@ -298,48 +339,81 @@ fn run_once(
         .map(|l| m.root.join("snapshots").join(l))
         .collect();
     layout.mount(&lowers)?;
-    let bundle = crate::bundle::write_bundle(cdir, c)?;
+    let init = match c.spec.host.init {
+        Some(true) => Some(crate::init::install(&m.root)?),
+        _ => None,
+    };
+    let bundle = crate::bundle::write_bundle(cdir, c, init.as_deref())?;
     // A leftover from a killed monitor would make create fail with "already exists".
     let _ = rt.delete_force(&c.id);
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    // Without an attached stdin, `-i` gets a pipe the monitor keeps open and never
-    // writes, so a shell waits for input instead of seeing end of file.
-    let mut keep_open = None;
-    let stdin: std::process::Stdio = match attached_stdin {
-        Some(fd) => fd.into(),
-        None if c.spec.config.open_stdin => {
+    let tty = c.spec.config.tty;
+    let console = if tty {
+        Some(ConsoleSocket::bind(cdir, "console.sock")?)
+    } else {
+        None
+    };
+    let mut outputs = Vec::new();
+    let mut writers = Vec::new();
+    if !tty {
+        for name in ["stdout", "stderr"] {
             let (r, w) = pipe()?;
-            keep_open = Some(w);
+            outputs.push((r, name));
+            writers.push(w);
+        }
+    }
+    // With `-i` and no stdin handed over at start, clients' input goes into a pipe the
+    // monitor keeps open, so a shell waits for input instead of seeing end of file.
+    let mut input = None;
+    let stdin: std::process::Stdio = match attached_stdin {
+        Some(fd) if !tty => fd.into(),
+        _ if c.spec.config.open_stdin && !tty => {
+            let (r, w) = pipe()?;
+            input = Some(w);
             r.into()
         }
-        None => std::process::Stdio::null(),
+        _ => std::process::Stdio::null(),
     };
     let pid_file = cdir.join("pid");
     let _ = std::fs::remove_file(&pid_file);
     let runtime_log = cdir.join("runtime.log");
     let _ = std::fs::remove_file(&runtime_log);
-    let status = rt
-        .command(&[])
-        .arg("--log")
+    let mut cmd = rt.command(&[]);
+    cmd.arg("--log")
         .arg(&runtime_log)
         .args(["--log-format", "json", "create", "--bundle"])
         .arg(&bundle)
         .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(&c.id)
-        .stdin(stdin)
-        .stdout(out_w)
-        .stderr(err_w)
-        .status()?;
+        .arg(&pid_file);
+    if let Some(console) = &console {
+        cmd.arg("--console-socket").arg(console.path());
+    }
+    cmd.arg(&c.id).stdin(stdin);
+    match (writers.pop(), writers.pop()) {
+        (Some(err_w), Some(out_w)) => cmd.stdout(out_w).stderr(err_w),
+        _ => cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    };
+    let status = cmd.status()?;
+    drop(cmd);
     // The runtime's own error goes to its stderr, which is the container's; read it back
     // from the runtime's log instead so it is not mistaken for output.
     let started = if status.success() {
+        let master = console
+            .as_ref()
+            .map(|console| console.receive(|| false).map_err(|e| e.to_string()))
+            .transpose();
         let pid: i32 = std::fs::read_to_string(&pid_file)?
             .trim()
             .parse()
             .map_err(|_| io::Error::other("runtime wrote an unreadable pid file"))?;
-        rt.start(&c.id).map(|_| pid).map_err(|e| e.to_string())
+        master.and_then(|master| {
+            if let Some(master) = master {
+                input = Some(master.try_clone().map_err(|e| e.to_string())?);
+                outputs.push((master, "stdout"));
+            }
+            rt.start(&c.id).map(|_| pid).map_err(|e| e.to_string())
+        })
     } else {
         let text = std::fs::read_to_string(&runtime_log).unwrap_or_default();
         let err_line = text
@@ -350,6 +424,7 @@ fn run_once(
             .unwrap_or_else(|| format!("runtime create failed with {status}"));
         Err(err_line)
     };
+    drop(console);
     let pid = match started {
         Ok(pid) => pid,
         Err(msg) => {
@@ -379,8 +454,12 @@ fn run_once(
         s.started_at = Some(container::now());
     })?;
     m.report("started");
-    let code = pump(sfd, Pid::from_raw(pid), out_r, err_r, log)?;
-    drop(keep_open);
+    let stdio = Stdio {
+        outputs,
+        input,
+        tty,
+    };
+    let code = pump(io, Pid::from_raw(pid), stdio)?;
     let oom = oom_killed(&c.id);
     let _ = rt.delete_force(&c.id);
     if oom {
@@ -403,19 +482,17 @@ fn oom_killed(id: &str) -> bool {
     .is_some_and(|n| n > 0)
 }
 
-/// Copies both output pipes into the log until the container's init exits and its
-/// output is drained; reaps every child that reparents to us meanwhile.
-fn pump(
-    sfd: &SignalFd,
-    pid: Pid,
-    out: OwnedFd,
-    err: OwnedFd,
-    log: &mut File,
-) -> Result<i32, MonitorError> {
-    let mut streams = [
-        (Some(out), LogStream::new("stdout")),
-        (Some(err), LogStream::new("stderr")),
-    ];
+/// Copies the container's output into the log and to attached clients, and clients'
+/// input to the container, until the container's init exits and its output is drained;
+/// reaps every child that reparents to us meanwhile.
+fn pump(io: Io<'_>, pid: Pid, stdio: Stdio) -> Result<i32, MonitorError> {
+    let Io { sfd, log, hub } = io;
+    let mut streams: Vec<(Option<OwnedFd>, LogStream)> = stdio
+        .outputs
+        .into_iter()
+        .map(|(fd, name)| (Some(fd), LogStream::new(name)))
+        .collect();
+    let mut input = stdio.input;
     let mut code = None;
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -432,6 +509,7 @@ fn pump(
                         if n == 0 {
                             break;
                         }
+                        hub.broadcast(stream_id(s.name), &buf[..n]);
                         s.push(&buf[..n], log)?;
                     }
                 }
@@ -439,13 +517,17 @@ fn pump(
             }
             return Ok(code.unwrap_or(0));
         }
+        let open: Vec<usize> = (0..streams.len())
+            .filter(|i| streams[*i].0.is_some())
+            .collect();
+        let hub_fds = hub.fds();
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        let open: Vec<usize> = (0..2).filter(|i| streams[*i].0.is_some()).collect();
         for i in &open {
             if let Some(f) = &streams[*i].0 {
                 fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
             }
         }
+        fds.extend(hub_fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)));
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
             r => r?,
@@ -455,6 +537,7 @@ fn pump(
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
+        drop(hub_fds);
         for (k, i) in open.iter().enumerate() {
             if !ready[k + 1] {
                 continue;
@@ -469,7 +552,23 @@ fn pump(
                     s.finish(log)?;
                     *fd = None;
                 }
-                Ok(n) => s.push(&buf[..n], log)?,
+                Ok(n) => {
+                    hub.broadcast(stream_id(s.name), &buf[..n]);
+                    s.push(&buf[..n], log)?;
+                }
+            }
+        }
+        for i in hub.handle(&ready[open.len() + 1..]) {
+            match (i, &input) {
+                (Input::Data(d), Some(f)) => {
+                    // A container that stopped reading must not stall the monitor.
+                    let _ = nix::unistd::write(f, &d);
+                }
+                (Input::Resize(rows, cols), Some(f)) if stdio.tty => {
+                    let _ = crate::tty::term::set_window_size(f.as_fd(), rows, cols);
+                }
+                (Input::Eof, Some(_)) if !stdio.tty => input = None,
+                _ => {}
             }
         }
         if ready[0] {
@@ -485,6 +584,14 @@ fn pump(
                 }
             }
         }
+    }
+}
+
+fn stream_id(name: &str) -> u8 {
+    if name == "stderr" {
+        attach::STDERR
+    } else {
+        attach::STDOUT
     }
 }
 

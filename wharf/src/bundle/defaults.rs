@@ -19,7 +19,8 @@ pub const CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability, for `--privileged` and `--cap-add ALL`.
+/// Every capability, for `--privileged` and `--cap-add ALL`, in the kernel's numbering
+/// (the index is the capability number).
 pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",

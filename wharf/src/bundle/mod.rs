@@ -3,6 +3,7 @@
 //! and bind-mounts. The rootfs is the container's overlay (see `container::rootfs`).
 
 pub mod defaults;
+pub mod seccomp;
 pub mod user;
 
 use std::fs;
@@ -53,9 +54,14 @@ pub fn capabilities(c: &Container) -> Vec<String> {
         .map(|s| normalize_cap(s))
         .collect();
     if h.privileged || adds.iter().any(|a| a == "ALL") {
+        // "All" is what we have ourselves, as in docker: a capability outside our own
+        // bounding set cannot be given and would make the runtime fail.
+        let bounding = own_bounding_set();
         return defaults::ALL_CAPABILITIES
             .iter()
-            .map(|s| s.to_string())
+            .enumerate()
+            .filter(|(i, _)| bounding & (1u64 << i) != 0)
+            .map(|(_, s)| s.to_string())
             .filter(|s| h.privileged || !drops.contains(s))
             .collect();
     }
@@ -76,8 +82,26 @@ pub fn capabilities(c: &Container) -> Vec<String> {
     caps
 }
 
+/// This process's capability bounding set (CapBnd in /proc/self/status); every bit when
+/// it cannot be read.
+fn own_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
 /// Writes the bundle of `c` into its container directory; returns the bundle path.
-pub fn write_bundle(cdir: &Path, c: &Container) -> Result<PathBuf, BundleError> {
+/// `init` is the host path of the init to bind-mount when the container asked for one.
+pub fn write_bundle(
+    cdir: &Path,
+    c: &Container,
+    init: Option<&Path>,
+) -> Result<PathBuf, BundleError> {
     let hostname = c.spec.config.hostname.clone();
     let host_net = c.spec.host.network_mode == "host";
     let hosts = if host_net {
@@ -96,7 +120,7 @@ pub fn write_bundle(cdir: &Path, c: &Container) -> Result<PathBuf, BundleError> 
     // loopback resolvers for bridged containers, which come with bridge networking.
     let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
     write(&cdir.join("resolv.conf"), &resolv)?;
-    let config = config_json(cdir, c);
+    let config = config_json(cdir, c, init);
     let bundle = cdir.join("bundle");
     fs::create_dir_all(&bundle).map_err(|source| BundleError::Io {
         path: bundle.clone(),
@@ -111,12 +135,17 @@ pub fn write_bundle(cdir: &Path, c: &Container) -> Result<PathBuf, BundleError> 
     Ok(bundle)
 }
 
-fn config_json(cdir: &Path, c: &Container) -> Value {
+fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
     let s = &c.spec;
     let h = &s.host;
     let caps = capabilities(c);
-    let mut args = vec![s.path.clone()];
+    let mut args = Vec::new();
+    if init.is_some() {
+        args.extend([crate::init::CONTAINER_PATH.to_string(), "--".to_string()]);
+    }
+    args.push(s.path.clone());
     args.extend(s.args.iter().cloned());
+    let security_opt = h.security_opt.clone().unwrap_or_default();
     let mut namespaces = vec![
         json!({"type": "ipc"}),
         json!({"type": "uts"}),
@@ -150,6 +179,12 @@ fn config_json(cdir: &Path, c: &Container) -> Value {
     ] {
         mounts.push(json!({"destination": dest, "type": "bind",
             "source": cdir.join(file), "options": ["rbind", "rprivate"]}));
+    }
+    if let Some(init) = init {
+        mounts.push(
+            json!({"destination": crate::init::CONTAINER_PATH, "type": "bind",
+            "source": init, "options": ["rbind", "ro", "rprivate"]}),
+        );
     }
     for m in &s.mounts {
         let mut opts: Vec<String> = Vec::new();
@@ -209,6 +244,9 @@ fn config_json(cdir: &Path, c: &Container) -> Value {
         linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
         linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
     }
+    if let Some(profile) = seccomp::profile(h.privileged, &security_opt, &caps) {
+        linux["seccomp"] = profile;
+    }
     let mut process = json!({
         "terminal": s.config.tty,
         "user": {"uid": s.uid, "gid": s.gid},
@@ -216,7 +254,7 @@ fn config_json(cdir: &Path, c: &Container) -> Value {
         "env": s.config.env,
         "cwd": if s.config.working_dir.is_empty() { "/" } else { s.config.working_dir.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": false,
+        "noNewPrivileges": seccomp::recorded(&security_opt, "no-new-privileges") == Some("true"),
         "oomScoreAdj": 0,
     });
     if !s.additional_gids.is_empty() {

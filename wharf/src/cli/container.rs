@@ -44,6 +44,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short, long)]
     interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = wharf::tty::detach::DEFAULT)]
+    detach_keys: String,
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }
@@ -52,7 +55,7 @@ fn start_one(root: &Path, c: &Container) -> anyhow::Result<()> {
     if c.is_running() {
         return Ok(());
     }
-    let mut pipe = ops::start_monitor(root, c, false)?;
+    let mut pipe = ops::start_monitor(root, c, false, None)?;
     pipe.wait_started(&c.id)?;
     Ok(())
 }
@@ -68,6 +71,10 @@ pub fn start(root: &Path, a: StartArgs) -> anyhow::Result<()> {
         };
         if c.is_running() {
             anyhow::bail!("container {} is already running", c.id);
+        }
+        if c.spec.config.tty {
+            let keys = wharf::tty::detach::parse(&a.detach_keys)?;
+            return super::run::attach_tty(root, &c, a.interactive, keys);
         }
         return super::run::attach_run(root, &c, a.interactive);
     }
@@ -200,6 +207,9 @@ pub struct MonitorArgs {
     /// Hand our stdin to the container
     #[arg(long)]
     stdin: bool,
+    /// Descriptor of the starter's attach socket
+    #[arg(long)]
+    attach_fd: Option<i32>,
     id: String,
 }
 
@@ -209,6 +219,8 @@ pub fn monitor(root: &Path, a: MonitorArgs) -> anyhow::Result<()> {
     let status = a.status_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
     // SAFETY: stdin is ours to give away; nothing else in the monitor reads it.
     let stdin = a.stdin.then(|| unsafe { OwnedFd::from_raw_fd(0) });
+    // SAFETY: the starter passed this descriptor to us for our exclusive use.
+    let client = a.attach_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
     let root = std::path::absolute(root)?;
-    wharf::monitor::run(&root, &a.id, status, stdin)
+    wharf::monitor::run(&root, &a.id, status, stdin, client)
 }

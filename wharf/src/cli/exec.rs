@@ -1,12 +1,17 @@
 //! `exec`: runs a process in a running container through the runtime's `exec`, with
-//! the container's environment, user resolution and docker's exit codes.
+//! the container's environment, user resolution and docker's exit codes. With `-t` the
+//! runtime hands us the pty master over a console socket and we proxy our terminal to it.
 
 use std::path::Path;
 use std::process::Stdio;
 
+use nix::sys::wait::WaitStatus;
+
+use wharf::attach::{self, ClientOptions, Outcome, Remote};
 use wharf::bundle::user;
 use wharf::container::{self, lookup, ops, rootfs::Layout};
 use wharf::context::Access;
+use wharf::tty::{console::ConsoleSocket, detach};
 
 use super::Exit;
 
@@ -30,12 +35,22 @@ pub struct Args {
     /// Working directory inside the container
     #[arg(short, long)]
     workdir: Option<String>,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = detach::DEFAULT)]
+    detach_keys: String,
     container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
 
 pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
+    let keys = detach::parse(&a.detach_keys).map_err(super::run::fail)?;
+    if a.tty && a.detach {
+        // Nobody would hold the terminal of a detached exec: there is no monitor for it.
+        return Err(super::run::fail(
+            "exec with both -t and -d is not supported: nothing would hold the terminal",
+        ));
+    }
     let ctx = super::open(root, Access::Shared)?;
     let c = lookup::find(&ctx.db, &a.container).map_err(super::run::fail)?;
     drop(ctx);
@@ -69,17 +84,55 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
     for e in c.spec.config.env.iter().chain(a.env.iter()) {
         cmd.arg("--env").arg(e);
     }
-    if a.tty {
-        cmd.arg("--tty");
-    }
-    if a.detach {
-        cmd.arg("--detach");
-    }
+    let pid_file = cdir.join(format!("exec-{}.pid", std::process::id()));
+    let console = if a.tty {
+        let console = ConsoleSocket::bind(&cdir, &format!("exec-{}.sock", std::process::id()))
+            .map_err(super::run::fail)?;
+        // runc's contract: a console socket only with --detach. The process then
+        // reparents to us as a subreaper, so we still collect its exit status.
+        nix::sys::prctl::set_child_subreaper(true).map_err(super::run::fail)?;
+        cmd.args(["--detach", "--tty", "--console-socket"])
+            .arg(console.path())
+            .arg("--pid-file")
+            .arg(&pid_file);
+        Some(console)
+    } else {
+        if a.detach {
+            cmd.arg("--detach");
+        }
+        None
+    };
     cmd.arg(&c.id).args(&a.command);
-    if !a.interactive {
+    if !a.interactive || console.is_some() {
         cmd.stdin(Stdio::null());
     }
     let status = cmd.status().map_err(super::run::fail)?;
+    if let (Some(console), true) = (console, status.success()) {
+        let master = console.receive(|| false).map_err(super::run::fail)?;
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        let _ = std::fs::remove_file(&pid_file);
+        let pid = pid.ok_or_else(|| super::run::fail("the runtime wrote no pid file"))?;
+        let opts = ClientOptions {
+            stdin: a.interactive,
+            tty: true,
+            detach_keys: keys,
+        };
+        if attach::run_client(&Remote::Master(master), &opts)? == Outcome::Detached {
+            return Ok(());
+        }
+        let code = match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+            other => return Err(super::run::fail(format!("waiting for the exec: {other:?}"))),
+        };
+        return if code == 0 {
+            Ok(())
+        } else {
+            Err(Exit(code).into())
+        };
+    }
     let code = status.code().unwrap_or(125);
     if code == 255 {
         // The runtime failed to start the process: docker's 126/127 from its message.

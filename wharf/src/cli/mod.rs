@@ -1,8 +1,12 @@
-//! docker's image command tree and flags; each command lives in its own file and only
+//! docker's command tree and flags; each command lives in its own file and only
 //! turns flags into calls into the library.
 
+mod attach;
+mod commit;
 mod container;
+mod cp;
 mod exec;
+mod export;
 mod history;
 mod images;
 mod import;
@@ -15,6 +19,8 @@ mod pull;
 mod rmi;
 mod run;
 mod save;
+mod stats;
+mod system;
 mod tag;
 
 use std::path::PathBuf;
@@ -47,45 +53,27 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create and run a new container from an image
-    Run(run::RunArgs),
-    /// Create a new container
-    Create(run::CreateArgs),
-    /// Start one or more stopped containers
-    Start(container::StartArgs),
-    /// Stop one or more running containers
-    Stop(container::StopArgs),
-    /// Restart one or more containers
-    Restart(container::StopArgs),
-    /// Kill one or more running containers
-    Kill(container::KillArgs),
-    /// Remove one or more containers
-    Rm(container::RmArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(container::NamesArgs),
-    /// Rename a container
-    Rename(container::RenameArgs),
-    /// Pause all processes within one or more containers
-    Pause(container::NamesArgs),
-    /// Unpause all processes within one or more containers
-    Unpause(container::NamesArgs),
+    #[command(flatten)]
+    Container(ContainerCommand),
     /// List containers
     Ps(ps::Args),
-    /// Fetch the logs of a container
-    Logs(logs::Args),
-    /// Execute a command in a running container
-    Exec(exec::Args),
     /// Return low-level information on Docker objects
     Inspect(inspect::Args),
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff(inspectish::DiffArgs),
-    /// Display the running processes of a container
-    Top(inspectish::TopArgs),
     /// Manage containers
-    Container {
+    #[command(name = "container")]
+    ContainerGroup {
         #[command(subcommand)]
-        command: ContainerCommand,
+        command: ContainerGroup,
     },
+    /// Manage wharf's data
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
+    /// Show the wharf version information
+    Version(system::VersionArgs),
+    /// Display system-wide information
+    Info(system::InfoArgs),
     #[command(name = "__monitor", hide = true)]
     Monitor(container::MonitorArgs),
     /// List images
@@ -145,6 +133,8 @@ enum ImageCommand {
     Push(pull::PushArgs),
 }
 
+/// The container commands docker has both at the top level and under `container`;
+/// each is defined here once.
 #[derive(Subcommand, Debug)]
 enum ContainerCommand {
     /// Create and run a new container from an image
@@ -169,19 +159,46 @@ enum ContainerCommand {
     Pause(container::NamesArgs),
     /// Unpause all processes within one or more containers
     Unpause(container::NamesArgs),
-    /// List containers
-    #[command(visible_alias = "list", alias = "ps")]
-    Ls(ps::Args),
     /// Fetch the logs of a container
     Logs(logs::Args),
     /// Execute a command in a running container
     Exec(exec::Args),
-    /// Display detailed information on one or more containers
-    Inspect(inspect::Args),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(inspectish::DiffArgs),
     /// Display the running processes of a container
     Top(inspectish::TopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::Args),
+    /// Create a new image from a container's changes
+    Commit(commit::Args),
+    /// Export a container's filesystem as a tar archive
+    Export(export::Args),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::Args),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::Args),
+}
+
+/// `container` subcommands that differ from their top-level form.
+#[derive(Subcommand, Debug)]
+enum ContainerGroup {
+    #[command(flatten)]
+    Shared(ContainerCommand),
+    /// List containers
+    #[command(visible_alias = "list", alias = "ps")]
+    Ls(ps::Args),
+    /// Display detailed information on one or more containers
+    Inspect(inspect::Args),
+    /// Remove all stopped containers
+    Prune(system::ContainerPruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCommand {
+    /// Remove unused data
+    Prune(system::SystemPruneArgs),
+    /// Display system-wide information
+    Info(system::InfoArgs),
 }
 
 /// A command's exit status when it is not 0 or 1; its message, if any, is printed already.
@@ -195,6 +212,12 @@ impl std::fmt::Display for Exit {
 }
 
 impl std::error::Error for Exit {}
+
+/// Prints a failure the way docker's CLI prints daemon errors for commands that exit 1.
+pub fn daemon_error(e: impl std::fmt::Display) -> anyhow::Error {
+    eprintln!("Error response from daemon: {e}");
+    Exit(1).into()
+}
 
 fn run_container(
     root: &std::path::Path,
@@ -213,38 +236,42 @@ fn run_container(
         ContainerCommand::Rename(a) => container::rename(root, a),
         ContainerCommand::Pause(a) => container::pause(root, a),
         ContainerCommand::Unpause(a) => container::unpause(root, a),
-        ContainerCommand::Ls(a) => ps::run(root, a),
         ContainerCommand::Logs(a) => logs::run(root, a),
         ContainerCommand::Exec(a) => exec::run(root, a),
-        ContainerCommand::Inspect(a) => inspect::run_kind(root, a, inspect::Kind::Container),
         ContainerCommand::Diff(a) => inspectish::diff(root, a),
         ContainerCommand::Top(a) => inspectish::top(root, a),
+        ContainerCommand::Attach(a) => attach::run(root, a),
+        ContainerCommand::Commit(a) => commit::run(root, a),
+        ContainerCommand::Export(a) => export::run(root, a),
+        ContainerCommand::Cp(a) => cp::run(root, a),
+        ContainerCommand::Stats(a) => stats::run(root, a),
     }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let root = cli.data_root;
     let rt = cli.runtime.as_str();
-    // The top-level commands are docker's shorthands for `image <sub>` and `container <sub>`.
+    // The top-level image commands are docker's shorthands for `image <sub>`.
     let cmd = match cli.command {
-        Command::Run(a) => return run_container(&root, rt, ContainerCommand::Run(a)),
-        Command::Create(a) => return run_container(&root, rt, ContainerCommand::Create(a)),
-        Command::Start(a) => return run_container(&root, rt, ContainerCommand::Start(a)),
-        Command::Stop(a) => return run_container(&root, rt, ContainerCommand::Stop(a)),
-        Command::Restart(a) => return run_container(&root, rt, ContainerCommand::Restart(a)),
-        Command::Kill(a) => return run_container(&root, rt, ContainerCommand::Kill(a)),
-        Command::Rm(a) => return run_container(&root, rt, ContainerCommand::Rm(a)),
-        Command::Wait(a) => return run_container(&root, rt, ContainerCommand::Wait(a)),
-        Command::Rename(a) => return run_container(&root, rt, ContainerCommand::Rename(a)),
-        Command::Pause(a) => return run_container(&root, rt, ContainerCommand::Pause(a)),
-        Command::Unpause(a) => return run_container(&root, rt, ContainerCommand::Unpause(a)),
-        Command::Ps(a) => return run_container(&root, rt, ContainerCommand::Ls(a)),
-        Command::Logs(a) => return run_container(&root, rt, ContainerCommand::Logs(a)),
-        Command::Exec(a) => return run_container(&root, rt, ContainerCommand::Exec(a)),
+        Command::Container(c) => return run_container(&root, rt, c),
+        Command::Ps(a) => return ps::run(&root, a),
         Command::Inspect(a) => return inspect::run_kind(&root, a, inspect::Kind::Any),
-        Command::Diff(a) => return run_container(&root, rt, ContainerCommand::Diff(a)),
-        Command::Top(a) => return run_container(&root, rt, ContainerCommand::Top(a)),
-        Command::Container { command } => return run_container(&root, rt, command),
+        Command::ContainerGroup { command } => {
+            return match command {
+                ContainerGroup::Shared(c) => run_container(&root, rt, c),
+                ContainerGroup::Ls(a) => ps::run(&root, a),
+                ContainerGroup::Inspect(a) => inspect::run_kind(&root, a, inspect::Kind::Container),
+                ContainerGroup::Prune(a) => system::container_prune(&root, a),
+            }
+        }
+        Command::System { command } => {
+            return match command {
+                SystemCommand::Prune(a) => system::system_prune(&root, a),
+                SystemCommand::Info(a) => system::info(&root, rt, a),
+            }
+        }
+        Command::Version(a) => return system::version(rt, a),
+        Command::Info(a) => return system::info(&root, rt, a),
         Command::Monitor(a) => return container::monitor(&root, a),
         Command::Image { command } => command,
         Command::Images(a) => ImageCommand::Ls(a),

@@ -10,10 +10,13 @@ use anyhow::Context as _;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use wharf::attach;
+use wharf::bundle::seccomp;
 use wharf::container::create::{self, Options};
 use wharf::container::{self, logs, ops, parse, HostConfig, RestartPolicy};
 use wharf::context::Access;
 use wharf::image::lookup::{self, LookupError};
+use wharf::tty::detach;
 
 use super::Exit;
 
@@ -25,6 +28,15 @@ pub struct CreateFlags {
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges)
+    #[arg(long, value_name = "list")]
+    security_opt: Vec<String>,
     /// Automatically remove the container and its associated anonymous volumes when it exits
     #[arg(long)]
     rm: bool,
@@ -116,6 +128,9 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short, long)]
     detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = detach::DEFAULT)]
+    detach_keys: String,
     #[command(flatten)]
     flags: CreateFlags,
 }
@@ -160,6 +175,10 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         mounts.push(parse::tmpfs(t));
     }
     let restart_policy = parse::restart_policy(&f.restart)?;
+    let mut security_opt = Vec::new();
+    for o in &f.security_opt {
+        security_opt.push(seccomp::parse_security_opt(o)?);
+    }
     if f.rm && restart_policy.name != "no" {
         anyhow::bail!("Conflicting options: --restart and --rm");
     }
@@ -173,6 +192,7 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         user: f.user.clone(),
         hostname: f.hostname.clone(),
         interactive: f.interactive,
+        tty: f.tty,
         attach,
         labels: f.label.clone(),
         stop_signal: f.stop_signal.clone(),
@@ -197,6 +217,8 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
                 .unwrap_or(0),
             cpuset_cpus: f.cpuset_cpus.clone().unwrap_or_default(),
             pids_limit: f.pids_limit,
+            init: f.init.then_some(true),
+            security_opt: (!security_opt.is_empty()).then_some(security_opt),
             ..Default::default()
         },
         mounts,
@@ -242,9 +264,10 @@ pub fn create(root: &Path, runtime: &str, a: CreateArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(root: &Path, runtime: &str, a: RunArgs) -> anyhow::Result<()> {
+    let keys = detach::parse(&a.detach_keys).map_err(fail)?;
     let c = create_container(root, runtime, &a.flags, !a.detach)?;
     if a.detach {
-        let mut pipe = ops::start_monitor(root, &c, false).map_err(fail)?;
+        let mut pipe = ops::start_monitor(root, &c, false, None).map_err(fail)?;
         return match pipe.wait_started(&c.id) {
             Ok(()) => {
                 println!("{}", c.id);
@@ -257,7 +280,59 @@ pub fn run(root: &Path, runtime: &str, a: RunArgs) -> anyhow::Result<()> {
             Err(e) => Err(fail(e)),
         };
     }
+    if a.flags.tty {
+        return attach_tty(root, &c, a.flags.interactive, keys);
+    }
     attach_run(root, &c, a.flags.interactive)
+}
+
+/// Starts the monitor with an attach socket for us and runs the terminal session until
+/// the container exits (exiting with its status) or the user detaches.
+pub fn attach_tty(
+    root: &Path,
+    c: &container::Container,
+    stdin: bool,
+    detach_keys: Vec<u8>,
+) -> anyhow::Result<()> {
+    let (mine, theirs) = attach::pair()?;
+    let mut pipe = ops::start_monitor(root, c, false, Some(theirs)).map_err(fail)?;
+    match pipe.wait_started(&c.id) {
+        Ok(()) => {}
+        Err(ops::OpsError::Start { code, msg }) => {
+            eprintln!("wharf: Error response from daemon: {msg}");
+            return Err(Exit(code).into());
+        }
+        Err(e) => return Err(fail(e)),
+    }
+    let opts = attach::ClientOptions {
+        stdin,
+        tty: true,
+        detach_keys,
+    };
+    if attach::run_client(&attach::Remote::Monitor(mine), &opts)? == attach::Outcome::Detached {
+        return Ok(());
+    }
+    let code = loop {
+        match pipe.line(None)?.as_deref() {
+            Some("started") => continue,
+            Some(l) if l.starts_with("exit ") => break l[5..].parse().unwrap_or(125),
+            _ => {
+                let ctx = super::open(root, Access::Shared)?;
+                break container::load(&ctx.db, &c.id)?
+                    .map(|c| c.state.exit_code)
+                    .unwrap_or(125);
+            }
+        }
+    };
+    exit_with(code)
+}
+
+fn exit_with(code: i32) -> anyhow::Result<()> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Exit(code).into())
+    }
 }
 
 /// Starts the monitor and streams the container's log until the monitor reports its
@@ -272,7 +347,7 @@ pub fn attach_run(root: &Path, c: &container::Container, stdin: bool) -> anyhow:
     mask.add(Signal::SIGTERM);
     mask.thread_block()?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-    let mut pipe = ops::start_monitor(root, c, stdin).map_err(fail)?;
+    let mut pipe = ops::start_monitor(root, c, stdin, None).map_err(fail)?;
     let mut stopping = false;
     let code = loop {
         let mut fds = [
@@ -315,7 +390,7 @@ pub fn attach_run(root: &Path, c: &container::Container, stdin: bool) -> anyhow:
             .unwrap_or(125);
     };
     copy_out(&mut reader)?;
-    Err(Exit(code).into())
+    exit_with(code)
 }
 
 fn copy_out(reader: &mut logs::Reader) -> anyhow::Result<()> {

@@ -57,6 +57,7 @@ pub struct Options {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub interactive: bool,
+    pub tty: bool,
     pub attach: bool,
     pub labels: Vec<String>,
     pub stop_signal: Option<String>,
@@ -180,15 +181,18 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
     let layout = Layout::new(&cdir);
     let built = (|| -> Result<Container, CreateError> {
         layout.prepare()?;
+        let lowers: Vec<PathBuf> = layers
+            .iter()
+            .map(|l| ctx.root.join("snapshots").join(l))
+            .collect();
+        if o.host.init == Some(true) {
+            layout.add_init_mount_point(&lowers)?;
+        }
         std::fs::write(super::log_path(&ctx.root, &id), b"").map_err(|source| CreateError::Io {
             path: super::log_path(&ctx.root, &id),
             source,
         })?;
         // The user is resolved in the image as the container will see it.
-        let lowers: Vec<PathBuf> = layers
-            .iter()
-            .map(|l| ctx.root.join("snapshots").join(l))
-            .collect();
         layout.mount(&lowers)?;
         let resolved = user::resolve(&layout.merged, &user_spec);
         layout.umount()?;
@@ -217,8 +221,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
                     attach_stdin: o.interactive && o.attach,
                     attach_stdout: o.attach,
                     attach_stderr: o.attach,
-                    // A terminal needs the console socket, which comes with -t support.
-                    tty: false,
+                    tty: o.tty,
                     open_stdin: o.interactive,
                     stdin_once: o.interactive && o.attach,
                     env,

@@ -2,18 +2,26 @@
 //! resolved), the state the monitor and lifecycle commands keep, names, lookup, the
 //! per-container directory and its overlay root filesystem.
 
+pub mod archive;
+pub mod commit;
+pub mod cp;
 pub mod create;
 pub mod diff;
+pub mod export;
 pub mod logs;
 pub mod lookup;
 pub mod names;
 pub mod ops;
 pub mod parse;
+pub mod prune;
 pub mod rootfs;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use ops::OpsError;
 
 use crate::store::{ContainerRow, Db, StoreError};
 
@@ -102,6 +110,9 @@ pub struct HostConfig {
     pub cpuset_cpus: String,
     pub pids_limit: Option<i64>,
     pub init: Option<bool>,
+    /// `seccomp=unconfined`, `seccomp=<profile JSON>`, `no-new-privileges=true|false`.
+    #[serde(default)]
+    pub security_opt: Option<Vec<String>>,
 }
 
 /// What `create` resolved from the image and the options and must not change later.

@@ -109,24 +109,28 @@ fn parse_start(line: &str, id: &str) -> Result<(), OpsError> {
 }
 
 /// Starts `wharf __monitor` for `c`; with `attach_stdin` the monitor gets our stdin for
-/// the container. Returns the status pipe once the monitor has detached.
+/// the container, with `client` the monitor end of an attach socket pair. Returns the
+/// status pipe once the monitor has detached.
 pub fn start_monitor(
     root: &Path,
     c: &Container,
     attach_stdin: bool,
+    client: Option<OwnedFd>,
 ) -> Result<StatusPipe, OpsError> {
     let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = std::env::current_exe().map_err(OpsError::Monitor)?;
     let wfd = w.as_raw_fd();
+    let cfd = client.as_ref().map(|c| c.as_raw_fd());
     let mut cmd = Command::new(exe);
     cmd.arg("--data-root")
         .arg(root)
         .arg("__monitor")
         .arg("--status-fd")
-        .arg(wfd.to_string())
-        .arg(&c.id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .arg(wfd.to_string());
+    if let Some(cfd) = cfd {
+        cmd.arg("--attach-fd").arg(cfd.to_string());
+    }
+    cmd.arg(&c.id).stdout(Stdio::null()).stderr(Stdio::null());
     if attach_stdin {
         cmd.arg("--stdin");
     } else {
@@ -135,9 +139,11 @@ pub fn start_monitor(
     // SAFETY: only fcntl, which is async-signal-safe, runs between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            let flags = libc::fcntl(wfd, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(wfd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(std::io::Error::last_os_error());
+            for fd in std::iter::once(wfd).chain(cfd) {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -145,6 +151,7 @@ pub fn start_monitor(
     // The monitor forks and its first process exits at once: reap it here.
     let status = cmd.status().map_err(OpsError::Monitor)?;
     drop(w);
+    drop(client);
     if !status.success() {
         return Err(OpsError::MonitorLost(c.id.clone()));
     }

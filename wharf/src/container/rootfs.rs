@@ -66,6 +66,23 @@ impl Layout {
         Ok(())
     }
 
+    /// Adds /sbin/docker-init to the init layer as the mount point of `run --init`'s
+    /// init, unless the image's /sbin is a symlink (a merged /usr), which a directory in
+    /// the init layer would hide; the runtime then creates the mount point itself.
+    pub fn add_init_mount_point(&self, lowers: &[PathBuf]) -> Result<(), RootfsError> {
+        let sbin = lowers
+            .iter()
+            .rev()
+            .find_map(|l| l.join("sbin").symlink_metadata().ok());
+        if sbin.is_some_and(|m| m.file_type().is_symlink()) {
+            return Ok(());
+        }
+        let dir = self.init.join("sbin");
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let f = dir.join("docker-init");
+        fs::write(&f, b"").map_err(io_err(&f))
+    }
+
     pub fn is_mounted(&self) -> bool {
         mount_point(&self.merged)
     }
@@ -105,6 +122,42 @@ impl Layout {
             path: self.merged.clone(),
             source,
         })
+    }
+}
+
+/// The container's overlay, mounted while this lives; unmounted on drop only when it was
+/// mounted here (a running container's stays).
+pub struct Mounted {
+    layout: Layout,
+    ours: bool,
+}
+
+impl Mounted {
+    pub fn new(root: &Path, c: &super::Container) -> Result<Self, RootfsError> {
+        let layout = Layout::new(&super::dir(root, &c.id));
+        let ours = !layout.is_mounted();
+        if ours {
+            let lowers: Vec<PathBuf> = c
+                .spec
+                .layers
+                .iter()
+                .map(|l| root.join("snapshots").join(l))
+                .collect();
+            layout.mount(&lowers)?;
+        }
+        Ok(Self { layout, ours })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.layout.merged
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if self.ours {
+            let _ = self.layout.umount();
+        }
     }
 }
 
