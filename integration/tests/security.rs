@@ -494,3 +494,57 @@ fn seccomp_notify_without_an_agent_leaves_nothing() {
         );
     }
 }
+
+#[test]
+fn session_keyring_per_container_unless_no_new_keyring() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "30"]);
+    b.save();
+    let keyring = |id: &str| {
+        std::fs::read_to_string("/proc/keys")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains(&format!("keyring   _ses.{id}:")))
+    };
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    assert!(
+        keyring(&c.id),
+        "a new session keyring named after the container"
+    );
+    let plain = Container::new(&rt);
+    rt.ok(&[
+        "run",
+        "-d",
+        "--no-new-keyring",
+        "--bundle",
+        b.path_str(),
+        &plain.id,
+    ]);
+    assert!(!keyring(&plain.id), "--no-new-keyring makes none");
+}
+
+#[test]
+fn apparmor_profile_is_applied_or_refused() {
+    let rt = Runtime::new();
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    let mut b = Bundle::new(&["cat", "/proc/self/attr/current"]);
+    b.config["process"]["apparmorProfile"] = json!("unconfined");
+    b.save();
+    let (code, out, err) = run_bundle(&rt, &b);
+    if enabled {
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("unconfined"), "{out}");
+        return;
+    }
+    integration::skip("AppArmor is not enabled on this host: only the refusal is tested");
+    assert_ne!(code, 0, "a profile the host cannot apply is an error");
+    if rt.is_hull() {
+        assert!(
+            err.contains("AppArmor") && err.contains("apparmorProfile"),
+            "{err}"
+        );
+        assert_eq!(rt.ok(&["list", "-q"]), "", "nothing left behind");
+    }
+}
