@@ -42,7 +42,7 @@ pub struct Context {
     pub db: Db,
     pub blobs: BlobStore,
     pub snapshots: Snapshots,
-    _lock: Flock<File>,
+    lock: Flock<File>,
 }
 
 impl Context {
@@ -80,7 +80,17 @@ impl Context {
             db,
             blobs,
             snapshots,
-            _lock: lock,
+            lock,
         })
+    }
+
+    /// Makes a shared lock exclusive when no other process holds the lock, without
+    /// waiting. flock(2) converts by dropping the old lock first, so on failure the
+    /// context is dropped and no lock is held any more.
+    pub fn into_exclusive(self) -> Option<Self> {
+        self.lock
+            .relock(FlockArg::LockExclusiveNonblock)
+            .is_ok()
+            .then_some(self)
     }
 }

@@ -252,11 +252,12 @@ fn corrupt_blob_in_registry_is_rejected() {
     assert_eq!(other.snapshot(), before);
 }
 
-/// A layer of incompressible bytes, so that a pull takes long enough to be interrupted.
-fn big_tarball(env: &Env, mb: usize) -> std::path::PathBuf {
-    let path = env.path("big.tar");
+/// A layer of `bytes` incompressible bytes in one file `big`, written to `file` under the
+/// environment's directory.
+fn big_tarball(env: &Env, file: &str, bytes: usize) -> std::path::PathBuf {
+    let path = env.path(file);
     let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
-    let mut data = vec![0u8; mb << 20];
+    let mut data = vec![0u8; bytes];
     let mut x: u64 = 0x9e3779b97f4a7c15;
     for chunk in data.chunks_mut(8) {
         x ^= x << 13;
@@ -275,13 +276,140 @@ fn big_tarball(env: &Env, mb: usize) -> std::path::PathBuf {
     path
 }
 
+/// A tmpfs mounted on `path` (created if needed), unmounted when dropped, so a test's
+/// data root can run out of space.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// None (after printing why) when this process may not mount.
+    fn mount(path: &std::path::Path, bytes: u64) -> Option<Self> {
+        std::fs::create_dir_all(path).unwrap();
+        let opts = format!("size={bytes},mode=0755");
+        match nix::mount::mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(opts.as_str()),
+        ) {
+            Ok(()) => Some(Self {
+                path: path.to_path_buf(),
+            }),
+            Err(e) => {
+                eprintln!("SKIPPED: cannot mount a tmpfs ({e}); run as root");
+                None
+            }
+        }
+    }
+
+    fn resize(&self, bytes: u64) {
+        let opts = format!("size={bytes}");
+        nix::mount::mount(
+            None::<&str>,
+            &self.path,
+            None::<&str>,
+            nix::mount::MsFlags::MS_REMOUNT,
+            Some(opts.as_str()),
+        )
+        .expect("remount tmpfs");
+    }
+
+    fn free(&self) -> u64 {
+        let s = nix::sys::statvfs::statvfs(&self.path).expect("statvfs");
+        s.blocks_available() * s.fragment_size()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn full_disk_during_pull_is_one_error_and_changes_nothing() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    // Declared after env, so it is unmounted before env's directory is removed.
+    let Some(disk) = Tmpfs::mount(&env.root(), 16 << 20) else {
+        return;
+    };
+    let kept = env.import("disk", "disk:1");
+    let free = disk.free() as usize;
+    // One layer whose blob cannot be downloaded, one whose blob fits but whose unpacked
+    // copy does not.
+    let src = Env::new();
+    let mut pulls = Vec::new();
+    for (name, bytes) in [("blob", free * 2), ("unpack", free * 6 / 10)] {
+        let t = big_tarball(&src, &format!("{name}.tar"), bytes);
+        let image = format!("{}/full-{name}:1", reg.host());
+        let id = src.ok(&["import", t.to_str().unwrap(), &image]);
+        src.ok(&["push", &image]);
+        let layer = src.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .RootFS.Layers 0}}",
+            &image,
+        ]);
+        pulls.push((name, image, id.trim().to_string(), layer.trim().to_string()));
+    }
+    let list = [
+        "images",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}} {{.CreatedAt}}",
+    ];
+    let listing = env.ok(&list);
+    let before = env.snapshot();
+    for (stage, image, _, layer) in &pulls {
+        let err = env.fails(&["pull", image]);
+        assert_eq!(err.lines().count(), 1, "{stage}: {err}");
+        assert!(err.contains("No space left on device"), "{stage}: {err}");
+        // The message names what was being written.
+        let what = match *stage {
+            "blob" => format!("writing blob {layer} to {}", env.root().display()),
+            _ => format!("layer {layer}: layer entry \"big\": write: "),
+        };
+        assert!(err.contains(&what), "{stage}: {err}");
+        assert_eq!(env.ok(&list), listing, "{stage}");
+        assert_eq!(env.snapshot(), before, "{stage}");
+        for tmp in ["images/blobs/tmp", "snapshots/tmp"] {
+            let left = std::fs::read_dir(env.root().join(tmp)).unwrap().count();
+            assert_eq!(left, 0, "{stage}: leftovers in {tmp}");
+        }
+    }
+    // Room for both images, blob and unpacked copy each.
+    disk.resize(free as u64 * 8 + (16 << 20));
+    for (_, image, id, _) in &pulls {
+        env.ok(&["pull", "-q", image]);
+        assert_eq!(
+            env.ok(&["image", "inspect", "-f", "{{.Id}}", image]).trim(),
+            id
+        );
+    }
+    assert_eq!(
+        env.ok(&["image", "inspect", "-f", "{{.Id}}", "disk:1"])
+            .trim(),
+        kept
+    );
+}
+
 #[test]
 fn kill_during_pull_leaves_no_half_image() {
     let Some(reg) = Registry::start(None) else {
         return;
     };
     let env = Env::new();
-    let t = big_tarball(&env, 96);
+    // Big enough that a pull takes long enough to be interrupted.
+    let t = big_tarball(&env, "big.tar", 96 << 20);
     let name = format!("{}/big:1", reg.host());
     let id = env
         .ok(&["import", t.to_str().unwrap(), &name])

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use wharf::context::Access;
 use wharf::image::import::{self, Options};
 use wharf::image::reference::ImageRef;
+use wharf::image::undo::Undo;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,13 +39,13 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         }
         Box::new(File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?)
     };
-    let mut ctx = super::open(root, Access::Shared)?;
+    let ctx = super::open(root, Access::Shared)?;
     let opts = Options {
         changes: &a.change,
         message: a.message.as_deref(),
         name: name.as_ref(),
     };
-    let img = import::import(&mut ctx, input, &opts)?;
+    let img = Undo::guard(ctx, |ctx| import::import(ctx, input, &opts))?;
     println!("{}", img.id);
     Ok(())
 }

@@ -9,6 +9,7 @@ use wharf::credentials;
 use wharf::image::oci::{default_platform, parse_platform};
 use wharf::image::reference::{ImageRef, DEFAULT_DOMAIN};
 use wharf::image::registry::{self, Options};
+use wharf::image::undo::Undo;
 
 use super::progress::Display;
 
@@ -61,17 +62,14 @@ pub fn pull(root: &Path, a: PullArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         println!("{what}: Pulling from {}", r.path);
     }
-    let mut ctx = super::open(root, Access::Shared)?;
+    let ctx = super::open(root, Access::Shared)?;
     let display = Display::new("Downloading", "Download complete", "Already exists");
     let quiet = Quiet;
     let progress: &dyn registry::Progress = if a.quiet { &quiet } else { &display };
-    let pulled = registry::pull(
-        &mut ctx,
-        &r,
-        &platform,
-        &options(&r.domain, a.insecure),
-        progress,
-    )?;
+    let opts = options(&r.domain, a.insecure);
+    let pulled = Undo::guard(ctx, |ctx| {
+        registry::pull(ctx, &r, &platform, &opts, progress)
+    })?;
     if !a.quiet {
         for d in display.transferred() {
             display.finish(&d, "Pull complete");
@@ -99,14 +97,11 @@ pub fn pull_quietly(root: &Path, image: &str) -> anyhow::Result<()> {
         .or_else(|| r.digest.clone())
         .unwrap_or_default();
     eprintln!("{what}: Pulling from {}", r.path);
-    let mut ctx = super::open(root, Access::Shared)?;
-    let pulled = registry::pull(
-        &mut ctx,
-        &r,
-        &default_platform(),
-        &options(&r.domain, false),
-        &Quiet,
-    )?;
+    let ctx = super::open(root, Access::Shared)?;
+    let opts = options(&r.domain, false);
+    let pulled = Undo::guard(ctx, |ctx| {
+        registry::pull(ctx, &r, &default_platform(), &opts, &Quiet)
+    })?;
     eprintln!("Digest: {}", pulled.digest);
     eprintln!("Status: Downloaded newer image for {}", r.familiar());
     Ok(())

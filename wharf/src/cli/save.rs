@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _};
 use wharf::context::Access;
 use wharf::image::archive::{self, Format, SaveItem};
 use wharf::image::lookup::{self, Named};
+use wharf::image::undo::Undo;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum ArchiveFormat {
@@ -105,8 +106,8 @@ pub fn load(root: &Path, a: LoadArgs) -> anyhow::Result<()> {
             Box::new(std::io::stdin())
         }
     };
-    let mut ctx = super::open(root, Access::Shared)?;
-    let loaded = archive::load(&mut ctx, input)?;
+    let ctx = super::open(root, Access::Shared)?;
+    let loaded = Undo::guard(ctx, |ctx| archive::load(ctx, input))?;
     if !a.quiet {
         for l in loaded {
             if l.names.is_empty() {

@@ -77,6 +77,10 @@ impl<T> Hashing<T> {
         self.count
     }
 
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     pub fn finish(self) -> (T, Digest, u64) {
         (self.inner, Digest::from_hasher(self.hasher), self.count)
     }

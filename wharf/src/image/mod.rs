@@ -13,6 +13,7 @@ pub mod reference;
 pub mod registry;
 pub mod remove;
 pub mod store;
+pub mod undo;
 pub mod unpack;
 
 use digest::{Digest, DigestError};

@@ -307,10 +307,7 @@ pub fn pull(
                         while let Some(chunk) =
                             s.stream.try_next().await.map_err(|e| err(e.into()))?
                         {
-                            w.write_all(&chunk).map_err(|e| BlobError::Io {
-                                path: blobs.root().to_path_buf(),
-                                source: e,
-                            })?;
+                            w.write_all(&chunk).map_err(|e| w.write_error(e))?;
                             if is_layer {
                                 progress.event(Event::Progress {
                                     digest: digest.clone(),

@@ -26,6 +26,14 @@ pub enum BlobError {
     Missing(Digest),
     #[error("content store {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("writing {what} to {path}: {source}")]
+    Write {
+        what: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("reading the input: {0}")]
+    Read(io::Error),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BlobError + '_ {
@@ -111,7 +119,7 @@ impl BlobStore {
 
     pub fn put(&self, data: &[u8]) -> Result<Digest, BlobError> {
         let mut w = self.writer(None)?;
-        w.write_all(data).map_err(io_err(&self.root))?;
+        w.write_all(data).map_err(|e| w.write_error(e))?;
         w.commit()
     }
 
@@ -122,7 +130,17 @@ impl BlobStore {
         expected: Option<Digest>,
     ) -> Result<(Digest, u64), BlobError> {
         let mut w = self.writer(expected)?;
-        let n = io::copy(r, &mut w).map_err(io_err(&self.root))?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BlobError::Read(e)),
+            };
+            w.write_all(&buf[..n]).map_err(|e| w.write_error(e))?;
+        }
+        let n = w.written();
         Ok((w.commit()?, n))
     }
 
@@ -181,9 +199,23 @@ impl BlobWriter {
         self.out.count()
     }
 
+    /// A failed write into this blob, naming the blob and the file written (a full disk
+    /// reads "writing blob sha256:... to .../blobs/tmp/...: No space left on device").
+    pub fn write_error(&self, source: io::Error) -> BlobError {
+        BlobError::Write {
+            what: self
+                .expected
+                .as_ref()
+                .map_or_else(|| "a blob".to_string(), |d| format!("blob {d}")),
+            path: self.out.get_ref().get_ref().path().to_path_buf(),
+            source,
+        }
+    }
+
     /// Verifies the digest, syncs and renames the blob into place.
-    pub fn commit(self) -> Result<Digest, BlobError> {
-        let root = self.store.root.clone();
+    pub fn commit(mut self) -> Result<Digest, BlobError> {
+        // Flush first, so a full disk is reported as a failed write of this blob.
+        self.out.flush().map_err(|e| self.write_error(e))?;
         let (buf, actual, size) = self.out.finish();
         if let Some(expected) = self.expected {
             if expected != actual {
@@ -194,9 +226,14 @@ impl BlobWriter {
                 });
             }
         }
-        let tmp = buf
-            .into_inner()
-            .map_err(|e| io_err(&root)(e.into_error()))?;
+        let tmp = buf.into_inner().map_err(|e| {
+            let (source, w) = e.into_parts();
+            BlobError::Write {
+                what: format!("blob {actual}"),
+                path: w.get_ref().path().to_path_buf(),
+                source,
+            }
+        })?;
         tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
         let dest = self.store.path(&actual);
         tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;

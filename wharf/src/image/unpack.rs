@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
@@ -115,6 +115,24 @@ impl Read for ChannelReader {
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// Copies an entry's data into its file, telling a bad layer (read) from a failing
+/// destination such as a full disk (write).
+fn copy_content(r: &mut impl Read, file: &mut File, display: &str) -> Result<u64, UnpackError> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(UnpackError::Tar(e)),
+        };
+        file.write_all(&buf[..n])
+            .map_err(|e| fs_err(display, "write", e))?;
+        total += n as u64;
     }
 }
 
@@ -299,7 +317,7 @@ impl Extractor {
                 .map_err(|e| fs_err(&display, "create", e))?;
                 let mut file = File::from(owned(fd));
                 let want = entry.header().size().map_err(UnpackError::Tar)?;
-                let got = io::copy(entry, &mut file).map_err(UnpackError::Tar)?;
+                let got = copy_content(entry, &mut file, &display)?;
                 if got != want {
                     return Err(UnpackError::Tar(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
