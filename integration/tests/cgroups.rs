@@ -12,8 +12,8 @@ fn v1() -> bool {
     std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
 }
 
-/// The container's cgroup file for a v1 controller, from its init's /proc/<pid>/cgroup.
-fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
+/// The container's cgroup directory for a v1 controller, from its init's /proc/<pid>/cgroup.
+fn cgroup_dir(pid: i64, controller: &str) -> std::path::PathBuf {
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let path = cg
         .lines()
@@ -26,11 +26,27 @@ fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
                 .then(|| path.to_string())
         })
         .unwrap();
-    let full = format!("/sys/fs/cgroup/{controller}{path}/{file}");
+    std::path::PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
+}
+
+/// A file of the container's cgroup for a v1 controller.
+fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
+    let full = cgroup_dir(pid, controller).join(file);
     std::fs::read_to_string(&full)
-        .unwrap_or_else(|e| panic!("{full}: {e}"))
+        .unwrap_or_else(|e| panic!("{full:?}: {e}"))
         .trim()
         .to_string()
+}
+
+/// The block I/O weight: blkio.weight, or blkio.bfq.weight where only BFQ has one.
+fn blkio_weight(pid: i64) -> String {
+    let dir = cgroup_dir(pid, "blkio");
+    let file = if dir.join("blkio.weight").exists() {
+        "blkio.weight"
+    } else {
+        "blkio.bfq.weight"
+    };
+    cgroup_file(pid, "blkio", file)
 }
 
 fn detached<'a>(rt: &'a Runtime, b: &Bundle) -> (Container<'a>, i64) {
@@ -231,4 +247,297 @@ fn ps_lists_exactly_the_containers_processes_and_stats_are_plausible() {
     assert_eq!(v["data"]["pids"]["current"], 3);
     assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
     assert!(v["data"]["cpu"]["usage"]["total"].as_u64().is_some());
+}
+
+/// major:minor of a whole disk, for block I/O throttles (the kernel refuses partitions and
+/// virtual devices).
+fn a_disk() -> Option<String> {
+    std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            !["loop", "zram", "ram", "dm-", "nbd"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .map(|s| s.trim().to_string())
+}
+
+#[test]
+fn every_v1_resource_reaches_its_file_and_every_update_flag_too() {
+    if !v1() {
+        return integration::skip("checks v1 cgroup files; this host is not v1/hybrid");
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    let disk = a_disk();
+    let mut resources = json!({
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20,
+                   "swappiness": 10, "disableOOMKiller": true},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "realtimePeriod": 1000000,
+                "realtimeRuntime": 0, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 50},
+        "blockIO": {"weight": 200},
+        "devices": [{"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
+    });
+    match &disk {
+        Some(d) => {
+            let (major, minor) = d.split_once(':').unwrap();
+            let dev = |rate: u64| json!([{"major": major.parse::<u64>().unwrap(), "minor": minor.parse::<u64>().unwrap(), "rate": rate}]);
+            resources["blockIO"]["throttleReadBpsDevice"] = dev(1 << 20);
+            resources["blockIO"]["throttleWriteBpsDevice"] = dev(2 << 20);
+            resources["blockIO"]["throttleReadIOPSDevice"] = dev(100);
+            resources["blockIO"]["throttleWriteIOPSDevice"] = dev(200);
+        }
+        None => integration::skip("no whole disk in /sys/block: block I/O throttles not tested"),
+    }
+    b.config["linux"]["resources"] = resources;
+    let (c, pid) = detached(&rt, &b);
+    let f = |ctrl: &str, file: &str| cgroup_file(pid, ctrl, file);
+    assert_eq!(
+        f("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.soft_limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.memsw.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(f("memory", "memory.swappiness"), "10");
+    assert!(f("memory", "memory.oom_control").contains("oom_kill_disable 1"));
+    assert_eq!(f("cpu", "cpu.shares"), "512");
+    assert_eq!(f("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(f("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(f("cpu", "cpu.rt_period_us"), "1000000");
+    assert_eq!(f("cpu", "cpu.rt_runtime_us"), "0");
+    assert_eq!(f("cpuset", "cpuset.cpus"), "0");
+    assert_eq!(f("cpuset", "cpuset.mems"), "0");
+    assert_eq!(f("pids", "pids.max"), "50");
+    assert_eq!(blkio_weight(pid), "200");
+    if let Some(d) = &disk {
+        assert_eq!(
+            f("blkio", "blkio.throttle.read_bps_device"),
+            format!("{d} {}", 1 << 20)
+        );
+        assert_eq!(
+            f("blkio", "blkio.throttle.write_bps_device"),
+            format!("{d} {}", 2 << 20)
+        );
+        assert_eq!(
+            f("blkio", "blkio.throttle.read_iops_device"),
+            format!("{d} 100")
+        );
+        assert_eq!(
+            f("blkio", "blkio.throttle.write_iops_device"),
+            format!("{d} 200")
+        );
+    }
+    let devices = f("devices", "devices.list");
+    assert!(devices.lines().any(|l| l == "c 1:3 rwm"), "{devices}");
+    assert!(!devices.contains("a *:* rwm"), "{devices}");
+
+    rt.ok(&[
+        "update",
+        "--memory",
+        "96m",
+        "--memory-reservation",
+        "48m",
+        "--memory-swap",
+        "192m",
+        "--cpu-period",
+        "200000",
+        "--cpu-quota",
+        "30000",
+        "--cpu-share",
+        "300",
+        "--cpu-rt-period",
+        "900000",
+        "--cpu-rt-runtime",
+        "0",
+        "--cpuset-cpus",
+        "0",
+        "--cpuset-mems",
+        "0",
+        "--pids-limit",
+        "30",
+        "--blkio-weight",
+        "300",
+        &c.id,
+    ]);
+    assert_eq!(
+        f("memory", "memory.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.soft_limit_in_bytes"),
+        (48u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.memsw.limit_in_bytes"),
+        (192u64 << 20).to_string()
+    );
+    assert_eq!(f("cpu", "cpu.cfs_period_us"), "200000");
+    assert_eq!(f("cpu", "cpu.cfs_quota_us"), "30000");
+    assert_eq!(f("cpu", "cpu.shares"), "300");
+    assert_eq!(f("cpu", "cpu.rt_period_us"), "900000");
+    assert_eq!(f("pids", "pids.max"), "30");
+    assert_eq!(blkio_weight(pid), "300");
+
+    let dir = TempDir::new("resources");
+    let file = dir.path.join("r.json");
+    std::fs::write(&file, json!({"cpu": {"idle": 1}}).to_string()).unwrap();
+    let idle = rt.run(&["update", "-r", file.to_str().unwrap(), &c.id]);
+    if rt.is_hull() {
+        assert!(
+            idle.status.success(),
+            "{}",
+            String::from_utf8_lossy(&idle.stderr)
+        );
+        assert_eq!(f("cpu", "cpu.idle"), "1");
+    } else if f("cpu", "cpu.idle") != "1" {
+        println!("reference runtime: cpu.idle not applied ({})", idle.status);
+    }
+}
+
+/// Requests this host cannot honour: an error naming the resource, and nothing left behind.
+#[test]
+fn resources_the_host_lacks_are_errors_not_ignored() {
+    if !v1() {
+        return integration::skip("checks v1/hybrid refusals; this host is unified v2");
+    }
+    let rt = Runtime::new();
+    let mounted = |h: &str| {
+        std::path::Path::new("/sys/fs/cgroup")
+            .join(h)
+            .join("tasks")
+            .exists()
+    };
+    let mut cases = vec![(
+        "unified",
+        json!({"unified": {"memory.high": "1000000"}}),
+        "linux.resources.unified",
+    )];
+    if !mounted("hugetlb") {
+        cases.push((
+            "hugetlb",
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 << 20}]}),
+            "hugetlb",
+        ));
+    } else {
+        integration::skip("hugetlb is a v1 hierarchy here: its refusal is not testable");
+    }
+    if !mounted("net_cls") && !mounted("net_cls,net_prio") {
+        cases.push((
+            "network",
+            json!({"network": {"classID": 1048577}}),
+            "net_",
+        ));
+    } else {
+        integration::skip("net_cls is mounted here: its refusal is not testable");
+    }
+    for (what, resources, named) in cases {
+        let mut b = Bundle::new(&["true"]);
+        b.config["linux"]["resources"] = resources;
+        b.config["linux"]["cgroupsPath"] =
+            json!(format!("/hull-refused-{}", integration::unique(what)));
+        b.save();
+        let c = Container::new(&rt);
+        let out = rt.run(&["create", "--bundle", b.path_str(), &c.id]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let path = b.config["linux"]["cgroupsPath"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let leftovers: Vec<_> = integration::cgroup_dirs(&path)
+            .into_iter()
+            .filter(|d| d.exists())
+            .collect();
+        integration::remove_empty_cgroups(&path);
+        if !rt.is_hull() {
+            if out.status.success() {
+                println!("reference runtime accepts {what} on this host: {err}");
+            }
+            continue;
+        }
+        assert!(!out.status.success(), "{what} accepted");
+        assert!(err.contains(named), "{what}: {err}");
+        assert_eq!(rt.ok(&["list", "-q"]), "", "{what}: no container left");
+        assert!(leftovers.is_empty(), "{what}: cgroups left: {leftovers:?}");
+    }
+}
+
+#[test]
+fn kernel_memory_is_ignored_with_a_warning() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["resources"] = json!({"memory": {"kernel": 64 << 20, "kernelTCP": 16 << 20}});
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["create", "--bundle", b.path_str(), &c.id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.to_lowercase().contains("kernel memory") && err.contains("ignored"),
+        "{err}"
+    );
+}
+
+#[test]
+fn systemd_driver_refuses_what_it_cannot_do() {
+    let rt = Runtime::new();
+    let systemd = std::path::Path::new("/run/systemd/system").exists();
+    let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if systemd && unified {
+        return integration::skip("systemd runs on cgroup v2 here: the refusals are not testable");
+    }
+    let b = Bundle::new(&["true"]);
+    b.save();
+    let c = Container::new(&rt);
+    let mut cmd = rt.cmd();
+    let out = cmd
+        .args([
+            "--systemd-cgroup",
+            "create",
+            "--bundle",
+            b.path_str(),
+            &c.id,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "systemd driver without systemd on v2: {err}"
+    );
+    if rt.is_hull() {
+        assert!(err.contains("--systemd-cgroup"), "{err}");
+        assert_eq!(rt.ok(&["list", "-q"]), "", "nothing left");
+        let mut b = Bundle::new(&["true"]);
+        b.config["linux"]["cgroupsPath"] = json!("/not/a/systemd/path");
+        b.save();
+        let out = rt
+            .cmd()
+            .args([
+                "--systemd-cgroup",
+                "create",
+                "--bundle",
+                b.path_str(),
+                &c.id,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"),
+            "{err}"
+        );
+    }
 }

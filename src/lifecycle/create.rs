@@ -113,7 +113,7 @@ pub fn create_container(
         Some(c) => Some(capabilities::Plan::from_spec(c)?),
         None => None,
     };
-    let cgroup_path = cgroups::path_for(spec, &o.id);
+    let cgroup_path = cgroups::path_for(spec, &o.id, g.systemd_cgroup)?;
     let cgroup = Cgroup::open(&cgroup_path, g.systemd_cgroup, &o.id)?;
 
     logging::debug(&format!(

@@ -30,7 +30,7 @@ pub fn events(g: &Global, id: &str, stats_once: bool, interval: Duration) -> any
     if stats_once {
         return emit("stats", cgroup.stats()?);
     }
-    let mut oom = OomWatch::new(&state.cgroup_path)?;
+    let mut oom = OomWatch::new(cgroup.dir())?;
     let timeout = PollTimeout::try_from(interval).unwrap_or(PollTimeout::MAX);
     loop {
         let mut fds = [PollFd::new(oom.fd.as_fd(), PollFlags::POLLIN)];

@@ -219,7 +219,8 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         Some(a) => Ok(a.send(listener, pid.as_raw(), &state.hook_state(Status::Running))?),
         None => bail!("exec: a seccomp listener but no agent in the profile"),
     };
-    let pid = match start(&cgroups, &state.cgroup_path, child, &parent_end, to_agent) {
+    let container_dir = crate::cgroups::fs_dir(&state.cgroup_path, state.systemd_cgroup)?;
+    let pid = match start(&cgroups, &container_dir, child, &parent_end, to_agent) {
         Ok(pid) => pid,
         Err(err) => {
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);

@@ -44,7 +44,7 @@ pub fn status(state: &State, dir: &Path) -> Status {
         Status::Stopped
     } else if dir.join(EXEC_FIFO).exists() {
         Status::Created
-    } else if cgroups::is_frozen(&state.cgroup_path) {
+    } else if cgroups::is_frozen(&state.cgroup_path, state.systemd_cgroup) {
         Status::Paused
     } else {
         Status::Running

@@ -1,0 +1,147 @@
+//! `exec --cgroup`: which sub-cgroups of the container's cgroup an exec'd process joins, and
+//! joining them by writing cgroup.procs in each hierarchy (no libcgroups manager needed).
+
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+
+use super::{hierarchies, CgroupError};
+
+/// Where `exec --cgroup` puts a process inside the container's cgroup: one sub-path for every
+/// controller, and sub-paths for named v1 controllers (`cpu,memory:sub`), as runc takes them.
+#[derive(Debug, Default, PartialEq)]
+pub struct ExecCgroups {
+    all: Option<PathBuf>,
+    per_controller: Vec<(String, PathBuf)>,
+}
+
+impl ExecCgroups {
+    pub fn parse(args: &[String]) -> Result<ExecCgroups, CgroupError> {
+        let mut out = ExecCgroups::default();
+        for arg in args {
+            let bad = |reason| CgroupError::ExecArg {
+                arg: arg.clone(),
+                reason,
+            };
+            let (controllers, sub) = match arg.split_once(':') {
+                Some((c, sub)) => (Some(c), sub),
+                None => (None, arg.as_str()),
+            };
+            let sub = Path::new(sub.trim_start_matches('/'));
+            if sub.as_os_str().is_empty() {
+                return Err(bad("the sub-cgroup path is empty"));
+            }
+            // The process must stay below the container's own cgroup.
+            if sub
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(bad("the sub-cgroup path must not contain \"..\" or \".\""));
+            }
+            match controllers {
+                None if out.all.is_some() => {
+                    return Err(bad("only one path without controllers can be given"))
+                }
+                None => out.all = Some(sub.to_path_buf()),
+                Some(list) => {
+                    for c in list.split(',') {
+                        if c.is_empty() {
+                            return Err(bad("empty controller name"));
+                        }
+                        if out.per_controller.iter().any(|(have, _)| have == c) {
+                            return Err(bad("a controller is named twice"));
+                        }
+                        out.per_controller.push((c.to_string(), sub.to_path_buf()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves `pid` into the container's cgroup `container`, or the sub-cgroups asked for, in every
+    /// hierarchy the container has. Sub-cgroups must already exist, as in runc.
+    pub fn join(&self, container: &Path, pid: Pid) -> Result<(), CgroupError> {
+        let rel = container.strip_prefix("/").unwrap_or(container);
+        let mut used = vec![false; self.per_controller.len()];
+        let mut joined = 0;
+        for h in hierarchies()? {
+            let base = h.mount.join(rel);
+            if !base.is_dir() {
+                continue;
+            }
+            if h.controllers.is_empty() && !self.per_controller.is_empty() {
+                return Err(CgroupError::ExecJoin(
+                    "on cgroup v2 only one path without controllers can be given".into(),
+                ));
+            }
+            let named = self
+                .per_controller
+                .iter()
+                .enumerate()
+                .find(|(_, (c, _))| h.controllers.contains(c));
+            let dir = match (named, &self.all) {
+                (Some((i, (_, sub))), _) => {
+                    used[i] = true;
+                    base.join(sub)
+                }
+                (None, Some(sub)) => base.join(sub),
+                (None, None) => base,
+            };
+            if !dir.is_dir() {
+                return Err(CgroupError::ExecJoin(format!(
+                    "sub-cgroup {dir:?} does not exist"
+                )));
+            }
+            let procs = dir.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(|e| CgroupError::Op {
+                path: procs,
+                what: "adding the exec process",
+                message: e.to_string(),
+            })?;
+            joined += 1;
+        }
+        if let Some((c, _)) = self.per_controller.iter().zip(&used).find(|(_, u)| !**u) {
+            return Err(CgroupError::ExecJoin(format!(
+                "the container has no cgroup for controller {:?}",
+                c.0
+            )));
+        }
+        if joined == 0 {
+            return Err(CgroupError::ExecJoin(format!(
+                "the container's cgroup {container:?} exists in no hierarchy"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_cgroup_arguments() {
+        let parse =
+            |a: &[&str]| ExecCgroups::parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(parse(&[]).unwrap(), ExecCgroups::default());
+        let e = parse(&["/sub", "cpu,memory:m"]).unwrap();
+        assert_eq!(e.all.as_deref(), Some(Path::new("sub")));
+        assert_eq!(
+            e.per_controller,
+            [
+                ("cpu".to_string(), PathBuf::from("m")),
+                ("memory".to_string(), PathBuf::from("m"))
+            ]
+        );
+        for bad in [
+            &["a", "b"][..],
+            &["../up"],
+            &["cpu:"],
+            &["cpu:a", "cpu:b"],
+            &[",:a"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

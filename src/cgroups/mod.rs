@@ -1,0 +1,550 @@
+//! Adapter over libcgroups: where a container's cgroup is, joining it, applying resources,
+//! freezing, listing pids and removing it, on v1, hybrid and unified hosts.
+
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{
+    create_cgroup_manager, get_cgroup_setup, AnyCgroupManager, CgroupConfig, CgroupManager,
+    CgroupSetup, ControllerOpt, FreezerState,
+};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxResources, Spec};
+use serde_json::{json, Value};
+
+mod exec;
+mod systemd;
+
+pub use exec::ExecCgroups;
+use systemd::SystemdPath;
+
+/// The parent directory of the default cgroup paths (`/hull/<id>`), removed when it empties.
+pub const DEFAULT_PARENT: &str = "hull";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path:?}: {message}")]
+    Manager { path: PathBuf, message: String },
+    #[error(
+        "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); \
+         run without --systemd-cgroup to use cgroupfs"
+    )]
+    NoSystemd,
+    #[error(
+        "--systemd-cgroup: this host's controllers are on cgroup v1 and hull's systemd driver \
+         manages only the unified (v2) hierarchy; run without --systemd-cgroup to use cgroupfs"
+    )]
+    SystemdOnV1,
+    #[error("linux.cgroupsPath {path:?}: {reason} (the systemd driver takes slice:prefix:name)")]
+    SystemdPath { path: String, reason: &'static str },
+    #[error("{field}: {reason}")]
+    Unsupported {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("--cgroup {arg:?}: {reason}")]
+    ExecArg { arg: String, reason: &'static str },
+    #[error("--cgroup: {0}")]
+    ExecJoin(String),
+    #[error("cgroup {path:?}: {what}: {message}")]
+    Op {
+        path: PathBuf,
+        what: &'static str,
+        message: String,
+    },
+}
+
+pub struct Cgroup {
+    /// As in the config (`slice:prefix:name` for systemd).
+    path: PathBuf,
+    /// Relative to each hierarchy's root.
+    dir: PathBuf,
+    manager: AnyCgroupManager,
+}
+
+/// `linux.cgroupsPath`, or the default: `/hull/<id>` for cgroupfs, `:hull:<id>` for systemd.
+/// Relative cgroupfs paths are taken from the root of each hierarchy, as runtime-spec allows;
+/// systemd paths must be `slice:prefix:name`.
+pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> Result<PathBuf, CgroupError> {
+    let given = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .filter(|p| !p.as_os_str().is_empty());
+    if systemd {
+        let raw = given.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let parsed = SystemdPath::parse(&raw, id)?;
+        parsed.cgroup_dir()?;
+        return Ok(PathBuf::from(if raw.is_empty() {
+            format!(":hull:{id}")
+        } else {
+            raw
+        }));
+    }
+    Ok(match given {
+        Some(p) if p.is_absolute() => p.clone(),
+        Some(p) => Path::new("/").join(p),
+        None => Path::new("/").join(DEFAULT_PARENT).join(id),
+    })
+}
+
+/// The directory of a cgroup relative to each hierarchy's root: the path itself for cgroupfs,
+/// the unit's place in the slice tree for systemd.
+pub fn fs_dir(path: &Path, systemd: bool) -> Result<PathBuf, CgroupError> {
+    if systemd {
+        SystemdPath::parse(&path.to_string_lossy(), "")?.cgroup_dir()
+    } else {
+        Ok(path.to_path_buf())
+    }
+}
+
+impl Cgroup {
+    pub fn open(path: &Path, systemd: bool, id: &str) -> Result<Cgroup, CgroupError> {
+        let err = |message: String| CgroupError::Manager {
+            path: path.to_path_buf(),
+            message,
+        };
+        if systemd && !Path::new("/run/systemd/system").exists() {
+            return Err(CgroupError::NoSystemd);
+        }
+        // libcgroups would quietly build its v1 manager here instead.
+        if systemd && !matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+            return Err(CgroupError::SystemdOnV1);
+        }
+        let dir = fs_dir(path, systemd)?;
+        let manager = create_cgroup_manager(CgroupConfig {
+            cgroup_path: path.to_path_buf(),
+            systemd_cgroup: systemd,
+            container_name: id.to_string(),
+        })
+        .map_err(|e| err(e.to_string()))?;
+        Ok(Cgroup {
+            path: path.to_path_buf(),
+            dir,
+            manager,
+        })
+    }
+
+    fn op<T, E: std::fmt::Display>(
+        &self,
+        what: &'static str,
+        r: Result<T, E>,
+    ) -> Result<T, CgroupError> {
+        r.map_err(|e| CgroupError::Op {
+            path: self.path.clone(),
+            what,
+            message: e.to_string(),
+        })
+    }
+
+    /// Moves `pid` into the cgroup, creating it.
+    pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
+        self.op("adding the container's process", self.manager.add_task(pid))
+    }
+
+    /// Applies `linux.resources` of a spec.
+    pub fn apply_spec(&self, spec: &Spec) -> Result<(), CgroupError> {
+        match spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            Some(r) => self.apply(r),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies resource limits; the kernel's refusal names the cgroup file and value.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+        let resources = &screen(resources, unified)?;
+        let opt = ControllerOpt {
+            resources,
+            disable_oom_killer: resources
+                .memory()
+                .as_ref()
+                .and_then(|m| m.disable_oom_killer())
+                .unwrap_or(false),
+            oom_score_adj: None,
+            freezer_state: None,
+        };
+        self.op("applying linux.resources", self.manager.apply(&opt))
+    }
+
+    /// Statistics in runc's `events` shape (types.Stats).
+    pub fn stats(&self) -> Result<Value, CgroupError> {
+        let s = self.op("reading statistics", self.manager.stats())?;
+        let mem = |m: &libcgroups::stats::MemoryData| json!({"usage": m.usage, "max": m.max_usage, "failcnt": m.fail_count, "limit": m.limit});
+        let mut blkio = serde_json::Map::new();
+        for (key, v) in [
+            ("ioServiceBytesRecursive", &s.blkio.service_bytes),
+            ("ioServicedRecursive", &s.blkio.serviced),
+            ("ioQueueRecursive", &s.blkio.queued),
+            ("ioServiceTimeRecursive", &s.blkio.service_time),
+            ("ioWaitTimeRecursive", &s.blkio.wait_time),
+            ("ioMergedRecursive", &s.blkio.merged),
+            ("ioTimeRecursive", &s.blkio.time),
+            ("sectorsRecursive", &s.blkio.sectors),
+        ] {
+            // runc omits empty lists.
+            if !v.is_empty() {
+                let entries: Vec<Value> = v
+                    .iter()
+                    .map(|d| json!({"major": d.major, "minor": d.minor, "op": d.op_type.clone().unwrap_or_default(), "value": d.value}))
+                    .collect();
+                blkio.insert(key.into(), Value::Array(entries));
+            }
+        }
+        let mut memory = json!({
+            "usage": mem(&s.memory.memory),
+            "swap": mem(&s.memory.memswap),
+            "kernel": mem(&s.memory.kernel),
+            "kernelTCP": mem(&s.memory.kernel_tcp),
+            "raw": s.memory.stats
+        });
+        // runc omits zero counters of this kind.
+        if s.memory.cache > 0 {
+            memory["cache"] = json!(s.memory.cache);
+        }
+        let mut pids = json!({"current": s.pids.current});
+        if s.pids.limit > 0 {
+            pids["limit"] = json!(s.pids.limit);
+        }
+        let hugetlb: serde_json::Map<String, Value> = s
+            .hugetlb
+            .iter()
+            .map(|(size, h)| {
+                (
+                    size.clone(),
+                    json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.fail_count}),
+                )
+            })
+            .collect();
+        Ok(json!({
+            "cpu": {
+                "usage": {
+                    "total": s.cpu.usage.usage_total,
+                    "percpu": s.cpu.usage.per_core_usage_total,
+                    "percpu_kernel": s.cpu.usage.per_core_usage_kernel,
+                    "percpu_user": s.cpu.usage.per_core_usage_user,
+                    "kernel": s.cpu.usage.usage_kernel,
+                    "user": s.cpu.usage.usage_user
+                },
+                "throttling": {
+                    "periods": s.cpu.throttling.periods,
+                    "throttledPeriods": s.cpu.throttling.throttled_periods,
+                    "throttledTime": s.cpu.throttling.throttled_time
+                }
+            },
+            "memory": memory,
+            "cpuset": cpuset_stats(&self.dir),
+            "pids": pids,
+            "blkio": blkio,
+            "hugetlb": hugetlb,
+            "intel_rdt": {},
+            "network_interfaces": null
+        }))
+    }
+
+    pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
+        self.op("listing processes", self.manager.get_all_pids())
+    }
+
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let state = if frozen {
+            FreezerState::Frozen
+        } else {
+            FreezerState::Thawed
+        };
+        self.op("changing the freezer state", self.manager.freeze(state))
+    }
+
+    /// Relative to each hierarchy's root.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Removes the cgroup (killing what is left in it), then the default parent if now empty.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        self.op("removing", self.manager.remove())?;
+        if self.dir.parent() == Some(&Path::new("/").join(DEFAULT_PARENT)) {
+            for hierarchy in hierarchy_roots() {
+                // Another container may still use it: then rmdir fails and that is fine.
+                let _ = std::fs::remove_dir(hierarchy.join(DEFAULT_PARENT));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What libcgroups would drop without a word on this layout: refused, or (kernel memory, which
+/// kernels since 5.4 accept and do not enforce) warned about and left out, as runc does.
+fn screen(resources: &LinuxResources, unified: bool) -> Result<LinuxResources, CgroupError> {
+    if !unified && resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(CgroupError::Unsupported {
+            field: "linux.resources.unified",
+            reason: "needs cgroup v2; this host's controllers are on cgroup v1",
+        });
+    }
+    let mut out = resources.clone();
+    if let Some(memory) = resources.memory() {
+        if memory.kernel().is_some() || memory.kernel_tcp().is_some() {
+            crate::logging::warn(
+                "linux.resources.memory.kernel and kernelTCP are ignored: kernel memory limits \
+                 are deprecated and not enforced by current kernels",
+            );
+            let mut m = *memory;
+            m.set_kernel(None);
+            m.set_kernel_tcp(None);
+            out.set_memory(Some(m));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a cpuset list (`0-2,5`) into its members.
+fn cpu_list(s: &str) -> Vec<u64> {
+    s.trim()
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .flat_map(|part| match part.split_once('-') {
+            Some((a, b)) => match (a.parse::<u64>(), b.parse::<u64>()) {
+                (Ok(a), Ok(b)) if a <= b => (a..=b).collect(),
+                _ => Vec::new(),
+            },
+            None => part.parse().into_iter().collect(),
+        })
+        .collect()
+}
+
+/// runc's cpuset statistics, read from the cpuset files (libcgroups does not report them).
+fn cpuset_stats(path: &Path) -> Value {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+    let dir = if unified {
+        Path::new("/sys/fs/cgroup").join(rel)
+    } else {
+        Path::new("/sys/fs/cgroup/cpuset").join(rel)
+    };
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let num = |f: &str| {
+        read(&format!("cpuset.{f}"))
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(0)
+    };
+    if unified {
+        return json!({"cpus": cpu_list(&read("cpuset.cpus.effective")),
+                      "mems": cpu_list(&read("cpuset.mems.effective"))});
+    }
+    json!({
+        "cpus": cpu_list(&read("cpuset.cpus")),
+        "cpu_exclusive": num("cpu_exclusive"),
+        "mems": cpu_list(&read("cpuset.mems")),
+        "mem_hardwall": num("mem_hardwall"),
+        "mem_exclusive": num("mem_exclusive"),
+        "memory_migrate": num("memory_migrate"),
+        "memory_spread_page": num("memory_spread_page"),
+        "memory_spread_slab": num("memory_spread_slab"),
+        "memory_pressure": num("memory_pressure"),
+        "sched_load_balance": num("sched_load_balance"),
+        "sched_relax_domain_level": num("sched_relax_domain_level")
+    })
+}
+
+/// Whether the container's cgroup is frozen, read straight from the freezer files.
+pub fn is_frozen(path: &Path, systemd: bool) -> bool {
+    let Ok(dir) = fs_dir(path, systemd) else {
+        return false;
+    };
+    let rel = dir.strip_prefix("/").unwrap_or(&dir);
+    match get_cgroup_setup() {
+        Ok(CgroupSetup::Unified) => {
+            std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze"))
+                .is_ok_and(|s| s.trim() == "1")
+        }
+        Ok(_) => std::fs::read_to_string(
+            Path::new("/sys/fs/cgroup/freezer")
+                .join(rel)
+                .join("freezer.state"),
+        )
+        .is_ok_and(|s| s.trim() != "THAWED"),
+        Err(_) => false,
+    }
+}
+
+/// Notices out-of-memory kills in a container's cgroup: the fd becomes readable on an event
+/// (v1: an eventfd registered on memory.oom_control; v2: inotify on memory.events, whose
+/// oom_kill count is compared to tell an OOM from other changes).
+pub struct OomWatch {
+    pub fd: std::os::fd::OwnedFd,
+    v2_events: Option<(PathBuf, u64)>,
+}
+
+fn v2_oom_kills(events: &Path) -> u64 {
+    std::fs::read_to_string(events)
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+impl OomWatch {
+    pub fn new(path: &Path) -> Result<OomWatch, CgroupError> {
+        use nix::sys::eventfd::{EfdFlags, EventFd};
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use std::os::fd::AsRawFd;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let err = |what: &'static str| {
+            let path = path.to_path_buf();
+            move |e: std::io::Error| CgroupError::Op {
+                path,
+                what,
+                message: e.to_string(),
+            }
+        };
+        if matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+            let events = Path::new("/sys/fs/cgroup").join(rel).join("memory.events");
+            let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+                .map_err(|e| err("watching memory.events")(e.into()))?;
+            inotify
+                .add_watch(&events, AddWatchFlags::IN_MODIFY)
+                .map_err(|e| err("watching memory.events")(e.into()))?;
+            let kills = v2_oom_kills(&events);
+            // A duplicate keeps the inotify instance (and its watch) alive.
+            let fd = std::os::fd::AsFd::as_fd(&inotify)
+                .try_clone_to_owned()
+                .map_err(err("watching memory.events"))?;
+            return Ok(OomWatch {
+                fd,
+                v2_events: Some((events, kills)),
+            });
+        }
+        let dir = Path::new("/sys/fs/cgroup/memory").join(rel);
+        let control = std::fs::File::open(dir.join("memory.oom_control"))
+            .map_err(err("opening memory.oom_control"))?;
+        let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| err("creating an eventfd")(e.into()))?;
+        std::fs::write(
+            dir.join("cgroup.event_control"),
+            format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()),
+        )
+        .map_err(err("registering for OOM events"))?;
+        // The registration lives as long as the eventfd; the control file may close.
+        Ok(OomWatch {
+            fd: efd.into(),
+            v2_events: None,
+        })
+    }
+
+    /// After the fd was readable: drains it and says whether an OOM kill happened.
+    pub fn took_oom(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&self.fd), &mut buf);
+        match &mut self.v2_events {
+            None => true,
+            Some((events, seen)) => {
+                let now = v2_oom_kills(events);
+                let oom = now > *seen;
+                *seen = now;
+                oom
+            }
+        }
+    }
+}
+
+/// One mounted cgroup hierarchy: its mount point and its controllers (`name=x` for a named v1
+/// hierarchy; none for cgroup2).
+pub(crate) struct Hierarchy {
+    pub mount: PathBuf,
+    pub controllers: Vec<String>,
+}
+
+/// Every cgroup hierarchy mounted here, from one read of mountinfo (a hierarchy mounted twice
+/// counts once).
+pub(crate) fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
+    let fail = |e: procfs::ProcError| CgroupError::Op {
+        path: PathBuf::from("/proc/self/mountinfo"),
+        what: "finding cgroup hierarchies",
+        message: e.to_string(),
+    };
+    let known: Vec<String> = std::fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for m in procfs::process::Process::myself()
+        .and_then(|p| p.mountinfo())
+        .map_err(fail)?
+    {
+        if !matches!(m.fs_type.as_str(), "cgroup" | "cgroup2") || !seen.insert(m.majmin.clone()) {
+            continue;
+        }
+        let mut controllers: Vec<String> = m
+            .super_options
+            .keys()
+            .filter(|k| k.starts_with("name=") || known.contains(k))
+            .cloned()
+            .collect();
+        if m.fs_type == "cgroup" && controllers.is_empty() {
+            continue;
+        }
+        controllers.sort();
+        out.push(Hierarchy {
+            mount: m.mount_point,
+            controllers,
+        });
+    }
+    Ok(out)
+}
+
+/// The mount points of every cgroup hierarchy on this host.
+fn hierarchy_roots() -> Vec<PathBuf> {
+    hierarchies()
+        .map(|hs| hs.into_iter().map(|h| h.mount).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(cpu_list("0-2,5\n"), [0, 1, 2, 5]);
+        assert_eq!(cpu_list(""), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn screen_refuses_unified_on_v1_and_drops_kernel_memory() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"unified":{"memory.high":"1"},"memory":{"limit":100,"kernel":5,"kernelTCP":6}}"#,
+        )
+        .unwrap();
+        let e = screen(&r, false).unwrap_err().to_string();
+        assert!(e.contains("linux.resources.unified"), "{e}");
+        let out = screen(&r, true).unwrap();
+        let m = out.memory().as_ref().unwrap();
+        assert_eq!((m.limit(), m.kernel(), m.kernel_tcp()), (Some(100), None, None));
+        assert_eq!(out.unified(), r.unified());
+    }
+
+    #[test]
+    fn default_and_relative_paths() {
+        let spec: Spec = serde_json::from_str(r#"{"ociVersion":"1.0.2"}"#).unwrap();
+        assert_eq!(path_for(&spec, "c1", false).unwrap(), Path::new("/hull/c1"));
+        assert_eq!(path_for(&spec, "c1", true).unwrap(), Path::new(":hull:c1"));
+        let spec: Spec =
+            serde_json::from_str(r#"{"ociVersion":"1.0.2","linux":{"cgroupsPath":"a/b"}}"#)
+                .unwrap();
+        assert_eq!(path_for(&spec, "c1", false).unwrap(), Path::new("/a/b"));
+        let e = path_for(&spec, "c1", true).unwrap_err().to_string();
+        assert!(e.contains("linux.cgroupsPath") && e.contains("a/b"), "{e}");
+        assert_eq!(
+            fs_dir(Path::new("user-1.slice:p:n"), true).unwrap(),
+            Path::new("/user.slice/user-1.slice/p-n.scope")
+        );
+    }
+}
