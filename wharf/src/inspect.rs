@@ -84,8 +84,16 @@ pub fn image(ctx: &Context, img: &ImageRow) -> Result<ImageInspect, ImageError> 
     })
 }
 
-/// One `images` row per tag (or one `<none>` row), with the digest of the same repository.
-pub fn image_rows(img: &ImageRow, no_trunc: bool) -> Vec<Value> {
+/// `images` rows as docker's client makes them: one per tag (one per tag and digest of
+/// its repository when digests are needed: `--digests` given or `{{.Digest}}` in the
+/// format), one for each repository known only by digest (one per digest with
+/// `--digests`), or a single `<none>` row.
+pub fn image_rows(
+    img: &ImageRow,
+    no_trunc: bool,
+    show_digests: bool,
+    need_digests: bool,
+) -> Vec<Value> {
     let id = if no_trunc {
         img.id.to_string()
     } else {
@@ -106,36 +114,59 @@ pub fn image_rows(img: &ImageRow, no_trunc: bool) -> Vec<Value> {
             "VirtualSize": human_size(img.size),
         })
     };
-    let digests: Vec<ImageRef> = img
+    let tags: Vec<ImageRef> = img
+        .tags
+        .iter()
+        .filter_map(|t| ImageRef::parse(t).ok())
+        .collect();
+    let by_digest: Vec<ImageRef> = img
         .repo_digests
         .iter()
         .filter_map(|d| ImageRef::parse(d).ok())
+        .filter(|d| d.digest.is_some())
         .collect();
-    let digest_for = |repo: &str| {
-        digests
+    if tags.is_empty() && by_digest.is_empty() {
+        return vec![row("<none>", "<none>", "<none>")];
+    }
+    let digests_of = |repo: &str| -> Vec<&str> {
+        by_digest
             .iter()
-            .find(|d| d.repository() == repo)
-            .and_then(|d| d.digest.clone())
-            .unwrap_or_else(|| "<none>".into())
+            .filter(|d| d.familiar_repository() == repo)
+            .filter_map(|d| d.digest.as_deref())
+            .collect()
     };
     let mut rows = Vec::new();
-    for t in &img.tags {
-        if let Ok(r) = ImageRef::parse(t) {
-            rows.push(row(
-                &r.familiar_repository(),
-                r.tag.as_deref().unwrap_or("<none>"),
-                &digest_for(&r.repository()),
-            ));
+    let mut tagged = Vec::new();
+    for t in &tags {
+        let repo = t.familiar_repository();
+        let tag = t.tag.as_deref().unwrap_or("<none>");
+        let ds = if need_digests || show_digests {
+            digests_of(&repo)
+        } else {
+            vec![]
+        };
+        if ds.is_empty() {
+            rows.push(row(&repo, tag, "<none>"));
         }
+        for d in ds {
+            rows.push(row(&repo, tag, d));
+        }
+        tagged.push(repo);
     }
-    if rows.is_empty() {
-        match digests.first() {
-            Some(d) => rows.push(row(
-                &d.familiar_repository(),
+    for d in &by_digest {
+        let repo = d.familiar_repository();
+        if tagged.contains(&repo) {
+            continue;
+        }
+        if show_digests {
+            rows.push(row(
+                &repo,
                 "<none>",
-                d.digest.as_deref().unwrap_or("<none>"),
-            )),
-            None => rows.push(row("<none>", "<none>", "<none>")),
+                d.digest.as_deref().unwrap_or_default(),
+            ));
+        } else {
+            rows.push(row(&repo, "<none>", ""));
+            tagged.push(repo);
         }
     }
     rows

@@ -197,3 +197,101 @@ fn prune_removes_dangling_then_all() {
     env.ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(env.ok(&["images", "-q"]), "");
 }
+
+/// `images` rows as sorted `repository:tag` names.
+fn names(env: &Env, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+    all.extend_from_slice(args);
+    let mut v: Vec<String> = env.ok(&all).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn images_filters_work_and_combine_like_docker() {
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let t = |m: &str| env.busybox_tarball(m).to_str().unwrap().to_string();
+    let (ta, tb) = (t("fa"), t("fb"));
+    // Created in this order: app:1, app:2, the image that loses tool:1, tool:1.
+    env.ok(&["import", "-c", "LABEL tier=web", &ta, "app:1"]);
+    env.ok(&[
+        "import",
+        "-c",
+        "LABEL tier=db",
+        "-c",
+        "LABEL team=x",
+        &tb,
+        "app:2",
+    ]);
+    let old = env.import("fc", "tool:1");
+    env.import("fd", "tool:1");
+    let f = |args: &[&str]| {
+        let mut v = Vec::new();
+        for a in args {
+            v.extend(["--filter", *a]);
+        }
+        names(&env, &v)
+    };
+
+    assert_eq!(f(&["dangling=true"]), ["<none>:<none>"]);
+    assert_eq!(
+        env.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]),
+        format!("{old}\n")
+    );
+    assert_eq!(f(&["dangling=false"]), ["app:1", "app:2", "tool:1"]);
+
+    assert_eq!(f(&["reference=app"]), ["app:1", "app:2"]);
+    assert_eq!(f(&["reference=app:1"]), ["app:1"]);
+    assert_eq!(f(&["reference=*:1"]), ["app:1", "tool:1"]);
+    assert_eq!(f(&["reference=a[p]p:[2-9]"]), ["app:2"]);
+    // Several references widen the match; the positional name is one more of them.
+    assert_eq!(
+        f(&["reference=app:2", "reference=tool"]),
+        ["app:2", "tool:1"]
+    );
+    assert_eq!(
+        names(&env, &["app:1", "--filter", "reference=tool"]),
+        ["app:1", "tool:1"]
+    );
+    assert_eq!(names(&env, &["tool"]), ["tool:1"]);
+
+    assert_eq!(f(&["before=app:2"]), ["app:1"]);
+    assert_eq!(f(&["since=app:2"]), ["<none>:<none>", "tool:1"]);
+    // Several values resolve to the strictest one.
+    assert_eq!(
+        f(&["since=app:1", "since=app:2"]),
+        ["<none>:<none>", "tool:1"]
+    );
+    assert_eq!(f(&["before=tool:1", "before=app:2"]), ["app:1"]);
+    assert_eq!(
+        f(&["since=app:1", "before=tool:1"]),
+        ["<none>:<none>", "app:2"]
+    );
+
+    assert_eq!(f(&["label=tier"]), ["app:1", "app:2"]);
+    assert_eq!(f(&["label=tier=db"]), ["app:2"]);
+    assert_eq!(f(&["label=tier=db", "label=team"]), ["app:2"]);
+    assert!(f(&["label=tier=web", "label=team"]).is_empty());
+
+    // Different keys all apply.
+    assert_eq!(f(&["label=tier", "reference=*:1"]), ["app:1"]);
+    assert_eq!(f(&["since=app:1", "dangling=false"]), ["app:2", "tool:1"]);
+    assert_eq!(f(&["since=app:1", "dangling=true"]), ["<none>:<none>"]);
+    assert!(f(&["dangling=true", "reference=*"]).is_empty());
+
+    for (filter, err) in [
+        ("x=1", "invalid filter 'x'"),
+        ("dangling=maybe", "invalid filter 'dangling=maybe'"),
+        ("reference=[", "syntax error in pattern"),
+        ("before=nope", "No such image: nope:latest"),
+        ("label", "bad format of filter (expected name=value)"),
+    ] {
+        assert_eq!(
+            env.fails(&["images", "--filter", filter]),
+            format!("Error: {err}\n")
+        );
+    }
+}
