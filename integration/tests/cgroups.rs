@@ -433,11 +433,7 @@ fn resources_the_host_lacks_are_errors_not_ignored() {
         integration::skip("hugetlb is a v1 hierarchy here: its refusal is not testable");
     }
     if !mounted("net_cls") && !mounted("net_cls,net_prio") {
-        cases.push((
-            "network",
-            json!({"network": {"classID": 1048577}}),
-            "net_",
-        ));
+        cases.push(("network", json!({"network": {"classID": 1048577}}), "net_"));
     } else {
         integration::skip("net_cls is mounted here: its refusal is not testable");
     }
@@ -540,4 +536,51 @@ fn systemd_driver_refuses_what_it_cannot_do() {
             "{err}"
         );
     }
+}
+
+/// runc's conversion of v1 cpu shares to a v2 cpu.weight, which libcgroups applies.
+fn shares_to_weight(shares: u64) -> u64 {
+    1 + ((shares - 2) * 9999) / 262142
+}
+
+#[test]
+fn shares_to_weight_matches_runc() {
+    assert_eq!(shares_to_weight(2), 1);
+    assert_eq!(shares_to_weight(1024), 39);
+    assert_eq!(shares_to_weight(262144), 10000);
+}
+
+#[test]
+fn unified_v2_resources_reach_their_files() {
+    if v1() || !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return integration::skip(
+            "needs the unified cgroup v2 layout; this host mounts v1 controllers (hybrid)",
+        );
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 64 << 20},
+        "cpu": {"shares": 1024, "quota": 50000, "period": 100000},
+        "pids": {"limit": 50},
+        "unified": {"memory.high": "50331648"}
+    });
+    let (_c, pid) = detached(&rt, &b);
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = cg
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_string();
+    let f = |file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup{rel}/{file}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(f("memory.max"), (64u64 << 20).to_string());
+    assert_eq!(f("memory.high"), "50331648");
+    assert_eq!(f("cpu.weight"), shares_to_weight(1024).to_string());
+    assert_eq!(f("cpu.max"), "50000 100000");
+    assert_eq!(f("pids.max"), "50");
 }
