@@ -602,3 +602,332 @@ fn concurrent_pulls_and_imports_share_the_store() {
     want.sort();
     assert_eq!(names, want);
 }
+
+/// A token-auth front for a registry, as docker's Hub and most registries do it: a
+/// request without a valid bearer token gets a 401 with a `WWW-Authenticate: Bearer`
+/// challenge; `/token` issues tokens for the right basic credentials only; requests with
+/// an issued token are relayed to the registry behind. Records what it saw.
+struct TokenFront {
+    port: u16,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// One HTTP/1.1 request: the request line, headers and body.
+struct Request {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn read(s: &mut impl std::io::BufRead) -> Option<Self> {
+        let mut line = String::new();
+        s.read_line(&mut line).ok()?;
+        let mut parts = line.split_whitespace();
+        let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            s.read_line(&mut h).ok()?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':')?;
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+        let mut body = vec![0; len];
+        s.read_exact(&mut body).ok()?;
+        Some(Self {
+            method,
+            target,
+            headers,
+            body,
+        })
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn respond(s: &mut std::net::TcpStream, status: &str, extra: &str, body: &str) {
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    );
+}
+
+impl TokenFront {
+    fn start(backend: u16, user: &'static str, password: &'static str) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let (log2, stop2) = (log.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (log, tokens) = (log2.clone(), tokens.clone());
+                std::thread::spawn(move || {
+                    Self::serve(conn, port, backend, (user, password), &log, &tokens)
+                });
+            }
+        });
+        Self {
+            port,
+            log,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Answers one request and closes the connection.
+    fn serve(
+        mut conn: std::net::TcpStream,
+        port: u16,
+        backend: u16,
+        creds: (&str, &str),
+        log: &std::sync::Mutex<Vec<String>>,
+        tokens: &std::sync::Mutex<Vec<String>>,
+    ) {
+        use base64::Engine as _;
+        use std::io::Read;
+        let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+        let Some(req) = Request::read(&mut reader) else {
+            return;
+        };
+        let note = |s: String| log.lock().unwrap().push(s);
+        if let Some(query) = req.target.strip_prefix("/token?") {
+            let basic = req
+                .header("authorization")
+                .and_then(|a| a.strip_prefix("Basic "))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            let scope = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("scope="))
+                .unwrap_or("")
+                .replace("%3A", ":")
+                .replace("%2F", "/")
+                .replace("%2C", ",");
+            note(format!(
+                "token scope={scope} basic={}",
+                basic.as_deref().unwrap_or("-")
+            ));
+            if basic.as_deref() == Some(&format!("{}:{}", creds.0, creds.1)) {
+                let token = format!("t{}", tokens.lock().unwrap().len());
+                tokens.lock().unwrap().push(token.clone());
+                respond(
+                    &mut conn,
+                    "200 OK",
+                    "",
+                    &format!(r#"{{"token":"{token}"}}"#),
+                );
+            } else {
+                respond(
+                    &mut conn,
+                    "401 Unauthorized",
+                    "",
+                    r#"{"details":"incorrect username or password"}"#,
+                );
+            }
+            return;
+        }
+        let bearer = req
+            .header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::to_string);
+        if !bearer.is_some_and(|t| tokens.lock().unwrap().contains(&t)) {
+            note(format!("challenge {} {}", req.method, req.target));
+            let challenge = format!(
+                "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"wharf-test\"\r\n"
+            );
+            respond(
+                &mut conn,
+                "401 Unauthorized",
+                &challenge,
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#,
+            );
+            return;
+        }
+        note(format!("relay {} {}", req.method, req.target));
+        let mut up = std::net::TcpStream::connect(("127.0.0.1", backend)).unwrap();
+        let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.target);
+        for (k, v) in &req.headers {
+            if k != "connection" && k != "authorization" {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+        }
+        head.push_str("connection: close\r\n\r\n");
+        up.write_all(head.as_bytes()).unwrap();
+        up.write_all(&req.body).unwrap();
+        let mut answer = Vec::new();
+        let _ = up.read_to_end(&mut answer);
+        let _ = conn.write_all(&answer);
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TokenFront {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn bearer_token_flow_login_logout_and_wrong_password() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let front = TokenFront::start(reg.port, "alice", "s3cret");
+    let host = front.host();
+    let name = format!("{host}/tok/app:1");
+
+    // Push with credentials from `login`: challenge, token for pull+push, then relayed.
+    let src = Env::new();
+    let id = src.import("tok", &name);
+    let err = src.fails(&["push", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let mut login = src.wharf();
+    login.args(["login", "-u", "alice", "--password-stdin", &host]);
+    let out = login.write_stdin("s3cret\n").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    src.ok(&["push", &name]);
+    let log = front.log();
+    assert!(log.iter().any(|l| l == "challenge GET /v2/"), "{log:?}");
+    assert!(
+        log.contains(&"token scope=repository:tok/app:pull,push basic=alice:s3cret".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("relay PUT /v2/tok/app/manifests/1")),
+        "{log:?}"
+    );
+
+    // Credentials go where docker keeps them: $HOME/.docker/config.json without
+    // DOCKER_CONFIG.
+    let env = Env::new();
+    let home = env.path("home");
+    let cmd = |args: &[&str]| {
+        let mut c = env.wharf();
+        c.env_remove("DOCKER_CONFIG").env("HOME", &home).args(args);
+        c
+    };
+    let out = cmd(&["login", "-u", "alice", "-p", "wrong", &host])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // After docker's warning about -p, one error line.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().last(),
+        Some(
+            format!("Error: login failed: unauthorized: incorrect username or password for {host}")
+                .as_str()
+        ),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    let config = home.join(".docker/config.json");
+    assert!(!config.exists());
+    let err = String::from_utf8(cmd(&["pull", &name]).output().unwrap().stderr).unwrap();
+    assert!(err.contains("unauthorized"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let out = cmd(&["login", "-u", "alice", "-p", "s3cret", &host])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        cfg["auths"][&host]["auth"],
+        base64::engine::general_purpose::STANDARD
+            .encode("alice:s3cret")
+            .as_str()
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let before = front.log().len();
+    let out = cmd(&["pull", &name]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.ok(&["image", "inspect", "-f", "{{.Id}}", &name]).trim(),
+        id
+    );
+    let log = front.log()[before..].to_vec();
+    assert!(
+        log.contains(&"token scope=repository:tok/app:pull basic=alice:s3cret".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("relay GET /v2/tok/app/blobs/")),
+        "{log:?}"
+    );
+
+    let out = cmd(&["logout", &host]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Removing login credentials for {host}\n")
+    );
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(cfg["auths"].get(&host).is_none(), "{cfg}");
+    let other = Env::new();
+    let mut pull = other.wharf();
+    pull.env_remove("DOCKER_CONFIG")
+        .env("HOME", &home)
+        .args(["pull", &name]);
+    let out = pull.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
+}

@@ -35,6 +35,8 @@ pub enum RegistryError {
     },
     #[error("unauthorized: authentication required for {0}")]
     Unauthorized(String),
+    #[error("unauthorized: incorrect username or password for {0}")]
+    BadCredentials(String),
     #[error("manifest for {0} not found: manifest unknown")]
     NotFound(String),
     #[error("no matching manifest for {platform} in the manifest list entries of {reference}")]
@@ -470,23 +472,24 @@ pub fn login(domain: &str, opts: &Options) -> Result<(), RegistryError> {
     let oref = oci_ref(&r);
     let err = wrap(&r);
     let rt = runtime()?;
-    rt.block_on(async {
+    let checked = rt.block_on(async {
+        // A token registry checks the credentials when it issues the token.
         client
             .auth(&oref, &auth, RegistryOperation::Pull)
             .await
             .map_err(&err)?;
         // Basic auth is only checked when a request carries it; a missing repository
         // answers 404 to good credentials and 401 to bad ones.
-        match client
+        client
             .pull_manifest_raw(&oref, &auth, ACCEPT)
             .await
             .map_err(&err)
-        {
-            Ok(_) | Err(RegistryError::NotFound(_)) => Ok(()),
-            Err(RegistryError::Unauthorized(_)) => {
-                Err(RegistryError::Unauthorized(domain.to_string()))
-            }
-            Err(e) => Err(e),
+    });
+    match checked {
+        Ok(_) | Err(RegistryError::NotFound(_)) => Ok(()),
+        Err(RegistryError::Unauthorized(_)) => {
+            Err(RegistryError::BadCredentials(domain.to_string()))
         }
-    })
+        Err(e) => Err(e),
+    }
 }
