@@ -73,13 +73,18 @@ fn remove_same_fs(path: &Path, dev: u64) {
     }
 }
 
+/// Detaches (`umount -l`) every mount at or below `dir`, deepest first.
+pub fn unmount_below(dir: &Path) {
+    for m in mounts_below(dir) {
+        let c = CString::new(m.as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: umount2 with a valid C string.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
-        for m in mounts_below(&self.path) {
-            let c = CString::new(m.as_os_str().as_encoded_bytes()).expect("path");
-            // SAFETY: umount2 with a valid C string.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
+        unmount_below(&self.path);
         if let Ok(md) = std::fs::symlink_metadata(&self.path) {
             remove_same_fs(&self.path, md.dev());
         }
