@@ -76,6 +76,25 @@ pub fn run(kind: Kind, hooks: Option<&Hooks>, state: &[u8]) -> Result<(), HookEr
     Ok(())
 }
 
+/// Runs every hook of `kind`, logging a warning for each that fails: runtime-spec's rule for
+/// poststart and poststop, whose failures must not change the lifecycle.
+pub fn run_warning(kind: Kind, hooks: Option<&Hooks>, state: &[u8]) {
+    let Some(hooks) = hooks else { return };
+    for (index, hook) in kind.of(hooks).iter().enumerate() {
+        if let Err(message) = run_one(hook, state) {
+            crate::logging::warn(
+                &HookError::Failed {
+                    kind: kind.name(),
+                    index,
+                    path: hook.path().display().to_string(),
+                    message,
+                }
+                .to_string(),
+            );
+        }
+    }
+}
+
 fn cstrings(v: &[String]) -> Result<Vec<CString>, String> {
     v.iter()
         .map(|s| CString::new(s.as_bytes()).map_err(|_| format!("{s:?} contains a NUL byte")))

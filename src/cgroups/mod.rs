@@ -71,7 +71,9 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> Result<PathBuf, CgroupE
         .and_then(|l| l.cgroups_path().as_ref())
         .filter(|p| !p.as_os_str().is_empty());
     if systemd {
-        let raw = given.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let raw = given
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parsed = SystemdPath::parse(&raw, id)?;
         parsed.cgroup_dir()?;
         return Ok(PathBuf::from(if raw.is_empty() {
@@ -527,7 +529,10 @@ mod tests {
         assert!(e.contains("linux.resources.unified"), "{e}");
         let out = screen(&r, true).unwrap();
         let m = out.memory().as_ref().unwrap();
-        assert_eq!((m.limit(), m.kernel(), m.kernel_tcp()), (Some(100), None, None));
+        assert_eq!(
+            (m.limit(), m.kernel(), m.kernel_tcp()),
+            (Some(100), None, None)
+        );
         assert_eq!(out.unified(), r.unified());
     }
 

@@ -90,8 +90,14 @@ mod tests {
     #[test]
     fn units_and_slices() {
         let p = parse("").unwrap();
-        assert_eq!((p.slice.as_str(), p.unit.as_str()), ("system.slice", "hull-c1.scope"));
-        assert_eq!(p.cgroup_dir().unwrap(), PathBuf::from("/system.slice/hull-c1.scope"));
+        assert_eq!(
+            (p.slice.as_str(), p.unit.as_str()),
+            ("system.slice", "hull-c1.scope")
+        );
+        assert_eq!(
+            p.cgroup_dir().unwrap(),
+            PathBuf::from("/system.slice/hull-c1.scope")
+        );
         let p = parse("user-1000.slice:podman:abc").unwrap();
         assert_eq!(
             p.cgroup_dir().unwrap(),
@@ -105,7 +111,14 @@ mod tests {
 
     #[test]
     fn malformed_paths_are_errors() {
-        for bad in ["/abs/path", "a:b", "a.slice:b:", "a:b:c", "a.slice:b:c:d", "x.slice:p/q:n"] {
+        for bad in [
+            "/abs/path",
+            "a:b",
+            "a.slice:b:",
+            "a:b:c",
+            "a.slice:b:c:d",
+            "x.slice:p/q:n",
+        ] {
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains(bad) || e.contains("slice"), "{bad}: {e}");
         }

@@ -78,9 +78,7 @@ pub fn destroy(
     hooks: Option<&Hooks>,
 ) -> anyhow::Result<()> {
     let removed = cgroup.remove();
-    if let Err(e) = hooks::run(Kind::Poststop, hooks, &state.hook_state(Status::Stopped)) {
-        logging::warn(&e.to_string());
-    }
+    hooks::run_warning(Kind::Poststop, hooks, &state.hook_state(Status::Stopped));
     dir.remove()?;
     removed?;
     Ok(())

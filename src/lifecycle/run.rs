@@ -54,25 +54,28 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     let id = created.state.id.clone();
     // init sent the master during create. The window size must be ours before the process
     // starts, or its first terminal query races the resize.
-    let master = match (terminal, &ours) {
-        (true, Some(sock)) => {
-            let m = tty::recv_master(sock.as_fd())?;
-            if let Some((rows, cols)) = tty::size_of(0) {
-                tty::resize(m.as_fd(), rows, cols)?;
-            }
-            Some(m)
+    let take_master = || -> anyhow::Result<Option<OwnedFd>> {
+        let (true, Some(sock)) = (terminal, &ours) else {
+            return Ok(None);
+        };
+        let m = tty::recv_master(sock.as_fd())?;
+        if let Some((rows, cols)) = tty::size_of(0) {
+            tty::resize(m.as_fd(), rows, cols)?;
         }
-        _ => None,
+        Ok(Some(m))
     };
     // The config is the one create just loaded: no second read of the saved copy.
     let hooks = created.bundle.spec.hooks().as_ref();
-    let started =
-        release(&created.dir, &created.state).and_then(|()| poststart(&created.state, hooks));
-    if let Err(e) = started {
-        let _ = super::delete::kill_init(&created.state, None);
-        let _ = destroy(created.dir, &created.state, &created.cgroup, hooks);
-        return Err(e);
-    }
+    let master = match take_master().and_then(|m| release(&created.dir, &created.state).map(|()| m))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = super::delete::kill_init(&created.state, None);
+            let _ = destroy(created.dir, &created.state, &created.cgroup, hooks);
+            return Err(e);
+        }
+    };
+    poststart(&created.state, hooks);
     if detach {
         return Ok(0);
     }

@@ -28,7 +28,8 @@ pub fn start(g: &Global, id: &str) -> anyhow::Result<()> {
         "start {id}: init {} exec'd the process",
         state.pid
     ));
-    poststart(&state, spec.hooks().as_ref())
+    poststart(&state, spec.hooks().as_ref());
+    Ok(())
 }
 
 /// Opens exec.fifo for reading, which lets init's open for writing return; init then reports
@@ -76,12 +77,6 @@ pub fn release(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
 }
 
 /// Poststart hooks; a failure stops the container (as runc does) and is the command's error.
-pub fn poststart(state: &State, hooks: Option<&Hooks>) -> anyhow::Result<()> {
-    if let Err(e) = hooks::run(Kind::Poststart, hooks, &state.hook_state(Status::Running)) {
-        if let Ok(pidfd) = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid)) {
-            let _ = syscall::pidfd_send_signal(&pidfd, libc::SIGKILL);
-        }
-        return Err(e.into());
-    }
-    Ok(())
+pub fn poststart(state: &State, hooks: Option<&Hooks>) {
+    hooks::run_warning(Kind::Poststart, hooks, &state.hook_state(Status::Running));
 }

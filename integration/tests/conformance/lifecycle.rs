@@ -7,8 +7,7 @@ use std::process::Stdio;
 use integration::{run_bundle, Bundle, Container, Runtime, TempDir};
 use serde_json::{json, Value};
 
-#[test]
-fn create_start_state_delete() {
+pub fn create_start_state_delete() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&[]);
     b.script("echo started > /tmp/marker; sleep 30");
@@ -46,8 +45,7 @@ fn create_start_state_delete() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
 
-#[test]
-fn delete_of_created_container_kills_it() {
+pub fn delete_of_created_container_kills_it() {
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
     b.save();
@@ -70,8 +68,7 @@ fn delete_of_created_container_kills_it() {
     assert!(!rt.root.path.join(&c.id).exists());
 }
 
-#[test]
-fn delete_force_of_missing_container_succeeds() {
+pub fn delete_force_of_missing_container_succeeds() {
     let rt = Runtime::new();
     rt.ok(&["delete", "--force", "no-such-container"]);
     let out = rt.run(&["delete", "no-such-container"]);
@@ -79,8 +76,7 @@ fn delete_force_of_missing_container_succeeds() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
 
-#[test]
-fn run_returns_the_exit_status() {
+pub fn run_returns_the_exit_status() {
     let rt = Runtime::new();
     for (script, want) in [
         ("exit 0", 0),
@@ -97,8 +93,7 @@ fn run_returns_the_exit_status() {
     }
 }
 
-#[test]
-fn run_removes_the_container_and_its_cgroup() {
+pub fn run_removes_the_container_and_its_cgroup() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&[]);
     let cg = format!("/{}", integration::unique("hulltest"));
@@ -121,8 +116,7 @@ fn run_removes_the_container_and_its_cgroup() {
     }
 }
 
-#[test]
-fn run_detached_then_kill_by_name_and_number() {
+pub fn run_detached_then_kill_by_name_and_number() {
     let rt = Runtime::new();
     for sig in ["TERM", "SIGKILL", "9"] {
         let b = Bundle::new(&["sleep", "30"]);
@@ -147,8 +141,7 @@ fn run_detached_then_kill_by_name_and_number() {
     assert!(!out.status.success());
 }
 
-#[test]
-fn list_formats() {
+pub fn list_formats() {
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "30"]);
     b.save();
@@ -169,8 +162,7 @@ fn list_formats() {
     assert!(json[0]["pid"].is_i64());
 }
 
-#[test]
-fn pid_file_holds_the_init_pid() {
+pub fn pid_file_holds_the_init_pid() {
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
     b.save();
@@ -201,8 +193,7 @@ fn pid_file_holds_the_init_pid() {
     );
 }
 
-#[test]
-fn preserve_fds_passes_exactly_those() {
+pub fn preserve_fds_passes_exactly_those() {
     let rt = Runtime::new();
     let dir = TempDir::new("fds");
     let f3 = std::fs::File::create(dir.path.join("three")).unwrap();
@@ -253,8 +244,7 @@ fn preserve_fds_passes_exactly_those() {
     );
 }
 
-#[test]
-fn spec_writes_a_runnable_config_once() {
+pub fn spec_writes_a_runnable_config_once() {
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
     rt.ok(&["spec", "--bundle", b.path_str()]);
@@ -273,8 +263,7 @@ fn spec_writes_a_runnable_config_once() {
     rt.ok(&["run", "--bundle", b.path_str(), &c.id]);
 }
 
-#[test]
-fn json_log_gets_exactly_one_line_per_failure() {
+pub fn json_log_gets_exactly_one_line_per_failure() {
     let rt = Runtime::new();
     let log = rt.root.path.join("log.json");
     let out = rt
@@ -299,8 +288,7 @@ fn json_log_gets_exactly_one_line_per_failure() {
     assert!(v["time"].is_string());
 }
 
-#[test]
-fn id_rules_and_duplicates() {
+pub fn id_rules_and_duplicates() {
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
     b.save();
@@ -325,16 +313,14 @@ fn id_rules_and_duplicates() {
     );
 }
 
-#[test]
-fn version_names_the_runtime_and_spec() {
+pub fn version_names_the_runtime_and_spec() {
     let rt = Runtime::new();
     let v = rt.ok(&["--version"]);
     assert!(v.lines().next().unwrap().contains(" version "), "{v}");
     assert!(v.lines().any(|l| l.starts_with("spec: 1.")), "{v}");
 }
 
-#[test]
-fn config_changes_after_create_have_no_effect() {
+pub fn config_changes_after_create_have_no_effect() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&[]);
     let log = b.path().join("poststop.log");
@@ -349,8 +335,7 @@ fn config_changes_after_create_have_no_effect() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "original\n");
 }
 
-#[test]
-fn kill_all_signals_every_process() {
+pub fn kill_all_signals_every_process() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&[]);
     b.script("sleep 30 & sleep 30 & wait");

@@ -1,10 +1,10 @@
-//! Every config.json area of the runtime core, checked from inside the container with busybox.
+//! Cases for config.json's areas (root, mounts, process, hostname, hooks and config-linux),
+//! checked from inside the container with busybox.
 
 use integration::{run_bundle, run_script, Bundle, Container, Runtime, TempDir};
 use serde_json::json;
 
-#[test]
-fn hostname_and_domainname() {
+pub fn hostname_and_domainname() {
     let rt = Runtime::new();
     let out = run_script(&rt, "hostname; cat /proc/sys/kernel/domainname", |c| {
         c["hostname"] = json!("box1");
@@ -20,8 +20,7 @@ fn hostname_and_domainname() {
     }
 }
 
-#[test]
-fn namespaces_are_new_or_joined_by_path() {
+pub fn namespaces_are_new_or_joined_by_path() {
     let rt = Runtime::new();
     let a = Bundle::new(&["sleep", "30"]);
     a.save();
@@ -54,14 +53,12 @@ fn namespaces_are_new_or_joined_by_path() {
     assert_ne!(net_a, host_net);
 }
 
-#[test]
-fn pid_namespace_makes_the_process_pid_1() {
+pub fn pid_namespace_makes_the_process_pid_1() {
     let rt = Runtime::new();
     assert_eq!(run_script(&rt, "echo $$", |_| {}), "1\n");
 }
 
-#[test]
-fn user_namespace_maps_ids() {
+pub fn user_namespace_maps_ids() {
     let rt = Runtime::new();
     let out = run_script(
         &rt,
@@ -82,8 +79,7 @@ fn user_namespace_maps_ids() {
     assert_eq!(words[4..7], ["0", "100000", "65536"], "{out}");
 }
 
-#[test]
-fn mounts_tmpfs_bind_and_flags() {
+pub fn mounts_tmpfs_bind_and_flags() {
     let rt = Runtime::new();
     let host = TempDir::new("bindsrc");
     std::fs::write(host.path.join("file"), "from host\n").unwrap();
@@ -103,8 +99,7 @@ fn mounts_tmpfs_bind_and_flags() {
     assert!(!host.path.join("new").exists());
 }
 
-#[test]
-fn mount_destination_symlink_stays_inside_the_rootfs() {
+pub fn mount_destination_symlink_stays_inside_the_rootfs() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&[]);
     let outside = TempDir::new("outside");
@@ -131,8 +126,7 @@ fn mount_destination_symlink_stays_inside_the_rootfs() {
     assert!(std::fs::read_dir(&outside.path).unwrap().next().is_none());
 }
 
-#[test]
-fn readonly_root_and_paths() {
+pub fn readonly_root_and_paths() {
     let rt = Runtime::new();
     let out = run_script(
         &rt,
@@ -144,8 +138,7 @@ fn readonly_root_and_paths() {
     assert_eq!(out, "root-ro\nsys-ro\n0\n0\n");
 }
 
-#[test]
-fn default_and_configured_devices() {
+pub fn default_and_configured_devices() {
     let rt = Runtime::new();
     let out = run_script(
         &rt,
@@ -161,8 +154,7 @@ fn default_and_configured_devices() {
     assert_eq!(out, want);
 }
 
-#[test]
-fn sysctl_in_the_network_namespace() {
+pub fn sysctl_in_the_network_namespace() {
     let rt = Runtime::new();
     let out = run_script(&rt, "cat /proc/sys/net/ipv4/ip_forward", |c| {
         c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
@@ -170,8 +162,7 @@ fn sysctl_in_the_network_namespace() {
     assert_eq!(out, "1\n");
 }
 
-#[test]
-fn process_env_cwd_user_umask_rlimits_oom() {
+pub fn process_env_cwd_user_umask_rlimits_oom() {
     let rt = Runtime::new();
     let out = run_script(
         &rt,
@@ -204,8 +195,7 @@ fn process_env_cwd_user_umask_rlimits_oom() {
     );
 }
 
-#[test]
-fn capabilities_in_all_sets() {
+pub fn capabilities_in_all_sets() {
     let rt = Runtime::new();
     let out = run_script(&rt, "grep ^Cap /proc/self/status", |c| {
         c["process"]["capabilities"] = json!({
@@ -231,8 +221,7 @@ fn capabilities_in_all_sets() {
     }
 }
 
-#[test]
-fn hooks_run_in_order_with_state_on_stdin() {
+pub fn hooks_run_in_order_with_state_on_stdin() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     let log = b.path().join("hooks.log");
@@ -279,8 +268,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
     );
 }
 
-#[test]
-fn failing_or_slow_create_hooks_abort_and_leave_nothing() {
+pub fn failing_or_slow_create_hooks_abort_and_leave_nothing() {
     let rt = Runtime::new();
     for hook in [
         json!({"path": "/bin/false"}),
@@ -304,8 +292,7 @@ fn failing_or_slow_create_hooks_abort_and_leave_nothing() {
     }
 }
 
-#[test]
-fn poststop_failure_only_warns() {
+pub fn poststop_failure_only_warns() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     b.config["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
@@ -314,8 +301,7 @@ fn poststop_failure_only_warns() {
     assert!(std::fs::read_dir(&rt.root.path).unwrap().next().is_none());
 }
 
-#[test]
-fn no_pivot_moves_the_root() {
+pub fn no_pivot_moves_the_root() {
     let rt = Runtime::new();
     let b = Bundle::new(&["sh", "-c", "ls / | wc -l"]);
     b.save();
@@ -330,8 +316,7 @@ fn no_pivot_moves_the_root() {
     assert!(n >= 8, "the container's root has the rootfs entries");
 }
 
-#[test]
-fn rootfs_propagation_shared_does_not_break_pivot() {
+pub fn rootfs_propagation_shared_does_not_break_pivot() {
     let rt = Runtime::new();
     let out = run_script(&rt, "echo ok", |c| {
         c["linux"]["rootfsPropagation"] = json!("private")
@@ -339,16 +324,13 @@ fn rootfs_propagation_shared_does_not_break_pivot() {
     assert_eq!(out, "ok\n");
 }
 
-#[test]
-fn time_namespace_with_offsets() {
+pub fn time_namespace_with_offsets() {
     let rt = Runtime::new();
     if !rt.is_hull() {
-        println!("reference runtime: runc 1.1 has no time namespace support; not checked");
-        return;
+        crate::skip("the reference runtime (runc 1.1) has no time namespace support");
     }
     if !std::path::Path::new("/proc/self/ns/time").exists() {
-        integration::skip("this kernel has no time namespaces");
-        return;
+        crate::skip("this kernel has no time namespaces");
     }
     let out = run_script(&rt, "cut -d. -f1 /proc/uptime", |c| {
         c["linux"]["namespaces"]
@@ -364,8 +346,7 @@ fn time_namespace_with_offsets() {
     );
 }
 
-#[test]
-fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
+pub fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
     let rt = Runtime::new();
     let out = run_script(
         &rt,
@@ -383,8 +364,7 @@ fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
     assert_eq!(lines[1..], ["readable", "ro"], "{out}");
 }
 
-#[test]
-fn mount_propagation_options() {
+pub fn mount_propagation_options() {
     let rt = Runtime::new();
     let out = run_script(
         &rt,
@@ -397,8 +377,7 @@ fn mount_propagation_options() {
     assert_eq!(out.trim(), "1");
 }
 
-#[test]
-fn socket_activation_fds_pass_with_listen_env() {
+pub fn socket_activation_fds_pass_with_listen_env() {
     let rt = Runtime::new();
     let dir = TempDir::new("listen");
     std::fs::write(dir.path.join("sock"), "activated\n").unwrap();

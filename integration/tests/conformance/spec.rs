@@ -1,0 +1,193 @@
+//! Cases for runtime-spec requirements the other modules do not reach: state fields and
+//! annotations, kill and delete semantics, hook failure rules, masked paths, rlimit failure,
+//! no_new_privs, cgroup paths and limits, and a seccomp rule.
+
+use integration::{run_bundle, run_script, Bundle, Container, Runtime};
+use serde_json::json;
+
+pub fn state_fields_and_annotations() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "30"]);
+    b.config["annotations"] = json!({"org.example.key": "value", "n": "1"});
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+    let s = rt.state(&c.id);
+    assert_eq!(
+        s["annotations"],
+        json!({"org.example.key": "value", "n": "1"})
+    );
+    assert!(
+        s["ociVersion"].as_str().is_some_and(|v| v.starts_with('1')),
+        "{s}"
+    );
+    assert!(s["pid"].as_i64().is_some_and(|p| p > 0), "{s}");
+}
+
+pub fn kill_of_created_stops_it_and_kill_of_stopped_fails() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "30"]);
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+    rt.ok(&["kill", &c.id, "KILL"]);
+    rt.wait_status(&c.id, "stopped");
+    let out = rt.run(&["kill", &c.id, "TERM"]);
+    assert!(!out.status.success(), "kill of a stopped container");
+}
+
+pub fn start_container_hook_failure_fails_start() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "echo ran > /ran"]);
+    b.config["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+    let out = rt.run(&["start", &c.id]);
+    if rt.is_hull() {
+        assert!(
+            !out.status.success(),
+            "start must report the startContainer failure"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(
+        !b.rootfs().join("ran").exists(),
+        "the process ran after its hook failed"
+    );
+}
+
+pub fn poststart_failure_only_warns() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
+    let (code, _, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+}
+
+pub fn masked_paths_hide_files_and_directories() {
+    let rt = Runtime::new();
+    let out = run_script(
+        &rt,
+        "wc -c < /proc/keys; ls /sys/firmware | wc -l; ls -d /sys/kernel",
+        |c| {
+            c["linux"]["maskedPaths"] = json!(["/proc/keys", "/sys/firmware", "/no/such/path"]);
+        },
+    );
+    assert_eq!(out, "0\n0\n/sys/kernel\n");
+}
+
+pub fn readonly_paths_refuse_writes() {
+    let rt = Runtime::new();
+    let out = run_script(
+        &rt,
+        "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo rw || echo ro; touch /tmp/ok && echo tmp-rw",
+        |c| c["linux"]["readonlyPaths"] = json!(["/proc/sys"]),
+    );
+    assert_eq!(out, "ro\ntmp-rw\n");
+}
+
+pub fn rlimit_soft_above_hard_fails_the_create() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 100, "soft": 200}]);
+    let (code, _, err) = run_bundle(&rt, &b);
+    assert_ne!(code, 0, "a soft limit above the hard one");
+    if rt.is_hull() {
+        assert!(
+            err.contains("rlimits[0]") && err.contains("hard limit"),
+            "{err}"
+        );
+    }
+}
+
+pub fn no_new_privileges_is_set_only_when_asked() {
+    let rt = Runtime::new();
+    for (nnp, want) in [(true, "1"), (false, "0")] {
+        let out = run_script(&rt, "grep NoNewPrivs /proc/self/status", |c| {
+            c["process"]["noNewPrivileges"] = json!(nnp)
+        });
+        assert_eq!(out.split_whitespace().nth(1), Some(want), "{out}");
+    }
+}
+
+pub fn oom_score_adj_is_applied() {
+    let rt = Runtime::new();
+    let out = run_script(&rt, "cat /proc/self/oom_score_adj", |c| {
+        c["process"]["oomScoreAdj"] = json!(123)
+    });
+    assert_eq!(out, "123\n");
+}
+
+/// The container's cgroup path in the memory hierarchy, seen from the host.
+fn memory_cgroup_of(rt: &Runtime, id: &str) -> String {
+    let pid = rt.state(id)["pid"].as_i64().unwrap();
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            (ctrls.split(',').any(|c| c == "memory") || ctrls.is_empty()).then(|| path.to_string())
+        })
+        .unwrap()
+}
+
+pub fn cgroups_path_absolute_and_relative() {
+    let rt = Runtime::new();
+    for (path, absolute) in [
+        (format!("/{}", integration::unique("conf-abs")), true),
+        (integration::unique("conf-rel"), false),
+    ] {
+        let mut b = Bundle::new(&["sleep", "30"]);
+        b.config["linux"]["cgroupsPath"] = json!(path);
+        b.save();
+        let c = Container::new(&rt);
+        rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+        let got = memory_cgroup_of(&rt, &c.id);
+        if absolute {
+            assert_eq!(got, path);
+        } else {
+            assert!(got.ends_with(&format!("/{path}")), "{got} for {path}");
+        }
+        rt.ok(&["delete", "--force", &c.id]);
+        let gone = integration::cgroup_dirs(&got)
+            .into_iter()
+            .all(|d| !d.exists());
+        integration::remove_empty_cgroups(&got);
+        assert!(gone, "delete removes the cgroup {got}");
+    }
+}
+
+pub fn cgroup_limits_hold_inside() {
+    let rt = Runtime::new();
+    let out = run_script(
+        &rt,
+        "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait' 2>&1 | grep -c -i 'fork\\|resource' ; true",
+        |c| c["linux"]["resources"] = json!({"pids": {"limit": 4}}),
+    );
+    assert_ne!(out.trim(), "0", "forks beyond pids.limit must fail: {out}");
+}
+
+pub fn seccomp_errno_rule_applies() {
+    let rt = Runtime::new();
+    let out = run_script(&rt, "mkdir /tmp/d 2>&1; echo rc=$?", |c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        })
+    });
+    assert!(
+        out.contains("Operation not permitted") && out.contains("rc=1"),
+        "{out}"
+    );
+}
+
+pub fn process_args_and_env_reach_the_process() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "echo \"$0|$1|$A\"", "zero", "one two"]);
+    b.config["process"]["env"] = json!(["PATH=/bin", "A=b=c"]);
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "zero|one two|b=c\n");
+}
