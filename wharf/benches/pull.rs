@@ -2,7 +2,8 @@
 //! 3-layer image served by a local docker-registry. Prints medians and the ratio.
 //! Run: `cargo bench -p wharf --bench pull` (or build with `--benches` and run the binary).
 //! Each run uses a fresh directory and nothing is deleted until the end, because on this
-//! machine's ext4 creating files right after deleting many is much slower.
+//! machine's ext4 creating files right after deleting many is much slower (so do not run
+//! it right after a test suite that just removed many files, or wait a minute first).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -112,6 +113,15 @@ fn main() {
     };
     let work = tempfile::tempdir().unwrap();
     build_layout(&work.path().join("layout"));
+    let (blobs, bytes) = std::fs::read_dir(work.path().join("layout/blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .fold((0, 0), |(n, b), len| (n + 1, b + len));
+    println!(
+        "image: {} layers, {:.1} MB of blobs",
+        blobs - 2,
+        bytes as f64 / 1e6
+    );
     let name = format!("{}/bench:1", reg.host());
     run(Command::new("skopeo").args([
         "copy",
@@ -120,7 +130,8 @@ fn main() {
         &format!("docker://{name}"),
     ]));
     let (mut w, mut s) = (Vec::new(), Vec::new());
-    for i in 0..RUNS {
+    // Run 0 warms the page cache for the registry's blobs and both tools; it is not counted.
+    for i in 0..=RUNS {
         let root = work.path().join(format!("wharf-{i}"));
         w.push(run(Command::new(wharf)
             .arg("--data-root")
@@ -145,6 +156,8 @@ fn main() {
         std::io::stdout().flush().unwrap();
     }
     println!();
+    w.remove(0);
+    s.remove(0);
     let (w, s) = (median(w), median(s));
     println!(
         "wharf pull:                 median {:.3} s over {RUNS} runs ({})",
