@@ -295,3 +295,65 @@ fn images_filters_work_and_combine_like_docker() {
         );
     }
 }
+
+#[test]
+fn import_detects_gzip_xz_and_zstd_and_reads_stdin() {
+    use std::io::{Read, Write};
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(env.busybox_tarball("z")).unwrap())
+        .read_to_end(&mut tar)
+        .unwrap();
+    let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(&tar).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let inputs = [
+        ("plain", tar.clone()),
+        ("gzip", gz.finish().unwrap()),
+        ("xz", xz.finish().unwrap()),
+        ("zstd", zstd::encode_all(&tar[..], 3).unwrap()),
+    ];
+    let layer_of = |name: &str| {
+        env.ok(&["image", "inspect", "-f", "{{index .RootFS.Layers 0}}", name])
+            .trim()
+            .to_string()
+    };
+    let mut layers = Vec::new();
+    for (kind, data) in &inputs {
+        let file = env.path(&format!("rootfs.{kind}"));
+        std::fs::write(&file, data).unwrap();
+        env.ok(&["import", file.to_str().unwrap(), &format!("z:{kind}")]);
+        layers.push(layer_of(&format!("z:{kind}")));
+    }
+    // From standard input, with the change applied.
+    let out = env
+        .wharf()
+        .args(["import", "-c", "WORKDIR /etc", "-", "z:stdin"])
+        .write_stdin(inputs[3].1.clone())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    layers.push(layer_of("z:stdin"));
+    // The layer is the uncompressed tar whatever the input's compression.
+    use sha2::Digest as _;
+    let want = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&tar)));
+    assert!(layers.iter().all(|l| *l == want), "{layers:?} vs {want}");
+    assert_eq!(
+        env.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Config.WorkingDir}}",
+            "z:stdin"
+        ]),
+        "/etc\n"
+    );
+}
