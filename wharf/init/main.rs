@@ -6,6 +6,7 @@
 //! library's signal and wait calls, declared below.
 
 use std::ffi::c_int;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// glibc's `sigset_t` (1024 bits).
@@ -21,6 +22,7 @@ struct SigInfo {
 
 extern "C" {
     fn sigfillset(set: *mut SigSet) -> c_int;
+    fn sigemptyset(set: *mut SigSet) -> c_int;
     fn sigprocmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
     fn sigwaitinfo(set: *const SigSet, info: *mut SigInfo) -> c_int;
     fn kill(pid: c_int, sig: c_int) -> c_int;
@@ -46,8 +48,19 @@ fn main() {
         sigfillset(&mut all);
         sigprocmask(SIG_SETMASK, &all, std::ptr::null_mut());
     }
-    // std resets the signal mask and dispositions in the child before exec.
-    let child = match Command::new(&args[0]).args(&args[1..]).spawn() {
+    let mut cmd = Command::new(&args[0]);
+    cmd.args(&args[1..]);
+    // SAFETY: only sigemptyset and sigprocmask, both async-signal-safe, run between fork
+    // and exec: the command starts with no signal blocked.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut none = SigSet([0; 16]);
+            sigemptyset(&mut none);
+            sigprocmask(SIG_SETMASK, &none, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let child = match cmd.spawn() {
         Ok(c) => c.id() as c_int,
         Err(e) => {
             let code = match e.kind() {

@@ -77,6 +77,20 @@ impl Guard {
             .expect("run wharf")
     }
 
+    /// A plain process command for wharf with this guard's data root and runtime, for
+    /// tests that need to control its stdio or terminal.
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+        c.arg("--data-root")
+            .arg(self.env.root())
+            .arg("--runtime")
+            .arg(&self.runtime)
+            .args(args)
+            .env_remove("WHARF_ROOT")
+            .env("DOCKER_CONFIG", self.env.dir.path().join("docker-config"));
+        c
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
@@ -193,7 +207,7 @@ fn write_rootfs(out: &std::path::Path) {
         .unwrap();
     for applet in [
         "sh", "echo", "sleep", "ps", "cat", "id", "ls", "true", "false", "dd", "touch", "rm",
-        "hostname", "env", "trap", "mkdir",
+        "hostname", "env", "trap", "mkdir", "stty", "ln",
     ] {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
         b.append_link(&mut h, format!("bin/{applet}"), "busybox")
@@ -547,5 +561,734 @@ fn hull_runs_a_container() {
             .code(),
         Some(7)
     );
+    g.assert_clean();
+}
+
+/// Waits for a child we started, killing it (and failing) after `secs`.
+fn wait_child(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A pseudo-terminal the test owns, so `-it` works without a terminal in CI: wharf gets
+/// the slave as its controlling terminal and stdio; a thread collects everything written
+/// to the master.
+struct Pty {
+    master: std::fs::File,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    fn spawn(rows: u16, cols: u16, mut cmd: std::process::Command) -> (Self, std::process::Child) {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        let (mut m, mut s) = (0, 0);
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty fills two new descriptors, which we own from here on.
+        let r =
+            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        assert_eq!(r, 0, "openpty");
+        // SAFETY: fresh descriptors from openpty.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn wharf on a pty");
+        drop(cmd);
+        let master = std::fs::File::from(master);
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut reader, sink) = (master.try_clone().unwrap(), out.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once every slave descriptor is closed.
+            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        (Self { master, out }, child)
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        std::io::Write::write_all(&mut self.master, data).unwrap();
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    /// Whether `needle` shows up in the output within `secs`.
+    fn saw(&self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn expect(&self, needle: &str) {
+        assert!(self.saw(needle, 20), "no {needle:?} in:\n{}", self.text());
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from the local.
+        assert_eq!(
+            unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+            0
+        );
+    }
+}
+
+#[test]
+fn interactive_terminal_resize_detach_attach_and_exec() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let (mut pty, mut child) = Pty::spawn(
+        30,
+        100,
+        g.command(&["run", "-it", "--name", "tt", "busybox", "sh"]),
+    );
+    pty.write(b"stty size; echo $((6*7))-answer\r");
+    pty.expect("30 100");
+    pty.expect("42-answer");
+    assert_eq!(g.inspect("tt", "{{.Config.Tty}}"), "true");
+    // A resize of our terminal reaches the container's, through SIGWINCH in wharf.
+    pty.resize(40, 120);
+    let mut resized = false;
+    for _ in 0..10 {
+        pty.write(b"stty size\r");
+        if pty.saw("40 120", 2) {
+            resized = true;
+            break;
+        }
+    }
+    assert!(resized, "window size not propagated:\n{}", pty.text());
+    // CTRL-P CTRL-Q leaves the container running and wharf exits 0.
+    pty.write(b"\x10\x11");
+    assert!(wait_child(&mut child, 20, "run -it after detach").success());
+    assert_eq!(g.inspect("tt", "{{.State.Running}}"), "true");
+    // exec -it gets its own terminal.
+    let (mut ex, mut exec) = Pty::spawn(24, 80, g.command(&["exec", "-it", "tt", "sh"]));
+    ex.write(b"echo in-exec $((3+4)); tty; exit 3\r");
+    ex.expect("in-exec 7");
+    ex.expect("/dev/pts/");
+    assert_eq!(wait_child(&mut exec, 20, "exec -it").code(), Some(3));
+    // attach with other detach keys: a partial sequence passes through.
+    let (mut at, mut attach) = Pty::spawn(
+        24,
+        80,
+        g.command(&["attach", "--detach-keys", "ctrl-a,x", "tt"]),
+    );
+    at.write(b"echo back-$((1+1))\r");
+    at.expect("back-2");
+    at.write(b"\x01x");
+    assert!(wait_child(&mut attach, 20, "attach after detach").success());
+    assert_eq!(g.inspect("tt", "{{.State.Running}}"), "true");
+    // attach again; the shell's exit status becomes attach's.
+    let (mut at, mut attach) = Pty::spawn(24, 80, g.command(&["attach", "tt"]));
+    at.write(b"exit 4\r");
+    assert_eq!(
+        wait_child(&mut attach, 20, "attach until exit").code(),
+        Some(4)
+    );
+    assert_eq!(
+        g.inspect("tt", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 4"
+    );
+    let out = g.run(&["run", "-t", "--detach-keys", "ctrl-1", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out).1.contains("Unknown character: 'ctrl-1'"),
+        "{:?}",
+        text(&out)
+    );
+    g.ok(&["rm", "tt"]);
+    g.assert_clean();
+}
+
+#[test]
+fn ctrl_c_stops_a_foreground_run() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let mut child = g
+        .command(&[
+            "run",
+            "--name",
+            "cc",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    // SAFETY: kill(2) of the wharf process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(
+        wait_child(&mut child, 20, "run after SIGINT").code(),
+        Some(7)
+    );
+    assert_eq!(lines.next().unwrap().unwrap(), "bye");
+    assert_eq!(
+        g.inspect("cc", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 7"
+    );
+    g.ok(&["rm", "cc"]);
+    g.assert_clean();
+}
+
+#[test]
+fn init_reaps_zombies_and_forwards_sigterm() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    // The subshell's background sleep is orphaned to PID 1 and exits after 0.1 s.
+    let script = "(sleep 0.1 &); exec sleep 300";
+    g.ok(&[
+        "run", "-d", "--name", "noinit", "busybox", "sh", "-c", script,
+    ]);
+    g.ok(&[
+        "run", "-d", "--init", "--name", "withinit", "busybox", "sh", "-c", script,
+    ]);
+    let zombies = |name: &str| {
+        g.ok(&["exec", name, "sh", "-c", "cat /proc/[0-9]*/stat"])
+            .lines()
+            .filter(|l| l.contains(") Z "))
+            .count()
+    };
+    // Without an init, sleep as PID 1 never reaps the orphan: the check can see zombies.
+    g.until(10, "a zombie without --init", || {
+        (zombies("noinit") > 0).then_some(())
+    });
+    assert_eq!(zombies("withinit"), 0);
+    let pid1 = g.ok(&["exec", "withinit", "cat", "/proc/1/cmdline"]);
+    assert!(pid1.starts_with("/sbin/docker-init\0--\0sh\0"), "{pid1:?}");
+    // The init passes SIGTERM on to sleep, which (not being PID 1) dies of it at once.
+    let start = Instant::now();
+    g.ok(&["stop", "-t", "10", "withinit"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        g.inspect("withinit", "{{.State.ExitCode}} {{.HostConfig.Init}}"),
+        "143 true"
+    );
+    assert_eq!(g.ok(&["diff", "withinit"]), "");
+    g.ok(&["rm", "-f", "noinit", "withinit"]);
+    g.assert_clean();
+}
+
+fn seccomp_mode(g: &Guard, opts: &[&str]) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&["busybox", "cat", "/proc/self/status"]);
+    g.ok(&args)
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn seccomp_default_unconfined_privileged_and_custom() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    assert_eq!(seccomp_mode(&g, &[]), "2");
+    assert_eq!(
+        seccomp_mode(&g, &["--security-opt", "seccomp=unconfined"]),
+        "0"
+    );
+    assert_eq!(seccomp_mode(&g, &["--privileged"]), "0");
+    // The default profile refuses what reaches beyond the container.
+    let out = g.run(&["run", "--rm", "busybox", "hostname", "other"]);
+    assert_ne!(out.status.code(), Some(0), "{:?}", text(&out));
+    let profile = g.env.path("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "mkdir",
+        "/x",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("Operation not permitted"),
+        "{:?}",
+        text(&out)
+    );
+    let out = g.run(&[
+        "run",
+        "--security-opt",
+        "seccomp=/no/such.json",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out)
+        .1
+        .contains("opening seccomp profile (/no/such.json) failed"));
+    g.assert_clean();
+}
+
+#[test]
+fn stats_no_stream_reads_the_cgroup() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    g.ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "300"]);
+    let out = g.ok(&["stats", "--no-stream"]);
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("   ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS"
+        ]
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    let fields = |name: &str| -> String {
+        g.ok(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.PIDs}}|{{.NetIO}}",
+            name,
+        ])
+        .trim()
+        .to_string()
+    };
+    let busy = fields("busy");
+    let f: Vec<&str> = busy.split('|').collect();
+    let cpu: f64 = f[0].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 10.0, "a busy loop uses CPU: {busy}");
+    assert!(f[1].ends_with(" / 64MiB"), "{busy}");
+    assert!(!f[1].starts_with("0B"), "{busy}");
+    assert_eq!(f[3], "1", "{busy}");
+    assert_eq!(f[4], "0B / 0B", "{busy}");
+    let idle = fields("idle");
+    let f: Vec<&str> = idle.split('|').collect();
+    let cpu: f64 = f[0].trim_end_matches('%').parse().unwrap();
+    assert!(cpu < 5.0, "{idle}");
+    assert_eq!(f[3], "1", "{idle}");
+    g.ok(&["rm", "-f", "busy", "idle"]);
+    g.assert_clean();
+}
+
+fn tar_entries(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    tar::Archive::new(data)
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut body).unwrap();
+            (name, body)
+        })
+        .collect()
+}
+
+#[test]
+fn cp_both_ways_running_and_stopped() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let host = g.env.path("host");
+    std::fs::create_dir_all(host.join("dir/sub")).unwrap();
+    std::fs::write(host.join("file.txt"), "from host\n").unwrap();
+    std::fs::write(host.join("dir/sub/deep.txt"), "deep\n").unwrap();
+    let h = |p: &str| host.join(p).display().to_string();
+    g.ok(&["run", "-d", "--name", "cpr", "busybox", "sleep", "300"]);
+    // Into a running container: into a directory, to a new name, a whole tree.
+    g.ok(&["cp", &h("file.txt"), "cpr:/tmp/"]);
+    g.ok(&["cp", &h("file.txt"), "cpr:/renamed.txt"]);
+    g.ok(&["cp", &h("dir"), "cpr:/tree"]);
+    assert_eq!(
+        g.ok(&[
+            "exec",
+            "cpr",
+            "cat",
+            "/tmp/file.txt",
+            "/renamed.txt",
+            "/tree/sub/deep.txt"
+        ]),
+        "from host\nfrom host\ndeep\n"
+    );
+    // A symlink in the container resolves inside it, never to the host.
+    g.ok(&["exec", "cpr", "ln", "-s", "/", "/esc"]);
+    let marker = format!("wharf-cp-escape-{}", std::process::id());
+    g.ok(&["cp", &h("file.txt"), &format!("cpr:/esc/tmp/{marker}")]);
+    assert!(!std::path::Path::new("/tmp").join(&marker).exists());
+    assert_eq!(
+        g.ok(&["exec", "cpr", "cat", &format!("/tmp/{marker}")]),
+        "from host\n"
+    );
+    // Out of it: a file, a directory's content, and a tar stream on stdout.
+    g.ok(&["cp", "cpr:/tree/sub/deep.txt", &h("out.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).unwrap(),
+        "deep\n"
+    );
+    g.ok(&["cp", "cpr:/tree/.", &h("copy")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("copy/sub/deep.txt")).unwrap(),
+        "deep\n"
+    );
+    let out = g.run(&["cp", "cpr:/renamed.txt", "-"]);
+    assert!(out.status.success());
+    assert_eq!(
+        tar_entries(&out.stdout),
+        vec![("renamed.txt".to_string(), b"from host\n".to_vec())]
+    );
+    // A tar stream on stdin lands in a directory.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut hd = tar::Header::new_gnu();
+    hd.set_size(6);
+    hd.set_mode(0o644);
+    hd.set_uid(1000);
+    hd.set_gid(0);
+    hd.set_mtime(1_700_000_000);
+    b.append_data(&mut hd, "streamed.txt", &b"piped\n"[..])
+        .unwrap();
+    let data = b.into_inner().unwrap();
+    let out = g
+        .env
+        .wharf()
+        .arg("--runtime")
+        .arg(&g.runtime)
+        .args(["cp", "-a", "-", "cpr:/tmp"])
+        .write_stdin(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        g.ok(&["exec", "cpr", "cat", "/tmp/streamed.txt"]),
+        "piped\n"
+    );
+    // -a kept the archive's owner.
+    let upper = g
+        .env
+        .root()
+        .join("containers")
+        .join(g.inspect("cpr", "{{.Id}}"))
+        .join("upper/tmp/streamed.txt");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&upper.metadata().unwrap()),
+        1000
+    );
+    let out = g.run(&["cp", "cpr:/nope", &h("x")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("Could not find the file /nope"),
+        "{:?}",
+        text(&out)
+    );
+    // A stopped container: its overlay is mounted only for the copy.
+    g.ok(&["create", "--name", "cps", "busybox"]);
+    g.ok(&["cp", &h("file.txt"), "cps:/etc/added.txt"]);
+    g.ok(&["cp", "cps:/etc/added.txt", &h("back.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("back.txt")).unwrap(),
+        "from host\n"
+    );
+    assert_eq!(g.ok(&["diff", "cps"]), "C /etc\nA /etc/added.txt\n");
+    g.ok(&["rm", "-f", "cpr", "cps"]);
+    g.assert_clean();
+}
+
+#[test]
+fn commit_history_and_run_of_the_committed_image() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    g.ok(&[
+        "run",
+        "--name",
+        "ch",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /etc/greeting; rm /etc/group; mkdir -p /data/sub",
+    ]);
+    let id = g.ok(&[
+        "commit",
+        "-a",
+        "Ann <ann@example.org>",
+        "-m",
+        "add greeting",
+        "-c",
+        "CMD [\"cat\", \"/etc/greeting\"]",
+        "ch",
+        "committed:v1",
+    ]);
+    assert!(id.starts_with("sha256:") && id.trim().len() == 71, "{id}");
+    let hist = g.ok(&[
+        "history",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "committed:v1",
+    ]);
+    let rows: Vec<&str> = hist.lines().collect();
+    assert_eq!(rows.len(), 2, "{hist}");
+    assert!(rows[0].ends_with("|add greeting"), "{hist}");
+    assert!(rows[0].starts_with("sh -c echo hi"), "{hist}");
+    assert_eq!(g.ok(&["run", "--rm", "committed:v1"]), "hi\n");
+    // The deletion travelled as a whiteout; the new directory as an entry.
+    let out = g.run(&["run", "--rm", "committed:v1", "ls", "/etc/group"]);
+    assert_ne!(out.status.code(), Some(0));
+    g.ok(&["run", "--rm", "committed:v1", "ls", "-d", "/data/sub"]);
+    assert_eq!(
+        g.inspect("committed:v1", "{{.Author}} {{json .Config.Cmd}}"),
+        "Ann <ann@example.org> [\"cat\",\"/etc/greeting\"]"
+    );
+    // A running container is paused for the commit and keeps running.
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /live; sleep 300",
+    ]);
+    g.until(10, "the file", || {
+        g.run(&["exec", "live", "cat", "/live"])
+            .status
+            .success()
+            .then_some(())
+    });
+    g.ok(&["commit", "live", "live:snap"]);
+    assert_eq!(g.inspect("live", "{{.State.Status}}"), "running");
+    assert_eq!(g.ok(&["run", "--rm", "live:snap", "cat", "/live"]), "x\n");
+    let out = g.run(&["commit", "-c", "RUN make", "ch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("RUN is not a valid change command"),
+        "{:?}",
+        text(&out)
+    );
+    g.ok(&["rm", "-f", "ch", "live"]);
+    g.assert_clean();
+}
+
+#[test]
+fn export_writes_the_container_filesystem() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    g.ok(&[
+        "run",
+        "--name",
+        "ex",
+        "busybox",
+        "sh",
+        "-c",
+        "echo data > /exported; rm /etc/group",
+    ]);
+    let file = g.env.path("ex.tar");
+    g.ok(&["export", "-o", file.to_str().unwrap(), "ex"]);
+    let entries = tar_entries(&std::fs::read(&file).unwrap());
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [".dockerenv", "bin/busybox", "etc/passwd", "exported"] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert!(!names.contains(&"etc/group"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("proc/") && n.len() > 5),
+        "{names:?}"
+    );
+    let exported = entries.iter().find(|(n, _)| n == "exported").unwrap();
+    assert_eq!(exported.1, b"data\n");
+    let out = g.run(&["export", "ex"]);
+    assert!(out.status.success());
+    assert_eq!(tar_entries(&out.stdout).len(), entries.len());
+    g.ok(&["rm", "ex"]);
+    g.assert_clean();
+}
+
+#[test]
+fn prune_version_info_and_help() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let a = g.ok(&["run", "--name", "done1", "busybox", "true"]);
+    assert_eq!(a, "");
+    g.ok(&["create", "--name", "fresh", "busybox"]);
+    g.ok(&["run", "-d", "--name", "alive", "busybox", "sleep", "300"]);
+    let gone: Vec<String> = ["done1", "fresh"]
+        .iter()
+        .map(|n| g.inspect(n, "{{.Id}}"))
+        .collect();
+    assert_eq!(g.inspect("alive", "{{.Name}}"), "/alive");
+    // Without -f a "no" leaves everything.
+    let out = g
+        .env
+        .wharf()
+        .arg("--runtime")
+        .arg(&g.runtime)
+        .args(["container", "prune"])
+        .write_stdin("n\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(g.ok(&["ps", "-a", "-q"]).lines().count(), 3);
+    let out = g.ok(&["container", "prune", "-f"]);
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    for id in &gone {
+        assert!(out.contains(id.as_str()), "{out}");
+    }
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_eq!(g.ok(&["ps", "-a", "--format", "{{.Names}}"]), "alive\n");
+    assert_eq!(
+        g.ok(&["container", "ls", "-a", "--format", "{{.Names}}"]),
+        "alive\n"
+    );
+    assert_eq!(g.inspect("alive", "{{.Name}}"), "/alive");
+    g.ok(&[
+        "image",
+        "import",
+        g.env.path("busybox.tar").to_str().unwrap(),
+    ]);
+    let out = g.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Images:"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    // The image in use stays.
+    g.ok(&["image", "inspect", "busybox"]);
+    assert_eq!(
+        g.ok(&["version", "--format", "{{.Client.Version}}"]).trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        g.ok(&[
+            "info",
+            "--format",
+            "{{.ContainersRunning}} {{.ContainersStopped}} {{.Images}}"
+        ])
+        .trim(),
+        "1 0 1"
+    );
+    assert!(g.ok(&["info"]).contains(" Cgroup Driver: cgroupfs\n"));
+    // --help works on every command and every container subcommand.
+    let commands = |args: &[&str]| -> Vec<String> {
+        let help = g.ok(args);
+        help.split("Commands:\n")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .filter(|c| c != "help")
+            .collect()
+    };
+    let top = commands(&["--help"]);
+    for c in [
+        "run",
+        "attach",
+        "stats",
+        "cp",
+        "commit",
+        "export",
+        "version",
+        "info",
+        "system",
+        "container",
+    ] {
+        assert!(top.contains(&c.to_string()), "{c} missing from {top:?}");
+    }
+    for c in &top {
+        let out = g.ok(&[c.as_str(), "--help"]);
+        assert!(out.contains(&format!("Usage: wharf {c}")), "{c}: {out}");
+    }
+    for group in ["container", "system", "image"] {
+        for c in commands(&[group, "--help"]) {
+            let out = g.ok(&[group, c.as_str(), "--help"]);
+            assert!(
+                out.contains(&format!("Usage: wharf {group} {c}")),
+                "{group} {c}: {out}"
+            );
+        }
+    }
+    g.ok(&["rm", "-f", "alive"]);
     g.assert_clean();
 }

@@ -54,7 +54,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     #[command(flatten)]
-    Container(ContainerCommand),
+    Container(Box<ContainerCommand>),
     /// List containers
     Ps(ps::Args),
     /// Return low-level information on Docker objects
@@ -183,7 +183,7 @@ enum ContainerCommand {
 #[derive(Subcommand, Debug)]
 enum ContainerGroup {
     #[command(flatten)]
-    Shared(ContainerCommand),
+    Shared(Box<ContainerCommand>),
     /// List containers
     #[command(visible_alias = "list", alias = "ps")]
     Ls(ps::Args),
@@ -253,12 +253,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = cli.runtime.as_str();
     // The top-level image commands are docker's shorthands for `image <sub>`.
     let cmd = match cli.command {
-        Command::Container(c) => return run_container(&root, rt, c),
+        Command::Container(c) => return run_container(&root, rt, *c),
         Command::Ps(a) => return ps::run(&root, a),
         Command::Inspect(a) => return inspect::run_kind(&root, a, inspect::Kind::Any),
         Command::ContainerGroup { command } => {
             return match command {
-                ContainerGroup::Shared(c) => run_container(&root, rt, c),
+                ContainerGroup::Shared(c) => run_container(&root, rt, *c),
                 ContainerGroup::Ls(a) => ps::run(&root, a),
                 ContainerGroup::Inspect(a) => inspect::run_kind(&root, a, inspect::Kind::Container),
                 ContainerGroup::Prune(a) => system::container_prune(&root, a),

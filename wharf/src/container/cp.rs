@@ -148,7 +148,13 @@ fn extract(r: impl Read, dir: &Path, o: &Options) -> Result<(), CpError> {
     a.set_preserve_mtime(true);
     a.set_overwrite(true);
     a.set_preserve_ownerships(o.archive);
-    a.unpack(dir)?;
+    a.unpack(dir).map_err(|e| {
+        // tar's message names the file; its cause says what went wrong.
+        match std::error::Error::source(&e) {
+            Some(cause) => io::Error::new(e.kind(), format!("{e}: {cause}")),
+            None => e,
+        }
+    })?;
     Ok(())
 }
 

@@ -1,0 +1,242 @@
+//! `wharf run --rm busybox true` against `podman run --rm` of the same image, and wharf
+//! driving hull, crun and runc, interleaved in one run; prints medians and ratios to
+//! wharf + hull. Needs root, podman, crun and runc.
+//!
+//! Run: `cargo bench -p wharf --bench run` (`WHARF_BENCH_RUNS=N`, default 20 samples per
+//! row after one warm-up round). hull is the workspace's release build, built first if
+//! missing (`WHARF_BENCH_HULL=PATH` picks another).
+//!
+//! crun 1.8.1 refuses this machine's hybrid cgroup layout while cgroup2 holds hugetlb,
+//! so hugetlb is mounted as a v1 hierarchy for the bench (every row then runs with it)
+//! and unmounted at the end, with the helper the hull benches use.
+
+#[path = "../../benches/src/cgroup.rs"]
+mod cgroup;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Row {
+    name: String,
+    cmd: Box<dyn Fn() -> Command>,
+    samples: Vec<Duration>,
+}
+
+fn hull() -> PathBuf {
+    if let Some(p) = std::env::var_os("WHARF_BENCH_HULL") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p = root.join("target/release/hull");
+    if !p.is_file() {
+        eprintln!("building the release hull (cargo build --release -p hull)");
+        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "-p", "hull"])
+            .current_dir(&root)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cargo build --release -p hull failed");
+    }
+    p
+}
+
+fn rootfs_tar(out: &Path) {
+    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    h.set_mtime(1_700_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    for d in ["bin/", "etc/", "tmp/"] {
+        b.append_data(&mut h.clone(), d, std::io::empty()).unwrap();
+    }
+    b.append_path_with_name(common::busybox(), "bin/busybox")
+        .unwrap();
+    for applet in ["sh", "true"] {
+        let mut l = tar::Header::new_gnu();
+        l.set_entry_type(tar::EntryType::Symlink);
+        l.set_mode(0o777);
+        l.set_size(0);
+        l.set_mtime(1_700_000_000);
+        l.set_uid(0);
+        l.set_gid(0);
+        b.append_link(&mut l, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    b.into_inner().unwrap();
+}
+
+fn check(mut c: Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One warm-up round, then `runs` rounds of every row in turn.
+fn sample(rows: &mut [Row], runs: usize) -> Result<(), String> {
+    for round in 0..=runs {
+        for r in rows.iter_mut() {
+            let mut c = (r.cmd)();
+            c.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let start = Instant::now();
+            let out = c.output().map_err(|e| format!("{}: {e}", r.name))?;
+            let took = start.elapsed();
+            if !out.status.success() {
+                return Err(format!(
+                    "{} failed: {}",
+                    r.name,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            if round > 0 {
+                r.samples.push(took);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: the run benchmark needs root");
+        return;
+    }
+    for tool in ["podman", "crun", "runc"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("SKIPPED: {tool} not found (.ci/setup installs it)");
+            return;
+        }
+    }
+    let runs: usize = std::env::var("WHARF_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let hull = hull();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("busybox.tar");
+    rootfs_tar(&tar);
+    let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
+    let data_root = dir.path().join("wharf");
+    let mut import = Command::new(&wharf);
+    import
+        .arg("--data-root")
+        .arg(&data_root)
+        .args(["import", "-c", "CMD [\"sh\"]"])
+        .arg(&tar)
+        .arg("busybox");
+    check(import, "wharf import");
+    let pod_dir = dir.path().join("podman");
+    let conf = dir.path().join("containers.conf");
+    // No CAP_SYS_RESOURCE here: podman's default ulimits cannot be raised.
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+    )
+    .unwrap();
+    let podman = {
+        let (pod_dir, conf) = (pod_dir.clone(), conf.clone());
+        move || {
+            let mut c = common::podman(&pod_dir);
+            c.env("CONTAINERS_CONF", &conf);
+            c
+        }
+    };
+    let mut import = podman();
+    import.arg("import").arg(&tar).arg("busybox");
+    check(import, "podman import");
+    let mut rows: Vec<Row> = Vec::new();
+    for (label, rt) in [
+        ("hull", hull.display().to_string()),
+        ("crun", "crun".to_string()),
+        ("runc", "runc".to_string()),
+    ] {
+        let (wharf, data_root) = (wharf.clone(), data_root.clone());
+        rows.push(Row {
+            name: format!("wharf + {label}"),
+            cmd: Box::new(move || {
+                let mut c = Command::new(&wharf);
+                c.arg("--data-root")
+                    .arg(&data_root)
+                    .arg("--runtime")
+                    .arg(&rt)
+                    .args(["run", "--rm", "busybox", "true"]);
+                c
+            }),
+            samples: Vec::new(),
+        });
+    }
+    for rt in ["crun", "runc"] {
+        let podman = podman.clone();
+        rows.push(Row {
+            name: format!("podman + {rt}"),
+            cmd: Box::new(move || {
+                let mut c = podman();
+                c.args(["--runtime", rt, "run", "--rm", "--network", "none"])
+                    .args(["busybox", "true"]);
+                c
+            }),
+            samples: Vec::new(),
+        });
+    }
+    // Nothing may panic while the host's cgroup layout is changed (the bench profile
+    // aborts on panic, which would skip the guard): failures end the loop instead.
+    let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
+    let failure = sample(&mut rows, runs);
+    drop(hugetlb);
+    if let Err(e) = failure {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    let medians: Vec<(String, Duration)> = rows
+        .iter_mut()
+        .map(|r| (r.name.clone(), median(&mut r.samples)))
+        .collect();
+    let base = medians[0].1;
+    println!(
+        "run --rm busybox true, {runs} samples each, interleaved; median and ratio to wharf + hull"
+    );
+    println!("{:<16} {:>10} {:>8}", "", "median", "ratio");
+    for (name, m) in &medians {
+        println!(
+            "{:<16} {:>8.1}ms {:>7.2}x",
+            name,
+            m.as_secs_f64() * 1000.0,
+            m.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+    let pod = medians
+        .iter()
+        .find(|(n, _)| n == "podman + crun")
+        .map(|m| m.1);
+    let wcrun = medians
+        .iter()
+        .find(|(n, _)| n == "wharf + crun")
+        .map(|m| m.1);
+    if let (Some(p), Some(w)) = (pod, wcrun) {
+        println!(
+            "same runtime (crun): podman / wharf = {:.2}x",
+            p.as_secs_f64() / w.as_secs_f64()
+        );
+    }
+    // podman's storage is removed with its own command: vfs layers are plain directories,
+    // but its run directory may hold mounts.
+    let mut reset = podman();
+    reset.args(["system", "reset", "--force"]);
+    let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
