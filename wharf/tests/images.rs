@@ -126,6 +126,16 @@ fn bad_input_is_one_clear_error_and_changes_nothing() {
     assert_eq!(err, "Error: No such image: nope:latest\n");
     let err = env.fails(&["tag", "keep:1", "Bad/Name"]);
     assert!(err.contains("must be lowercase"), "{err}");
+    // docker's words, without the input repeated.
+    assert_eq!(
+        env.fails(&["tag", "keep:1", "a:b:c"]),
+        "Error: invalid reference format\n"
+    );
+    let digest = format!("a@sha256:{}", "0".repeat(64));
+    assert_eq!(
+        env.fails(&["tag", "keep:1", &digest]),
+        "Error: refusing to create a tag with a digest reference\n"
+    );
     let err = env.fails(&["image", "inspect", "keep:1", "missing:2"]);
     assert!(err.contains("No such image: missing:2"), "{err}");
 

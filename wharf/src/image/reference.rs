@@ -16,8 +16,12 @@ pub enum RefError {
     Uppercase(String),
     #[error("invalid repository name ({0}), cannot specify 64-byte hexadecimal strings")]
     HexName(String),
-    #[error("invalid reference format: {reason}: {input:?}")]
-    Invalid { input: String, reason: String },
+    /// The parser's reason, already in docker's words ("invalid reference format",
+    /// "invalid tag format", ...), as docker prints it: without the input.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("refusing to create a tag with a digest reference")]
+    DigestTag,
 }
 
 /// A normalised image reference: a registry domain, a repository path and a tag and/or digest.
@@ -51,10 +55,7 @@ impl ImageRef {
             };
             return Err(RefError::Uppercase(path));
         }
-        let parsed = Reference::try_from(input).map_err(|e| RefError::Invalid {
-            input: input.to_string(),
-            reason: e.to_string(),
-        })?;
+        let parsed = Reference::try_from(input).map_err(|e| RefError::Invalid(e.to_string()))?;
         Ok(Self {
             domain: parsed.registry().to_string(),
             path: parsed.repository().to_string(),
@@ -67,10 +68,7 @@ impl ImageRef {
     pub fn parse_tagged(input: &str) -> Result<Self, RefError> {
         let r = Self::parse(input)?;
         if r.digest.is_some() {
-            return Err(RefError::Invalid {
-                input: input.to_string(),
-                reason: "a digest is not allowed here".to_string(),
-            });
+            return Err(RefError::DigestTag);
         }
         Ok(r)
     }
