@@ -732,6 +732,13 @@ fn interactive_terminal_resize_detach_attach_and_exec() {
         g.inspect("tt", "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 4"
     );
+    // create -it, then start -ai attaches a terminal the same way.
+    g.ok(&["create", "-it", "--name", "later", "busybox", "sh"]);
+    let (mut st, mut start) = Pty::spawn(24, 80, g.command(&["start", "-ai", "later"]));
+    st.write(b"echo started-$((5*5)); exit 2\r");
+    st.expect("started-25");
+    assert_eq!(wait_child(&mut start, 20, "start -ai").code(), Some(2));
+    g.ok(&["rm", "later"]);
     let out = g.run(&["run", "-t", "--detach-keys", "ctrl-1", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
@@ -950,6 +957,27 @@ fn stats_no_stream_reads_the_cgroup() {
     let cpu: f64 = f[0].trim_end_matches('%').parse().unwrap();
     assert!(cpu < 5.0, "{idle}");
     assert_eq!(f[3], "1", "{idle}");
+    // The live view redraws every second until interrupted.
+    let mut live = g
+        .command(&["stats", "idle"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = live.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while String::from_utf8_lossy(&seen)
+        .matches("CONTAINER ID")
+        .count()
+        < 2
+    {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(n > 0, "stats ended: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("\x1b[2J"));
+    live.kill().unwrap();
+    live.wait().unwrap();
     g.ok(&["rm", "-f", "busy", "idle"]);
     g.assert_clean();
 }
