@@ -207,7 +207,7 @@ fn write_rootfs(out: &std::path::Path) {
         .unwrap();
     for applet in [
         "sh", "echo", "sleep", "ps", "cat", "id", "ls", "true", "false", "dd", "touch", "rm",
-        "hostname", "env", "trap", "mkdir", "stty", "ln",
+        "hostname", "env", "trap", "mkdir", "stty", "ln", "chroot",
     ] {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
         b.append_link(&mut h, format!("bin/{applet}"), "busybox")
@@ -854,6 +854,18 @@ fn seccomp_default_unconfined_privileged_and_custom() {
     // The default profile refuses what reaches beyond the container.
     let out = g.run(&["run", "--rm", "busybox", "hostname", "other"]);
     assert_ne!(out.status.code(), Some(0), "{:?}", text(&out));
+    // ... unless a capability unlocks it, as in docker's profile; a default container
+    // holds CAP_SYS_CHROOT and may chroot.
+    g.ok(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "SYS_ADMIN",
+        "busybox",
+        "hostname",
+        "other",
+    ]);
+    g.ok(&["run", "--rm", "busybox", "chroot", "/", "true"]);
     let profile = g.env.path("no-mkdir.json");
     std::fs::write(
         &profile,

@@ -64,8 +64,104 @@ pub fn profile(privileged: bool, opts: &[String], caps: &[String]) -> Option<Val
         Some(text) => serde_json::from_str(text)
             .ok()
             .map(|v| resolve_docker_format(v, caps)),
-        None => Some(hull::spec::default_spec(None)["linux"]["seccomp"].clone()),
+        None => Some(default_profile(caps)),
     }
+}
+
+/// System calls docker's default profile allows only to holders of a capability
+/// (moby's profiles/seccomp/default.json); hull's profile is the one for a container
+/// without any of them.
+const BY_CAPABILITY: &[(&str, &[&str])] = &[
+    ("CAP_DAC_READ_SEARCH", &["open_by_handle_at"]),
+    (
+        "CAP_SYS_ADMIN",
+        &[
+            "bpf",
+            "clone",
+            "clone3",
+            "fanotify_init",
+            "fsconfig",
+            "fsmount",
+            "fsopen",
+            "fspick",
+            "lookup_dcookie",
+            "mount",
+            "mount_setattr",
+            "move_mount",
+            "name_to_handle_at",
+            "open_tree",
+            "perf_event_open",
+            "quotactl",
+            "quotactl_fd",
+            "setdomainname",
+            "sethostname",
+            "setns",
+            "syslog",
+            "umount",
+            "umount2",
+            "unshare",
+        ],
+    ),
+    ("CAP_SYS_BOOT", &["reboot"]),
+    ("CAP_SYS_CHROOT", &["chroot"]),
+    (
+        "CAP_SYS_MODULE",
+        &["delete_module", "init_module", "finit_module"],
+    ),
+    ("CAP_SYS_PACCT", &["acct"]),
+    (
+        "CAP_SYS_PTRACE",
+        &[
+            "kcmp",
+            "pidfd_getfd",
+            "process_madvise",
+            "process_vm_readv",
+            "process_vm_writev",
+            "ptrace",
+        ],
+    ),
+    ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
+    (
+        "CAP_SYS_TIME",
+        &["settimeofday", "stime", "clock_settime", "clock_adjtime"],
+    ),
+    ("CAP_SYS_TTY_CONFIG", &["vhangup"]),
+    (
+        "CAP_SYS_NICE",
+        &[
+            "get_mempolicy",
+            "mbind",
+            "set_mempolicy",
+            "set_mempolicy_home_node",
+        ],
+    ),
+    ("CAP_SYSLOG", &["syslog"]),
+    ("CAP_BPF", &["bpf"]),
+    ("CAP_PERFMON", &["perf_event_open"]),
+];
+
+/// docker's default profile for a container with `caps`: hull's base profile plus the
+/// system calls each held capability unlocks. With CAP_SYS_ADMIN, clone3 is allowed
+/// instead of failing with ENOSYS (the strictest matching rule would win otherwise).
+fn default_profile(caps: &[String]) -> Value {
+    let mut v = hull::spec::default_spec(None)["linux"]["seccomp"].clone();
+    let mut names: Vec<&str> = BY_CAPABILITY
+        .iter()
+        .filter(|(cap, _)| caps.iter().any(|c| c == cap))
+        .flat_map(|(_, calls)| calls.iter().copied())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return v;
+    }
+    if let Some(rules) = v.get_mut("syscalls").and_then(Value::as_array_mut) {
+        if names.contains(&"clone3") {
+            rules.retain(|r| strings(&r["names"]) != ["clone3"] || r["action"] == "SCMP_ACT_ALLOW");
+        }
+        rules.push(json!({"names": names, "action": "SCMP_ACT_ALLOW"}));
+    }
+    v
 }
 
 /// docker's name of this host's architecture in `includes.arches`.
@@ -165,6 +261,40 @@ mod tests {
         assert!(profile(false, &["seccomp=unconfined".into()], &[]).is_none());
         let default = profile(false, &[], &[]).unwrap();
         assert_eq!(default["defaultAction"], "SCMP_ACT_ERRNO");
+    }
+
+    fn allowed(v: &Value, name: &str) -> bool {
+        v["syscalls"].as_array().unwrap().iter().any(|r| {
+            r["action"] == "SCMP_ACT_ALLOW"
+                && r["args"].is_null()
+                && strings(&r["names"]).contains(&name)
+        })
+    }
+
+    #[test]
+    fn capabilities_unlock_their_system_calls() {
+        let base = default_profile(&[]);
+        assert!(!allowed(&base, "chroot") && !allowed(&base, "mount"));
+        let defaults: Vec<String> = crate::bundle::defaults::CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let d = default_profile(&defaults);
+        assert!(
+            allowed(&d, "chroot"),
+            "docker lets a default container chroot"
+        );
+        assert!(!allowed(&d, "mount"));
+        let mut admin = defaults.clone();
+        admin.push("CAP_SYS_ADMIN".into());
+        let a = default_profile(&admin);
+        assert!(allowed(&a, "mount") && allowed(&a, "unshare") && allowed(&a, "clone3"));
+        let clone3_errno = a["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| strings(&r["names"]) == ["clone3"] && r["action"] == "SCMP_ACT_ERRNO");
+        assert!(!clone3_errno);
     }
 
     #[test]
