@@ -564,6 +564,32 @@ fn hull_runs_a_container() {
     g.assert_clean();
 }
 
+/// A wharf process a test started, killed and reaped when dropped, so a failing test
+/// leaves no client or live view running.
+struct Spawned(std::process::Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits for a child we started, killing it (and failing) after `secs`.
 fn wait_child(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -589,7 +615,7 @@ struct Pty {
 }
 
 impl Pty {
-    fn spawn(rows: u16, cols: u16, mut cmd: std::process::Command) -> (Self, std::process::Child) {
+    fn spawn(rows: u16, cols: u16, mut cmd: std::process::Command) -> (Self, Spawned) {
         use std::os::fd::{FromRawFd, OwnedFd};
         use std::os::unix::process::CommandExt;
         let (mut m, mut s) = (0, 0);
@@ -617,7 +643,7 @@ impl Pty {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("spawn wharf on a pty");
+        let child = Spawned(cmd.spawn().expect("spawn wharf on a pty"));
         drop(cmd);
         let master = std::fs::File::from(master);
         let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -755,8 +781,8 @@ fn ctrl_c_stops_a_foreground_run() {
     let Some(g) = Guard::new(&runtime()) else {
         return;
     };
-    let mut child = g
-        .command(&[
+    let mut child = Spawned(
+        g.command(&[
             "run",
             "--name",
             "cc",
@@ -767,7 +793,8 @@ fn ctrl_c_stops_a_foreground_run() {
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     // SAFETY: kill(2) of the wharf process this test started.
@@ -970,11 +997,12 @@ fn stats_no_stream_reads_the_cgroup() {
     assert!(cpu < 5.0, "{idle}");
     assert_eq!(f[3], "1", "{idle}");
     // The live view redraws every second until interrupted.
-    let mut live = g
-        .command(&["stats", "idle"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut live = Spawned(
+        g.command(&["stats", "idle"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut stdout = live.stdout.take().unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
@@ -988,8 +1016,7 @@ fn stats_no_stream_reads_the_cgroup() {
         seen.extend_from_slice(&buf[..n]);
     }
     assert!(String::from_utf8_lossy(&seen).contains("\x1b[2J"));
-    live.kill().unwrap();
-    live.wait().unwrap();
+    drop(live);
     g.ok(&["rm", "-f", "busy", "idle"]);
     g.assert_clean();
 }
@@ -1273,7 +1300,19 @@ fn prune_version_info_and_help() {
     let out = g.ok(&["system", "prune", "-f"]);
     assert!(out.contains("Deleted Images:"), "{out}");
     assert!(out.contains("Total reclaimed space: "), "{out}");
-    // The image in use stays.
+    // The image in use stays; -a also takes tagged images no container uses.
+    g.ok(&["image", "inspect", "busybox"]);
+    g.ok(&[
+        "image",
+        "import",
+        g.env.path("busybox.tar").to_str().unwrap(),
+        "extra",
+    ]);
+    g.ok(&["system", "prune", "-f"]);
+    g.ok(&["image", "inspect", "extra"]);
+    let out = g.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains("untagged: extra:latest"), "{out}");
+    assert!(g.run(&["image", "inspect", "extra"]).status.code() != Some(0));
     g.ok(&["image", "inspect", "busybox"]);
     assert_eq!(
         g.ok(&["version", "--format", "{{.Client.Version}}"]).trim(),
