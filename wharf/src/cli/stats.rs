@@ -2,6 +2,7 @@
 //! table of CPU, memory, network, block I/O and pids, refreshed every second, or one
 //! reading with `--no-stream`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -70,20 +71,25 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
         "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
     });
-    let read = |cs: &[Container]| -> Vec<stats::Sample> {
+    // Readings by container id: each row compares with the previous round's.
+    let read = |cs: &[Container]| -> HashMap<String, stats::Sample> {
         cs.iter()
-            .map(|c| stats::sample(&c.id, c.state.pid))
+            .map(|c| (c.id.clone(), stats::sample(&c.id, c.state.pid)))
             .collect()
     };
-    let mut cs = targets(root, &a)?;
-    let mut prev = read(&cs);
+    let mut prev = read(&targets(root, &a)?);
     loop {
         std::thread::sleep(Duration::from_secs(1));
+        // Looked up every round: containers come and go, and a named one that is
+        // removed ends the command with docker's error.
+        let cs = targets(root, &a)?;
         let cur = read(&cs);
         let rows: Vec<Value> = cs
             .iter()
-            .zip(prev.iter().zip(cur.iter()))
-            .map(|(c, (p, s))| row(c, p, s, a.no_trunc))
+            .map(|c| {
+                let s = &cur[&c.id];
+                row(c, prev.get(&c.id).unwrap_or(s), s, a.no_trunc)
+            })
             .collect();
         let mut out = std::io::stdout().lock();
         if !a.no_stream {
@@ -95,12 +101,6 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         if a.no_stream {
             return Ok(());
         }
-        drop(out);
-        if a.containers.is_empty() {
-            cs = targets(root, &a)?;
-            prev = read(&cs);
-        } else {
-            prev = cur;
-        }
+        prev = cur;
     }
 }
