@@ -104,6 +104,7 @@ pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Re
             if !series.live(rt.name) {
                 continue;
             }
+            settle();
             let r = one_lifecycle(rt, bundle).map(|(total, p, kb)| {
                 if keep {
                     let ph = phases.entry(rt.name.to_string()).or_default();
@@ -138,6 +139,15 @@ pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Re
     Ok(row)
 }
 
+/// A pause before each timed sample so that every runtime starts from the same kernel state.
+/// A process write to a v1 cgroup.procs takes the cgroup threadgroup lock for writing, which
+/// waits for an RCU grace period (5-25 ms here) unless another writer held it within the last
+/// grace period or two: without the pause, a runtime that runs right after another one's
+/// cgroup write gets its own for free, and interleaving decides who pays.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(100));
+}
+
 /// One container's life; returns the total, the four phase times and the largest ru_maxrss
 /// of the three runtime processes.
 fn one_lifecycle(rt: &Runtime, bundle: &Path) -> Result<(Duration, [Duration; 4], u64), String> {
@@ -169,6 +179,7 @@ pub fn run(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
             if !series.live(rt.name) {
                 continue;
             }
+            settle();
             let r = run_once(rt, bundle).map(|(d, kb)| {
                 if keep {
                     rss.entry(rt.name.to_string()).or_default().push(kb);
@@ -305,6 +316,7 @@ pub fn exec(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
             if !series.live(c.rt.name) {
                 continue;
             }
+            settle();
             let r = c.rt.timed(&["exec", &c.id, "/bin/true"]).map(|o| o.elapsed);
             series.record(c.rt.name, r, i > 0);
         }

@@ -1,11 +1,9 @@
 //! `exec --cgroup`: which sub-cgroups of the container's cgroup an exec'd process joins, and
-//! joining them by writing cgroup.procs in each hierarchy (no libcgroups manager needed).
+//! how the process joins them (no libcgroups manager needed).
 
 use std::path::{Path, PathBuf};
 
-use nix::unistd::Pid;
-
-use super::{hierarchies, CgroupError};
+use super::{hierarchies, CgroupError, Join};
 
 /// Where `exec --cgroup` puts a process inside the container's cgroup: one sub-path for every
 /// controller, and sub-paths for named v1 controllers (`cpu,memory:sub`), as runc takes them.
@@ -59,12 +57,13 @@ impl ExecCgroups {
         Ok(out)
     }
 
-    /// Moves `pid` into the container's cgroup `container`, or the sub-cgroups asked for, in every
-    /// hierarchy the container has. Sub-cgroups must already exist, as in runc.
-    pub fn join(&self, container: &Path, pid: Pid) -> Result<(), CgroupError> {
+    /// How an exec'd process gets into the container's cgroup `container`, or the sub-cgroups
+    /// asked for, in every hierarchy the container has: by itself on v1, by the parent's write
+    /// to cgroup.procs on v2. Sub-cgroups must already exist, as in runc.
+    pub fn plan(&self, container: &Path) -> Result<Join, CgroupError> {
         let rel = container.strip_prefix("/").unwrap_or(container);
         let mut used = vec![false; self.per_controller.len()];
-        let mut joined = 0;
+        let (mut tasks, mut procs) = (Vec::new(), Vec::new());
         for h in hierarchies()? {
             let base = h.mount.join(rel);
             if !base.is_dir() {
@@ -93,13 +92,11 @@ impl ExecCgroups {
                     "sub-cgroup {dir:?} does not exist"
                 )));
             }
-            let procs = dir.join("cgroup.procs");
-            std::fs::write(&procs, pid.to_string()).map_err(|e| CgroupError::Op {
-                path: procs,
-                what: "adding the exec process",
-                message: e.to_string(),
-            })?;
-            joined += 1;
+            if h.controllers.is_empty() {
+                procs.push(dir.join("cgroup.procs"));
+            } else {
+                tasks.push(dir.join("tasks"));
+            }
         }
         if let Some((c, _)) = self.per_controller.iter().zip(&used).find(|(_, u)| !**u) {
             return Err(CgroupError::ExecJoin(format!(
@@ -107,12 +104,21 @@ impl ExecCgroups {
                 c.0
             )));
         }
-        if joined == 0 {
+        if tasks.is_empty() && procs.is_empty() {
             return Err(CgroupError::ExecJoin(format!(
                 "the container's cgroup {container:?} exists in no hierarchy"
             )));
         }
-        Ok(())
+        Ok(if procs.is_empty() {
+            Join::BySelf(tasks)
+        } else {
+            procs.extend(
+                tasks
+                    .iter()
+                    .filter_map(|t| t.parent().map(|d| d.join("cgroup.procs"))),
+            );
+            Join::Procs(procs)
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use anyhow::{bail, Context as _};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
+use oci_spec::runtime::LinuxNamespaceType;
 
 use super::Global;
 use crate::cgroups::{self, Cgroup};
@@ -142,6 +143,10 @@ pub fn create_container(
     // SAFETY: open returned a new fd.
     let fifo = unsafe { OwnedFd::from_raw_fd(fifo) };
     let min_fd = 3 + preserve_fds;
+    undo.cgroup = Some(&cgroup);
+    let user_ns =
+        namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
+    let cgroup_join = cgroup.prepare(spec, user_ns)?;
 
     let container = Container {
         id: &o.id,
@@ -155,6 +160,7 @@ pub fn create_container(
         new_keyring: !o.no_new_keyring,
         preserve_fds,
         extra_env,
+        cgroup_join,
     };
     let mut state = State {
         id: o.id.clone(),
@@ -173,7 +179,6 @@ pub fn create_container(
         cgroup_path,
         systemd_cgroup: g.systemd_cgroup,
     };
-    undo.cgroup = Some(&cgroup);
     let init = parent::spawn(&container, &cgroup, |pid| {
         let mut s = state.clone();
         s.pid = pid;

@@ -13,7 +13,7 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
 
 use super::run::{become_supervisor, console_pair, forwarded_signals, supervise};
 use super::{saved_spec, status, Global};
-use crate::cgroups::ExecCgroups;
+use crate::cgroups::{self, ExecCgroups, Join};
 use crate::process::channel::{self, ChannelError, Message};
 use crate::process::exec::ExecProcess;
 use crate::process::fd_at_least;
@@ -180,7 +180,8 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     if !process_alive(state.pid, state.start_time) {
         bail!("container not running");
     }
-    let cgroups = ExecCgroups::parse(&o.cgroup)?;
+    let container_dir = crate::cgroups::fs_dir(&state.cgroup_path, state.systemd_cgroup)?;
+    let cgroup_join = ExecCgroups::parse(&o.cgroup)?.plan(&container_dir)?;
 
     let (ours, theirs) = match (&o.console_socket, terminal) {
         (Some(path), true) => (None, Some(tty::connect(path)?)),
@@ -204,6 +205,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         console: theirs.map(|c| fd_at_least(c, min_fd)).transpose()?,
         preserve_fds: o.preserve_fds,
         in_userns,
+        cgroup_join: &cgroup_join,
     };
     let (parent_end, child_end) = channel::pair(min_fd)?;
     let child = match syscall::clone_fork(0).context("forking the exec process")? {
@@ -219,8 +221,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         Some(a) => Ok(a.send(listener, pid.as_raw(), &state.hook_state(Status::Running))?),
         None => bail!("exec: a seccomp listener but no agent in the profile"),
     };
-    let container_dir = crate::cgroups::fs_dir(&state.cgroup_path, state.systemd_cgroup)?;
-    let pid = match start(&cgroups, &container_dir, child, &parent_end, to_agent) {
+    let pid = match start(&cgroup_join, child, &parent_end, to_agent) {
         Ok(pid) => pid,
         Err(err) => {
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
@@ -245,13 +246,14 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
 /// Places the child in the cgroup, lets it go, hands a seccomp listener to the agent, and waits
 /// until its process has exec'd (the channel closes at exec) or failed.
 fn start(
-    cgroups: &ExecCgroups,
-    container: &std::path::Path,
+    cgroup_join: &Join,
     child: Pid,
     ch: &channel::Channel,
     to_agent: impl Fn(OwnedFd, Pid) -> anyhow::Result<()>,
 ) -> anyhow::Result<Pid> {
-    cgroups.join(container, child)?;
+    if let Join::Procs(procs) = cgroup_join {
+        cgroups::join_procs(procs, child)?;
+    }
     ch.send(&Message::Proceed)?;
     let pid = match ch.recv()? {
         Message::InitPid(p) => Pid::from_raw(p),

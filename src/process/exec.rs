@@ -13,6 +13,7 @@ use oci_spec::runtime::Process;
 use super::channel::{Channel, InitFailure, Message, Step};
 use super::finish;
 use crate::capabilities::Plan;
+use crate::cgroups::{self, Join};
 use crate::seccomp::Program;
 use crate::{rlimits, tty};
 
@@ -28,6 +29,8 @@ pub struct ExecProcess<'a> {
     pub console: Option<OwnedFd>,
     pub preserve_fds: i32,
     pub in_userns: bool,
+    /// How the process gets into the container's cgroup (before it joins any namespace).
+    pub cgroup_join: &'a Join,
 }
 
 /// Runs in the forked child and never returns.
@@ -47,6 +50,9 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
     // SAFETY: prctl with integer arguments.
     Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
         .step("prctl(PR_SET_DUMPABLE)")?;
+    if let Join::BySelf(tasks) = e.cgroup_join {
+        cgroups::join_self(tasks).step("joining the cgroup")?;
+    }
     ch.wait_proceed().step("waiting for the cgroup")?;
     setns(e.init.as_fd(), e.namespaces).step("joining the container's namespaces")?;
     // SAFETY: single-threaded; the intermediate only reports its child and exits.

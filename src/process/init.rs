@@ -15,6 +15,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 use super::channel::{Channel, InitFailure, Message, Step};
 use super::finish;
 use super::Container;
+use crate::cgroups::{self, Join};
 use crate::hooks::{self, Kind};
 use crate::state::{HookState, Status, OCI_VERSION};
 use crate::{keyring, namespaces, rlimits, rootfs, sysctl, tty};
@@ -40,6 +41,9 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     // SAFETY: prctl with integer arguments.
     Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
         .step("prctl(PR_SET_DUMPABLE)")?;
+    if let Join::BySelf(tasks) = &c.cgroup_join {
+        cgroups::join_self(tasks).step("joining the cgroup")?;
+    }
     ch.wait_proceed().step("waiting for the cgroup")?;
 
     enter_namespaces(c, ch)?;

@@ -39,6 +39,8 @@ pub struct Container<'a> {
     pub preserve_fds: i32,
     /// Added to the process's environment (LISTEN_FDS, LISTEN_PID).
     pub extra_env: Vec<String>,
+    /// How init gets into its cgroup, already created with its limits.
+    pub cgroup_join: crate::cgroups::Join,
 }
 
 impl Container<'_> {

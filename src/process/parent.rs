@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 
 use super::channel::{self, ChannelError, InitFailure, Message};
 use super::{init, Container};
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Join};
 use crate::hooks::{self, Kind};
 use crate::{syscall, userns};
 
@@ -77,8 +77,10 @@ fn drive(
     ch: &channel::Channel,
     hook_state: &impl Fn(i32) -> Vec<u8>,
 ) -> Result<(), SpawnError> {
-    cgroup.add(child)?;
-    cgroup.apply_spec(c.spec())?;
+    if let Join::ByParent = c.cgroup_join {
+        cgroup.add(child)?;
+        cgroup.apply_spec(c.spec())?;
+    }
     let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
     proceed(ch)?;
     loop {
