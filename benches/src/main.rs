@@ -1,7 +1,7 @@
 //! hull vs crun vs runc, side by side in one run (issue 7).
 //!
 //! `cargo run --release --manifest-path benches/Cargo.toml -- [--runs N] [--json PATH]
-//! [--hull PATH]` builds release hull (unless `--hull` names a binary), finds crun and runc on
+//! [--hull PATH]` builds hull as shipped (`DIST_BUILD`, unless `--hull` names a binary), finds crun and runc on
 //! PATH, makes busybox bundles in a temp dir, runs every benchmark with the runtimes
 //! interleaved, prints a table and writes a JSON summary. Needs root. Everything it makes
 //! (containers, state roots, bundles, the hugetlb mount crun needs) is undone on exit.
@@ -31,7 +31,7 @@ struct Opts {
 }
 
 const USAGE: &str = "usage: hull-benches [--runs N (default 30)] [--json PATH (default \
-benches/target/bench-summary.json)] [--hull PATH (default: cargo build --release -p hull)]";
+benches/target/bench-summary.json)] [--hull PATH (default: the dist build of hull)]";
 
 fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
@@ -80,32 +80,40 @@ fn main() {
     std::process::exit(code)
 }
 
-/// Builds release hull, or takes the one given.
+/// How hull is built for shipping (README): the `dist` profile, linked statically.
+const DIST_BUILD: &str =
+    "cargo rustc --profile dist -p hull --bin hull -- -C target-feature=+crt-static";
+
+/// Builds the shipped hull, or takes the one given.
 fn locate_hull(given: &Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(p) = given {
         return std::fs::canonicalize(p).map_err(|e| format!("--hull {}: {e}", p.display()));
     }
     let repo = repo();
-    println!("building release hull (cargo build --release -p hull)...");
+    println!("building the shipped hull ({DIST_BUILD})...");
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
-            "build",
-            "--release",
+            "rustc",
+            "--profile",
+            "dist",
             "--quiet",
             "-p",
             "hull",
-            "--manifest-path",
+            "--bin",
+            "hull",
         ])
+        .arg("--manifest-path")
         .arg(repo.join("Cargo.toml"))
+        .args(["--", "-C", "target-feature=+crt-static"])
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !st.success() {
-        return Err("cargo build --release -p hull failed (or pass --hull PATH)".into());
+        return Err(format!("{DIST_BUILD} failed (or pass --hull PATH)"));
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join("target"));
-    Ok(target.join("release/hull"))
+    Ok(target.join("dist/hull"))
 }
 
 /// An executable named `name` on PATH.
