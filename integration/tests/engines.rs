@@ -797,6 +797,11 @@ fn docker_runs_execs_pauses_updates_and_oom_kills() {
     );
     let o = d.run(&["rm", "c1"]);
     assert!(o.status.success(), "{}{}", text(&o), d.diag());
+    // dockerd may still be finishing the removal when rm's reply arrives (seen once with runc).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.run(&["inspect", "c1"]).status.success() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         !d.run(&["inspect", "c1"]).status.success(),
         "c1 survived rm"
