@@ -492,45 +492,28 @@ fn systemd_driver_refuses_what_it_cannot_do() {
     if systemd && unified {
         return integration::skip("systemd runs on cgroup v2 here: the refusals are not testable");
     }
-    let b = Bundle::new(&["true"]);
-    b.save();
     let c = Container::new(&rt);
-    let mut cmd = rt.cmd();
-    let out = cmd
-        .args([
+    let create = |cgroups_path: Option<&str>| {
+        let mut b = Bundle::new(&["true"]);
+        if let Some(p) = cgroups_path {
+            b.config["linux"]["cgroupsPath"] = json!(p);
+        }
+        b.save();
+        let out = rt.run(&[
             "--systemd-cgroup",
             "create",
             "--bundle",
             b.path_str(),
             &c.id,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "systemd driver without systemd on v2: {err}"
-    );
+        ]);
+        assert!(!out.status.success(), "created with --systemd-cgroup");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = create(None);
     if rt.is_hull() {
         assert!(err.contains("--systemd-cgroup"), "{err}");
         assert_eq!(rt.ok(&["list", "-q"]), "", "nothing left");
-        let mut b = Bundle::new(&["true"]);
-        b.config["linux"]["cgroupsPath"] = json!("/not/a/systemd/path");
-        b.save();
-        let out = rt
-            .cmd()
-            .args([
-                "--systemd-cgroup",
-                "create",
-                "--bundle",
-                b.path_str(),
-                &c.id,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = create(Some("/not/a/systemd/path"));
         assert!(
             err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"),
             "{err}"
