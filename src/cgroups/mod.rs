@@ -1,6 +1,7 @@
 //! Adapter over libcgroups: where a container's cgroup is, joining it, applying resources,
 //! freezing, listing pids and removing it, on v1, hybrid and unified hosts.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{
@@ -315,27 +316,32 @@ impl Cgroup {
 
 /// What libcgroups would drop without a word on this layout: refused, or (kernel memory, which
 /// kernels since 5.4 accept and do not enforce) warned about and left out, as runc does.
-fn screen(resources: &LinuxResources, unified: bool) -> Result<LinuxResources, CgroupError> {
+fn screen(
+    resources: &LinuxResources,
+    unified: bool,
+) -> Result<Cow<'_, LinuxResources>, CgroupError> {
     if !unified && resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(CgroupError::Unsupported {
             field: "linux.resources.unified",
             reason: "needs cgroup v2; this host's controllers are on cgroup v1",
         });
     }
+    let Some(memory) = resources
+        .memory()
+        .filter(|m| m.kernel().is_some() || m.kernel_tcp().is_some())
+    else {
+        return Ok(Cow::Borrowed(resources));
+    };
+    crate::logging::warn(
+        "linux.resources.memory.kernel and kernelTCP are ignored: kernel memory limits are \
+         deprecated and not enforced by current kernels",
+    );
+    let mut m = memory;
+    m.set_kernel(None);
+    m.set_kernel_tcp(None);
     let mut out = resources.clone();
-    if let Some(memory) = resources.memory() {
-        if memory.kernel().is_some() || memory.kernel_tcp().is_some() {
-            crate::logging::warn(
-                "linux.resources.memory.kernel and kernelTCP are ignored: kernel memory limits \
-                 are deprecated and not enforced by current kernels",
-            );
-            let mut m = *memory;
-            m.set_kernel(None);
-            m.set_kernel_tcp(None);
-            out.set_memory(Some(m));
-        }
-    }
-    Ok(out)
+    out.set_memory(Some(m));
+    Ok(Cow::Owned(out))
 }
 
 /// The v1 controllers libcgroups manages.

@@ -243,18 +243,23 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     supervise(pid, &signals, master)
 }
 
-/// Places the child in the cgroup, lets it go, hands a seccomp listener to the agent, and waits
-/// until its process has exec'd (the channel closes at exec) or failed.
+/// Places the child in the cgroup unless it joins by itself, hands a seccomp listener to the
+/// agent, and waits until its process has exec'd (the channel closes at exec) or failed.
 fn start(
     cgroup_join: &Join,
     child: Pid,
     ch: &channel::Channel,
     to_agent: impl Fn(OwnedFd, Pid) -> anyhow::Result<()>,
 ) -> anyhow::Result<Pid> {
-    if let Join::Procs(procs) = cgroup_join {
-        cgroups::join_procs(procs, child)?;
+    // A child that joins by itself does not wait for Proceed.
+    match cgroup_join {
+        Join::BySelf(_) => {}
+        Join::Procs(procs) => {
+            cgroups::join_procs(procs, child)?;
+            ch.send(&Message::Proceed)?;
+        }
+        Join::ByParent => ch.send(&Message::Proceed)?,
     }
-    ch.send(&Message::Proceed)?;
     let pid = match ch.recv()? {
         Message::InitPid(p) => Pid::from_raw(p),
         Message::Failed(f) => bail!("exec failed: {f}"),

@@ -76,7 +76,8 @@ pub fn release(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
     }
 }
 
-/// Poststart hooks; a failure stops the container (as runc does) and is the command's error.
+/// Poststart hooks; a failure is a warning and the container runs on (runtime-spec; runc instead
+/// kills the container and fails).
 pub fn poststart(state: &State, hooks: Option<&Hooks>) {
     hooks::run_warning(Kind::Poststart, hooks, &state.hook_state(Status::Running));
 }

@@ -50,10 +50,10 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
     // SAFETY: prctl with integer arguments.
     Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
         .step("prctl(PR_SET_DUMPABLE)")?;
-    if let Join::BySelf(tasks) = e.cgroup_join {
-        cgroups::join_self(tasks).step("joining the cgroup")?;
+    match e.cgroup_join {
+        Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
+        _ => ch.wait_proceed().step("waiting for the cgroup")?,
     }
-    ch.wait_proceed().step("waiting for the cgroup")?;
     setns(e.init.as_fd(), e.namespaces).step("joining the container's namespaces")?;
     // SAFETY: single-threaded; the intermediate only reports its child and exits.
     match unsafe { fork() }.step("forking into the pid namespace")? {

@@ -41,10 +41,11 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     // SAFETY: prctl with integer arguments.
     Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
         .step("prctl(PR_SET_DUMPABLE)")?;
-    if let Join::BySelf(tasks) = &c.cgroup_join {
-        cgroups::join_self(tasks).step("joining the cgroup")?;
+    // In the cgroup before anything can fork: by itself, or once the parent has moved it.
+    match &c.cgroup_join {
+        Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
+        _ => ch.wait_proceed().step("waiting for the cgroup")?,
     }
-    ch.wait_proceed().step("waiting for the cgroup")?;
 
     enter_namespaces(c, ch)?;
     let in_userns = c.namespaces.creates(LinuxNamespaceType::User)

@@ -77,12 +77,13 @@ fn drive(
     ch: &channel::Channel,
     hook_state: &impl Fn(i32) -> Vec<u8>,
 ) -> Result<(), SpawnError> {
+    let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
+    // A child that joins its cgroup by itself does not wait for this.
     if let Join::ByParent = c.cgroup_join {
         cgroup.add(child)?;
         cgroup.apply_spec(c.spec())?;
+        proceed(ch)?;
     }
-    let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
-    proceed(ch)?;
     loop {
         let (msg, fd) = match ch.recv_fd() {
             Ok(m) => m,
