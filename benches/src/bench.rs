@@ -96,32 +96,20 @@ pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Re
     let mut series = Series::new();
     let mut phases: BTreeMap<String, [Vec<Duration>; 4]> = BTreeMap::new();
     let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    // One unrecorded warm-up round fills the page cache for every binary and the rootfs.
-    for i in 0..=ctx.runs {
-        proc::check_interrupted()?;
-        let keep = i > 0;
-        for rt in ctx.runtimes {
-            if !series.live(rt.name) {
-                continue;
-            }
-            settle();
-            let r = one_lifecycle(rt, bundle).map(|(total, p, kb)| {
-                if keep {
-                    let ph = phases.entry(rt.name.to_string()).or_default();
-                    for (v, d) in ph.iter_mut().zip(p) {
-                        v.push(d);
-                    }
-                    rss.entry(rt.name.to_string()).or_default().push(kb);
+    interleaved(ctx, &mut series, flags, |rt, keep| {
+        let r = one_lifecycle(rt, bundle).map(|(total, p, kb)| {
+            if keep {
+                let ph = phases.entry(rt.name.to_string()).or_default();
+                for (v, d) in ph.iter_mut().zip(p) {
+                    v.push(d);
                 }
-                total
-            });
-            series.record(rt.name, r, keep);
-            reap_orphans();
-        }
-        if series.live("floor") {
-            series.record("floor", ctx.floor.run(flags), keep);
-        }
-    }
+                rss.entry(rt.name.to_string()).or_default().push(kb);
+            }
+            total
+        });
+        reap_orphans();
+        r
+    })?;
     let mut row = series.into_row(Row::new(key, title.to_string(), "ms per container"));
     for (name, ph) in phases {
         let med = |v: &[Duration]| Summary::of(v).map(|s| s.median);
@@ -137,6 +125,32 @@ pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Re
         );
     }
     Ok(row)
+}
+
+/// One unrecorded warm-up round (it fills the page cache for every binary and the rootfs), then
+/// `ctx.runs` rounds, each timing `sample(runtime, keep)` for every runtime still in the series
+/// after a `settle`, then the floor.
+fn interleaved(
+    ctx: &Ctx,
+    series: &mut Series,
+    floor_flags: libc::c_int,
+    mut sample: impl FnMut(&Runtime, bool) -> Result<Duration, String>,
+) -> Result<(), String> {
+    for i in 0..=ctx.runs {
+        proc::check_interrupted()?;
+        let keep = i > 0;
+        for rt in ctx.runtimes {
+            if !series.live(rt.name) {
+                continue;
+            }
+            settle();
+            series.record(rt.name, sample(rt, keep), keep);
+        }
+        if series.live("floor") {
+            series.record("floor", ctx.floor.run(floor_flags), keep);
+        }
+    }
+    Ok(())
 }
 
 /// A pause before each timed sample so that every runtime starts from the same kernel state.
@@ -172,26 +186,14 @@ pub fn run(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
     let flags = crate::floor::clone_flags(&crate::bundle::namespaces(bundle)?)?;
     let mut series = Series::new();
     let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for i in 0..=ctx.runs {
-        proc::check_interrupted()?;
-        let keep = i > 0;
-        for rt in ctx.runtimes {
-            if !series.live(rt.name) {
-                continue;
+    interleaved(ctx, &mut series, flags, |rt, keep| {
+        run_once(rt, bundle).map(|(d, kb)| {
+            if keep {
+                rss.entry(rt.name.to_string()).or_default().push(kb);
             }
-            settle();
-            let r = run_once(rt, bundle).map(|(d, kb)| {
-                if keep {
-                    rss.entry(rt.name.to_string()).or_default().push(kb);
-                }
-                d
-            });
-            series.record(rt.name, r, keep);
-        }
-        if series.live("floor") {
-            series.record("floor", ctx.floor.run(flags), keep);
-        }
-    }
+            d
+        })
+    })?;
     let mut row = series.into_row(Row::new(
         "run",
         "run /bin/true (all ns)".to_string(),
