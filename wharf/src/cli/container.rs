@@ -15,14 +15,23 @@ fn each(
     names: &[String],
     mut f: impl FnMut(&mut wharf::context::Context, &Container) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    each_printing(root, names, |ctx, c, n| f(ctx, c).map(|()| n.to_string()))
+}
+
+/// Runs `f` for each name and prints what it returns; one error line per failure, exit 1.
+fn each_printing(
+    root: &Path,
+    names: &[String],
+    mut f: impl FnMut(&mut wharf::context::Context, &Container, &str) -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
     let mut ctx = super::open(root, Access::Shared)?;
     let mut failed = false;
     for n in names {
         let r = lookup::find(&ctx.db, n)
             .map_err(anyhow::Error::from)
-            .and_then(|c| f(&mut ctx, &c));
+            .and_then(|c| f(&mut ctx, &c, n));
         match r {
-            Ok(()) => println!("{n}"),
+            Ok(line) => println!("{line}"),
             Err(e) => {
                 failed = true;
                 eprintln!("Error response from daemon: {e}");
@@ -154,25 +163,9 @@ pub fn unpause(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
 
 /// `wait`: prints each container's exit code once it stops.
 pub fn wait(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let mut failed = false;
-    for n in &a.containers {
-        match lookup::find(&ctx.db, n)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| Ok(ops::wait(&ctx.db, &c)?))
-        {
-            Ok(code) => println!("{code}"),
-            Err(e) => {
-                failed = true;
-                eprintln!("Error response from daemon: {e}");
-            }
-        }
-    }
-    if failed {
-        Err(Exit(1).into())
-    } else {
-        Ok(())
-    }
+    each_printing(root, &a.containers, |ctx, c, _| {
+        Ok(ops::wait(&ctx.db, c)?.to_string())
+    })
 }
 
 #[derive(clap::Args, Debug)]

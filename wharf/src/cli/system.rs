@@ -135,17 +135,6 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 pub fn info(root: &Path, runtime: &str, a: InfoArgs) -> anyhow::Result<()> {
     let ctx = super::open(root, Access::Shared)?;
     let containers = container::all(&ctx.db)?;
@@ -185,7 +174,7 @@ pub fn info(root: &Path, runtime: &str, a: InfoArgs) -> anyhow::Result<()> {
         "OSType": "linux",
         "Architecture": uname.machine().to_string_lossy(),
         "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "MemTotal": mem_total(),
+        "MemTotal": container::stats::host_memory(),
         "Name": uname.nodename().to_string_lossy(),
         "DockerRootDir": root.display().to_string(),
     });
@@ -214,7 +203,11 @@ pub fn info(root: &Path, runtime: &str, a: InfoArgs) -> anyhow::Result<()> {
     writeln!(out, " OSType: {}", s("OSType"))?;
     writeln!(out, " Architecture: {}", s("Architecture"))?;
     writeln!(out, " CPUs: {}", s("NCPU"))?;
-    writeln!(out, " Total Memory: {}", bytes_size(mem_total()))?;
+    writeln!(
+        out,
+        " Total Memory: {}",
+        bytes_size(container::stats::host_memory())
+    )?;
     writeln!(out, " Name: {}", s("Name"))?;
     writeln!(out, " Docker Root Dir: {}", s("DockerRootDir"))?;
     Ok(())

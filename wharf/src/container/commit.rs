@@ -17,7 +17,7 @@ use crate::image::changes::{self, ChangeError};
 use crate::image::compression::Compression;
 use crate::image::digest::Digest;
 use crate::image::install::{self, Installed};
-use crate::image::oci::{Descriptor, Manifest, OCI_CONFIG, OCI_MANIFEST};
+use crate::image::oci::Descriptor;
 use crate::image::reference::ImageRef;
 use crate::image::ImageError;
 
@@ -104,7 +104,6 @@ pub fn commit(ctx: &mut Context, c: &Container, o: &Options) -> Result<Installed
     );
     config["rootfs"]["type"] = json!("layers");
     let cfg_bytes = serde_json::to_vec(&config).map_err(ImageError::Json)?;
-    let cfg_digest = ctx.blobs.put(&cfg_bytes).map_err(ImageError::from)?;
     let mut layers: Vec<Descriptor> = ctx
         .db
         .layers(&image_id)
@@ -125,21 +124,7 @@ pub fn commit(ctx: &mut Context, c: &Container, o: &Options) -> Result<Installed
         annotations: None,
         platform: None,
     });
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        config: Descriptor {
-            media_type: OCI_CONFIG.into(),
-            digest: cfg_digest.to_string(),
-            size: cfg_bytes.len() as u64,
-            annotations: None,
-            platform: None,
-        },
-        layers,
-    };
-    let body = serde_json::to_vec(&manifest).map_err(ImageError::Json)?;
-    let names: Vec<ImageRef> = o.name.cloned().into_iter().collect();
-    Ok(install::install(ctx, &body, &names, &[])?)
+    Ok(install::install_local(ctx, &cfg_bytes, layers, o.name)?)
 }
 
 fn push(v: &mut Value, key: &str, item: Value) {

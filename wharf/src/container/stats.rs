@@ -95,7 +95,8 @@ fn system_ns() -> u64 {
         .map_or(0, |ticks| ticks * 10_000_000)
 }
 
-fn host_memory() -> u64 {
+/// The host's memory in bytes (MemTotal), 0 if unreadable.
+pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| {

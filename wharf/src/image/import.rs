@@ -9,7 +9,7 @@ use serde_json::Map;
 use super::changes::{self, ChangeError};
 use super::compression;
 use super::install::{self, Installed};
-use super::oci::{Descriptor, History, ImageConfig, Manifest, RootFs, OCI_CONFIG, OCI_MANIFEST};
+use super::oci::{Descriptor, History, ImageConfig, RootFs};
 use super::reference::ImageRef;
 use super::ImageError;
 use crate::context::Context;
@@ -69,26 +69,17 @@ pub fn import(
         comment: None,
     };
     let cfg_bytes = serde_json::to_vec(&cfg).map_err(ImageError::Json)?;
-    let cfg_digest = ctx.blobs.put(&cfg_bytes).map_err(ImageError::from)?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        config: Descriptor {
-            media_type: OCI_CONFIG.into(),
-            digest: cfg_digest.to_string(),
-            size: cfg_bytes.len() as u64,
-            annotations: None,
-            platform: None,
-        },
-        layers: vec![Descriptor {
-            media_type: compression::Compression::None.layer_media_type().into(),
-            digest: layer.to_string(),
-            size,
-            annotations: None,
-            platform: None,
-        }],
+    let descriptor = Descriptor {
+        media_type: compression::Compression::None.layer_media_type().into(),
+        digest: layer.to_string(),
+        size,
+        annotations: None,
+        platform: None,
     };
-    let body = serde_json::to_vec(&manifest).map_err(ImageError::Json)?;
-    let names: Vec<ImageRef> = opts.name.cloned().into_iter().collect();
-    Ok(install::install(ctx, &body, &names, &[])?)
+    Ok(install::install_local(
+        ctx,
+        &cfg_bytes,
+        vec![descriptor],
+        opts.name,
+    )?)
 }

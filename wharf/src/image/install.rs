@@ -5,7 +5,7 @@
 
 use super::digest::Digest;
 use super::layout;
-use super::oci::{ImageConfig, Manifest, OCI_MANIFEST};
+use super::oci::{Descriptor, ImageConfig, Manifest, OCI_CONFIG, OCI_MANIFEST};
 use super::reference::ImageRef;
 use super::ImageError;
 use crate::context::Context;
@@ -16,6 +16,32 @@ use crate::store::{LayerRow, NewImage};
 pub struct Installed {
     pub id: Digest,
     pub new: bool,
+}
+
+/// Installs an image made here (import, commit): stores its config, writes an OCI manifest
+/// over `layers` (blobs already in the store) and installs it under `name`, if any.
+pub fn install_local(
+    ctx: &mut Context,
+    config: &[u8],
+    layers: Vec<Descriptor>,
+    name: Option<&ImageRef>,
+) -> Result<Installed, ImageError> {
+    let config_digest = ctx.blobs.put(config)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.into()),
+        config: Descriptor {
+            media_type: OCI_CONFIG.into(),
+            digest: config_digest.to_string(),
+            size: config.len() as u64,
+            annotations: None,
+            platform: None,
+        },
+        layers,
+    };
+    let body = serde_json::to_vec(&manifest).map_err(ImageError::Json)?;
+    let names: Vec<ImageRef> = name.cloned().into_iter().collect();
+    install(ctx, &body, &names, &[])
 }
 
 /// Installs the image described by `manifest` (stored as a blob here) with `names` as tags
