@@ -121,12 +121,17 @@ impl Runtime {
         self.run(&["resume", id]).map(drop)
     }
 
-    /// `ps ID ps-args`: the runtime runs ps(1) filtered to the container's processes
-    /// (runc's parser stops at the id, so the ps options need no `--`).
-    pub fn ps(&self, id: &str, ps_args: &[String]) -> Result<String, RuntimeError> {
-        let mut args = vec!["ps", id];
-        args.extend(ps_args.iter().map(String::as_str));
-        self.run(&args)
+    /// `ps --format json ID`: the host pids of the container's processes (a format every
+    /// runc-compatible runtime has; crun's `ps` takes no ps(1) options).
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {
+        let out = self.run(&["ps", "--format", "json", id])?;
+        serde_json::from_str(out.trim()).map_err(|e| RuntimeError::Failed {
+            msg: format!(
+                "{}: ps --format json printed {:?}: {e}",
+                self.path.display(),
+                out.trim()
+            ),
+        })
     }
 }
 

@@ -3,11 +3,18 @@
 //! Every test cleans up in a Drop guard: containers removed with `rm -f` (which stops
 //! their monitors), anything still mounted under the temp dir unmounted deepest first,
 //! and the temp dir removed without crossing filesystems.
+//!
+//! crun 1.8.1 refuses this machine's hybrid cgroup layout while cgroup2 holds hugetlb: with
+//! crun, the tests mount hugetlb as a v1 hierarchy (the benches' helper) while any of them
+//! runs, and the last one to finish undoes it.
 
+#[path = "../../benches/src/cgroup.rs"]
+mod cgroup;
 mod common;
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::Env;
@@ -28,6 +35,28 @@ fn hull() -> PathBuf {
 struct Guard {
     env: Env,
     runtime: String,
+    hugetlb_held: bool,
+}
+
+/// How many crun tests are running, and the hugetlb v1 mount they share.
+static HUGETLB_V1: Mutex<(usize, Option<cgroup::HugetlbV1>)> = Mutex::new((0, None));
+
+/// Takes a share of the hugetlb v1 mount, making it for the first taker.
+fn hold_hugetlb_v1() {
+    let mut held = HUGETLB_V1.lock().unwrap_or_else(|e| e.into_inner());
+    if held.0 == 0 {
+        held.1 = cgroup::ensure_hugetlb_v1().expect("mount hugetlb as cgroup v1 for crun");
+    }
+    held.0 += 1;
+}
+
+/// Gives a share back; the last one undoes the mount.
+fn release_hugetlb_v1() {
+    let mut held = HUGETLB_V1.lock().unwrap_or_else(|e| e.into_inner());
+    held.0 -= 1;
+    if held.0 == 0 {
+        held.1 = None;
+    }
 }
 
 impl Guard {
@@ -47,9 +76,14 @@ impl Guard {
             eprintln!("SKIPPED: runtime {runtime} not found");
             return None;
         }
+        let hugetlb_held = runtime.rsplit('/').next() == Some("crun");
+        if hugetlb_held {
+            hold_hugetlb_v1();
+        }
         let g = Self {
             env: Env::new(),
             runtime: runtime.to_string(),
+            hugetlb_held,
         };
         g.import();
         Some(g)
@@ -154,6 +188,9 @@ impl Drop for Guard {
             for h in hierarchies.flatten() {
                 let _ = std::fs::remove_dir(h.path().join("wharf"));
             }
+        }
+        if self.hugetlb_held {
+            release_hugetlb_v1();
         }
         let mut mounts = mounts_under(self.env.dir.path());
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
@@ -406,10 +443,19 @@ fn exec_sees_pid_one_and_pause_freezes() {
             "sl",
             "sh",
             "-c",
-            "echo $X $(id -u) $(pwd)"
+            "echo $X $(id -u) $(id -G) $(pwd)"
         ]),
-        "y 1000 /tmp\n"
+        "y 1000 100 10 /tmp\n"
     );
+    // An exec gets its container's capabilities, not the runtime's defaults.
+    let caps = |file: &str| {
+        g.ok(&["exec", "sl", "cat", file])
+            .lines()
+            .filter(|l| l.starts_with("Cap"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(caps("/proc/self/status"), caps("/proc/1/status"));
     let out = g.run(&["exec", "sl", "nosuchcmd"]);
     assert_eq!(out.status.code(), Some(127), "{:?}", text(&out));
     assert_eq!(

@@ -270,6 +270,46 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
     })
 }
 
+/// What an `exec` changes of its container's process.
+pub struct ExecProcess<'a> {
+    pub args: &'a [String],
+    pub env: Vec<String>,
+    pub cwd: &'a str,
+    pub user: &'a user::Resolved,
+    pub terminal: bool,
+}
+
+/// The process of an `exec`: the container's own from its bundle (capabilities,
+/// no_new_privs, rlimits, seccomp-relevant settings), with the exec's command, user,
+/// environment, directory and terminal, as docker derives an exec from its container.
+/// Handed to the runtime whole with `exec --process`, the one form every runc-compatible
+/// runtime reads (crun has no `--additional-gids`, for one).
+pub fn exec_process(bundle: &Path, e: &ExecProcess) -> Result<Value, BundleError> {
+    let path = bundle.join("config.json");
+    let text = fs::read(&path).map_err(|source| BundleError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let config: Value = serde_json::from_slice(&text).map_err(|err| BundleError::Io {
+        path: path.clone(),
+        source: io::Error::new(io::ErrorKind::InvalidData, err),
+    })?;
+    let mut process = config.get("process").cloned().unwrap_or_else(|| json!({}));
+    process["args"] = json!(e.args);
+    process["env"] = json!(e.env);
+    process["cwd"] = json!(if e.cwd.is_empty() { "/" } else { e.cwd });
+    process["terminal"] = json!(e.terminal);
+    let mut user = json!({"uid": e.user.uid, "gid": e.user.gid});
+    if !e.user.additional_gids.is_empty() {
+        user["additionalGids"] = json!(e.user.additional_gids);
+    }
+    process["user"] = user;
+    if let Some(p) = process.as_object_mut() {
+        p.remove("consoleSize");
+    }
+    Ok(process)
+}
+
 fn m_dest(m: &Value) -> &str {
     m.get("destination").and_then(Value::as_str).unwrap_or("")
 }

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use nix::sys::wait::WaitStatus;
 
 use wharf::attach::{self, ClientOptions, Outcome, Remote};
-use wharf::bundle::user;
+use wharf::bundle::{self, user};
 use wharf::container::{self, lookup, ops, rootfs::Layout};
 use wharf::context::Access;
 use wharf::tty::{console::ConsoleSocket, detach};
@@ -66,24 +66,34 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
     let rt = ops::runtime(root, &c);
     let log = cdir.join("exec.log");
     let _ = std::fs::remove_file(&log);
-    let mut cmd = rt.command(&[]);
-    cmd.arg("--log")
-        .arg(&log)
-        .args(["--log-format", "json", "exec"]);
-    cmd.arg("--user").arg(format!("{}:{}", u.uid, u.gid));
-    for g in &u.additional_gids {
-        cmd.arg("--additional-gids").arg(g.to_string());
-    }
     let cwd = a
         .workdir
         .clone()
         .unwrap_or_else(|| c.spec.config.working_dir.clone());
-    if !cwd.is_empty() {
-        cmd.arg("--cwd").arg(cwd);
-    }
-    for e in c.spec.config.env.iter().chain(a.env.iter()) {
-        cmd.arg("--env").arg(e);
-    }
+    let process = bundle::exec_process(
+        &cdir.join("bundle"),
+        &bundle::ExecProcess {
+            args: &a.command,
+            env: c
+                .spec
+                .config
+                .env
+                .iter()
+                .chain(a.env.iter())
+                .cloned()
+                .collect(),
+            cwd: &cwd,
+            user: &u,
+            terminal: a.tty,
+        },
+    )
+    .map_err(super::run::fail)?;
+    let process_file = ProcessFile::write(&cdir, &process).map_err(super::run::fail)?;
+    let mut cmd = rt.command(&[]);
+    cmd.arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "exec", "--process"])
+        .arg(&process_file.0);
     let pid_file = cdir.join(format!("exec-{}.pid", std::process::id()));
     let console = if a.tty {
         let console = ConsoleSocket::bind(&cdir, &format!("exec-{}.sock", std::process::id()))
@@ -91,7 +101,7 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         // runc's contract: a console socket only with --detach. The process then
         // reparents to us as a subreaper, so we still collect its exit status.
         nix::sys::prctl::set_child_subreaper(true).map_err(super::run::fail)?;
-        cmd.args(["--detach", "--tty", "--console-socket"])
+        cmd.args(["--detach", "--console-socket"])
             .arg(console.path())
             .arg("--pid-file")
             .arg(&pid_file);
@@ -102,7 +112,7 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         }
         None
     };
-    cmd.arg(&c.id).args(&a.command);
+    cmd.arg(&c.id);
     if !a.interactive || console.is_some() {
         cmd.stdin(Stdio::null());
     }
@@ -147,5 +157,22 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         Ok(())
     } else {
         Err(Exit(code).into())
+    }
+}
+
+/// The exec's process.json in the container's directory, removed when the exec is done.
+struct ProcessFile(std::path::PathBuf);
+
+impl ProcessFile {
+    fn write(cdir: &Path, process: &serde_json::Value) -> std::io::Result<Self> {
+        let path = cdir.join(format!("exec-{}.json", std::process::id()));
+        std::fs::write(&path, serde_json::to_vec(process).unwrap_or_default())?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for ProcessFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wharf::container::{self, diff, lookup, ops, rootfs::Layout};
+use wharf::container::{self, diff, lookup, ops, rootfs::Layout, top};
 use wharf::context::Access;
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +48,7 @@ pub fn top(root: &Path, a: TopArgs) -> anyhow::Result<()> {
     } else {
         a.ps_options
     };
-    print!("{}", ops::runtime(root, &c).ps(&c.id, &opts)?);
+    let pids = ops::runtime(root, &c).pids(&c.id)?;
+    print!("{}", top::run(&opts, &pids)?);
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod parse;
 pub mod prune;
 pub mod rootfs;
 pub mod stats;
+pub mod top;
 
 use std::path::{Path, PathBuf};
 
