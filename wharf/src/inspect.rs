@@ -244,8 +244,14 @@ pub fn container(root: &std::path::Path, c: &crate::container::Container) -> Val
         .mounts
         .iter()
         .map(|m| {
-            json!({"Type": m.kind, "Source": m.source, "Destination": m.destination,
-                   "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation})
+            if m.kind == "volume" {
+                json!({"Type": "volume", "Name": m.name, "Source": m.source,
+                       "Destination": m.destination, "Driver": "local", "Mode": m.mode,
+                       "RW": m.rw, "Propagation": ""})
+            } else {
+                json!({"Type": m.kind, "Source": m.source, "Destination": m.destination,
+                       "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation})
+            }
         })
         .collect();
     let net = c.spec.host.network_mode.clone();

@@ -15,3 +15,4 @@ pub mod runtime;
 pub mod snapshot;
 pub mod store;
 pub mod tty;
+pub mod volume;

@@ -44,6 +44,8 @@ pub enum MonitorError {
     Bundle(#[from] crate::bundle::BundleError),
     #[error(transparent)]
     Rootfs(#[from] container::rootfs::RootfsError),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
 }
 
 /// docker's exit codes for a process that could not be started.
@@ -276,10 +278,8 @@ fn finish(
     let layout = Layout::new(cdir);
     if let Some(code) = code {
         if c.spec.host.auto_remove {
-            // Files first: once the record is gone, `ps -a` says the container is gone.
             layout.umount()?;
-            container::rootfs::remove_dir(cdir)?;
-            m.db.remove_container(&m.id)?;
+            auto_remove(m, c, cdir)?;
         } else {
             m.update(|s| {
                 s.status = Status::Exited;
@@ -293,10 +293,18 @@ fn finish(
     } else {
         layout.umount()?;
         if c.spec.host.auto_remove {
-            container::rootfs::remove_dir(cdir)?;
-            m.db.remove_container(&m.id)?;
+            auto_remove(m, c, cdir)?;
         }
     }
+    Ok(())
+}
+
+/// `--rm`: the container goes with its anonymous volumes, as in docker. Files first: once
+/// the record is gone, `ps -a` says the container is gone.
+fn auto_remove(m: &mut Monitor, c: &Container, cdir: &Path) -> Result<(), MonitorError> {
+    container::rootfs::remove_dir(cdir)?;
+    m.db.remove_container(&m.id)?;
+    crate::volume::remove_anonymous_of(&mut m.db, &m.root, c)?;
     Ok(())
 }
 

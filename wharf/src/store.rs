@@ -71,6 +71,14 @@ CREATE TABLE containers (
 );
 CREATE INDEX containers_by_image ON containers(image_id);
 "#,
+    r#"
+CREATE TABLE volumes (
+    name TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    anonymous INTEGER NOT NULL
+);
+"#,
 ];
 
 /// One container as recorded: what `create` decided (`spec`) and what the monitor and the
@@ -527,6 +535,74 @@ impl Db {
             .prepare("SELECT id, state FROM containers WHERE image_id = ?1 ORDER BY created")?;
         let rows = stmt.query_map([image_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// One volume as recorded; its data lives in `volumes/<name>/_data` under the data root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRow {
+    pub name: String,
+    pub created: String,
+    /// A JSON object of labels.
+    pub labels: String,
+    /// Made for a container (`-v /path`, an image's VOLUME), not by name.
+    pub anonymous: bool,
+}
+
+fn volume_row(r: &rusqlite::Row) -> rusqlite::Result<VolumeRow> {
+    Ok(VolumeRow {
+        name: r.get(0)?,
+        created: r.get(1)?,
+        labels: r.get(2)?,
+        anonymous: r.get(3)?,
+    })
+}
+
+/// Volumes: a name is recorded once; a second add of the same name keeps the first.
+impl Db {
+    /// Records `v` unless a volume of that name exists; returns the recorded one and
+    /// whether it is new.
+    pub fn add_volume(&mut self, v: &VolumeRow) -> Result<(VolumeRow, bool), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO volumes (name, created, labels, anonymous) VALUES (?1, ?2, ?3, ?4)",
+            params![v.name, v.created, v.labels, v.anonymous],
+        )? == 1;
+        let row = tx.query_row(
+            "SELECT name, created, labels, anonymous FROM volumes WHERE name = ?1",
+            [&v.name],
+            volume_row,
+        )?;
+        tx.commit()?;
+        Ok((row, added))
+    }
+
+    pub fn volume(&self, name: &str) -> Result<Option<VolumeRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, created, labels, anonymous FROM volumes WHERE name = ?1",
+                [name],
+                volume_row,
+            )
+            .optional()?)
+    }
+
+    /// All volumes by name.
+    pub fn volumes(&self) -> Result<Vec<VolumeRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, created, labels, anonymous FROM volumes ORDER BY name")?;
+        let rows = stmt.query_map([], volume_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn remove_volume(&mut self, name: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM volumes WHERE name = ?1", [name])?;
+        Ok(())
     }
 }
 

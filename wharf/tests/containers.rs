@@ -1402,6 +1402,7 @@ fn prune_version_info_and_help() {
         "info",
         "system",
         "container",
+        "volume",
     ] {
         assert!(top.contains(&c.to_string()), "{c} missing from {top:?}");
     }
@@ -1409,7 +1410,7 @@ fn prune_version_info_and_help() {
         let out = g.ok(&[c.as_str(), "--help"]);
         assert!(out.contains(&format!("Usage: wharf {c}")), "{c}: {out}");
     }
-    for group in ["container", "system", "image"] {
+    for group in ["container", "system", "image", "volume"] {
         for c in commands(&[group, "--help"]) {
             let out = g.ok(&[group, c.as_str(), "--help"]);
             assert!(
@@ -1419,5 +1420,153 @@ fn prune_version_info_and_help() {
         }
     }
     g.ok(&["rm", "-f", "alive"]);
+    g.assert_clean();
+}
+
+#[test]
+fn volumes_named_anonymous_from_the_image_cp_and_prune() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let tar = g.env.path("busybox.tar").display().to_string();
+    g.ok(&[
+        "import",
+        "-c",
+        "VOLUME /tmp",
+        "-c",
+        "CMD [\"sh\"]",
+        &tar,
+        "withvol",
+    ]);
+    let volumes = || {
+        let mut v: Vec<String> = g
+            .ok(&["volume", "ls", "-q"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    // The image's VOLUME becomes an anonymous volume, listed in Mounts and Config.Volumes.
+    g.ok(&[
+        "run",
+        "--name",
+        "anon",
+        "withvol",
+        "sh",
+        "-c",
+        "echo hi > /tmp/f",
+    ]);
+    let mounts = g.inspect(
+        "anon",
+        "{{range .Mounts}}{{.Type}} {{.Destination}} {{.Name}}{{end}}",
+    );
+    let anon = mounts.rsplit(' ').next().unwrap().to_string();
+    assert_eq!(mounts, format!("volume /tmp {anon}"));
+    assert_eq!(anon.len(), 64, "{mounts}");
+    assert_eq!(
+        g.inspect("anon", "{{json .Config.Volumes}}"),
+        r#"{"/tmp":{}}"#
+    );
+    assert_eq!(volumes(), vec![anon.clone()]);
+    // A new named volume is filled from the image (owner and mode kept) and outlives its
+    // container; read-only mounts refuse writes.
+    assert_eq!(
+        g.ok(&[
+            "run",
+            "--name",
+            "named",
+            "-v",
+            "cfg:/etc",
+            "busybox",
+            "cat",
+            "/etc/group"
+        ]),
+        "root:x:0:\nusers:x:100:\nwheel:x:10:bob\n"
+    );
+    let mp = g.ok(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{.Mountpoint}}",
+        "cfg",
+    ]);
+    let mp = mp.trim().strip_prefix("local ").unwrap().to_string();
+    assert!(std::path::Path::new(&mp).join("passwd").is_file(), "{mp}");
+    let out = g.run(&["run", "--rm", "-v", "cfg:/y:ro", "busybox", "touch", "/y/z"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let out = g.run(&["volume", "rm", "cfg"]);
+    let named_id = g.inspect("named", "{{.Id}}");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out).1,
+        format!("Error response from daemon: remove cfg: volume is in use - [{named_id}]\n")
+    );
+    // cp reaches binds and volumes of running containers, and leaves no mount behind.
+    let host = g.env.path("bound");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(g.env.path("f.txt"), "from host\n").unwrap();
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cpv",
+        "-v",
+        "cfg:/etc",
+        "-v",
+        &format!("{}:/h", host.display()),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let before = mounts_under(&g.env.root());
+    let f = g.env.path("f.txt").display().to_string();
+    g.ok(&["cp", &f, "cpv:/h/"]);
+    g.ok(&["cp", &f, "cpv:/etc/new"]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("f.txt")).unwrap(),
+        "from host\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{mp}/new")).unwrap(),
+        "from host\n"
+    );
+    g.ok(&[
+        "cp",
+        "cpv:/etc/group",
+        &g.env.path("group.out").display().to_string(),
+    ]);
+    assert!(std::fs::read_to_string(g.env.path("group.out"))
+        .unwrap()
+        .contains("wheel"));
+    assert_eq!(mounts_under(&g.env.root()), before);
+    // rm -v and --rm take anonymous volumes with them, never named ones.
+    g.ok(&["rm", "-f", "cpv", "named"]);
+    g.ok(&["rm", "-v", "anon"]);
+    assert_eq!(volumes(), vec!["cfg".to_string()]);
+    g.ok(&["run", "--rm", "withvol", "true"]);
+    g.until(10, "--rm to remove the anonymous volume", || {
+        (volumes() == vec!["cfg".to_string()]).then_some(())
+    });
+    // system prune --volumes: stopped containers, then the anonymous volumes they held.
+    g.ok(&["create", "--name", "left", "withvol"]);
+    assert_eq!(volumes().len(), 2);
+    let pruned = g.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(pruned.contains("Deleted Volumes:"), "{pruned}");
+    assert_eq!(volumes(), vec!["cfg".to_string()]);
+    g.ok(&["volume", "prune", "-f"]);
+    assert_eq!(volumes(), vec!["cfg".to_string()]);
+    assert_eq!(
+        g.ok(&["volume", "prune", "-a", "-f"]),
+        "Deleted Volumes:\ncfg\n\nTotal reclaimed space: 107B\n"
+    );
+    assert!(volumes().is_empty());
+    // A bad name: docker's message, exit 125, and nothing made.
+    let out = g.run(&["run", "-v", "bad/name:/x", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out)
+        .1
+        .contains("\"bad/name\" includes invalid characters for a local volume name"));
+    assert!(volumes().is_empty());
     g.assert_clean();
 }

@@ -133,13 +133,20 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    volumes: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
 }
 
 pub fn rm(root: &Path, a: RmArgs) -> anyhow::Result<()> {
     each(root, &a.containers, |ctx, c| {
-        Ok(ops::remove(root, &mut ctx.db, c, a.force)?)
+        ops::remove(root, &mut ctx.db, c, a.force)?;
+        if a.volumes {
+            wharf::volume::remove_anonymous_of(&mut ctx.db, root, c)?;
+        }
+        Ok(())
     })
 }
 

@@ -22,6 +22,7 @@ mod save;
 mod stats;
 mod system;
 mod tag;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -102,6 +103,11 @@ enum Command {
     Image {
         #[command(subcommand)]
         command: ImageCommand,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: volume::Command,
     },
 }
 
@@ -273,6 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(a) => return system::version(rt, a),
         Command::Info(a) => return system::info(&root, rt, a),
         Command::Monitor(a) => return container::monitor(&root, a),
+        Command::Volume { command } => return volume::run(&root, command),
         Command::Image { command } => command,
         Command::Images(a) => ImageCommand::Ls(a),
         Command::Tag(a) => ImageCommand::Tag(a),

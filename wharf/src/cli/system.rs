@@ -39,6 +39,9 @@ pub struct SystemPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    volumes: bool,
 }
 
 /// The runtime's own `--version` first line, or why there is none.
@@ -214,7 +217,7 @@ pub fn info(root: &Path, runtime: &str, a: InfoArgs) -> anyhow::Result<()> {
 }
 
 /// Asks docker's question on stdout; true when the answer is yes.
-fn confirm(warning: &str) -> anyhow::Result<bool> {
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stdout().flush()?;
     let mut answer = String::new();
@@ -251,12 +254,21 @@ pub fn system_prune(root: &Path, a: SystemPruneArgs) -> anyhow::Result<()> {
     } else {
         "all dangling images"
     };
-    let warning = format!("WARNING! This will remove:\n  - all stopped containers\n  - {images}\n");
+    let volumes = if a.volumes {
+        "  - all anonymous volumes not used by at least one container\n"
+    } else {
+        ""
+    };
+    let warning =
+        format!("WARNING! This will remove:\n  - all stopped containers\n{volumes}  - {images}\n");
     if !a.force && !confirm(&warning)? {
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
     let mut reclaimed = prune_containers(root, &mut out)?;
+    if a.volumes {
+        reclaimed += super::volume::prune_volumes(root, false, &[], &mut out)?;
+    }
     let mut ctx = super::open(root, Access::Exclusive)?;
     let r = remove::prune(&mut ctx, a.all)?;
     if !r.deleted.is_empty() {

@@ -8,10 +8,11 @@
 //! belongs to the caller (root).
 
 use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::archive::{append_tree, TreeOptions};
-use super::rootfs::{Mounted, RootfsError};
+use super::rootfs::{self, Mounted, RootfsError};
 use super::Container;
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +175,49 @@ fn archive(src: &Path, name: &Path, o: &Options) -> Result<std::fs::File, CpErro
     Ok(tmp)
 }
 
+/// Copies the content of directory `src` into directory `dest` with ownership, modes and
+/// times, and gives `dest` the owner and mode of `src` (a volume filled from its image).
+pub fn copy_contents(src: &Path, dest: &Path) -> Result<(), CpError> {
+    let o = Options {
+        archive: true,
+        follow: false,
+    };
+    extract(archive(src, Path::new(""), &o)?, dest, &o)?;
+    let meta = src.metadata()?;
+    std::os::unix::fs::chown(dest, Some(meta.uid()), Some(meta.gid()))?;
+    std::fs::set_permissions(dest, meta.permissions())?;
+    Ok(())
+}
+
+/// The container's filesystem as its processes see it: the overlay with its bind mounts
+/// and volumes over it. Those mounts are made in a mount namespace of this process's own,
+/// so the host never sees them and they go when `cp` exits.
+fn mounted_with_volumes(root: &Path, c: &Container) -> Result<Mounted, CpError> {
+    let binds: Vec<_> = c.spec.mounts.iter().filter(|m| m.kind != "tmpfs").collect();
+    if binds.is_empty() {
+        return Ok(Mounted::new(root, c)?);
+    }
+    rootfs::private_mount_namespace()?;
+    let m = Mounted::new(root, c)?;
+    // Shortest destination first, so a mount inside another lands on top of it.
+    for b in binds {
+        let target = resolve_in_root(m.path(), &b.destination, true)?;
+        let source = Path::new(&b.source);
+        if !target.exists() {
+            // The runtime makes the mount point on start; a never-started container's is
+            // made here the same way.
+            if source.is_dir() {
+                std::fs::create_dir_all(&target)?;
+            } else {
+                std::fs::create_dir_all(parent(&target))?;
+                std::fs::File::create(&target)?;
+            }
+        }
+        rootfs::bind(source, &target, b.rw)?;
+    }
+    Ok(m)
+}
+
 /// Copies out of the container into `dest` (a host path, or `out` for `-`).
 pub fn copy_out(
     root: &Path,
@@ -183,7 +227,7 @@ pub fn copy_out(
     out: &mut dyn Write,
     o: &Options,
 ) -> Result<(), CpError> {
-    let m = Mounted::new(root, c)?;
+    let m = mounted_with_volumes(root, c)?;
     let src = resolve_in_root(m.path(), src_text, o.follow)?;
     if src.symlink_metadata().is_err() {
         return Err(CpError::NotInContainer {
@@ -215,7 +259,7 @@ pub fn copy_in(
     dest_text: &str,
     o: &Options,
 ) -> Result<(), CpError> {
-    let m = Mounted::new(root, c)?;
+    let m = mounted_with_volumes(root, c)?;
     let dest = resolve_in_root(m.path(), dest_text, true)?;
     match src {
         None => {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+use super::cp::{self, CpError};
 use super::rootfs::{remove_dir, Layout, RootfsError};
 use super::{names, parse, Config, Container, ContainerError, HostConfig, Mount, Spec, State};
 use crate::bundle::user::{self, UserError};
@@ -14,6 +15,7 @@ use crate::context::Context;
 use crate::image::digest::Digest;
 use crate::image::oci::ImageConfig;
 use crate::image::ImageError;
+use crate::volume::{self, VolumeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -31,6 +33,10 @@ pub enum CreateError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Container(#[from] ContainerError),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
+    #[error("filling a volume from the image: {0}")]
+    CopyUp(#[from] CpError),
     #[error("creating {path}: {source}")]
     Io {
         path: PathBuf,
@@ -168,6 +174,31 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         .map(|l| l.chain_id.hex().to_string())
         .collect();
     let mut mounts = o.mounts;
+    // docker: the image's VOLUMEs become anonymous volumes where nothing else is mounted,
+    // and Config.Volumes lists them with the `-v /path` ones.
+    let image_volumes: Vec<String> = ic
+        .get("Volumes")
+        .and_then(Value::as_object)
+        .map(|v| v.keys().cloned().collect())
+        .unwrap_or_default();
+    for dest in &image_volumes {
+        let taken = mounts
+            .iter()
+            .any(|m| m.destination.trim_end_matches('/') == dest.trim_end_matches('/'));
+        if !taken {
+            mounts.push(Mount {
+                kind: "volume".into(),
+                destination: dest.clone(),
+                rw: true,
+                ..Default::default()
+            });
+        }
+    }
+    let config_volumes: Map<String, Value> = mounts
+        .iter()
+        .filter(|m| m.kind == "volume" && m.name.is_empty())
+        .map(|m| (m.destination.clone(), Value::Object(Map::new())))
+        .collect();
     for m in &mounts {
         if m.kind == "bind" {
             std::fs::create_dir_all(&m.source).map_err(|source| CreateError::Io {
@@ -179,6 +210,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
     mounts.sort_by_key(|m| m.destination.len());
     let cdir = super::dir(&ctx.root, &id);
     let layout = Layout::new(&cdir);
+    let mut made_volumes = Vec::new();
     let built = (|| -> Result<Container, CreateError> {
         layout.prepare()?;
         let lowers: Vec<PathBuf> = layers
@@ -192,23 +224,34 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
             path: super::log_path(&ctx.root, &id),
             source,
         })?;
-        // The user is resolved in the image as the container will see it.
-        layout.mount(&lowers)?;
-        let resolved = user::resolve(&layout.merged, &user_spec);
-        layout.umount()?;
-        let resolved = resolved?;
         let binds: Vec<String> = mounts
             .iter()
-            .filter(|m| m.kind == "bind")
+            .filter(|m| m.kind == "bind" || (m.kind == "volume" && !m.name.is_empty()))
             .map(|m| {
-                let mode = if m.mode.is_empty() {
+                let mode = if m.mode.is_empty() || (m.kind == "volume" && m.mode == "z") {
                     String::new()
                 } else {
                     format!(":{}", m.mode)
                 };
-                format!("{}:{}{mode}", m.source, m.destination)
+                let src = if m.kind == "volume" {
+                    &m.name
+                } else {
+                    &m.source
+                };
+                format!("{src}:{}{mode}", m.destination)
             })
             .collect();
+        // The user is resolved, and volumes filled, from the image as the container will
+        // see it.
+        layout.mount(&lowers)?;
+        let resolved = user::resolve(&layout.merged, &user_spec)
+            .map_err(CreateError::from)
+            .and_then(|r| {
+                provision_volumes(ctx, &layout.merged, &mut mounts, &mut made_volumes)?;
+                Ok(r)
+            });
+        layout.umount()?;
+        let resolved = resolved?;
         let c = Container {
             id: id.clone(),
             name: name.clone(),
@@ -232,6 +275,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
                     labels,
                     stop_signal,
                     stop_timeout: o.stop_timeout,
+                    volumes: (!config_volumes.is_empty()).then_some(Value::Object(config_volumes)),
                     ..Default::default()
                 },
                 host: HostConfig {
@@ -255,8 +299,40 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
     if built.is_err() {
         let _ = layout.umount();
         let _ = remove_dir(&cdir);
+        for v in &made_volumes {
+            let _ = volume::remove(&mut ctx.db, &ctx.root, v);
+        }
     }
     built
+}
+
+/// Makes (or finds) each volume the container mounts, and fills an empty one from the
+/// image at its destination (with ownership and modes), as docker does unless `nocopy`.
+/// `made` collects the volumes made here, for the caller to undo on failure.
+fn provision_volumes(
+    ctx: &mut Context,
+    merged: &std::path::Path,
+    mounts: &mut [Mount],
+    made: &mut Vec<String>,
+) -> Result<(), CreateError> {
+    for m in mounts.iter_mut().filter(|m| m.kind == "volume") {
+        let name = (!m.name.is_empty()).then_some(m.name.as_str());
+        let (v, new) = volume::create(&mut ctx.db, &ctx.root, name, Default::default())?;
+        if new {
+            made.push(v.row.name.clone());
+        }
+        m.name = v.row.name.clone();
+        m.source = v.mountpoint.display().to_string();
+        let empty = std::fs::read_dir(&v.mountpoint).is_ok_and(|mut d| d.next().is_none());
+        if m.nocopy || !empty {
+            continue;
+        }
+        let src = cp::resolve_in_root(merged, &m.destination, true)?;
+        if src.is_dir() {
+            cp::copy_contents(&src, &v.mountpoint)?;
+        }
+    }
+    Ok(())
 }
 
 /// A random name no container has; docker retries with a digit after a collision.

@@ -75,13 +75,19 @@ pub struct RestartPolicy {
     pub maximum_retry_count: u32,
 }
 
-/// A `--mount type=tmpfs` or `--tmpfs` entry.
+/// A `-v`, `--mount` or `--tmpfs` entry, or a volume an image declares.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Mount {
-    /// "bind" or "tmpfs".
+    /// "bind", "volume" or "tmpfs".
     #[serde(rename = "Type")]
     pub kind: String,
+    /// A volume's name; empty for a volume still to be made anonymous, and for other kinds.
+    #[serde(default)]
+    pub name: String,
+    /// A volume that must not be filled from the image on first use (`nocopy`).
+    #[serde(default)]
+    pub nocopy: bool,
     pub source: String,
     pub destination: String,
     pub mode: String,

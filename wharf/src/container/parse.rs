@@ -15,6 +15,9 @@ pub enum ParseError {
     Restart(String),
     #[error("invalid volume specification: '{0}'")]
     Volume(String),
+    /// A volume name docker's local driver refuses, in the driver's words.
+    #[error("{0}")]
+    VolumeName(String),
     #[error("invalid argument {value:?} for \"--mount\" flag: {reason}")]
     Mount { value: String, reason: String },
     #[error("invalid mount config for type \"bind\": bind source path does not exist: {0}")]
@@ -80,34 +83,67 @@ pub fn restart_policy(s: &str) -> Result<RestartPolicy, ParseError> {
     })
 }
 
-/// `-v /host:/ctr[:ro|rw]`. A missing host directory is created, as docker does.
+/// `-v /host:/ctr[:MODE]` (a bind; a missing host directory is created, as docker does),
+/// `-v NAME:/ctr[:MODE]` (a named volume, made on first use) or `-v /ctr` (an anonymous
+/// volume). MODE is a comma list of `ro`/`rw`, `nocopy` (volumes only), docker's SELinux
+/// `z`/`Z` (accepted and without effect here, as on any host without SELinux) and a
+/// propagation (binds only).
 pub fn volume(spec: &str) -> Result<Mount, ParseError> {
     let bad = || ParseError::Volume(spec.to_string());
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
+        [d] => ("", *d, ""),
         [s, d] => (*s, *d, ""),
         [s, d, m] => (*s, *d, *m),
         _ => return Err(bad()),
     };
-    if !src.starts_with('/') {
-        return Err(ParseError::Volume(format!(
-            "{spec}: named volumes are not supported yet; use an absolute host path"
-        )));
-    }
-    if !dst.starts_with('/') || !matches!(mode, "" | "ro" | "rw") {
+    if !dst.starts_with('/') || dst == "/" {
         return Err(bad());
     }
+    let bind = src.starts_with('/');
+    let mut rw = None;
+    let mut nocopy = false;
+    let mut propagation = None;
+    for m in mode.split(',').filter(|m| !m.is_empty()) {
+        match m {
+            "ro" | "rw" if rw.is_none() => rw = Some(m == "rw"),
+            "nocopy" if !bind && !nocopy => nocopy = true,
+            "z" | "Z" => {}
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+                if bind && propagation.is_none() =>
+            {
+                propagation = Some(m)
+            }
+            _ => return Err(ParseError::Volume(format!("{spec}: invalid mode: {mode}"))),
+        }
+    }
+    if bind {
+        return Ok(Mount {
+            kind: "bind".into(),
+            source: src.to_string(),
+            destination: dst.to_string(),
+            mode: mode.to_string(),
+            rw: rw.unwrap_or(true),
+            propagation: propagation.unwrap_or("rprivate").into(),
+            ..Default::default()
+        });
+    }
+    if !src.is_empty() {
+        crate::volume::validate(src).map_err(|e| ParseError::VolumeName(e.to_string()))?;
+    }
     Ok(Mount {
-        kind: "bind".into(),
-        source: src.to_string(),
+        kind: "volume".into(),
+        name: src.to_string(),
         destination: dst.to_string(),
-        mode: mode.to_string(),
-        rw: mode != "ro",
-        propagation: "rprivate".into(),
+        mode: if mode.is_empty() { "z" } else { mode }.to_string(),
+        rw: rw.unwrap_or(true),
+        nocopy,
+        ..Default::default()
     })
 }
 
-/// `--mount type=bind|tmpfs,source=..,target=..[,readonly][,tmpfs-size=..][,tmpfs-mode=..]`.
+/// `--mount type=bind|volume|tmpfs,source=..,target=..[,readonly][,bind-propagation=..]
+/// [,volume-nocopy][,tmpfs-size=..][,tmpfs-mode=..]`; a volume without a source is anonymous.
 pub fn mount(spec: &str) -> Result<Mount, ParseError> {
     let bad = |reason: &str| ParseError::Mount {
         value: spec.to_string(),
@@ -132,6 +168,8 @@ pub fn mount(spec: &str) -> Result<Mount, ParseError> {
             )),
             "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
             "bind-propagation" => m.propagation = v.to_string(),
+            "volume-nocopy" => m.nocopy = matches!(v, "" | "1" | "true"),
+            "volume-driver" if v == "local" => {}
             _ => return Err(bad(&format!("unexpected key '{k}' in '{field}'"))),
         }
     }
@@ -149,6 +187,13 @@ pub fn mount(spec: &str) -> Result<Mount, ParseError> {
             if m.propagation.is_empty() {
                 m.propagation = "rprivate".into();
             }
+        }
+        "volume" => {
+            if !m.source.is_empty() {
+                crate::volume::validate(&m.source).map_err(|e| bad(&e.to_string()))?;
+            }
+            m.name = std::mem::take(&mut m.source);
+            m.mode = "z".into();
         }
         "tmpfs" => {
             if !m.source.is_empty() {
@@ -218,7 +263,26 @@ mod tests {
         assert!(restart_policy("always:2").is_err());
         let v = volume("/a:/b:ro").unwrap();
         assert!(!v.rw);
-        assert!(volume("named:/b").is_err());
+        let n = volume("named:/b:ro,nocopy").unwrap();
+        assert_eq!(
+            (n.kind.as_str(), n.name.as_str(), n.rw, n.nocopy),
+            ("volume", "named", false, true)
+        );
+        let a = volume("/anon").unwrap();
+        assert_eq!(
+            (a.kind.as_str(), a.name.as_str(), a.destination.as_str()),
+            ("volume", "", "/anon")
+        );
+        assert!(volume("/a:/b:nocopy").is_err());
+        assert!(volume("x:/b").is_err());
+        assert!(volume("/foo:rw").is_err());
+        assert!(volume("named:/b:ro,rw").is_err());
+        let m = mount("type=volume,target=/d,volume-nocopy").unwrap();
+        assert_eq!(
+            (m.kind.as_str(), m.name.as_str(), m.nocopy),
+            ("volume", "", true)
+        );
+        assert_eq!(mount("type=volume,src=v1,dst=/d,ro").unwrap().name, "v1");
         assert!(matches!(
             mount("type=bind,source=/nonexistent-wharf,target=/x"),
             Err(ParseError::BindSource(_))

@@ -17,6 +17,14 @@ pub enum RootfsError {
     Mount { path: PathBuf, source: nix::Error },
     #[error("unmounting {path}: {source}")]
     Umount { path: PathBuf, source: nix::Error },
+    #[error("entering a private mount namespace: {0}")]
+    Namespace(nix::Error),
+    #[error("bind-mounting {source_path} at {target}: {source}")]
+    Bind {
+        source_path: PathBuf,
+        target: PathBuf,
+        source: nix::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RootfsError + '_ {
@@ -123,6 +131,48 @@ impl Layout {
             source,
         })
     }
+}
+
+/// Moves this process into a mount namespace of its own from which nothing propagates
+/// back: what it mounts afterwards is seen by it alone and goes away when it exits.
+pub fn private_mount_namespace() -> Result<(), RootfsError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(RootfsError::Namespace)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(RootfsError::Namespace)
+}
+
+/// Bind-mounts `source` (with what is mounted below it) at `target`, read-only unless `rw`.
+pub fn bind(source: &Path, target: &Path, rw: bool) -> Result<(), RootfsError> {
+    let err = |e| RootfsError::Bind {
+        source_path: source.to_path_buf(),
+        target: target.to_path_buf(),
+        source: e,
+    };
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(err)?;
+    if !rw {
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// The container's overlay, mounted while this lives; unmounted on drop only when it was

@@ -1,0 +1,305 @@
+//! `volume create|ls|inspect|rm|prune`: docker's `local` volumes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use wharf::context::Access;
+use wharf::format::{human_size, pretty_json, Format};
+use wharf::volume::{self, Volume, VolumeError};
+
+use super::{daemon_error, Exit};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Create a volume
+    Create(CreateArgs),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(InspectArgs),
+    /// Remove one or more volumes
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove unused local volumes
+    Prune(PruneArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// Specify volume driver name
+    #[arg(short, long, default_value = "local")]
+    driver: String,
+    /// Set metadata for a volume
+    #[arg(long)]
+    label: Vec<String>,
+    /// Set driver specific options
+    #[arg(short, long)]
+    opt: Vec<String>,
+    /// Specify volume name
+    #[arg(long = "name", conflicts_with = "volume")]
+    name: Option<String>,
+    volume: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    /// Provide filter values (e.g. "dangling=true")
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Only display volume names
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true, value_name = "VOLUME")]
+    volumes: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of one or more volumes
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true, value_name = "VOLUME")]
+    volumes: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short, long)]
+    all: bool,
+    /// Provide filter values (e.g. "label=<label>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(root: &Path, cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Create(a) => create(root, a),
+        Command::Ls(a) => ls(root, a),
+        Command::Inspect(a) => inspect(root, a),
+        Command::Rm(a) => rm(root, a),
+        Command::Prune(a) => prune(root, a),
+    }
+}
+
+fn labels(list: &[String]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
+    if a.driver != "local" {
+        return Err(daemon_error(format!(
+            "create {}: volume driver {:?} is not supported (only \"local\")",
+            a.name.as_deref().or(a.volume.as_deref()).unwrap_or(""),
+            a.driver
+        )));
+    }
+    if let Some(o) = a.opt.first() {
+        return Err(daemon_error(format!(
+            "create: driver option {o:?} is not supported: wharf's local volumes are plain directories"
+        )));
+    }
+    let mut ctx = super::open(root, Access::Shared)?;
+    let name = a.name.or(a.volume);
+    let (v, _) = volume::create(&mut ctx.db, root, name.as_deref(), labels(&a.label))
+        .map_err(daemon_error)?;
+    println!("{}", v.row.name);
+    Ok(())
+}
+
+/// `label=KEY` or `label=KEY=VALUE` against a volume's labels.
+fn has_label(v: &Volume, want: &str) -> bool {
+    let labels = v.labels();
+    match want.split_once('=') {
+        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+        None => labels.contains_key(want),
+    }
+}
+
+fn filtered(
+    root: &Path,
+    ctx: &wharf::context::Context,
+    filters: &[String],
+) -> anyhow::Result<Vec<Volume>> {
+    let mut list = volume::list(&ctx.db, root)?;
+    for f in filters {
+        let (k, val) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+        let mut keep = Vec::new();
+        for v in list {
+            let ok = match k {
+                "name" => v.row.name.contains(val),
+                "label" => has_label(&v, val),
+                "driver" => val == "local",
+                "dangling" => {
+                    let dangling = match val {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => anyhow::bail!("invalid filter 'dangling={val}'"),
+                    };
+                    volume::users(&ctx.db, &v.row.name)?.is_empty() == dangling
+                }
+                _ => anyhow::bail!("invalid filter '{k}'"),
+            };
+            if ok {
+                keep.push(v);
+            }
+        }
+        list = keep;
+    }
+    Ok(list)
+}
+
+fn ls(root: &Path, a: LsArgs) -> anyhow::Result<()> {
+    let ctx = super::open(root, Access::Shared)?;
+    let list = filtered(root, &ctx, &a.filter)?;
+    let mut out = std::io::stdout().lock();
+    if a.quiet && a.format.is_none() {
+        for v in &list {
+            writeln!(out, "{}", v.row.name)?;
+        }
+        return Ok(());
+    }
+    let fmt = Format::parse(
+        a.format
+            .as_deref()
+            .unwrap_or("table {{.Driver}}\t{{.Name}}"),
+    )?;
+    let header = json!({
+        "Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT",
+        "Labels": "LABELS", "Scope": "SCOPE", "Links": "LINKS", "Size": "SIZE",
+        "CreatedAt": "CREATED AT",
+    });
+    let mut rows = Vec::with_capacity(list.len());
+    for v in &list {
+        let labels: Vec<String> = v.labels().iter().map(|(k, x)| format!("{k}={x}")).collect();
+        rows.push(json!({
+            "Driver": "local", "Name": v.row.name, "Mountpoint": v.mountpoint,
+            "Labels": labels.join(","), "Scope": "local",
+            "Links": volume::users(&ctx.db, &v.row.name)?.len().to_string(),
+            "Size": "N/A", "CreatedAt": v.row.created,
+        }));
+    }
+    fmt.write_rows(&mut out, &header, &rows)?;
+    Ok(())
+}
+
+fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
+    let ctx = super::open(root, Access::Shared)?;
+    let template = a.format.as_deref().map(Format::parse).transpose()?;
+    let mut found: Vec<Value> = Vec::new();
+    let mut failed = false;
+    for name in &a.volumes {
+        match volume::get(&ctx.db, root, name) {
+            Ok(v) => found.push(v.inspect()),
+            Err(e) => {
+                failed = true;
+                eprintln!("Error response from daemon: {e}");
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match template {
+        None => writeln!(out, "{}", pretty_json(&found))?,
+        Some(t) => {
+            for v in &found {
+                writeln!(out, "{}", t.render(v)?)?;
+            }
+        }
+    }
+    if failed {
+        Err(Exit(1).into())
+    } else {
+        Ok(())
+    }
+}
+
+fn rm(root: &Path, a: RmArgs) -> anyhow::Result<()> {
+    let mut ctx = super::open(root, Access::Shared)?;
+    let mut failed = false;
+    for name in &a.volumes {
+        match volume::remove(&mut ctx.db, root, name) {
+            Ok(()) => println!("{name}"),
+            // -f: a volume that is not there is what was asked for.
+            Err(VolumeError::NotFound(_)) if a.force => {}
+            Err(e) => {
+                failed = true;
+                eprintln!("Error response from daemon: {e}");
+            }
+        }
+    }
+    if failed {
+        Err(Exit(1).into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The volumes a prune removes; `--filter label=..` / `label!=..` narrow it as in docker.
+pub fn prune_volumes(
+    root: &Path,
+    all: bool,
+    filters: &[String],
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
+    let mut conditions = Vec::new();
+    for f in filters {
+        match f.split_once('=') {
+            Some(("label!", v)) => conditions.push((false, v.to_string())),
+            Some(("label", v)) => conditions.push((true, v.to_string())),
+            Some(("all", "true" | "1" | "false" | "0")) => {}
+            _ => anyhow::bail!("invalid filter '{f}'"),
+        }
+    }
+    let all = all || filters.iter().any(|f| f == "all=true" || f == "all=1");
+    let mut ctx = super::open(root, Access::Shared)?;
+    let pruned = volume::prune(&mut ctx.db, root, all, |v| {
+        !conditions.iter().all(|(want, l)| has_label(v, l) == *want)
+    })?;
+    if !pruned.names.is_empty() {
+        writeln!(out, "Deleted Volumes:")?;
+        for n in &pruned.names {
+            writeln!(out, "{n}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(pruned.reclaimed)
+}
+
+fn prune(root: &Path, a: PruneArgs) -> anyhow::Result<()> {
+    let which = if a.all {
+        "all local volumes"
+    } else {
+        "anonymous local volumes"
+    };
+    let warning = format!("WARNING! This will remove {which} not used by at least one container.");
+    if !a.force && !super::system::confirm(&warning)? {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let reclaimed = prune_volumes(root, a.all, &a.filter, &mut out)?;
+    writeln!(out, "Total reclaimed space: {}", human_size(reclaimed))?;
+    Ok(())
+}
