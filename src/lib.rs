@@ -15,6 +15,7 @@ mod keyring;
 mod lifecycle;
 mod namespaces;
 mod process;
+pub mod pstable;
 mod rlimits;
 pub(crate) mod rootfs;
 mod seccomp;

@@ -38,39 +38,6 @@ pub fn ps(g: &Global, id: &str, json: bool, ps_args: &[String]) -> anyhow::Resul
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    filter(&String::from_utf8_lossy(&out.stdout), &pids)
-}
-
-/// Keeps ps's header and the lines whose PID column is one of `pids`.
-fn filter(table: &str, pids: &[i32]) -> anyhow::Result<String> {
-    let mut lines = table.lines();
-    let header = lines.next().unwrap_or_default();
-    let column = header
-        .split_whitespace()
-        .position(|h| h == "PID")
-        .context("ps output has no PID column")?;
-    let mut out = format!("{header}\n");
-    for line in lines {
-        let pid = line
-            .split_whitespace()
-            .nth(column)
-            .and_then(|p| p.parse::<i32>().ok());
-        if pid.is_some_and(|p| pids.contains(&p)) {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn keeps_header_and_matching_pids() {
-        let table = "UID PID PPID CMD\nroot 1 0 init\nroot 42 1 sleep\nroot 420 1 other\n";
-        assert_eq!(
-            super::filter(table, &[42]).unwrap(),
-            "UID PID PPID CMD\nroot 42 1 sleep\n"
-        );
-    }
+    crate::pstable::filter(&String::from_utf8_lossy(&out.stdout), &pids)
+        .context("ps output has no PID column")
 }
