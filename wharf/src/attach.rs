@@ -239,11 +239,21 @@ pub enum Outcome {
 }
 
 /// Pumps our stdin and stdout to and from `remote` until it ends or the user detaches.
-pub fn run_client(remote: &Remote, o: &ClientOptions) -> io::Result<Outcome> {
+/// With `proxy`, SIGINT and SIGTERM sent to us are handed to it (docker's sig-proxy for
+/// sessions without a terminal) instead of ending us.
+pub fn run_client(
+    remote: &Remote,
+    o: &ClientOptions,
+    mut proxy: Option<&mut dyn FnMut(Signal) -> io::Result<()>>,
+) -> io::Result<Outcome> {
     let stdin = io::stdin();
     let stdout = io::stdout();
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGWINCH);
+    if proxy.is_some() {
+        mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGTERM);
+    }
     mask.thread_block()?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     let _raw = if o.tty && o.stdin {
@@ -293,9 +303,16 @@ pub fn run_client(remote: &Remote, o: &ClientOptions) -> io::Result<Outcome> {
             }
         }
         if ready[1] {
-            while let Ok(Some(_)) = sfd.read_signal() {}
-            if let Some((rows, cols)) = size() {
-                remote.resize(rows, cols)?;
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGWINCH);
+                match (&mut proxy, sig) {
+                    (Some(p), Signal::SIGINT | Signal::SIGTERM) => p(sig)?,
+                    _ => {
+                        if let Some((rows, cols)) = size() {
+                            remote.resize(rows, cols)?;
+                        }
+                    }
+                }
             }
         }
         if reading_stdin && ready[2] {

@@ -39,8 +39,12 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         tty: c.spec.config.tty,
         detach_keys: keys,
     };
-    if attach::run_client(&Remote::Monitor(sock), &opts)? == Outcome::Detached {
-        return Ok(());
+    let mut proxy = |sig| super::run::proxy_signal(root, &c.id, sig);
+    let proxy: Option<&mut dyn FnMut(_) -> _> = (!opts.tty).then_some(&mut proxy);
+    if attach::run_client(&Remote::Monitor(sock), &opts, proxy)? == Outcome::Detached {
+        // docker's client ends a detached attach with this error.
+        eprintln!("read escape sequence");
+        return Err(Exit(1).into());
     }
     let ctx = super::open(root, Access::Shared)?;
     match ops::wait(&ctx.db, &c)? {

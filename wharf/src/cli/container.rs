@@ -81,11 +81,8 @@ pub fn start(root: &Path, a: StartArgs) -> anyhow::Result<()> {
         if c.is_running() {
             anyhow::bail!("container {} is already running", c.id);
         }
-        if c.spec.config.tty {
-            let keys = wharf::tty::detach::parse(&a.detach_keys)?;
-            return super::run::attach_tty(root, &c, a.interactive, keys);
-        }
-        return super::run::attach_run(root, &c, a.interactive);
+        let keys = wharf::tty::detach::parse(&a.detach_keys)?;
+        return super::run::attach_session(root, &c, a.interactive, keys);
     }
     each(root, &a.containers, |_, c| start_one(root, c))
 }

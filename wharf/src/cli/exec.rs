@@ -129,7 +129,7 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
             tty: true,
             detach_keys: keys,
         };
-        if attach::run_client(&Remote::Master(master), &opts)? == Outcome::Detached {
+        if attach::run_client(&Remote::Master(master), &opts, None)? == Outcome::Detached {
             return Ok(());
         }
         let code = match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {

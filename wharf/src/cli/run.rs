@@ -1,19 +1,14 @@
 //! `run` and `create`: docker's container options, the image pulled when missing, then
-//! (for run) the monitor started and the output streamed until the container exits.
+//! (for run) the monitor started and the container's streams relayed until it exits.
 
-use std::io::Write;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context as _;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use wharf::attach;
 use wharf::bundle::seccomp;
 use wharf::container::create::{self, Options};
-use wharf::container::{self, logs, ops, parse, HostConfig, RestartPolicy};
+use wharf::container::{self, ops, parse, HostConfig, RestartPolicy};
 use wharf::context::Access;
 use wharf::image::lookup::{self, LookupError};
 use wharf::tty::detach;
@@ -280,22 +275,22 @@ pub fn run(root: &Path, runtime: &str, a: RunArgs) -> anyhow::Result<()> {
             Err(e) => Err(fail(e)),
         };
     }
-    if a.flags.tty {
-        return attach_tty(root, &c, a.flags.interactive, keys);
-    }
-    attach_run(root, &c, a.flags.interactive)
+    attach_session(root, &c, a.flags.interactive, keys)
 }
 
-/// Starts the monitor with an attach socket for us and runs the terminal session until
-/// the container exits (exiting with its status) or the user detaches.
-pub fn attach_tty(
+/// Starts the monitor with an attach socket for us and relays the container's output
+/// (and, with a terminal, our input, window size and detach keys) until it exits, then
+/// exits with its status. Without a terminal our stdin goes to the monitor itself (`-i`),
+/// and SIGINT/SIGTERM are passed on to the container (`proxy_signal`).
+pub fn attach_session(
     root: &Path,
     c: &container::Container,
     stdin: bool,
     detach_keys: Vec<u8>,
 ) -> anyhow::Result<()> {
+    let tty = c.spec.config.tty;
     let (mine, theirs) = attach::pair()?;
-    let mut pipe = ops::start_monitor(root, c, false, Some(theirs)).map_err(fail)?;
+    let mut pipe = ops::start_monitor(root, c, stdin && !tty, Some(theirs)).map_err(fail)?;
     match pipe.wait_started(&c.id) {
         Ok(()) => {}
         Err(ops::OpsError::Start { code, msg }) => {
@@ -305,18 +300,28 @@ pub fn attach_tty(
         Err(e) => return Err(fail(e)),
     }
     let opts = attach::ClientOptions {
-        stdin,
-        tty: true,
+        stdin: stdin && tty,
+        tty,
         detach_keys,
     };
-    if attach::run_client(&attach::Remote::Monitor(mine), &opts)? == attach::Outcome::Detached {
+    let mut proxy = |sig| proxy_signal(root, &c.id, sig);
+    let proxy: Option<&mut dyn FnMut(_) -> _> = (!tty).then_some(&mut proxy);
+    if attach::run_client(&attach::Remote::Monitor(mine), &opts, proxy)?
+        == attach::Outcome::Detached
+    {
         return Ok(());
     }
     let code = loop {
         match pipe.line(None)?.as_deref() {
             Some("started") => continue,
             Some(l) if l.starts_with("exit ") => break l[5..].parse().unwrap_or(125),
+            Some(l) if l.starts_with("error ") => {
+                let (code, msg) = l[6..].split_once(' ').unwrap_or((&l[6..], ""));
+                eprintln!("wharf: Error response from daemon: {msg}");
+                break code.parse().unwrap_or(125);
+            }
             _ => {
+                // The monitor is gone without a word: report what the store knows.
                 let ctx = super::open(root, Access::Shared)?;
                 break container::load(&ctx.db, &c.id)?
                     .map(|c| c.state.exit_code)
@@ -327,83 +332,19 @@ pub fn attach_tty(
     exit_with(code)
 }
 
+/// A signal for an attached container without a terminal (docker's sig-proxy).
+pub fn proxy_signal(root: &Path, id: &str, sig: Signal) -> std::io::Result<()> {
+    let mut ctx = super::open(root, Access::Shared).map_err(std::io::Error::other)?;
+    if let Some(cur) = container::load(&ctx.db, id).map_err(std::io::Error::other)? {
+        ops::proxy_signal(root, &mut ctx.db, &cur, sig).map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}
+
 fn exit_with(code: i32) -> anyhow::Result<()> {
     if code == 0 {
         Ok(())
     } else {
         Err(Exit(code).into())
     }
-}
-
-/// Starts the monitor and streams the container's log until the monitor reports its
-/// exit; SIGINT or SIGTERM stop the container. Exits with the container's status.
-pub fn attach_run(root: &Path, c: &container::Container, stdin: bool) -> anyhow::Result<()> {
-    // Opened before the start so the output of a --rm container can be read after its
-    // files are removed.
-    let mut reader = logs::Reader::open(&container::log_path(root, &c.id))?;
-    reader.seek_end()?;
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGINT);
-    mask.add(Signal::SIGTERM);
-    mask.thread_block()?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-    let mut pipe = ops::start_monitor(root, c, stdin, None).map_err(fail)?;
-    let mut stopping = false;
-    let code = loop {
-        let mut fds = [
-            PollFd::new(pipe.fd(), PollFlags::POLLIN),
-            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-        ];
-        let _ = poll(&mut fds, PollTimeout::from(20u8));
-        let status_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-        copy_out(&mut reader)?;
-        if let Ok(Some(_)) = sfd.read_signal() {
-            if !stopping {
-                stopping = true;
-                let mut ctx = super::open(root, Access::Shared)?;
-                if let Some(cur) = container::load(&ctx.db, &c.id)? {
-                    ops::stop(root, &mut ctx.db, &cur, None)?;
-                }
-            }
-        }
-        if !status_ready {
-            continue;
-        }
-        let Some(line) = pipe.line(Some(Duration::ZERO))? else {
-            continue;
-        };
-        if line == "started" {
-            continue;
-        }
-        if let Some(code) = line.strip_prefix("exit ") {
-            break code.parse().unwrap_or(125);
-        }
-        if let Some(rest) = line.strip_prefix("error ") {
-            let (code, msg) = rest.split_once(' ').unwrap_or((rest, ""));
-            eprintln!("wharf: Error response from daemon: {msg}");
-            break code.parse().unwrap_or(125);
-        }
-        // The monitor is gone without a word: report what the store knows.
-        let ctx = super::open(root, Access::Shared)?;
-        break container::load(&ctx.db, &c.id)?
-            .map(|c| c.state.exit_code)
-            .unwrap_or(125);
-    };
-    copy_out(&mut reader)?;
-    exit_with(code)
-}
-
-fn copy_out(reader: &mut logs::Reader) -> anyhow::Result<()> {
-    for e in reader.read_new()? {
-        if e.stream == "stderr" {
-            let mut err = std::io::stderr().lock();
-            err.write_all(e.log.as_bytes())?;
-            err.flush()?;
-        } else {
-            let mut out = std::io::stdout().lock();
-            out.write_all(e.log.as_bytes())?;
-            out.flush()?;
-        }
-    }
-    Ok(())
 }

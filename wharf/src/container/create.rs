@@ -199,8 +199,10 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         .filter(|m| m.kind == "volume" && m.name.is_empty())
         .map(|m| (m.destination.clone(), Value::Object(Map::new())))
         .collect();
+    // docker makes a missing -v source a directory (a --mount source must exist already);
+    // an existing file is bound as it is.
     for m in &mounts {
-        if m.kind == "bind" {
+        if m.kind == "bind" && !std::path::Path::new(&m.source).exists() {
             std::fs::create_dir_all(&m.source).map_err(|source| CreateError::Io {
                 path: m.source.clone().into(),
                 source,

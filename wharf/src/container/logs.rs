@@ -2,7 +2,7 @@
 //! appended for `logs -f` and attached runs.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -24,11 +24,6 @@ impl Reader {
             file: File::open(path)?,
             pending: Vec::new(),
         })
-    }
-
-    /// Starts at the end, for output written from now on.
-    pub fn seek_end(&mut self) -> std::io::Result<()> {
-        self.file.seek(SeekFrom::End(0)).map(drop)
     }
 
     /// Entries appended since the last call.

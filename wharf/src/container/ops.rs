@@ -238,6 +238,39 @@ fn settle_dead(root: &Path, db: &mut Db, id: &str) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// Whether process `pid` has a handler for `sig` (SigCgt in /proc/PID/status).
+fn catches(pid: i32, sig: nix::sys::signal::Signal) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & (1 << (sig as i32 - 1)) != 0)
+}
+
+/// A signal sent to an attached session without a terminal (docker's sig-proxy) goes to
+/// the container. The kernel drops a signal that a pid namespace's first process has no
+/// handler for, so such a container (a plain `sleep` as PID 1) is stopped instead: CTRL-C
+/// always ends a foreground run, and a container that traps SIGINT still gets it.
+pub fn proxy_signal(
+    root: &Path,
+    db: &mut Db,
+    c: &Container,
+    sig: nix::sys::signal::Signal,
+) -> Result<(), OpsError> {
+    if !c.is_running() {
+        return Ok(());
+    }
+    let dropped = c.spec.host.pid_mode != "host" && !catches(c.state.pid, sig);
+    if dropped {
+        return stop(root, db, c, None);
+    }
+    runtime(root, c).kill(&c.id, sig.as_str())?;
+    Ok(())
+}
+
 pub fn kill(root: &Path, db: &mut Db, c: &Container, signal: &str) -> Result<(), OpsError> {
     if !c.is_running() {
         return Err(OpsError::NotRunning(c.id.clone()));
