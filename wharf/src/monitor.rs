@@ -279,7 +279,7 @@ fn finish(
     if let Some(code) = code {
         if c.spec.host.auto_remove {
             layout.umount()?;
-            auto_remove(m, c, cdir)?;
+            auto_remove(m, c, cdir, code)?;
         } else {
             m.update(|s| {
                 s.status = Status::Exited;
@@ -293,17 +293,17 @@ fn finish(
     } else {
         layout.umount()?;
         if c.spec.host.auto_remove {
-            auto_remove(m, c, cdir)?;
+            auto_remove(m, c, cdir, c.state.exit_code)?;
         }
     }
     Ok(())
 }
 
-/// `--rm`: the container goes with its anonymous volumes, as in docker. Files first: once
-/// the record is gone, `ps -a` says the container is gone.
-fn auto_remove(m: &mut Monitor, c: &Container, cdir: &Path) -> Result<(), MonitorError> {
+/// `--rm`: the container goes with its anonymous volumes, as in docker, and its exit code
+/// stays for `wait`. Files first: once the record is gone, `ps -a` says it is gone.
+fn auto_remove(m: &mut Monitor, c: &Container, cdir: &Path, code: i32) -> Result<(), MonitorError> {
     container::rootfs::remove_dir(cdir)?;
-    m.db.remove_container(&m.id)?;
+    m.db.remove_exited_container(&m.id, code)?;
     crate::volume::remove_anonymous_of(&mut m.db, &m.root, c)?;
     Ok(())
 }

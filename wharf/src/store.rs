@@ -79,6 +79,13 @@ CREATE TABLE volumes (
     anonymous INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE removed_exits (
+    id TEXT PRIMARY KEY,
+    code INTEGER NOT NULL,
+    removed TEXT NOT NULL
+);
+"#,
 ];
 
 /// One container as recorded: what `create` decided (`spec`) and what the monitor and the
@@ -526,6 +533,34 @@ impl Db {
         self.conn
             .execute("DELETE FROM containers WHERE id = ?1", [id])?;
         Ok(())
+    }
+
+    /// Removes an auto-removed (`--rm`) container and keeps its exit code for a while, for
+    /// a `wait` that finds the record gone. Codes older than an hour are dropped.
+    pub fn remove_exited_container(&mut self, id: &str, code: i32) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let cutoff = (chrono::Utc::now() - chrono::Duration::hours(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        tx.execute("DELETE FROM removed_exits WHERE removed < ?1", [cutoff])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO removed_exits (id, code, removed) VALUES (?1, ?2, ?3)",
+            params![id, code, now()],
+        )?;
+        tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The exit code of a container `remove_exited_container` removed.
+    pub fn removed_exit(&self, id: &str) -> Result<Option<i32>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT code FROM removed_exits WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     /// Containers created from `image_id`, as (id, state JSON).

@@ -612,7 +612,35 @@ fn killed_monitor_is_reported_and_rm_f_cleans() {
     // SAFETY: plain kill(2) of the monitor this test started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     g.until(10, "dead status", || (db_state() == "dead").then_some(()));
-    g.ok(&["rm", "-f", "orphan"]);
+    // stop still reaches the process through the runtime and records the exit.
+    let pid: i32 = g.inspect("orphan", "{{.State.Pid}}").parse().unwrap();
+    g.ok(&["stop", "-t", "1", "orphan"]);
+    assert_eq!(
+        g.inspect("orphan", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 137"
+    );
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    });
+    assert!(!alive, "pid {pid} still runs");
+    g.ok(&["rm", "orphan"]);
+    // kill X && rm X: a SIGKILL returns once the container is down.
+    g.ok(&["run", "-d", "--name", "kr", "busybox", "sleep", "300"]);
+    g.ok(&["kill", "kr"]);
+    g.ok(&["rm", "kr"]);
+    // wait on a --rm container gives its exit code although the record is gone.
+    let id = g.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; exit 3",
+    ]);
+    assert_eq!(g.ok(&["wait", id.trim()]), "3\n");
     g.assert_clean();
 }
 

@@ -188,14 +188,49 @@ fn stopped(c: &Container) -> bool {
     !c.is_running()
 }
 
+/// A record that says running while its monitor is gone: the process may still run, and
+/// nobody but the caller will record its exit.
+fn orphaned(c: &Container) -> bool {
+    c.effective_status() == Status::Dead && c.state.status != Status::Dead
+}
+
+/// Polls the runtime (not the store, which nobody updates) until an orphaned container's
+/// process is gone or `timeout` passes.
+fn runtime_stopped(rt: &Runtime, id: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if rt.state(id).map(|s| s.status == "stopped").unwrap_or(true) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// docker's stop: the stop signal, then SIGKILL after `timeout` seconds.
 pub fn stop(root: &Path, db: &mut Db, c: &Container, timeout: Option<i64>) -> Result<(), OpsError> {
     super::update(db, &c.id, |s| s.stop_requested = true)?;
+    let rt = runtime(root, c);
+    let secs = timeout.or(c.spec.config.stop_timeout).unwrap_or(10);
+    if orphaned(c) {
+        if c.state.status == Status::Paused {
+            let _ = rt.resume(&c.id);
+        }
+        let grace = Duration::from_secs(secs.max(0) as u64);
+        if secs <= 0
+            || !(rt.kill(&c.id, &c.spec.config.stop_signal).is_ok()
+                && runtime_stopped(&rt, &c.id, grace))
+        {
+            let _ = rt.kill(&c.id, "KILL");
+            runtime_stopped(&rt, &c.id, Duration::from_secs(10));
+        }
+        return settle_dead(root, db, &c.id);
+    }
     if !c.is_running() {
         return Ok(());
     }
-    let rt = runtime(root, c);
-    let secs = timeout.or(c.spec.config.stop_timeout).unwrap_or(10);
     if c.effective_status() == Status::Paused {
         let _ = rt.resume(&c.id);
     }
@@ -271,12 +306,24 @@ pub fn proxy_signal(
     Ok(())
 }
 
+/// `kill -s SIGNAL`. Like docker, a SIGKILL returns only once the container is down, so
+/// `kill X && rm X` works; other signals return at once.
 pub fn kill(root: &Path, db: &mut Db, c: &Container, signal: &str) -> Result<(), OpsError> {
-    if !c.is_running() {
+    if !c.is_running() && !orphaned(c) {
         return Err(OpsError::NotRunning(c.id.clone()));
     }
     super::update(db, &c.id, |s| s.stop_requested = true)?;
-    runtime(root, c).kill(&c.id, signal)?;
+    let rt = runtime(root, c);
+    rt.kill(&c.id, signal)?;
+    let upper = signal.to_ascii_uppercase();
+    if !matches!(upper.trim_start_matches("SIG"), "KILL" | "9") {
+        return Ok(());
+    }
+    if orphaned(c) {
+        runtime_stopped(&rt, &c.id, Duration::from_secs(10));
+        return settle_dead(root, db, &c.id);
+    }
+    poll_until(db, &c.id, Some(Duration::from_secs(10)), stopped)?;
     Ok(())
 }
 
@@ -317,8 +364,11 @@ pub fn remove(root: &Path, db: &mut Db, c: &Container, force: bool) -> Result<()
 
 /// `wait`: blocks until the container is not running; returns its exit code.
 pub fn wait(db: &Db, c: &Container) -> Result<i32, OpsError> {
-    let last = poll_until(db, &c.id, None, stopped)?;
-    Ok(last.map(|c| c.state.exit_code).unwrap_or(c.state.exit_code))
+    match poll_until(db, &c.id, None, stopped)? {
+        Some(last) => Ok(last.state.exit_code),
+        // Removed on exit (--rm): its monitor kept the code.
+        None => Ok(db.removed_exit(&c.id)?.unwrap_or(c.state.exit_code)),
+    }
 }
 
 pub fn pause(root: &Path, db: &mut Db, c: &Container) -> Result<(), OpsError> {
