@@ -335,6 +335,39 @@ fn foreground_runs_exit_like_docker() {
         "echo $A $(pwd) $(id -u):$(id -g):$(id -G) $(hostname); ls /.dockerenv; cat /etc/hostname",
     ]);
     assert_eq!(out, "1 /tmp 1000:100:100 10 box\n/.dockerenv\nbox\n");
+    // docker's process environment: PATH, HOSTNAME (the short id by default), TERM with -t;
+    // Config.Env keeps only what the image and -e gave.
+    let id = g.ok(&["create", "--name", "envs", "-t", "busybox", "env"]);
+    let out = g.ok(&["start", "-a", "envs"]);
+    let mut env: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+    env.sort();
+    assert_eq!(
+        env,
+        [
+            "HOME=/root".to_string(),
+            format!("HOSTNAME={}", &id[..12]),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            "TERM=xterm".into(),
+        ]
+    );
+    assert_eq!(g.inspect("envs", "{{json .Config.Env}}"), "null");
+    g.ok(&["rm", "envs"]);
+    // The primary group is a supplementary group too, as docker sets it.
+    assert_eq!(
+        g.ok(&[
+            "run",
+            "--rm",
+            "-u",
+            "1234:4321",
+            "busybox",
+            "cat",
+            "/proc/self/status"
+        ])
+        .lines()
+        .find(|l| l.starts_with("Groups:"))
+        .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")),
+        Some("4321".to_string())
+    );
     g.assert_clean();
 }
 
@@ -361,6 +394,49 @@ fn bad_input_leaves_nothing_behind() {
     let out = g.run(&["run", "--mount", &spec, "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out).1.contains("bind source path does not exist"));
+    // docker's own checks of values, each refused with its message before anything is made.
+    for (args, msg) in [
+        (
+            &["--cap-add", "BOGUS"][..],
+            "invalid CapAdd: unknown capability: \"CAP_BOGUS\"",
+        ),
+        (
+            &["--cap-drop", "nope"],
+            "invalid CapDrop: unknown capability: \"CAP_NOPE\"",
+        ),
+        (&["--stop-signal", "FOO"], "Invalid signal: FOO"),
+        (
+            &["--tmpfs", "rel"],
+            "invalid mount path: 'rel' mount path must be absolute",
+        ),
+        (&["--memory", "1k"], "Minimum memory limit allowed is 6MB"),
+        (
+            &["--memory", "64m", "--memory-reservation", "128m"],
+            "Minimum memory limit can not be less than memory reservation limit",
+        ),
+        (&["--cpus", "-1"], "Range of CPUs is from 0.01 to"),
+        (
+            &["--cpuset-cpus", "abc"],
+            "Invalid value abc for cpuset cpus",
+        ),
+        (
+            &["--cpuset-cpus", "4096"],
+            "Requested CPUs are not available",
+        ),
+        (&["-w", "rel"], "the working directory 'rel' is invalid"),
+        (&["-e", "=x"], "invalid environment variable: =x"),
+        (
+            &["-v", "bad/name:/x"],
+            "includes invalid characters for a local volume name",
+        ),
+    ] {
+        let out = g.run(&[&["run", "--rm"][..], args, &["busybox", "true"]].concat());
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {:?}", text(&out));
+        assert!(text(&out).1.contains(msg), "{args:?}: {:?}", text(&out));
+    }
+    let out = g.run(&["run", "-it", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out).1, "the input device is not a TTY\n");
     // A missing image is pulled first; a loopback port nobody serves makes that fail.
     let out = g.run(&["run", "127.0.0.1:1/nope", "true"]);
     assert!(
@@ -1327,6 +1403,14 @@ fn commit_history_and_run_of_the_committed_image() {
         g.inspect("committed:v1", "{{.Author}} {{json .Config.Cmd}}"),
         "Ann <ann@example.org> [\"cat\",\"/etc/greeting\"]"
     );
+    let ch_id = g.inspect("ch", "{{.Id}}");
+    assert_eq!(
+        g.inspect(
+            "committed:v1",
+            "{{.Comment}}|{{.Container}}|{{json .Config.Env}}"
+        ),
+        format!("add greeting|{ch_id}|null")
+    );
     // A running container is paused for the commit and keeps running.
     g.ok(&[
         "run",
@@ -1344,7 +1428,8 @@ fn commit_history_and_run_of_the_committed_image() {
             .success()
             .then_some(())
     });
-    g.ok(&["commit", "live", "live:snap"]);
+    // -p is a switch: the next word is the container.
+    g.ok(&["commit", "-p", "live", "live:snap"]);
     assert_eq!(g.inspect("live", "{{.State.Status}}"), "running");
     assert_eq!(g.ok(&["run", "--rm", "live:snap", "cat", "/live"]), "x\n");
     let out = g.run(&["commit", "-c", "RUN make", "ch"]);

@@ -200,7 +200,11 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
         } else {
             opts.push("rbind".into());
             opts.push(if m.rw { "rw" } else { "ro" }.into());
-            opts.push("rprivate".into());
+            opts.push(if m.propagation.is_empty() {
+                "rprivate".into()
+            } else {
+                m.propagation.clone()
+            });
             mounts.push(json!({"destination": m.destination, "type": "bind", "source": m.source, "options": opts}));
         }
     }
@@ -251,7 +255,7 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
         "terminal": s.config.tty,
         "user": {"uid": s.uid, "gid": s.gid},
         "args": args,
-        "env": s.config.env,
+        "env": process_env(c, s.config.tty, &[]),
         "cwd": if s.config.working_dir.is_empty() { "/" } else { s.config.working_dir.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": seccomp::recorded(&security_opt, "no-new-privileges") == Some("true"),
@@ -270,9 +274,34 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
     })
 }
 
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map_or(e, |(k, _)| k)
+}
+
+/// A process's environment as docker builds it: PATH, HOSTNAME and (with a terminal)
+/// TERM=xterm, then the container's Config.Env, then `extra` (an exec's `-e`), each
+/// replacing an earlier entry of the same name.
+pub fn process_env(c: &Container, tty: bool, extra: &[String]) -> Vec<String> {
+    let mut env = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        format!("HOSTNAME={}", c.spec.config.hostname),
+    ];
+    if tty {
+        env.push("TERM=xterm".into());
+    }
+    for e in c.spec.config.env.iter().chain(extra) {
+        match env.iter_mut().find(|x| env_key(x) == env_key(e)) {
+            Some(x) => *x = e.clone(),
+            None => env.push(e.clone()),
+        }
+    }
+    env
+}
+
 /// What an `exec` changes of its container's process.
 pub struct ExecProcess<'a> {
     pub args: &'a [String],
+    /// The whole environment (`process_env`).
     pub env: Vec<String>,
     pub cwd: &'a str,
     pub user: &'a user::Resolved,

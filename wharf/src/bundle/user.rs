@@ -97,8 +97,9 @@ fn resolve_in(passwd: &str, group: &str, spec: &str) -> Result<Resolved, UserErr
             None => g.parse().map_err(|_| UserError::NoGroup(g.to_string()))?,
         };
     }
-    // Supplementary groups: those listing the user as a member, as docker does.
-    let additional_gids = match name {
+    // Supplementary groups, as docker sets them: the groups listing the user as a member
+    // (unless a group was named), and always the primary group.
+    let mut additional_gids: Vec<u32> = match name {
         Some(n) if grp.is_none() => groups
             .iter()
             .filter(|e| e.gid_or_members.split(',').any(|m| m == n) && e.id != gid)
@@ -106,6 +107,7 @@ fn resolve_in(passwd: &str, group: &str, spec: &str) -> Result<Resolved, UserErr
             .collect(),
         _ => vec![],
     };
+    additional_gids.push(gid);
     Ok(Resolved {
         uid,
         gid,
@@ -129,7 +131,7 @@ mod tests {
             Resolved {
                 uid: 1000,
                 gid: 100,
-                additional_gids: vec![10]
+                additional_gids: vec![10, 100]
             }
         );
         assert_eq!(r("nobody:wheel").unwrap().gid, 10);
@@ -138,10 +140,11 @@ mod tests {
             Resolved {
                 uid: 1234,
                 gid: 0,
-                additional_gids: vec![]
+                additional_gids: vec![0]
             }
         );
-        assert_eq!(r("1234:55").unwrap().gid, 55);
+        assert_eq!(r("1234:55").unwrap().additional_gids, vec![55]);
+        assert_eq!(r("bob:wheel").unwrap().additional_gids, vec![10]);
         assert_eq!(r("alice"), Err(UserError::NoUser("alice".into())));
         assert_eq!(r("bob:nope"), Err(UserError::NoGroup("nope".into())));
     }

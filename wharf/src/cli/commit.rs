@@ -20,8 +20,10 @@ pub struct Args {
     #[arg(short, long)]
     message: Option<String>,
     /// Pause container during commit
+    // A switch as in docker (`-p CONTAINER` must not read the name as its value); `=false`
+    // turns it off.
     #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pause: bool,
     container: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]

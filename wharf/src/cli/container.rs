@@ -89,8 +89,8 @@ pub fn start(root: &Path, a: StartArgs) -> anyhow::Result<()> {
 
 #[derive(clap::Args, Debug)]
 pub struct StopArgs {
-    /// Seconds to wait before killing the container
-    #[arg(short, long)]
+    /// Seconds to wait before killing the container (-1: wait without limit)
+    #[arg(short = 't', long, alias = "timeout", allow_negative_numbers = true)]
     time: Option<i64>,
     #[arg(required = true, value_name = "CONTAINER")]
     containers: Vec<String>,
@@ -120,8 +120,12 @@ pub struct KillArgs {
 }
 
 pub fn kill(root: &Path, a: KillArgs) -> anyhow::Result<()> {
+    let signal = wharf::container::parse::signal(&a.signal)
+        .map_err(super::daemon_error)?
+        .to_string();
     each(root, &a.containers, |ctx, c| {
-        Ok(ops::kill(root, &mut ctx.db, c, &a.signal)?)
+        ops::kill(root, &mut ctx.db, c, &signal)
+            .map_err(|e| anyhow::anyhow!("Cannot kill container: {}: {e}", c.name))
     })
 }
 

@@ -51,6 +51,7 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
             "exec with both -t and -d is not supported: nothing would hold the terminal",
         ));
     }
+    super::run::require_tty_stdin(a.tty, a.interactive)?;
     let ctx = super::open(root, Access::Shared)?;
     let c = lookup::find(&ctx.db, &a.container).map_err(super::run::fail)?;
     drop(ctx);
@@ -70,18 +71,16 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         .workdir
         .clone()
         .unwrap_or_else(|| c.spec.config.working_dir.clone());
+    let extra_env: Vec<String> = a
+        .env
+        .iter()
+        .filter_map(|e| wharf::container::parse::env_entry(e))
+        .collect();
     let process = bundle::exec_process(
         &cdir.join("bundle"),
         &bundle::ExecProcess {
             args: &a.command,
-            env: c
-                .spec
-                .config
-                .env
-                .iter()
-                .chain(a.env.iter())
-                .cloned()
-                .collect(),
+            env: bundle::process_env(&c, a.tty, &extra_env),
             cwd: &cwd,
             user: &u,
             terminal: a.tty,

@@ -66,7 +66,7 @@ pub struct CreateFlags {
     #[arg(long)]
     memory_reservation: Option<String>,
     /// Number of CPUs
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cpus: Option<String>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long)]
@@ -154,6 +154,21 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         env.extend(parse::env_file(&text));
     }
     env.extend(f.env.iter().filter_map(|e| parse::env_entry(e)));
+    for e in &env {
+        parse::env_var(e)?;
+    }
+    if let Some(w) = &f.workdir {
+        parse::workdir(w)?;
+    }
+    if let Some(sig) = &f.stop_signal {
+        parse::signal(sig)?;
+    }
+    parse::capabilities(&f.cap_add, "CapAdd")?;
+    parse::capabilities(&f.cap_drop, "CapDrop")?;
+    let online = std::thread::available_parallelism().map_or(1, usize::from);
+    if let Some(set) = &f.cpuset_cpus {
+        parse::cpuset(set, online)?;
+    }
     let size = |v: &Option<String>, flag| {
         v.as_deref()
             .map(|s| parse::ram_in_bytes(s, flag))
@@ -167,7 +182,7 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         mounts.push(parse::mount(m)?);
     }
     for t in &f.tmpfs {
-        mounts.push(parse::tmpfs(t));
+        mounts.push(parse::tmpfs(t)?);
     }
     let restart_policy = parse::restart_policy(&f.restart)?;
     let mut security_opt = Vec::new();
@@ -176,6 +191,28 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
     }
     if f.rm && restart_policy.name != "no" {
         anyhow::bail!("Conflicting options: --restart and --rm");
+    }
+    let memory = size(&f.memory, "-m, --memory")?.unwrap_or(0);
+    let memory_reservation = size(&f.memory_reservation, "--memory-reservation")?.unwrap_or(0);
+    // docker's own checks of the values, before anything is made.
+    if memory > 0 && memory < 6 * 1024 * 1024 {
+        anyhow::bail!("Minimum memory limit allowed is 6MB");
+    }
+    if memory > 0 && memory_reservation > memory {
+        anyhow::bail!(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
+        );
+    }
+    let nano_cpus = f
+        .cpus
+        .as_deref()
+        .map(parse::nano_cpus)
+        .transpose()?
+        .unwrap_or(0);
+    if f.cpus.is_some() && !(10_000_000..=online as i64 * 1_000_000_000).contains(&nano_cpus) {
+        anyhow::bail!(
+            "Range of CPUs is from 0.01 to {online}.00, as there are only {online} CPUs available"
+        );
     }
     Ok(Options {
         name: f.name.clone(),
@@ -202,14 +239,9 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
             privileged: f.privileged,
             readonly_rootfs: f.read_only,
             runtime: runtime.to_string(),
-            memory: size(&f.memory, "-m, --memory")?.unwrap_or(0),
-            memory_reservation: size(&f.memory_reservation, "--memory-reservation")?.unwrap_or(0),
-            nano_cpus: f
-                .cpus
-                .as_deref()
-                .map(parse::nano_cpus)
-                .transpose()?
-                .unwrap_or(0),
+            memory,
+            memory_reservation,
+            nano_cpus,
             cpuset_cpus: f.cpuset_cpus.clone().unwrap_or_default(),
             pids_limit: f.pids_limit,
             init: f.init.then_some(true),
@@ -258,8 +290,20 @@ pub fn create(root: &Path, runtime: &str, a: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// docker's client refuses `-it` when its stdin is no terminal, before anything is made.
+pub fn require_tty_stdin(tty: bool, interactive: bool) -> anyhow::Result<()> {
+    if tty && interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("the input device is not a TTY");
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
 pub fn run(root: &Path, runtime: &str, a: RunArgs) -> anyhow::Result<()> {
     let keys = detach::parse(&a.detach_keys).map_err(fail)?;
+    if !a.detach {
+        require_tty_stdin(a.flags.tty, a.flags.interactive)?;
+    }
     let c = create_container(root, runtime, &a.flags, !a.detach)?;
     if a.detach {
         let mut pipe = ops::start_monitor(root, &c, false, None).map_err(fail)?;

@@ -45,7 +45,12 @@ pub struct Options<'a> {
 fn merged_config(base: Option<&Value>, c: &Container) -> Map<String, Value> {
     let mut m = base.and_then(Value::as_object).cloned().unwrap_or_default();
     let cfg = &c.spec.config;
-    m.insert("Env".into(), json!(cfg.env));
+    let env = if cfg.env.is_empty() {
+        Value::Null
+    } else {
+        json!(cfg.env)
+    };
+    m.insert("Env".into(), env);
     m.insert("Cmd".into(), json!(cfg.cmd));
     m.insert("Entrypoint".into(), json!(cfg.entrypoint));
     m.insert("WorkingDir".into(), json!(cfg.working_dir));
@@ -80,8 +85,12 @@ pub fn commit(ctx: &mut Context, c: &Container, o: &Options) -> Result<Installed
     config["created"] = json!(now);
     config["config"] = Value::Object(merged);
     config["container"] = json!(c.id);
+    config["container_config"] = serde_json::to_value(&c.spec.config).map_err(ImageError::Json)?;
     if let Some(a) = o.author {
         config["author"] = json!(a);
+    }
+    if let Some(m) = o.message {
+        config["comment"] = json!(m);
     }
     let mut entry = json!({
         "created": now,

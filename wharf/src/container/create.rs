@@ -121,13 +121,9 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
     if argv.is_empty() {
         return Err(CreateError::NoCommand);
     }
+    // docker's default PATH is added when the process starts (`bundle::process_env`), not
+    // recorded in Config.Env.
     let mut env: Vec<String> = strings(ic.get("Env")).unwrap_or_default();
-    if !env.iter().any(|e| env_key(e) == "PATH") {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
-    }
     for e in &o.env {
         env.retain(|x| env_key(x) != env_key(e));
         env.push(e.clone());

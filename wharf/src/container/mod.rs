@@ -54,6 +54,8 @@ pub struct Config {
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
+    /// docker's nil slice: `null` when empty.
+    #[serde(serialize_with = "null_if_empty", deserialize_with = "empty_if_null")]
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
     pub image: String,
@@ -65,6 +67,18 @@ pub struct Config {
     pub stop_signal: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+}
+
+fn null_if_empty<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        s.collect_seq(v)
+    }
+}
+
+fn empty_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

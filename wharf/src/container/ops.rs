@@ -209,7 +209,8 @@ fn runtime_stopped(rt: &Runtime, id: &str, timeout: Duration) -> bool {
     }
 }
 
-/// docker's stop: the stop signal, then SIGKILL after `timeout` seconds.
+/// docker's stop: the stop signal, then SIGKILL after `timeout` seconds (never when
+/// negative, at once when 0).
 pub fn stop(root: &Path, db: &mut Db, c: &Container, timeout: Option<i64>) -> Result<(), OpsError> {
     super::update(db, &c.id, |s| s.stop_requested = true)?;
     let rt = runtime(root, c);
@@ -218,8 +219,9 @@ pub fn stop(root: &Path, db: &mut Db, c: &Container, timeout: Option<i64>) -> Re
         if c.state.status == Status::Paused {
             let _ = rt.resume(&c.id);
         }
-        let grace = Duration::from_secs(secs.max(0) as u64);
-        if secs <= 0
+        // A negative timeout waits without limit; a day stands for that here.
+        let grace = Duration::from_secs(if secs < 0 { 86_400 } else { secs as u64 });
+        if secs == 0
             || !(rt.kill(&c.id, &c.spec.config.stop_signal).is_ok()
                 && runtime_stopped(&rt, &c.id, grace))
         {
@@ -234,9 +236,10 @@ pub fn stop(root: &Path, db: &mut Db, c: &Container, timeout: Option<i64>) -> Re
     if c.effective_status() == Status::Paused {
         let _ = rt.resume(&c.id);
     }
-    if secs > 0 {
+    if secs != 0 {
         let _ = rt.kill(&c.id, &c.spec.config.stop_signal);
-        if let Some(c) = poll_until(db, &c.id, Some(Duration::from_secs(secs as u64)), stopped)? {
+        let grace = (secs > 0).then(|| Duration::from_secs(secs as u64));
+        if let Some(c) = poll_until(db, &c.id, grace, stopped)? {
             if !c.is_running() {
                 return Ok(());
             }

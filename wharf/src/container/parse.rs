@@ -22,6 +22,18 @@ pub enum ParseError {
     Mount { value: String, reason: String },
     #[error("invalid mount config for type \"bind\": bind source path does not exist: {0}")]
     BindSource(String),
+    #[error("Invalid signal: {0}")]
+    Signal(String),
+    #[error("invalid {flag}: unknown capability: \"{cap}\"")]
+    Capability { flag: &'static str, cap: String },
+    #[error("invalid mount path: '{0}' mount path must be absolute")]
+    RelativeMountPath(String),
+    #[error("invalid environment variable: {0}")]
+    Env(String),
+    #[error("the working directory '{0}' is invalid, it needs to be an absolute path")]
+    Workdir(String),
+    #[error("Invalid value {0} for cpuset cpus")]
+    Cpuset(String),
 }
 
 /// docker's `units.RAMInBytes`: a number with an optional b/k/m/g/t/p unit (binary).
@@ -49,6 +61,94 @@ pub fn ram_in_bytes(s: &str, flag: &'static str) -> Result<i64, ParseError> {
         _ => return Err(err()),
     };
     Ok((n * mult) as i64)
+}
+
+/// docker's signal names: `KILL`, `SIGKILL`, `sigkill` or a number; returns the number.
+pub fn signal(s: &str) -> Result<i32, ParseError> {
+    let bad = || ParseError::Signal(s.to_string());
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n).ok_or_else(bad);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let rt = |base: i32, off: &str| off.parse::<i32>().ok().map(|o| base + o);
+    let realtime = match name {
+        "RTMIN" => Some(libc::SIGRTMIN()),
+        "RTMAX" => Some(libc::SIGRTMAX()),
+        _ => name
+            .strip_prefix("RTMIN+")
+            .and_then(|o| rt(libc::SIGRTMIN(), o))
+            .or_else(|| {
+                name.strip_prefix("RTMAX-")
+                    .and_then(|o| rt(libc::SIGRTMAX(), &format!("-{o}")))
+            }),
+    };
+    if let Some(n) = realtime.filter(|n| (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(n)) {
+        return Ok(n);
+    }
+    format!("SIG{name}")
+        .parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| bad())
+}
+
+/// `--cap-add`/`--cap-drop` entries: a known capability name (any case, `CAP_` optional)
+/// or `ALL`.
+pub fn capabilities(list: &[String], flag: &'static str) -> Result<(), ParseError> {
+    for c in list {
+        let cap = crate::bundle::normalize_cap(c);
+        let known =
+            cap == "ALL" || crate::bundle::defaults::ALL_CAPABILITIES.contains(&cap.as_str());
+        if !known {
+            return Err(ParseError::Capability { flag, cap });
+        }
+    }
+    Ok(())
+}
+
+/// `-e` and env-file entries: a name is required.
+pub fn env_var(e: &str) -> Result<(), ParseError> {
+    if e.split('=').next().unwrap_or_default().is_empty() {
+        return Err(ParseError::Env(e.to_string()));
+    }
+    Ok(())
+}
+
+/// `-w`: absolute, as docker requires.
+pub fn workdir(w: &str) -> Result<(), ParseError> {
+    if w.starts_with('/') {
+        Ok(())
+    } else {
+        Err(ParseError::Workdir(w.to_string()))
+    }
+}
+
+/// `--cpuset-cpus 0-2,4`: the CPUs listed must exist on this host.
+pub fn cpuset(list: &str, online: usize) -> Result<(), ParseError> {
+    let invalid = || ParseError::Cpuset(list.to_string());
+    let mut highest = 0;
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (
+            a.trim().parse().map_err(|_| invalid())?,
+            b.trim().parse().map_err(|_| invalid())?,
+        );
+        if a > b {
+            return Err(invalid());
+        }
+        highest = highest.max(b);
+    }
+    if highest >= online {
+        return Err(ParseError::Flag {
+            value: list.to_string(),
+            flag: "--cpuset-cpus",
+            reason: format!(
+                "Requested CPUs are not available - requested {list}, available: 0-{}",
+                online.saturating_sub(1)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `--cpus 1.5` as nano CPUs.
@@ -167,7 +267,15 @@ pub fn mount(spec: &str) -> Result<Mount, ParseError> {
                 ram_in_bytes(v, "--mount").map_err(|_| bad("invalid tmpfs-size"))?
             )),
             "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
-            "bind-propagation" => m.propagation = v.to_string(),
+            "bind-propagation" => {
+                if !matches!(
+                    v,
+                    "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+                ) {
+                    return Err(bad(&format!("invalid propagation mode: {v}")));
+                }
+                m.propagation = v.to_string()
+            }
             "volume-nocopy" => m.nocopy = matches!(v, "" | "1" | "true"),
             "volume-driver" if v == "local" => {}
             _ => return Err(bad(&format!("unexpected key '{k}' in '{field}'"))),
@@ -175,6 +283,9 @@ pub fn mount(spec: &str) -> Result<Mount, ParseError> {
     }
     if m.destination.is_empty() {
         return Err(bad("target is required"));
+    }
+    if !m.destination.starts_with('/') {
+        return Err(ParseError::RelativeMountPath(m.destination));
     }
     match m.kind.as_str() {
         "bind" => {
@@ -199,6 +310,9 @@ pub fn mount(spec: &str) -> Result<Mount, ParseError> {
             if !m.source.is_empty() {
                 return Err(bad("source is not supported for tmpfs mounts"));
             }
+            if !m.rw {
+                tmpfs_opts.push("ro".into());
+            }
             m.mode = tmpfs_opts.join(",");
         }
         other => return Err(bad(&format!("mount type {other:?} is not supported"))),
@@ -207,15 +321,18 @@ pub fn mount(spec: &str) -> Result<Mount, ParseError> {
 }
 
 /// `--tmpfs /path[:options]`.
-pub fn tmpfs(spec: &str) -> Mount {
+pub fn tmpfs(spec: &str) -> Result<Mount, ParseError> {
     let (dst, opts) = spec.split_once(':').unwrap_or((spec, ""));
-    Mount {
+    if !dst.starts_with('/') {
+        return Err(ParseError::RelativeMountPath(dst.to_string()));
+    }
+    Ok(Mount {
         kind: "tmpfs".into(),
         destination: dst.to_string(),
         mode: opts.to_string(),
-        rw: true,
+        rw: !opts.split(',').any(|o| o == "ro"),
         ..Default::default()
-    }
+    })
 }
 
 /// The lines of an env file: `KEY=VALUE`, or a bare `KEY` taken from our environment;
@@ -290,5 +407,33 @@ mod tests {
         let t = mount("type=tmpfs,target=/t,tmpfs-size=1m").unwrap();
         assert_eq!(t.mode, "size=1048576");
         assert_eq!(env_file("# c\nA=1\n\nB=2 3\n"), vec!["A=1", "B=2 3"]);
+        let ro = mount("type=tmpfs,target=/t,readonly").unwrap();
+        assert_eq!((ro.rw, ro.mode.as_str()), (false, "ro"));
+        assert!(tmpfs("rel").is_err());
+        assert!(!tmpfs("/t:ro,size=1m").unwrap().rw);
+    }
+
+    #[test]
+    fn signals_capabilities_and_values_are_checked_like_docker() {
+        assert_eq!(signal("KILL").unwrap(), 9);
+        assert_eq!(signal("sigterm").unwrap(), 15);
+        assert_eq!(signal("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        assert_eq!(signal("10").unwrap(), 10);
+        assert_eq!(
+            signal("FOO").unwrap_err().to_string(),
+            "Invalid signal: FOO"
+        );
+        assert!(signal("0").is_err());
+        assert!(capabilities(&["net_admin".into(), "ALL".into()], "CapAdd").is_ok());
+        assert_eq!(
+            capabilities(&["BOGUS".into()], "CapAdd")
+                .unwrap_err()
+                .to_string(),
+            "invalid CapAdd: unknown capability: \"CAP_BOGUS\""
+        );
+        assert!(env_var("=x").is_err() && env_var("A=").is_ok());
+        assert!(workdir("rel").is_err() && workdir("/abs").is_ok());
+        assert!(cpuset("0-1", 2).is_ok());
+        assert!(cpuset("99", 2).is_err() && cpuset("abc", 2).is_err() && cpuset("3-1", 8).is_err());
     }
 }
