@@ -103,7 +103,7 @@ fn write_entry(log: &mut impl Write, stream: &str, line: &[u8]) -> io::Result<()
     let entry = serde_json::json!({
         "log": String::from_utf8_lossy(line),
         "stream": stream,
-        "time": container::now(),
+        "time": container::now_go(),
     });
     writeln!(log, "{}", go_json(&entry))
 }

@@ -263,6 +263,15 @@ fn write_rootfs(out: &std::path::Path) {
     b.into_inner().unwrap();
 }
 
+/// Today's date as `date +%F` prints it (the tests have no date library).
+fn today_date() -> String {
+    let out = std::process::Command::new("date")
+        .arg("+%F")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -513,6 +522,16 @@ fn detached_container_lifecycle() {
     let logs = g.ok(&["logs", "-t", "-n", "1", "tocker"]);
     assert_eq!(logs.lines().count(), 1);
     assert!(logs.ends_with(" tick\n") && logs.contains('T'), "{logs}");
+    // --details adds the (empty) attributes and a space; docker's time forms all parse.
+    assert_eq!(g.ok(&["logs", "--details", "-n", "1", "tocker"]), " tick\n");
+    let today = today_date();
+    for since in ["1h", "1m30s", today.as_str()] {
+        assert!(
+            g.ok(&["logs", "--since", since, "tocker"]).contains("tick"),
+            "{since}"
+        );
+    }
+    assert_eq!(g.ok(&["logs", "--until", "2000-01-01T00:00", "tocker"]), "");
     // The process ignores SIGTERM: stop waits -t seconds, then kills.
     let start = Instant::now();
     g.ok(&["stop", "-t", "1", "tocker"]);

@@ -1,5 +1,5 @@
-//! `logs`: the container's json-file log, with docker's `-f`, `-t`, `--tail`, `--since`
-//! and `--until`.
+//! `logs`: the container's json-file log, with docker's `-f`, `-t`, `--tail`, `--since`,
+//! `--until` and `--details`.
 
 use std::io::Write;
 use std::path::Path;
@@ -25,6 +25,9 @@ pub struct Args {
     /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     until: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    details: bool,
     container: String,
 }
 
@@ -60,24 +63,24 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         let skip = first.len().saturating_sub(n);
         first.drain(..skip);
     }
-    print(&first, a.timestamps)?;
+    print(&first, &a)?;
     if !a.follow || until.is_some() {
         return Ok(());
     }
     loop {
         let running = container::load(&ctx.db, &c.id)?.is_some_and(|c| c.is_running());
         let new = reader.read_new()?;
-        print(&new, a.timestamps)?;
+        print(&new, &a)?;
         if !running {
             // One more read catches what the monitor wrote just before recording the exit.
-            print(&reader.read_new()?, a.timestamps)?;
+            print(&reader.read_new()?, &a)?;
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-fn print(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()> {
+fn print(entries: &[logs::Entry], a: &Args) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     for e in entries {
@@ -86,8 +89,13 @@ fn print(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()> {
         } else {
             &mut out
         };
-        if timestamps {
+        if a.timestamps {
             write!(w, "{} ", e.time)?;
+        }
+        // docker writes the log driver's attributes (none here: wharf takes no --log-opt)
+        // and a space.
+        if a.details {
+            write!(w, " ")?;
         }
         w.write_all(e.log.as_bytes())?;
     }

@@ -41,29 +41,65 @@ impl Reader {
     }
 }
 
-/// Parses `--since`/`--until`: RFC 3339, a Unix timestamp, or a duration like `10m`
-/// (relative to now), as docker accepts them. Returns Unix nanoseconds.
+/// A Go duration (`1h30m`, `1.5s`, `-2m`) in nanoseconds.
+fn go_duration(s: &str) -> Option<i64> {
+    let (sign, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Some((sign * total) as i64)
+}
+
+/// Parses `--since`/`--until` as docker does: a Go duration before now (`10m`, `1m30s`),
+/// a Unix timestamp with optional fraction, RFC 3339 with a zone, or a date and time
+/// without one (`2006-01-02`, `2006-01-02T15:04`, `2006-01-02T15:04:05[.fraction]`) in the
+/// local time zone. Returns Unix nanoseconds.
 pub fn parse_time(s: &str, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    if let Some(d) = go_duration(s) {
+        return (now - chrono::Duration::nanoseconds(d)).timestamp_nanos_opt();
+    }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return t.timestamp_nanos_opt();
     }
     if let Ok(secs) = s.parse::<f64>() {
         return Some((secs * 1e9) as i64);
     }
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    let mult = match unit {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return None,
+    let local = |naive: chrono::NaiveDateTime| {
+        naive
+            .and_local_timezone(chrono::Local)
+            .earliest()
+            .and_then(|t| t.timestamp_nanos_opt())
     };
-    let back = chrono::Duration::nanoseconds((n * mult * 1e9) as i64);
-    (now - back).timestamp_nanos_opt()
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return local(d.and_hms_opt(0, 0, 0)?);
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+        .and_then(local)
 }
 
 pub fn entry_nanos(e: &Entry) -> i64 {
@@ -86,6 +122,27 @@ mod tests {
         assert_eq!(ten_min, parse_time("2026-01-01T00:00:00Z", now).unwrap());
         assert_eq!(parse_time("1.5", now), Some(1_500_000_000));
         assert_eq!(parse_time("soon", now), None);
+        assert_eq!(
+            parse_time("1m30s", now).unwrap(),
+            parse_time("2026-01-01T00:08:30Z", now).unwrap()
+        );
+        let local = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+                .unwrap()
+                .and_local_timezone(chrono::Local)
+                .unwrap()
+                .timestamp_nanos_opt()
+        };
+        assert_eq!(parse_time("2026-11-25", now), local("2026-11-25T00:00:00"));
+        assert_eq!(
+            parse_time("2026-11-25T15:20", now),
+            local("2026-11-25T15:20:00")
+        );
+        assert_eq!(
+            parse_time("2026-11-25T15:20:56", now),
+            local("2026-11-25T15:20:56")
+        );
+        assert_eq!(parse_time("1h-", now), None);
     }
 
     #[test]

@@ -327,8 +327,21 @@ pub fn update(
     Ok(new.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
+/// The time now with nine fraction digits: recorded times sort as text.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// The time now as Go's RFC3339Nano writes it, trailing zeros of the fraction dropped:
+/// docker's json-file log times.
+pub fn now_go() -> String {
+    rfc3339_nano(chrono::Utc::now())
+}
+
+fn rfc3339_nano(t: chrono::DateTime<chrono::Utc>) -> String {
+    let full = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let (body, _) = full.split_at(full.len() - 1);
+    format!("{}Z", body.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// 64 random hex digits, like docker's container ids.
@@ -336,4 +349,27 @@ pub fn random_id() -> std::io::Result<String> {
     let mut b = [0u8; 32];
     std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut b)?;
     Ok(hex::encode(b))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_go_rfc3339_nano() {
+        let t = |s: &str| {
+            super::rfc3339_nano(
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .unwrap()
+                    .with_timezone(&chrono::Utc),
+            )
+        };
+        assert_eq!(
+            t("2026-11-25T15:20:56.120000000Z"),
+            "2026-11-25T15:20:56.12Z"
+        );
+        assert_eq!(t("2026-11-25T15:20:56Z"), "2026-11-25T15:20:56Z");
+        assert_eq!(
+            t("2026-11-25T15:20:56.000000001Z"),
+            "2026-11-25T15:20:56.000000001Z"
+        );
+    }
 }
