@@ -1763,3 +1763,85 @@ fn volumes_named_anonymous_from_the_image_cp_and_prune() {
     assert!(volumes().is_empty());
     g.assert_clean();
 }
+
+#[test]
+fn ps_filters_sizes_and_commands_like_docker() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    g.ok(&[
+        "create",
+        "--name",
+        "web",
+        "-l",
+        "app=1",
+        "-l",
+        "tier=front",
+        "busybox",
+    ]);
+    let out = g.run(&[
+        "run", "--name", "done", "-l", "app=2", "busybox", "sh", "-c", "exit 2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let names = |filters: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for f in filters {
+            args.extend(["-f", f]);
+        }
+        let mut v: Vec<String> = g.ok(&args).lines().map(str::to_string).collect();
+        v.sort();
+        v.join(" ")
+    };
+    // One key's values widen the match, labels narrow it, different keys all apply.
+    assert_eq!(names(&["name=web", "name=live"]), "live web");
+    assert_eq!(names(&["name=^web$"]), "web");
+    assert_eq!(names(&["status=running", "status=exited"]), "done live");
+    assert_eq!(names(&["label=app", "label=tier=front"]), "web");
+    assert_eq!(names(&["label=app", "status=exited"]), "done");
+    assert_eq!(names(&["ancestor=busybox:latest"]), "done live web");
+    assert_eq!(names(&["before=live"]), "done web");
+    assert_eq!(names(&["since=web"]), "done live");
+    assert_eq!(names(&["volume=data"]), "live");
+    assert_eq!(names(&["exited=2"]), "done");
+    // status= implies -a, as in docker.
+    assert_eq!(
+        g.ok(&["ps", "-q", "-f", "status=created"]).lines().count(),
+        1
+    );
+    let out = g.run(&["ps", "-f", "status=bogus"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("Invalid filter 'status=bogus'"),
+        "{:?}",
+        text(&out)
+    );
+    // COMMAND quotes arguments with spaces; -s adds the sizes.
+    assert_eq!(
+        g.ok(&[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "-f",
+            "name=done",
+            "--format",
+            "{{.Command}}"
+        ]),
+        "\"sh -c 'exit 2'\"\n"
+    );
+    let sized = g.ok(&["ps", "-s", "-f", "name=live"]);
+    assert!(sized.lines().next().unwrap().ends_with("SIZE"), "{sized}");
+    assert!(sized.contains("(virtual "), "{sized}");
+    g.ok(&["rm", "-f", "web", "done", "live"]);
+    g.assert_clean();
+}

@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
+use wharf::container::filter::Filters;
 use wharf::container::{self, Container, Status};
 use wharf::context::Access;
-use wharf::format::{go_time, human_duration, Format};
+use wharf::format::{go_time, human_duration, human_size, Format};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,6 +31,9 @@ pub struct Args {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
 }
 
 fn secs_since(ts: Option<&str>) -> i64 {
@@ -64,11 +68,16 @@ pub fn status_text(c: &Container) -> String {
     }
 }
 
+/// docker's COMMAND: arguments with a space in single quotes, cut to 20 characters.
 fn command(c: &Container, trunc: bool) -> String {
     let mut cmd = c.spec.path.clone();
     for a in &c.spec.args {
         cmd.push(' ');
-        cmd.push_str(a);
+        if a.contains(' ') {
+            cmd.push_str(&format!("'{a}'"));
+        } else {
+            cmd.push_str(a);
+        }
     }
     if trunc && cmd.chars().count() > 20 {
         cmd = cmd.chars().take(19).collect::<String>() + "…";
@@ -84,6 +93,17 @@ fn image_name(c: &Container, trunc: bool) -> String {
         }
     }
     img.clone()
+}
+
+/// docker's SIZE: the writable layer, and with the image's layers ("virtual").
+fn size_text(root: &Path, c: &Container, image_size: u64) -> String {
+    let upper = container::rootfs::Layout::new(&container::dir(root, &c.id)).upper;
+    let rw = container::prune::dir_size(&upper);
+    format!(
+        "{} (virtual {})",
+        human_size(rw),
+        human_size(rw + image_size)
+    )
 }
 
 fn row(c: &Container, trunc: bool) -> Value {
@@ -111,45 +131,15 @@ fn row(c: &Container, trunc: bool) -> Value {
     })
 }
 
-fn matches(c: &Container, filter: &str) -> anyhow::Result<bool> {
-    let (k, v) = filter
-        .split_once('=')
-        .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
-    Ok(match k {
-        "id" => c.id.starts_with(v),
-        "name" => c.name.contains(v.trim_start_matches('/')),
-        "status" => c.effective_status().as_str() == v,
-        "exited" => c.effective_status() == Status::Exited && c.state.exit_code.to_string() == v,
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => c.spec.config.labels.get(lk).is_some_and(|x| x == lv),
-            None => c.spec.config.labels.contains_key(v),
-        },
-        "ancestor" => c.spec.config.image == v || c.image_id.contains(v),
-        _ => anyhow::bail!("invalid filter '{k}'"),
-    })
-}
-
 pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
     let ctx = super::open(root, Access::Shared)?;
     let mut list = container::all(&ctx.db)?;
     let last = if a.latest { 1 } else { a.last };
-    let explicit_all = a.all
-        || last > 0
-        || a.filter
-            .iter()
-            .any(|f| f.starts_with("status=") || f.starts_with("exited="));
-    if !explicit_all {
+    let filters = Filters::parse(&ctx.db, &a.filter)?;
+    if !(a.all || last > 0 || filters.want_stopped()) {
         list.retain(|c| c.is_running());
     }
-    for f in &a.filter {
-        let mut keep = Vec::new();
-        for c in list {
-            if matches(&c, f)? {
-                keep.push(c);
-            }
-        }
-        list = keep;
-    }
+    list.retain(|c| filters.matches(c));
     if last > 0 {
         list.truncate(last as usize);
     }
@@ -162,16 +152,28 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let fmt = Format::parse(a.format.as_deref().unwrap_or(
-        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
-    ))?;
+    let default = if a.size {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    let fmt = Format::parse(a.format.as_deref().unwrap_or(default))?;
     let header = json!({
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
         "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
         "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
         "Networks": "NETWORKS",
     });
-    let rows: Vec<Value> = list.iter().map(|c| row(c, trunc)).collect();
+    let mut rows: Vec<Value> = list.iter().map(|c| row(c, trunc)).collect();
+    if a.size {
+        for (r, c) in rows.iter_mut().zip(&list) {
+            let image_size = wharf::image::digest::Digest::parse(&c.image_id)
+                .ok()
+                .and_then(|id| ctx.db.image(&id).ok().flatten())
+                .map_or(0, |i| i.size);
+            r["Size"] = json!(size_text(root, c, image_size));
+        }
+    }
     fmt.write_rows(&mut out, &header, &rows)?;
     Ok(())
 }

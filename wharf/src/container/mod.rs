@@ -8,6 +8,7 @@ pub mod cp;
 pub mod create;
 pub mod diff;
 pub mod export;
+pub mod filter;
 pub mod logs;
 pub mod lookup;
 pub mod names;
