@@ -594,9 +594,24 @@ fn exec_sees_pid_one_and_pause_freezes() {
     assert!(g
         .ok(&["ps", "--format", "{{.Status}}"])
         .contains("(Paused)"));
+    let out = g.run(&["exec", "sl", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains("is paused, unpause the container before exec"),
+        "{:?}",
+        text(&out)
+    );
     g.ok(&["unpause", "sl"]);
     assert_eq!(g.inspect("sl", "{{.State.Status}}"), "running");
     g.ok(&["rm", "-f", "sl"]);
+    let out = g.run(&["exec", "sl", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out).1,
+        "Error response from daemon: No such container: sl\n"
+    );
     g.assert_clean();
 }
 

@@ -26,10 +26,10 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
     let keys = detach::parse(&a.detach_keys).map_err(fail)?;
     let c = {
         let ctx = super::open(root, Access::Shared)?;
-        lookup::find(&ctx.db, &a.container).map_err(fail)?
+        lookup::find(&ctx.db, &a.container).map_err(super::daemon_error)?
     };
     if !c.is_running() {
-        return Err(fail(
+        return Err(super::daemon_error(
             "You cannot attach to a stopped container, start it first",
         ));
     }

@@ -53,10 +53,17 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
     }
     super::run::require_tty_stdin(a.tty, a.interactive)?;
     let ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container).map_err(super::run::fail)?;
+    // docker's client exits 1 for these, 125/126/127 only once the exec itself fails.
+    let c = lookup::find(&ctx.db, &a.container).map_err(super::daemon_error)?;
     drop(ctx);
+    if c.effective_status() == container::Status::Paused {
+        return Err(super::daemon_error(format!(
+            "Container {} is paused, unpause the container before exec",
+            c.id
+        )));
+    }
     if !c.is_running() {
-        return Err(super::run::fail(format!(
+        return Err(super::daemon_error(format!(
             "Container {} is not running",
             c.id
         )));
