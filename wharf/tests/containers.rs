@@ -1776,6 +1776,19 @@ fn volumes_named_anonymous_from_the_image_cp_and_prune() {
         .1
         .contains("\"bad/name\" includes invalid characters for a local volume name"));
     assert!(volumes().is_empty());
+    // What a wharf killed mid-create leaves (a directory without a record) goes with the
+    // next prune.
+    let orphan_c = g
+        .env
+        .root()
+        .join("containers")
+        .join("f".repeat(64))
+        .join("upper");
+    let orphan_v = g.env.root().join("volumes").join("halfmade").join("_data");
+    std::fs::create_dir_all(&orphan_c).unwrap();
+    std::fs::create_dir_all(&orphan_v).unwrap();
+    g.ok(&["container", "prune", "-f"]);
+    assert!(!orphan_c.parent().unwrap().exists() && !orphan_v.parent().unwrap().exists());
     g.assert_clean();
 }
 

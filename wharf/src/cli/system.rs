@@ -226,8 +226,10 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
 }
 
 fn prune_containers(root: &Path, out: &mut impl Write) -> anyhow::Result<u64> {
-    let mut ctx = super::open(root, Access::Shared)?;
+    // Exclusive: no create is half done, so a directory without a record is a leftover.
+    let mut ctx = super::open(root, Access::Exclusive)?;
     let p = prune::prune(root, &mut ctx.db)?;
+    prune::orphans(&ctx)?;
     if !p.ids.is_empty() {
         writeln!(out, "Deleted Containers:")?;
         for id in &p.ids {

@@ -1,5 +1,6 @@
 //! `container prune`: removes every container that is not running, reporting the ids and
-//! the space their writable layers held.
+//! the space their writable layers held, and what a wharf killed while creating left:
+//! container and volume directories without a record.
 
 use std::path::Path;
 
@@ -37,4 +38,27 @@ pub fn prune(root: &Path, db: &mut Db) -> Result<Pruned, OpsError> {
         out.reclaimed += size;
     }
     Ok(out)
+}
+
+/// Removes container and volume directories that have no record: a create or `volume
+/// create` killed between making the directory and recording it. Only safe with the data
+/// root locked exclusively, when no create is half done.
+pub fn orphans(ctx: &crate::context::Context) -> Result<(), OpsError> {
+    let ids: std::collections::HashSet<String> =
+        super::all(&ctx.db)?.into_iter().map(|c| c.id).collect();
+    let volumes: std::collections::HashSet<String> =
+        ctx.db.volumes()?.into_iter().map(|v| v.name).collect();
+    for (dir, known) in [("containers", &ids), ("volumes", &volumes)] {
+        let Ok(entries) = std::fs::read_dir(ctx.root.join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !known.contains(&*e.file_name().to_string_lossy()) {
+                let path = e.path();
+                Layout::new(&path).umount()?;
+                super::rootfs::remove_dir(&path)?;
+            }
+        }
+    }
+    Ok(())
 }
