@@ -1123,6 +1123,22 @@ fn seccomp_default_unconfined_privileged_and_custom() {
         "0"
     );
     assert_eq!(seccomp_mode(&g, &["--privileged"]), "0");
+    // --privileged gets the host's devices, as in docker.
+    use std::os::unix::fs::FileTypeExt;
+    let block = std::fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().is_ok_and(|t| t.is_block_device()));
+    match block {
+        Some(dev) => {
+            let path = dev.path().display().to_string();
+            let out = g.run(&["run", "--rm", "--privileged", "busybox", "ls", &path]);
+            assert!(out.status.success(), "{path}: {:?}", text(&out));
+            let out = g.run(&["run", "--rm", "busybox", "ls", &path]);
+            assert!(!out.status.success(), "{path} without --privileged");
+        }
+        None => eprintln!("SKIPPED: no block device in /dev to look for"),
+    }
     // The default profile refuses what reaches beyond the container.
     let out = g.run(&["run", "--rm", "busybox", "hostname", "other"]);
     assert_ne!(out.status.code(), Some(0), "{:?}", text(&out));

@@ -244,6 +244,9 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
         "resources": resources,
         "cgroupsPath": format!("/wharf/{}", c.id),
     });
+    if h.privileged {
+        linux["devices"] = json!(host_devices());
+    }
     if !h.privileged {
         linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
         linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
@@ -272,6 +275,41 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
         "mounts": mounts,
         "linux": linux,
     })
+}
+
+/// Every device node under the host's /dev, for `--privileged` as docker gives them:
+/// not the pseudo-terminal, shared-memory and message-queue trees, nor /dev/console and
+/// /dev/ptmx, which the runtime provides.
+fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let skip_dirs = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
+    walkdir::WalkDir::new("/dev")
+        .into_iter()
+        .filter_entry(|e| {
+            !(e.depth() == 1
+                && e.file_type().is_dir()
+                && skip_dirs.contains(&&*e.file_name().to_string_lossy()))
+        })
+        .filter_map(Result::ok)
+        .filter(|e| !matches!(&*e.file_name().to_string_lossy(), "console" | "ptmx"))
+        .filter_map(|e| {
+            let kind = match e.file_type() {
+                t if t.is_char_device() => "c",
+                t if t.is_block_device() => "b",
+                _ => return None,
+            };
+            let m = e.metadata().ok()?;
+            Some(json!({
+                "path": e.path(),
+                "type": kind,
+                "major": nix::sys::stat::major(m.rdev()),
+                "minor": nix::sys::stat::minor(m.rdev()),
+                "fileMode": m.mode() & 0o7777,
+                "uid": m.uid(),
+                "gid": m.gid(),
+            }))
+        })
+        .collect()
 }
 
 fn env_key(e: &str) -> &str {
