@@ -21,6 +21,15 @@ fn main() {
         if let Some(cli::Exit(code)) = e.downcast_ref::<cli::Exit>() {
             std::process::exit(*code);
         }
+        // `wharf ps | head`: the reader left; say nothing, as docker (killed by SIGPIPE)
+        // says nothing.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            std::process::exit(141);
+        }
         // Library errors already include their cause in their message; print each cause
         // only when no outer message shows it yet.
         let mut msg = String::new();

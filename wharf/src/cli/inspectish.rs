@@ -12,7 +12,7 @@ pub struct DiffArgs {
 
 pub fn diff(root: &Path, a: DiffArgs) -> anyhow::Result<()> {
     let ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container)?;
+    let c = lookup::find(&ctx.db, &a.container).map_err(super::daemon_error)?;
     let layout = Layout::new(&container::dir(root, &c.id));
     let lowers: Vec<PathBuf> = c
         .spec
@@ -36,7 +36,7 @@ pub struct TopArgs {
 
 pub fn top(root: &Path, a: TopArgs) -> anyhow::Result<()> {
     let ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container)?;
+    let c = lookup::find(&ctx.db, &a.container).map_err(super::daemon_error)?;
     if !c.is_running() {
         anyhow::bail!(
             "Error response from daemon: container {} is not running",

@@ -31,7 +31,7 @@ use crate::store::{ContainerRow, Db, StoreError};
 pub enum ContainerError {
     #[error("No such container: {0}")]
     NotFound(String),
-    #[error("multiple IDs found with provided prefix: {0}")]
+    #[error("Multiple IDs found with provided prefix: {0}")]
     Ambiguous(String),
     #[error("container record {id} is corrupt: {source}")]
     Corrupt {

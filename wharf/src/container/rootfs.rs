@@ -71,6 +71,10 @@ impl Layout {
         ] {
             fs::write(&f, b"").map_err(io_err(&f))?;
         }
+        // docker's /.dockerenv is 0755.
+        let env = self.init.join(".dockerenv");
+        fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(io_err(&env))?;
         Ok(())
     }
 
