@@ -160,15 +160,37 @@ fn enter_cwd(cwd: &Path) -> Result<(), String> {
     }
 }
 
+/// The process's environment, plus HOME from the container's /etc/passwd (or `/`) when the
+/// config sets none, as runc and crun add it.
 fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, InitFailure> {
-    process
+    let mut env: Vec<&str> = process
         .env()
         .iter()
         .flatten()
         .chain(extra)
-        .map(|e| CString::new(e.as_bytes()))
+        .map(String::as_str)
+        .collect();
+    let home;
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        home = format!("HOME={}", home_of(&passwd, process.user().uid()));
+        env.push(&home);
+    }
+    env.into_iter()
+        .map(CString::new)
         .collect::<Result<_, _>>()
         .step("process.env")
+}
+
+/// The home directory of `uid` in passwd text; `/` when it has none.
+fn home_of(passwd: &str, uid: u32) -> &str {
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map(|f| f[5])
+        .filter(|h| !h.is_empty())
+        .unwrap_or("/")
 }
 
 /// Resolves args[0] as execve would through $PATH, so a missing program is an error reported
@@ -216,4 +238,17 @@ fn pass_only_preserved_fds(n: i32) -> Result<(), Errno> {
         }
     }
     syscall::cloexec_from((3 + n) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn home_comes_from_passwd_or_is_root() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:100::/home/bob:/bin/sh\nnohome:x:7:7::::\n";
+        assert_eq!(super::home_of(passwd, 0), "/root");
+        assert_eq!(super::home_of(passwd, 1000), "/home/bob");
+        assert_eq!(super::home_of(passwd, 7), "/");
+        assert_eq!(super::home_of(passwd, 42), "/");
+    }
 }
