@@ -16,6 +16,21 @@ pub enum FormatError {
     Io(#[from] std::io::Error),
 }
 
+/// Go's strings.Title: the first letter of each word upper-cased.
+fn title(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut start = true;
+    for c in text.chars() {
+        if start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = !c.is_alphanumeric() && c != '\'' && c != '_';
+    }
+    out
+}
+
 /// Converts a template value back to JSON for docker's `{{json .}}`.
 fn to_json(v: &Value) -> Json {
     match v {
@@ -84,6 +99,38 @@ impl Format {
                     _ => vec![],
                 };
                 Ok(Value::String(items.join(&sep).into()))
+            })
+            .func("title", |args: &[Value]| {
+                let text = args.first().map(|v| v.to_string()).unwrap_or_default();
+                Ok(Value::String(title(&text).into()))
+            })
+            .func("split", |args: &[Value]| {
+                let text = args.first().map(|v| v.to_string()).unwrap_or_default();
+                let sep = args.get(1).map(|v| v.to_string()).unwrap_or_default();
+                Ok(Value::List(
+                    text.split(sep.as_str())
+                        .map(|p| Value::String(p.to_string().into()))
+                        .collect(),
+                ))
+            })
+            .func("truncate", |args: &[Value]| {
+                let text = args.first().map(|v| v.to_string()).unwrap_or_default();
+                let n = args
+                    .get(1)
+                    .map_or(0, |v| v.to_string().parse().unwrap_or(0));
+                Ok(Value::String(
+                    text.chars().take(n).collect::<String>().into(),
+                ))
+            })
+            .func("pad", |args: &[Value]| {
+                let text = args.first().map(|v| v.to_string()).unwrap_or_default();
+                let n = |i: usize| {
+                    args.get(i)
+                        .map_or(0, |v| v.to_string().parse().unwrap_or(0))
+                };
+                Ok(Value::String(
+                    format!("{}{text}{}", " ".repeat(n(1)), " ".repeat(n(2))).into(),
+                ))
             })
             .parse(&body)
             .map_err(FormatError::Parse)?;
@@ -296,5 +343,13 @@ mod tests {
             r#"{"Cmd":["sh"],"X":"\u003c"} 1"#
         );
         assert!(Format::parse("{{.A").is_err());
+        let f = Format::parse(
+            "{{title .N}}|{{index (split .N \"-\") 1}}|{{truncate .N 3}}|{{pad .N 1 2}}|",
+        )
+        .unwrap();
+        assert_eq!(
+            f.render(&json!({"N": "web-front"})).unwrap(),
+            "Web-Front|front|web| web-front  |"
+        );
     }
 }
