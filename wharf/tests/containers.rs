@@ -994,65 +994,51 @@ fn interactive_terminal_resize_detach_attach_and_exec() {
     g.assert_clean();
 }
 
+/// Runs `wharf run ARGS` in the foreground, whose container prints "ready" first, sends
+/// wharf SIGINT (CTRL-C) once that line arrives, and returns wharf's exit status and the
+/// rest of the output.
+fn interrupt_foreground_run(g: &Guard, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Spawned(
+        g.command(&[&["run"][..], args].concat())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    // SAFETY: kill(2) of the wharf process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let code = wait_child(&mut child, 20, "run after SIGINT").code();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    (code, rest)
+}
+
 #[test]
 fn ctrl_c_stops_a_foreground_run() {
     let Some(g) = Guard::new(&runtime()) else {
         return;
     };
-    let mut child = Spawned(
-        g.command(&[
-            "run",
-            "--name",
-            "cc",
-            "--stop-timeout",
-            "1",
-            "busybox",
-            "sh",
-            "-c",
-            "echo ready; exec sleep 300",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap(),
-    );
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    // SAFETY: kill(2) of the wharf process this test started.
-    // A PID 1 without a SIGINT handler would never see it: the container is stopped
-    // (its stop signal, then SIGKILL after --stop-timeout).
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // A PID 1 without a SIGINT handler would never see it: the container is stopped (its
+    // stop signal, then SIGKILL after --stop-timeout).
+    let args = ["--name", "cc", "--stop-timeout", "1", "busybox"];
+    let script = ["sh", "-c", "echo ready; exec sleep 300"];
     assert_eq!(
-        wait_child(&mut child, 20, "run after SIGINT").code(),
-        Some(137)
+        interrupt_foreground_run(&g, &[&args[..], &script].concat()),
+        (Some(137), String::new())
     );
     assert_eq!(
         g.inspect("cc", "{{.State.Status}} {{.State.ExitCode}}"),
         "exited 137"
     );
     // A container that handles SIGINT gets it (docker's sig-proxy) and decides itself.
-    let mut child = Spawned(
-        g.command(&[
-            "run",
-            "--name",
-            "ci",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'echo got INT; exit 42' INT; echo ready; while true; do sleep 0.1; done",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap(),
-    );
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    // SAFETY: kill(2) of the wharf process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let trap = "trap 'echo got INT; exit 42' INT; echo ready; while true; do sleep 0.1; done";
     assert_eq!(
-        wait_child(&mut child, 20, "run after SIGINT").code(),
-        Some(42)
+        interrupt_foreground_run(&g, &["--name", "ci", "busybox", "sh", "-c", trap]),
+        (Some(42), "got INT\n".to_string())
     );
-    assert_eq!(lines.next().unwrap().unwrap(), "got INT");
     g.ok(&["rm", "cc", "ci"]);
     g.assert_clean();
 }

@@ -18,31 +18,18 @@ fn each(
     each_printing(root, names, |ctx, c, n| f(ctx, c).map(|()| n.to_string()))
 }
 
-/// Runs `f` for each name and prints what it returns; one error line per failure, exit 1.
+/// Runs `f` for each named container and prints what it returns; one error line per
+/// failure, exit 1.
 fn each_printing(
     root: &Path,
     names: &[String],
     mut f: impl FnMut(&mut wharf::context::Context, &Container, &str) -> anyhow::Result<String>,
 ) -> anyhow::Result<()> {
     let mut ctx = super::open(root, Access::Shared)?;
-    let mut failed = false;
-    for n in names {
-        let r = lookup::find(&ctx.db, n)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| f(&mut ctx, &c, n));
-        match r {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                failed = true;
-                eprintln!("Error response from daemon: {e}");
-            }
-        }
-    }
-    if failed {
-        Err(Exit(1).into())
-    } else {
-        Ok(())
-    }
+    super::for_each_name(names, |n| {
+        let c = lookup::find(&ctx.db, n)?;
+        f(&mut ctx, &c, n).map(Some)
+    })
 }
 
 #[derive(clap::Args, Debug)]

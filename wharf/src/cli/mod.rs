@@ -219,6 +219,30 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// docker's way with a list of names: `f` runs for each, what it returns is printed, each
+/// failure gets an error line, and the command exits 1 if any failed.
+fn for_each_name(
+    names: &[String],
+    mut f: impl FnMut(&str) -> anyhow::Result<Option<String>>,
+) -> anyhow::Result<()> {
+    let mut failed = false;
+    for n in names {
+        match f(n) {
+            Ok(Some(line)) => println!("{line}"),
+            Ok(None) => {}
+            Err(e) => {
+                failed = true;
+                eprintln!("Error response from daemon: {e}");
+            }
+        }
+    }
+    if failed {
+        Err(Exit(1).into())
+    } else {
+        Ok(())
+    }
+}
+
 /// Prints a failure the way docker's CLI prints daemon errors for commands that exit 1.
 pub fn daemon_error(e: impl std::fmt::Display) -> anyhow::Error {
     eprintln!("Error response from daemon: {e}");

@@ -238,23 +238,14 @@ fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
 
 fn rm(root: &Path, a: RmArgs) -> anyhow::Result<()> {
     let mut ctx = super::open(root, Access::Shared)?;
-    let mut failed = false;
-    for name in &a.volumes {
+    super::for_each_name(&a.volumes, |name| {
         match volume::remove(&mut ctx.db, root, name) {
-            Ok(()) => println!("{name}"),
+            Ok(()) => Ok(Some(name.to_string())),
             // -f: a volume that is not there is what was asked for.
-            Err(VolumeError::NotFound(_)) if a.force => {}
-            Err(e) => {
-                failed = true;
-                eprintln!("Error response from daemon: {e}");
-            }
+            Err(VolumeError::NotFound(_)) if a.force => Ok(None),
+            Err(e) => Err(e.into()),
         }
-    }
-    if failed {
-        Err(Exit(1).into())
-    } else {
-        Ok(())
-    }
+    })
 }
 
 /// The volumes a prune removes; `--filter label=..` / `label!=..` narrow it as in docker.
