@@ -107,11 +107,9 @@ pub struct KillArgs {
 }
 
 pub fn kill(root: &Path, a: KillArgs) -> anyhow::Result<()> {
-    let signal = wharf::container::parse::signal(&a.signal)
-        .map_err(super::daemon_error)?
-        .to_string();
+    let signal = wharf::container::parse::signal(&a.signal).map_err(super::daemon_error)?;
     each(root, &a.containers, |ctx, c| {
-        ops::kill(root, &mut ctx.db, c, &signal)
+        ops::kill(root, &mut ctx.db, c, signal)
             .map_err(|e| anyhow::anyhow!("Cannot kill container: {}: {e}", c.name))
     })
 }

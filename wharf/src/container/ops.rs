@@ -194,16 +194,29 @@ fn orphaned(c: &Container) -> bool {
     c.effective_status() == Status::Dead && c.state.status != Status::Dead
 }
 
-/// Polls the runtime (not the store, which nobody updates) until an orphaned container's
-/// process is gone or `timeout` passes.
-fn runtime_stopped(rt: &Runtime, id: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+/// Waits until `c` is down or `timeout` passes (None: no limit); true when it is down.
+/// An orphaned container's store record is updated by nobody, so the runtime is asked.
+fn wait_down(
+    db: &Db,
+    rt: &Runtime,
+    c: &Container,
+    timeout: Option<Duration>,
+) -> Result<bool, OpsError> {
+    if !orphaned(c) {
+        let last = poll_until(db, &c.id, timeout, stopped)?;
+        return Ok(last.is_none_or(|c| !c.is_running()));
+    }
+    let start = Instant::now();
     loop {
-        if rt.state(id).map(|s| s.status == "stopped").unwrap_or(true) {
-            return true;
+        if rt
+            .state(&c.id)
+            .map(|s| s.status == "stopped")
+            .unwrap_or(true)
+        {
+            return Ok(true);
         }
-        if Instant::now() >= deadline {
-            return false;
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -213,42 +226,22 @@ fn runtime_stopped(rt: &Runtime, id: &str, timeout: Duration) -> bool {
 /// negative, at once when 0).
 pub fn stop(root: &Path, db: &mut Db, c: &Container, timeout: Option<i64>) -> Result<(), OpsError> {
     super::update(db, &c.id, |s| s.stop_requested = true)?;
-    let rt = runtime(root, c);
-    let secs = timeout.or(c.spec.config.stop_timeout).unwrap_or(10);
-    if orphaned(c) {
-        if c.state.status == Status::Paused {
-            let _ = rt.resume(&c.id);
-        }
-        // A negative timeout waits without limit; a day stands for that here.
-        let grace = Duration::from_secs(if secs < 0 { 86_400 } else { secs as u64 });
-        if secs == 0
-            || !(rt.kill(&c.id, &c.spec.config.stop_signal).is_ok()
-                && runtime_stopped(&rt, &c.id, grace))
-        {
-            let _ = rt.kill(&c.id, "KILL");
-            runtime_stopped(&rt, &c.id, Duration::from_secs(10));
-        }
-        return settle_dead(root, db, &c.id);
-    }
-    if !c.is_running() {
+    if !c.is_running() && !orphaned(c) {
         return Ok(());
     }
-    if c.effective_status() == Status::Paused {
+    let rt = runtime(root, c);
+    let secs = timeout.or(c.spec.config.stop_timeout).unwrap_or(10);
+    if c.state.status == Status::Paused {
         let _ = rt.resume(&c.id);
     }
-    if secs != 0 {
-        let _ = rt.kill(&c.id, &c.spec.config.stop_signal);
-        let grace = (secs > 0).then(|| Duration::from_secs(secs as u64));
-        if let Some(c) = poll_until(db, &c.id, grace, stopped)? {
-            if !c.is_running() {
-                return Ok(());
-            }
-        } else {
-            return Ok(());
-        }
+    let grace = (secs > 0).then(|| Duration::from_secs(secs as u64));
+    let down = secs != 0
+        && rt.kill(&c.id, &c.spec.config.stop_signal).is_ok()
+        && wait_down(db, &rt, c, grace)?;
+    if !down {
+        let _ = rt.kill(&c.id, "KILL");
+        wait_down(db, &rt, c, Some(Duration::from_secs(10)))?;
     }
-    let _ = rt.kill(&c.id, "KILL");
-    poll_until(db, &c.id, Some(Duration::from_secs(10)), stopped)?;
     settle_dead(root, db, &c.id)
 }
 
@@ -311,22 +304,17 @@ pub fn proxy_signal(
 
 /// `kill -s SIGNAL`. Like docker, a SIGKILL returns only once the container is down, so
 /// `kill X && rm X` works; other signals return at once.
-pub fn kill(root: &Path, db: &mut Db, c: &Container, signal: &str) -> Result<(), OpsError> {
+pub fn kill(root: &Path, db: &mut Db, c: &Container, signal: i32) -> Result<(), OpsError> {
     if !c.is_running() && !orphaned(c) {
         return Err(OpsError::NotRunning(c.id.clone()));
     }
     super::update(db, &c.id, |s| s.stop_requested = true)?;
     let rt = runtime(root, c);
-    rt.kill(&c.id, signal)?;
-    let upper = signal.to_ascii_uppercase();
-    if !matches!(upper.trim_start_matches("SIG"), "KILL" | "9") {
-        return Ok(());
+    rt.kill(&c.id, &signal.to_string())?;
+    if signal == libc::SIGKILL {
+        wait_down(db, &rt, c, Some(Duration::from_secs(10)))?;
+        settle_dead(root, db, &c.id)?;
     }
-    if orphaned(c) {
-        runtime_stopped(&rt, &c.id, Duration::from_secs(10));
-        return settle_dead(root, db, &c.id);
-    }
-    poll_until(db, &c.id, Some(Duration::from_secs(10)), stopped)?;
     Ok(())
 }
 
