@@ -278,14 +278,9 @@ pub fn run_client(
         if reading_stdin {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => r?,
+        let Some(ready) = poll_ready(&mut fds)? else {
+            continue;
         };
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
         drop(fds);
         if ready[0] {
             let n = match remote {
@@ -334,6 +329,20 @@ pub fn run_client(
             }
         }
     }
+}
+
+/// Waits for any of `fds` and returns which are ready, in order; None when a signal
+/// interrupted the wait.
+pub fn poll_ready(fds: &mut [PollFd]) -> nix::Result<Option<Vec<bool>>> {
+    match poll(fds, PollTimeout::NONE) {
+        Err(nix::errno::Errno::EINTR) => return Ok(None),
+        r => r?,
+    };
+    Ok(Some(
+        fds.iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect(),
+    ))
 }
 
 fn write_out(out: &mut impl Write, data: &[u8]) -> io::Result<()> {

@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -536,14 +536,9 @@ fn pump(io: Io<'_>, pid: Pid, stdio: Stdio) -> Result<i32, MonitorError> {
             }
         }
         fds.extend(hub_fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)));
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => r?,
+        let Some(ready) = crate::attach::poll_ready(&mut fds)? else {
+            continue;
         };
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
         drop(fds);
         drop(hub_fds);
         for (k, i) in open.iter().enumerate() {

@@ -312,10 +312,6 @@ fn host_devices() -> Vec<Value> {
         .collect()
 }
 
-fn env_key(e: &str) -> &str {
-    e.split_once('=').map_or(e, |(k, _)| k)
-}
-
 /// A process's environment as docker builds it: PATH, HOSTNAME and (with a terminal)
 /// TERM=xterm, then the container's Config.Env, then `extra` (an exec's `-e`), each
 /// replacing an earlier entry of the same name.
@@ -328,10 +324,7 @@ pub fn process_env(c: &Container, tty: bool, extra: &[String]) -> Vec<String> {
         env.push("TERM=xterm".into());
     }
     for e in c.spec.config.env.iter().chain(extra) {
-        match env.iter_mut().find(|x| env_key(x) == env_key(e)) {
-            Some(x) => *x = e.clone(),
-            None => env.push(e.clone()),
-        }
+        crate::container::parse::set_env(&mut env, e);
     }
     env
 }

@@ -85,10 +85,6 @@ fn string(v: Option<&Value>) -> String {
     v.and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-fn env_key(e: &str) -> &str {
-    e.split_once('=').map_or(e, |(k, _)| k)
-}
-
 pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Container, CreateError> {
     let raw = ctx.blobs.read(image_id).map_err(ImageError::from)?;
     let img: ImageConfig = serde_json::from_slice(&raw).map_err(|source| ImageError::Config {
@@ -125,8 +121,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
     // recorded in Config.Env.
     let mut env: Vec<String> = strings(ic.get("Env")).unwrap_or_default();
     for e in &o.env {
-        env.retain(|x| env_key(x) != env_key(e));
-        env.push(e.clone());
+        parse::set_env(&mut env, e);
     }
     let mut labels: std::collections::BTreeMap<String, String> = ic
         .get("Labels")
@@ -226,7 +221,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
             .iter()
             .filter(|m| m.kind == "bind" || (m.kind == "volume" && !m.name.is_empty()))
             .map(|m| {
-                let mode = if m.mode.is_empty() || (m.kind == "volume" && m.mode == "z") {
+                let mode = if m.mode.is_empty() {
                     String::new()
                 } else {
                     format!(":{}", m.mode)

@@ -235,7 +235,7 @@ pub fn volume(spec: &str) -> Result<Mount, ParseError> {
         kind: "volume".into(),
         name: src.to_string(),
         destination: dst.to_string(),
-        mode: if mode.is_empty() { "z" } else { mode }.to_string(),
+        mode: mode.to_string(),
         rw: rw.unwrap_or(true),
         nocopy,
         ..Default::default()
@@ -304,7 +304,6 @@ pub fn mount(spec: &str) -> Result<Mount, ParseError> {
                 crate::volume::validate(&m.source).map_err(|e| bad(&e.to_string()))?;
             }
             m.name = std::mem::take(&mut m.source);
-            m.mode = "z".into();
         }
         "tmpfs" => {
             if !m.source.is_empty() {
@@ -343,6 +342,16 @@ pub fn env_file(text: &str) -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(env_entry)
         .collect()
+}
+
+/// docker's ReplaceOrAppendEnvValues: `e` replaces the entry of the same name in place, or
+/// is appended.
+pub fn set_env(env: &mut Vec<String>, e: &str) {
+    let key = |v: &str| v.split_once('=').map_or(v, |(k, _)| k).to_string();
+    match env.iter_mut().find(|x| key(x) == key(e)) {
+        Some(x) => *x = e.to_string(),
+        None => env.push(e.to_string()),
+    }
 }
 
 /// `-e KEY=VALUE` as is; `-e KEY` takes KEY from wharf's environment, or is dropped.
@@ -432,6 +441,10 @@ mod tests {
             "invalid CapAdd: unknown capability: \"CAP_BOGUS\""
         );
         assert!(env_var("=x").is_err() && env_var("A=").is_ok());
+        let mut env = vec!["A=1".to_string(), "B=2".to_string()];
+        set_env(&mut env, "A=3");
+        set_env(&mut env, "C=4");
+        assert_eq!(env, ["A=3", "B=2", "C=4"]);
         assert!(workdir("rel").is_err() && workdir("/abs").is_ok());
         assert!(cpuset("0-1", 2).is_ok());
         assert!(cpuset("99", 2).is_err() && cpuset("abc", 2).is_err() && cpuset("3-1", 8).is_err());
