@@ -995,9 +995,9 @@ fn interactive_terminal_resize_detach_attach_and_exec() {
 }
 
 /// Runs `wharf run ARGS` in the foreground, whose container prints "ready" first, sends
-/// wharf SIGINT (CTRL-C) once that line arrives, and returns wharf's exit status and the
-/// rest of the output.
-fn interrupt_foreground_run(g: &Guard, args: &[&str]) -> (Option<i32>, String) {
+/// wharf SIGINT (CTRL-C) once that line arrives and `settled` returns, and returns wharf's
+/// exit status and the rest of the output.
+fn interrupt_foreground_run(g: &Guard, args: &[&str], settled: impl Fn()) -> (Option<i32>, String) {
     let mut child = Spawned(
         g.command(&[&["run"][..], args].concat())
             .stdout(std::process::Stdio::piped())
@@ -1008,6 +1008,7 @@ fn interrupt_foreground_run(g: &Guard, args: &[&str]) -> (Option<i32>, String) {
     let mut first = String::new();
     std::io::BufRead::read_line(&mut out, &mut first).unwrap();
     assert_eq!(first, "ready\n");
+    settled();
     // SAFETY: kill(2) of the wharf process this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let code = wait_child(&mut child, 20, "run after SIGINT").code();
@@ -1025,8 +1026,18 @@ fn ctrl_c_stops_a_foreground_run() {
     // stop signal, then SIGKILL after --stop-timeout).
     let args = ["--name", "cc", "--stop-timeout", "1", "busybox"];
     let script = ["sh", "-c", "echo ready; exec sleep 300"];
+    // busybox sh itself catches SIGINT, so until it has exec'd sleep the signal would be
+    // forwarded to the shell and lost with its handler at exec.
+    let sleeping = || {
+        let pid = g.inspect("cc", "{{.State.Pid}}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap() != "sleep\n" {
+            assert!(Instant::now() < deadline, "PID 1 never became sleep");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
     assert_eq!(
-        interrupt_foreground_run(&g, &[&args[..], &script].concat()),
+        interrupt_foreground_run(&g, &[&args[..], &script].concat(), sleeping),
         (Some(137), String::new())
     );
     assert_eq!(
@@ -1036,7 +1047,7 @@ fn ctrl_c_stops_a_foreground_run() {
     // A container that handles SIGINT gets it (docker's sig-proxy) and decides itself.
     let trap = "trap 'echo got INT; exit 42' INT; echo ready; while true; do sleep 0.1; done";
     assert_eq!(
-        interrupt_foreground_run(&g, &["--name", "ci", "busybox", "sh", "-c", trap]),
+        interrupt_foreground_run(&g, &["--name", "ci", "busybox", "sh", "-c", trap], || {}),
         (Some(42), "got INT\n".to_string())
     );
     g.ok(&["rm", "cc", "ci"]);
