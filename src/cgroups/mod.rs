@@ -144,19 +144,21 @@ impl Cgroup {
     /// Creates the cgroup and applies `linux.resources` before the container's init exists, and
     /// says how init joins it: by itself on cgroup v1 (see `Join`), else by the parent.
     pub fn prepare(&self, spec: &Spec, user_ns: bool) -> Result<Join, CgroupError> {
-        if user_ns || self.systemd || matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+        if self.systemd {
             return Ok(Join::ByParent);
         }
+        let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+        let by_self = !user_ns && !unified;
         let rel = self.dir.strip_prefix("/").unwrap_or(&self.dir);
         let mut tasks = Vec::new();
         for h in hierarchies()? {
             // The hierarchies libcgroups manages, so that `remove` finds every directory.
-            if h.controllers.is_empty()
-                || !h
-                    .controllers
-                    .iter()
-                    .all(|c| V1_CONTROLLERS.contains(&c.as_str()))
-            {
+            let managed = unified
+                || !h.controllers.is_empty()
+                    && h.controllers
+                        .iter()
+                        .all(|c| V1_CONTROLLERS.contains(&c.as_str()));
+            if !managed {
                 continue;
             }
             let dir = h.mount.join(rel);
@@ -168,11 +170,17 @@ impl Cgroup {
                     message: e.to_string(),
                 }
             };
-            std::fs::create_dir_all(&dir).map_err(io("creating the cgroup"))?;
+            create_dirs(&dir).map_err(io("creating the cgroup"))?;
+            if !by_self {
+                continue;
+            }
             if h.controllers.iter().any(|c| c == "cpuset") {
                 inherit_cpuset(&h.mount, rel).map_err(io("copying cpuset.cpus and cpuset.mems"))?;
             }
             tasks.push(dir.join("tasks"));
+        }
+        if !by_self {
+            return Ok(Join::ByParent);
         }
         self.apply_spec(spec)?;
         Ok(Join::BySelf(tasks))
@@ -370,6 +378,19 @@ pub enum Join {
     /// moves itself without taking the global threadgroup lock, whose RCU grace period made the
     /// parent's write cost 5-25 ms per create on this machine.
     BySelf(Vec<PathBuf>),
+}
+
+/// `create_dir_all` that survives another container's `remove` taking the shared default
+/// parent away between our mkdirs: once our own directory exists the parent is not empty, so
+/// a few tries always win.
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::create_dir_all(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 8 => tries += 1,
+            done => return done,
+        }
+    }
 }
 
 /// Joins the cgroup as `Join::BySelf` says; init is single-threaded, so its only thread is the
