@@ -138,22 +138,30 @@ fn fork_bomb_stops_at_the_pids_limit() {
 
 #[test]
 fn memory_hog_is_oom_killed_and_reported() {
+    // tail keeps a line without newline in memory: 256 MiB of zeros in a 32 MiB cgroup.
+    let wait = "while [ ! -e /go ]; do sleep 0.05; done";
+    oom_is_reported(&format!(
+        "{wait}; head -c 268435456 /dev/zero | tail; sleep 60"
+    ));
+    // The OOM kill of PID 1 also ends the container: events still reports it.
+    oom_is_reported(&format!("{wait}; exec tail /dev/zero"));
+}
+
+/// Runs `script` in a 32 MiB container, makes /go once `events` watches, and expects an
+/// oom event.
+fn oom_is_reported(script: &str) {
     let rt = Runtime::new();
     let mut b = Bundle::new(&[]);
-    // tail keeps a line without newline in memory: 256 MiB of zeros in a 32 MiB cgroup.
-    b.script(
-        "while [ ! -e /go ]; do sleep 0.05; done; head -c 268435456 /dev/zero | tail; sleep 60",
-    );
+    b.script(script);
     b.config["linux"]["resources"] = json!({"memory": {"limit": 32 << 20, "swap": 32 << 20}});
     let (c, _) = detached(&rt, &b);
     let mut events = rt
         .cmd()
-        .args(["events", "--interval", "1s", &c.id])
+        .args(["events", "--interval", "100ms", &c.id])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = events.stdout.take().unwrap();
-    std::fs::write(b.rootfs().join("go"), "").unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -169,6 +177,10 @@ fn memory_hog_is_oom_killed_and_reported() {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             let v: Value = serde_json::from_str(&line).unwrap();
             assert_eq!(v["id"], c.id.as_str());
+            // The first stats line means events is watching: only now start the hog.
+            if seen.is_empty() {
+                std::fs::write(b.rootfs().join("go"), "").unwrap();
+            }
             oom = v["type"] == "oom";
             seen.push(line);
         }
@@ -566,4 +578,28 @@ fn unified_v2_resources_reach_their_files() {
     assert_eq!(f("cpu.weight"), shares_to_weight(1024).to_string());
     assert_eq!(f("cpu.max"), "50000 100000");
     assert_eq!(f("pids.max"), "50");
+}
+
+/// Containers created and deleted side by side under the default cgroup parent: a delete
+/// removes that parent once empty, which must never make a concurrent create fail.
+#[test]
+fn parallel_creates_and_deletes_share_the_default_parent() {
+    let rt = Runtime::new();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    // No cgroupsPath: hull's default, /hull/<id>.
+                    let b = Bundle::new(&["true"]);
+                    for _ in 0..15 {
+                        let (code, _, err) = integration::run_bundle(&rt, &b);
+                        assert_eq!(code, 0, "{err}");
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    });
 }

@@ -38,14 +38,14 @@ pub fn events(g: &Global, id: &str, stats_once: bool, interval: Duration) -> any
             Err(nix::errno::Errno::EINTR) => continue,
             r => r?,
         };
+        // An OOM kill of PID 1 also stops the container: report it before ending.
+        if ready > 0 && oom.took_oom() {
+            emit("oom", serde_json::Value::Null)?;
+        }
         if status(&state, &store.dir(id)) == Status::Stopped {
             return Ok(());
         }
-        if ready > 0 {
-            if oom.took_oom() {
-                emit("oom", serde_json::Value::Null)?;
-            }
-        } else {
+        if ready == 0 {
             emit("stats", cgroup.stats()?)?;
         }
     }
