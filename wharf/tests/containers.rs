@@ -751,6 +751,17 @@ fn killed_monitor_is_reported_and_rm_f_cleans() {
         "sleep 0.5; exit 3",
     ]);
     assert_eq!(g.ok(&["wait", id.trim()]), "3\n");
+    // ...also once it is gone before wait starts, by its full id.
+    let id = g.ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "exit 4"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !g.ok(&["ps", "-aq", "--no-trunc"]).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the --rm container was not removed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(g.ok(&["wait", id.trim()]), "4\n");
     g.assert_clean();
 }
 

@@ -154,10 +154,16 @@ pub fn unpause(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
     })
 }
 
-/// `wait`: prints each container's exit code once it stops.
+/// `wait`: prints each container's exit code once it stops. A `--rm` container that is
+/// already gone is still found by its full id, whose code its monitor kept.
 pub fn wait(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
-    each_printing(root, &a.containers, |ctx, c, _| {
-        Ok(ops::wait(&ctx.db, c)?.to_string())
+    let ctx = super::open(root, Access::Shared)?;
+    super::for_each_name(&a.containers, |n| {
+        let code = match lookup::find(&ctx.db, n) {
+            Ok(c) => ops::wait(&ctx.db, &c)?,
+            Err(e) => ctx.db.removed_exit(n)?.ok_or(e)?,
+        };
+        Ok(Some(code.to_string()))
     })
 }
 
