@@ -11,7 +11,13 @@ use integration::{make_rootfs, Runtime, TempDir};
 struct Podman<'a> {
     rt: &'a Runtime,
     dir: TempDir,
+    /// podman's cgroupfs parent is one for all instances, and each instance's clean-up removes
+    /// what is empty in it, which could be another test's cgroup between mkdir and join: one
+    /// podman test at a time.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static PODMAN_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl<'a> Podman<'a> {
     /// None (after printing why) when podman is not installed.
@@ -20,6 +26,7 @@ impl<'a> Podman<'a> {
             integration::skip("podman is not installed (apt-get install podman)");
             return None;
         }
+        let turn = PODMAN_TURN.lock().unwrap_or_else(|e| e.into_inner());
         let dir = TempDir::new("podman");
         for d in ["root", "runroot", "tmp"] {
             std::fs::create_dir_all(dir.path.join(d)).unwrap();
@@ -30,7 +37,11 @@ impl<'a> Podman<'a> {
             "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
         )
         .unwrap();
-        let p = Podman { rt, dir };
+        let p = Podman {
+            rt,
+            dir,
+            _turn: turn,
+        };
         let tar = busybox_tar(&p.dir.path);
         let out = p.run(&["import", tar.to_str().unwrap(), "localhost/hulltest:1"]);
         assert!(

@@ -248,6 +248,26 @@ fn terminal_over_console_socket_for_create_and_exec() {
     }
 }
 
+/// Polls `done` for up to 20 s; then kills `child` (ours) and fails, naming what never came.
+fn within_20s<T>(
+    child: &mut std::process::Child,
+    what: &str,
+    mut done: impl FnMut(&mut std::process::Child) -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = done(child) {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("not within 20 s: {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn foreground_run_forwards_signals() {
     let rt = Runtime::new();
@@ -265,13 +285,14 @@ fn foreground_run_forwards_signals() {
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !shared.path.join("ready").exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    within_20s(&mut child, "/data/ready written", |_| {
+        shared.path.join("ready").exists().then_some(())
+    });
     // SAFETY: kill with integer arguments, to the runtime process this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    let status = within_20s(&mut child, "run ended after SIGTERM", |c| {
+        c.try_wait().unwrap()
+    });
     assert_eq!(
         status.code(),
         Some(42),

@@ -66,6 +66,16 @@ impl Side {
     }
 }
 
+impl Drop for Side {
+    /// Deletes whatever a failed test left in this side's private root.
+    fn drop(&mut self) {
+        let listed = self.output(&["list", "-q"]);
+        for id in String::from_utf8_lossy(&listed.stdout).lines() {
+            self.output(&["delete", "--force", id]);
+        }
+    }
+}
+
 fn sides() -> Option<(Side, Side)> {
     let runc = which("runc")?;
     Some((
@@ -99,7 +109,9 @@ fn state_list_ps_events_have_runcs_shape() {
     b.config["annotations"] = serde_json::json!({"org.example.key": "value"});
     b.save();
     let mut shapes: BTreeMap<&str, [Value; 2]> = BTreeMap::new();
-    let ids = ["golden-a", "golden-b"];
+    // Unique: the default cgroup path (runc's /<id>) is shared by every run on this host.
+    let ids = [integration::unique("golden"), integration::unique("golden")];
+    let ids = [ids[0].as_str(), ids[1].as_str()];
     for (side, id) in [(&hull, ids[0]), (&runc, ids[1])] {
         side.run(&["run", "-d", "--bundle", b.path_str(), id]);
     }
@@ -175,9 +187,10 @@ fn error_texts_callers_match_on() {
         assert!(err(&["state", "missing"]).contains("container does not exist"));
         assert!(err(&["create", "--bundle", b.path_str(), "bad/id"])
             .contains("invalid container ID format"));
-        side.run(&["create", "--bundle", b.path_str(), "dup"]);
-        assert!(err(&["create", "--bundle", b.path_str(), "dup"])
+        let dup = integration::unique("dup");
+        side.run(&["create", "--bundle", b.path_str(), &dup]);
+        assert!(err(&["create", "--bundle", b.path_str(), &dup])
             .contains("container with given ID already exists"));
-        side.run(&["delete", "--force", "dup"]);
+        side.run(&["delete", "--force", &dup]);
     }
 }
