@@ -35,27 +35,58 @@ fn hull() -> PathBuf {
 struct Guard {
     env: Env,
     runtime: String,
-    hugetlb_held: bool,
+    crun: bool,
 }
 
-/// How many crun tests are running, and the hugetlb v1 mount they share.
-static HUGETLB_V1: Mutex<(usize, Option<cgroup::HugetlbV1>)> = Mutex::new((0, None));
+/// What the running tests share on the host: the /wharf cgroup parent in each hierarchy,
+/// which only the last guard to go removes (earlier, it could vanish under another test's
+/// runtime between its two mkdirs), and for crun the hugetlb v1 mount.
+struct HostShare {
+    guards: usize,
+    hugetlb_holders: usize,
+    hugetlb: Option<cgroup::HugetlbV1>,
+}
 
-/// Takes a share of the hugetlb v1 mount, making it for the first taker.
-fn hold_hugetlb_v1() {
-    let mut held = HUGETLB_V1.lock().unwrap_or_else(|e| e.into_inner());
-    if held.0 == 0 {
-        held.1 = cgroup::ensure_hugetlb_v1().expect("mount hugetlb as cgroup v1 for crun");
+static HOST: Mutex<HostShare> = Mutex::new(HostShare {
+    guards: 0,
+    hugetlb_holders: 0,
+    hugetlb: None,
+});
+
+fn host_share() -> std::sync::MutexGuard<'static, HostShare> {
+    HOST.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes a share, mounting hugetlb as v1 for the first crun taker.
+fn hold_host(crun: bool) {
+    let mut host = host_share();
+    host.guards += 1;
+    if crun {
+        if host.hugetlb_holders == 0 {
+            host.hugetlb =
+                cgroup::ensure_hugetlb_v1().expect("mount hugetlb as cgroup v1 for crun");
+        }
+        host.hugetlb_holders += 1;
     }
-    held.0 += 1;
 }
 
-/// Gives a share back; the last one undoes the mount.
-fn release_hugetlb_v1() {
-    let mut held = HUGETLB_V1.lock().unwrap_or_else(|e| e.into_inner());
-    held.0 -= 1;
-    if held.0 == 0 {
-        held.1 = None;
+/// Gives a share back; the last one undoes what the first did.
+fn release_host(crun: bool) {
+    let mut host = host_share();
+    host.guards -= 1;
+    if host.guards == 0 {
+        // The runtimes remove each container's own cgroup; the parent is ours to remove.
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join("wharf"));
+            }
+        }
+    }
+    if crun {
+        host.hugetlb_holders -= 1;
+        if host.hugetlb_holders == 0 {
+            host.hugetlb = None;
+        }
     }
 }
 
@@ -76,14 +107,12 @@ impl Guard {
             eprintln!("SKIPPED: runtime {runtime} not found");
             return None;
         }
-        let hugetlb_held = runtime.rsplit('/').next() == Some("crun");
-        if hugetlb_held {
-            hold_hugetlb_v1();
-        }
+        let crun = runtime.rsplit('/').next() == Some("crun");
+        hold_host(crun);
         let g = Self {
             env: Env::new(),
             runtime: runtime.to_string(),
-            hugetlb_held,
+            crun,
         };
         g.import();
         Some(g)
@@ -182,16 +211,7 @@ impl Drop for Guard {
         for id in String::from_utf8_lossy(&ids.stdout).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
-        // Containers' cgroups sit under /wharf/ in each hierarchy; the runtime removes each
-        // container's own, the shared parent is left to whoever empties it.
-        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
-            for h in hierarchies.flatten() {
-                let _ = std::fs::remove_dir(h.path().join("wharf"));
-            }
-        }
-        if self.hugetlb_held {
-            release_hugetlb_v1();
-        }
+        release_host(self.crun);
         let mut mounts = mounts_under(self.env.dir.path());
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mounts {
@@ -263,10 +283,11 @@ fn write_rootfs(out: &std::path::Path) {
     b.into_inner().unwrap();
 }
 
-/// Today's date as `date +%F` prints it (the tests have no date library).
-fn today_date() -> String {
+/// Yesterday's local date: as a --since it covers every line even if midnight passes
+/// while the test runs.
+fn yesterday_date() -> String {
     let out = std::process::Command::new("date")
-        .arg("+%F")
+        .args(["-d", "yesterday", "+%F"])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -524,8 +545,8 @@ fn detached_container_lifecycle() {
     assert!(logs.ends_with(" tick\n") && logs.contains('T'), "{logs}");
     // --details adds the (empty) attributes and a space; docker's time forms all parse.
     assert_eq!(g.ok(&["logs", "--details", "-n", "1", "tocker"]), " tick\n");
-    let today = today_date();
-    for since in ["1h", "1m30s", today.as_str()] {
+    let yesterday = yesterday_date();
+    for since in ["1h", "1m30s", yesterday.as_str()] {
         assert!(
             g.ok(&["logs", "--since", since, "tocker"]).contains("tick"),
             "{since}"
@@ -1088,17 +1109,16 @@ fn init_reaps_zombies_and_forwards_sigterm() {
     g.until(10, "a zombie without --init", || {
         (zombies("noinit") > 0).then_some(())
     });
-    assert_eq!(zombies("withinit"), 0);
+    // With it, once the orphan is no longer running it must be gone, not a zombie.
+    g.until(10, "the orphan reaped with --init", || {
+        let cmdlines = g.ok(&["exec", "withinit", "sh", "-c", "cat /proc/[0-9]*/cmdline"]);
+        (!cmdlines.contains("sleep\x000.1\x00") && zombies("withinit") == 0).then_some(())
+    });
     let pid1 = g.ok(&["exec", "withinit", "cat", "/proc/1/cmdline"]);
     assert!(pid1.starts_with("/sbin/docker-init\0--\0sh\0"), "{pid1:?}");
-    // The init passes SIGTERM on to sleep, which (not being PID 1) dies of it at once.
-    let start = Instant::now();
-    g.ok(&["stop", "-t", "10", "withinit"]);
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    // The init passes SIGTERM on to sleep, which (not being PID 1) dies of it: 143, where
+    // the SIGKILL after the timeout would give 137.
+    g.ok(&["stop", "-t", "60", "withinit"]);
     assert_eq!(
         g.inspect("withinit", "{{.State.ExitCode}} {{.HostConfig.Init}}"),
         "143 true"

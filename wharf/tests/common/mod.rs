@@ -192,54 +192,40 @@ impl Registry {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        if let Some((u, p)) = user {
-            let hash = bcrypt::hash(p, 4).expect("bcrypt");
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{u}:{hash}\n")).expect("htpasswd");
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
-                htpasswd.display()
-            ));
-        }
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).expect("registry config");
-        let child = std::process::Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn docker-registry");
-        let reg = Self { child, port, dir };
-        reg.wait_ready();
-        Some(reg)
-    }
-
-    fn wait_ready(&self) {
-        use std::io::{Read, Write};
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
-                let mut buf = [0u8; 12];
-                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {
-                    return;
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "docker-registry did not start"
+        // The free port we found can be taken by another test before the registry binds it:
+        // then the registry exits, and we try another.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let mut config = format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
             );
-            std::thread::yield_now();
+            if let Some((u, p)) = user {
+                let hash = bcrypt::hash(p, 4).expect("bcrypt");
+                let htpasswd = dir.path().join("htpasswd");
+                std::fs::write(&htpasswd, format!("{u}:{hash}\n")).expect("htpasswd");
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            let cfg = dir.path().join("config.yml");
+            std::fs::write(&cfg, config).expect("registry config");
+            let mut child = std::process::Command::new("/usr/bin/docker-registry")
+                .arg("serve")
+                .arg(&cfg)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn docker-registry");
+            if answers(&mut child, port) {
+                return Some(Self { child, port, dir });
+            }
         }
+        panic!("docker-registry exited at start five times");
     }
 
     pub fn host(&self) -> String {
@@ -262,5 +248,29 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until the registry we started answers on `port`; false if it exited first (another
+/// test took the port).
+fn answers(child: &mut std::process::Child, port: u16) -> bool {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if child.try_wait().expect("docker-registry status").is_some() {
+            return false;
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+            let mut buf = [0u8; 12];
+            if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {
+                return true;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "docker-registry did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
