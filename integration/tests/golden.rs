@@ -156,8 +156,27 @@ fn state_list_ps_events_have_runcs_shape() {
 fn features_and_version_have_runcs_layout() {
     let Some((hull, runc)) = sides() else { return };
     let (h, r) = (hull.json(&["features"]), runc.json(&["features"]));
+    // In order: serde_json keeps it here (preserve_order), as people read these top down.
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&h), keys(&r));
+    for args in [&["spec"][..], &["spec", "--rootless"]] {
+        let specs = [&hull, &runc].map(|side| {
+            let dir = TempDir::new("spec");
+            Command::new(&side.bin)
+                .args(args)
+                .current_dir(&dir.path)
+                .status()
+                .unwrap();
+            let text = std::fs::read_to_string(dir.path.join("config.json")).unwrap();
+            serde_json::from_str::<Value>(&text).unwrap()
+        });
+        for part in ["", "/process", "/linux"] {
+            let [h, r] = specs.each_ref().map(|s| keys(s.pointer(part).unwrap()));
+            // hull's default spec adds a seccomp profile (docker's) to runc's.
+            let h: Vec<_> = h.into_iter().filter(|k| k != "seccomp").collect();
+            assert_eq!(h, r, "{args:?}{part}: key order");
+        }
+    }
     for section in ["cgroup", "seccomp", "apparmor", "selinux"] {
         assert!(h["linux"][section].is_object(), "linux.{section}");
     }

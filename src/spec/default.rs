@@ -58,14 +58,23 @@ pub fn default_spec(rootless: Option<(u32, u32)>) -> Value {
         }
     });
     if let Some((uid, gid)) = rootless {
-        let linux = &mut spec["linux"];
-        linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-        linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"] = json!([
+        let linux = spec["linux"].as_object_mut().expect("linux is an object");
+        // The mappings first, as runc writes them; no resources.
+        let mut rootless = json!({
+            "uidMappings": [{"containerID": 0, "hostID": uid, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": gid, "size": 1}],
+        });
+        let ordered = rootless.as_object_mut().expect("an object");
+        ordered.extend(
+            std::mem::take(linux)
+                .into_iter()
+                .filter(|(k, _)| k != "resources"),
+        );
+        ordered["namespaces"] = json!([
             {"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
             {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}
         ]);
-        linux.as_object_mut().map(|l| l.remove("resources"));
+        spec["linux"] = rootless;
         let mounts = spec["mounts"].as_array_mut().expect("mounts is an array");
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
         for m in mounts.iter_mut() {

@@ -511,6 +511,25 @@ fn detached_container_lifecycle() {
     ]);
     let id = id.trim();
     assert_eq!(id.len(), 64);
+    // inspect's keys come in docker's order, not sorted.
+    let inspect: serde_json::Value = serde_json::from_str(&g.ok(&["inspect", "ticker"])).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object().unwrap().keys().take(5).cloned().collect()
+    };
+    assert_eq!(
+        keys(&inspect[0]),
+        ["Id", "Created", "Path", "Args", "State"]
+    );
+    assert_eq!(
+        keys(&inspect[0]["Config"]),
+        [
+            "Hostname",
+            "Domainname",
+            "User",
+            "AttachStdin",
+            "AttachStdout"
+        ]
+    );
     g.until(10, "logs", || {
         g.ok(&["logs", "ticker"]).contains("tick").then_some(())
     });
