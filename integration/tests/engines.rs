@@ -823,16 +823,25 @@ fn docker_runs_execs_pauses_updates_and_oom_kills() {
     // and the shim reports an OOM about 0.5 s late, so a container exiting with its hog races
     // (runc lost it 1 time in about 20 here). The hog is one process (dd's 64 MiB buffer): with
     // `head | tail` the OOM killer once took the shell (pid 1) as well (runc, under load).
+    // The shim watches for OOMs only once the runtime's start returned, so the hog waits for
+    // a file we write after `run -d` (an OOM before that was lost once, runc under load).
+    let gate = d.dir.path.join("oom-gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    let volume = format!("{}:/gate", gate.display());
     let o = d.docker_run(
-        &["-d", "--name", "oom", "--memory", "32m", "--memory-swap", "32m"],
+        &[
+            "-d", "--name", "oom", "--memory", "32m", "--memory-swap", "32m", "-v", &volume,
+        ],
         &[
             "sh",
             "-c",
             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+             while [ ! -e /gate/go ]; do sleep 0.05; done; \
              dd if=/dev/zero of=/dev/null bs=64M count=1; echo hog-exit=$?; exec sleep 100",
         ],
     );
     assert!(o.status.success(), "{}{}", text(&o), d.diag());
+    std::fs::write(gate.join("go"), "").unwrap();
     let mut last = String::new();
     let logs = poll(Duration::from_secs(30), || {
         let o = d.run(&["logs", "oom"]);
