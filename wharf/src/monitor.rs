@@ -468,26 +468,12 @@ fn run_once(
         tty,
     };
     let code = pump(io, Pid::from_raw(pid), stdio)?;
-    let oom = oom_killed(&c.id);
+    let oom = container::stats::oom_kills(&c.id) > 0;
     let _ = rt.delete_force(&c.id);
     if oom {
         m.update(|s| s.oom_killed = true)?;
     }
     Ok(Ok(code))
-}
-
-/// Whether the kernel killed a process of the container's memory cgroup (v1 layout).
-fn oom_killed(id: &str) -> bool {
-    std::fs::read_to_string(format!(
-        "/sys/fs/cgroup/memory/wharf/{id}/memory.oom_control"
-    ))
-    .ok()
-    .and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-    })
-    .is_some_and(|n| n > 0)
 }
 
 /// Copies the container's output into the log and to attached clients, and clients'

@@ -156,6 +156,21 @@ fn block_io(dir: &Path) -> (u64, u64) {
 }
 
 /// Reads the counters of container `id` whose init is `pid` (0 when not running).
+/// How many processes the kernel's OOM killer took from the container's memory cgroup.
+pub fn oom_kills(id: &str) -> u64 {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let Some(dir) = cgroup_dir(&info, "memory", id) else {
+        return 0;
+    };
+    let v1 = dir.join("memory.oom_control");
+    let file = if v1.exists() {
+        v1
+    } else {
+        dir.join("memory.events")
+    };
+    keyed(&file, "oom_kill").unwrap_or(0)
+}
+
 pub fn sample(id: &str, pid: i32) -> Sample {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let dir = |c: &str| cgroup_dir(&info, c, id);
