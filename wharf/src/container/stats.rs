@@ -155,7 +155,6 @@ fn block_io(dir: &Path) -> (u64, u64) {
     (read, write)
 }
 
-/// Reads the counters of container `id` whose init is `pid` (0 when not running).
 /// How many processes the kernel's OOM killer took from the container's memory cgroup.
 pub fn oom_kills(id: &str) -> u64 {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -171,6 +170,7 @@ pub fn oom_kills(id: &str) -> u64 {
     keyed(&file, "oom_kill").unwrap_or(0)
 }
 
+/// Reads the counters of container `id` whose init is `pid` (0 when not running).
 pub fn sample(id: &str, pid: i32) -> Sample {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let dir = |c: &str| cgroup_dir(&info, c, id);
