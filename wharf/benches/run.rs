@@ -239,13 +239,5 @@ fn main() {
     let mut reset = podman();
     reset.args(["system", "reset", "--force"]);
     let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
-    // The runtimes remove each container's cgroup; the parents wharf and podman put them
-    // under stay, and are removed here once empty (rmdir refuses one that is in use).
-    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
-        for h in hierarchies.flatten() {
-            for parent in ["wharf", "libpod_parent/conmon", "libpod_parent"] {
-                let _ = std::fs::remove_dir(h.path().join(parent));
-            }
-        }
-    }
+    common::remove_empty_cgroup_parents(&["wharf", "libpod_parent/conmon", "libpod_parent"]);
 }

@@ -75,12 +75,7 @@ fn release_host(crun: bool) {
     let mut host = host_share();
     host.guards -= 1;
     if host.guards == 0 {
-        // The runtimes remove each container's own cgroup; the parent is ours to remove.
-        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
-            for h in hierarchies.flatten() {
-                let _ = std::fs::remove_dir(h.path().join("wharf"));
-            }
-        }
+        common::remove_empty_cgroup_parents(&["wharf"]);
     }
     if crun {
         host.hugetlb_holders -= 1;

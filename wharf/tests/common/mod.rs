@@ -159,6 +159,19 @@ pub fn tool(cmd: &mut std::process::Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Removes the cgroup parents `parents` (relative, deepest first) in every hierarchy where
+/// they are empty: the runtimes remove each container's own cgroup, not the parent wharf or
+/// podman put it under. rmdir refuses one that is still in use.
+pub fn remove_empty_cgroup_parents(parents: &[&str]) {
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hierarchies.flatten() {
+            for parent in parents {
+                let _ = std::fs::remove_dir(h.path().join(parent));
+            }
+        }
+    }
+}
+
 /// podman with all its state inside `dir`, so tests never touch the host's storage.
 pub fn podman(dir: &Path) -> std::process::Command {
     let mut c = std::process::Command::new("podman");
