@@ -68,6 +68,13 @@ pub fn prune(root: &Path, a: PruneArgs) -> anyhow::Result<()> {
     let mut ctx = super::open(root, Access::Exclusive)?;
     let r = remove::prune(&mut ctx, a.all)?;
     let mut out = std::io::stdout().lock();
+    write_pruned(&mut out, &r)?;
+    writeln!(out, "Total reclaimed space: {}", human_size(r.reclaimed))?;
+    Ok(())
+}
+
+/// docker's "Deleted Images:" section of a prune, when it removed any.
+pub(super) fn write_pruned(out: &mut impl Write, r: &remove::Report) -> std::io::Result<()> {
     if !r.deleted.is_empty() {
         writeln!(out, "Deleted Images:")?;
         for u in &r.untagged {
@@ -78,6 +85,5 @@ pub fn prune(root: &Path, a: PruneArgs) -> anyhow::Result<()> {
         }
         writeln!(out)?;
     }
-    writeln!(out, "Total reclaimed space: {}", human_size(r.reclaimed))?;
     Ok(())
 }

@@ -273,16 +273,7 @@ pub fn system_prune(root: &Path, a: SystemPruneArgs) -> anyhow::Result<()> {
     }
     let mut ctx = super::open(root, Access::Exclusive)?;
     let r = remove::prune(&mut ctx, a.all)?;
-    if !r.deleted.is_empty() {
-        writeln!(out, "Deleted Images:")?;
-        for u in &r.untagged {
-            writeln!(out, "untagged: {u}")?;
-        }
-        for d in &r.deleted {
-            writeln!(out, "deleted: {d}")?;
-        }
-        writeln!(out)?;
-    }
+    super::rmi::write_pruned(&mut out, &r)?;
     reclaimed += r.reclaimed;
     writeln!(out, "Total reclaimed space: {}", human_size(reclaimed))?;
     Ok(())
