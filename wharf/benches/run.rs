@@ -45,27 +45,15 @@ fn hull() -> PathBuf {
 
 fn rootfs_tar(out: &Path) {
     let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(0o755);
-    h.set_size(0);
-    h.set_mtime(1_700_000_000);
-    h.set_uid(0);
-    h.set_gid(0);
     for d in ["bin/", "etc/", "tmp/"] {
-        b.append_data(&mut h.clone(), d, std::io::empty()).unwrap();
+        let mut h = common::tar_header(tar::EntryType::Directory, 0o755, 0);
+        b.append_data(&mut h, d, std::io::empty()).unwrap();
     }
     b.append_path_with_name(common::busybox(), "bin/busybox")
         .unwrap();
     for applet in ["sh", "true"] {
-        let mut l = tar::Header::new_gnu();
-        l.set_entry_type(tar::EntryType::Symlink);
-        l.set_mode(0o777);
-        l.set_size(0);
-        l.set_mtime(1_700_000_000);
-        l.set_uid(0);
-        l.set_gid(0);
-        b.append_link(&mut l, format!("bin/{applet}"), "busybox")
+        let mut h = common::tar_header(tar::EntryType::Symlink, 0o777, 0);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
             .unwrap();
     }
     b.into_inner().unwrap();

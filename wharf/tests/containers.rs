@@ -241,18 +241,8 @@ fn mounts_under(dir: &std::path::Path) -> Vec<String> {
 fn write_rootfs(out: &std::path::Path) {
     let f = std::fs::File::create(out).unwrap();
     let mut b = tar::Builder::new(f);
-    let header = |kind: tar::EntryType, mode: u32, size: u64| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_size(size);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
-        h
-    };
     for d in ["bin/", "etc/", "tmp/", "root/"] {
-        let mut h = header(tar::EntryType::Directory, 0o755, 0);
+        let mut h = common::tar_header(tar::EntryType::Directory, 0o755, 0);
         b.append_data(&mut h, d, std::io::empty()).unwrap();
     }
     b.append_path_with_name(common::busybox(), "bin/busybox")
@@ -261,7 +251,7 @@ fn write_rootfs(out: &std::path::Path) {
         "sh", "echo", "sleep", "ps", "cat", "id", "ls", "true", "false", "dd", "touch", "rm",
         "hostname", "env", "trap", "mkdir", "stty", "ln", "chroot",
     ] {
-        let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+        let mut h = common::tar_header(tar::EntryType::Symlink, 0o777, 0);
         b.append_link(&mut h, format!("bin/{applet}"), "busybox")
             .unwrap();
     }
@@ -272,7 +262,7 @@ fn write_rootfs(out: &std::path::Path) {
         ),
         ("etc/group", "root:x:0:\nusers:x:100:\nwheel:x:10:bob\n"),
     ] {
-        let mut h = header(tar::EntryType::Regular, 0o644, text.len() as u64);
+        let mut h = common::tar_header(tar::EntryType::Regular, 0o644, text.len() as u64);
         b.append_data(&mut h, name, text.as_bytes()).unwrap();
     }
     b.into_inner().unwrap();

@@ -69,34 +69,15 @@ impl Env {
         let f = std::fs::File::create(&out).expect("create tarball");
         let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
         let mut b = tar::Builder::new(gz);
-        let mut dir = |name: &str| {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            h.set_mtime(1_700_000_000);
-            h.set_uid(0);
-            h.set_gid(0);
-            b.append_data(&mut h, name, std::io::empty()).expect("dir");
-        };
-        dir("bin/");
-        dir("etc/");
+        for d in ["bin/", "etc/"] {
+            let mut h = tar_header(tar::EntryType::Directory, 0o755, 0);
+            b.append_data(&mut h, d, std::io::empty()).expect("dir");
+        }
         b.append_path_with_name(busybox(), "bin/busybox")
             .expect("busybox");
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_mode(0o777);
-        h.set_size(0);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
+        let mut h = tar_header(tar::EntryType::Symlink, 0o777, 0);
         b.append_link(&mut h, "bin/sh", "busybox").expect("symlink");
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(marker.len() as u64);
-        h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
+        let mut h = tar_header(tar::EntryType::Regular, 0o644, marker.len() as u64);
         b.append_data(&mut h, "etc/marker", marker.as_bytes())
             .expect("marker");
         b.into_inner().expect("tar").finish().expect("gzip");
@@ -157,6 +138,19 @@ pub fn tool(cmd: &mut std::process::Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A header for a root-owned tar entry with a fixed time, so fixture images are the same
+/// bytes on every run.
+pub fn tar_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(1_700_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
 }
 
 /// Removes the cgroup parents `parents` (relative, deepest first) in every hierarchy where
