@@ -1,6 +1,11 @@
 //! Privileges of the container process: the bounding set, the switch to the configured user and
 //! groups (keeping capabilities across setresuid with PR_SET_KEEPCAPS), then the effective,
-//! permitted, inheritable and ambient sets.
+//! permitted and inheritable sets in one capset, then the ambient set.
+//!
+//! Ambient capabilities follow runc and crun: the kernel raises only what is in both permitted
+//! and inheritable, and a config that asks for more (Debian's `runc spec` lists ambient
+//! capabilities with no inheritable set) still runs, without them. hull drops those from the
+//! plan with a warning before the container is made, as runc warns for each one it cannot raise.
 
 use std::str::FromStr;
 
@@ -48,13 +53,34 @@ fn convert(
 
 impl Plan {
     pub fn from_spec(caps: &LinuxCapabilities) -> Result<Plan, CapsError> {
-        Ok(Plan {
+        let mut plan = Plan {
             bounding: convert("bounding", caps.bounding())?,
             effective: convert("effective", caps.effective())?,
             permitted: convert("permitted", caps.permitted())?,
             inheritable: convert("inheritable", caps.inheritable())?,
             ambient: convert("ambient", caps.ambient())?,
-        })
+        };
+        for cap in plan.unraisable_ambient() {
+            crate::logging::warn(&format!(
+                "can't raise ambient capability {cap}: it is not in both the permitted and the \
+                 inheritable set (process.capabilities); the process runs without it"
+            ));
+            plan.ambient.remove(&cap);
+        }
+        Ok(plan)
+    }
+
+    /// Ambient capabilities the kernel would refuse to raise (PR_CAP_AMBIENT_RAISE needs the
+    /// capability in permitted and inheritable), in capability order.
+    fn unraisable_ambient(&self) -> Vec<Capability> {
+        let mut v: Vec<Capability> = self
+            .ambient
+            .iter()
+            .filter(|c| !self.permitted.contains(c) || !self.inheritable.contains(c))
+            .copied()
+            .collect();
+        v.sort_by_key(|c| c.index());
+        v
     }
 
     /// Drops from the bounding set everything not listed. Must run while still privileged.
@@ -78,22 +104,33 @@ impl Plan {
         Ok(())
     }
 
-    /// Sets effective, permitted, inheritable, then raises the ambient ones. Effective first:
-    /// it must stay within permitted at every step.
+    /// Sets effective, permitted and inheritable in one capset, as runc does: set one at a
+    /// time, a lowered permitted or effective set (CAP_SETPCAP gone) would make the kernel
+    /// refuse an inheritable set that it accepts whole. Then the ambient set, which the plan
+    /// has already limited to what the kernel raises.
     pub fn apply(&self) -> Result<(), CapsError> {
-        let set = |which: CapSet, name: &'static str, value: &CapsHashSet| {
-            caps::set(None, which, value).map_err(|e| CapsError::Set {
-                set: name,
-                message: e.to_string(),
-            })
-        };
-        set(CapSet::Effective, "effective", &self.effective)?;
-        set(CapSet::Permitted, "permitted", &self.permitted)?;
-        set(CapSet::Inheritable, "inheritable", &self.inheritable)?;
-        caps::clear(None, CapSet::Ambient).map_err(|e| CapsError::Set {
-            set: "ambient",
-            message: e.to_string(),
-        })?;
+        capset(&self.effective, &self.permitted, &self.inheritable)?;
+        // SAFETY: prctl with integer arguments.
+        let cleared = Errno::result(unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        });
+        match cleared {
+            // Kernels before 4.3 have no ambient set; there is nothing to clear or raise.
+            Err(Errno::EINVAL) => return Ok(()),
+            Err(source) => {
+                return Err(CapsError::Sys {
+                    what: "clearing the ambient capabilities".into(),
+                    source,
+                })
+            }
+            Ok(_) => {}
+        }
         for cap in &self.ambient {
             caps::raise(None, CapSet::Ambient, *cap).map_err(|e| CapsError::Set {
                 set: "ambient",
@@ -102,6 +139,49 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+fn mask(set: &CapsHashSet) -> u64 {
+    set.iter().fold(0, |m, c| m | c.bitmask())
+}
+
+/// capset(2) of the three sets at once (version 3: two 32-bit words per set).
+fn capset(
+    effective: &CapsHashSet,
+    permitted: &CapsHashSet,
+    inheritable: &CapsHashSet,
+) -> Result<(), CapsError> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let (e, p, i) = (mask(effective), mask(permitted), mask(inheritable));
+    let word = |n: u32| Data {
+        effective: (e >> n) as u32,
+        permitted: (p >> n) as u32,
+        inheritable: (i >> n) as u32,
+    };
+    let header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [word(0), word(32)];
+    // SAFETY: capset reads one header and two data words, both alive for the call.
+    Errno::result(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) })
+        .map(drop)
+        .map_err(|e| CapsError::Set {
+            set: "effective, permitted and inheritable",
+            message: format!("capset: {e}"),
+        })
 }
 
 fn prctl_keepcaps(on: bool) -> Result<(), CapsError> {
@@ -152,5 +232,32 @@ mod tests {
         assert_eq!(plan.bounding.len(), 2);
         assert!(plan.effective.contains(&Capability::CAP_KILL));
         assert!(plan.inheritable.is_empty());
+    }
+
+    /// Debian's `runc spec`: ambient capabilities, no inheritable set.
+    #[test]
+    fn ambient_outside_permitted_and_inheritable_is_dropped() {
+        let caps: LinuxCapabilities = serde_json::from_str(
+            r#"{"bounding":["CAP_KILL","CAP_CHOWN","CAP_NET_BIND_SERVICE"],
+                "effective":["CAP_KILL","CAP_CHOWN","CAP_NET_BIND_SERVICE"],
+                "permitted":["CAP_KILL","CAP_CHOWN","CAP_NET_BIND_SERVICE"],
+                "ambient":["CAP_KILL","CAP_NET_BIND_SERVICE"]}"#,
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&caps).unwrap();
+        assert!(plan.ambient.is_empty());
+        let caps: LinuxCapabilities = serde_json::from_str(
+            r#"{"permitted":["CAP_KILL","CAP_CHOWN"],"inheritable":["CAP_KILL","CAP_SYS_ADMIN"],
+                "ambient":["CAP_KILL","CAP_CHOWN","CAP_SYS_ADMIN"]}"#,
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&caps).unwrap();
+        assert_eq!(plan.ambient, CapsHashSet::from_iter([Capability::CAP_KILL]));
+    }
+
+    #[test]
+    fn masks_put_each_capability_at_its_bit() {
+        let set = CapsHashSet::from_iter([Capability::CAP_CHOWN, Capability::CAP_BPF]);
+        assert_eq!(mask(&set), 1 | 1 << 39);
     }
 }
