@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use libcgroups::common::{get_cgroup_setup, CgroupSetup};
+
 use super::{hierarchies, CgroupError, Join};
 
 /// Where `exec --cgroup` puts a process inside the container's cgroup: one sub-path for every
@@ -64,12 +66,14 @@ impl ExecCgroups {
         let rel = container.strip_prefix("/").unwrap_or(container);
         let mut used = vec![false; self.per_controller.len()];
         let (mut tasks, mut procs) = (Vec::new(), Vec::new());
+        let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
         for h in hierarchies()? {
             let base = h.mount.join(rel);
             if !base.is_dir() {
                 continue;
             }
-            if h.controllers.is_empty() && !self.per_controller.is_empty() {
+            // On a hybrid host the cgroup2 hierarchy has no controllers to name.
+            if unified && !self.per_controller.is_empty() {
                 return Err(CgroupError::ExecJoin(
                     "on cgroup v2 only one path without controllers can be given".into(),
                 ));

@@ -152,15 +152,6 @@ impl Cgroup {
         let rel = self.dir.strip_prefix("/").unwrap_or(&self.dir);
         let mut tasks = Vec::new();
         for h in hierarchies()? {
-            // The hierarchies libcgroups manages, so that `remove` finds every directory.
-            let managed = unified
-                || !h.controllers.is_empty()
-                    && h.controllers
-                        .iter()
-                        .all(|c| V1_CONTROLLERS.contains(&c.as_str()));
-            if !managed {
-                continue;
-            }
             let dir = h.mount.join(rel);
             let io = |what| {
                 let path = dir.clone();
@@ -177,7 +168,7 @@ impl Cgroup {
             if h.controllers.iter().any(|c| c == "cpuset") {
                 inherit_cpuset(&h.mount, rel).map_err(io("copying cpuset.cpus and cpuset.mems"))?;
             }
-            tasks.push(dir.join("tasks"));
+            tasks.push(dir.join(if h.is_v2() { "cgroup.procs" } else { "tasks" }));
         }
         if !by_self {
             return Ok(Join::ByParent);
@@ -186,9 +177,21 @@ impl Cgroup {
         Ok(Join::BySelf(tasks))
     }
 
-    /// Moves `pid` into the cgroup, creating it.
+    /// Moves `pid` into the cgroup, creating it, in the hierarchies libcgroups manages and in
+    /// the others that `prepare` made it in.
     pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
-        self.op("adding the container's process", self.manager.add_task(pid))
+        self.op("adding the container's process", self.manager.add_task(pid))?;
+        let procs: Vec<PathBuf> = unmanaged_hierarchies()
+            .iter()
+            .map(|h| h.mount.join(self.rel()))
+            .filter(|d| d.is_dir())
+            .map(|d| d.join("cgroup.procs"))
+            .collect();
+        join_procs(&procs, pid)
+    }
+
+    fn rel(&self) -> &Path {
+        self.dir.strip_prefix("/").unwrap_or(&self.dir)
     }
 
     /// Applies `linux.resources` of a spec.
@@ -202,7 +205,7 @@ impl Cgroup {
     /// Applies resource limits; the kernel's refusal names the cgroup file and value.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
-        let resources = &screen(resources, unified)?;
+        let resources = &screen(resources, unified, blkio_has_weight)?;
         let opt = ControllerOpt {
             resources,
             disable_oom_killer: resources
@@ -312,6 +315,18 @@ impl Cgroup {
     /// Removes the cgroup (killing what is left in it), then the default parent if now empty.
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.op("removing", self.manager.remove())?;
+        for h in unmanaged_hierarchies() {
+            match std::fs::remove_dir(h.mount.join(self.rel())) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(CgroupError::Op {
+                        path: h.mount.join(self.rel()),
+                        what: "removing",
+                        message: e.to_string(),
+                    })
+                }
+                _ => {}
+            }
+        }
         if self.dir.parent() == Some(&Path::new("/").join(DEFAULT_PARENT)) {
             for hierarchy in hierarchy_roots() {
                 // Another container may still use it: then rmdir fails and that is fine.
@@ -322,17 +337,42 @@ impl Cgroup {
     }
 }
 
-/// What libcgroups would drop without a word on this layout: refused, or (kernel memory, which
-/// kernels since 5.4 accept and do not enforce) warned about and left out, as runc does.
+/// What libcgroups would drop without a word on this layout, or fail on with only a path:
+/// refused with the field and the reason, or (kernel memory, which kernels since 5.4 accept and
+/// do not enforce) warned about and left out, as runc does. `blkio_weight` probes the kernel,
+/// and is asked only when a weight is.
 fn screen(
     resources: &LinuxResources,
     unified: bool,
+    blkio_weight: impl Fn() -> bool,
 ) -> Result<Cow<'_, LinuxResources>, CgroupError> {
     if !unified && resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(CgroupError::Unsupported {
             field: "linux.resources.unified",
             reason: "needs cgroup v2; this host's controllers are on cgroup v1",
         });
+    }
+    if let (false, Some(io)) = (unified, resources.block_io()) {
+        // libcgroups' v1 driver writes only the weight; these would vanish without a word.
+        if io.leaf_weight().is_some() {
+            return Err(CgroupError::Unsupported {
+                field: "linux.resources.blockIO.leafWeight",
+                reason: "not supported on cgroup v1 (no current kernel has a leaf weight)",
+            });
+        }
+        if io.weight_device().as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(CgroupError::Unsupported {
+                field: "linux.resources.blockIO.weightDevice",
+                reason: "not supported by hull on cgroup v1; use blockIO.weight",
+            });
+        }
+        if io.weight().is_some_and(|w| w != 0) && !blkio_weight() {
+            return Err(CgroupError::Unsupported {
+                field: "linux.resources.blockIO.weight",
+                reason: "this kernel's blkio controller has no weight file (it needs the BFQ \
+                         scheduler)",
+            });
+        }
     }
     let Some(memory) = resources
         .memory()
@@ -350,6 +390,28 @@ fn screen(
     let mut out = resources.clone();
     out.set_memory(Some(m));
     Ok(Cow::Owned(out))
+}
+
+/// Whether the v1 blkio controller can take a proportional weight: CFQ's `blkio.weight`
+/// (kernels before 5.0) or BFQ's `blkio.bfq.weight`, which exists only while the BFQ scheduler
+/// is registered (then every block device offers `bfq` in its scheduler list). BFQ's file is
+/// not on the root cgroup, so the root alone cannot tell.
+fn blkio_has_weight() -> bool {
+    let on_root = hierarchies().unwrap_or_default().iter().any(|h| {
+        h.controllers.iter().any(|c| c == "blkio")
+            && ["blkio.weight", "blkio.bfq.weight"]
+                .iter()
+                .any(|f| h.mount.join(f).exists())
+    });
+    on_root
+        || std::fs::read_dir("/sys/block").is_ok_and(|d| {
+            d.flatten().any(|e| {
+                std::fs::read_to_string(e.path().join("queue/scheduler")).is_ok_and(|s| {
+                    s.split_whitespace()
+                        .any(|w| w.trim_matches(['[', ']']) == "bfq")
+                })
+            })
+        })
 }
 
 /// The v1 controllers libcgroups manages.
@@ -592,6 +654,33 @@ pub(crate) struct Hierarchy {
     pub controllers: Vec<String>,
 }
 
+impl Hierarchy {
+    /// cgroup2 has no controllers in its mount options; a v1 hierarchy always names some.
+    fn is_v2(&self) -> bool {
+        self.controllers.is_empty()
+    }
+}
+
+/// The hierarchies a container is placed in that libcgroups does not manage: named v1
+/// hierarchies (`name=systemd`) and, on a hybrid host, the cgroup2 one. runc places the
+/// container there too, and callers see it in /proc/<pid>/cgroup.
+fn unmanaged_hierarchies() -> Vec<Hierarchy> {
+    if matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+        return Vec::new();
+    }
+    hierarchies()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|h| {
+            h.is_v2()
+                || !h
+                    .controllers
+                    .iter()
+                    .all(|c| V1_CONTROLLERS.contains(&c.as_str()))
+        })
+        .collect()
+}
+
 /// Every cgroup hierarchy mounted here, from one read of mountinfo (a hierarchy mounted twice
 /// counts once).
 pub(crate) fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
@@ -615,11 +704,14 @@ pub(crate) fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
         if !matches!(m.fs_type.as_str(), "cgroup" | "cgroup2") || !seen.insert(m.majmin.clone()) {
             continue;
         }
+        // procfs splits `name=systemd` into a key and a value.
         let mut controllers: Vec<String> = m
             .super_options
-            .keys()
-            .filter(|k| k.starts_with("name=") || known.contains(k))
-            .cloned()
+            .iter()
+            .filter_map(|(k, v)| match (k.as_str(), v) {
+                ("name", Some(name)) => Some(format!("name={name}")),
+                _ => known.contains(k).then(|| k.clone()),
+            })
             .collect();
         if m.fs_type == "cgroup" && controllers.is_empty() {
             continue;
@@ -656,15 +748,36 @@ mod tests {
             r#"{"unified":{"memory.high":"1"},"memory":{"limit":100,"kernel":5,"kernelTCP":6}}"#,
         )
         .unwrap();
-        let e = screen(&r, false).unwrap_err().to_string();
+        let e = screen(&r, false, || true).unwrap_err().to_string();
         assert!(e.contains("linux.resources.unified"), "{e}");
-        let out = screen(&r, true).unwrap();
+        let out = screen(&r, true, || true).unwrap();
         let m = out.memory().as_ref().unwrap();
         assert_eq!(
             (m.limit(), m.kernel(), m.kernel_tcp()),
             (Some(100), None, None)
         );
         assert_eq!(out.unified(), r.unified());
+    }
+
+    #[test]
+    fn screen_names_a_blkio_weight_the_kernel_cannot_take() {
+        let r: LinuxResources = serde_json::from_str(r#"{"blockIO":{"weight":200}}"#).unwrap();
+        let e = screen(&r, false, || false).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "linux.resources.blockIO.weight: this kernel's blkio controller has no weight file \
+             (it needs the BFQ scheduler)"
+        );
+        assert!(screen(&r, false, || true).is_ok());
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":5}]}}"#,
+        )
+        .unwrap();
+        let e = screen(&r, false, || true).unwrap_err().to_string();
+        assert!(
+            e.starts_with("linux.resources.blockIO.weightDevice:"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -225,7 +225,9 @@ fn check_proc_destination(
 
 /// cgroupfs as the host has it: cgroup2 where /sys/fs/cgroup is unified; otherwise a tmpfs with
 /// one directory per v1 hierarchy. With a cgroup namespace each is a fresh mount rooted at the
-/// container's cgroup; without one, a bind of the container's cgroup directory.
+/// container's cgroup; without one, a bind of the container's cgroup directory with the
+/// mount's flags. As runc lays it out, the tmpfs itself is always writable, nosuid, nodev and
+/// noexec: `ro` applies to the hierarchies.
 fn mount_cgroups(
     root: &Root,
     rel: &Path,
@@ -263,7 +265,7 @@ fn mount_cgroups(
                 .map(|c| c.pathname.clone());
             let src = Path::new("/sys/fs/cgroup")
                 .join(own_path.unwrap_or_default().trim_start_matches('/'));
-            bind_readonly(root, &src, rel, ro)?;
+            bind_with(root, &src, rel, opts.bind_attrs())?;
         }
         return Ok(());
     }
@@ -272,7 +274,7 @@ fn mount_cgroups(
         Some("tmpfs"),
         target,
         Some("tmpfs"),
-        flags,
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=755"),
     )
     .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
@@ -313,13 +315,8 @@ fn mount_cgroups(
                 .map(|c| c.pathname.clone())
                 .unwrap_or_default();
             let src = m.mount_point.join(own_path.trim_start_matches('/'));
-            bind_readonly(root, &src, &sub, ro)?;
+            bind_with(root, &src, &sub, opts.bind_attrs())?;
         }
-    }
-    if ro {
-        let top = reopen(root, rel)?;
-        mount_setattr(top.as_fd().as_raw_fd(), false, options::ATTR_RDONLY, 0)
-            .map_err(|e| RootfsError::sys("making read-only", rel, e))?;
     }
     Ok(())
 }
@@ -332,9 +329,14 @@ fn ro_flag(ro: bool) -> MsFlags {
     }
 }
 
-/// Binds `src` at `rel` inside the rootfs, read-only when asked (on the new mount, reopened:
-/// the handle taken before mounting points below it).
-fn bind_readonly(root: &Root, src: &Path, rel: &Path, ro: bool) -> Result<(), RootfsError> {
+/// Binds `src` at `rel` inside the rootfs with the per-mount attributes `attrs` (set on the new
+/// mount, reopened: the handle taken before mounting points below it).
+fn bind_with(
+    root: &Root,
+    src: &Path,
+    rel: &Path,
+    attrs: options::Attrs,
+) -> Result<(), RootfsError> {
     let dest = make_destination(root, rel, false)?;
     mount(
         Some(src),
@@ -344,10 +346,10 @@ fn bind_readonly(root: &Root, src: &Path, rel: &Path, ro: bool) -> Result<(), Ro
         None::<&str>,
     )
     .map_err(|e| RootfsError::sys("bind-mounting", src, e))?;
-    if ro {
+    if !attrs.is_empty() {
         let top = reopen(root, rel)?;
-        mount_setattr(top.as_fd().as_raw_fd(), false, options::ATTR_RDONLY, 0)
-            .map_err(|e| RootfsError::sys("making read-only", src, e))?;
+        mount_setattr(top.as_fd().as_raw_fd(), false, attrs.set, attrs.clear)
+            .map_err(|e| RootfsError::sys("setting the mount flags of", src, e))?;
     }
     Ok(())
 }
