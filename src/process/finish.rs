@@ -4,6 +4,7 @@
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -105,8 +106,8 @@ impl Ready<'_> {
         super::reset_signals();
         let e = execve(&self.exe, &self.args, &self.env).unwrap_err();
         InitFailure {
-            step: format!("exec {:?}", self.exe),
-            message: e.to_string(),
+            step: format!("exec {}", self.exe.to_string_lossy()),
+            message: go_errno(e),
         }
     }
 }
@@ -194,7 +195,8 @@ fn home_of(passwd: &str, uid: u32) -> &str {
 }
 
 /// Resolves args[0] as execve would through $PATH, so a missing program is an error reported
-/// by the runtime rather than an exit status of the container.
+/// by the runtime rather than an exit status of the container. The texts are runc's (Go's
+/// exec.LookPath and os.PathError): engines read them to exit 126 or 127 as docker does.
 fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFailure> {
     let name = process
         .args()
@@ -204,28 +206,56 @@ fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFa
             step: "process.args".into(),
             message: "no program to run".into(),
         })?;
-    let candidates: Vec<PathBuf> = if name.contains('/') {
-        vec![PathBuf::from(name)]
-    } else {
-        let path = env
-            .iter()
-            .filter_map(|e| e.to_str().ok())
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        path.split(':').map(|d| Path::new(d).join(name)).collect()
-    };
-    for c in &candidates {
-        if c.is_file() && access(c, AccessFlags::X_OK).is_ok() {
-            return CString::new(c.as_os_str().as_encoded_bytes()).step("process.args[0]");
-        }
-    }
-    Err(InitFailure {
+    let path = env
+        .iter()
+        .filter_map(|e| e.to_str().ok())
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let found = look_path(name, path).map_err(|message| InitFailure {
         step: "process.args[0]".into(),
-        message: if name.contains('/') {
-            format!("exec {name:?}: no such executable file")
+        message,
+    })?;
+    // An executable on a noexec mount passes the mode check; execve would refuse it.
+    access(&found, AccessFlags::X_OK).map_err(|e| InitFailure {
+        step: "process.args[0]".into(),
+        message: format!("exec {}: {}", found.display(), go_errno(e)),
+    })?;
+    CString::new(found.into_os_string().into_encoded_bytes()).step("process.args[0]")
+}
+
+/// Go's exec.LookPath: a name with a slash is checked as it is, any other is searched for in
+/// `path`. A candidate is a regular file with an execute bit.
+fn look_path(name: &str, path: &str) -> Result<PathBuf, String> {
+    let check = |p: &Path| -> Result<(), String> {
+        let md = std::fs::metadata(p).map_err(|e| {
+            let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+            format!("stat {}: {}", p.display(), go_errno(errno))
+        })?;
+        if !md.is_dir() && md.permissions().mode() & 0o111 != 0 {
+            Ok(())
         } else {
-            format!("exec {name:?}: executable file not found in $PATH")
-        },
+            Err(go_errno(Errno::EACCES))
+        }
+    };
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return check(&p)
+            .map(|()| p)
+            .map_err(|e| format!("exec: {name:?}: {e}"));
+    }
+    path.split(':')
+        .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
+        .find(|p| check(p).is_ok())
+        .ok_or_else(|| format!("exec: {name:?}: executable file not found in $PATH"))
+}
+
+/// An errno as Go prints it (`no such file or directory`): the C library's text, lower-cased
+/// at the start.
+fn go_errno(e: Errno) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    chars.next().map_or(String::new(), |c| {
+        c.to_lowercase().chain(chars).collect::<String>()
     })
 }
 
@@ -242,6 +272,38 @@ fn pass_only_preserved_fds(n: i32) -> Result<(), Errno> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn lookup_failures_read_as_runc_prints_them() {
+        let dir = std::env::temp_dir().join(format!("hull-lookpath-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("plain"), "").unwrap();
+        let d = dir.display();
+        let path = d.to_string();
+        assert_eq!(
+            super::look_path("/no/such", &path).unwrap_err(),
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
+        assert_eq!(
+            super::look_path("nosuch", &path).unwrap_err(),
+            "exec: \"nosuch\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            super::look_path(&format!("{d}/sub"), &path).unwrap_err(),
+            format!("exec: \"{d}/sub\": permission denied")
+        );
+        assert_eq!(
+            super::look_path(&format!("{d}/plain"), &path).unwrap_err(),
+            format!("exec: \"{d}/plain\": permission denied")
+        );
+        assert_eq!(
+            super::look_path("sh", "/nonexistent:/bin").unwrap(),
+            Path::new("/bin/sh")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn home_comes_from_passwd_or_is_root() {
         let passwd =
