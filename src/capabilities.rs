@@ -60,12 +60,17 @@ impl Plan {
             inheritable: convert("inheritable", caps.inheritable())?,
             ambient: convert("ambient", caps.ambient())?,
         };
-        for cap in plan.unraisable_ambient() {
+        let unraisable = plan.unraisable_ambient();
+        if !unraisable.is_empty() {
+            let names: Vec<String> = unraisable.iter().map(|c| c.to_string()).collect();
             crate::logging::warn(&format!(
-                "can't raise ambient capability {cap}: it is not in both the permitted and the \
-                 inheritable set (process.capabilities); the process runs without it"
+                "can't raise ambient capabilities {}: not in both the permitted and the \
+                 inheritable set (process.capabilities); the process runs without them",
+                names.join(", ")
             ));
-            plan.ambient.remove(&cap);
+            for cap in &unraisable {
+                plan.ambient.remove(cap);
+            }
         }
         Ok(plan)
     }
