@@ -22,9 +22,30 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Prints why a test is skipped; the caller returns right after.
+pub mod features;
+
+/// Prints why a test (or a part of it) is skipped; the caller returns right after.
 pub fn skip(reason: &str) {
     println!("SKIP: {reason}");
+    let thread = std::thread::current();
+    log_skip(thread.name().unwrap_or("main"), reason);
+}
+
+/// With `HULL_TEST_SKIP_LOG` set (as `.ci/test` does), appends `test: reason` there, so that the
+/// summary counts and shows skips that cargo's own output hides in passing tests. One write of
+/// the whole line to an O_APPEND file: tests running in parallel never interleave.
+pub fn log_skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let Some(log) = std::env::var_os("HULL_TEST_SKIP_LOG") else {
+        return;
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = f.write_all(format!("{test}: {reason}\n").as_bytes());
+    }
 }
 
 /// A directory removed on drop after unmounting anything below it, never crossing into another

@@ -5,11 +5,12 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use integration::features::{self, Feature};
 use integration::{Bundle, Container, Runtime, TempDir};
 use serde_json::{json, Value};
 
 fn v1() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+    features::missing(Feature::CgroupV1).is_none()
 }
 
 /// The container's cgroup directory for a v1 controller, from its init's /proc/<pid>/cgroup.
@@ -279,22 +280,37 @@ fn a_disk() -> Option<String> {
 
 #[test]
 fn every_v1_resource_reaches_its_file_and_every_update_flag_too() {
-    if !v1() {
-        return integration::skip("checks v1 cgroup files; this host is not v1/hybrid");
+    if !features::require(Feature::CgroupV1, "v1 cgroup files") {
+        return;
     }
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sleep", "60"]);
     let disk = a_disk();
+    let swap = features::require(Feature::SwapAccounting, "memory.swap and --memory-swap");
+    let rt_sched = features::require(
+        Feature::RtGroupSched,
+        "cpu.realtimePeriod/realtimeRuntime and --cpu-rt-*",
+    );
+    let weight = features::require(Feature::BlkioWeight, "blockIO.weight and --blkio-weight");
     let mut resources = json!({
-        "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20,
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20,
                    "swappiness": 10, "disableOOMKiller": true},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "realtimePeriod": 1000000,
-                "realtimeRuntime": 0, "cpus": "0", "mems": "0"},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
         "pids": {"limit": 50},
-        "blockIO": {"weight": 200},
+        "blockIO": {},
         "devices": [{"allow": false, "access": "rwm"},
                     {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
     });
+    if swap {
+        resources["memory"]["swap"] = json!(128 << 20);
+    }
+    if rt_sched {
+        resources["cpu"]["realtimePeriod"] = json!(1000000);
+        resources["cpu"]["realtimeRuntime"] = json!(0);
+    }
+    if weight {
+        resources["blockIO"]["weight"] = json!(200);
+    }
     match &disk {
         Some(d) => {
             let (major, minor) = d.split_once(':').unwrap();
@@ -317,21 +333,27 @@ fn every_v1_resource_reaches_its_file_and_every_update_flag_too() {
         f("memory", "memory.soft_limit_in_bytes"),
         (32u64 << 20).to_string()
     );
-    assert_eq!(
-        f("memory", "memory.memsw.limit_in_bytes"),
-        (128u64 << 20).to_string()
-    );
+    if swap {
+        assert_eq!(
+            f("memory", "memory.memsw.limit_in_bytes"),
+            (128u64 << 20).to_string()
+        );
+    }
     assert_eq!(f("memory", "memory.swappiness"), "10");
     assert!(f("memory", "memory.oom_control").contains("oom_kill_disable 1"));
     assert_eq!(f("cpu", "cpu.shares"), "512");
     assert_eq!(f("cpu", "cpu.cfs_quota_us"), "50000");
     assert_eq!(f("cpu", "cpu.cfs_period_us"), "100000");
-    assert_eq!(f("cpu", "cpu.rt_period_us"), "1000000");
-    assert_eq!(f("cpu", "cpu.rt_runtime_us"), "0");
+    if rt_sched {
+        assert_eq!(f("cpu", "cpu.rt_period_us"), "1000000");
+        assert_eq!(f("cpu", "cpu.rt_runtime_us"), "0");
+    }
     assert_eq!(f("cpuset", "cpuset.cpus"), "0");
     assert_eq!(f("cpuset", "cpuset.mems"), "0");
     assert_eq!(f("pids", "pids.max"), "50");
-    assert_eq!(blkio_weight(pid), "200");
+    if weight {
+        assert_eq!(blkio_weight(pid), "200");
+    }
     if let Some(d) = &disk {
         assert_eq!(
             f("blkio", "blkio.throttle.read_bps_device"),
@@ -354,34 +376,36 @@ fn every_v1_resource_reaches_its_file_and_every_update_flag_too() {
     assert!(devices.lines().any(|l| l == "c 1:3 rwm"), "{devices}");
     assert!(!devices.contains("a *:* rwm"), "{devices}");
 
-    rt.ok(&[
+    let mut update: Vec<&str> = vec![
         "update",
         "--memory",
         "96m",
         "--memory-reservation",
         "48m",
-        "--memory-swap",
-        "192m",
         "--cpu-period",
         "200000",
         "--cpu-quota",
         "30000",
         "--cpu-share",
         "300",
-        "--cpu-rt-period",
-        "900000",
-        "--cpu-rt-runtime",
-        "0",
         "--cpuset-cpus",
         "0",
         "--cpuset-mems",
         "0",
         "--pids-limit",
         "30",
-        "--blkio-weight",
-        "300",
-        &c.id,
-    ]);
+    ];
+    if swap {
+        update.extend(["--memory-swap", "192m"]);
+    }
+    if rt_sched {
+        update.extend(["--cpu-rt-period", "900000", "--cpu-rt-runtime", "0"]);
+    }
+    if weight {
+        update.extend(["--blkio-weight", "300"]);
+    }
+    update.push(&c.id);
+    rt.ok(&update);
     assert_eq!(
         f("memory", "memory.limit_in_bytes"),
         (96u64 << 20).to_string()
@@ -390,17 +414,26 @@ fn every_v1_resource_reaches_its_file_and_every_update_flag_too() {
         f("memory", "memory.soft_limit_in_bytes"),
         (48u64 << 20).to_string()
     );
-    assert_eq!(
-        f("memory", "memory.memsw.limit_in_bytes"),
-        (192u64 << 20).to_string()
-    );
+    if swap {
+        assert_eq!(
+            f("memory", "memory.memsw.limit_in_bytes"),
+            (192u64 << 20).to_string()
+        );
+    }
     assert_eq!(f("cpu", "cpu.cfs_period_us"), "200000");
     assert_eq!(f("cpu", "cpu.cfs_quota_us"), "30000");
     assert_eq!(f("cpu", "cpu.shares"), "300");
-    assert_eq!(f("cpu", "cpu.rt_period_us"), "900000");
+    if rt_sched {
+        assert_eq!(f("cpu", "cpu.rt_period_us"), "900000");
+    }
     assert_eq!(f("pids", "pids.max"), "30");
-    assert_eq!(blkio_weight(pid), "300");
+    if weight {
+        assert_eq!(blkio_weight(pid), "300");
+    }
 
+    if !features::require(Feature::CpuIdle, "cpu.idle") {
+        return;
+    }
     let dir = TempDir::new("resources");
     let file = dir.path.join("r.json");
     std::fs::write(&file, json!({"cpu": {"idle": 1}}).to_string()).unwrap();
@@ -415,6 +448,57 @@ fn every_v1_resource_reaches_its_file_and_every_update_flag_too() {
     } else if f("cpu", "cpu.idle") != "1" {
         println!("reference runtime: cpu.idle not applied ({})", idle.status);
     }
+}
+
+/// Without a blkio weight file (no BFQ), a weight is an error that names the field and why, at
+/// create and at update, and the failed create leaves no cgroup behind.
+#[test]
+fn a_blkio_weight_without_bfq_is_a_clear_error() {
+    if features::missing(Feature::CgroupV1).is_some() {
+        return integration::skip("checks the v1 blkio controller; this host is unified v2");
+    }
+    if features::missing(Feature::BlkioWeight).is_none() {
+        return integration::skip(
+            "this kernel has a blkio weight file (BFQ): the refusal is not testable here",
+        );
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    let cgroup = format!("/{}", integration::unique("hull-weight"));
+    b.config["linux"]["cgroupsPath"] = json!(cgroup);
+    b.config["linux"]["resources"] = json!({"blockIO": {"weight": 200}});
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["create", "--bundle", b.path_str(), &c.id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a weight was accepted without BFQ");
+    if rt.is_hull() {
+        assert!(
+            err.contains(
+                "linux.resources.blockIO.weight: this kernel's blkio controller has no weight \
+                 file (it needs the BFQ scheduler)"
+            ),
+            "{err}"
+        );
+    }
+    for d in integration::cgroup_dirs(&cgroup) {
+        assert!(!d.exists(), "{d:?} left behind by a failed create");
+    }
+    assert!(
+        !rt.run(&["state", &c.id]).status.success(),
+        "state left behind"
+    );
+
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    let (c, _) = detached(&rt, &b);
+    let out = rt.run(&["update", "--blkio-weight", "300", &c.id]);
+    assert!(!out.status.success(), "--blkio-weight accepted without BFQ");
+    if rt.is_hull() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("linux.resources.blockIO.weight"), "{err}");
+    }
+    drop(c);
+    integration::remove_empty_cgroups(&cgroup);
 }
 
 /// Requests this host cannot honour: an error naming the resource, and nothing left behind.

@@ -1,6 +1,7 @@
 //! Each known runtime escape performed against the runtime, and shown to fail; and seccomp
 //! profiles that hold.
 
+use integration::features::{self, Feature};
 use integration::{run_bundle, run_script, Bundle, Container, Runtime, TempDir};
 use serde_json::json;
 
@@ -404,6 +405,9 @@ fn answer_notifications(fd: std::os::fd::OwnedFd) {
 
 #[test]
 fn seccomp_notify_hands_the_listener_to_the_agent() {
+    if !features::require(Feature::SeccompNotify, "SCMP_ACT_NOTIFY") {
+        return;
+    }
     let rt = Runtime::new();
     let agent_dir = TempDir::new("hull-agent");
     let agent = FakeAgent::start(&agent_dir.path);
@@ -471,6 +475,9 @@ fn seccomp_notify_hands_the_listener_to_the_agent() {
 
 #[test]
 fn seccomp_notify_without_an_agent_leaves_nothing() {
+    if !features::require(Feature::SeccompNotify, "SCMP_ACT_NOTIFY") {
+        return;
+    }
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     b.config["linux"]["seccomp"] = json!({
@@ -497,6 +504,9 @@ fn seccomp_notify_without_an_agent_leaves_nothing() {
 
 #[test]
 fn session_keyring_per_container_unless_no_new_keyring() {
+    if !features::require(Feature::Keyrings, "session keyrings") {
+        return;
+    }
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "30"]);
     b.save();

@@ -1,6 +1,7 @@
 //! Cases for config.json's areas (root, mounts, process, hostname, hooks and config-linux),
 //! checked from inside the container with busybox.
 
+use integration::features::{self, Feature};
 use integration::{run_bundle, run_script, Bundle, Container, Runtime, TempDir};
 use serde_json::json;
 
@@ -59,6 +60,9 @@ pub fn pid_namespace_makes_the_process_pid_1() {
 }
 
 pub fn user_namespace_maps_ids() {
+    if let Some(why) = features::missing(Feature::UserNamespace) {
+        crate::skip(&why);
+    }
     let rt = Runtime::new();
     let out = run_script(
         &rt,
@@ -329,8 +333,8 @@ pub fn time_namespace_with_offsets() {
     if !rt.is_hull() {
         crate::skip("the reference runtime (runc 1.1) has no time namespace support");
     }
-    if !std::path::Path::new("/proc/self/ns/time").exists() {
-        crate::skip("this kernel has no time namespaces");
+    if let Some(why) = features::missing(Feature::TimeNamespace) {
+        crate::skip(&why);
     }
     let out = run_script(&rt, "cut -d. -f1 /proc/uptime", |c| {
         c["linux"]["namespaces"]

@@ -357,6 +357,7 @@ fn main() {
             }
             (Outcome::Skip(why), _) => {
                 skipped += 1;
+                integration::log_skip(&format!("conformance: {name}"), &why);
                 println!("ok {n} - {name} # SKIP {why}");
             }
             (Outcome::Fail(_), Some(why)) => {
