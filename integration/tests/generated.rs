@@ -1,0 +1,297 @@
+//! Configs that real callers generate, run through hull and through the reference runtime
+//! (runc, or `REFERENCE=`), comparing what the process sees: its capability sets, user and
+//! groups, no_new_privs and seccomp mode, rlimits, mounts, cgroup placement, hostname, cwd,
+//! umask and environment.
+//!
+//! The harness's own default config was written by hand, so it never met what `runc spec` or
+//! an engine writes; Debian's `runc spec` (ambient capabilities with no inheritable set) failed
+//! under hull while runc ran it. These configs come from `runc spec`, `crun spec` and
+//! `hull spec` on this machine, and from podman, docker and containerd as captured in
+//! `bundle-fixtures/generated/` (see its README for how). Each is made runnable here the same
+//! way for both runtimes: our busybox rootfs, a probe script as the process, no hooks (they
+//! call the engine's binaries), new namespaces instead of paths to the engine's, and files in
+//! the bundle for bind sources that live in the engine's directories.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use integration::{hull_bin, make_rootfs, unique, TempDir};
+use serde_json::{json, Value};
+
+/// What the process reports about itself, one fact per line.
+const PROBE: &str = r#"
+grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|Uid|Gid|Groups|NoNewPrivs|Seccomp):' /proc/self/status
+sed 's/  */ /g' /proc/self/limits | sed 's/^/limit: /'
+while read -r src dst fstype opts rest; do echo "mount: $dst $fstype $opts"; done < /proc/self/mounts
+sed 's/^/cgroup: /' /proc/self/cgroup
+echo "oom_score_adj: $(cat /proc/self/oom_score_adj)"
+echo "hostname: $(hostname)"
+echo "cwd: $(pwd)"
+echo "umask: $(umask)"
+env | sort | sed 's/^/env: /'
+"#;
+
+/// A runtime and its private state root.
+struct Side {
+    name: String,
+    bin: PathBuf,
+    root: TempDir,
+}
+
+impl Side {
+    fn new(name: &str, bin: PathBuf) -> Side {
+        Side {
+            name: name.to_string(),
+            bin,
+            root: TempDir::new(&format!("gen-root-{name}")),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(&self.root.path);
+        c
+    }
+
+    /// Runs `config` in a fresh bundle; returns what the probe printed, or the failure.
+    fn probe(&self, config: &Value) -> Result<String, String> {
+        let bundle = TempDir::new("gen-bundle");
+        let id = unique("gen");
+        let _cgroups = CgroupParent(parent_of(&id));
+        let config = runnable(config, &bundle.path, &id);
+        std::fs::write(
+            bundle.path.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        let out = self
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(&bundle.path)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the runtime");
+        let _ = self.cmd().args(["delete", "--force", &id]).output();
+        if !out.status.success() {
+            return Err(format!(
+                "{} exited {}: {}{}",
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(normalise(&String::from_utf8_lossy(&out.stdout), &id))
+    }
+}
+
+/// The cgroup parent that stands in for an engine's, one per container.
+fn parent_of(id: &str) -> String {
+    format!("{id}-parent")
+}
+
+/// Removes a cgroup parent made for one run, in every hierarchy, even when the test fails.
+struct CgroupParent(String);
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        integration::remove_empty_cgroups(&self.0);
+    }
+}
+
+/// The same config made runnable on this machine (see the module comment).
+fn runnable(config: &Value, bundle: &Path, id: &str) -> Value {
+    let mut c = config.clone();
+    make_rootfs(&bundle.join("rootfs"));
+    c["root"]["path"] = json!("rootfs");
+    c["process"]["terminal"] = json!(false);
+    c["process"]["args"] = json!(["sh", "-c", PROBE]);
+    if let Some(o) = c.as_object_mut() {
+        o.remove("hooks");
+    }
+    if let Some(ns) = c["linux"]["namespaces"].as_array_mut() {
+        for n in ns.iter_mut().filter_map(Value::as_object_mut) {
+            n.remove("path");
+        }
+    }
+    if c["linux"]["cgroupsPath"].is_string() {
+        // The engine's shape (/docker/<id>, /libpod_parent/libpod-<id>, /default/<id>) under a
+        // parent of this run's own, which the bundle's guard removes.
+        c["linux"]["cgroupsPath"] = json!(format!("/{}/{id}", parent_of(id)));
+    }
+    let mut n = 0;
+    for m in c["mounts"].as_array_mut().into_iter().flatten() {
+        let bind = m["type"] == "bind"
+            || m["options"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"));
+        let source = m["source"].as_str().unwrap_or_default().to_string();
+        if !bind || Path::new(&source).exists() {
+            continue;
+        }
+        n += 1;
+        let dest = m["destination"].as_str().unwrap_or_default();
+        let stand_in = bundle.join(format!("bind-{n}"));
+        if dest.starts_with("/etc/") || dest.ends_with("env") {
+            std::fs::write(&stand_in, "stand-in for an engine's file\n").unwrap();
+        } else {
+            std::fs::create_dir_all(&stand_in).unwrap();
+        }
+        m["source"] = json!(stand_in);
+    }
+    c
+}
+
+/// The container's id and the runtime's default cgroup parent vary between runs and runtimes;
+/// everything else is compared as printed.
+fn normalise(out: &str, id: &str) -> String {
+    let mut lines: Vec<String> = out
+        .lines()
+        .map(|l| {
+            if let Some(rest) = l.strip_prefix("cgroup: ") {
+                // hierarchy:controllers:path -> the path's last component when it is our id.
+                let mut f = rest.splitn(3, ':');
+                let (h, ctrl, path) = (f.next(), f.next(), f.next().unwrap_or(""));
+                let path = match path.rsplit_once('/') {
+                    Some((_, last)) if last == id => "<parent>/<id>".to_string(),
+                    _ => path.replace(id, "<id>"),
+                };
+                format!("cgroup: {}:{}:{path}", h.unwrap_or(""), ctrl.unwrap_or(""))
+            } else {
+                l.replace(id, "<id>")
+            }
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// The differences between two probe outputs, line by line.
+fn diff(a: &str, b: &str) -> Vec<String> {
+    let count = |s: &str| {
+        let mut m: BTreeMap<String, i32> = BTreeMap::new();
+        for l in s.lines() {
+            *m.entry(l.to_string()).or_default() += 1;
+        }
+        m
+    };
+    let (ca, cb) = (count(a), count(b));
+    let mut out = Vec::new();
+    for (l, n) in &ca {
+        if cb.get(l) != Some(n) {
+            out.push(format!("- {l}"));
+        }
+    }
+    for (l, n) in &cb {
+        if ca.get(l) != Some(n) {
+            out.push(format!("+ {l}"));
+        }
+    }
+    out
+}
+
+/// `<runtime> spec` in a fresh directory, or None (with a printed skip) where it is missing.
+fn spec_of(bin: &str) -> Option<Value> {
+    let dir = TempDir::new("gen-spec");
+    match Command::new(bin)
+        .args(["spec", "--bundle"])
+        .arg(&dir.path)
+        .output()
+    {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!("{bin} spec failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            integration::skip(&format!("{bin} spec not run: {e}"));
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(dir.path.join("config.json")).unwrap();
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bundle-fixtures/generated")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// Runs `config` through hull and the reference; they must both run it and see the same.
+fn same_as_reference(what: &str, config: &Value) {
+    if std::env::var("REFERENCE").is_ok_and(|r| !r.is_empty()) {
+        return integration::skip(&format!(
+            "{what}: this suite compares hull with the reference; run it without REFERENCE"
+        ));
+    }
+    let hull = Side::new("hull", hull_bin());
+    let reference = Side::new("runc", PathBuf::from("runc"));
+    let theirs = reference
+        .probe(config)
+        .unwrap_or_else(|e| panic!("{what}: the reference runtime failed: {e}"));
+    let ours = hull
+        .probe(config)
+        .unwrap_or_else(|e| panic!("{what}: runc ran it, hull did not: {e}"));
+    let d = diff(&theirs, &ours);
+    assert!(
+        d.is_empty(),
+        "{what}: what the process sees differs (- runc, + hull):\n{}",
+        d.join("\n")
+    );
+}
+
+#[test]
+fn runc_spec() {
+    if let Some(c) = spec_of("runc") {
+        same_as_reference("runc spec", &c);
+    }
+}
+
+#[test]
+fn crun_spec() {
+    if let Some(c) = spec_of("crun") {
+        same_as_reference("crun spec", &c);
+    }
+}
+
+#[test]
+fn hull_spec() {
+    if let Some(c) = spec_of(hull_bin().to_str().unwrap()) {
+        same_as_reference("hull spec", &c);
+    }
+}
+
+#[test]
+fn podman_config() {
+    same_as_reference("podman 4.3", &fixture("podman.json"));
+}
+
+#[test]
+fn podman_config_network_none() {
+    same_as_reference(
+        "podman 4.3 --network none",
+        &fixture("podman-network-none.json"),
+    );
+}
+
+#[test]
+fn docker_config() {
+    same_as_reference("docker 20.10", &fixture("docker.json"));
+}
+
+#[test]
+fn containerd_config() {
+    same_as_reference("containerd 1.6 (ctr run)", &fixture("containerd.json"));
+}
+
+#[test]
+fn normalising_keeps_facts_and_hides_ids() {
+    let out = "cgroup: 3:memory:/hull/gen-1\ncgroup: 2:pids:/docker/gen-1\nhostname: gen-1\n";
+    assert_eq!(
+        normalise(out, "gen-1"),
+        "cgroup: 2:pids:<parent>/<id>\ncgroup: 3:memory:<parent>/<id>\nhostname: <id>"
+    );
+    assert_eq!(diff("a\nb", "b\nc"), ["- a", "+ c"]);
+}
