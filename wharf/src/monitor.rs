@@ -48,12 +48,27 @@ pub enum MonitorError {
     Volume(#[from] crate::volume::VolumeError),
 }
 
-/// docker's exit codes for a process that could not be started.
+/// docker's exit codes for a process that could not be started, from the runtime's message:
+/// 127 when the program is missing, 126 when it cannot be run, 125 otherwise. The texts are
+/// errno descriptions and Go's lookup error, compared without case, so runc's and hull's
+/// (`no such file or directory`) and crun's (`No such file or directory`) wording give the
+/// same code. Besides docker CLI's EACCES and EISDIR, EPERM counts as "cannot be run", as
+/// podman counts it: crun reports a directory as `open executable: Operation not permitted`.
 pub fn start_failure_code(msg: &str) -> i32 {
     let m = msg.to_ascii_lowercase();
-    if m.contains("not found") || m.contains("no such file") {
+    let missing = [
+        "executable file not found",
+        "no such file or directory",
+        "not found in $path",
+    ];
+    let not_runnable = [
+        "permission denied",
+        "is a directory",
+        "operation not permitted",
+    ];
+    if missing.iter().any(|t| m.contains(t)) {
         127
-    } else if m.contains("permission denied") || m.contains("is a directory") {
+    } else if not_runnable.iter().any(|t| m.contains(t)) {
         126
     } else {
         125
@@ -612,5 +627,29 @@ mod tests {
             127
         );
         assert_eq!(start_failure_code("exec /etc: permission denied"), 126);
+        // hull and runc
+        assert_eq!(
+            start_failure_code(
+                "container init: process.args[0]: exec: \"/no/such\": stat /no/such: no such file or directory"
+            ),
+            127
+        );
+        // crun
+        assert_eq!(
+            start_failure_code("executable file `/no/such` not found: No such file or directory"),
+            127
+        );
+        assert_eq!(
+            start_failure_code("open executable: Permission denied"),
+            126
+        );
+        assert_eq!(
+            start_failure_code("open executable: Operation not permitted"),
+            126
+        );
+        assert_eq!(
+            start_failure_code("mounting /x: Device or resource busy"),
+            125
+        );
     }
 }

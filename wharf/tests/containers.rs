@@ -89,7 +89,7 @@ impl Guard {
     /// None (after printing why) when we are not root or the runtime is missing.
     fn new(runtime: &str) -> Option<Self> {
         if !nix_is_root() {
-            eprintln!("SKIPPED: containers need root");
+            integration::skip("containers need root");
             return None;
         }
         let found = if runtime.contains('/') {
@@ -99,7 +99,7 @@ impl Guard {
                 .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(runtime).is_file()))
         };
         if !found {
-            eprintln!("SKIPPED: runtime {runtime} not found");
+            integration::skip(&format!("runtime {runtime} not found"));
             return None;
         }
         let crun = runtime.rsplit('/').next() == Some("crun");
@@ -394,6 +394,12 @@ fn bad_input_leaves_nothing_behind() {
     let out = g.run(&["run", "--rm", "busybox", "nosuchcmd"]);
     assert_eq!(out.status.code(), Some(127), "{:?}", text(&out));
     assert!(text(&out).1.contains("nosuchcmd"), "{:?}", text(&out));
+    // Every runtime's wording for a missing path and for a directory gives docker's codes.
+    let out = g.run(&["run", "--rm", "busybox", "/no/such"]);
+    assert_eq!(out.status.code(), Some(127), "{:?}", text(&out));
+    assert!(text(&out).1.contains("/no/such"), "{:?}", text(&out));
+    let out = g.run(&["run", "--rm", "busybox", "/etc"]);
+    assert_eq!(out.status.code(), Some(126), "{:?}", text(&out));
     let out = g.run(&["run", "--memory", "12qb", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
@@ -793,10 +799,10 @@ fn killed_monitor_is_reported_and_rm_f_cleans() {
 #[test]
 fn hull_runs_a_container() {
     if !hull().is_file() {
-        eprintln!(
-            "SKIPPED: {} not built (cargo build -p hull)",
+        integration::skip(&format!(
+            "{} not built (cargo build -p hull)",
             hull().display()
-        );
+        ));
         return;
     }
     let Some(g) = Guard::new(&hull().display().to_string()) else {
@@ -1169,7 +1175,7 @@ fn seccomp_default_unconfined_privileged_and_custom() {
             let out = g.run(&["run", "--rm", "busybox", "ls", &path]);
             assert!(!out.status.success(), "{path} without --privileged");
         }
-        None => eprintln!("SKIPPED: no block device in /dev to look for"),
+        None => integration::skip("no block device in /dev to look for"),
     }
     // The default profile refuses what reaches beyond the container.
     let out = g.run(&["run", "--rm", "busybox", "hostname", "other"]);
@@ -1919,5 +1925,159 @@ fn ps_filters_sizes_and_commands_like_docker() {
     assert!(sized.lines().next().unwrap().ends_with("SIZE"), "{sized}");
     assert!(sized.contains("(virtual "), "{sized}");
     g.ok(&["rm", "-f", "web", "done", "live"]);
+    g.assert_clean();
+}
+
+#[test]
+fn volumes_from_shares_the_sources_mounts() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let tar = g.env.path("busybox.tar").display().to_string();
+    g.ok(&[
+        "import",
+        "-c",
+        "VOLUME /tmp",
+        "-c",
+        "CMD [\"sh\"]",
+        &tar,
+        "withvol",
+    ]);
+    let host = g.env.path("shared-ro");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("h"), "from host\n").unwrap();
+    let ro_bind = format!("{}:/h:ro", host.display());
+    // The source need not be running: a stopped container lends its mounts too.
+    g.ok(&[
+        "run",
+        "--name",
+        "src",
+        "-v",
+        "vf-data:/data",
+        "-v",
+        &ro_bind,
+        "withvol",
+        "sh",
+        "-c",
+        "echo d > /data/f; echo t > /tmp/t",
+    ]);
+    let anon = g.inspect(
+        "src",
+        "{{range .Mounts}}{{if eq .Destination \"/tmp\"}}{{.Name}}{{end}}{{end}}",
+    );
+    assert_eq!(anon.len(), 64, "{anon}");
+    // The named volume, the image's anonymous volume and the bind, at the same places.
+    assert_eq!(
+        g.ok(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "src",
+            "busybox",
+            "cat",
+            "/data/f",
+            "/tmp/t",
+            "/h/h"
+        ]),
+        "d\nt\nfrom host\n"
+    );
+    // :ro makes every mount read-only; a read-only source mount stays read-only under :rw.
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src:ro",
+        "busybox",
+        "touch",
+        "/data/x",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src:rw",
+        "busybox",
+        "touch",
+        "/h/x",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    g.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src",
+        "busybox",
+        "touch",
+        "/data/x",
+    ]);
+    // The container's own -v wins over what it borrows.
+    assert_eq!(
+        g.ok(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "src",
+            "-v",
+            "vf-other:/data",
+            "busybox",
+            "ls",
+            "/data"
+        ]),
+        ""
+    );
+    // docker's record: HostConfig.VolumesFrom as given, no Binds of the borrowed mounts, and
+    // the borrowed mounts in .Mounts.
+    g.ok(&[
+        "create",
+        "--name",
+        "borrower",
+        "--volumes-from",
+        "src:ro",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        g.inspect(
+            "borrower",
+            "{{json .HostConfig.VolumesFrom}} {{json .HostConfig.Binds}}"
+        ),
+        r#"["src:ro"] null"#
+    );
+    assert_eq!(
+        g.inspect(
+            "borrower",
+            "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}"
+        ),
+        "/h:false /tmp:false /data:false"
+    );
+    g.ok(&["rm", "borrower"]);
+    // Removing a borrower (with its anonymous volumes) leaves the source's volumes alone.
+    assert!(g.ok(&["volume", "ls", "-q"]).lines().any(|v| v == anon));
+    // Bad input: docker's messages, status 125, nothing made.
+    let out = g.run(&["run", "--rm", "--volumes-from", "nosuch", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("No such container: nosuch"),
+        "{:?}",
+        text(&out)
+    );
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src:rshared",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("invalid mode: rshared"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(g.ok(&["ps", "-a", "--format", "{{.Names}}"]), "src\n");
+    g.ok(&["rm", "-v", "src"]);
+    g.ok(&["volume", "rm", "vf-data", "vf-other"]);
     g.assert_clean();
 }

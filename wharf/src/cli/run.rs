@@ -98,6 +98,9 @@ pub struct CreateFlags {
     /// Mount a tmpfs directory
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    volumes_from: Vec<String>,
     /// Set meta data on a container
     #[arg(short, long = "label", value_name = "list")]
     label: Vec<String>,
@@ -184,6 +187,9 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
     for t in &f.tmpfs {
         mounts.push(parse::tmpfs(t)?);
     }
+    for v in &f.volumes_from {
+        parse::volumes_from(v)?;
+    }
     let restart_policy = parse::restart_policy(&f.restart)?;
     let mut security_opt = Vec::new();
     for o in &f.security_opt {
@@ -246,6 +252,7 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
             pids_limit: f.pids_limit,
             init: f.init.then_some(true),
             security_opt: (!security_opt.is_empty()).then_some(security_opt),
+            volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
             ..Default::default()
         },
         mounts,

@@ -165,6 +165,25 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         .map(|l| l.chain_id.hex().to_string())
         .collect();
     let mut mounts = o.mounts;
+    // HostConfig.Binds lists the container's own -v and --mount, not what --volumes-from adds.
+    let binds: Vec<String> = mounts
+        .iter()
+        .filter(|m| m.kind == "bind" || (m.kind == "volume" && !m.name.is_empty()))
+        .map(|m| {
+            let mode = if m.mode.is_empty() {
+                String::new()
+            } else {
+                format!(":{}", m.mode)
+            };
+            let src = if m.kind == "volume" {
+                &m.name
+            } else {
+                &m.source
+            };
+            format!("{src}:{}{mode}", m.destination)
+        })
+        .collect();
+    volumes_from(ctx, &o.host, &mut mounts)?;
     // docker: the image's VOLUMEs become anonymous volumes where nothing else is mounted,
     // and Config.Volumes lists them with the `-v /path` ones.
     let image_volumes: Vec<String> = ic
@@ -217,23 +236,6 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
             path: super::log_path(&ctx.root, &id),
             source,
         })?;
-        let binds: Vec<String> = mounts
-            .iter()
-            .filter(|m| m.kind == "bind" || (m.kind == "volume" && !m.name.is_empty()))
-            .map(|m| {
-                let mode = if m.mode.is_empty() {
-                    String::new()
-                } else {
-                    format!(":{}", m.mode)
-                };
-                let src = if m.kind == "volume" {
-                    &m.name
-                } else {
-                    &m.source
-                };
-                format!("{src}:{}{mode}", m.destination)
-            })
-            .collect();
         // The user is resolved, and volumes filled, from the image as the container will
         // see it.
         layout.mount(&lowers)?;
@@ -297,6 +299,40 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         }
     }
     built
+}
+
+/// Adds the volume and bind mounts of each `--volumes-from` container, as docker does: at the
+/// same destinations (a later source wins, the container's own `-v`/`--mount` win over all),
+/// writable only where the source's mount is and the mode allows, never filled from the image.
+fn volumes_from(
+    ctx: &Context,
+    host: &HostConfig,
+    mounts: &mut Vec<Mount>,
+) -> Result<(), CreateError> {
+    let own: Vec<String> = mounts.iter().map(|m| m.destination.clone()).collect();
+    for spec in host.volumes_from.iter().flatten() {
+        let (source, rw) = parse::volumes_from(spec)?;
+        let from = super::lookup::find(&ctx.db, source)?;
+        for m in from
+            .spec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "bind" || m.kind == "volume")
+        {
+            if own.contains(&m.destination) {
+                continue;
+            }
+            mounts.retain(|x| x.destination != m.destination);
+            // docker records no mode for these: RW says it.
+            mounts.push(Mount {
+                rw: m.rw && rw,
+                mode: String::new(),
+                nocopy: true,
+                ..m.clone()
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Makes (or finds) each volume the container mounts, and fills an empty one from the

@@ -135,6 +135,9 @@ pub struct HostConfig {
     /// `seccomp=unconfined`, `seccomp=<profile JSON>`, `no-new-privileges=true|false`.
     #[serde(default)]
     pub security_opt: Option<Vec<String>>,
+    /// `--volumes-from CONTAINER[:MODE]`, as given.
+    #[serde(default)]
+    pub volumes_from: Option<Vec<String>>,
 }
 
 /// What `create` resolved from the image and the options and must not change later.

@@ -13,6 +13,8 @@ pub enum ParseError {
     },
     #[error("invalid restart policy format: {0}")]
     Restart(String),
+    #[error("{0}")]
+    VolumesFrom(String),
     #[error("invalid volume specification: '{0}'")]
     Volume(String),
     /// A volume name docker's local driver refuses, in the driver's words.
@@ -184,6 +186,27 @@ pub fn restart_policy(s: &str) -> Result<RestartPolicy, ParseError> {
 }
 
 /// `-v /host:/ctr[:MODE]` (a bind; a missing host directory is created, as docker does),
+/// `--volumes-from CONTAINER[:MODE]`: the container and whether its mounts may stay writable.
+/// MODE is `ro` or `rw` (with docker's SELinux `z`/`Z`, which change nothing here); docker
+/// refuses propagation and copy modes here, and so does wharf.
+pub fn volumes_from(spec: &str) -> Result<(&str, bool), ParseError> {
+    if spec.is_empty() {
+        return Err(ParseError::VolumesFrom(
+            "volumes-from specification cannot be an empty string".into(),
+        ));
+    }
+    let (name, mode) = spec.split_once(':').unwrap_or((spec, "rw"));
+    let mut rw = true;
+    for m in mode.split(',') {
+        match m {
+            "ro" => rw = false,
+            "rw" | "z" | "Z" => {}
+            _ => return Err(ParseError::VolumesFrom(format!("invalid mode: {mode}"))),
+        }
+    }
+    Ok((name, rw))
+}
+
 /// `-v NAME:/ctr[:MODE]` (a named volume, made on first use) or `-v /ctr` (an anonymous
 /// volume). MODE is a comma list of `ro`/`rw`, `nocopy` (volumes only), docker's SELinux
 /// `z`/`Z` (accepted and without effect here, as on any host without SELinux) and a
@@ -413,6 +436,15 @@ mod tests {
             mount("type=bind,source=/nonexistent-wharf,target=/x"),
             Err(ParseError::BindSource(_))
         ));
+        assert_eq!(volumes_from("data").unwrap(), ("data", true));
+        assert_eq!(volumes_from("data:ro").unwrap(), ("data", false));
+        assert_eq!(volumes_from("data:rw,z").unwrap(), ("data", true));
+        assert_eq!(
+            volumes_from("data:rshared").unwrap_err().to_string(),
+            "invalid mode: rshared"
+        );
+        assert!(volumes_from("data:nocopy").is_err());
+        assert!(volumes_from("").is_err());
         let t = mount("type=tmpfs,target=/t,tmpfs-size=1m").unwrap();
         assert_eq!(t.mode, "size=1048576");
         assert_eq!(env_file("# c\nA=1\n\nB=2 3\n"), vec!["A=1", "B=2 3"]);
