@@ -294,7 +294,7 @@ impl Tmpfs {
                 path: path.to_path_buf(),
             }),
             Err(e) => {
-                eprintln!("SKIPPED: cannot mount a tmpfs ({e}); run as root");
+                integration::skip(&format!("cannot mount a tmpfs ({e}); run as root"));
                 None
             }
         }

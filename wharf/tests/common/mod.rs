@@ -124,7 +124,7 @@ pub fn have(path: &str, package: &str) -> bool {
     if Path::new(path).exists() {
         true
     } else {
-        eprintln!("SKIPPED: {path} not found (apt-get install {package})");
+        integration::skip(&format!("{path} not found (apt-get install {package})"));
         false
     }
 }
