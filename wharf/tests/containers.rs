@@ -125,6 +125,20 @@ impl Guard {
         ]);
     }
 
+    /// busybox as the image `withvol`, whose config declares `VOLUME /tmp`.
+    fn import_with_volume_at_tmp(&self) {
+        let tar = self.env.path("busybox.tar").display().to_string();
+        self.ok(&[
+            "import",
+            "-c",
+            "VOLUME /tmp",
+            "-c",
+            "CMD [\"sh\"]",
+            &tar,
+            "withvol",
+        ]);
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         self.env
             .wharf()
@@ -1209,12 +1223,7 @@ fn seccomp_default_unconfined_privileged_and_custom() {
         "mkdir",
         "/x",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    assert!(
-        text(&out).1.contains("Operation not permitted"),
-        "{:?}",
-        text(&out)
-    );
+    assert_fails(&out, 1, "Operation not permitted");
     let out = g.run(&[
         "run",
         "--security-opt",
@@ -1690,16 +1699,7 @@ fn volumes_named_anonymous_from_the_image_cp_and_prune() {
     let Some(g) = Guard::new(&runtime()) else {
         return;
     };
-    let tar = g.env.path("busybox.tar").display().to_string();
-    g.ok(&[
-        "import",
-        "-c",
-        "VOLUME /tmp",
-        "-c",
-        "CMD [\"sh\"]",
-        &tar,
-        "withvol",
-    ]);
+    g.import_with_volume_at_tmp();
     let volumes = || {
         let mut v: Vec<String> = g
             .ok(&["volume", "ls", "-q"])
@@ -1928,21 +1928,18 @@ fn ps_filters_sizes_and_commands_like_docker() {
     g.assert_clean();
 }
 
+/// The command failed with `code` and said `needle` on stderr.
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.status.code(), Some(code), "{:?}", text(out));
+    assert!(text(out).1.contains(needle), "{:?}", text(out));
+}
+
 #[test]
 fn volumes_from_shares_the_sources_mounts() {
     let Some(g) = Guard::new(&runtime()) else {
         return;
     };
-    let tar = g.env.path("busybox.tar").display().to_string();
-    g.ok(&[
-        "import",
-        "-c",
-        "VOLUME /tmp",
-        "-c",
-        "CMD [\"sh\"]",
-        &tar,
-        "withvol",
-    ]);
+    g.import_with_volume_at_tmp();
     let host = g.env.path("shared-ro");
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("h"), "from host\n").unwrap();
@@ -1966,66 +1963,27 @@ fn volumes_from_shares_the_sources_mounts() {
         "{{range .Mounts}}{{if eq .Destination \"/tmp\"}}{{.Name}}{{end}}{{end}}",
     );
     assert_eq!(anon.len(), 64, "{anon}");
+    // `run --rm --volumes-from FROM [-v ...] busybox ARGS`.
+    let borrow = |from: &str, extra: &[&str], args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--volumes-from", from];
+        a.extend(extra);
+        a.push("busybox");
+        a.extend(args);
+        g.run(&a)
+    };
     // The named volume, the image's anonymous volume and the bind, at the same places.
-    assert_eq!(
-        g.ok(&[
-            "run",
-            "--rm",
-            "--volumes-from",
-            "src",
-            "busybox",
-            "cat",
-            "/data/f",
-            "/tmp/t",
-            "/h/h"
-        ]),
-        "d\nt\nfrom host\n"
-    );
+    let out = borrow("src", &[], &["cat", "/data/f", "/tmp/t", "/h/h"]);
+    assert_eq!(text(&out).0, "d\nt\nfrom host\n", "{:?}", text(&out));
     // :ro makes every mount read-only; a read-only source mount stays read-only under :rw.
-    let out = g.run(&[
-        "run",
-        "--rm",
-        "--volumes-from",
-        "src:ro",
-        "busybox",
-        "touch",
-        "/data/x",
-    ]);
+    let out = borrow("src:ro", &[], &["touch", "/data/x"]);
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    let out = g.run(&[
-        "run",
-        "--rm",
-        "--volumes-from",
-        "src:rw",
-        "busybox",
-        "touch",
-        "/h/x",
-    ]);
+    let out = borrow("src:rw", &[], &["touch", "/h/x"]);
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    g.ok(&[
-        "run",
-        "--rm",
-        "--volumes-from",
-        "src",
-        "busybox",
-        "touch",
-        "/data/x",
-    ]);
+    let out = borrow("src", &[], &["touch", "/data/x"]);
+    assert!(out.status.success(), "{:?}", text(&out));
     // The container's own -v wins over what it borrows.
-    assert_eq!(
-        g.ok(&[
-            "run",
-            "--rm",
-            "--volumes-from",
-            "src",
-            "-v",
-            "vf-other:/data",
-            "busybox",
-            "ls",
-            "/data"
-        ]),
-        ""
-    );
+    let out = borrow("src", &["-v", "vf-other:/data"], &["ls", "/data"]);
+    assert_eq!(text(&out).0, "", "{:?}", text(&out));
     // docker's record: HostConfig.VolumesFrom as given, no Binds of the borrowed mounts, and
     // the borrowed mounts in .Mounts.
     g.ok(&[
@@ -2055,26 +2013,15 @@ fn volumes_from_shares_the_sources_mounts() {
     // Removing a borrower (with its anonymous volumes) leaves the source's volumes alone.
     assert!(g.ok(&["volume", "ls", "-q"]).lines().any(|v| v == anon));
     // Bad input: docker's messages, status 125, nothing made.
-    let out = g.run(&["run", "--rm", "--volumes-from", "nosuch", "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125), "{:?}", text(&out));
-    assert!(
-        text(&out).1.contains("No such container: nosuch"),
-        "{:?}",
-        text(&out)
+    assert_fails(
+        &borrow("nosuch", &[], &["true"]),
+        125,
+        "No such container: nosuch",
     );
-    let out = g.run(&[
-        "run",
-        "--rm",
-        "--volumes-from",
-        "src:rshared",
-        "busybox",
-        "true",
-    ]);
-    assert_eq!(out.status.code(), Some(125), "{:?}", text(&out));
-    assert!(
-        text(&out).1.contains("invalid mode: rshared"),
-        "{:?}",
-        text(&out)
+    assert_fails(
+        &borrow("src:rshared", &[], &["true"]),
+        125,
+        "invalid mode: rshared",
     );
     assert_eq!(g.ok(&["ps", "-a", "--format", "{{.Names}}"]), "src\n");
     g.ok(&["rm", "-v", "src"]);
