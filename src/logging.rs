@@ -59,9 +59,13 @@ fn emit(level: &str, msg: &str, to_stderr: bool) {
     if level == "debug" && !l.debug {
         return;
     }
+    let time = || humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
     if let Some(mut f) = l.file.as_ref() {
-        let time = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        let _ = f.write_all(line(l.format, level, msg, &time).as_bytes());
+        let _ = f.write_all(line(l.format, level, msg, &time()).as_bytes());
+    } else if level == "debug" {
+        // runc's --debug without --log: log lines on stderr, so they can be told from output.
+        eprint!("{}", line(Format::Text, level, msg, &time()));
+        return;
     }
     if to_stderr || l.file.is_none() {
         eprintln!("{msg}");

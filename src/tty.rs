@@ -147,6 +147,15 @@ fn console_target() -> Result<OwnedFd, Errno> {
     open(path, flags, Mode::empty()).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Turns off ONLCR on a pty, as runc does for the terminals it proxies: the container's `\n`
+/// then reaches the caller as `\n`, not `\r\n`.
+pub fn clear_onlcr(fd: BorrowedFd) -> Result<(), TtyError> {
+    use nix::sys::termios::OutputFlags;
+    let mut t = tcgetattr(fd).map_err(sys("reading the terminal's settings"))?;
+    t.output_flags.remove(OutputFlags::ONLCR);
+    tcsetattr(fd, SetArg::TCSANOW, &t).map_err(sys("clearing ONLCR"))
+}
+
 /// Connects to a `--console-socket`.
 pub fn connect(path: &Path) -> Result<OwnedFd, TtyError> {
     UnixStream::connect(path)

@@ -589,3 +589,48 @@ fn exec_with_terminal_starts_at_the_callers_window_size() {
         println!("reference runtime: window size not applied this time: {text:?}");
     }
 }
+
+/// A terminal the runtime proxies passes the container's newlines as they are (ONLCR off, as
+/// runc sets it), and belongs to the process's user, with devpts' tty group. Run under script(1)
+/// with ONLCR off on the outer terminal, since runc wants a controlling terminal.
+#[test]
+fn proxied_terminal_keeps_newlines_and_belongs_to_the_user() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return integration::skip("script(1) from util-linux is not installed");
+    }
+    let rt = Runtime::new();
+    let in_script = |command: &str| {
+        let inner = format!(
+            "stty -onlcr; {} --root {} {command}",
+            rt.bin.display(),
+            rt.root.path.display()
+        );
+        // An idle pipe: at end of input script would type VEOF into the terminal.
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let idle = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        drop(idle);
+        assert!(out.status.success(), "{command}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut b = Bundle::new(&[]);
+    b.script("printf 'x\\ny\\n'; stat -c %u:%g $(tty)");
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 100});
+    b.save();
+    let c = Container::new(&rt);
+    let out = in_script(&format!("run --bundle {} {}", b.path_str(), c.id));
+    assert_eq!(out, "x\ny\n1000:5\n");
+    let (_b, c, _) = running(&rt);
+    let out = in_script(&format!("exec -t {} sh -c 'printf \"a\\nb\\n\"'", c.id));
+    assert_eq!(out, "a\nb\n");
+}

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::lifecycle::{self, create::CreateOptions, list, Global};
 use crate::logging;
@@ -11,7 +11,7 @@ use crate::logging;
 #[derive(Debug, Parser)]
 #[command(
     name = "hull",
-    about = "hull: an OCI container runtime",
+    about = "an Open Container Initiative runtime with runc's command line",
     disable_version_flag = true
 )]
 pub struct Cli {
@@ -146,22 +146,29 @@ struct UpdateArgs {
     blkio_weight: Option<u16>,
     #[arg(long)]
     cpu_period: Option<u64>,
-    #[arg(long)]
+    /// CFS quota in microseconds; -1 for unlimited.
+    #[arg(long, allow_hyphen_values = true)]
     cpu_quota: Option<i64>,
     #[arg(long)]
     cpu_share: Option<u64>,
     #[arg(long)]
     cpu_rt_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cpu_rt_runtime: Option<i64>,
+    /// CFS burst in microseconds.
+    #[arg(long)]
+    cpu_burst: Option<u64>,
+    /// 1 makes the cgroup SCHED_IDLE, 0 undoes it.
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_idle: Option<i64>,
     #[arg(long)]
     cpuset_cpus: Option<String>,
     #[arg(long)]
     cpuset_mems: Option<String>,
-    /// Memory limit (bytes, or with k/m/g).
-    #[arg(long)]
+    /// Memory limit (bytes, or with k/m/g); -1 for unlimited.
+    #[arg(long, allow_hyphen_values = true)]
     memory: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     memory_reservation: Option<String>,
     /// Memory plus swap limit; -1 for unlimited.
     #[arg(long, allow_hyphen_values = true)]
@@ -184,6 +191,9 @@ enum Command {
         /// Return once the process runs instead of waiting for it.
         #[arg(short, long)]
         detach: bool,
+        /// Keep the stopped container (its state and cgroup) after the process exits.
+        #[arg(long)]
+        keep: bool,
     },
     /// Run a process in a running container.
     Exec(Box<ExecArgs>),
@@ -257,9 +267,48 @@ enum ListFormat {
     Json,
 }
 
+/// Help in runc's layout (`NAME:` first, then `hull CMD - what it does`): callers and runc's own
+/// tests read it.
+const HELP: &str =
+    "NAME:\n   {name} - {about}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{all-args}{after-help}";
+
+/// The command line as runc lays out its help, with each subcommand named `hull CMD`.
+fn command() -> clap::Command {
+    Cli::command().help_template(HELP).mut_subcommands(|c| {
+        let name = format!("hull {}", c.get_name());
+        c.help_template(HELP).display_name(name)
+    })
+}
+
+/// The parsed command line, or the exit status of clap's own output (help, usage errors).
+/// `hull foo -h` says there is no help for `foo`, as runc does.
+fn parse() -> Result<Cli, i32> {
+    let matches = command().try_get_matches().map_err(|e| {
+        let asks_help = std::env::args().any(|a| a == "-h" || a == "--help");
+        if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_help {
+            if let Some(clap::error::ContextValue::String(name)) =
+                e.get(clap::error::ContextKind::InvalidSubcommand)
+            {
+                eprintln!("No help topic for '{name}'");
+                return 3;
+            }
+        }
+        let code = e.exit_code();
+        let _ = e.print();
+        code
+    })?;
+    Cli::from_arg_matches(&matches).map_err(|e| {
+        let _ = e.print();
+        e.exit_code()
+    })
+}
+
 /// Parses the command line, runs the command, and returns the process exit status.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let format = match cli.log_format {
         LogFormat::Text => logging::Format::Text,
         LogFormat::Json => logging::Format::Json,
@@ -302,7 +351,11 @@ fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Create(a) => lifecycle::create::create(g, &a.options()).map(|()| 0),
         Command::Start { container_id } => lifecycle::start::start(g, &container_id).map(|()| 0),
-        Command::Run { create, detach } => lifecycle::run::run(g, &create.options(), detach),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => lifecycle::run::run(g, &create.options(), detach, keep),
         Command::Exec(a) => lifecycle::exec::exec(
             g,
             &lifecycle::exec::ExecOptions {
@@ -354,6 +407,8 @@ fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
                 cpu_share: a.cpu_share,
                 cpu_rt_period: a.cpu_rt_period,
                 cpu_rt_runtime: a.cpu_rt_runtime,
+                cpu_burst: a.cpu_burst,
+                cpu_idle: a.cpu_idle,
                 cpuset_cpus: a.cpuset_cpus,
                 cpuset_mems: a.cpuset_mems,
                 memory: a.memory,
@@ -408,10 +463,12 @@ pub fn error_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// runc's layout: version, commit, spec (callers read the spec line).
 pub fn version() -> String {
     format!(
-        "hull version {}\nspec: {}\n",
+        "hull version {}\ncommit: {}\nspec: {}\n",
         env!("CARGO_PKG_VERSION"),
+        env!("HULL_COMMIT"),
         crate::state::OCI_VERSION
     )
 }

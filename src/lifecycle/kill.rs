@@ -13,7 +13,8 @@ use crate::syscall;
 /// Parses `9`, `KILL`, `SIGKILL`, `sigkill`, `RTMIN+3`.
 pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=libc::SIGRTMAX()).contains(&n) {
+        // 0 sends nothing and only checks that the process exists, as with kill(1).
+        if (0..=libc::SIGRTMAX()).contains(&n) {
             return Ok(n);
         }
         bail!("unknown signal {s:?}");
@@ -78,7 +79,8 @@ mod tests {
         assert_eq!(parse_signal("sigterm").unwrap(), 15);
         assert_eq!(parse_signal("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("-1").is_err());
         assert!(parse_signal("RTMIN+99").is_err());
     }
 }

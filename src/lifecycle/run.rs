@@ -31,7 +31,8 @@ const FORWARDED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
-pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
+/// `keep` leaves the stopped container (state, cgroup) for a later `delete`, as runc's --keep.
+pub fn run(g: &Global, o: &CreateOptions, detach: bool, keep: bool) -> anyhow::Result<i32> {
     let (ours, theirs) = if !detach && o.console_socket.is_none() {
         let (a, b) = console_pair()?;
         (Some(a), Some(b))
@@ -59,6 +60,7 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
             return Ok(None);
         };
         let m = tty::recv_master(sock.as_fd())?;
+        tty::clear_onlcr(m.as_fd())?;
         if let Some((rows, cols)) = tty::size_of(0) {
             tty::resize(m.as_fd(), rows, cols)?;
         }
@@ -82,8 +84,10 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool) -> anyhow::Result<i32> {
     // Other commands (state, kill, exec) must be able to lock the container while it runs.
     drop(created.dir);
     let code = supervise(pid, &signals, master)?;
-    let (dir, state) = g.store().open(&id)?;
-    destroy(dir, &state, &created.cgroup, hooks)?;
+    if !keep {
+        let (dir, state) = g.store().open(&id)?;
+        destroy(dir, &state, &created.cgroup, hooks)?;
+    }
     Ok(code)
 }
 

@@ -21,6 +21,8 @@ pub struct UpdateOptions {
     pub cpu_share: Option<u64>,
     pub cpu_rt_period: Option<u64>,
     pub cpu_rt_runtime: Option<i64>,
+    pub cpu_burst: Option<u64>,
+    pub cpu_idle: Option<i64>,
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub memory: Option<String>,
@@ -95,6 +97,12 @@ pub fn requested(o: &UpdateOptions) -> anyhow::Result<LinuxResources> {
     }
     if let Some(x) = o.cpu_rt_runtime {
         set("cpu", "realtimeRuntime", json!(x));
+    }
+    if let Some(x) = o.cpu_burst {
+        set("cpu", "burst", json!(x));
+    }
+    if let Some(x) = o.cpu_idle {
+        set("cpu", "idle", json!(x));
     }
     if let Some(x) = &o.cpuset_cpus {
         set("cpu", "cpus", json!(x));

@@ -51,6 +51,7 @@ pub fn prepare<'a>(
     if let Some(caps) = caps {
         caps.limit_bounding().step("capabilities")?;
     }
+    stdio_to_user(process.user().uid()).step("process.user: stdio")?;
     let setgroups = !in_userns
         || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
     capabilities::switch_user(process.user(), setgroups).step("process.user")?;
@@ -110,6 +111,31 @@ impl Ready<'_> {
             message: go_errno(e),
         }
     }
+}
+
+/// Gives the process's stdio (its terminal above all) to its user, as runc does, so that a
+/// non-root process owns its tty (`stat $(tty)`); the group stays (devpts' `gid=5`). /dev/null
+/// and what is already the user's are left alone, and so is what this process may not change
+/// (owner unmapped in the user namespace, read-only /dev).
+fn stdio_to_user(uid: u32) -> Result<(), Errno> {
+    use nix::sys::stat::{fstat, SFlag};
+    for fd in 0..=2 {
+        let st = match fstat(fd) {
+            Ok(st) => st,
+            Err(Errno::EBADF) => continue,
+            Err(e) => return Err(e),
+        };
+        let is_null = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && st.st_rdev == libc::makedev(1, 3);
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        match nix::unistd::fchown(fd, Some(nix::unistd::Uid::from_raw(uid)), None) {
+            Ok(()) | Err(Errno::EPERM) | Err(Errno::EROFS) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The AppArmor profile and SELinux label the kernel applies at exec. Asked for on a host

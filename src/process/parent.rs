@@ -45,6 +45,11 @@ pub fn spawn(
     hook_state: impl Fn(i32) -> Vec<u8>,
 ) -> Result<Spawned, SpawnError> {
     let (parent_end, child_end) = channel::pair(3 + c.preserve_fds).map_err(SpawnError::Clone)?;
+    // The three steps are named as runc's debug log names them, for people who read both.
+    crate::logging::debug(&format!(
+        "nsexec container setup: cloning init with flags {:#x}",
+        c.namespaces.clone_flags().bits()
+    ));
     let child = match syscall::clone_fork(c.namespaces.clone_flags().bits() as u64)
         .map_err(SpawnError::Clone)?
     {
@@ -55,6 +60,7 @@ pub fn spawn(
         Some(pid) => pid,
     };
     drop(child_end);
+    crate::logging::debug(&format!("child process in init(): pid {child}"));
 
     let mut init_pid = child;
     let result = drive(c, cgroup, child, &mut init_pid, &parent_end, &hook_state);
@@ -119,7 +125,12 @@ fn drive(
                 };
                 agent.send(fd, init_pid.as_raw(), &hook_state(init_pid.as_raw()))?;
             }
-            Message::Ready => return Ok(()),
+            Message::Ready => {
+                crate::logging::debug(&format!(
+                    "init: closing the pipe to signal completion: pid {init_pid} is ready"
+                ));
+                return Ok(());
+            }
             Message::Failed(f) => return Err(SpawnError::Init(f)),
             Message::Proceed => {
                 return Err(SpawnError::Channel(ChannelError::Unexpected {

@@ -1,0 +1,189 @@
+//! runc's command-line contract beyond the lifecycle: signal 0, negative and newer `update`
+//! flags, `run --keep`, help and version in runc's layout, and `--debug` log lines. Each was a
+//! failure of runc's own suite against hull.
+
+use integration::features::{self, Feature};
+use integration::{Bundle, Container, Runtime, TempDir};
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn kill_with_signal_0_checks_that_the_container_runs() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "60"]);
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    rt.ok(&["kill", &c.id, "0"]);
+    assert_eq!(rt.state(&c.id)["status"], "running");
+    rt.ok(&["kill", &c.id, "KILL"]);
+    rt.wait_status(&c.id, "stopped");
+    let out = rt.run(&["kill", &c.id, "0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("container not running"), "{out:?}");
+    // --all of a stopped container is no error.
+    rt.ok(&["kill", "--all", &c.id, "0"]);
+}
+
+/// The container's cgroup file for a v1 controller, found from its init.
+fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cg
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            ctrls.split(',').any(|c| c == controller).then_some(path)
+        })
+        .unwrap()
+        .to_string();
+    let full = format!("/sys/fs/cgroup/{controller}{path}/{file}");
+    std::fs::read_to_string(&full)
+        .unwrap_or_else(|e| panic!("{full}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn update_takes_minus_one_as_unlimited_and_the_newer_cpu_flags() {
+    if !features::require(Feature::CgroupV1, "v1 cgroup files") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    b.config["linux"]["resources"] = serde_json::json!({"memory": {"limit": 64 << 20}, "cpu": {"quota": 20000, "period": 100000}});
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    let pid = rt.state(&c.id)["pid"].as_i64().unwrap();
+    rt.ok(&["update", "--memory", "-1", "--cpu-quota", "-1", &c.id]);
+    assert_eq!(cgroup_file(pid, "cpu", "cpu.cfs_quota_us"), "-1");
+    let unlimited: u64 = cgroup_file(pid, "memory", "memory.limit_in_bytes")
+        .parse()
+        .unwrap();
+    assert!(unlimited > 1 << 50, "memory limit {unlimited}");
+    let burst = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.cfs_burst_us").exists();
+    if !rt.is_hull() {
+        integration::skip("--cpu-burst and --cpu-idle are newer than runc 1.1.5");
+    } else if burst {
+        rt.ok(&[
+            "update",
+            "--cpu-quota",
+            "50000",
+            "--cpu-burst",
+            "10000",
+            &c.id,
+        ]);
+        assert_eq!(cgroup_file(pid, "cpu", "cpu.cfs_burst_us"), "10000");
+    } else {
+        integration::skip("this kernel has no cpu.cfs_burst_us: --cpu-burst not tested");
+    }
+    if rt.is_hull() && features::require(Feature::CpuIdle, "--cpu-idle") {
+        rt.ok(&["update", "--cpu-idle", "1", &c.id]);
+        assert_eq!(cgroup_file(pid, "cpu", "cpu.idle"), "1");
+    }
+}
+
+#[test]
+fn run_keep_leaves_the_stopped_container_until_delete() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    let cgroup = format!("/{}", integration::unique("hull-keep"));
+    b.config["linux"]["cgroupsPath"] = serde_json::json!(cgroup);
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["run", "--keep", "--bundle", b.path_str(), &c.id]);
+    if !rt.is_hull() && !out.status.success() {
+        return integration::skip("the reference runtime has no run --keep (runc 1.2+)");
+    }
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(rt.state(&c.id)["status"], "stopped");
+    assert!(
+        integration::cgroup_dirs(&cgroup).iter().any(|d| d.is_dir()),
+        "the cgroup went with the process"
+    );
+    rt.ok(&["delete", &c.id]);
+    assert!(!rt.run(&["state", &c.id]).status.success());
+    assert!(integration::cgroup_dirs(&cgroup)
+        .iter()
+        .all(|d| !d.exists()));
+}
+
+#[test]
+fn help_and_version_in_runcs_layout() {
+    let rt = Runtime::new();
+    let name = rt.bin.file_name().unwrap().to_string_lossy().to_string();
+    for args in [&["-h"][..], &["--help"]] {
+        let out = rt.run(args);
+        assert!(out.status.success());
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "NAME:", "{text}");
+        assert!(lines[1].starts_with(&format!("   {name} - ")), "{text}");
+    }
+    for cmd in [
+        "create", "delete", "events", "exec", "kill", "list", "pause", "ps", "resume", "run",
+        "spec", "start", "state", "update", "features",
+    ] {
+        let out = rt.run(&[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "NAME:", "{cmd}: {text}");
+        assert!(
+            lines[1].starts_with(&format!("   {name} {cmd}")),
+            "{cmd}: {text}"
+        );
+    }
+    let out = rt.run(&["foo", "-h"]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("No help topic for 'foo'")
+            || stderr(&out).contains("No help topic for 'foo'"),
+        "{out:?}"
+    );
+    let out = rt.run(&["-v"]);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with(&format!("{name} version ")), "{text}");
+    assert!(lines[1].starts_with("commit: "), "{text}");
+    assert!(lines[2].starts_with("spec: 1."), "{text}");
+}
+
+#[test]
+fn debug_writes_log_lines_to_stderr_or_the_log_file() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["echo", "hello"]);
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["--debug", "run", "--bundle", b.path_str(), &c.id]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "hello\n");
+    assert!(stderr(&out).contains("level=debug"), "{out:?}");
+    let dir = TempDir::new("hull-debug-log");
+    for (format, marker) in [("text", "level=debug"), ("json", r#""level":"debug""#)] {
+        let log = dir.path.join(format!("{format}.log"));
+        let c = Container::new(&rt);
+        let out = rt.run(&[
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            format,
+            "--debug",
+            "run",
+            "--bundle",
+            b.path_str(),
+            &c.id,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(!stderr(&out).contains("level=debug"), "{out:?}");
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(logged.contains(marker), "{format}: {logged}");
+    }
+}
