@@ -16,8 +16,6 @@ use oci_spec::runtime::{LinuxCapabilities, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapsError {
-    #[error("process.capabilities.{set}: unknown capability {name:?}")]
-    Unknown { set: &'static str, name: String },
     #[error("{what}: {source}")]
     Sys { what: String, source: Errno },
     #[error("setting the {set} capabilities: {message}")]
@@ -33,33 +31,61 @@ pub struct Plan {
     ambient: CapsHashSet,
 }
 
+/// The capabilities of one set that this kernel has; names it does not know (or the caps crate
+/// does not) go to `unknown`.
 fn convert(
-    set: &'static str,
     caps: &Option<oci_spec::runtime::Capabilities>,
-) -> Result<CapsHashSet, CapsError> {
-    caps.iter()
-        .flatten()
-        .map(|c| {
-            let name = c.to_string();
-            let canonical = if name.starts_with("CAP_") {
-                name.clone()
-            } else {
-                format!("CAP_{name}")
-            };
-            Capability::from_str(&canonical).map_err(|_| CapsError::Unknown { set, name })
-        })
-        .collect()
+    last_cap: u8,
+    unknown: &mut std::collections::BTreeSet<String>,
+) -> CapsHashSet {
+    let mut out = CapsHashSet::new();
+    for c in caps.iter().flatten() {
+        let name = c.to_string();
+        let canonical = if name.starts_with("CAP_") {
+            name.clone()
+        } else {
+            format!("CAP_{name}")
+        };
+        match Capability::from_str(&canonical) {
+            Ok(cap) if cap.index() <= last_cap => {
+                out.insert(cap);
+            }
+            _ => {
+                unknown.insert(canonical);
+            }
+        }
+    }
+    out
+}
+
+/// The highest capability this kernel knows.
+fn kernel_last_cap() -> u8 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u8::MAX)
 }
 
 impl Plan {
+    /// The plan for a config's capabilities. As runc 1.2+ does, names this kernel does not
+    /// have are ignored with one warning: a config written for a newer kernel still runs.
     pub fn from_spec(caps: &LinuxCapabilities) -> Result<Plan, CapsError> {
+        let last = kernel_last_cap();
+        let mut unknown = std::collections::BTreeSet::new();
         let mut plan = Plan {
-            bounding: convert("bounding", caps.bounding())?,
-            effective: convert("effective", caps.effective())?,
-            permitted: convert("permitted", caps.permitted())?,
-            inheritable: convert("inheritable", caps.inheritable())?,
-            ambient: convert("ambient", caps.ambient())?,
+            bounding: convert(caps.bounding(), last, &mut unknown),
+            effective: convert(caps.effective(), last, &mut unknown),
+            permitted: convert(caps.permitted(), last, &mut unknown),
+            inheritable: convert(caps.inheritable(), last, &mut unknown),
+            ambient: convert(caps.ambient(), last, &mut unknown),
         };
+        if !unknown.is_empty() {
+            let names: Vec<String> = unknown.into_iter().collect();
+            crate::logging::warn(&format!(
+                "ignoring unknown or unavailable capabilities: [{}]",
+                names.join(" ")
+            ));
+        }
         let unraisable = plan.unraisable_ambient();
         if !unraisable.is_empty() {
             let names: Vec<String> = unraisable.iter().map(|c| c.to_string()).collect();
@@ -258,6 +284,19 @@ mod tests {
         .unwrap();
         let plan = Plan::from_spec(&caps).unwrap();
         assert_eq!(plan.ambient, CapsHashSet::from_iter([Capability::CAP_KILL]));
+    }
+
+    #[test]
+    fn unknown_capabilities_are_left_out() {
+        let caps: LinuxCapabilities = serde_json::from_str(
+            r#"{"bounding":["CAP_KILL","CAP_CHOWN"],"effective":["CAP_KILL"]}"#,
+        )
+        .unwrap();
+        let mut unknown = std::collections::BTreeSet::new();
+        // A kernel whose last capability is CAP_CHOWN (0) has no CAP_KILL (5).
+        let set = convert(caps.bounding(), 0, &mut unknown);
+        assert_eq!(set, CapsHashSet::from_iter([Capability::CAP_CHOWN]));
+        assert_eq!(unknown.into_iter().collect::<Vec<_>>(), ["CAP_KILL"]);
     }
 
     #[test]

@@ -81,17 +81,49 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     config: &Path,
     bytes: &[u8],
 ) -> Result<T, SpecError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        SpecError::Parse {
-            path: config.to_path_buf(),
-            field: if field == "." || field == "?" {
-                "(document)".into()
-            } else {
-                field
-            },
-            message: e.into_inner().to_string(),
+    let fail = |field: String, message: String| SpecError::Parse {
+        path: config.to_path_buf(),
+        field: if field == "." || field == "?" {
+            "(document)".into()
+        } else {
+            field
+        },
+        message,
+    };
+    let mut doc: serde_json::Value =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
+            .map_err(|e| fail(e.path().to_string(), e.into_inner().to_string()))?;
+    drop_unknown_capabilities(&mut doc);
+    serde_path_to_error::deserialize(doc)
+        .map_err(|e| fail(e.path().to_string(), e.into_inner().to_string()))
+}
+
+/// Takes capability names that hull does not know out of a config's (or a process.json's)
+/// capability sets, with one warning, as runc 1.2+ does: a config written for a newer kernel
+/// or by a newer engine still runs.
+fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
+    use oci_spec::runtime::Capability;
+    let mut unknown = std::collections::BTreeSet::new();
+    for pointer in ["/process/capabilities", "/capabilities"] {
+        let Some(sets) = doc.pointer_mut(pointer).and_then(|v| v.as_object_mut()) else {
+            continue;
+        };
+        for names in sets.values_mut().filter_map(|v| v.as_array_mut()) {
+            // A name that is not a string stays, to fail with its JSON path.
+            names.retain(|n| match n.as_str() {
+                Some(name) if serde_json::from_value::<Capability>(n.clone()).is_err() => {
+                    unknown.insert(name.to_string());
+                    false
+                }
+                _ => true,
+            });
         }
-    })
+    }
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.into_iter().collect();
+        crate::logging::warn(&format!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            names.join(" ")
+        ));
+    }
 }

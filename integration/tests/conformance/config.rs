@@ -225,6 +225,27 @@ pub fn capabilities_in_all_sets() {
     }
 }
 
+/// A config written for a newer kernel runs, without the capabilities this one lacks, and says
+/// so (runc 1.2+: "ignoring unknown or unavailable capabilities").
+pub fn unknown_capabilities_are_ignored_with_a_warning() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    b.script("grep ^CapBnd /proc/self/status");
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_LIKE_NOTHING_ELSE"],
+        "effective": ["CAP_KILL"],
+        "permitted": ["CAP_KILL"]
+    });
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0000000000000020"), "{out}");
+    assert!(
+        err.contains("ignoring unknown or unavailable capabilities")
+            && err.contains("CAP_LIKE_NOTHING_ELSE"),
+        "{err}"
+    );
+}
+
 pub fn hooks_run_in_order_with_state_on_stdin() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);

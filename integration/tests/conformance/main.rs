@@ -193,6 +193,11 @@ fn cases() -> Vec<Case> {
             config::capabilities_in_all_sets,
         ),
         case(
+            "config",
+            "process: unknown capabilities are ignored with a warning",
+            config::unknown_capabilities_are_ignored_with_a_warning,
+        ),
+        case(
             "config: process",
             "noNewPrivileges",
             spec::no_new_privileges_is_set_only_when_asked,
