@@ -687,3 +687,73 @@ fn parallel_creates_and_deletes_share_the_default_parent() {
         }
     });
 }
+
+/// A cgroup the container cannot start in is refused before anything is made, without
+/// blocking: a frozen one (init would freeze on joining it) and one that already has processes.
+/// The cgroup, which the caller made, stays.
+#[test]
+fn frozen_or_busy_cgroups_are_refused_without_blocking() {
+    if !v1() {
+        return integration::skip("uses the v1 freezer; this host is unified v2");
+    }
+    let rt = Runtime::new();
+    let cgroup = format!("/{}", integration::unique("hull-frozen"));
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer").join(&cgroup[1..]);
+    std::fs::create_dir_all(&freezer).unwrap();
+    struct Thaw(std::path::PathBuf, String);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0.join("freezer.state"), "THAWED");
+            integration::remove_empty_cgroups(&self.1);
+        }
+    }
+    let _thaw = Thaw(freezer.clone(), cgroup.clone());
+    std::fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    b.config["linux"]["cgroupsPath"] = json!(cgroup);
+    b.save();
+    let c = Container::new(&rt);
+    let started = Instant::now();
+    let mut child = rt
+        .cmd()
+        .args(["create", "--bundle", b.path_str(), &c.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = std::fs::write(freezer.join("freezer.state"), "THAWED");
+            panic!("create blocked on a frozen cgroup");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("container's cgroup unexpectedly frozen"),
+        "{err}"
+    );
+    assert!(freezer.is_dir(), "the caller's cgroup was removed");
+    std::fs::write(freezer.join("freezer.state"), "THAWED").unwrap();
+
+    // A cgroup with another container's processes in it.
+    if !rt.is_hull() {
+        return integration::skip("runc 1.1.5 predates runc 1.2's check for a non-empty cgroup");
+    }
+    let (first, _) = detached(&rt, &b);
+    let second = Container::new(&rt);
+    let out = rt.run(&["create", "--bundle", b.path_str(), &second.id]);
+    assert!(!out.status.success(), "a busy cgroup was taken");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("container's cgroup is not empty"),
+        "{out:?}"
+    );
+    assert_eq!(rt.state(&first.id)["status"], "running");
+}

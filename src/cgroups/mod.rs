@@ -42,6 +42,8 @@ pub enum CgroupError {
         field: &'static str,
         reason: &'static str,
     },
+    #[error("{0}")]
+    Unusable(String),
     #[error("--cgroup {arg:?}: {reason}")]
     ExecArg { arg: String, reason: &'static str },
     #[error("--cgroup: {0}")]
@@ -175,6 +177,32 @@ impl Cgroup {
         }
         self.apply_spec(spec)?;
         Ok(Join::BySelf(tasks))
+    }
+
+    /// Refuses, as runc does, a cgroup that a container cannot start in: one with processes
+    /// already (another container's), or a frozen one, where init would block for good.
+    pub fn check_usable(&self) -> Result<(), CgroupError> {
+        // cgroup.procs of every hierarchy, from one read of mountinfo (libcgroups' manager
+        // would read it once per controller on every create).
+        let busy: std::collections::HashSet<String> = hierarchies()?
+            .iter()
+            .filter_map(|h| {
+                std::fs::read_to_string(h.mount.join(self.rel()).join("cgroup.procs")).ok()
+            })
+            .flat_map(|procs| procs.lines().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        let busy = busy.len();
+        if busy > 0 {
+            return Err(CgroupError::Unusable(format!(
+                "container's cgroup is not empty: {busy} process(es) found"
+            )));
+        }
+        if is_frozen(&self.path, self.systemd) {
+            return Err(CgroupError::Unusable(
+                "container's cgroup unexpectedly frozen".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Moves `pid` into the cgroup, creating it, in the hierarchies libcgroups manages and in

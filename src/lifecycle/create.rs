@@ -116,6 +116,7 @@ pub fn create_container(
     };
     let cgroup_path = cgroups::path_for(spec, &o.id, g.systemd_cgroup)?;
     let cgroup = Cgroup::open(&cgroup_path, g.systemd_cgroup, &o.id)?;
+    cgroup.check_usable()?;
 
     logging::debug(&format!(
         "create {}: bundle {:?}, namespaces {:?} (by clone {:?}), cgroup {:?}",
