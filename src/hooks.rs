@@ -1,5 +1,8 @@
 //! OCI hooks: each runs as a child process with the container state on stdin, and a `timeout`
-//! enforced by polling a pidfd (hull has no threads to spare for timers).
+//! enforced by polling a pidfd (hull has no threads to spare for timers). A hook's stdout and
+//! stderr are kept (in memory files, which never fill up as a pipe would) for the error that
+//! reports its failure, in runc's words: `error running prestart hook #1: exit status 1,
+//! stdout: ..., stderr: ...`.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -53,7 +56,7 @@ impl Kind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{kind} hook #{index} ({path}): {message}")]
+    #[error("error running {kind} hook #{index}: {message} (hook {path})")]
     Failed {
         kind: &'static str,
         index: usize,
@@ -111,12 +114,16 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
     let env = cstrings(hook.env().as_deref().unwrap_or_default())?;
     let (read, write): (OwnedFd, OwnedFd) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let out = memfd("hook-stdout")?;
+    let err = memfd("hook-stderr")?;
 
     // SAFETY: hull is single-threaded; the child only calls async-signal-safe functions
     // before execve.
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             let _ = dup2(read.as_raw_fd(), 0);
+            let _ = dup2(out.as_raw_fd(), 1);
+            let _ = dup2(err.as_raw_fd(), 2);
             crate::process::reset_signals();
             let _ = execve(&path, &args, &env);
             // SAFETY: _exit is always safe; nothing of the parent's may run here.
@@ -125,6 +132,13 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
         ForkResult::Parent { child } => child,
     };
     drop(read);
+    let with_output = |reason: String| {
+        format!(
+            "{reason}, stdout: {}, stderr: {}",
+            contents(&out).trim_end(),
+            contents(&err).trim_end()
+        )
+    };
     let pidfd = pidfd_open(child).map_err(|e| format!("pidfd_open: {e}"))?;
     // The state is far below a pipe's capacity, so this never blocks; a hook that does not
     // read it gets EPIPE, which is its business.
@@ -138,21 +152,49 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
     if !exited {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
-        return Err(format!(
+        return Err(with_output(format!(
             "timed out after {}s",
             timeout.unwrap_or_default().as_secs()
-        ));
+        )));
     }
     loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
             Ok(WaitStatus::Exited(_, 127)) => {
-                return Err("could not be executed (exit status 127)".into())
+                return Err(with_output(
+                    "could not be executed (exit status 127)".into(),
+                ))
             }
-            Ok(WaitStatus::Exited(_, code)) => return Err(format!("exit status {code}")),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Err(format!("killed by {sig}")),
+            Ok(WaitStatus::Exited(_, code)) => {
+                return Err(with_output(format!("exit status {code}")))
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                return Err(with_output(format!("killed by {sig}")))
+            }
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(format!("waiting: {e}")),
         }
     }
+}
+
+/// An anonymous in-memory file for a hook's output.
+fn memfd(name: &str) -> Result<OwnedFd, String> {
+    let cname = CString::new(name).map_err(|e| e.to_string())?;
+    // SAFETY: memfd_create with a valid C string; the fd is ours.
+    let fd = Errno::result(unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) })
+        .map_err(|e| format!("memfd_create: {e}"))?;
+    // SAFETY: memfd_create returned a new fd.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// What a hook wrote to `fd`, at most 4 KiB of it.
+fn contents(fd: &OwnedFd) -> String {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = fd.try_clone().map(std::fs::File::from) {
+        if f.seek(std::io::SeekFrom::Start(0)).is_ok() {
+            let _ = f.take(4096).read_to_end(&mut bytes);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
