@@ -190,13 +190,17 @@ fn enter_cwd(cwd: &Path) -> Result<(), String> {
 /// The process's environment, plus HOME from the container's /etc/passwd (or `/`) when the
 /// config sets none, as runc and crun add it.
 fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, InitFailure> {
-    let mut env: Vec<&str> = process
+    let given: Vec<&str> = process
         .env()
         .iter()
         .flatten()
         .chain(extra)
         .map(String::as_str)
         .collect();
+    let mut env = dedup_env(&given).map_err(|message| InitFailure {
+        step: "process.env".into(),
+        message,
+    })?;
     let home;
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -207,6 +211,29 @@ fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, Init
         .map(CString::new)
         .collect::<Result<_, _>>()
         .step("process.env")
+}
+
+/// One entry per name, the last one given, where it stood (as runc and Go's os/exec do); an
+/// entry without a name is an error.
+fn dedup_env<'a>(env: &[&'a str]) -> Result<Vec<&'a str>, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(env.len());
+    for kv in env.iter().rev() {
+        let key = match kv.split_once('=') {
+            Some(("", _)) => {
+                return Err(format!(
+                    "invalid environment variable {kv:?}: name cannot be empty"
+                ))
+            }
+            Some((key, _)) => key,
+            None => return Err(format!("invalid environment variable {kv:?}: missing '='")),
+        };
+        if seen.insert(key) {
+            out.push(*kv);
+        }
+    }
+    out.reverse();
+    Ok(out)
 }
 
 /// The home directory of `uid` in passwd text; `/` when it has none.
@@ -328,6 +355,16 @@ mod tests {
             Path::new("/bin/sh")
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_last_of_duplicate_env_names_wins_once() {
+        assert_eq!(
+            super::dedup_env(&["A=1", "B=2", "A=3", "C="]).unwrap(),
+            ["B=2", "A=3", "C="]
+        );
+        assert!(super::dedup_env(&["=x"]).is_err());
+        assert!(super::dedup_env(&["NOEQUALS"]).is_err());
     }
 
     #[test]

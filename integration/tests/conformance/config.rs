@@ -443,3 +443,12 @@ pub fn socket_activation_fds_pass_with_listen_env() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1 1\nactivated\n");
 }
+
+/// Duplicate names in process.env: the last value wins, and the name appears once.
+pub fn duplicate_env_names_keep_the_last_value_once() {
+    let rt = Runtime::new();
+    let out = run_script(&rt, "env | grep '^DUP='", |c| {
+        c["process"]["env"] = json!(["PATH=/bin", "DUP=first", "OTHER=x", "DUP=last"]);
+    });
+    assert_eq!(out, "DUP=last\n");
+}

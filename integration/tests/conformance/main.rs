@@ -194,6 +194,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config",
+            "process: duplicate env names keep the last value once",
+            config::duplicate_env_names_keep_the_last_value_once,
+        ),
+        case(
+            "config",
             "process: unknown capabilities are ignored with a warning",
             config::unknown_capabilities_are_ignored_with_a_warning,
         ),
