@@ -86,17 +86,12 @@ impl Plan {
                 names.join(" ")
             ));
         }
-        let unraisable = plan.unraisable_ambient();
-        if !unraisable.is_empty() {
-            let names: Vec<String> = unraisable.iter().map(|c| c.to_string()).collect();
+        for cap in plan.unraisable_ambient() {
             crate::logging::warn(&format!(
-                "can't raise ambient capabilities {}: not in both the permitted and the \
-                 inheritable set (process.capabilities); the process runs without them",
-                names.join(", ")
+                "can't raise ambient capability {cap}: not in both the permitted and the \
+                 inheritable set (process.capabilities); the process runs without it"
             ));
-            for cap in &unraisable {
-                plan.ambient.remove(cap);
-            }
+            plan.ambient.remove(&cap);
         }
         Ok(plan)
     }

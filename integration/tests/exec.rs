@@ -94,6 +94,66 @@ fn exec_cap_adds_no_inheritable() {
     assert_eq!(get("CapAmb:") & sys_admin, 0, "{out}");
 }
 
+/// With an inheritable set in the config, `exec --cap` also asks for the ambient capability,
+/// which the kernel grants only where the capability is inheritable (runc 1.2+).
+#[test]
+fn exec_cap_is_ambient_where_the_config_makes_it_inheritable() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_SYSLOG"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL"],
+        "inheritable": ["CAP_CHOWN", "CAP_SYSLOG"],
+        "ambient": ["CAP_CHOWN"]
+    });
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    let out = rt.ok(&[
+        "exec",
+        "--cap",
+        "CAP_SYSLOG",
+        &c.id,
+        "grep",
+        "^Cap",
+        "/proc/self/status",
+    ]);
+    if !rt.is_hull() && out.contains("CapAmb:\t0000000000000001") {
+        return integration::skip("runc 1.1.5 predates ambient capabilities from exec --cap");
+    }
+    for want in [
+        "CapInh:\t0000000400000001",
+        "CapPrm:\t0000000400000021",
+        "CapAmb:\t0000000400000001",
+    ] {
+        assert!(out.contains(want), "{want} in {out}");
+    }
+}
+
+/// An ambient capability that is not inheritable is left out with runc's warning.
+#[test]
+fn ambient_without_inheritable_warns_in_runcs_words() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "grep ^CapAmb /proc/self/status"]);
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL"],
+        "inheritable": ["CAP_KILL"],
+        "ambient": ["CAP_KILL", "CAP_CHOWN"]
+    });
+    let (code, out, err) = integration::run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "CapAmb:\t0000000000000020\n");
+    if rt.is_hull() {
+        assert!(
+            err.contains("can't raise ambient capability CAP_CHOWN: "),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn exec_exit_statuses() {
     let rt = Runtime::new();

@@ -109,6 +109,13 @@ fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
         let mut bounding = caps.bounding().clone().unwrap_or_default();
         let mut effective = caps.effective().clone().unwrap_or_default();
         let mut permitted = caps.permitted().clone().unwrap_or_default();
+        // As runc: ambient too where the config has an inheritable set. The kernel raises an
+        // ambient capability only if it is inheritable already, so this grants nothing the
+        // config did not.
+        let mut ambient = caps
+            .inheritable()
+            .is_some()
+            .then(|| caps.ambient().clone().unwrap_or_default());
         for name in &o.caps {
             let canonical = if name.starts_with("CAP_") {
                 name.clone()
@@ -122,6 +129,12 @@ fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
             for set in [&mut bounding, &mut effective, &mut permitted] {
                 set.insert(cap);
             }
+            if let Some(a) = ambient.as_mut() {
+                a.insert(cap);
+            }
+        }
+        if ambient.is_some() {
+            caps.set_ambient(ambient);
         }
         caps.set_bounding(Some(bounding));
         caps.set_effective(Some(effective));
