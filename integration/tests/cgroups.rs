@@ -757,3 +757,24 @@ fn frozen_or_busy_cgroups_are_refused_without_blocking() {
     );
     assert_eq!(rt.state(&first.id)["status"], "running");
 }
+
+/// pids.limit 0 would leave no room even for init: it means 1, as in runc 1.2+ (and systemd);
+/// -1 means no limit.
+#[test]
+fn a_pids_limit_of_0_means_1_and_minus_1_means_max() {
+    if !v1() {
+        return integration::skip("checks v1 cgroup files; this host is unified v2");
+    }
+    let rt = Runtime::new();
+    for (limit, want) in [(0, "1"), (-1, "max")] {
+        let mut b = Bundle::new(&["sleep", "60"]);
+        b.config["linux"]["resources"] = json!({"pids": {"limit": limit}});
+        let (_c, pid) = detached(&rt, &b);
+        let got = cgroup_file(pid, "pids", "pids.max");
+        if !rt.is_hull() && limit == 0 && got != want {
+            integration::skip("runc 1.1.5 writes a pids limit of 0 as it is");
+            continue;
+        }
+        assert_eq!(got, want, "pids.limit {limit}");
+    }
+}

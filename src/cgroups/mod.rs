@@ -37,7 +37,7 @@ pub enum CgroupError {
     SystemdOnV1,
     #[error("linux.cgroupsPath {path:?}: {reason} (the systemd driver takes slice:prefix:name)")]
     SystemdPath { path: String, reason: &'static str },
-    #[error("{field}: {reason}")]
+    #[error("invalid configuration: {field}: {reason}")]
     Unsupported {
         field: &'static str,
         reason: &'static str,
@@ -402,22 +402,26 @@ fn screen(
             });
         }
     }
-    let Some(memory) = resources
+    let mut out = Cow::Borrowed(resources);
+    if let Some(memory) = resources
         .memory()
         .filter(|m| m.kernel().is_some() || m.kernel_tcp().is_some())
-    else {
-        return Ok(Cow::Borrowed(resources));
-    };
-    crate::logging::warn(
-        "linux.resources.memory.kernel and kernelTCP are ignored: kernel memory limits are \
-         deprecated and not enforced by current kernels",
-    );
-    let mut m = memory;
-    m.set_kernel(None);
-    m.set_kernel_tcp(None);
-    let mut out = resources.clone();
-    out.set_memory(Some(m));
-    Ok(Cow::Owned(out))
+    {
+        crate::logging::warn(
+            "linux.resources.memory.kernel and kernelTCP are ignored: kernel memory limits are \
+             deprecated and not enforced by current kernels",
+        );
+        let mut m = memory;
+        m.set_kernel(None);
+        m.set_kernel_tcp(None);
+        out.to_mut().set_memory(Some(m));
+    }
+    // A limit of 0 would leave no room even for init; runc (and systemd's TasksMax) make it 1.
+    if let Some(mut pids) = resources.pids().filter(|p| p.limit() == 0) {
+        pids.set_limit(1);
+        out.to_mut().set_pids(Some(pids));
+    }
+    Ok(out)
 }
 
 /// Whether the v1 blkio controller can take a proportional weight: CFQ's `blkio.weight`
@@ -788,13 +792,30 @@ mod tests {
     }
 
     #[test]
+    fn a_pids_limit_of_0_is_1() {
+        let r: LinuxResources = serde_json::from_str(r#"{"pids":{"limit":0}}"#).unwrap();
+        let out = screen(&r, false, || true).unwrap();
+        assert_eq!(out.pids().as_ref().unwrap().limit(), 1);
+        let r: LinuxResources = serde_json::from_str(r#"{"pids":{"limit":-1}}"#).unwrap();
+        assert_eq!(
+            screen(&r, false, || true)
+                .unwrap()
+                .pids()
+                .as_ref()
+                .unwrap()
+                .limit(),
+            -1
+        );
+    }
+
+    #[test]
     fn screen_names_a_blkio_weight_the_kernel_cannot_take() {
         let r: LinuxResources = serde_json::from_str(r#"{"blockIO":{"weight":200}}"#).unwrap();
         let e = screen(&r, false, || false).unwrap_err().to_string();
         assert_eq!(
             e,
-            "linux.resources.blockIO.weight: this kernel's blkio controller has no weight file \
-             (it needs the BFQ scheduler)"
+            "invalid configuration: linux.resources.blockIO.weight: this kernel's blkio \
+             controller has no weight file (it needs the BFQ scheduler)"
         );
         assert!(screen(&r, false, || true).is_ok());
         let r: LinuxResources = serde_json::from_str(
@@ -802,10 +823,7 @@ mod tests {
         )
         .unwrap();
         let e = screen(&r, false, || true).unwrap_err().to_string();
-        assert!(
-            e.starts_with("linux.resources.blockIO.weightDevice:"),
-            "{e}"
-        );
+        assert!(e.contains("linux.resources.blockIO.weightDevice:"), "{e}");
     }
 
     #[test]
