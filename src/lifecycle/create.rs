@@ -116,7 +116,6 @@ pub fn create_container(
     };
     let cgroup_path = cgroups::path_for(spec, &o.id, g.systemd_cgroup)?;
     let cgroup = Cgroup::open(&cgroup_path, g.systemd_cgroup, &o.id)?;
-    cgroup.check_usable()?;
 
     logging::debug(&format!(
         "create {}: bundle {:?}, namespaces {:?} (by clone {:?}), cgroup {:?}",
@@ -133,6 +132,8 @@ pub fn create_container(
         cgroup: None,
         init: None,
     };
+    // After the ID is taken (a duplicate ID is refused as such), before the cgroup is touched.
+    cgroup.check_usable()?;
     write_atomic(&dir.path.join(CONFIG_FILE), &bundle.raw)?;
     let fifo_path = dir.fifo();
     mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))

@@ -1,6 +1,7 @@
-//! The configuration `hull spec` writes: runc's default bundle (a shell in its own namespaces),
-//! without inheritable or ambient capabilities (CVE-2022-29162), with docker's default seccomp
-//! behaviour.
+//! The configuration `hull spec` writes: runc's default bundle (a shell in its own namespaces,
+//! a cgroup namespace where the host is unified v2), without inheritable or ambient
+//! capabilities (CVE-2022-29162). As `runc spec`, it has no seccomp profile: tools and tests
+//! build on it expecting runc's default, and add their own.
 
 use serde_json::{json, Value};
 
@@ -44,7 +45,7 @@ pub fn default_spec(rootless: Option<(u32, u32)>) -> Value {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+                {"type": "uts"}, {"type": "mount"}
             ],
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
@@ -53,10 +54,15 @@ pub fn default_spec(rootless: Option<(u32, u32)>) -> Value {
             ],
             "readonlyPaths": [
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ],
-            "seccomp": super::default_seccomp::default_profile()
+            ]
         }
     });
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces is an array")
+            .push(json!({"type": "cgroup"}));
+    }
     if let Some((uid, gid)) = rootless {
         let linux = spec["linux"].as_object_mut().expect("linux is an object");
         // The mappings first, as runc writes them; no resources.
@@ -70,10 +76,16 @@ pub fn default_spec(rootless: Option<(u32, u32)>) -> Value {
                 .into_iter()
                 .filter(|(k, _)| k != "resources"),
         );
-        ordered["namespaces"] = json!([
-            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
-            {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}
-        ]);
+        // runc's: the same namespaces less the network one, plus a user namespace.
+        let mut namespaces: Vec<Value> = ordered["namespaces"]
+            .as_array()
+            .expect("namespaces is an array")
+            .iter()
+            .filter(|n| n["type"] != "network")
+            .cloned()
+            .collect();
+        namespaces.push(json!({"type": "user"}));
+        ordered["namespaces"] = Value::Array(namespaces);
         spec["linux"] = rootless;
         let mounts = spec["mounts"].as_array_mut().expect("mounts is an array");
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");

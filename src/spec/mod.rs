@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Spec;
 
 pub use default::default_spec;
+pub use default_seccomp::default_profile as docker_default_seccomp;
 pub use validate::validate;
 
 /// An error in a bundle, always naming the file and, where there is one, the field and value.

@@ -144,7 +144,7 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
 /// system calls each held capability unlocks. With CAP_SYS_ADMIN, clone3 is allowed
 /// instead of failing with ENOSYS (the strictest matching rule would win otherwise).
 fn default_profile(caps: &[String]) -> Value {
-    let mut v = hull::spec::default_spec(None)["linux"]["seccomp"].clone();
+    let mut v = hull::spec::docker_default_seccomp();
     let mut names: Vec<&str> = BY_CAPABILITY
         .iter()
         .filter(|(cap, _)| caps.iter().any(|c| c == cap))
