@@ -7,6 +7,7 @@
 use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -65,11 +66,27 @@ pub enum HookError {
     },
 }
 
+/// Where hooks run and what environment a hook without its own `env` gets. As in runc, that is
+/// the runtime's own environment for the hooks the runtime runs, and the container process's
+/// for those that init runs (createContainer, startContainer).
+#[derive(Debug, Default)]
+pub struct Context<'a> {
+    /// The working directory: the container's rootfs for createContainer hooks, which run
+    /// before pivot_root (hook libraries are copied in with relative paths).
+    pub cwd: Option<&'a Path>,
+    pub env: Option<Vec<String>>,
+}
+
 /// Runs the hooks of `kind` in order; the first failure stops the rest.
-pub fn run(kind: Kind, hooks: Option<&Hooks>, state: &[u8]) -> Result<(), HookError> {
+pub fn run(
+    kind: Kind,
+    hooks: Option<&Hooks>,
+    state: &[u8],
+    ctx: &Context,
+) -> Result<(), HookError> {
     let Some(hooks) = hooks else { return Ok(()) };
     for (index, hook) in kind.of(hooks).iter().enumerate() {
-        run_one(hook, state).map_err(|message| HookError::Failed {
+        run_one(hook, state, ctx).map_err(|message| HookError::Failed {
             kind: kind.name(),
             index,
             path: hook.path().display().to_string(),
@@ -84,7 +101,7 @@ pub fn run(kind: Kind, hooks: Option<&Hooks>, state: &[u8]) -> Result<(), HookEr
 pub fn run_warning(kind: Kind, hooks: Option<&Hooks>, state: &[u8]) {
     let Some(hooks) = hooks else { return };
     for (index, hook) in kind.of(hooks).iter().enumerate() {
-        if let Err(message) = run_one(hook, state) {
+        if let Err(message) = run_one(hook, state, &Context::default()) {
             crate::logging::warn(
                 &HookError::Failed {
                     kind: kind.name(),
@@ -104,14 +121,26 @@ fn cstrings(v: &[String]) -> Result<Vec<CString>, String> {
         .collect()
 }
 
-fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
+fn run_one(hook: &Hook, state: &[u8], ctx: &Context) -> Result<(), String> {
     let path = CString::new(hook.path().as_os_str().as_encoded_bytes())
         .map_err(|_| "path contains a NUL byte".to_string())?;
     let args = match hook.args().as_deref() {
         Some(a) if !a.is_empty() => cstrings(a)?,
         _ => vec![path.clone()],
     };
-    let env = cstrings(hook.env().as_deref().unwrap_or_default())?;
+    let env = match (hook.env(), &ctx.env) {
+        (Some(env), _) | (None, Some(env)) => cstrings(env)?,
+        (None, None) => cstrings(
+            &std::env::vars_os()
+                .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+                .collect::<Vec<_>>(),
+        )?,
+    };
+    let cwd = ctx
+        .cwd
+        .map(|d| CString::new(d.as_os_str().as_encoded_bytes()))
+        .transpose()
+        .map_err(|_| "working directory contains a NUL byte".to_string())?;
     let (read, write): (OwnedFd, OwnedFd) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let out = memfd("hook-stdout")?;
@@ -124,6 +153,13 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
             let _ = dup2(read.as_raw_fd(), 0);
             let _ = dup2(out.as_raw_fd(), 1);
             let _ = dup2(err.as_raw_fd(), 2);
+            if let Some(dir) = &cwd {
+                // SAFETY: chdir with a valid C string; async-signal-safe.
+                if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
+                    // SAFETY: _exit is always safe.
+                    unsafe { libc::_exit(126) }
+                }
+            }
             crate::process::reset_signals();
             let _ = execve(&path, &args, &env);
             // SAFETY: _exit is always safe; nothing of the parent's may run here.

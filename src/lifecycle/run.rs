@@ -77,7 +77,10 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool, keep: bool) -> anyhow::R
             return Err(e);
         }
     };
-    poststart(&created.state, hooks);
+    if let Err(e) = poststart(&created.state, hooks) {
+        let _ = destroy(created.dir, &created.state, &created.cgroup, hooks);
+        return Err(e);
+    }
     if detach {
         return Ok(0);
     }

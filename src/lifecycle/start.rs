@@ -28,8 +28,7 @@ pub fn start(g: &Global, id: &str) -> anyhow::Result<()> {
         "start {id}: init {} exec'd the process",
         state.pid
     ));
-    poststart(&state, spec.hooks().as_ref());
-    Ok(())
+    poststart(&state, spec.hooks().as_ref())
 }
 
 /// Opens exec.fifo for reading, which lets init's open for writing return; init then reports
@@ -76,8 +75,19 @@ pub fn release(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
     }
 }
 
-/// Poststart hooks; a failure is a warning and the container runs on (runtime-spec; runc instead
-/// kills the container and fails).
-pub fn poststart(state: &State, hooks: Option<&Hooks>) {
-    hooks::run_warning(Kind::Poststart, hooks, &state.hook_state(Status::Running));
+/// Poststart hooks. A failure kills the container and fails the command, as runc does (engines
+/// rely on it: runtime-spec's "warn and run on" would leave running a container whose set-up
+/// hook failed); the stopped container stays for `delete`.
+pub fn poststart(state: &State, hooks: Option<&Hooks>) -> anyhow::Result<()> {
+    let ran = hooks::run(
+        Kind::Poststart,
+        hooks,
+        &state.hook_state(Status::Running),
+        &hooks::Context::default(),
+    );
+    if let Err(e) = ran {
+        super::delete::kill_init(state, None)?;
+        return Err(e.into());
+    }
+    Ok(())
 }

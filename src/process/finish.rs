@@ -94,6 +94,14 @@ pub fn prepare<'a>(
 }
 
 impl Ready<'_> {
+    /// The process's environment, as it will exec with it.
+    pub fn env(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// Installs a late seccomp filter and execs; returns only on failure.
     pub fn exec(self) -> InitFailure {
         if let Some(s) = self.late_seccomp {

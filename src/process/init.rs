@@ -89,10 +89,21 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
             ch.wait_proceed().step("create hooks")?;
         }
     }
+    let process_env: Vec<String> = process
+        .env()
+        .iter()
+        .flatten()
+        .chain(&c.extra_env)
+        .cloned()
+        .collect();
     hooks::run(
         Kind::CreateContainer,
         spec.hooks().as_ref(),
         &hook_state(Status::Created),
+        &hooks::Context {
+            cwd: Some(&c.bundle.rootfs),
+            env: Some(process_env),
+        },
     )
     .step("hooks")?;
 
@@ -139,6 +150,10 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         Kind::StartContainer,
         spec.hooks().as_ref(),
         &hook_state(Status::Created),
+        &hooks::Context {
+            cwd: None,
+            env: Some(ready.env()),
+        },
     ) {
         let _ = write!(fifo, "1{e}");
         return Err(e).step("hooks");

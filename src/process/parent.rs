@@ -111,8 +111,14 @@ fn drive(
             }
             Message::RunCreateHooks => {
                 let state = hook_state(init_pid.as_raw());
-                hooks::run(Kind::Prestart, c.spec().hooks().as_ref(), &state)?;
-                hooks::run(Kind::CreateRuntime, c.spec().hooks().as_ref(), &state)?;
+                let here = hooks::Context::default();
+                hooks::run(Kind::Prestart, c.spec().hooks().as_ref(), &state, &here)?;
+                hooks::run(
+                    Kind::CreateRuntime,
+                    c.spec().hooks().as_ref(),
+                    &state,
+                    &here,
+                )?;
                 proceed(ch)?;
             }
             Message::SeccompListener => {

@@ -452,3 +452,37 @@ pub fn duplicate_env_names_keep_the_last_value_once() {
     });
     assert_eq!(out, "DUP=last\n");
 }
+
+/// Hooks without an `env` of their own: those init runs get the process's environment (a
+/// startContainer hook sees HOME too), and createContainer hooks run in the rootfs, before
+/// pivot_root, as in runc.
+pub fn init_hooks_get_the_process_env_and_the_rootfs_as_cwd() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    let log = b.path().join("hooks.log");
+    b.config["process"]["env"] = json!(["PATH=/bin", "ONE=two"]);
+    let record = |name: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("echo \"{name} $ONE ${{HOME:-unset}} $(pwd)\" >> {}", log.display())]})
+    };
+    b.config["hooks"] = json!({
+        "createContainer": [record("createContainer")],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            "echo \"startContainer $ONE $HOME $(pwd)\" > /started"]}]
+    });
+    let (code, _, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    let created = std::fs::read_to_string(&log).unwrap();
+    let rootfs = b.rootfs().canonicalize().unwrap();
+    assert_eq!(
+        created.split_whitespace().collect::<Vec<_>>()[..2],
+        ["createContainer", "two"],
+        "{created}"
+    );
+    assert!(
+        created.trim_end().ends_with(&rootfs.display().to_string()),
+        "{created}"
+    );
+    let started = std::fs::read_to_string(b.rootfs().join("started")).unwrap();
+    assert_eq!(started, "startContainer two /root /\n");
+}

@@ -57,12 +57,39 @@ pub fn start_container_hook_failure_fails_start() {
     );
 }
 
-pub fn poststart_failure_only_warns() {
+/// As runc (and the engines that rely on it), not as runtime-spec's "warn and run on": a failed
+/// poststart hook fails `run` and `start`, and the container is stopped.
+pub fn poststart_failure_fails_and_stops_the_container() {
     let rt = Runtime::new();
-    let mut b = Bundle::new(&["true"]);
+    let mut b = Bundle::new(&["sleep", "60"]);
     b.config["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
     let (code, _, err) = run_bundle(&rt, &b);
-    assert_eq!(code, 0, "{err}");
+    assert_ne!(code, 0, "run succeeded with a failing poststart hook");
+    let words = if rt.is_hull() {
+        "error running poststart hook #0"
+    } else {
+        "hook #0"
+    };
+    assert!(err.contains(words), "{err}");
+    assert!(
+        std::fs::read_dir(&rt.root.path)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.path().is_dir()),
+        "run left the container behind"
+    );
+    if !rt.is_hull() {
+        crate::skip("runc 1.1.5 runs poststart hooks at create; runc 1.5 at start, as hull");
+    }
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+    let out = rt.run(&["start", &c.id]);
+    assert!(
+        !out.status.success(),
+        "start succeeded with a failing poststart hook"
+    );
+    assert_eq!(rt.wait_status(&c.id, "stopped")["status"], "stopped");
 }
 
 pub fn masked_paths_hide_files_and_directories() {
