@@ -7,6 +7,13 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
+/// Connects to the unix socket at `path` and sends `data` and `fd` in one message, as runc's
+/// `--pidfd-socket` does (the data says which kind of process: `standard` or `setns`).
+pub fn send_to(path: &std::path::Path, data: &[u8], fd: BorrowedFd) -> std::io::Result<()> {
+    let socket = std::os::unix::net::UnixStream::connect(path)?;
+    send(std::os::fd::AsFd::as_fd(&socket), data, fd).map_err(std::io::Error::from)
+}
+
 /// Sends `data` and `fd` in one message.
 pub fn send(socket: BorrowedFd, data: &[u8], fd: BorrowedFd) -> nix::Result<()> {
     let fds = [fd.as_raw_fd()];

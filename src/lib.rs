@@ -18,6 +18,7 @@ mod process;
 pub mod pstable;
 mod rlimits;
 pub(crate) mod rootfs;
+mod sched;
 mod seccomp;
 pub mod spec;
 mod state;

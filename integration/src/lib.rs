@@ -416,3 +416,38 @@ pub fn remove_empty_cgroups(path: &str) {
         remove(&d);
     }
 }
+
+/// Receives one message with one fd (SCM_RIGHTS) on `conn`, as runtimes send a pty master, a
+/// pidfd or a seccomp listener: the data and the fd.
+pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer in it outlives the recvmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = space.len();
+    // SAFETY: as above.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+    assert!(
+        n > 0,
+        "recvmsg from the runtime: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the kernel filled the control buffer; CMSG_FIRSTHDR/DATA walk inside it.
+    let fd = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null(), "the message carries an fd");
+        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
+        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32)
+    };
+    buf.truncate(n as usize);
+    // SAFETY: SCM_RIGHTS installed this fd for us.
+    (buf, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

@@ -2,7 +2,7 @@
 //! statuses, detached with a pid file, process.json, and terminals over a console socket.
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 
 use integration::{Bundle, Container, Runtime};
@@ -223,30 +223,10 @@ fn exec_detached_with_pid_file_and_process_json() {
 /// Receives the pty master over a console socket, like runc's recvtty.
 fn recv_master(listener: &UnixListener) -> OwnedFd {
     let (stream, _) = listener.accept().unwrap();
-    let mut name = [0u8; 128];
-    let mut iov = libc::iovec {
-        iov_base: name.as_mut_ptr().cast(),
-        iov_len: name.len(),
-    };
-    let mut cmsg = [0u8; 64];
-    // SAFETY: msghdr points at live buffers for the duration of recvmsg.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = cmsg.len();
-        let n = libc::recvmsg(std::os::fd::AsRawFd::as_raw_fd(&stream), &mut msg, 0);
-        assert!(n > 0, "recvmsg");
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS);
-        let fd = *(libc::CMSG_DATA(c) as *const i32);
-        // hull sends the pty's name, runc 1.1 the master's ("/dev/ptmx"): callers ignore it.
-        assert!(std::str::from_utf8(&name[..n as usize])
-            .unwrap()
-            .starts_with("/dev/"));
-        OwnedFd::from_raw_fd(fd)
-    }
+    let (name, fd) = integration::recv_fd(&stream);
+    // hull sends the pty's name, runc 1.1 the master's ("/dev/ptmx"): callers ignore it.
+    assert!(String::from_utf8_lossy(&name).starts_with("/dev/"));
+    fd
 }
 
 #[test]
@@ -693,4 +673,62 @@ fn proxied_terminal_keeps_newlines_and_belongs_to_the_user() {
     let (_b, c, _) = running(&rt);
     let out = in_script(&format!("exec -t {} sh -c 'printf \"a\\nb\\n\"'", c.id));
     assert_eq!(out, "a\nb\n");
+}
+
+/// `--pidfd-socket` on create and exec hands over a pidfd of the process, named as runc names
+/// it, through which the caller can signal the process without a pid race.
+#[test]
+fn pidfd_socket_hands_over_the_process() {
+    let rt = Runtime::new();
+    let dir = integration::TempDir::new("hull-pidfd");
+    let socket = dir.path.join("pidfd.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let b = Bundle::new(&["sleep", "60"]);
+    b.save();
+    let c = Container::new(&rt);
+    let created = rt.run(&[
+        "create",
+        "--pidfd-socket",
+        socket.to_str().unwrap(),
+        "--bundle",
+        b.path_str(),
+        &c.id,
+    ]);
+    if !rt.is_hull() && !created.status.success() {
+        return integration::skip("runc 1.1.5 has no --pidfd-socket (runc 1.2)");
+    }
+    assert!(created.status.success(), "{created:?}");
+    let (stream, _) = listener.accept().unwrap();
+    let (kind, init_fd) = integration::recv_fd(&stream);
+    assert_eq!(kind, b"standard");
+    rt.ok(&["start", &c.id]);
+    let exec = std::process::Command::new(&rt.bin)
+        .args(["--root", rt.root.path.to_str().unwrap(), "exec", "-d"])
+        .args([
+            "--pidfd-socket",
+            socket.to_str().unwrap(),
+            &c.id,
+            "sleep",
+            "60",
+        ])
+        .status()
+        .unwrap();
+    assert!(exec.success());
+    let (stream, _) = listener.accept().unwrap();
+    let (kind, exec_fd) = integration::recv_fd(&stream);
+    assert_eq!(kind, b"setns");
+    for fd in [exec_fd, init_fd] {
+        // SAFETY: pidfd_send_signal on a pidfd we own.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    }
+    assert_eq!(rt.wait_status(&c.id, "stopped")["status"], "stopped");
 }

@@ -54,6 +54,9 @@ struct CreateArgs {
     /// File to write the container's init pid to.
     #[arg(long)]
     pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's init.
+    #[arg(long)]
+    pidfd_socket: Option<PathBuf>,
     /// Use MS_MOVE + chroot instead of pivot_root (for a rootfs on ramfs).
     #[arg(long)]
     no_pivot: bool,
@@ -73,6 +76,7 @@ impl CreateArgs {
             bundle: self.bundle,
             pid_file: self.pid_file,
             console_socket: self.console_socket,
+            pidfd_socket: self.pidfd_socket,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
@@ -109,6 +113,9 @@ struct ExecArgs {
     /// File to write the process's pid to.
     #[arg(long)]
     pid_file: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process.
+    #[arg(long)]
+    pidfd_socket: Option<PathBuf>,
     /// SELinux label for the process.
     #[arg(long)]
     process_label: Option<String>,
@@ -366,6 +373,7 @@ fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
                 detach: a.detach,
                 console_socket: a.console_socket,
                 pid_file: a.pid_file,
+                pidfd_socket: a.pidfd_socket,
                 cwd: a.cwd,
                 env: a.env,
                 user: a.user,

@@ -26,6 +26,8 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// A unix socket that receives a pidfd of the container's init.
+    pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
@@ -199,6 +201,9 @@ pub fn create_container(
     if let Some(pid_file) = &o.pid_file {
         write_atomic(pid_file, state.pid.to_string().as_bytes())
             .with_context(|| format!("writing --pid-file {pid_file:?}"))?;
+    }
+    if let Some(socket) = &o.pidfd_socket {
+        super::send_pidfd(socket, init.pid, "standard")?;
     }
     undo.disarm();
     drop(container);

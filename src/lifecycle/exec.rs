@@ -29,6 +29,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
+    /// A unix socket that receives a pidfd of the process.
+    pub pidfd_socket: Option<PathBuf>,
     pub cwd: Option<PathBuf>,
     pub env: Vec<String>,
     pub user: Option<String>,
@@ -213,6 +215,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         init: &init,
         namespaces: flags,
         process: &process,
+        personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
         capabilities,
         seccomp,
         console: theirs.map(|c| fd_at_least(c, min_fd)).transpose()?,
@@ -245,6 +248,9 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     if let Some(pid_file) = &o.pid_file {
         write_atomic(pid_file, pid.to_string().as_bytes())
             .with_context(|| format!("writing --pid-file {pid_file:?}"))?;
+    }
+    if let Some(socket) = &o.pidfd_socket {
+        super::send_pidfd(socket, pid, "setns")?;
     }
     if o.detach {
         return Ok(0);

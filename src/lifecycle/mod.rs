@@ -57,3 +57,12 @@ pub fn saved_spec(dir: &Path) -> anyhow::Result<Spec> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {path:?}"))?;
     Ok(crate::spec::parse(&path, &bytes)?)
 }
+
+/// `--pidfd-socket`: hands a pidfd of `pid` to whoever listens there, with runc's name for the
+/// kind of process (`standard` for init, `setns` for an exec'd one).
+pub fn send_pidfd(socket: &Path, pid: nix::unistd::Pid, kind: &str) -> anyhow::Result<()> {
+    use std::os::fd::AsFd;
+    let pidfd = crate::syscall::pidfd_open(pid).context("--pidfd-socket: pidfd_open")?;
+    crate::fdpass::send_to(socket, kind.as_bytes(), pidfd.as_fd())
+        .with_context(|| format!("--pidfd-socket {socket:?}"))
+}

@@ -11,10 +11,11 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{access, chdir, execve, getcwd, AccessFlags};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxPersonality, Process};
 
 use super::channel::{InitFailure, Step};
 use crate::capabilities::{self, Plan};
+use crate::sched;
 use crate::seccomp::Program;
 use crate::syscall;
 
@@ -34,6 +35,7 @@ pub struct Ready<'a> {
 /// process still has CAP_SYS_ADMIN, before the capability drop.
 pub fn prepare<'a>(
     process: &Process,
+    personality: Option<&LinuxPersonality>,
     caps: Option<&Plan>,
     seccomp: Option<&'a Program>,
     in_userns: bool,
@@ -41,6 +43,12 @@ pub fn prepare<'a>(
     preserve_fds: i32,
 ) -> Result<Ready<'a>, InitFailure> {
     enter_cwd(process.cwd()).step("process.cwd")?;
+    if let Some(p) = process.io_priority() {
+        sched::set_io_priority(p).step("process.ioPriority")?;
+    }
+    if let Some(p) = personality {
+        sched::set_personality(p).step("linux.personality")?;
+    }
     let nnp = process.no_new_privileges() == Some(true);
     let mut listener = None;
     if !nnp {

@@ -486,3 +486,22 @@ pub fn init_hooks_get_the_process_env_and_the_rootfs_as_cwd() {
     let started = std::fs::read_to_string(b.rootfs().join("started")).unwrap();
     assert_eq!(started, "startContainer two /root /\n");
 }
+
+/// process.ioPriority and linux.personality reach init and exec'd processes.
+pub fn io_priority_and_personality_are_applied() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    b.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 4});
+    b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    let init = rt.ok(&["exec", &c.id, "sh", "-c", "ionice -p 1; uname -m"]);
+    let own = rt.ok(&["exec", &c.id, "sh", "-c", "ionice; uname -m"]);
+    if !rt.is_hull() && !init.contains("prio 4") {
+        crate::skip("runc 1.1.5 predates process.ioPriority and linux.personality");
+    }
+    for out in [init, own] {
+        assert_eq!(out, "best-effort: prio 4\ni686\n");
+    }
+}

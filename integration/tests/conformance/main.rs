@@ -184,6 +184,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config",
+            "process: ioPriority and linux.personality are applied",
+            config::io_priority_and_personality_are_applied,
+        ),
+        case(
+            "config",
             "process: duplicate env names keep the last value once",
             config::duplicate_env_names_keep_the_last_value_once,
         ),
