@@ -63,6 +63,20 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
     if matches!(typ, "proc" | "sysfs") {
         refuse_symlink(root, rel, m.destination())?;
     }
+    // A tmpfs over an existing directory keeps that directory's mode, as with runc; an
+    // explicit mode= comes later in the data and wins. A new mount point gets tmpfs' 1777.
+    let mut data = opts.data_string();
+    if typ == "tmpfs" {
+        if let Ok(existing) = reopen(root, rel) {
+            let st = fstat(existing.as_fd().as_raw_fd())
+                .map_err(|e| RootfsError::sys("stat", m.destination(), e))?;
+            let inherited = format!("mode={:04o}", st.st_mode & 0o7777);
+            data = Some(match data {
+                Some(d) => format!("{inherited},{d}"),
+                None => inherited,
+            });
+        }
+    }
     let is_file = bind
         && source
             .as_deref()
@@ -94,7 +108,7 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
             &target,
             Some(typ),
             flags,
-            opts.data_string().as_deref(),
+            data.as_deref(),
         );
         match r {
             // A user namespace that does not own the network namespace may not mount sysfs;
@@ -181,7 +195,8 @@ fn refuse_symlink(root: &Root, rel: &Path, dest: &Path) -> Result<(), RootfsErro
         let st = fstat(h.as_fd().as_raw_fd()).map_err(|e| RootfsError::sys("stat", dest, e))?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
             return Err(RootfsError::Refused(format!(
-                "{dest:?} is a symlink in the rootfs; refusing to mount proc or sysfs through it"
+                "{dest:?} must be mounted on ordinary directory: it is a symlink in the rootfs \
+                 (refusing to mount proc or sysfs through it)"
             )));
         }
     }

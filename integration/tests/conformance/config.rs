@@ -505,3 +505,34 @@ pub fn io_priority_and_personality_are_applied() {
         assert_eq!(out, "best-effort: prio 4\ni686\n");
     }
 }
+
+/// A tmpfs over an existing directory takes its mode unless mode= says otherwise; a new mount
+/// point is tmpfs' default 1777 (runc 1.2+).
+pub fn tmpfs_takes_the_mode_of_the_directory_it_covers() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    b.script("stat -c %a /inherit /explicit /new/dir");
+    for d in ["inherit", "explicit"] {
+        std::fs::create_dir(b.rootfs().join(d)).unwrap();
+        std::fs::set_permissions(
+            b.rootfs().join(d),
+            std::os::unix::fs::PermissionsExt::from_mode(0o710),
+        )
+        .unwrap();
+    }
+    let tmpfs = |dest: &str, extra: &[&str]| {
+        let mut options = vec!["rw", "nodev", "nosuid"];
+        options.extend(extra);
+        json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options})
+    };
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(tmpfs("/inherit", &[]));
+    mounts.push(tmpfs("/explicit", &["mode=1500"]));
+    mounts.push(tmpfs("/new/dir", &[]));
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    if !rt.is_hull() && out == "710\n710\n1777\n" {
+        crate::skip("runc 1.1.5 lets the directory's mode beat an explicit mode= (runc#4971)");
+    }
+    assert_eq!(out, "710\n1500\n1777\n");
+}

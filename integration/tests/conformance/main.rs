@@ -144,6 +144,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "tmpfs takes the mode of the directory it covers",
+            config::tmpfs_takes_the_mode_of_the_directory_it_covers,
+        ),
+        case(
+            "config: mounts",
             "symlinked destination stays inside",
             config::mount_destination_symlink_stays_inside_the_rootfs,
         ),
