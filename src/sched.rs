@@ -1,11 +1,71 @@
-//! What the container's process runs with besides its credentials: its I/O priority
-//! (`process.ioPriority`) and its personality (`linux.personality`), set in the last steps
-//! before exec for init and exec'd processes alike, as runc sets them.
+//! What the container's process runs with besides its credentials: its CPU scheduler
+//! (`process.scheduler`), I/O priority (`process.ioPriority`) and personality
+//! (`linux.personality`), set in the last steps before exec for init and exec'd processes
+//! alike, as runc sets them.
 
 use nix::errno::Errno;
 use oci_spec::runtime::{
     IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, Scheduler,
 };
+
+/// sched_setattr(2)'s argument, in its first version's layout.
+#[repr(C)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// sched_setattr for this process. With a cpuset the kernel refuses deadline scheduling
+/// (EPERM: the affinity must span every CPU), which runc reports in these words.
+pub fn set_scheduler(s: &Scheduler, cpuset: bool) -> Result<(), String> {
+    let policy = match s.policy() {
+        LinuxSchedulerPolicy::SchedOther => 0,
+        LinuxSchedulerPolicy::SchedFifo => 1,
+        LinuxSchedulerPolicy::SchedRr => 2,
+        LinuxSchedulerPolicy::SchedBatch => 3,
+        LinuxSchedulerPolicy::SchedIso => 4,
+        LinuxSchedulerPolicy::SchedIdle => 5,
+        LinuxSchedulerPolicy::SchedDeadline => 6,
+    };
+    let flags = s.flags().iter().flatten().fold(0u64, |f, flag| {
+        f | match flag {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    };
+    // SAFETY: sched_setattr reads `size` bytes of a live, fully initialised struct.
+    match Errno::result(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr, 0) }) {
+        Ok(_) => Ok(()),
+        Err(Errno::EPERM) if cpuset => {
+            Err("process scheduler can't be used together with AllowedCPUs \
+                 (linux.resources.cpu.cpus)"
+                .into())
+        }
+        Err(e) => Err(format!("error setting scheduler: {e}")),
+    }
+}
 
 /// `ioprio_set(IOPRIO_WHO_PROCESS, self, class << 13 | priority)`.
 pub fn set_io_priority(p: &LinuxIOPriority) -> Result<(), String> {

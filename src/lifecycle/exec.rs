@@ -215,7 +215,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         init: &init,
         namespaces: flags,
         process: &process,
-        personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        linux: spec.linux().as_ref(),
         capabilities,
         seccomp,
         console: theirs.map(|c| fd_at_least(c, min_fd)).transpose()?,

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::{fork, ForkResult};
-use oci_spec::runtime::{LinuxPersonality, Process};
+use oci_spec::runtime::{Linux, Process};
 
 use super::channel::{Channel, InitFailure, Message, Step};
 use super::finish;
@@ -24,8 +24,8 @@ pub struct ExecProcess<'a> {
     /// The container's namespaces (those its config lists).
     pub namespaces: CloneFlags,
     pub process: &'a Process,
-    /// The container's `linux.personality`.
-    pub personality: Option<&'a LinuxPersonality>,
+    /// The container's `linux` section (personality, cpuset).
+    pub linux: Option<&'a Linux>,
     pub capabilities: Option<Plan>,
     pub seccomp: Option<Program>,
     pub console: Option<OwnedFd>,
@@ -83,7 +83,7 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
     }
     let mut ready = finish::prepare(
         e.process,
-        e.personality,
+        e.linux,
         e.capabilities.as_ref(),
         e.seccomp.as_ref(),
         e.in_userns,

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{access, chdir, execve, getcwd, AccessFlags};
-use oci_spec::runtime::{LinuxPersonality, Process};
+use oci_spec::runtime::{Linux, Process};
 
 use super::channel::{InitFailure, Step};
 use crate::capabilities::{self, Plan};
@@ -35,7 +35,7 @@ pub struct Ready<'a> {
 /// process still has CAP_SYS_ADMIN, before the capability drop.
 pub fn prepare<'a>(
     process: &Process,
-    personality: Option<&LinuxPersonality>,
+    linux: Option<&Linux>,
     caps: Option<&Plan>,
     seccomp: Option<&'a Program>,
     in_userns: bool,
@@ -46,7 +46,14 @@ pub fn prepare<'a>(
     if let Some(p) = process.io_priority() {
         sched::set_io_priority(p).step("process.ioPriority")?;
     }
-    if let Some(p) = personality {
+    if let Some(s) = process.scheduler() {
+        let cpuset = linux
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.cpu().as_ref())
+            .is_some_and(|c| c.cpus().as_ref().is_some_and(|c| !c.is_empty()));
+        sched::set_scheduler(s, cpuset).step("process.scheduler")?;
+    }
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         sched::set_personality(p).step("linux.personality")?;
     }
     let nnp = process.no_new_privileges() == Some(true);

@@ -131,7 +131,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
 
     let mut ready = finish::prepare(
         process,
-        spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        spec.linux().as_ref(),
         c.capabilities.as_ref(),
         c.seccomp.as_ref(),
         in_userns,

@@ -536,3 +536,16 @@ pub fn tmpfs_takes_the_mode_of_the_directory_it_covers() {
     }
     assert_eq!(out, "710\n1500\n1777\n");
 }
+
+/// process.scheduler reaches the process (its nice value and policy in /proc/self/stat).
+pub fn scheduler_is_applied() {
+    let rt = Runtime::new();
+    let out = run_script(&rt, "cut -d' ' -f19,41 /proc/self/stat", |c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 19, "priority": 0});
+    });
+    if !rt.is_hull() && out == "0 0\n" {
+        crate::skip("runc 1.1.5 predates process.scheduler");
+    }
+    // nice 19, policy 3 (SCHED_BATCH)
+    assert_eq!(out, "19 3\n");
+}

@@ -189,6 +189,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config",
+            "process: scheduler is applied",
+            config::scheduler_is_applied,
+        ),
+        case(
+            "config",
             "process: ioPriority and linux.personality are applied",
             config::io_priority_and_personality_are_applied,
         ),
