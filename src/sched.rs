@@ -5,8 +5,8 @@
 
 use nix::errno::Errno;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain,
-    LinuxSchedulerFlag, LinuxSchedulerPolicy, Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, Scheduler,
 };
 
 /// sched_setattr(2)'s argument, in its first version's layout.

@@ -183,6 +183,10 @@ fn oom_is_reported(script: &str) {
                 std::fs::write(b.rootfs().join("go"), "").unwrap();
             }
             oom = v["type"] == "oom";
+            if oom {
+                // runc's exact line, which callers match: no data.
+                assert_eq!(line, format!(r#"{{"type":"oom","id":"{}"}}"#, c.id));
+            }
             seen.push(line);
         }
     }

@@ -23,7 +23,13 @@ pub fn events(g: &Global, id: &str, stats_once: bool, interval: Duration) -> any
     let cgroup = Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?;
     let emit = |kind: &str, data: serde_json::Value| -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", json!({"type": kind, "id": id, "data": data}))?;
+        // runc leaves out an empty data (`{"type":"oom","id":"..."}`); callers match the line.
+        let line = if data.is_null() {
+            json!({"type": kind, "id": id})
+        } else {
+            json!({"type": kind, "id": id, "data": data})
+        };
+        writeln!(out, "{line}")?;
         out.flush()?;
         Ok(())
     };

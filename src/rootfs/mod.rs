@@ -80,8 +80,9 @@ pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
 /// After pivot_root: masked and read-only paths, then the read-only root.
 pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
     if let Some(linux) = spec.linux() {
+        let mut masker = paths::Masker::default();
         for p in linux.masked_paths().iter().flatten() {
-            paths::mask(p)?;
+            masker.mask(p)?;
         }
         for p in linux.readonly_paths().iter().flatten() {
             paths::make_readonly(p)?;

@@ -103,13 +103,7 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
     } else {
         let fs_source = source.clone().unwrap_or_else(|| PathBuf::from(typ));
         let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
-        let r = mount(
-            Some(&fs_source),
-            &target,
-            Some(typ),
-            flags,
-            data.as_deref(),
-        );
+        let r = mount(Some(&fs_source), &target, Some(typ), flags, data.as_deref());
         match r {
             // A user namespace that does not own the network namespace may not mount sysfs;
             // runc falls back to the host's, read-only and without devices.

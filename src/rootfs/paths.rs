@@ -34,39 +34,57 @@ fn kind(fd: &OwnedFd, path: &str) -> Result<(SFlag, u64), RootfsError> {
     ))
 }
 
-pub fn mask(path: &str) -> Result<(), RootfsError> {
-    let Some(fd) = open_path(path)? else {
-        return Ok(());
-    };
-    let target = fd_path(fd.as_raw_fd());
-    match kind(&fd, path)?.0 {
-        SFlag::S_IFDIR => mount(
-            Some("tmpfs"),
-            &target,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(|e| RootfsError::sys("masking", path, e)),
-        SFlag::S_IFLNK => Ok(()),
-        _ => {
-            let null = open_path("/dev/null")?.ok_or_else(|| {
-                RootfsError::Refused("masking needs /dev/null, which is missing".into())
-            })?;
-            let (k, rdev) = kind(&null, "/dev/null")?;
-            if k != SFlag::S_IFCHR || major(rdev) != 1 || minor(rdev) != 3 {
-                return Err(RootfsError::Refused(format!(
-                    "refusing to mask {path:?}: /dev/null is not the null device (1:3)"
-                )));
+/// Masks paths one after the other, as runc does: every masked directory shares one empty
+/// read-only tmpfs (one mount instead of one per directory), and a path listed twice is
+/// masked once.
+#[derive(Default)]
+pub struct Masker {
+    done: std::collections::HashSet<String>,
+    /// The first masked directory, whose tmpfs the others bind.
+    empty_dir: Option<String>,
+}
+
+impl Masker {
+    pub fn mask(&mut self, path: &str) -> Result<(), RootfsError> {
+        if !self.done.insert(path.to_string()) {
+            return Ok(());
+        }
+        let Some(fd) = open_path(path)? else {
+            return Ok(());
+        };
+        let target = fd_path(fd.as_raw_fd());
+        match kind(&fd, path)?.0 {
+            SFlag::S_IFDIR => {
+                // The tmpfs is read-only at the superblock, so every bind of it is too.
+                let (source, fstype, flags) = match &self.empty_dir {
+                    Some(first) => (first.as_str(), None, MsFlags::MS_BIND),
+                    None => ("tmpfs", Some("tmpfs"), MsFlags::MS_RDONLY),
+                };
+                mount(Some(source), &target, fstype, flags, None::<&str>)
+                    .map_err(|e| RootfsError::sys("masking", path, e))?;
+                self.empty_dir.get_or_insert_with(|| path.to_string());
+                Ok(())
             }
-            mount(
-                Some(&fd_path(null.as_raw_fd())),
-                &target,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| RootfsError::sys("masking", path, e))
+            SFlag::S_IFLNK => Ok(()),
+            _ => {
+                let null = open_path("/dev/null")?.ok_or_else(|| {
+                    RootfsError::Refused("masking needs /dev/null, which is missing".into())
+                })?;
+                let (k, rdev) = kind(&null, "/dev/null")?;
+                if k != SFlag::S_IFCHR || major(rdev) != 1 || minor(rdev) != 3 {
+                    return Err(RootfsError::Refused(format!(
+                        "refusing to mask {path:?}: /dev/null is not the null device (1:3)"
+                    )));
+                }
+                mount(
+                    Some(&fd_path(null.as_raw_fd())),
+                    &target,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| RootfsError::sys("masking", path, e))
+            }
         }
     }
 }

@@ -288,6 +288,11 @@ fn cases() -> Vec<Case> {
             spec::masked_paths_hide_files_and_directories,
         ),
         case(
+            "config-linux: masked paths",
+            "a path listed twice once; directories share a tmpfs",
+            spec::masked_paths_are_deduplicated_and_directories_share_a_tmpfs,
+        ),
+        case(
             "config-linux: readonly paths",
             "writes refused",
             spec::readonly_paths_refuse_writes,

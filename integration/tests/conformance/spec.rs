@@ -218,3 +218,25 @@ pub fn process_args_and_env_reach_the_process() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "zero|one two|b=c\n");
 }
+
+/// A path listed twice is masked once, and masked directories share one read-only tmpfs.
+pub fn masked_paths_are_deduplicated_and_directories_share_a_tmpfs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    for d in ["m1", "m2"] {
+        std::fs::create_dir(b.rootfs().join(d)).unwrap();
+    }
+    b.script(
+        "grep -c ' /m1 ' /proc/self/mounts; set -- $(stat -c %d /m1 /m2); \
+         [ \"$1\" = \"$2\" ] && echo shared; touch /m2/x 2>/dev/null || echo read-only",
+    );
+    b.config["linux"]["maskedPaths"] = json!(["/m1", "/m2", "/m1"]);
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    if !rt.is_hull() && out.starts_with("2\n") {
+        crate::skip(
+            "runc 1.1.5 masks a path listed twice twice, each directory with its own tmpfs",
+        );
+    }
+    assert_eq!(out, "1\nshared\nread-only\n");
+}
