@@ -184,6 +184,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
     }
     let default = action(profile.default_action(), profile.default_errno_ret());
     let sendmsg = syscalls::Sysno::sendmsg.id() as i64;
+    let write = syscalls::Sysno::write.id() as i64;
 
     // Rules grouped by the action they return; `all` collects every rule for the default filter.
     let mut by_action: Vec<(Act, Rules)> = Vec::new();
@@ -243,6 +244,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
                 return Err(invalid(
                     format!("{field}.names"),
                     "SCMP_ACT_NOTIFY on sendmsg would block hull handing the listener to the agent",
+                ));
+            }
+            // runc refuses it too (its init reports through write); callers know its words.
+            if act == Act::Notify && nr == write {
+                return Err(invalid(
+                    format!("{field}.names"),
+                    "SCMP_ACT_NOTIFY cannot be used for the write syscall",
                 ));
             }
             add_rule(group, nr, &rule);
@@ -312,13 +320,8 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
                 "required when a rule uses SCMP_ACT_NOTIFY",
             ))
         }
-        (None, Some(path)) => {
-            return Err(invalid(
-                "listenerPath",
-                format!("{path:?} is set but no rule uses SCMP_ACT_NOTIFY"),
-            ))
-        }
-        (None, None) => None,
+        // Nothing will notify: no agent is needed, and runc ignores the path too.
+        (None, _) => None,
     };
     if agent.is_some() && flags & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
         return Err(invalid(
@@ -413,7 +416,11 @@ impl Agent {
             "metadata": self.metadata,
             "state": state,
         });
-        let socket = UnixStream::connect(&self.path).map_err(|e| fail(e.to_string()))?;
+        let socket = UnixStream::connect(&self.path).map_err(|e| {
+            fail(format!(
+                "failed to connect with seccomp agent specified in the seccomp profile: {e}"
+            ))
+        })?;
         crate::fdpass::send(
             socket.as_fd(),
             message.to_string().as_bytes(),
@@ -503,8 +510,8 @@ mod tests {
                 "listenerPath",
             ),
             (
-                r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
-                "listenerPath",
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+                "SCMP_ACT_NOTIFY cannot be used for the write syscall",
             ),
             (
                 r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"rel","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
@@ -526,6 +533,12 @@ mod tests {
             let e = compile(&profile(json)).err().unwrap().to_string();
             assert!(e.contains(field), "{json}: {e}");
         }
+        // A listenerPath with nothing to notify is ignored, as runc ignores it.
+        let p = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        ))
+        .unwrap();
+        assert!(p.agent().is_none());
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -346,7 +346,8 @@ fn recv_with_fd(
     )
 }
 
-/// Answers notifications until the last process using the filter is gone.
+/// Answers notifications until the last process using the filter is gone: mkdir and mkdirat
+/// "succeed" without being performed, every other call goes on as if not notified.
 fn answer_notifications(fd: std::os::fd::OwnedFd) {
     use std::os::fd::AsRawFd;
     loop {
@@ -365,11 +366,16 @@ fn answer_notifications(fd: std::os::fd::OwnedFd) {
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } < 0 {
             continue;
         }
+        let faked = [libc::SYS_mkdir, libc::SYS_mkdirat].contains(&i64::from(req.data.nr));
         let mut resp = libc::seccomp_notif_resp {
             id: req.id,
             val: 0,
             error: 0,
-            flags: 0,
+            flags: if faked {
+                0
+            } else {
+                libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32
+            },
         };
         // SAFETY: as above; the target may have died meanwhile, which only fails the ioctl.
         unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
@@ -529,5 +535,51 @@ fn apparmor_profile_is_applied_or_refused() {
             "{err}"
         );
         assert_eq!(rt.ok(&["list", "-q"]), "", "nothing left behind");
+    }
+}
+
+/// A profile that notifies the calls a runtime makes itself between installing the filter and
+/// exec (openat, read, close, fcntl, execve): the listener must reach the agent before any of
+/// them, with or without no_new_privs, or the container hangs for good.
+#[test]
+fn seccomp_notify_on_the_runtimes_own_syscalls_does_not_hang() {
+    if !features::require(Feature::SeccompNotify, "SCMP_ACT_NOTIFY") {
+        return;
+    }
+    let rt = Runtime::new();
+    let agent_dir = TempDir::new("hull-agent");
+    let agent = FakeAgent::start(&agent_dir.path);
+    for nnp in [false, true] {
+        let mut b = Bundle::new(&["/bin/true"]);
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": agent.socket,
+            "syscalls": [{"names": ["execve", "openat", "open", "read", "close", "fcntl"],
+                          "action": "SCMP_ACT_NOTIFY"}]
+        });
+        b.save();
+        let c = Container::new(&rt);
+        let mut child = rt
+            .cmd()
+            .args(["run", "--bundle", b.path_str(), &c.id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                // No wait: a runtime stuck in the kernel must not hang the test too.
+                let _ = child.kill();
+                panic!("run hung with the runtime's own syscalls notified (nnp {nnp})");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(status.success(), "nnp {nnp}: {status}");
+        agent.next();
     }
 }

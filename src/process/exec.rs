@@ -81,18 +81,17 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
             .expect("checked: a terminal has a console socket");
         tty::send_master(socket.as_fd(), &pty.name, pty.master.as_fd()).step("terminal")?;
     }
-    let mut ready = finish::prepare(
-        e.process,
-        e.linux,
-        e.capabilities.as_ref(),
-        e.seccomp.as_ref(),
-        e.in_userns,
-        &[],
-        e.preserve_fds,
+    let ready = finish::prepare(
+        &finish::Steps {
+            process: e.process,
+            linux: e.linux,
+            caps: e.capabilities.as_ref(),
+            seccomp: e.seccomp.as_ref(),
+            in_userns: e.in_userns,
+            extra_env: &[],
+            preserve_fds: e.preserve_fds,
+        },
+        ch,
     )?;
-    if let Some(listener) = ready.listener.take() {
-        ch.send_fd(&Message::SeccompListener, listener.as_fd())
-            .step("passing the seccomp listener")?;
-    }
     Err(ready.exec())
 }

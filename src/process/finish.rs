@@ -3,7 +3,7 @@
 //! the switch to the process's user, no_new_privs, the fds that may pass, the umask, execve.
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{access, chdir, execve, getcwd, AccessFlags};
 use oci_spec::runtime::{Linux, Process};
 
-use super::channel::{InitFailure, Step};
+use super::channel::{Channel, InitFailure, Message, Step};
 use crate::capabilities::{self, Plan};
 use crate::sched;
 use crate::seccomp::Program;
@@ -27,21 +27,37 @@ pub struct Ready<'a> {
     /// With no_new_privs the filter goes on last, so that the runtime's own last syscalls
     /// need not be in the profile.
     late_seccomp: Option<&'a Program>,
-    /// The seccomp user-notification fd, for the caller to pass to hull's parent side.
-    pub listener: Option<OwnedFd>,
+}
+
+/// What the last steps work from: the process, the container's `linux` section (personality,
+/// cpuset), and what the parent prepared.
+pub struct Steps<'a> {
+    pub process: &'a Process,
+    pub linux: Option<&'a Linux>,
+    pub caps: Option<&'a Plan>,
+    pub seccomp: Option<&'a Program>,
+    pub in_userns: bool,
+    pub extra_env: &'a [String],
+    pub preserve_fds: i32,
 }
 
 /// Everything up to exec. Without no_new_privs the seccomp filter is installed while the
-/// process still has CAP_SYS_ADMIN, before the capability drop.
-pub fn prepare<'a>(
-    process: &Process,
-    linux: Option<&Linux>,
-    caps: Option<&Plan>,
-    seccomp: Option<&'a Program>,
-    in_userns: bool,
-    extra_env: &[String],
-    preserve_fds: i32,
-) -> Result<Ready<'a>, InitFailure> {
+/// process still has CAP_SYS_ADMIN, before the capability drop. A seccomp listener goes to
+/// hull's parent side over `ch` the moment the filter is on.
+pub fn prepare<'a>(steps: &Steps<'a>, ch: &Channel) -> Result<Ready<'a>, InitFailure> {
+    let Steps {
+        process,
+        linux,
+        caps,
+        seccomp,
+        in_userns,
+        extra_env,
+        preserve_fds,
+    } = *steps;
+    let pass_listener = |listener: OwnedFd| {
+        ch.send_fd(&Message::SeccompListener, listener.as_fd())
+            .step("passing the seccomp listener")
+    };
     enter_cwd(process.cwd()).step("process.cwd")?;
     if let Some(p) = process.io_priority() {
         sched::set_io_priority(p).step("process.ioPriority")?;
@@ -57,10 +73,13 @@ pub fn prepare<'a>(
         sched::set_personality(p).step("linux.personality")?;
     }
     let nnp = process.no_new_privileges() == Some(true);
-    let mut listener = None;
     if !nnp {
         if let Some(s) = seccomp {
-            listener = s.install().step("seccomp")?;
+            // Handed over at once: until the agent holds it, a notified syscall of this
+            // process (an openat, a close) would block it for good.
+            if let Some(l) = s.install().step("seccomp")? {
+                pass_listener(l)?;
+            }
         }
     }
     if let Some(caps) = caps {
@@ -96,7 +115,9 @@ pub fn prepare<'a>(
     // The agent must hold the listener before the process runs, so a notifying filter goes on
     // now, while there is still a channel to hull.
     if let Some(s) = late_seccomp.filter(|s| s.agent().is_some()) {
-        listener = s.install().step("seccomp")?;
+        if let Some(l) = s.install().step("seccomp")? {
+            pass_listener(l)?;
+        }
         late_seccomp = None;
     }
     Ok(Ready {
@@ -104,7 +125,6 @@ pub fn prepare<'a>(
         args,
         env,
         late_seccomp,
-        listener,
     })
 }
 

@@ -129,19 +129,18 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     sysctl::apply(spec).step("sysctl")?;
     rootfs::finish(spec).step("rootfs")?;
 
-    let mut ready = finish::prepare(
-        process,
-        spec.linux().as_ref(),
-        c.capabilities.as_ref(),
-        c.seccomp.as_ref(),
-        in_userns,
-        &c.extra_env,
-        c.preserve_fds,
+    let ready = finish::prepare(
+        &finish::Steps {
+            process,
+            linux: spec.linux().as_ref(),
+            caps: c.capabilities.as_ref(),
+            seccomp: c.seccomp.as_ref(),
+            in_userns,
+            extra_env: &c.extra_env,
+            preserve_fds: c.preserve_fds,
+        },
+        ch,
     )?;
-    if let Some(listener) = ready.listener.take() {
-        ch.send_fd(&Message::SeccompListener, listener.as_fd())
-            .step("passing the seccomp listener")?;
-    }
     ch.send(&Message::Ready).step("reporting ready")?;
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
