@@ -1,13 +1,90 @@
 //! What the container's process runs with besides its credentials: its CPU scheduler
-//! (`process.scheduler`), I/O priority (`process.ioPriority`) and personality
-//! (`linux.personality`), set in the last steps before exec for init and exec'd processes
-//! alike, as runc sets them.
+//! (`process.scheduler`), I/O priority (`process.ioPriority`), NUMA memory policy
+//! (`linux.memoryPolicy`) and personality (`linux.personality`), set in the last steps before
+//! exec for init and exec'd processes alike, as runc sets them.
 
 use nix::errno::Errno;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxMemoryPolicy, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType,
+    Scheduler,
 };
+
+/// The highest NUMA node number the kernel can have (MAX_NUMNODES with NODES_SHIFT 10).
+const MAX_NODE: u32 = 1023;
+
+/// The nodes of a memory policy, from runtime-spec's list of ranges ("0-3,5").
+pub fn parse_nodes(list: &str) -> Result<Vec<u32>, String> {
+    let mut nodes = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let node = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_NODE)
+                .ok_or_else(|| format!("invalid memory policy node {part:?}"))
+        };
+        let (lo, hi) = (node(lo)?, node(hi)?);
+        if lo > hi {
+            return Err(format!("invalid memory policy node {part:?}"));
+        }
+        nodes.extend(lo..=hi);
+    }
+    Ok(nodes)
+}
+
+/// Checks a memory policy before anything is made: modes that take no nodes (default, local)
+/// must name none, the others at least one.
+pub fn check_memory_policy(p: &LinuxMemoryPolicy) -> Result<(), String> {
+    let nodes = parse_nodes(p.nodes().as_deref().unwrap_or(""))?;
+    let none = matches!(
+        p.mode(),
+        MemoryPolicyModeType::MpolDefault | MemoryPolicyModeType::MpolLocal
+    );
+    match (none, nodes.len()) {
+        (true, n) if n > 0 => Err(format!("mode requires 0 nodes but got {n}")),
+        (false, 0) => Err("mode requires at least one node".into()),
+        _ => Ok(()),
+    }
+}
+
+/// set_mempolicy(2) with the mode, its flags and a node mask.
+pub fn set_memory_policy(p: &LinuxMemoryPolicy) -> Result<(), String> {
+    let mode: libc::c_long = match p.mode() {
+        MemoryPolicyModeType::MpolDefault => 0,
+        MemoryPolicyModeType::MpolPreferred => 1,
+        MemoryPolicyModeType::MpolBind => 2,
+        MemoryPolicyModeType::MpolInterleave => 3,
+        MemoryPolicyModeType::MpolLocal => 4,
+        MemoryPolicyModeType::MpolPreferredMany => 5,
+        MemoryPolicyModeType::MpolWeightedInterleave => 6,
+    };
+    let flags = p.flags().iter().flatten().fold(0, |f, flag| {
+        f | match flag {
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+        }
+    });
+    let nodes = parse_nodes(p.nodes().as_deref().unwrap_or(""))?;
+    let words = nodes.iter().max().map_or(0, |m| *m as usize / 64 + 1);
+    let mut mask = vec![0 as libc::c_ulong; words];
+    for n in nodes {
+        mask[n as usize / 64] |= 1 << (n % 64);
+    }
+    // The kernel reads maxnode - 1 bits.
+    let maxnode = if words == 0 { 0 } else { words * 64 + 1 };
+    let ptr = if mask.is_empty() {
+        std::ptr::null()
+    } else {
+        mask.as_ptr()
+    };
+    // SAFETY: set_mempolicy reads `maxnode - 1` bits of a live mask (or none).
+    Errno::result(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode | flags, ptr, maxnode) })
+        .map(drop)
+        .map_err(|e| format!("set_mempolicy: {e}"))
+}
 
 /// sched_setattr(2)'s argument, in its first version's layout.
 #[repr(C)]

@@ -27,6 +27,8 @@ pub enum Feature {
     UserNamespace,
     /// Kernel keyrings (`/proc/keys`, CONFIG_KEYS).
     Keyrings,
+    /// NUMA memory policies (`/proc/self/numa_maps`, CONFIG_NUMA).
+    Numa,
 }
 
 impl Feature {
@@ -41,6 +43,7 @@ impl Feature {
             Feature::SeccompNotify => "seccomp-notify",
             Feature::UserNamespace => "user-namespace",
             Feature::Keyrings => "keyrings",
+            Feature::Numa => "numa",
         }
     }
 
@@ -57,6 +60,7 @@ impl Feature {
             Feature::SeccompNotify => "seccomp user notification (actions_avail: user_notif)",
             Feature::UserNamespace => "user namespaces (user.max_user_namespaces > 0)",
             Feature::Keyrings => "kernel keyrings (/proc/keys)",
+            Feature::Numa => "NUMA memory policies (/proc/self/numa_maps)",
         }
     }
 
@@ -91,6 +95,7 @@ impl Feature {
                         .is_ok_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
             }
             Feature::Keyrings => Path::new("/proc/keys").exists(),
+            Feature::Numa => Path::new("/proc/self/numa_maps").exists(),
         }
     }
 

@@ -69,6 +69,9 @@ pub fn prepare<'a>(steps: &Steps<'a>, ch: &Channel) -> Result<Ready<'a>, InitFai
             .is_some_and(|c| c.cpus().as_ref().is_some_and(|c| !c.is_empty()));
         sched::set_scheduler(s, cpuset).step("process.scheduler")?;
     }
+    if let Some(p) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        sched::set_memory_policy(p).step("linux.memoryPolicy")?;
+    }
     if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         sched::set_personality(p).step("linux.personality")?;
     }

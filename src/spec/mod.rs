@@ -95,8 +95,43 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
             .map_err(|e| fail(e.path().to_string(), e.into_inner().to_string()))?;
     drop_unknown_capabilities(&mut doc);
+    check_memory_policy_names(&doc).map_err(|message| SpecError::Invalid {
+        path: config.to_path_buf(),
+        field: "linux.memoryPolicy".into(),
+        message,
+    })?;
     serde_path_to_error::deserialize(doc)
         .map_err(|e| fail(e.path().to_string(), e.into_inner().to_string()))
+}
+
+/// linux.memoryPolicy's mode and flags as runc words their errors (callers match them), before
+/// the typed parse would only say "unknown variant".
+fn check_memory_policy_names(doc: &serde_json::Value) -> Result<(), String> {
+    use oci_spec::runtime::{MemoryPolicyFlagType, MemoryPolicyModeType};
+    let Some(policy) = doc.pointer("/linux/memoryPolicy") else {
+        return Ok(());
+    };
+    if !policy.is_object() {
+        return Err("invalid memory policy: not an object".into());
+    }
+    match policy.get("mode") {
+        None => return Err("invalid memory policy mode: none given".into()),
+        Some(m) if serde_json::from_value::<MemoryPolicyModeType>(m.clone()).is_err() => {
+            return Err(format!("invalid memory policy mode {m}"))
+        }
+        Some(_) => {}
+    }
+    for f in policy
+        .get("flags")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if serde_json::from_value::<MemoryPolicyFlagType>(f.clone()).is_err() {
+            return Err(format!("invalid memory policy flag {f}"));
+        }
+    }
+    Ok(())
 }
 
 /// Takes capability names that hull does not know out of a config's (or a process.json's)

@@ -107,6 +107,9 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
     }
 
     let linux = spec.linux().as_ref();
+    if let Some(p) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        crate::sched::check_memory_policy(p).map_err(|m| bad("linux.memoryPolicy", m))?;
+    }
     let namespaces = linux.and_then(|l| l.namespaces().as_ref());
     let mut seen = HashSet::new();
     for (i, ns) in namespaces.iter().copied().flatten().enumerate() {

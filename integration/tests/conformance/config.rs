@@ -549,3 +549,44 @@ pub fn scheduler_is_applied() {
     // nice 19, policy 3 (SCHED_BATCH)
     assert_eq!(out, "19 3\n");
 }
+
+/// linux.memoryPolicy reaches init and exec'd processes; bad policies are refused in runc's
+/// words before anything is made.
+pub fn memory_policy_is_applied_and_checked() {
+    if let Some(why) = features::missing(Feature::Numa) {
+        crate::skip(&why);
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    b.script("head -n 1 /proc/self/numa_maps | cut -d ' ' -f 2");
+    b.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"});
+    let (code, out, err) = run_bundle(&rt, &b);
+    if !rt.is_hull() && out.starts_with("default") {
+        crate::skip("runc 1.1.5 predates linux.memoryPolicy");
+    }
+    assert_eq!((code, out.as_str()), (0, "interleave:0\n"), "{err}");
+    for (policy, says) in [
+        (json!({}), "invalid memory policy"),
+        (
+            json!({"mode": "INTERLEAVE", "nodes": "0"}),
+            "invalid memory policy mode",
+        ),
+        (
+            json!({"mode": "MPOL_PREFERRED", "nodes": "0", "flags": ["badflag"]}),
+            "invalid memory policy flag",
+        ),
+        (
+            json!({"mode": "MPOL_DEFAULT", "nodes": "0-7"}),
+            "mode requires 0 nodes but got 8",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0-9876543210"}),
+            "invalid memory policy node",
+        ),
+    ] {
+        b.config["linux"]["memoryPolicy"] = policy.clone();
+        let (code, _, err) = run_bundle(&rt, &b);
+        assert_ne!(code, 0, "{policy} was accepted");
+        assert!(err.contains(says), "{policy}: {err}");
+    }
+}

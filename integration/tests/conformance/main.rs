@@ -188,6 +188,11 @@ fn cases() -> Vec<Case> {
             config::capabilities_in_all_sets,
         ),
         case(
+            "config-linux",
+            "memory policy: applied, and checked in runc's words",
+            config::memory_policy_is_applied_and_checked,
+        ),
+        case(
             "config",
             "process: scheduler is applied",
             config::scheduler_is_applied,
