@@ -187,3 +187,58 @@ fn debug_writes_log_lines_to_stderr_or_the_log_file() {
         assert!(logged.contains(marker), "{format}: {logged}");
     }
 }
+
+#[test]
+fn list_with_a_missing_root_fails_and_ps_of_a_stopped_container_does_not() {
+    let rt = Runtime::new();
+    let missing = rt.root.path.join("missing");
+    let out = std::process::Command::new(&rt.bin)
+        .arg("--root")
+        .arg(&missing)
+        .arg("list")
+        .output()
+        .unwrap();
+    if rt.is_hull() {
+        assert!(
+            !out.status.success(),
+            "list with a missing --root succeeded"
+        );
+    } else if out.status.success() {
+        integration::skip("runc 1.1.5 lists nothing for a missing --root (runc 1.2 fails)");
+    }
+    let b = Bundle::new(&["sleep", "60"]);
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    rt.ok(&["kill", &c.id, "KILL"]);
+    rt.wait_status(&c.id, "stopped");
+    let ps = rt.run(&["ps", "--format", "json", &c.id]);
+    if !rt.is_hull() && !ps.status.success() {
+        return integration::skip(
+            "runc 1.1.5 refuses ps of a stopped container (runc 1.2 lists none)",
+        );
+    }
+    // runc prints Go's nil slice as null; hull an empty array, as for list.
+    let none = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+    assert!(none == "[]" || none == "null", "{none}");
+}
+
+/// A process that cannot be executed once the container started: runc's one line on the
+/// process's stderr, and a failed run.
+#[test]
+fn an_execve_failure_after_start_is_one_line_on_stderr() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["/run.sh"]);
+    std::fs::write(b.rootfs().join("run.sh"), "#!/mmnnttbb foo bar\nsh\n").unwrap();
+    std::fs::set_permissions(
+        b.rootfs().join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (code, _, err) = integration::run_bundle(&rt, &b);
+    assert_ne!(code, 0);
+    if !rt.is_hull() && err.lines().count() != 1 {
+        return integration::skip("runc 1.1.5 reports the failed execve twice (runc#4171)");
+    }
+    assert_eq!(err, "exec /run.sh: no such file or directory\n");
+}

@@ -15,9 +15,9 @@ use crate::logging;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = "/run/hull")]
-    root: PathBuf,
+    /// Root directory for container state (default /run/hull).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Also write log messages to this file.
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -336,7 +336,8 @@ pub fn main() -> i32 {
         return 1;
     };
     let g = Global {
-        root: cli.root,
+        root_given: cli.root.is_some(),
+        root: cli.root.unwrap_or_else(|| PathBuf::from("/run/hull")),
         systemd_cgroup: cli.systemd_cgroup,
     };
     // exec reports its own failures as 255, so they differ from the process's statuses.

@@ -12,6 +12,11 @@ pub enum Format {
 }
 
 pub fn list(g: &Global, format: Format, quiet: bool) -> anyhow::Result<String> {
+    // As runc: a missing default root means no containers yet; a --root that does not exist
+    // is the caller's mistake.
+    if g.root_given && !g.root.is_dir() {
+        anyhow::bail!("--root {:?}: no such directory", g.root);
+    }
     let store = g.store();
     let mut rows = Vec::new();
     for id in store.ids()? {

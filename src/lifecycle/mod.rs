@@ -28,6 +28,8 @@ use crate::state::{process_alive, State, Status, Store, CONFIG_FILE, EXEC_FIFO};
 #[derive(Debug, Clone)]
 pub struct Global {
     pub root: PathBuf,
+    /// Whether --root was given rather than defaulted.
+    pub root_given: bool,
     pub systemd_cgroup: bool,
 }
 

@@ -159,7 +159,12 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         return Err(e).step("hooks");
     }
     fifo.write_all(b"0").step("writing exec.fifo")?;
-    Err(ready.exec())
+    let failure = ready.exec();
+    // `start` has returned and nobody reads the channel any more: as runc's init does, the
+    // process's own stderr says why it never ran, in one line, and the status is 255.
+    let _ = writeln!(std::io::stderr(), "{failure}");
+    // SAFETY: _exit skips the parent's atexit handlers and buffers.
+    unsafe { libc::_exit(255) }
 }
 
 /// Joins and creates namespaces; when a pid or time namespace only applies to children, forks
