@@ -475,16 +475,32 @@ fn exec_into_sub_cgroups() {
         !missing.status.success(),
         "a missing sub-cgroup is an error"
     );
-    if rt.is_hull() {
-        let err = String::from_utf8_lossy(&missing.stderr);
-        assert!(
-            err.contains("nosuch") && err.contains("does not exist"),
-            "{err}"
-        );
-        let escape = rt.run(&["exec", "--cgroup", "../..", &c.id, "true"]);
-        assert_eq!(escape.status.code(), Some(255));
-        assert!(String::from_utf8_lossy(&escape.stderr).contains(".."));
+    let escape = rt.run(&["exec", "--cgroup", "../..", &c.id, "true"]);
+    assert_eq!(escape.status.code(), Some(255));
+    let unknown = rt.run(&["exec", "--cgroup", "whaaat:/", &c.id, "true"]);
+    assert!(!unknown.status.success());
+    let top = rt.ok(&["exec", "--cgroup", "/", &c.id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(own(&top, "memory"), "/", "{top}");
+    if !rt.is_hull() {
+        return integration::skip("runc 1.1.5 words these errors otherwise (runc 1.5 as hull)");
     }
+    // runc 1.5's words, which callers and runc's suite match.
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let e = err(&missing);
+    assert!(
+        e.contains("nosuch") && e.contains(" adding pid ") && e.contains("o such file"),
+        "{e}"
+    );
+    assert!(
+        err(&escape).contains("bad sub cgroup path"),
+        "{}",
+        err(&escape)
+    );
+    assert!(
+        err(&unknown).contains("unknown controller "),
+        "{}",
+        err(&unknown)
+    );
 }
 
 #[test]

@@ -27,16 +27,17 @@ impl ExecCgroups {
                 Some((c, sub)) => (Some(c), sub),
                 None => (None, arg.as_str()),
             };
+            // "/" (or nothing) is the container's own cgroup.
             let sub = Path::new(sub.trim_start_matches('/'));
-            if sub.as_os_str().is_empty() {
-                return Err(bad("the sub-cgroup path is empty"));
-            }
             // The process must stay below the container's own cgroup.
             if sub
                 .components()
                 .any(|c| !matches!(c, std::path::Component::Normal(_)))
             {
-                return Err(bad("the sub-cgroup path must not contain \"..\" or \".\""));
+                return Err(CgroupError::ExecJoin(format!(
+                    "bad sub cgroup path: {}: it must not contain \"..\" or \".\"",
+                    sub.display()
+                )));
             }
             match controllers {
                 None if out.all.is_some() => {
@@ -93,7 +94,7 @@ impl ExecCgroups {
             };
             if !dir.is_dir() {
                 return Err(CgroupError::ExecJoin(format!(
-                    "sub-cgroup {dir:?} does not exist"
+                    "failed adding pid to sub-cgroup {dir:?}: no such file or directory"
                 )));
             }
             if h.controllers.is_empty() {
@@ -104,7 +105,7 @@ impl ExecCgroups {
         }
         if let Some((c, _)) = self.per_controller.iter().zip(&used).find(|(_, u)| !**u) {
             return Err(CgroupError::ExecJoin(format!(
-                "the container has no cgroup for controller {:?}",
+                "unknown controller {:?}: the container has no cgroup for it",
                 c.0
             )));
         }
@@ -144,13 +145,12 @@ mod tests {
                 ("memory".to_string(), PathBuf::from("m"))
             ]
         );
-        for bad in [
-            &["a", "b"][..],
-            &["../up"],
-            &["cpu:"],
-            &["cpu:a", "cpu:b"],
-            &[",:a"],
-        ] {
+        assert_eq!(
+            parse(&["/"]).unwrap().all.as_deref(),
+            Some(Path::new("")),
+            "the container's own cgroup"
+        );
+        for bad in [&["a", "b"][..], &["../up"], &["cpu:a", "cpu:b"], &[",:a"]] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{access, chdir, execve, getcwd, AccessFlags};
+use nix::unistd::{chdir, execve, getcwd, AccessFlags};
 use oci_spec::runtime::{Linux, Process};
 
 use super::channel::{Channel, InitFailure, Message, Step};
@@ -314,8 +314,16 @@ fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFa
         step: "process.args[0]".into(),
         message,
     })?;
-    // An executable on a noexec mount passes the mode check; execve would refuse it.
-    access(&found, AccessFlags::X_OK).map_err(|e| InitFailure {
+    // An executable on a noexec mount passes the mode check; execve would refuse it. Checked
+    // with the effective ids and capabilities, as execve will: access(2) would use the real
+    // uid and ignore a CAP_DAC_OVERRIDE that lets a non-root process run a root-only program.
+    nix::unistd::faccessat(
+        None,
+        &found,
+        AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .map_err(|e| InitFailure {
         step: "process.args[0]".into(),
         message: format!("exec {}: {}", found.display(), go_errno(e)),
     })?;

@@ -590,3 +590,29 @@ pub fn memory_policy_is_applied_and_checked() {
         assert!(err.contains(says), "{policy}: {err}");
     }
 }
+
+/// A program only its owner (root) may run is refused to another user, and runs for one that
+/// holds CAP_DAC_OVERRIDE, as execve decides: the runtime checks with the effective ids and
+/// capabilities.
+pub fn cap_dac_override_runs_a_program_without_the_exec_bit() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["/priv/true"]);
+    std::fs::create_dir(b.rootfs().join("priv")).unwrap();
+    let copy = b.rootfs().join("priv/true");
+    std::fs::copy(b.rootfs().join("bin/busybox"), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o744)).unwrap();
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 100});
+    let (code, _, _) = run_bundle(&rt, &b);
+    assert_ne!(code, 0, "a user without the exec bit ran it");
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
+        b.config["process"]["capabilities"][set] = json!(["CAP_DAC_OVERRIDE"]);
+    }
+    let (code, _, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+}

@@ -194,6 +194,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config",
+            "process: CAP_DAC_OVERRIDE runs a program without the exec bit",
+            config::cap_dac_override_runs_a_program_without_the_exec_bit,
+        ),
+        case(
+            "config",
             "process: scheduler is applied",
             config::scheduler_is_applied,
         ),
