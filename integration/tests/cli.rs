@@ -242,3 +242,51 @@ fn an_execve_failure_after_start_is_one_line_on_stderr() {
     }
     assert_eq!(err, "exec /run.sh: no such file or directory\n");
 }
+
+/// Without its own pid namespace a container's other processes outlive its init, so SIGKILL
+/// goes to every process of its cgroup, even once init is gone (runc 1.2+).
+#[test]
+fn kill_of_a_host_pidns_container_reaches_every_process() {
+    let rt = Runtime::new();
+    for kill_init_first in [false, true] {
+        let mut b = Bundle::new(&["sleep", "600"]);
+        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+        b.save();
+        let c = Container::new(&rt);
+        rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+        let init = rt.state(&c.id)["pid"].as_i64().unwrap() as i32;
+        for _ in 0..3 {
+            rt.ok(&["exec", "-d", &c.id, "sleep", "600"]);
+        }
+        let procs = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+        let pids_cg = procs
+            .lines()
+            .find_map(|l| l.split(':').nth(2).filter(|_| l.contains(":pids:")))
+            .unwrap()
+            .to_string();
+        let members = || {
+            std::fs::read_to_string(format!("/sys/fs/cgroup/pids{pids_cg}/cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        assert_eq!(members(), 4);
+        if kill_init_first {
+            // SAFETY: kill(2) of the container's init, which this test started.
+            unsafe { libc::kill(init, libc::SIGKILL) };
+            rt.wait_status(&c.id, "stopped");
+        }
+        let out = rt.run(&["kill", &c.id, "KILL"]);
+        if !rt.is_hull() {
+            integration::skip("runc 1.1.5 signals only init (runc 1.2 the whole cgroup)");
+            continue;
+        }
+        assert!(out.status.success(), "{out:?}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while members() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(members(), 0, "processes left after kill KILL");
+    }
+}
