@@ -116,13 +116,45 @@ struct MountAttr {
 /// Sets and clears mount attributes (MOUNT_ATTR_*) on the mount at `fd`, recursively when
 /// `recursive`: the only way to make a whole rbind tree read-only or nosuid.
 pub fn mount_setattr(fd: RawFd, recursive: bool, set: u64, clear: u64) -> Result<(), Errno> {
+    setattr(fd, recursive, set, clear, 0)
+}
+
+/// mount_setattr with MOUNT_ATTR_IDMAP (in `set`) and the user namespace that maps the ids.
+pub fn mount_setattr_idmap(
+    fd: RawFd,
+    recursive: bool,
+    set: u64,
+    userns: &OwnedFd,
+) -> Result<(), Errno> {
+    setattr(fd, recursive, set, 0, userns.as_raw_fd() as u64)
+}
+
+/// Attaches the detached mount `from` (an open_tree clone) at the directory `to`.
+pub fn move_mount(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: both paths are valid empty C strings; the fds are the caller's.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            to,
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+fn setattr(fd: RawFd, recursive: bool, set: u64, clear: u64, userns_fd: u64) -> Result<(), Errno> {
     const AT_EMPTY_PATH: u32 = 0x1000;
     const AT_RECURSIVE: u32 = 0x8000;
     let mut attr = MountAttr {
         attr_set: set,
         attr_clr: clear,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd,
     };
     let flags = AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: the path is a valid empty C string, attr lives across the call.

@@ -29,6 +29,8 @@ pub enum Feature {
     Keyrings,
     /// NUMA memory policies (`/proc/self/numa_maps`, CONFIG_NUMA).
     Numa,
+    /// Idmapped mounts (mount_setattr MOUNT_ATTR_IDMAP, kernel 5.12 and later).
+    IdmappedMounts,
 }
 
 impl Feature {
@@ -44,6 +46,7 @@ impl Feature {
             Feature::UserNamespace => "user-namespace",
             Feature::Keyrings => "keyrings",
             Feature::Numa => "numa",
+            Feature::IdmappedMounts => "idmapped-mounts",
         }
     }
 
@@ -61,6 +64,7 @@ impl Feature {
             Feature::UserNamespace => "user namespaces (user.max_user_namespaces > 0)",
             Feature::Keyrings => "kernel keyrings (/proc/keys)",
             Feature::Numa => "NUMA memory policies (/proc/self/numa_maps)",
+            Feature::IdmappedMounts => "idmapped mounts (kernel 5.12+)",
         }
     }
 
@@ -96,6 +100,7 @@ impl Feature {
             }
             Feature::Keyrings => Path::new("/proc/keys").exists(),
             Feature::Numa => Path::new("/proc/self/numa_maps").exists(),
+            Feature::IdmappedMounts => kernel_at_least(5, 12),
         }
     }
 
@@ -103,6 +108,16 @@ impl Feature {
         std::env::var("HULL_TEST_HIDE_FEATURES")
             .is_ok_and(|v| v.split(',').any(|f| f.trim() == self.name()))
     }
+}
+
+/// Whether the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (m, n) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (m, n) >= (major, minor)
 }
 
 /// Why `feature` cannot be tested here, or None when this machine has it.

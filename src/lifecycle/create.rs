@@ -151,6 +151,7 @@ pub fn create_container(
     let user_ns =
         namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
     let cgroup_join = cgroup.prepare(spec, user_ns)?;
+    let idmapped = crate::rootfs::idmap::prepare(spec, &bundle.dir)?;
 
     let container = Container {
         id: &o.id,
@@ -165,6 +166,7 @@ pub fn create_container(
         preserve_fds,
         extra_env,
         cgroup_join,
+        idmapped,
     };
     let mut state = State {
         id: o.id.clone(),

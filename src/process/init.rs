@@ -65,6 +65,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         bundle: &c.bundle.dir,
         in_userns,
         new_cgroupns: c.namespaces.creates(LinuxNamespaceType::Cgroup),
+        idmapped: &c.idmapped,
     };
     rootfs::prepare(spec, &ctx).step("rootfs")?;
     let hook_state = |status: Status| {

@@ -6,6 +6,7 @@
 
 mod devices;
 mod error;
+pub mod idmap;
 mod mounts;
 pub mod options;
 mod paths;
@@ -28,6 +29,8 @@ pub struct Context<'a> {
     pub in_userns: bool,
     /// The container has its own cgroup namespace: cgroupfs can be mounted fresh.
     pub new_cgroupns: bool,
+    /// The idmapped copies the parent made, one entry per mount (see `idmap`).
+    pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// `/proc/self/fd/N`: a path that mount(2) follows to exactly the inode behind the fd.

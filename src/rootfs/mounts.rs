@@ -34,7 +34,8 @@ const PROC_OVERRIDES: &[&str] = &[
 
 pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
-        mount_one(root, m, ctx).map_err(|e| RootfsError::Config {
+        let idmapped = ctx.idmapped.get(index).and_then(Option::as_ref);
+        mount_one(root, m, ctx, idmapped).map_err(|e| RootfsError::Config {
             field: format!("mounts[{index}]"),
             message: format!(
                 "mounting {} at {:?}: {e}",
@@ -46,7 +47,12 @@ pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsEr
     Ok(())
 }
 
-fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
+fn mount_one(
+    root: &Root,
+    m: &Mount,
+    ctx: &Context,
+    idmapped: Option<&std::os::fd::OwnedFd>,
+) -> Result<(), RootfsError> {
     let opts = options::parse(m.options().as_deref().unwrap_or_default())
         .map_err(|e| RootfsError::Refused(e.to_string()))?;
     let typ = m.typ().as_deref().unwrap_or("");
@@ -88,10 +94,22 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context) -> Result<(), RootfsError> {
 
     if bind {
         let source = source.expect("validated: bind mounts have a source");
-        let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        mount(Some(&source), &target, None::<&str>, flags, None::<&str>).map_err(|e| {
-            RootfsError::sys(format!("bind-mounting {source:?} onto"), m.destination(), e)
-        })?;
+        match idmapped {
+            Some(tree) => crate::syscall::move_mount(tree.as_raw_fd(), dest.as_fd().as_raw_fd())
+                .map_err(|e| {
+                    RootfsError::sys(
+                        format!("attaching the idmapped copy of {source:?} onto"),
+                        m.destination(),
+                        e,
+                    )
+                })?,
+            None => {
+                let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+                mount(Some(&source), &target, None::<&str>, flags, None::<&str>).map_err(|e| {
+                    RootfsError::sys(format!("bind-mounting {source:?} onto"), m.destination(), e)
+                })?
+            }
+        }
         let attrs = opts.bind_attrs();
         if !attrs.is_empty() {
             let top = reopen(root, rel)?;

@@ -48,6 +48,8 @@ pub struct MountOptions {
     pub recursive: Attrs,
     /// Options the kernel flags do not cover, handed to the filesystem (`size=`, `mode=`, ...).
     pub data: Vec<String>,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true), the whole tree): an idmapped bind mount.
+    pub idmap: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -62,6 +64,7 @@ impl Default for MountOptions {
             propagation: MsFlags::empty(),
             recursive: Attrs::default(),
             data: Vec::new(),
+            idmap: None,
         }
     }
 }
@@ -158,8 +161,12 @@ pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
                     o.recursive.apply(set, clear);
                     continue;
                 }
-                if matches!(other, "idmap" | "ridmap" | "tmpcopyup") || other.starts_with("idmap=")
-                {
+                if matches!(other, "idmap" | "ridmap") {
+                    o.idmap = Some(other == "ridmap");
+                    continue;
+                }
+                // runc's tmpcopyup and crun's idmap=uids=...;gids=... forms.
+                if other == "tmpcopyup" || other.starts_with("idmap=") {
                     return Err(UnsupportedOption(other.into()));
                 }
                 o.data.push(other.to_string());
@@ -264,7 +271,12 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_refused() {
-        assert!(parse(&["idmap".to_string()]).is_err());
+    fn idmap_options_and_the_forms_hull_lacks() {
+        assert_eq!(
+            parse(&["bind".into(), "idmap".into()]).unwrap().idmap,
+            Some(false)
+        );
+        assert_eq!(parse(&["ridmap".into()]).unwrap().idmap, Some(true));
+        assert!(parse(&["idmap=uids=0-1-1".to_string()]).is_err());
     }
 }

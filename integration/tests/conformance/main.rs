@@ -144,6 +144,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "idmapped bind mounts, with and without a user namespace",
+            config::idmapped_bind_mounts,
+        ),
+        case(
+            "config: mounts",
             "tmpfs takes the mode of the directory it covers",
             config::tmpfs_takes_the_mode_of_the_directory_it_covers,
         ),
