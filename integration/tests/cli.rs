@@ -290,3 +290,59 @@ fn kill_of_a_host_pidns_container_reaches_every_process() {
         assert_eq!(members(), 0, "processes left after kill KILL");
     }
 }
+
+/// delete of a container without its own pid namespace whose init is gone takes its other
+/// processes down too (runc 1.2+).
+#[test]
+fn delete_of_a_host_pidns_container_leaves_no_process() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "600"]);
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    let init = rt.state(&c.id)["pid"].as_i64().unwrap() as i32;
+    rt.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        b.path().join("exec.pid").to_str().unwrap(),
+        &c.id,
+        "sleep",
+        "600",
+    ]);
+    let other: i32 = std::fs::read_to_string(b.path().join("exec.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) of the container's init, which this test started.
+    unsafe { libc::kill(init, libc::SIGKILL) };
+    rt.wait_status(&c.id, "stopped");
+    let out = rt.run(&["delete", &c.id]);
+    if !rt.is_hull() {
+        // SAFETY: as above, the test's own process.
+        unsafe { libc::kill(other, libc::SIGKILL) };
+        return integration::skip("runc 1.1.5 leaves the other processes (runc 1.2 kills them)");
+    }
+    assert!(out.status.success(), "{out:?}");
+    let stat = std::fs::read_to_string(format!("/proc/{other}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "process {other} outlived delete: {stat}"
+    );
+}
+
+/// An empty HOME is replaced by the user's home from /etc/passwd, as an unset one is.
+#[test]
+fn an_empty_home_comes_from_passwd() {
+    let rt = Runtime::new();
+    let out = integration::run_script(&rt, "echo $HOME", |c| {
+        c["process"]["env"] = serde_json::json!(["PATH=/bin", "HOME="]);
+    });
+    if !rt.is_hull() && out == "\n" {
+        return integration::skip("runc 1.1.5 keeps an empty HOME");
+    }
+    assert_eq!(out, "/root\n");
+}

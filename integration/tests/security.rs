@@ -583,3 +583,36 @@ fn seccomp_notify_on_the_runtimes_own_syscalls_does_not_hang() {
         agent.next();
     }
 }
+
+/// Without a flags list the filter gets SPEC_ALLOW, as runc gives it; an explicit list is kept
+/// as it is. `--debug` says which flags went to seccomp(2), in runc's words.
+#[test]
+fn seccomp_flags_default_to_spec_allow() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        return integration::skip("runc 1.1.5 neither sets SPEC_ALLOW nor logs the flags");
+    }
+    for (flags, want) in [
+        (None, 4),
+        (Some(json!([])), 0),
+        (Some(json!(["SECCOMP_FILTER_FLAG_LOG"])), 2),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        if let Some(f) = flags {
+            b.config["linux"]["seccomp"]["flags"] = f;
+        }
+        b.save();
+        let c = Container::new(&rt);
+        let out = rt.run(&["--debug", "run", "--bundle", b.path_str(), &c.id]);
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("\"seccomp filter flags: {want}\"")),
+            "{err}"
+        );
+    }
+}

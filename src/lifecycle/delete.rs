@@ -35,6 +35,10 @@ pub fn delete(g: &Global, id: &str, force: bool) -> anyhow::Result<()> {
             s.as_str()
         ),
     }
+    // Without a pid namespace of its own, the container's other processes outlive its init.
+    if !super::own_pid_namespace(&dir.path) {
+        kill_leftovers(&cgroup)?;
+    }
     logging::debug(&format!(
         "delete {id}: removing cgroup {:?} and state",
         state.cgroup_path
@@ -49,6 +53,24 @@ pub fn delete(g: &Global, id: &str, force: bool) -> anyhow::Result<()> {
         &cgroup,
         spec.as_ref().and_then(|s| s.hooks().as_ref()),
     )
+}
+
+/// SIGKILLs every process left in the cgroup and waits (bounded) until it is empty.
+fn kill_leftovers(cgroup: &Cgroup) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let pids = cgroup.pids().unwrap_or_default();
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("processes {pids:?} of the container did not die after SIGKILL");
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// SIGKILLs init and waits for it to die; a frozen cgroup (`thaw`) is thawed so that it can.

@@ -54,7 +54,7 @@ pub fn kill(g: &Global, id: &str, signal: &str, all: bool) -> anyhow::Result<()>
     // Without a pid namespace of its own, the kernel does not take the container's other
     // processes down with its init: SIGKILL goes to every process of the cgroup, as runc
     // does, even when init is already gone.
-    let all = all || (sig == libc::SIGKILL && !own_pid_namespace(&dir.path));
+    let all = all || (sig == libc::SIGKILL && !super::own_pid_namespace(&dir.path));
     if all {
         let cgroup = Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?;
         for pid in cgroup.pids()? {
@@ -69,20 +69,6 @@ pub fn kill(g: &Global, id: &str, signal: &str, all: bool) -> anyhow::Result<()>
     let pidfd = syscall::pidfd_open(Pid::from_raw(state.pid)).context("container not running")?;
     syscall::pidfd_send_signal(&pidfd, sig).with_context(|| format!("sending signal {sig}"))?;
     Ok(())
-}
-
-/// Whether the container's config gives it a new pid namespace (not the host's, not joined).
-fn own_pid_namespace(dir: &std::path::Path) -> bool {
-    use oci_spec::runtime::LinuxNamespaceType;
-    super::saved_spec(dir).is_ok_and(|spec| {
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| {
-                ns.iter()
-                    .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-            })
-    })
 }
 
 #[cfg(test)]

@@ -247,8 +247,13 @@ fn environment(process: &Process, extra: &[String]) -> Result<Vec<CString>, Init
         step: "process.env".into(),
         message,
     })?;
+    // A HOME that is unset or empty comes from passwd, as runc sets it.
     let home;
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
+    if !env
+        .iter()
+        .any(|e| e.starts_with("HOME=") && e.len() > "HOME=".len())
+    {
+        env.retain(|e| *e != "HOME=");
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         home = format!("HOME={}", home_of(&passwd, process.user().uid()));
         env.push(&home);
