@@ -80,8 +80,22 @@ pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// After pivot_root: masked and read-only paths, then the read-only root.
+/// After pivot_root and the console: masked and read-only paths, a read-only /dev, then the
+/// read-only root.
 pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
+    let ro_dev = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .rfind(|m| m.destination() == Path::new("/dev"))
+        .and_then(|m| options::parse(m.options().as_deref().unwrap_or_default()).ok())
+        .is_some_and(|o| o.flags.contains(MsFlags::MS_RDONLY));
+    if ro_dev {
+        let dev =
+            std::fs::File::open("/dev").map_err(|e| RootfsError::io("opening /dev", "/dev", e))?;
+        crate::syscall::mount_setattr(dev.as_raw_fd(), false, options::ATTR_RDONLY, 0)
+            .map_err(|e| RootfsError::sys("making read-only", "/dev", e))?;
+    }
     if let Some(linux) = spec.linux() {
         let mut masker = paths::Masker::default();
         for p in linux.masked_paths().iter().flatten() {

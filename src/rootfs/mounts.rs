@@ -120,7 +120,12 @@ fn mount_one(
         mount_cgroups(root, rel, &target, &opts, ctx)?;
     } else {
         let fs_source = source.clone().unwrap_or_else(|| PathBuf::from(typ));
-        let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+        let mut flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+        // A read-only /dev still takes devpts, mqueue, the device nodes and the console: it
+        // goes read-only last (`rootfs::finish`), as runc does it.
+        if m.destination() == Path::new("/dev") {
+            flags -= MsFlags::MS_RDONLY;
+        }
         let r = mount(Some(&fs_source), &target, Some(typ), flags, data.as_deref());
         match r {
             // A user namespace that does not own the network namespace may not mount sysfs;

@@ -682,3 +682,21 @@ pub fn idmapped_bind_mounts() {
         assert_eq!(out, want, "userns {userns}");
     }
 }
+
+/// A read-only /dev still gets devpts, mqueue and the device nodes below it, and is read-only
+/// for the process.
+pub fn read_only_dev_still_gets_its_mounts_and_devices() {
+    let rt = Runtime::new();
+    let out = run_script(
+        &rt,
+        "touch /dev/x 2>/dev/null || echo ro; [ -d /dev/pts/ ] && [ -c /dev/null ] && echo ok",
+        |c| {
+            for m in c["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/dev" {
+                    m["options"].as_array_mut().unwrap().push(json!("ro"));
+                }
+            }
+        },
+    );
+    assert_eq!(out, "ro\nok\n");
+}

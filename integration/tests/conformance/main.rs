@@ -149,6 +149,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "a read-only /dev still gets its mounts and devices",
+            config::read_only_dev_still_gets_its_mounts_and_devices,
+        ),
+        case(
+            "config: mounts",
             "tmpfs takes the mode of the directory it covers",
             config::tmpfs_takes_the_mode_of_the_directory_it_covers,
         ),
