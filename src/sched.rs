@@ -1,5 +1,6 @@
-//! What the container's process runs with besides its credentials: its CPU scheduler
-//! (`process.scheduler`), I/O priority (`process.ioPriority`), NUMA memory policy
+//! What the container's process runs with besides its credentials: its CPU affinity
+//! (`process.execCPUAffinity`, else every CPU its cpuset allows, whatever the caller's was),
+//! CPU scheduler (`process.scheduler`), I/O priority (`process.ioPriority`), NUMA memory policy
 //! (`linux.memoryPolicy`) and personality (`linux.personality`), set in the last steps before
 //! exec for init and exec'd processes alike, as runc sets them.
 
@@ -84,6 +85,38 @@ pub fn set_memory_policy(p: &LinuxMemoryPolicy) -> Result<(), String> {
     Errno::result(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode | flags, ptr, maxnode) })
         .map(drop)
         .map_err(|e| format!("set_mempolicy: {e}"))
+}
+
+/// The CPUs of a list like "0-3,7".
+fn parse_cpus(list: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let cpu = |s: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("invalid CPU list {list:?}"))
+        };
+        cpus.extend(cpu(lo)?..=cpu(hi)?);
+    }
+    Ok(cpus)
+}
+
+/// Runs this process on `cpus` ("0-3,7"), or with None on every CPU: the kernel keeps that
+/// within the cgroup's cpuset, so a caller's own affinity (taskset) never leaks into the
+/// container, as runc resets it.
+pub fn set_affinity(cpus: Option<&str>) -> Result<(), String> {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    let mut set = CpuSet::new();
+    let wanted = match cpus {
+        Some(list) => parse_cpus(list)?,
+        None => (0..CpuSet::count()).collect(),
+    };
+    for cpu in wanted {
+        set.set(cpu).map_err(|e| format!("CPU {cpu}: {e}"))?;
+    }
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| format!("sched_setaffinity: {e}"))
 }
 
 /// sched_setattr(2)'s argument, in its first version's layout.

@@ -748,3 +748,60 @@ fn pidfd_socket_hands_over_the_process() {
     }
     assert_eq!(rt.wait_status(&c.id, "stopped")["status"], "stopped");
 }
+
+/// Whatever CPUs the caller runs on (taskset), the container's processes get every CPU their
+/// cpuset allows, unless an exec'd process names its final CPUs; a process.json without a user
+/// runs as root.
+#[test]
+fn cpu_affinity_resets_to_the_cpuset_and_exec_takes_its_final_cpus() {
+    let rt = Runtime::new();
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        return integration::skip("one CPU: affinity cannot differ");
+    }
+    let b = Bundle::new(&["sleep", "60"]);
+    b.save();
+    let c = Container::new(&rt);
+    let run = std::process::Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&rt.bin)
+        .args([
+            "--root",
+            rt.root.path.to_str().unwrap(),
+            "run",
+            "-d",
+            "--bundle",
+            b.path_str(),
+            &c.id,
+        ])
+        .status()
+        .unwrap();
+    assert!(run.success());
+    let allowed = |out: String| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let host = allowed(std::fs::read_to_string("/proc/1/status").unwrap());
+    let init = allowed(rt.ok(&["exec", &c.id, "cat", "/proc/1/status"]));
+    let own = allowed(rt.ok(&["exec", &c.id, "cat", "/proc/self/status"]));
+    if !rt.is_hull() && init == "0" {
+        return integration::skip("runc 1.1.5 keeps the caller's affinity (runc 1.2 resets it)");
+    }
+    assert_eq!(
+        (init.as_str(), own.as_str()),
+        (host.as_str(), host.as_str())
+    );
+    let pjson = b.path().join("p.json");
+    std::fs::write(
+        &pjson,
+        json!({"args": ["cat", "/proc/self/status"], "cwd": "/",
+               "execCPUAffinity": {"initial": "0", "final": "1"}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = rt.ok(&["exec", "--process", pjson.to_str().unwrap(), &c.id]);
+    assert_eq!(allowed(out.clone()), "1", "{out}");
+    assert!(out.contains("Uid:\t0\t"), "{out}");
+}

@@ -49,7 +49,12 @@ pub struct ExecOptions {
 fn build_process(spec: &Spec, o: &ExecOptions) -> anyhow::Result<Process> {
     if let Some(path) = &o.process {
         let bytes = std::fs::read(path).with_context(|| format!("reading --process {path:?}"))?;
-        return Ok(crate::spec::parse_json(path, &bytes)?);
+        // runc runs a process.json without a user as root.
+        let mut v: serde_json::Value = crate::spec::parse_json(path, &bytes)?;
+        if v.get("user").is_none() {
+            v["user"] = serde_json::json!({"uid": 0, "gid": 0});
+        }
+        return Ok(crate::spec::parse_json(path, &serde_json::to_vec(&v)?)?);
     }
     if o.command.is_empty() {
         bail!("exec: a command is required (or --process)");

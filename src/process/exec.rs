@@ -52,6 +52,16 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
     // SAFETY: prctl with integer arguments.
     Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
         .step("prctl(PR_SET_DUMPABLE)")?;
+    // runc's "initial" CPUs: where this process runs until it is in the container's cgroup.
+    if let Some(cpus) = e
+        .process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+        .filter(|c| !c.is_empty())
+    {
+        crate::sched::set_affinity(Some(cpus)).step("process.execCPUAffinity.initial")?;
+    }
     match e.cgroup_join {
         Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
         _ => ch.wait_proceed().step("waiting for the cgroup")?,
@@ -90,6 +100,7 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
             in_userns: e.in_userns,
             extra_env: &[],
             preserve_fds: e.preserve_fds,
+            exec: true,
         },
         ch,
     )?;

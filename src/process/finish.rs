@@ -39,6 +39,8 @@ pub struct Steps<'a> {
     pub in_userns: bool,
     pub extra_env: &'a [String],
     pub preserve_fds: i32,
+    /// An exec'd process, not the container's init (execCPUAffinity applies to it only).
+    pub exec: bool,
 }
 
 /// Everything up to exec. Without no_new_privs the seccomp filter is installed while the
@@ -53,12 +55,22 @@ pub fn prepare<'a>(steps: &Steps<'a>, ch: &Channel) -> Result<Ready<'a>, InitFai
         in_userns,
         extra_env,
         preserve_fds,
+        exec,
     } = *steps;
     let pass_listener = |listener: OwnedFd| {
         ch.send_fd(&Message::SeccompListener, listener.as_fd())
             .step("passing the seccomp listener")
     };
     enter_cwd(process.cwd()).step("process.cwd")?;
+    // In the cgroup now: an exec'd process's final CPU list when given, else every CPU the
+    // cpuset allows (before any seccomp filter, which might not allow the call).
+    let final_cpus = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .filter(|_| exec)
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+        .filter(|c| !c.is_empty());
+    sched::set_affinity(final_cpus).step("process.execCPUAffinity")?;
     if let Some(p) = process.io_priority() {
         sched::set_io_priority(p).step("process.ioPriority")?;
     }

@@ -139,6 +139,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
             in_userns,
             extra_env: &c.extra_env,
             preserve_fds: c.preserve_fds,
+            exec: false,
         },
         ch,
     )?;
