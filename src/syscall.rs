@@ -97,12 +97,56 @@ pub fn pidfd_wait_exit(pidfd: &OwnedFd, timeout: Option<Duration>) -> Result<boo
 /// Marks every fd from `first` upward close-on-exec, so nothing the runtime inherited or opened
 /// leaks into the container (CVE-2024-21626).
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    close_range(first, u32::MAX, true)
+}
+
+/// close_range(2), or where a seccomp profile that predates it refuses it (docker's 19.03
+/// default, with the filter already on), the same one fd at a time with fcntl or close, which
+/// every profile that lets a process run allows.
+fn close_range(first: u32, last: u32, cloexec: bool) -> Result<(), Errno> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    let flags = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
     // SAFETY: plain syscall with integer arguments.
-    Errno::result(unsafe {
-        libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC)
-    })
-    .map(drop)
+    match Errno::result(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }) {
+        Ok(_) => Ok(()),
+        Err(Errno::EPERM | Errno::ENOSYS) => {
+            // Nothing can be open at or above the fd limit.
+            let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or(1 << 20, |(soft, _)| soft.min(1 << 20)) as u32;
+            for fd in first..=last.min(limit.saturating_sub(1)) {
+                // SAFETY: fcntl/close of an fd number; EBADF for one not open is fine.
+                unsafe {
+                    if cloexec {
+                        libc::fcntl(fd as RawFd, libc::F_SETFD, libc::FD_CLOEXEC);
+                    } else {
+                        libc::close(fd as RawFd);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Closes every fd from `first` upward except those in `keep`: what a created container's init
+/// holds while it waits for `start` must be only what it needs (runc's fd-leak check).
+pub fn close_from_except(first: u32, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|fd| u32::try_from(*fd).ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first;
+    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if k > from {
+            close_range(from, k - 1, false)?;
+        }
+        from = k.saturating_add(1);
+    }
+    Ok(())
 }
 
 #[repr(C)]

@@ -85,6 +85,12 @@ pub fn pair(min_fd: i32) -> Result<(Channel, Channel), Errno> {
     ))
 }
 
+impl std::os::fd::AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
         let bytes = serde_json::to_vec(msg)?;

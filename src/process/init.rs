@@ -143,6 +143,13 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         },
         ch,
     )?;
+    // While it waits for `start`, init holds only the channel, exec.fifo and the fds it
+    // passes on: nothing hull or its caller had open (a log, a lock, a state dir).
+    crate::syscall::close_from_except(
+        3 + c.preserve_fds as u32,
+        &[ch.as_raw_fd(), c.fifo.as_raw_fd()],
+    )
+    .step("closing fds")?;
     ch.send(&Message::Ready).step("reporting ready")?;
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
