@@ -58,8 +58,6 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         .ok()
         .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
         .unwrap_or(0);
-    rlimits::apply(process).step("process limits")?;
-
     let ctx = rootfs::Context {
         rootfs: &c.bundle.rootfs,
         bundle: &c.bundle.dir,
@@ -68,6 +66,9 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         idmapped: &c.idmapped,
     };
     rootfs::prepare(spec, &ctx).step("rootfs")?;
+    // After the rootfs: its set-up holds fds (idmapped copies) that a low RLIMIT_NOFILE meant
+    // for the process would not leave room for. The create hooks run under the limits.
+    rlimits::apply(process).step("process limits")?;
     let hook_state = |status: Status| {
         serde_json::to_vec(&HookState {
             oci_version: OCI_VERSION,

@@ -42,7 +42,7 @@ pub struct Container<'a> {
     /// How init gets into its cgroup, already created with its limits.
     pub cgroup_join: crate::cgroups::Join,
     /// Idmapped copies of bind sources, made by the parent as host root (`rootfs::idmap`).
-    pub idmapped: Vec<Option<OwnedFd>>,
+    pub idmapped: crate::rootfs::idmap::Copies,
 }
 
 impl Container<'_> {

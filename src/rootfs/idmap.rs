@@ -23,8 +23,12 @@ const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
 const AT_RECURSIVE: u32 = 0x8000;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
+/// The idmapped copies of one container: taken (and closed) one by one as init attaches them,
+/// so that a low RLIMIT_NOFILE leaves room for the rest of the set-up.
+pub type Copies = std::cell::RefCell<Vec<Option<OwnedFd>>>;
+
 /// The idmapped copy for each of `spec.mounts` (None for the others), in their order.
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>, RootfsError> {
+pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Copies, RootfsError> {
     let linux = spec.linux().as_ref();
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
@@ -63,12 +67,14 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<Option<OwnedFd>>, Rootf
                     .into(),
             ));
         }
-        let recursive =
-            opts.idmap == Some(true) || opts.flags.contains(nix::mount::MsFlags::MS_REC);
-        let tree = idmapped_tree(m, bundle, &uids, &gids, recursive).map_err(field)?;
+        // rbind copies the whole tree; only ridmap maps the mounts below the top one too.
+        let rbind = opts.flags.contains(nix::mount::MsFlags::MS_REC);
+        let ridmap = opts.idmap == Some(true);
+        let tree =
+            idmapped_tree(m, bundle, &uids, &gids, rbind || ridmap, ridmap).map_err(field)?;
         out.push(Some(tree));
     }
-    Ok(out)
+    Ok(std::cell::RefCell::new(out))
 }
 
 /// A detached copy of the mount's source, idmapped with the mappings.
@@ -77,7 +83,8 @@ fn idmapped_tree(
     bundle: &Path,
     uids: &[LinuxIdMapping],
     gids: &[LinuxIdMapping],
-    recursive: bool,
+    whole_tree: bool,
+    map_whole_tree: bool,
 ) -> Result<OwnedFd, String> {
     let source = m.source().as_deref().ok_or("a bind mount needs a source")?;
     let source = if source.is_relative() {
@@ -87,7 +94,7 @@ fn idmapped_tree(
     };
     let path = CString::new(source.as_os_str().as_encoded_bytes())
         .map_err(|_| format!("{source:?} contains a NUL byte"))?;
-    let rec = if recursive { AT_RECURSIVE } else { 0 };
+    let rec = if whole_tree { AT_RECURSIVE } else { 0 };
     // SAFETY: open_tree with a valid C string; the result is a new fd.
     let tree = Errno::result(unsafe {
         libc::syscall(
@@ -101,7 +108,7 @@ fn idmapped_tree(
     // SAFETY: open_tree returned a new fd that nothing else owns.
     let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
     let userns = user_namespace(uids, gids)?;
-    syscall::mount_setattr_idmap(tree.as_raw_fd(), recursive, MOUNT_ATTR_IDMAP, &userns)
+    syscall::mount_setattr_idmap(tree.as_raw_fd(), map_whole_tree, MOUNT_ATTR_IDMAP, &userns)
         .map_err(|e| format!("idmapping {source:?}: {e}"))?;
     Ok(tree)
 }

@@ -30,7 +30,7 @@ pub struct Context<'a> {
     /// The container has its own cgroup namespace: cgroupfs can be mounted fresh.
     pub new_cgroupns: bool,
     /// The idmapped copies the parent made, one entry per mount (see `idmap`).
-    pub idmapped: &'a [Option<std::os::fd::OwnedFd>],
+    pub idmapped: &'a idmap::Copies,
 }
 
 /// `/proc/self/fd/N`: a path that mount(2) follows to exactly the inode behind the fd.

@@ -34,8 +34,12 @@ const PROC_OVERRIDES: &[&str] = &[
 
 pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
-        let idmapped = ctx.idmapped.get(index).and_then(Option::as_ref);
-        mount_one(root, m, ctx, idmapped).map_err(|e| RootfsError::Config {
+        let idmapped = ctx
+            .idmapped
+            .borrow_mut()
+            .get_mut(index)
+            .and_then(Option::take);
+        mount_one(root, m, ctx, idmapped.as_ref()).map_err(|e| RootfsError::Config {
             field: format!("mounts[{index}]"),
             message: format!(
                 "mounting {} at {:?}: {e}",

@@ -669,6 +669,15 @@ pub fn idmapped_bind_mounts() {
             script.push_str(" /by-container/root.txt");
         }
         b.script(&script);
+        // Each copy is closed once attached: many idmapped mounts fit a low RLIMIT_NOFILE.
+        for i in 0..12 {
+            std::fs::create_dir(b.rootfs().join(format!("many{i}"))).unwrap();
+            b.config["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": format!("/many{i}"), "type": "bind", "source": src,
+                "options": ["bind"], "uidMappings": map(0, 100000, 65536),
+                "gidMappings": map(0, 100000, 65536)}));
+        }
+        b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 20, "soft": 20}]);
         let (code, out, err) = run_bundle(&rt, &b);
         assert_eq!(code, 0, "userns {userns}: {err}");
         let want = if userns {
