@@ -346,3 +346,18 @@ fn an_empty_home_comes_from_passwd() {
     }
     assert_eq!(out, "/root\n");
 }
+
+/// SIGTERM sent straight to a created container's init (as a caller holding its pidfd sends it)
+/// ends it, as it ends runc's: pid 1 of a namespace would ignore a signal it has no handler for.
+#[test]
+fn sigterm_ends_a_created_container() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "60"]);
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+    let init = rt.state(&c.id)["pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) of the container's init, which this test made.
+    unsafe { libc::kill(init, libc::SIGTERM) };
+    assert_eq!(rt.wait_status(&c.id, "stopped")["status"], "stopped");
+}

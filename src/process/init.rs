@@ -151,6 +151,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         &[ch.as_raw_fd(), c.fifo.as_raw_fd()],
     )
     .step("closing fds")?;
+    super::end_on_ending_signals().step("signal handlers")?;
     ch.send(&Message::Ready).step("reporting ready")?;
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)

@@ -62,10 +62,39 @@ pub fn fd_at_least(fd: OwnedFd, min: RawFd) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Restores the signal state a new program expects: Rust ignores SIGPIPE and `run` blocks the
-/// signals it forwards; neither may leak into the container or a hook.
+/// The signals that end a process by default and that a created container's init answers.
+const ENDING: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
+/// Restores the signal state a new program expects: Rust ignores SIGPIPE, `run` blocks the
+/// signals it forwards and a waiting init handles the ending ones; none of it may leak into the
+/// container or a hook.
 pub fn reset_signals() {
-    // SAFETY: setting the default disposition installs no handler code.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    for s in ENDING.into_iter().chain([Signal::SIGPIPE]) {
+        // SAFETY: setting the default disposition installs no handler code.
+        let _ = unsafe { signal(s, SigHandler::SigDfl) };
+    }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+extern "C" fn end_on_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// While a created container waits for `start`, SIGTERM and the other ending signals end its
+/// init, as they end runc's (a Go process with handlers): as pid 1 of its namespace, init would
+/// otherwise ignore them, and a caller that signals it through a pidfd could not stop it.
+pub fn end_on_ending_signals() -> nix::Result<()> {
+    let mut set = SigSet::empty();
+    for s in ENDING {
+        // SAFETY: the handler only calls _exit.
+        unsafe { signal(s, SigHandler::Handler(end_on_signal)) }?;
+        set.add(s);
+    }
+    sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None)
 }
