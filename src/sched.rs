@@ -12,27 +12,33 @@ use oci_spec::runtime::{
 };
 
 /// The highest NUMA node number the kernel can have (MAX_NUMNODES with NODES_SHIFT 10).
-const MAX_NODE: u32 = 1023;
+const MAX_NODE: usize = 1023;
 
-/// The nodes of a memory policy, from runtime-spec's list of ranges ("0-3,5").
-pub fn parse_nodes(list: &str) -> Result<Vec<u32>, String> {
-    let mut nodes = Vec::new();
+/// The numbers of a list of ranges as runtime-spec writes CPUs and nodes ("0-3,5"), each at most
+/// `max`; `what` names them in the error.
+fn parse_ranges(list: &str, max: usize, what: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let node = |s: &str| {
+        let number = |s: &str| {
             s.trim()
-                .parse::<u32>()
+                .parse::<usize>()
                 .ok()
-                .filter(|n| *n <= MAX_NODE)
-                .ok_or_else(|| format!("invalid memory policy node {part:?}"))
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("invalid {what} {part:?}"))
         };
-        let (lo, hi) = (node(lo)?, node(hi)?);
+        let (lo, hi) = (number(lo)?, number(hi)?);
         if lo > hi {
-            return Err(format!("invalid memory policy node {part:?}"));
+            return Err(format!("invalid {what} {part:?}"));
         }
-        nodes.extend(lo..=hi);
+        out.extend(lo..=hi);
     }
-    Ok(nodes)
+    Ok(out)
+}
+
+/// The nodes of a memory policy.
+pub fn parse_nodes(list: &str) -> Result<Vec<usize>, String> {
+    parse_ranges(list, MAX_NODE, "memory policy node")
 }
 
 /// Checks a memory policy before anything is made: modes that take no nodes (default, local)
@@ -69,10 +75,10 @@ pub fn set_memory_policy(p: &LinuxMemoryPolicy) -> Result<(), String> {
         }
     });
     let nodes = parse_nodes(p.nodes().as_deref().unwrap_or(""))?;
-    let words = nodes.iter().max().map_or(0, |m| *m as usize / 64 + 1);
+    let words = nodes.iter().max().map_or(0, |m| m / 64 + 1);
     let mut mask = vec![0 as libc::c_ulong; words];
     for n in nodes {
-        mask[n as usize / 64] |= 1 << (n % 64);
+        mask[n / 64] |= 1 << (n % 64);
     }
     // The kernel reads maxnode - 1 bits.
     let maxnode = if words == 0 { 0 } else { words * 64 + 1 };
@@ -87,21 +93,6 @@ pub fn set_memory_policy(p: &LinuxMemoryPolicy) -> Result<(), String> {
         .map_err(|e| format!("set_mempolicy: {e}"))
 }
 
-/// The CPUs of a list like "0-3,7".
-fn parse_cpus(list: &str) -> Result<Vec<usize>, String> {
-    let mut cpus = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let cpu = |s: &str| {
-            s.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("invalid CPU list {list:?}"))
-        };
-        cpus.extend(cpu(lo)?..=cpu(hi)?);
-    }
-    Ok(cpus)
-}
-
 /// Runs this process on `cpus` ("0-3,7"), or with None on every CPU: the kernel keeps that
 /// within the cgroup's cpuset, so a caller's own affinity (taskset) never leaks into the
 /// container, as runc resets it.
@@ -109,7 +100,7 @@ pub fn set_affinity(cpus: Option<&str>) -> Result<(), String> {
     use nix::sched::{sched_setaffinity, CpuSet};
     let mut set = CpuSet::new();
     let wanted = match cpus {
-        Some(list) => parse_cpus(list)?,
+        Some(list) => parse_ranges(list, CpuSet::count() - 1, "CPU list")?,
         None => (0..CpuSet::count()).collect(),
     };
     for cpu in wanted {

@@ -451,3 +451,48 @@ pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::
     // SAFETY: SCM_RIGHTS installed this fd for us.
     (buf, unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
+
+/// The container's cgroup directory for a v1 controller, from its init's /proc/<pid>/cgroup.
+pub fn cgroup_dir(pid: i64, controller: &str) -> PathBuf {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = cg
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            ctrls
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_string())
+        })
+        .unwrap();
+    PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
+}
+
+/// A file of the container's cgroup for a v1 controller, trimmed.
+pub fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
+    let full = cgroup_dir(pid, controller).join(file);
+    std::fs::read_to_string(&full)
+        .unwrap_or_else(|e| panic!("{full:?}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// Waits for `child` at most `limit`; None (after SIGKILL, and no wait: a runtime stuck in the
+/// kernel must not hang the test too) when it is still running then.
+pub fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().expect("waiting for the runtime") {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

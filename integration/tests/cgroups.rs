@@ -6,37 +6,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use integration::features::{self, Feature};
-use integration::{Bundle, Container, Runtime, TempDir};
+use integration::{cgroup_dir, cgroup_file, Bundle, Container, Runtime, TempDir};
 use serde_json::{json, Value};
 
 fn v1() -> bool {
     features::missing(Feature::CgroupV1).is_none()
-}
-
-/// The container's cgroup directory for a v1 controller, from its init's /proc/<pid>/cgroup.
-fn cgroup_dir(pid: i64, controller: &str) -> std::path::PathBuf {
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = cg
-        .lines()
-        .find_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-            ctrls
-                .split(',')
-                .any(|c| c == controller)
-                .then(|| path.to_string())
-        })
-        .unwrap();
-    std::path::PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
-}
-
-/// A file of the container's cgroup for a v1 controller.
-fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
-    let full = cgroup_dir(pid, controller).join(file);
-    std::fs::read_to_string(&full)
-        .unwrap_or_else(|e| panic!("{full:?}: {e}"))
-        .trim()
-        .to_string()
 }
 
 /// The block I/O weight: blkio.weight, or blkio.bfq.weight where only BFQ has one.
@@ -717,7 +691,6 @@ fn frozen_or_busy_cgroups_are_refused_without_blocking() {
     b.config["linux"]["cgroupsPath"] = json!(cgroup);
     b.save();
     let c = Container::new(&rt);
-    let started = Instant::now();
     let mut child = rt
         .cmd()
         .args(["create", "--bundle", b.path_str(), &c.id])
@@ -726,16 +699,9 @@ fn frozen_or_busy_cgroups_are_refused_without_blocking() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = std::fs::write(freezer.join("freezer.state"), "THAWED");
-            panic!("create blocked on a frozen cgroup");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = integration::wait_with_deadline(&mut child, Duration::from_secs(10)) else {
+        let _ = std::fs::write(freezer.join("freezer.state"), "THAWED");
+        panic!("create blocked on a frozen cgroup");
     };
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();

@@ -3,7 +3,7 @@
 //! failure of runc's own suite against hull.
 
 use integration::features::{self, Feature};
-use integration::{Bundle, Container, Runtime, TempDir};
+use integration::{cgroup_file, Bundle, Container, Runtime, TempDir};
 
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -29,25 +29,6 @@ fn kill_with_signal_0_checks_that_the_container_runs() {
     assert!(stderr(&out).contains("container not running"), "{out:?}");
     // --all of a stopped container is no error.
     rt.ok(&["kill", "--all", &c.id, "0"]);
-}
-
-/// The container's cgroup file for a v1 controller, found from its init.
-fn cgroup_file(pid: i64, controller: &str, file: &str) -> String {
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = cg
-        .lines()
-        .find_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-            ctrls.split(',').any(|c| c == controller).then_some(path)
-        })
-        .unwrap()
-        .to_string();
-    let full = format!("/sys/fs/cgroup/{controller}{path}/{file}");
-    std::fs::read_to_string(&full)
-        .unwrap_or_else(|e| panic!("{full}: {e}"))
-        .trim()
-        .to_string()
 }
 
 #[test]
@@ -243,6 +224,17 @@ fn an_execve_failure_after_start_is_one_line_on_stderr() {
     assert_eq!(err, "exec /run.sh: no such file or directory\n");
 }
 
+/// A detached `sleep` container in the host's pid namespace; its init's pid.
+fn in_host_pidns<'a>(rt: &'a Runtime, b: &mut Bundle) -> (Container<'a>, i32) {
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    b.save();
+    let c = Container::new(rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    let init = rt.state(&c.id)["pid"].as_i64().unwrap() as i32;
+    (c, init)
+}
+
 /// Without its own pid namespace a container's other processes outlive its init, so SIGKILL
 /// goes to every process of its cgroup, even once init is gone (runc 1.2+).
 #[test]
@@ -250,12 +242,7 @@ fn kill_of_a_host_pidns_container_reaches_every_process() {
     let rt = Runtime::new();
     for kill_init_first in [false, true] {
         let mut b = Bundle::new(&["sleep", "600"]);
-        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.retain(|n| n["type"] != "pid");
-        b.save();
-        let c = Container::new(&rt);
-        rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
-        let init = rt.state(&c.id)["pid"].as_i64().unwrap() as i32;
+        let (c, init) = in_host_pidns(&rt, &mut b);
         for _ in 0..3 {
             rt.ok(&["exec", "-d", &c.id, "sleep", "600"]);
         }
@@ -297,12 +284,7 @@ fn kill_of_a_host_pidns_container_reaches_every_process() {
 fn delete_of_a_host_pidns_container_leaves_no_process() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sleep", "600"]);
-    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
-    ns.retain(|n| n["type"] != "pid");
-    b.save();
-    let c = Container::new(&rt);
-    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
-    let init = rt.state(&c.id)["pid"].as_i64().unwrap() as i32;
+    let (c, init) = in_host_pidns(&rt, &mut b);
     rt.ok(&[
         "exec",
         "-d",

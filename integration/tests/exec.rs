@@ -344,15 +344,32 @@ fn foreground_run_forwards_signals() {
     );
 }
 
+/// Whether script(1) is here to give the runtime a controlling terminal; prints the skip if not.
+fn has_script() -> bool {
+    let here = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !here {
+        integration::skip("script(1) from util-linux is not installed");
+    }
+    here
+}
+
+/// `command` run by script(1) under a new terminal, its input and output piped.
+fn script(command: &str) -> std::process::Child {
+    std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn run_with_terminal_proxies_a_real_pty() {
     let rt = Runtime::new();
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        integration::skip("script(1) from util-linux is not installed");
+    if !has_script() {
         return;
     }
     let mut b = Bundle::new(&[]);
@@ -367,12 +384,7 @@ fn run_with_terminal_proxies_a_real_pty() {
         b.path_str(),
         c.id
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = script(&inner);
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"typed\n").unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -616,12 +628,8 @@ fn exec_apparmor_and_label_need_the_host_to_support_them() {
 
 #[test]
 fn exec_with_terminal_starts_at_the_callers_window_size() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return integration::skip("script(1) from util-linux is not installed");
+    if !has_script() {
+        return;
     }
     let rt = Runtime::new();
     let (_b, c, _) = running(&rt);
@@ -651,12 +659,8 @@ fn exec_with_terminal_starts_at_the_callers_window_size() {
 /// with ONLCR off on the outer terminal, since runc wants a controlling terminal.
 #[test]
 fn proxied_terminal_keeps_newlines_and_belongs_to_the_user() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return integration::skip("script(1) from util-linux is not installed");
+    if !has_script() {
+        return;
     }
     let rt = Runtime::new();
     let in_script = |command: &str| {
@@ -666,12 +670,7 @@ fn proxied_terminal_keeps_newlines_and_belongs_to_the_user() {
             rt.root.path.display()
         );
         // An idle pipe: at end of input script would type VEOF into the terminal.
-        let mut child = std::process::Command::new("script")
-            .args(["-qec", &inner, "/dev/null"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = script(&inner);
         let idle = child.stdin.take();
         let out = child.wait_with_output().unwrap();
         drop(idle);

@@ -346,6 +346,16 @@ fn recv_with_fd(
     )
 }
 
+/// A running fake agent in a directory of its own, where this kernel has seccomp notify.
+fn notify_agent() -> Option<(TempDir, FakeAgent)> {
+    if !features::require(Feature::SeccompNotify, "SCMP_ACT_NOTIFY") {
+        return None;
+    }
+    let dir = TempDir::new("hull-agent");
+    let agent = FakeAgent::start(&dir.path);
+    Some((dir, agent))
+}
+
 /// Answers notifications until the last process using the filter is gone: mkdir and mkdirat
 /// "succeed" without being performed, every other call goes on as if not notified.
 fn answer_notifications(fd: std::os::fd::OwnedFd) {
@@ -384,12 +394,10 @@ fn answer_notifications(fd: std::os::fd::OwnedFd) {
 
 #[test]
 fn seccomp_notify_hands_the_listener_to_the_agent() {
-    if !features::require(Feature::SeccompNotify, "SCMP_ACT_NOTIFY") {
+    let Some((_agent_dir, agent)) = notify_agent() else {
         return;
-    }
+    };
     let rt = Runtime::new();
-    let agent_dir = TempDir::new("hull-agent");
-    let agent = FakeAgent::start(&agent_dir.path);
     for nnp in [false, true] {
         let mut b = Bundle::new(&[]);
         b.script(
@@ -543,12 +551,10 @@ fn apparmor_profile_is_applied_or_refused() {
 /// them, with or without no_new_privs, or the container hangs for good.
 #[test]
 fn seccomp_notify_on_the_runtimes_own_syscalls_does_not_hang() {
-    if !features::require(Feature::SeccompNotify, "SCMP_ACT_NOTIFY") {
+    let Some((_agent_dir, agent)) = notify_agent() else {
         return;
-    }
+    };
     let rt = Runtime::new();
-    let agent_dir = TempDir::new("hull-agent");
-    let agent = FakeAgent::start(&agent_dir.path);
     for nnp in [false, true] {
         let mut b = Bundle::new(&["/bin/true"]);
         b.config["process"]["noNewPrivileges"] = json!(nnp);
@@ -567,17 +573,10 @@ fn seccomp_notify_on_the_runtimes_own_syscalls_does_not_hang() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if std::time::Instant::now() > deadline {
-                // No wait: a runtime stuck in the kernel must not hang the test too.
-                let _ = child.kill();
-                panic!("run hung with the runtime's own syscalls notified (nnp {nnp})");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let Some(status) =
+            integration::wait_with_deadline(&mut child, std::time::Duration::from_secs(20))
+        else {
+            panic!("run hung with the runtime's own syscalls notified (nnp {nnp})");
         };
         assert!(status.success(), "nnp {nnp}: {status}");
         agent.next();
