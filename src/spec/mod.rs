@@ -95,6 +95,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
             .map_err(|e| fail(e.path().to_string(), e.into_inner().to_string()))?;
     drop_unknown_capabilities(&mut doc);
+    spell_scheduler_flags_for_oci_spec(&mut doc);
     check_memory_policy_names(&doc).map_err(|message| SpecError::Invalid {
         path: config.to_path_buf(),
         field: "linux.memoryPolicy".into(),
@@ -102,6 +103,27 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     })?;
     serde_path_to_error::deserialize(doc)
         .map_err(|e| fail(e.path().to_string(), e.into_inner().to_string()))
+}
+
+/// oci-spec 0.10 names two scheduler flags otherwise than runtime-spec does
+/// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`): the spec's names are rewritten to the
+/// crate's before the typed parse, so configs written to the spec parse.
+fn spell_scheduler_flags_for_oci_spec(doc: &mut serde_json::Value) {
+    for pointer in ["/process/scheduler/flags", "/scheduler/flags"] {
+        for flag in doc
+            .pointer_mut(pointer)
+            .and_then(|f| f.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            let crate_name = match flag.as_str() {
+                Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+                Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+                _ => continue,
+            };
+            *flag = serde_json::Value::from(crate_name);
+        }
+    }
 }
 
 /// linux.memoryPolicy's mode and flags as runc words their errors (callers match them), before
@@ -161,5 +183,27 @@ fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
             "ignoring unknown or unavailable capabilities: [{}]",
             names.join(" ")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_spec_scheduler_flag_names_parse() {
+        let json = br#"{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0},
+            "scheduler":{"policy":"SCHED_DEADLINE","flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN"]}}"#;
+        let p: oci_spec::runtime::Process = parse_json(Path::new("p.json"), json).unwrap();
+        assert_eq!(
+            p.scheduler()
+                .as_ref()
+                .unwrap()
+                .flags()
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }
