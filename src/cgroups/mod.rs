@@ -145,7 +145,12 @@ impl Cgroup {
 
     /// Creates the cgroup and applies `linux.resources` before the container's init exists, and
     /// says how init joins it: by itself on cgroup v1 (see `Join`), else by the parent.
-    pub fn prepare(&self, spec: &Spec, user_ns: bool) -> Result<Join, CgroupError> {
+    pub fn prepare(
+        &self,
+        spec: &Spec,
+        user_ns: bool,
+        hierarchies: &[Hierarchy],
+    ) -> Result<Join, CgroupError> {
         if self.systemd {
             return Ok(Join::ByParent);
         }
@@ -153,7 +158,7 @@ impl Cgroup {
         let by_self = !user_ns && !unified;
         let rel = self.dir.strip_prefix("/").unwrap_or(&self.dir);
         let mut tasks = Vec::new();
-        for h in hierarchies()? {
+        for h in hierarchies {
             let dir = h.mount.join(rel);
             let io = |what| {
                 let path = dir.clone();
@@ -181,10 +186,10 @@ impl Cgroup {
 
     /// Refuses, as runc does, a cgroup that a container cannot start in: one with processes
     /// already (another container's), or a frozen one, where init would block for good.
-    pub fn check_usable(&self) -> Result<(), CgroupError> {
-        // cgroup.procs of every hierarchy, from one read of mountinfo (libcgroups' manager
-        // would read it once per controller on every create).
-        let busy: std::collections::HashSet<String> = hierarchies()?
+    /// `hierarchies` is create's one read of mountinfo (libcgroups' manager would read it once
+    /// per controller).
+    pub fn check_usable(&self, hierarchies: &[Hierarchy]) -> Result<(), CgroupError> {
+        let busy: std::collections::HashSet<String> = hierarchies
             .iter()
             .filter_map(|h| {
                 std::fs::read_to_string(h.mount.join(self.rel()).join("cgroup.procs")).ok()
@@ -681,7 +686,7 @@ impl OomWatch {
 
 /// One mounted cgroup hierarchy: its mount point and its controllers (`name=x` for a named v1
 /// hierarchy; none for cgroup2).
-pub(crate) struct Hierarchy {
+pub struct Hierarchy {
     pub mount: PathBuf,
     pub controllers: Vec<String>,
 }
@@ -715,7 +720,7 @@ fn unmanaged_hierarchies() -> Vec<Hierarchy> {
 
 /// Every cgroup hierarchy mounted here, from one read of mountinfo (a hierarchy mounted twice
 /// counts once).
-pub(crate) fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
+pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
     let fail = |e: procfs::ProcError| CgroupError::Op {
         path: PathBuf::from("/proc/self/mountinfo"),
         what: "finding cgroup hierarchies",

@@ -135,7 +135,8 @@ pub fn create_container(
         init: None,
     };
     // After the ID is taken (a duplicate ID is refused as such), before the cgroup is touched.
-    cgroup.check_usable()?;
+    let hierarchies = crate::cgroups::hierarchies()?;
+    cgroup.check_usable(&hierarchies)?;
     write_atomic(&dir.path.join(CONFIG_FILE), &bundle.raw)?;
     let fifo_path = dir.fifo();
     mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
@@ -150,7 +151,7 @@ pub fn create_container(
     undo.cgroup = Some(&cgroup);
     let user_ns =
         namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
-    let cgroup_join = cgroup.prepare(spec, user_ns)?;
+    let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies)?;
     let idmapped = crate::rootfs::idmap::prepare(spec, &bundle.dir)?;
 
     let container = Container {

@@ -35,18 +35,18 @@ pub fn delete(g: &Global, id: &str, force: bool) -> anyhow::Result<()> {
             s.as_str()
         ),
     }
+    // The config as it was at create time; without it the container still goes.
+    let spec = saved_spec(&dir.path)
+        .map_err(|e| logging::warn(&format!("poststop hooks not run: {e:#}")))
+        .ok();
     // Without a pid namespace of its own, the container's other processes outlive its init.
-    if !super::own_pid_namespace(&dir.path) {
+    if !spec.as_ref().is_some_and(super::own_pid_namespace) {
         kill_leftovers(&cgroup)?;
     }
     logging::debug(&format!(
         "delete {id}: removing cgroup {:?} and state",
         state.cgroup_path
     ));
-    // The config as it was at create time; without it the container still goes.
-    let spec = saved_spec(&dir.path)
-        .map_err(|e| logging::warn(&format!("poststop hooks not run: {e:#}")))
-        .ok();
     destroy(
         dir,
         &state,

@@ -54,7 +54,9 @@ pub fn kill(g: &Global, id: &str, signal: &str, all: bool) -> anyhow::Result<()>
     // Without a pid namespace of its own, the kernel does not take the container's other
     // processes down with its init: SIGKILL goes to every process of the cgroup, as runc
     // does, even when init is already gone.
-    let all = all || (sig == libc::SIGKILL && !super::own_pid_namespace(&dir.path));
+    let all = all
+        || (sig == libc::SIGKILL
+            && !super::saved_spec(&dir.path).is_ok_and(|s| super::own_pid_namespace(&s)));
     if all {
         let cgroup = Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?;
         for pid in cgroup.pids()? {

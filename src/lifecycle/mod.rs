@@ -70,15 +70,13 @@ pub fn send_pidfd(socket: &Path, pid: nix::unistd::Pid, kind: &str) -> anyhow::R
 }
 
 /// Whether the container's config gives it a new pid namespace (not the host's, not joined).
-pub fn own_pid_namespace(dir: &std::path::Path) -> bool {
+pub fn own_pid_namespace(spec: &Spec) -> bool {
     use oci_spec::runtime::LinuxNamespaceType;
-    saved_spec(dir).is_ok_and(|spec| {
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| {
-                ns.iter()
-                    .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-            })
-    })
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        })
 }

@@ -91,6 +91,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         },
         message,
     };
+    // Every start parses its config: the common case goes straight to the types. Only a
+    // document they refuse takes the slower way through a JSON tree, where names runc accepts
+    // (unknown capabilities, runtime-spec's scheduler flags) are mended and runc's words given.
+    if let Ok(parsed) = serde_json::from_slice(bytes) {
+        return Ok(parsed);
+    }
     let mut doc: serde_json::Value =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
             .map_err(|e| fail(e.path().to_string(), e.into_inner().to_string()))?;
