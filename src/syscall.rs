@@ -9,6 +9,16 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 
+/// An errno as runc prints it (`operation not permitted`): the C library's text, lower-cased
+/// at the start, since callers match runc's (Go's) words.
+pub fn errno_text(e: Errno) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    chars.next().map_or(String::new(), |c| {
+        c.to_lowercase().chain(chars).collect::<String>()
+    })
+}
+
 #[repr(C)]
 #[derive(Default)]
 struct CloneArgs {

@@ -18,6 +18,7 @@ use crate::capabilities::{self, Plan};
 use crate::sched;
 use crate::seccomp::Program;
 use crate::syscall;
+use crate::syscall::errno_text;
 
 /// A process ready to exec: everything that can fail has been checked.
 pub struct Ready<'a> {
@@ -166,7 +167,7 @@ impl Ready<'_> {
         let e = execve(&self.exe, &self.args, &self.env).unwrap_err();
         InitFailure {
             step: format!("exec {}", self.exe.to_string_lossy()),
-            message: go_errno(e),
+            message: errno_text(e),
         }
     }
 }
@@ -342,7 +343,7 @@ fn find_executable(process: &Process, env: &[CString]) -> Result<CString, InitFa
     )
     .map_err(|e| InitFailure {
         step: "process.args[0]".into(),
-        message: format!("exec {}: {}", found.display(), go_errno(e)),
+        message: format!("exec {}: {}", found.display(), errno_text(e)),
     })?;
     CString::new(found.into_os_string().into_encoded_bytes()).step("process.args[0]")
 }
@@ -353,12 +354,12 @@ fn look_path(name: &str, path: &str) -> Result<PathBuf, String> {
     let check = |p: &Path| -> Result<(), String> {
         let md = std::fs::metadata(p).map_err(|e| {
             let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
-            format!("stat {}: {}", p.display(), go_errno(errno))
+            format!("stat {}: {}", p.display(), errno_text(errno))
         })?;
         if !md.is_dir() && md.permissions().mode() & 0o111 != 0 {
             Ok(())
         } else {
-            Err(go_errno(Errno::EACCES))
+            Err(errno_text(Errno::EACCES))
         }
     };
     if name.contains('/') {
@@ -371,16 +372,6 @@ fn look_path(name: &str, path: &str) -> Result<PathBuf, String> {
         .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
         .find(|p| check(p).is_ok())
         .ok_or_else(|| format!("exec: {name:?}: executable file not found in $PATH"))
-}
-
-/// An errno as Go prints it (`no such file or directory`): the C library's text, lower-cased
-/// at the start.
-fn go_errno(e: Errno) -> String {
-    let desc = e.desc();
-    let mut chars = desc.chars();
-    chars.next().map_or(String::new(), |c| {
-        c.to_lowercase().chain(chars).collect::<String>()
-    })
 }
 
 /// fds 3..3+n stay open for the process, every other fd above 2 closes at exec.

@@ -6,7 +6,7 @@ use nix::errno::Errno;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("{what} {path:?}: {source}")]
+    #[error("{what} {path:?}: {}", crate::syscall::errno_text(*source))]
     Sys {
         what: String,
         path: PathBuf,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, SFlag};
+use nix::sys::statvfs::statvfs as statfs;
 use oci_spec::runtime::{Mount, Spec};
 use pathrs::{Handle, InodeType, Root};
 
@@ -42,8 +43,8 @@ pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsEr
         mount_one(root, m, ctx, idmapped.as_ref()).map_err(|e| RootfsError::Config {
             field: format!("mounts[{index}]"),
             message: format!(
-                "mounting {} at {:?}: {e}",
-                m.typ().as_deref().unwrap_or("bind"),
+                "error mounting {:?} to rootfs at {:?}: {e}",
+                m.source().as_deref().unwrap_or(Path::new("")),
                 m.destination()
             ),
         })?;
@@ -114,11 +115,9 @@ fn mount_one(
                 })?
             }
         }
-        let attrs = opts.bind_attrs();
-        if !attrs.is_empty() {
+        if let Some(remount) = opts.bind_remount_flags() {
             let top = reopen(root, rel)?;
-            mount_setattr(top.as_fd().as_raw_fd(), false, attrs.set, attrs.clear)
-                .map_err(|e| RootfsError::sys("setting the flags of", m.destination(), e))?;
+            set_bind_flags(&fd_path(top.as_fd().as_raw_fd()), &source, &opts, remount)?;
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
         mount_cgroups(root, rel, &target, &opts, ctx)?;
@@ -179,6 +178,33 @@ fn mount_one(
         }
     }
     Ok(())
+}
+
+/// Gives a bind mount its options. Inside a user namespace the kernel refuses to clear the
+/// flags it locked on the source's mount; the second remount keeps those, as runc does.
+fn set_bind_flags(
+    target: &Path,
+    source: &Path,
+    opts: &MountOptions,
+    remount: MsFlags,
+) -> Result<(), RootfsError> {
+    let first = match mount(None::<&str>, target, None::<&str>, remount, None::<&str>) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let source_flags = statfs(source)
+        .map(|st| options::from_statfs(st.flags().bits()))
+        .map_err(|e| RootfsError::sys("statfs of the bind source", source, e))?;
+    let retry = opts.locked_retry(remount, source_flags).map_err(|why| {
+        RootfsError::Refused(format!("{why}: {}", crate::syscall::errno_text(first)))
+    })?;
+    mount(None::<&str>, target, None::<&str>, retry, None::<&str>).map_err(|e| {
+        RootfsError::sys(
+            "remounting with the source's locked flags re-applied",
+            source,
+            e,
+        )
+    })
 }
 
 /// Resolves `rel` inside the rootfs, creating it (a directory, or an empty file for a file bind

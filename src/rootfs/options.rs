@@ -7,6 +7,19 @@ use nix::mount::MsFlags;
 /// nix 0.29 lacks MS_NOSYMFOLLOW (Linux 5.10).
 const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
 
+/// The access-time modes, of which a mount has exactly one.
+const ATIME_MODES: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME);
+const ATIME_FLAGS: MsFlags = ATIME_MODES.union(MsFlags::MS_NODIRATIME);
+/// The per-mount flags the kernel locks on a mount inherited into another user namespace
+/// (MNT_LOCK_*): such a mount may not lose them.
+pub const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC)
+    .union(MsFlags::MS_NOSUID)
+    .union(ATIME_FLAGS);
+
 pub const ATTR_RDONLY: u64 = 0x1;
 pub const ATTR_NOSUID: u64 = 0x2;
 pub const ATTR_NODEV: u64 = 0x4;
@@ -74,6 +87,36 @@ impl MountOptions {
         self.flags.contains(MsFlags::MS_BIND)
     }
 
+    /// The flags of the remount that gives a bind mount its options, or None when no option
+    /// was given (the bind then keeps its source's flags). Set like `mount --bind -o`, but
+    /// unconditionally: flags not asked for are cleared, save the access-time mode, which the
+    /// kernel keeps when none is named (util-linux#2433 discusses mount(8)'s difference).
+    pub fn bind_remount_flags(&self) -> Option<MsFlags> {
+        let own = self.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        (!own.is_empty() || !self.cleared.is_empty())
+            .then(|| own | MsFlags::MS_BIND | MsFlags::MS_REMOUNT)
+    }
+
+    /// After the remount of `bind_remount_flags` failed over a source with `source_flags`
+    /// (locked ones, in a user namespace): the flags of a second remount that keeps the
+    /// source's lockable flags, or why the request cannot be met. Asking to clear a locked
+    /// flag, or for an access-time setting other than the locked one, is an error rather
+    /// than a mount that silently differs from the request.
+    pub fn locked_retry(&self, remount: MsFlags, source_flags: MsFlags) -> Result<MsFlags, String> {
+        let cannot_clear = source_flags & self.cleared & LOCKABLE;
+        if !cannot_clear.is_empty() {
+            return Err(format!("cannot clear locked flags {}", names(cannot_clear)));
+        }
+        let asked = self.flags & ATIME_FLAGS;
+        if !asked.is_empty() && asked != source_flags & ATIME_FLAGS {
+            return Err(format!(
+                "cannot change locked atime flags {}",
+                names(source_flags & ATIME_FLAGS)
+            ));
+        }
+        Ok(remount | (source_flags & LOCKABLE))
+    }
+
     /// The comma-joined data string for mount(2), or None when empty.
     pub fn data_string(&self) -> Option<String> {
         (!self.data.is_empty()).then(|| self.data.join(","))
@@ -110,6 +153,51 @@ impl MountOptions {
         }
         a
     }
+}
+
+/// A mount's flags as statfs(2) reports them. MS_STRICTATIME is not a stored flag: a mount with
+/// no other access-time mode is strictatime.
+pub fn from_statfs(f_flags: u64) -> MsFlags {
+    let mut flags = MsFlags::empty();
+    for (st, ms) in [
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_SYNCHRONOUS, MsFlags::MS_SYNCHRONOUS),
+        (libc::ST_MANDLOCK, MsFlags::MS_MANDLOCK),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (libc::ST_RELATIME, MsFlags::MS_RELATIME),
+        (0x2000, MS_NOSYMFOLLOW),
+    ] {
+        if f_flags & st != 0 {
+            flags |= ms;
+        }
+    }
+    if (flags & ATIME_MODES).is_empty() {
+        flags |= MsFlags::MS_STRICTATIME;
+    }
+    flags
+}
+
+/// Flags by their option names, for error messages.
+fn names(flags: MsFlags) -> String {
+    [
+        (MsFlags::MS_RDONLY, "ro"),
+        (MsFlags::MS_NOSUID, "nosuid"),
+        (MsFlags::MS_NODEV, "nodev"),
+        (MsFlags::MS_NOEXEC, "noexec"),
+        (MsFlags::MS_NOATIME, "noatime"),
+        (MsFlags::MS_NODIRATIME, "nodiratime"),
+        (MsFlags::MS_RELATIME, "relatime"),
+        (MsFlags::MS_STRICTATIME, "strictatime"),
+    ]
+    .iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .map(|(_, n)| *n)
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 /// Parses a mount's options in order; a later option overrides an earlier one.
@@ -268,6 +356,44 @@ mod tests {
         let a = p(&["bind", "noatime", "nodev"]).bind_attrs();
         assert_eq!(a.set, ATTR_NOATIME | ATTR_NODEV);
         assert_eq!(a.clear, ATTR_ATIME_MASK);
+    }
+
+    #[test]
+    fn bind_remount_only_when_options_are_given() {
+        assert_eq!(p(&["bind"]).bind_remount_flags(), None);
+        assert_eq!(p(&["rbind", "rprivate"]).bind_remount_flags(), None);
+        let dev = p(&["bind", "dev"]).bind_remount_flags().unwrap();
+        assert_eq!(dev, MsFlags::MS_BIND | MsFlags::MS_REMOUNT);
+        let ro = p(&["rbind", "ro"]).bind_remount_flags().unwrap();
+        assert_eq!(
+            ro,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY
+        );
+    }
+
+    #[test]
+    fn locked_flags_are_kept_unless_clearing_them_was_asked() {
+        let src = MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME;
+        let o = p(&["bind", "nosuid"]);
+        let first = o.bind_remount_flags().unwrap();
+        let retry = o.locked_retry(first, src).unwrap();
+        assert!(retry.contains(MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID));
+        let o = p(&["bind", "rw"]);
+        let e = o.locked_retry(o.bind_remount_flags().unwrap(), src);
+        assert_eq!(e.unwrap_err(), "cannot clear locked flags ro");
+        let o = p(&["bind", "noatime"]);
+        let e = o.locked_retry(o.bind_remount_flags().unwrap(), src);
+        assert_eq!(e.unwrap_err(), "cannot change locked atime flags relatime");
+    }
+
+    #[test]
+    fn statfs_flags_and_the_implied_strictatime() {
+        let f = from_statfs(libc::ST_RDONLY | libc::ST_NOSUID);
+        assert_eq!(
+            f,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME
+        );
+        assert_eq!(from_statfs(libc::ST_NOATIME), MsFlags::MS_NOATIME);
     }
 
     #[test]

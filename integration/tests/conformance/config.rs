@@ -709,3 +709,92 @@ pub fn read_only_dev_still_gets_its_mounts_and_devices() {
     );
     assert_eq!(out, "ro\nok\n");
 }
+
+/// A bind mount's options replace its source's per-mount flags (bar the access-time mode the
+/// kernel keeps), except that in a user namespace the flags the kernel locked stay, and asking
+/// to clear a locked one fails rather than giving a different mount. runc 1.2's rules.
+pub fn bind_flags_over_a_source_with_locked_flags() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        crate::skip("runc 1.1.5 predates runc 1.2's rules for locked bind-mount flags");
+    }
+    let src = TempDir::new("locked");
+    let host_mount = |opts: &str| {
+        let st = std::process::Command::new("mount")
+            .args(["--bind", "-o", &format!("remount,{opts}")])
+            .arg(&src.path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount --bind -o remount,{opts}");
+    };
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "rw,suid,dev,exec,strictatime", "tmpfs"])
+        .arg(&src.path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let run = |host: &str, bind: &str, userns: bool| {
+        host_mount("rw,suid,dev,exec,diratime,atime,strictatime");
+        host_mount(host);
+        let mut b = Bundle::new(&[]);
+        // Made here: root of a user namespace cannot create it in a rootfs host root owns.
+        std::fs::create_dir_all(b.rootfs().join("mnt")).unwrap();
+        b.script("grep ' /mnt ' /proc/self/mounts | cut -d' ' -f4");
+        let opts: Vec<&str> = bind.split(',').collect();
+        b.config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/mnt", "type": "bind", "source": src.path, "options": opts}),
+        );
+        if userns {
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            b.config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            b.config["linux"]["uidMappings"] = map.clone();
+            b.config["linux"]["gidMappings"] = map;
+        }
+        let (code, out, err) = run_bundle(&rt, &b);
+        let flags: Vec<String> = out.trim().split(',').map(String::from).collect();
+        (code, flags, err)
+    };
+    let has = |flags: &[String], f: &str| flags.iter().any(|x| x == f);
+
+    // Without a user namespace nothing is locked: unasked flags go, the atime mode stays.
+    let (code, f, err) = run("ro,noexec,nodiratime", "bind,dev", false);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        has(&f, "rw") && !has(&f, "noexec") && has(&f, "nodiratime"),
+        "{f:?}"
+    );
+    // No option at all: the source's flags unchanged.
+    let (code, f, err) = run("ro,noexec", "bind", true);
+    assert_eq!(code, 0, "{err}");
+    assert!(has(&f, "ro") && has(&f, "noexec"), "{f:?}");
+    // In a user namespace the locked flags stay beside the asked ones.
+    let (code, f, err) = run("nodev,nosuid,noatime", "bind,ro,exec", true);
+    assert_eq!(code, 0, "{err}");
+    for want in ["ro", "nosuid", "nodev", "noatime"] {
+        assert!(has(&f, want), "{want} missing: {f:?}");
+    }
+    assert!(!has(&f, "noexec"), "{f:?}");
+    // Clearing a locked flag, or changing a locked atime mode, is refused.
+    let (code, _, err) = run("ro", "bind,rw,nosuid", true);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("cannot clear locked flags ro") && err.contains("operation not permitted"),
+        "{err}"
+    );
+    let (code, _, err) = run("noatime", "bind,relatime", true);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("cannot change locked atime flags noatime"),
+        "{err}"
+    );
+    // Without a user namespace an atime option is taken as asked.
+    let (code, f, err) = run("noatime", "bind,nodiratime", false);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        has(&f, "relatime") && has(&f, "nodiratime") && !has(&f, "noatime"),
+        "{f:?}"
+    );
+}

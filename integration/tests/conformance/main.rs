@@ -154,6 +154,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "bind flags over a source with locked flags",
+            config::bind_flags_over_a_source_with_locked_flags,
+        ),
+        case(
+            "config: mounts",
             "tmpfs takes the mode of the directory it covers",
             config::tmpfs_takes_the_mode_of_the_directory_it_covers,
         ),
