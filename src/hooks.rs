@@ -205,7 +205,7 @@ fn run_one(hook: &Hook, state: &[u8], ctx: &Context) -> Result<(), String> {
                 return Err(with_output(format!("exit status {code}")))
             }
             Ok(WaitStatus::Signaled(_, sig, _)) => {
-                return Err(with_output(format!("killed by {sig}")))
+                return Err(with_output(crate::syscall::signal_text(sig)))
             }
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(format!("waiting: {e}")),

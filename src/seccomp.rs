@@ -139,6 +139,46 @@ fn fail_x32(filter: &mut BpfProgram) {
 #[cfg(not(target_arch = "x86_64"))]
 fn fail_x32(_: &mut BpfProgram) {}
 
+/// Whether syscalls newer than the profile fail with ENOSYS rather than the default action:
+/// not when the default lets calls through (allow, log, or a tracer that can emulate them).
+fn newer_fail_with_enosys(default: &Act) -> bool {
+    !matches!(
+        default,
+        Act::Plain(SeccompAction::Allow | SeccompAction::Log | SeccompAction::Trace(_))
+    )
+}
+
+/// Makes syscalls numbered above `newest` (any the profile's author could not have known)
+/// fail with ENOSYS, as on a kernel without them, so that programs fall back to older calls
+/// (glibc's clone3 -> clone, statx -> fstatat) instead of failing with EPERM. runc does the
+/// same with its stub before libseccomp's filter.
+fn fail_newer_than(filter: &mut BpfProgram, newest: u32) {
+    let guard = [
+        seccompiler::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        seccompiler::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: newest,
+        },
+        seccompiler::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        },
+    ];
+    // After the architecture check and the x32 guard, where the program goes on with the
+    // syscall number; nothing jumps across this point.
+    let at = if cfg!(target_arch = "x86_64") { 6 } else { 3 };
+    filter.splice(at..at, guard);
+}
+
 /// Makes a filter compiled with `Act::Notify` return SECCOMP_RET_USER_NOTIF where it returned
 /// SECCOMP_RET_TRACE (its only non-allow action).
 fn to_user_notif(filter: &mut BpfProgram) {
@@ -189,10 +229,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
     // Rules grouped by the action they return; `all` collects every rule for the default filter.
     let mut by_action: Vec<(Act, Rules)> = Vec::new();
     let mut all = Rules::new();
+    // The highest syscall number the profile names.
+    let mut newest = 0;
     for (i, sc) in profile.syscalls().iter().flatten().enumerate() {
         let field = format!("syscalls[{i}]");
         let act = action(sc.action(), sc.errno_ret());
         let mut conditions = Vec::new();
+        let mut indexes = Vec::new();
         for (j, a) in sc.args().iter().flatten().enumerate() {
             let afield = format!("{field}.args[{j}]");
             let op = match a.op() {
@@ -212,16 +255,26 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
                 .ok()
                 .filter(|i| *i < 6)
                 .ok_or_else(|| invalid(&afield, format!("index {} is not 0-5", a.index())))?;
+            indexes.push(index);
             conditions.push(
                 SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
                     .map_err(|e| invalid(&afield, e.to_string()))?,
             );
         }
-        let rule = if conditions.is_empty() {
-            None
+        // Conditions on one argument all hold only when they agree, so a profile that names
+        // an argument twice means either value (libseccomp's old reading, which runc keeps):
+        // each condition then becomes a rule of its own.
+        let repeats = (1..indexes.len()).any(|i| indexes[..i].contains(&indexes[i]));
+        let rules: Vec<SeccompRule> = if repeats {
+            conditions.into_iter().map(|c| vec![c]).collect::<Vec<_>>()
+        } else if conditions.is_empty() {
+            Vec::new()
         } else {
-            Some(SeccompRule::new(conditions).map_err(|e| invalid(&field, e.to_string()))?)
-        };
+            vec![conditions]
+        }
+        .into_iter()
+        .map(|c| SeccompRule::new(c).map_err(|e| invalid(&field, e.to_string())))
+        .collect::<Result<_, _>>()?;
         let group = match by_action.iter_mut().find(|(a, _)| *a == act) {
             Some((_, g)) => g,
             None => {
@@ -253,8 +306,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
                     "SCMP_ACT_NOTIFY cannot be used for the write syscall",
                 ));
             }
-            add_rule(group, nr, &rule);
-            add_rule(&mut all, nr, &rule);
+            add_rules(group, nr, &rules);
+            add_rules(&mut all, nr, &rules);
+            newest = newest.max(nr);
         }
     }
 
@@ -267,30 +321,38 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
 
     let mut filters = Vec::new();
     let mut notify = None;
-    let mut compile_one =
-        |rules: Rules, mismatch: &Act, matched: &Act| -> Result<(), SeccompError> {
-            let rules = rules
-                .into_iter()
-                .map(|(nr, r)| (nr, r.unwrap_or_default()))
-                .collect();
-            let mut filter: BpfProgram =
-                SeccompFilter::new(rules, mismatch.compiled(), matched.compiled(), arch)
-                    .and_then(TryInto::try_into)
-                    .map_err(|e: seccompiler::BackendError| invalid("syscalls", e.to_string()))?;
-            fail_x32(&mut filter);
-            if *mismatch == Act::Notify || *matched == Act::Notify {
-                to_user_notif(&mut filter);
-                notify = Some(filters.len());
-            }
-            filters.push(filter);
-            Ok(())
-        };
+    let mut compile_one = |rules: Rules,
+                           mismatch: &Act,
+                           matched: &Act,
+                           enosys_above: Option<u32>|
+     -> Result<(), SeccompError> {
+        let rules = rules
+            .into_iter()
+            .map(|(nr, r)| (nr, r.unwrap_or_default()))
+            .collect();
+        let mut filter: BpfProgram =
+            SeccompFilter::new(rules, mismatch.compiled(), matched.compiled(), arch)
+                .and_then(TryInto::try_into)
+                .map_err(|e: seccompiler::BackendError| invalid("syscalls", e.to_string()))?;
+        fail_x32(&mut filter);
+        if let Some(newest) = enosys_above {
+            fail_newer_than(&mut filter, newest);
+        }
+        if *mismatch == Act::Notify || *matched == Act::Notify {
+            to_user_notif(&mut filter);
+            notify = Some(filters.len());
+        }
+        filters.push(filter);
+        Ok(())
+    };
     if default != ALLOW {
-        compile_one(all, &default, &ALLOW)?;
+        let enosys_above =
+            (newer_fail_with_enosys(&default) && newest > 0).then_some(newest as u32);
+        compile_one(all, &default, &ALLOW, enosys_above)?;
     }
     for (act, rules) in by_action {
         if act != ALLOW && act != default && !rules.is_empty() {
-            compile_one(rules, &ALLOW, &act)?;
+            compile_one(rules, &ALLOW, &act, None)?;
         }
     }
 
@@ -303,7 +365,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
     }
     for f in profile.flags().iter().flatten() {
         flags |= match f {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 1,
+            // Synchronising threads means nothing to a single-threaded init; runc leaves
+            // it out too, and callers read the flags it reports.
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => 2,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => 4,
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
@@ -329,12 +393,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
         // Nothing will notify: no agent is needed, and runc ignores the path too.
         (None, _) => None,
     };
-    if agent.is_some() && flags & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
-        return Err(invalid(
-            "flags",
-            "SECCOMP_FILTER_FLAG_TSYNC cannot be combined with SCMP_ACT_NOTIFY",
-        ));
-    }
     let listener = if notify.is_some() {
         libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
     } else {
@@ -353,12 +411,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
 /// (seccompiler reads an empty rule list as "always matches").
 type Rules = BTreeMap<i64, Option<Vec<SeccompRule>>>;
 
-fn add_rule(map: &mut Rules, nr: i64, rule: &Option<SeccompRule>) {
+/// Adds a profile entry's rules for `nr`; no rules means the entry matches unconditionally.
+fn add_rules(map: &mut Rules, nr: i64, rules: &[SeccompRule]) {
     let slot = map.entry(nr).or_insert_with(|| Some(Vec::new()));
-    match (slot.as_mut(), rule) {
-        (None, _) => {}
-        (Some(_), None) => *slot = None,
-        (Some(v), Some(r)) => v.push(r.clone()),
+    match slot.as_mut() {
+        None => {}
+        Some(_) if rules.is_empty() => *slot = None,
+        Some(v) => v.extend_from_slice(rules),
     }
 }
 
@@ -450,6 +509,90 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    /// Installs `program` in a forked child (with no_new_privs, so unprivileged) and returns
+    /// what each raw syscall returned there: the value, or minus the errno.
+    fn results_under(program: &Program, calls: &[(libc::c_long, [libc::c_long; 3])]) -> Vec<i64> {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child makes only raw syscalls and _exits.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if program.install().is_err() {
+                    libc::_exit(1);
+                }
+                for (nr, a) in calls {
+                    let r = libc::syscall(*nr, a[0], a[1], a[2]) as i64;
+                    let r = if r < 0 {
+                        -(*libc::__errno_location() as i64)
+                    } else {
+                        r
+                    };
+                    libc::write(
+                        std::os::fd::AsRawFd::as_raw_fd(&write),
+                        &r as *const i64 as *const _,
+                        8,
+                    );
+                }
+                libc::_exit(0);
+            },
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(write);
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::fs::File::from(read), &mut bytes).unwrap();
+                bytes
+                    .chunks(8)
+                    .map(|c| i64::from_ne_bytes(c.try_into().unwrap()))
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn newer_syscalls_fail_with_enosys_and_repeated_arguments_mean_either() {
+        let p = compile(&profile(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+                {"names": ["write", "exit", "exit_group", "getpid", "openat2"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["getpgid"], "action": "SCMP_ACT_ALLOW", "args": [
+                    {"index": 0, "value": 5000001, "op": "SCMP_CMP_EQ"},
+                    {"index": 0, "value": 5000002, "op": "SCMP_CMP_EQ"}]}]}"#,
+        ))
+        .unwrap();
+        let got = results_under(
+            &p,
+            &[
+                (libc::SYS_getpgid, [5000001, 0, 0]),
+                (libc::SYS_getpgid, [5000002, 0, 0]),
+                (libc::SYS_getpgid, [0, 0, 0]),
+                (libc::SYS_getppid, [0, 0, 0]),
+                (1000, [0, 0, 0]),
+            ],
+        );
+        // getpgid of a pid above any pid_max: the call was let through.
+        assert_eq!(got[0], -(libc::ESRCH as i64));
+        assert_eq!(got[1], -(libc::ESRCH as i64));
+        assert_eq!(got[2], -(libc::EPERM as i64));
+        assert_eq!(
+            got[3],
+            -(libc::EPERM as i64),
+            "older than the profile: the default"
+        );
+        assert_eq!(got[4], -(libc::ENOSYS as i64), "newer than the profile");
+    }
+
+    #[test]
+    fn an_allowing_default_lets_newer_syscalls_through_and_tsync_is_not_reported() {
+        let p = compile(&profile(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"],
+                "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(p.flags, libc::SECCOMP_FILTER_FLAG_LOG);
+        let got = results_under(&p, &[(libc::SYS_getppid, [0; 3]), (1000, [0; 3])]);
+        assert_eq!(got, [-(libc::EPERM as i64), -(libc::ENOSYS as i64)]);
+    }
+
     #[test]
     fn allowlist_compiles_to_one_filter() {
         let p = compile(&profile(
@@ -536,10 +679,6 @@ mod tests {
             (
                 r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/a","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
                 "defaultAction",
-            ),
-            (
-                r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","flags":["SECCOMP_FILTER_FLAG_TSYNC"],"syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
-                "flags",
             ),
         ] {
             let e = compile(&profile(json)).err().unwrap().to_string();

@@ -12,11 +12,21 @@ use nix::unistd::Pid;
 /// An errno as runc prints it (`operation not permitted`): the C library's text, lower-cased
 /// at the start, since callers match runc's (Go's) words.
 pub fn errno_text(e: Errno) -> String {
-    let desc = e.desc();
-    let mut chars = desc.chars();
+    lower_first(e.desc())
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
     chars.next().map_or(String::new(), |c| {
         c.to_lowercase().chain(chars).collect::<String>()
     })
+}
+
+/// How a process killed by `sig` reads in runc's (Go's) words: `signal: bad system call`.
+pub fn signal_text(sig: nix::sys::signal::Signal) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local string, read at once.
+    let desc = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(sig as libc::c_int)) };
+    format!("signal: {}", lower_first(&desc.to_string_lossy()))
 }
 
 #[repr(C)]
@@ -111,15 +121,16 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
 }
 
 /// close_range(2), or where a seccomp profile that predates it refuses it (docker's 19.03
-/// default, with the filter already on), the same one fd at a time with fcntl or close, which
-/// every profile that lets a process run allows.
+/// default, with the filter already on: EPERM, ENOSYS or the profile's defaultErrnoRet), the
+/// same one fd at a time with fcntl or close, which every profile that lets a process run
+/// allows. The kernel itself fails the call only for bad arguments (EINVAL).
 fn close_range(first: u32, last: u32, cloexec: bool) -> Result<(), Errno> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     let flags = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
     // SAFETY: plain syscall with integer arguments.
     match Errno::result(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }) {
         Ok(_) => Ok(()),
-        Err(Errno::EPERM | Errno::ENOSYS) => {
+        Err(e) if e != Errno::EINVAL => {
             // Nothing can be open at or above the fd limit.
             let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
                 .map_or(1 << 20, |(soft, _)| soft.min(1 << 20)) as u32;

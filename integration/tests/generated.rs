@@ -281,6 +281,23 @@ fn docker_config() {
     same_as_reference("docker 20.10", &fixture("docker.json"));
 }
 
+/// docker's profile as an older engine wrote it, before close_range, and with a default errno
+/// other than EPERM: the runtime's last steps under the filter (closing fds, the fifo, the
+/// exec) must still get through, as they do with runc.
+#[test]
+fn docker_config_with_a_profile_older_than_close_range() {
+    let mut config = fixture("docker.json");
+    let seccomp = &mut config["linux"]["seccomp"];
+    seccomp["defaultErrnoRet"] = serde_json::json!(libc::ENXIO);
+    for rule in seccomp["syscalls"].as_array_mut().unwrap() {
+        rule["names"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n != "close_range");
+    }
+    same_as_reference("docker 20.10, profile without close_range", &config);
+}
+
 #[test]
 fn containerd_config() {
     same_as_reference("containerd 1.6 (ctr run)", &fixture("containerd.json"));

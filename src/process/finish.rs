@@ -20,14 +20,12 @@ use crate::seccomp::Program;
 use crate::syscall;
 use crate::syscall::errno_text;
 
-/// A process ready to exec: everything that can fail has been checked.
-pub struct Ready<'a> {
+/// A process ready to exec: everything that can fail has been checked, and the seccomp filter
+/// is on.
+pub struct Ready {
     exe: CString,
     args: Vec<CString>,
     env: Vec<CString>,
-    /// With no_new_privs the filter goes on last, so that the runtime's own last syscalls
-    /// need not be in the profile.
-    late_seccomp: Option<&'a Program>,
 }
 
 /// What the last steps work from: the process, the container's `linux` section (personality,
@@ -45,9 +43,11 @@ pub struct Steps<'a> {
 }
 
 /// Everything up to exec. Without no_new_privs the seccomp filter is installed while the
-/// process still has CAP_SYS_ADMIN, before the capability drop. A seccomp listener goes to
-/// hull's parent side over `ch` the moment the filter is on.
-pub fn prepare<'a>(steps: &Steps<'a>, ch: &Channel) -> Result<Ready<'a>, InitFailure> {
+/// process still has CAP_SYS_ADMIN, before the capability drop; with it, last, as runc does:
+/// before init reports ready, so that startContainer hooks run under the container's profile
+/// and the runtime's remaining syscalls are runc's (a profile written for runc fits hull).
+/// A seccomp listener goes to hull's parent side over `ch` the moment the filter is on.
+pub fn prepare(steps: &Steps<'_>, ch: &Channel) -> Result<Ready, InitFailure> {
     let Steps {
         process,
         linux,
@@ -127,24 +127,15 @@ pub fn prepare<'a>(steps: &Steps<'a>, ch: &Channel) -> Result<Ready<'a>, InitFai
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
-    let mut late_seccomp = seccomp.filter(|_| nnp);
-    // The agent must hold the listener before the process runs, so a notifying filter goes on
-    // now, while there is still a channel to hull.
-    if let Some(s) = late_seccomp.filter(|s| s.agent().is_some()) {
+    if let Some(s) = seccomp.filter(|_| nnp) {
         if let Some(l) = s.install().step("seccomp")? {
             pass_listener(l)?;
         }
-        late_seccomp = None;
     }
-    Ok(Ready {
-        exe,
-        args,
-        env,
-        late_seccomp,
-    })
+    Ok(Ready { exe, args, env })
 }
 
-impl Ready<'_> {
+impl Ready {
     /// The process's environment, as it will exec with it.
     pub fn env(&self) -> Vec<String> {
         self.env
@@ -153,16 +144,8 @@ impl Ready<'_> {
             .collect()
     }
 
-    /// Installs a late seccomp filter and execs; returns only on failure.
+    /// Execs the process; returns only on failure.
     pub fn exec(self) -> InitFailure {
-        if let Some(s) = self.late_seccomp {
-            if let Err(e) = s.install() {
-                return InitFailure {
-                    step: "seccomp".into(),
-                    message: e.to_string(),
-                };
-            }
-        }
         super::reset_signals();
         let e = execve(&self.exe, &self.args, &self.env).unwrap_err();
         InitFailure {

@@ -151,7 +151,7 @@ fn drive(
 fn exit_reason(child: Pid) -> String {
     match waitpid(child, None) {
         Ok(WaitStatus::Exited(_, code)) => format!("exit status {code}"),
-        Ok(WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+        Ok(WaitStatus::Signaled(_, sig, _)) => crate::syscall::signal_text(sig),
         Ok(other) => format!("{other:?}"),
         Err(e) => format!("wait: {e}"),
     }

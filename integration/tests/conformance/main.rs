@@ -338,6 +338,16 @@ fn cases() -> Vec<Case> {
             spec::seccomp_errno_rule_applies,
         ),
         case(
+            "config-linux: seccomp",
+            "startContainer hooks run under the profile",
+            spec::start_container_hooks_run_under_the_seccomp_profile,
+        ),
+        case(
+            "config-linux: seccomp",
+            "filter flags are reported as runc does",
+            spec::seccomp_flags_are_reported_as_runc_does,
+        ),
+        case(
             "bad input",
             "missing bundle directory",
             invalid::missing_bundle_directory,

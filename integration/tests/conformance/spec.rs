@@ -240,3 +240,64 @@ pub fn masked_paths_are_deduplicated_and_directories_share_a_tmpfs() {
     }
     assert_eq!(out, "1\nshared\nread-only\n");
 }
+
+/// startContainer hooks run in the container after its seccomp filter is on (runc's order), so
+/// a hook that makes a killed syscall fails the run with the hook's fate in the error.
+pub fn start_container_hooks_run_under_the_seccomp_profile() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]
+    });
+    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+    b.config["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/d"]}]});
+    let (code, _, err) = run_bundle(&rt, &b);
+    assert_ne!(code, 0, "{err}");
+    // runc 1.1.5 names no hook kind ("error running hook #0").
+    let kind = if rt.is_hull() {
+        "startContainer hook"
+    } else {
+        "hook"
+    };
+    assert!(
+        err.contains(&format!("error running {kind}")) && err.contains("bad system call"),
+        "{err}"
+    );
+}
+
+/// The filter flags as runc reports them in its debug log: TSYNC means nothing to a
+/// single-threaded init and is left out; no list at all means SPEC_ALLOW.
+pub fn seccomp_flags_are_reported_as_runc_does() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        crate::skip("runc 1.1.5 does not log the seccomp filter flags");
+    }
+    for (flags, want) in [
+        (
+            json!(["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"]),
+            "2",
+        ),
+        (json!([]), "0"),
+        (serde_json::Value::Null, "4"),
+    ] {
+        let mut b = Bundle::new(&["sh", "-c", "mkdir /tmp/d"]);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        if !flags.is_null() {
+            b.config["linux"]["seccomp"]["flags"] = flags.clone();
+        }
+        b.save();
+        let c = Container::new(&rt);
+        let out = rt.run(&["--debug", "run", "--bundle", b.path_str(), &c.id]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags}: mkdir must fail");
+        assert!(
+            err.contains(&format!("seccomp filter flags: {want}\"")),
+            "{flags}: {err}"
+        );
+    }
+}
