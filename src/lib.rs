@@ -9,6 +9,7 @@ pub mod logging;
 
 mod capabilities;
 mod cgroups;
+mod criu;
 mod fdpass;
 mod hooks;
 mod keyring;

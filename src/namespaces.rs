@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
 use crate::spec::validate::ns_name;
 
@@ -42,6 +42,15 @@ pub enum NamespaceError {
         value: String,
         source: Errno,
     },
+}
+
+/// The namespaces a config lists.
+pub fn listed(spec: &Spec) -> impl Iterator<Item = &LinuxNamespace> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
 }
 
 pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {

@@ -94,9 +94,16 @@ pub fn size_of(fd: RawFd) -> Option<(u16, u16)> {
     Some((ws.ws_row, ws.ws_col))
 }
 
+/// A session of its own, which runc gives every container process, with a terminal or not:
+/// the session's leader is then inside the container (CRIU cannot dump a process whose
+/// session leader is outside its pid namespace), and the caller's terminal does not signal it.
+pub fn new_session() -> Result<(), TtyError> {
+    setsid().map(drop).map_err(sys("setsid"))
+}
+
 /// Makes the pty's slave the controlling terminal and stdio of this process.
 pub fn make_controlling(pty: &Pty) -> Result<(), TtyError> {
-    setsid().map_err(sys("setsid"))?;
+    new_session()?;
     // SAFETY: TIOCSCTTY takes an integer argument.
     Errno::result(unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
         .map_err(sys("making the pty the controlling terminal"))?;

@@ -31,6 +31,8 @@ pub enum Feature {
     Numa,
     /// Idmapped mounts (mount_setattr MOUNT_ATTR_IDMAP, kernel 5.12 and later).
     IdmappedMounts,
+    /// A CRIU in PATH that works with this kernel (`criu check`).
+    Criu,
 }
 
 impl Feature {
@@ -47,6 +49,7 @@ impl Feature {
             Feature::Keyrings => "keyrings",
             Feature::Numa => "numa",
             Feature::IdmappedMounts => "idmapped-mounts",
+            Feature::Criu => "criu",
         }
     }
 
@@ -65,6 +68,10 @@ impl Feature {
             Feature::Keyrings => "kernel keyrings (/proc/keys)",
             Feature::Numa => "NUMA memory policies (/proc/self/numa_maps)",
             Feature::IdmappedMounts => "idmapped mounts (kernel 5.12+)",
+            Feature::Criu => {
+                "CRIU that passes `criu check` in PATH (Debian 12's 3.17 cannot run on kernels \
+                 since 6.x's separate vDSO clock page; shared/conformance/criu-setup.sh builds 4.2)"
+            }
         }
     }
 
@@ -101,6 +108,12 @@ impl Feature {
             Feature::Keyrings => Path::new("/proc/keys").exists(),
             Feature::Numa => Path::new("/proc/self/numa_maps").exists(),
             Feature::IdmappedMounts => kernel_at_least(5, 12),
+            Feature::Criu => std::process::Command::new("criu")
+                .args(["check"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
         }
     }
 
@@ -128,7 +141,7 @@ pub fn missing(feature: Feature) -> Option<String> {
             feature.what()
         ))
     } else if !feature.probe() {
-        Some(format!("this kernel has no {}", feature.what()))
+        Some(format!("this machine has no {}", feature.what()))
     } else {
         None
     }

@@ -185,8 +185,123 @@ struct UpdateArgs {
     container_id: String,
 }
 
+/// The CRIU flags `checkpoint` and `restore` share.
+#[derive(Debug, Args)]
+struct CriuArgs {
+    /// Directory of the checkpoint's images (default ./checkpoint).
+    #[arg(long)]
+    image_path: Option<PathBuf>,
+    /// Directory for CRIU's log and work files (default: the image directory).
+    #[arg(long)]
+    work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long)]
+    tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long)]
+    ext_unix_sk: bool,
+    /// Allow a shell job (a process attached to the caller's terminal session).
+    #[arg(long)]
+    shell_job: bool,
+    /// Handle file locks.
+    #[arg(long)]
+    file_locks: bool,
+    /// Deduplicate the memory pages against the parent images.
+    #[arg(long)]
+    auto_dedup: bool,
+    /// Memory is fetched by a page server on demand (userfaultfd).
+    #[arg(long)]
+    lazy_pages: bool,
+    /// How CRIU handles cgroups: soft, full, strict or ignore.
+    #[arg(long)]
+    manage_cgroups_mode: Option<String>,
+    /// Namespaces created empty, without their properties (network).
+    #[arg(long)]
+    empty_ns: Vec<String>,
+}
+
+impl CriuArgs {
+    fn options(self) -> lifecycle::CriuOptions {
+        lifecycle::CriuOptions {
+            image_path: self.image_path,
+            work_path: self.work_path,
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            auto_dedup: self.auto_dedup,
+            lazy_pages: self.lazy_pages,
+            manage_cgroups_mode: self.manage_cgroups_mode,
+            empty_ns: self.empty_ns,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct CheckpointArgs {
+    #[command(flatten)]
+    criu: CriuArgs,
+    /// A pre-dump's images, relative to the image directory.
+    #[arg(long)]
+    parent_path: Option<PathBuf>,
+    /// Leave the container running afterwards.
+    #[arg(long)]
+    leave_running: bool,
+    /// Skip TCP connections still being established.
+    #[arg(long)]
+    tcp_skip_in_flight: bool,
+    /// Allow linking of unlinked files.
+    #[arg(long)]
+    link_remap: bool,
+    /// Dump only the memory, leaving the container running (a parent for a later dump).
+    #[arg(long)]
+    pre_dump: bool,
+    /// ADDRESS:PORT of a CRIU page server to send the memory to.
+    #[arg(long)]
+    page_server: Option<String>,
+    /// With --lazy-pages: an fd that gets a NUL byte once the pages can be served.
+    #[arg(long, allow_hyphen_values = true)]
+    status_fd: Option<i32>,
+    container_id: String,
+}
+
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    criu: CriuArgs,
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master of a terminal.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Return once the container runs instead of waiting for it.
+    #[arg(short, long)]
+    detach: bool,
+    /// File to write the restored init's pid to.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Do not become a subreaper of the container's processes.
+    #[arg(long)]
+    no_subreaper: bool,
+    /// Accepted as runc accepts it; CRIU sets up the restored root itself.
+    #[arg(long)]
+    no_pivot: bool,
+    /// LSM profile of the restored processes (TYPE:NAME).
+    #[arg(long)]
+    lsm_profile: Option<String>,
+    /// LSM mount context of the restored mounts.
+    #[arg(long)]
+    lsm_mount_context: Option<String>,
+    container_id: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Checkpoint a running container.
+    Checkpoint(Box<CheckpointArgs>),
+    /// Restore a container from a previous checkpoint.
+    Restore(Box<RestoreArgs>),
     /// Create a container from a bundle; it waits for `start`.
     Create(CreateArgs),
     /// Start the process of a created container.
@@ -388,6 +503,36 @@ fn dispatch(g: &Global, command: Command) -> anyhow::Result<i32> {
                 process_label: a.process_label,
             },
         ),
+        Command::Checkpoint(a) => {
+            let a = *a;
+            let o = lifecycle::checkpoint::CheckpointOptions {
+                id: a.container_id,
+                criu: a.criu.options(),
+                parent_path: a.parent_path,
+                leave_running: a.leave_running,
+                tcp_skip_in_flight: a.tcp_skip_in_flight,
+                link_remap: a.link_remap,
+                pre_dump: a.pre_dump,
+                page_server: a.page_server,
+                status_fd: a.status_fd,
+            };
+            lifecycle::checkpoint::checkpoint(g, &o).map(|()| 0)
+        }
+        Command::Restore(a) => {
+            let a = *a;
+            let o = lifecycle::restore::RestoreOptions {
+                id: a.container_id,
+                bundle: a.bundle,
+                criu: a.criu.options(),
+                console_socket: a.console_socket,
+                detach: a.detach,
+                pid_file: a.pid_file,
+                no_subreaper: a.no_subreaper,
+                lsm_profile: a.lsm_profile,
+                lsm_mount_context: a.lsm_mount_context,
+            };
+            lifecycle::restore::restore(g, &o)
+        }
         Command::Pause { container_id } => lifecycle::pause::pause(g, &container_id).map(|()| 0),
         Command::Resume { container_id } => lifecycle::pause::resume(g, &container_id).map(|()| 0),
         Command::Ps {

@@ -184,13 +184,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
     };
     let mut flags = nix::sched::CloneFlags::empty();
     let mut in_userns = false;
-    for ns in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for ns in namespaces::listed(&spec) {
         flags |= namespaces::clone_flag(ns.typ());
         in_userns |= ns.typ() == LinuxNamespaceType::User;
     }

@@ -55,7 +55,7 @@ pub fn features() -> Value {
         },
         "annotations": {
             "io.github.hull.version": env!("CARGO_PKG_VERSION"),
-            "org.opencontainers.runc.checkpoint.enabled": "false"
+            "org.opencontainers.runc.checkpoint.enabled": "true"
         }
     })
 }

@@ -1,6 +1,7 @@
 //! The runc lifecycle, one file per command. Each takes parsed options and does the work; the
 //! CLI layer only maps flags onto these calls.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -10,6 +11,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -22,6 +24,7 @@ use anyhow::Context as _;
 use oci_spec::runtime::Spec;
 
 use crate::cgroups;
+pub use crate::criu::options::CriuOptions;
 use crate::state::{process_alive, State, Status, Store, CONFIG_FILE, EXEC_FIFO};
 
 /// Flags every command shares.
@@ -72,11 +75,6 @@ pub fn send_pidfd(socket: &Path, pid: nix::unistd::Pid, kind: &str) -> anyhow::R
 /// Whether the container's config gives it a new pid namespace (not the host's, not joined).
 pub fn own_pid_namespace(spec: &Spec) -> bool {
     use oci_spec::runtime::LinuxNamespaceType;
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-        })
+    crate::namespaces::listed(spec)
+        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
 }

@@ -90,6 +90,8 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
             .as_ref()
             .expect("checked: a terminal has a console socket");
         tty::send_master(socket.as_fd(), &pty.name, pty.master.as_fd()).step("terminal")?;
+    } else {
+        tty::new_session().step("session")?;
     }
     let ready = finish::prepare(
         &finish::Steps {

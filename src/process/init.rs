@@ -126,6 +126,8 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
             .as_ref()
             .expect("validated: a terminal has a console socket");
         tty::send_master(socket.as_fd(), &pty.name, pty.master.as_fd()).step("terminal")?;
+    } else {
+        tty::new_session().step("session")?;
     }
     // Before the read-only paths: /proc/sys is usually one of them.
     sysctl::apply(spec).step("sysctl")?;

@@ -19,6 +19,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
 pub use error::RootfsError;
+pub use mounts::make_destination;
 pub use pivot::{move_root, pivot_root};
 
 /// What the rootfs set-up needs to know beyond the spec.

@@ -184,6 +184,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: process",
+            "the process leads its own session",
+            spec::the_process_leads_its_own_session,
+        ),
+        case(
+            "config: process",
             "env, cwd, user, groups, umask, rlimits, oom",
             config::process_env_cwd_user_umask_rlimits_oom,
         ),

@@ -301,3 +301,12 @@ pub fn seccomp_flags_are_reported_as_runc_does() {
         );
     }
 }
+
+/// The container's process leads a session of its own even without a terminal, as runc's
+/// does: the caller's terminal does not signal it, and CRIU can dump it (a session leader
+/// outside its pid namespace cannot be).
+pub fn the_process_leads_its_own_session() {
+    let rt = Runtime::new();
+    let out = run_script(&rt, "read -r pid comm state ppid pgrp sid rest < /proc/self/stat; [ $pid = $sid ] && echo leader", |_| {});
+    assert_eq!(out, "leader\n");
+}
