@@ -4,6 +4,7 @@
 //! inside the rootfs (pathrs, openat2 RESOLVE_IN_ROOT) and mounted through an O_PATH fd, so no
 //! symlink in the rootfs can redirect a mount to the host (CVE-2021-30465, CVE-2024-45310).
 
+mod copyup;
 mod devices;
 mod error;
 pub mod idmap;

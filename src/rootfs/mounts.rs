@@ -153,6 +153,13 @@ fn mount_one(
                 r.map_err(|e| RootfsError::sys(format!("mounting {typ} at"), m.destination(), e))?
             }
         }
+        if opts.tmpcopyup && typ == "tmpfs" {
+            // `dest` was opened before the mount: through it the covered directory is still
+            // reachable.
+            let top = reopen(root, rel)?;
+            super::copyup::copy_tree(&target, &fd_path(top.as_fd().as_raw_fd()))
+                .map_err(|e| RootfsError::io("copying up into the tmpfs at", m.destination(), e))?;
+        }
     }
 
     if !opts.propagation.is_empty() || !opts.recursive.is_empty() {
@@ -213,6 +220,9 @@ pub fn make_destination(root: &Root, rel: &Path, is_file: bool) -> Result<Handle
     if let Ok(h) = root.resolve(rel) {
         return Ok(h);
     }
+    // Through a dangling symlink the mount point is made where the link points, inside the
+    // rootfs, as runc makes it (`/etc/hosts -> /tmp/hosts` gets /tmp/hosts).
+    let rel = &expand_symlinks(root, rel);
     let perm = Permissions::from_mode(0o755);
     if is_file {
         if let Some(parent) = rel.parent() {
@@ -233,6 +243,47 @@ pub fn make_destination(root: &Root, rel: &Path, is_file: bool) -> Result<Handle
 /// Opens the mount now on top of `rel` (a handle taken before mounting still points below it).
 fn reopen(root: &Root, rel: &Path) -> Result<Handle, RootfsError> {
     root.resolve(rel).map_err(|e| RootfsError::resolve(rel, e))
+}
+
+/// `rel` with each symlink along it replaced by its target, read inside the rootfs and taken
+/// from the rootfs' root when absolute, down to the components that do not exist yet. At most
+/// 40 links are followed, as the kernel follows; a loop stops expanding there.
+fn expand_symlinks(root: &Root, rel: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut done = PathBuf::new();
+    let mut todo: std::collections::VecDeque<std::ffi::OsString> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            done.pop();
+            continue;
+        }
+        let candidate = done.join(&name);
+        match root.readlink(&candidate) {
+            Ok(target) if links < 40 => {
+                links += 1;
+                if target.is_absolute() {
+                    done = PathBuf::new();
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(n) => todo.push_front(n.to_owned()),
+                        Component::ParentDir => todo.push_front("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => done = candidate,
+        }
+    }
+    done
 }
 
 /// proc and sysfs are never mounted through a symlink (CVE-2023-27561): a rootfs whose /proc

@@ -63,6 +63,8 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// `idmap` (Some(false)) or `ridmap` (Some(true), the whole tree): an idmapped bind mount.
     pub idmap: Option<bool>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of the directory it covers.
+    pub tmpcopyup: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -78,6 +80,7 @@ impl Default for MountOptions {
             recursive: Attrs::default(),
             data: Vec::new(),
             idmap: None,
+            tmpcopyup: false,
         }
     }
 }
@@ -253,8 +256,12 @@ pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
                     o.idmap = Some(other == "ridmap");
                     continue;
                 }
-                // runc's tmpcopyup and crun's idmap=uids=...;gids=... forms.
-                if other == "tmpcopyup" || other.starts_with("idmap=") {
+                if other == "tmpcopyup" {
+                    o.tmpcopyup = true;
+                    continue;
+                }
+                // crun's idmap=uids=...;gids=... form.
+                if other.starts_with("idmap=") {
                     return Err(UnsupportedOption(other.into()));
                 }
                 o.data.push(other.to_string());

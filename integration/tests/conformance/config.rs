@@ -1,6 +1,9 @@
 //! Cases for config.json's areas (root, mounts, process, hostname, hooks and config-linux),
 //! checked from inside the container with busybox.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
 use integration::features::{self, Feature};
 use integration::{run_bundle, run_script, Bundle, Container, Runtime, TempDir};
 use serde_json::json;
@@ -796,5 +799,61 @@ pub fn bind_flags_over_a_source_with_locked_flags() {
     assert!(
         has(&f, "relatime") && has(&f, "nodiratime") && !has(&f, "noatime"),
         "{f:?}"
+    );
+}
+
+/// A bind mount whose destination is (or passes through) a dangling symlink is made where the
+/// link points, inside the rootfs, as runc makes it.
+pub fn bind_mounts_through_dangling_symlinks_land_inside() {
+    let rt = Runtime::new();
+    let host = TempDir::new("bindsrc");
+    std::fs::write(host.path.join("file"), "from host\n").unwrap();
+    let mut b = Bundle::new(&[]);
+    let r = b.rootfs();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    let _ = std::fs::remove_file(r.join("etc/hosts"));
+    std::os::unix::fs::symlink("/jump/baz/hosts", r.join("etc/hosts")).unwrap();
+    std::os::unix::fs::symlink("/tmp/foo/bar", r.join("jump")).unwrap();
+    std::os::unix::fs::symlink("/tmp/made", r.join("dirlink")).unwrap();
+    b.script("cat /tmp/foo/bar/baz/hosts; cat /tmp/made/file");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(
+        json!({"destination": "/etc/hosts", "source": host.path.join("file"), "options": ["bind"]}),
+    );
+    mounts.push(json!({"destination": "/dirlink", "source": host.path, "options": ["bind"]}));
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from host\nfrom host\n");
+    assert!(!Path::new("/tmp/foo/bar/baz/hosts").exists() && !Path::new("/tmp/made").exists());
+}
+
+/// `tmpcopyup`: the tmpfs starts with a copy of the directory it covers (modes, owners and
+/// symlinks as they were), and writes stay in memory.
+pub fn tmpcopyup_copies_the_covered_directory() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        crate::skip("runc 1.1.5 applies its umask to the copied modes (runc 1.2 keeps them)");
+    }
+    let mut b = Bundle::new(&[]);
+    let d = b.rootfs().join("data");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/file"), "image\n").unwrap();
+    std::os::unix::fs::chown(d.join("sub/file"), Some(100), Some(200)).unwrap();
+    std::fs::set_permissions(d.join("sub"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink("sub/file", d.join("link")).unwrap();
+    b.script(
+        "stat -c '%A %n' /data/sub; stat -c '%u:%g' /data/sub/file; cat /data/link; \
+         echo new > /data/sub/file; grep ' /data ' /proc/self/mounts | cut -d' ' -f3",
+    );
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}));
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "drwxrwxrwx /data/sub\n100:200\nimage\ntmpfs\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("sub/file")).unwrap(),
+        "image\n"
     );
 }

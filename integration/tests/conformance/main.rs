@@ -159,6 +159,16 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "bind mounts through dangling symlinks land inside",
+            config::bind_mounts_through_dangling_symlinks_land_inside,
+        ),
+        case(
+            "config: mounts",
+            "tmpcopyup copies the covered directory",
+            config::tmpcopyup_copies_the_covered_directory,
+        ),
+        case(
+            "config: mounts",
             "tmpfs takes the mode of the directory it covers",
             config::tmpfs_takes_the_mode_of_the_directory_it_covers,
         ),
