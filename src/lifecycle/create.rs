@@ -108,6 +108,7 @@ pub fn create_container(
         bail!("--console-socket given but process.terminal is false in the config");
     }
     let namespaces = namespaces::Plan::from_spec(spec)?;
+    crate::rootfs::sources::check(spec)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(seccomp::compile(s)?),
         None => None,
@@ -152,7 +153,6 @@ pub fn create_container(
     let user_ns =
         namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
     let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies)?;
-    let idmapped = crate::rootfs::idmap::prepare(spec, &bundle.dir)?;
 
     let container = Container {
         id: &o.id,
@@ -167,7 +167,6 @@ pub fn create_container(
         preserve_fds,
         extra_env,
         cgroup_join,
-        idmapped,
     };
     let mut state = State {
         id: o.id.clone(),

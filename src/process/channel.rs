@@ -37,6 +37,9 @@ pub enum Message {
     WriteIdMaps,
     /// Child -> parent: the container's init, forked into the new pid or time namespace.
     InitPid(i32),
+    /// Child -> parent: make the source of `mounts[N]` (see `rootfs::sources`); the answer is
+    /// Proceed with the source's fd attached.
+    MountSource(usize),
     /// Child -> parent: mounts are ready; run the prestart and createRuntime hooks.
     RunCreateHooks,
     /// Child -> parent: the seccomp filter's user-notification fd is attached; hand it to the

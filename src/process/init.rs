@@ -58,15 +58,24 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
         .ok()
         .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
         .unwrap_or(0);
+    let source = |index: usize| {
+        ch.send(&Message::MountSource(index))
+            .map_err(|e| e.to_string())?;
+        match ch.recv_fd() {
+            Ok((Message::Proceed, Some(fd))) => Ok(fd),
+            Ok((other, _)) => Err(format!("expected a mount source, got {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
     let ctx = rootfs::Context {
         rootfs: &c.bundle.rootfs,
         bundle: &c.bundle.dir,
         in_userns,
         new_cgroupns: c.namespaces.creates(LinuxNamespaceType::Cgroup),
-        idmapped: &c.idmapped,
+        source: &source,
     };
     rootfs::prepare(spec, &ctx).step("rootfs")?;
-    // After the rootfs: its set-up holds fds (idmapped copies) that a low RLIMIT_NOFILE meant
+    // After the rootfs: its set-up holds fds (mount sources) that a low RLIMIT_NOFILE meant
     // for the process would not leave room for. The create hooks run under the limits.
     rlimits::apply(process).step("process limits")?;
     let hook_state = |status: Status| {

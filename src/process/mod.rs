@@ -41,8 +41,6 @@ pub struct Container<'a> {
     pub extra_env: Vec<String>,
     /// How init gets into its cgroup, already created with its limits.
     pub cgroup_join: crate::cgroups::Join,
-    /// Idmapped copies of bind sources, made by the parent as host root (`rootfs::idmap`).
-    pub idmapped: crate::rootfs::idmap::Copies,
 }
 
 impl Container<'_> {

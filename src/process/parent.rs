@@ -26,6 +26,8 @@ pub enum SpawnError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("container init: {0}")]
     Init(InitFailure),
+    #[error("mounts[{index}]: {message}")]
+    MountSource { index: usize, message: String },
     #[error("container init exited before it was ready ({0})")]
     Died(String),
     #[error(transparent)]
@@ -108,6 +110,13 @@ fn drive(
                 *init_pid = Pid::from_raw(pid);
                 // The intermediate process exits right after reporting its child.
                 let _ = waitpid(child, None);
+            }
+            Message::MountSource(index) => {
+                let fd =
+                    crate::rootfs::sources::open_for(*init_pid, c.spec(), index, &c.bundle.dir)
+                        .map_err(|message| SpawnError::MountSource { index, message })?;
+                ch.send_fd(&Message::Proceed, std::os::fd::AsFd::as_fd(&fd))
+                    .map_err(SpawnError::Channel)?;
             }
             Message::RunCreateHooks => {
                 let state = hook_state(init_pid.as_raw());

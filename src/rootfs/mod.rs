@@ -7,11 +7,11 @@
 mod copyup;
 mod devices;
 mod error;
-pub mod idmap;
 mod mounts;
 pub mod options;
 mod paths;
 mod pivot;
+pub mod sources;
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -31,8 +31,8 @@ pub struct Context<'a> {
     pub in_userns: bool,
     /// The container has its own cgroup namespace: cgroupfs can be mounted fresh.
     pub new_cgroupns: bool,
-    /// The idmapped copies the parent made, one entry per mount (see `idmap`).
-    pub idmapped: &'a idmap::Copies,
+    /// Asks hull's side for the source of `mounts[index]` (see `sources`).
+    pub source: &'a dyn Fn(usize) -> Result<std::os::fd::OwnedFd, String>,
 }
 
 /// `/proc/self/fd/N`: a path that mount(2) follows to exactly the inode behind the fd.

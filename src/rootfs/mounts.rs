@@ -15,6 +15,7 @@ use oci_spec::runtime::{Mount, Spec};
 use pathrs::{Handle, InodeType, Root};
 
 use super::options::{self, MountOptions};
+use super::sources;
 use super::{fd_path, Context, RootfsError};
 use crate::syscall::mount_setattr;
 
@@ -35,12 +36,7 @@ const PROC_OVERRIDES: &[&str] = &[
 
 pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
-        let idmapped = ctx
-            .idmapped
-            .borrow_mut()
-            .get_mut(index)
-            .and_then(Option::take);
-        mount_one(root, m, ctx, idmapped.as_ref()).map_err(|e| RootfsError::Config {
+        mount_one(root, m, ctx, index).map_err(|e| RootfsError::Config {
             field: format!("mounts[{index}]"),
             message: format!(
                 "error mounting {:?} to rootfs at {:?}: {e}",
@@ -52,17 +48,15 @@ pub fn mount_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsEr
     Ok(())
 }
 
-fn mount_one(
-    root: &Root,
-    m: &Mount,
-    ctx: &Context,
-    idmapped: Option<&std::os::fd::OwnedFd>,
-) -> Result<(), RootfsError> {
+fn mount_one(root: &Root, m: &Mount, ctx: &Context, index: usize) -> Result<(), RootfsError> {
     let opts = options::parse(m.options().as_deref().unwrap_or_default())
         .map_err(|e| RootfsError::Refused(e.to_string()))?;
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = opts.is_bind() || typ == "bind";
-    let rel = m.destination().strip_prefix("/").unwrap_or(m.destination());
+    // A destination that already names the rootfs is taken inside it, as runc takes it.
+    let rel = m.destination();
+    let rel = rel.strip_prefix(ctx.rootfs).unwrap_or(rel);
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
     let source = m.source().as_ref().map(|s| {
         if s.is_relative() && bind {
             ctx.bundle.join(s)
@@ -99,21 +93,22 @@ fn mount_one(
 
     if bind {
         let source = source.expect("validated: bind mounts have a source");
-        match idmapped {
-            Some(tree) => crate::syscall::move_mount(tree.as_raw_fd(), dest.as_fd().as_raw_fd())
-                .map_err(|e| {
+        if sources::from_parent(m, &opts, &source) {
+            let tree = (ctx.source)(index).map_err(RootfsError::Refused)?;
+            crate::syscall::move_mount(tree.as_raw_fd(), dest.as_fd().as_raw_fd()).map_err(
+                |e| {
                     RootfsError::sys(
-                        format!("attaching the idmapped copy of {source:?} onto"),
+                        format!("attaching the copy of {source:?} onto"),
                         m.destination(),
                         e,
                     )
-                })?,
-            None => {
-                let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-                mount(Some(&source), &target, None::<&str>, flags, None::<&str>).map_err(|e| {
-                    RootfsError::sys(format!("bind-mounting {source:?} onto"), m.destination(), e)
-                })?
-            }
+                },
+            )?;
+        } else {
+            let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+            mount(Some(&source), &target, None::<&str>, flags, None::<&str>).map_err(|e| {
+                RootfsError::sys(format!("bind-mounting {source:?} onto"), m.destination(), e)
+            })?;
         }
         if let Some(remount) = opts.bind_remount_flags() {
             let top = reopen(root, rel)?;

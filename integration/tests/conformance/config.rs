@@ -857,3 +857,45 @@ pub fn tmpcopyup_copies_the_covered_directory() {
         "image\n"
     );
 }
+
+/// Bind sources that only exist in the container's mount tree (a path inside the rootfs, under
+/// an earlier mount) and, in a user namespace, sources the container's root may not search;
+/// destinations that name the rootfs are taken inside it (runc's reading).
+pub fn bind_sources_from_earlier_mounts_and_out_of_reach() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        crate::skip("runc 1.1.5 neither resolves sources in the container's mounts nor opens unreachable ones for a user namespace (runc 1.2 does)");
+    }
+    for userns in [false, true] {
+        let mut b = Bundle::new(&[]);
+        let hidden = TempDir::new("hidden");
+        let src = hidden.path.join("a");
+        std::fs::create_dir_all(src.join("x")).unwrap();
+        std::fs::write(src.join("x/file"), "a/x\n").unwrap();
+        std::fs::set_permissions(&hidden.path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let rootfs = b.rootfs();
+        for d in ["mnt", "final"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        let mounts = b.config["mounts"].as_array_mut().unwrap();
+        mounts.push(
+            json!({"destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"]}),
+        );
+        mounts.push(json!({"destination": rootfs.join("final"), "type": "bind",
+            "source": rootfs.join("mnt/x"), "options": ["rbind"]}));
+        if userns {
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            b.config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            b.config["linux"]["uidMappings"] = map.clone();
+            b.config["linux"]["gidMappings"] = map;
+        }
+        b.script("cat /final/file");
+        let (code, out, err) = run_bundle(&rt, &b);
+        assert_eq!(code, 0, "userns {userns}: {err}");
+        assert_eq!(out, "a/x\n", "userns {userns}");
+        assert!(!rootfs.join(rootfs.strip_prefix("/").unwrap()).exists());
+    }
+}

@@ -169,6 +169,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "bind sources from earlier mounts and out of reach",
+            config::bind_sources_from_earlier_mounts_and_out_of_reach,
+        ),
+        case(
+            "config: mounts",
             "tmpfs takes the mode of the directory it covers",
             config::tmpfs_takes_the_mode_of_the_directory_it_covers,
         ),
