@@ -96,12 +96,13 @@ impl Plan {
                 }),
             }
         }
-        // User first (it grants the rights to join the others), mount last (it changes how the
-        // other paths resolve).
+        // The user namespace last: as host root hull may join any namespace, while inside a
+        // joined user namespace it may join only those that namespace owns (a network
+        // namespace made elsewhere is not). Mount just before it.
         joins.sort_by_key(|j| match j.kind {
-            LinuxNamespaceType::User => 0,
-            LinuxNamespaceType::Mount => 2,
-            _ => 1,
+            LinuxNamespaceType::User => 2,
+            LinuxNamespaceType::Mount => 1,
+            _ => 0,
         });
         Ok(Plan { new, joins })
     }

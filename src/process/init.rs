@@ -196,16 +196,22 @@ fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
     plan.join_all().step("namespaces")?;
     let pending = plan.new - plan.clone_flags();
     namespaces::create(pending).step("namespaces")?;
+    // Before becoming the user namespace's root: this process is not dumpable, so its /proc
+    // files belong to host root, who may write them and the namespace's root may not.
+    if plan.creates(LinuxNamespaceType::Time) {
+        write_time_offsets(c)?;
+    }
     if plan.creates(LinuxNamespaceType::User) {
         ch.send(&Message::WriteIdMaps).step("user namespace")?;
         ch.wait_proceed().step("user namespace")?;
+    }
+    // In a user namespace, made or joined, init works as its root: host root is not mapped
+    // there, and what it creates must belong to the namespace's root.
+    if plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .step("becoming root in the user namespace")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .step("becoming root in the user namespace")?;
-    }
-    if plan.creates(LinuxNamespaceType::Time) {
-        write_time_offsets(c)?;
     }
     let children_only = CloneFlags::CLONE_NEWPID | namespaces::clone_flag(LinuxNamespaceType::Time);
     let must_fork = pending.intersects(children_only)

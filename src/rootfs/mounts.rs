@@ -386,7 +386,12 @@ fn mount_cgroups(
         Some("mode=755"),
     )
     .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
-    for m in infos.iter().filter(|m| m.fs_type == "cgroup") {
+    // The host's hierarchies, not their copies under the rootfs (a config that binds the
+    // host's /sys brings them along).
+    let host_hierarchies = infos
+        .iter()
+        .filter(|m| m.fs_type == "cgroup" && !m.mount_point.starts_with(ctx.rootfs));
+    for m in host_hierarchies {
         let Some(name) = m.mount_point.file_name() else {
             continue;
         };

@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -26,9 +26,18 @@ const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
 const AT_RECURSIVE: u32 = 0x8000;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
-/// The mappings of an idmapped mount: (uids, gids, whether the mounts below the top one are
-/// mapped too), or None for a mount that is not idmapped.
-type Mapping = (Vec<LinuxIdMapping>, Vec<LinuxIdMapping>, bool);
+/// How an idmapped mount maps ids, and whether the mounts below the top one are mapped too.
+struct Mapping {
+    ids: Ids,
+    recursive: bool,
+}
+
+enum Ids {
+    /// The mount's own mappings, or the container's.
+    Maps(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+    /// The user namespace the container joins, whose mappings are implied.
+    Userns(PathBuf),
+}
 
 fn mapping(
     spec: &Spec,
@@ -42,7 +51,18 @@ fn mapping(
     if !opts.is_bind() && m.typ().as_deref() != Some("bind") {
         return Err("idmapped mounts must be bind mounts".into());
     }
+    let recursive = opts.idmap == Some(true);
     let linux = spec.linux().as_ref();
+    let joined_userns = crate::namespaces::listed(spec)
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        .and_then(|n| n.path().clone());
+    let container_maps = linux.is_some_and(|l| l.uid_mappings().is_some());
+    if let (false, false, Some(path)) = (own, container_maps, joined_userns) {
+        return Ok(Some(Mapping {
+            ids: Ids::Userns(path),
+            recursive,
+        }));
+    }
     // Without mappings of its own, the mount takes the container's.
     let maps = |own: &Option<Vec<LinuxIdMapping>>, container: Option<&Vec<LinuxIdMapping>>| {
         own.clone()
@@ -59,11 +79,15 @@ fn mapping(
     );
     if uids.is_empty() || gids.is_empty() {
         return Err(
-            "an idmapped mount needs uidMappings and gidMappings (its own or the container's)"
+            "an idmapped mount needs uidMappings and gidMappings (its own, the container's, or \
+             those of a user namespace it joins)"
                 .into(),
         );
     }
-    Ok(Some((uids, gids, opts.idmap == Some(true))))
+    Ok(Some(Mapping {
+        ids: Ids::Maps(uids, gids),
+        recursive,
+    }))
 }
 
 /// Checks every idmapped mount of `spec` before anything is made.
@@ -111,7 +135,7 @@ pub fn open_for(init: Pid, spec: &Spec, index: usize, bundle: &Path) -> Result<O
     };
     // rbind copies the whole tree; only ridmap maps the mounts below the top one too.
     let whole_tree = opts.flags.contains(nix::mount::MsFlags::MS_REC)
-        || map.as_ref().is_some_and(|(_, _, r)| *r);
+        || map.as_ref().is_some_and(|m| m.recursive);
     let mntns = std::fs::File::open(format!("/proc/{init}/ns/mnt"))
         .map_err(|e| format!("opening the container's mount namespace: {e}"))?;
     let (ours, theirs) = socketpair(
@@ -168,9 +192,14 @@ fn tree(source: &Path, whole_tree: bool, map: Option<&Mapping>) -> Result<OwnedF
     .map_err(|e| format!("open_tree {source:?}: {e}"))?;
     // SAFETY: open_tree returned a new fd that nothing else owns.
     let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
-    if let Some((uids, gids, recursive)) = map {
-        let userns = user_namespace(uids, gids)?;
-        syscall::mount_setattr_idmap(tree.as_raw_fd(), *recursive, MOUNT_ATTR_IDMAP, &userns)
+    if let Some(map) = map {
+        let userns = match &map.ids {
+            Ids::Maps(uids, gids) => user_namespace(uids, gids)?,
+            Ids::Userns(path) => std::fs::File::open(path)
+                .map(OwnedFd::from)
+                .map_err(|e| format!("opening the user namespace {path:?}: {e}"))?,
+        };
+        syscall::mount_setattr_idmap(tree.as_raw_fd(), map.recursive, MOUNT_ATTR_IDMAP, &userns)
             .map_err(|e| format!("idmapping {source:?}: {e}"))?;
     }
     Ok(tree)

@@ -81,10 +81,13 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
     }
 
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        // runtime-spec says MUST be absolute; runc takes it from / with a warning, and so
+        // does hull: the destination is resolved inside the rootfs either way.
         if !m.destination().is_absolute() {
-            return Err(bad(
-                &format!("mounts[{i}].destination"),
-                format!("{:?} is not an absolute path", m.destination()),
+            crate::logging::warn(&format!(
+                "mounts[{i}].destination {:?} is not absolute: taken relative to / (relative \
+                 destinations are deprecated)",
+                m.destination()
             ));
         }
         let options = m.options().as_deref().unwrap_or_default();

@@ -373,17 +373,83 @@ pub fn time_namespace_with_offsets() {
     if let Some(why) = features::missing(Feature::TimeNamespace) {
         crate::skip(&why);
     }
-    let out = run_script(&rt, "cut -d. -f1 /proc/uptime", |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "time"}));
-        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 10_000_000, "nanosecs": 0}});
-    });
-    let uptime: u64 = out.trim().parse().unwrap();
-    assert!(
-        uptime >= 10_000_000,
-        "uptime {uptime} lacks the boottime offset"
+    // Also in a user namespace of its own, where the offsets are written before init becomes
+    // the namespace's root.
+    for userns in [false, true] {
+        let out = run_script(&rt, "cut -d. -f1 /proc/uptime", |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.push(json!({"type": "time"}));
+            if userns {
+                ns.push(json!({"type": "user"}));
+                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                c["linux"]["uidMappings"] = map.clone();
+                c["linux"]["gidMappings"] = map;
+            }
+            c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 10_000_000, "nanosecs": 0}});
+        });
+        let uptime: u64 = out.trim().parse().unwrap();
+        assert!(
+            uptime >= 10_000_000,
+            "userns {userns}: uptime {uptime} lacks the boottime offset"
+        );
+    }
+}
+
+/// A container that joins another's user namespace by path: it becomes that namespace's root
+/// (the other's mappings), may still join a network namespace the user namespace does not
+/// own (joined first, as host root), and an idmapped mount takes the joined namespace's
+/// mapping.
+pub fn joining_another_containers_user_namespace() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        crate::skip("runc 1.1.5 joins the user namespace first and has no idmapped mounts");
+    }
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let mut owner = Bundle::new(&["sleep", "1000"]);
+    owner.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    owner.config["linux"]["uidMappings"] = map.clone();
+    owner.config["linux"]["gidMappings"] = map;
+    owner.save();
+    let first = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", owner.path_str(), &first.id]);
+    let pid = rt.state(&first.id)["pid"].as_i64().unwrap();
+
+    let src = TempDir::new("idmapsrc");
+    std::fs::write(src.path.join("f"), "").unwrap();
+    let mut b = Bundle::new(&[]);
+    std::fs::create_dir_all(b.rootfs().join("mapped")).unwrap();
+    b.script("cat /proc/self/uid_map; readlink /proc/self/ns/net; stat -c %u /mapped/f");
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(format!("/proc/{}/ns/net", std::process::id()));
+        }
+    }
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    // Without its own network namespace the container may not mount sysfs: the host's, bound.
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["type"] == "sysfs" {
+            *m = json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "ro"]});
+        }
+    }
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/mapped", "type": "bind", "source": src.path, "options": ["bind", "idmap"]}),
+    );
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let words: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(words, ["0", "100000", "65536"], "{out}");
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(lines[1], host_net.to_str().unwrap(), "{out}");
+    assert_eq!(
+        lines[2], "0",
+        "host root's file, idmapped to the namespace's root: {out}"
     );
 }
 
@@ -898,4 +964,20 @@ pub fn bind_sources_from_earlier_mounts_and_out_of_reach() {
         assert_eq!(out, "a/x\n", "userns {userns}");
         assert!(!rootfs.join(rootfs.strip_prefix("/").unwrap()).exists());
     }
+}
+
+/// A relative mount destination is taken from the container's / with a warning, as runc takes
+/// it (runtime-spec asks for absolute ones).
+pub fn relative_mount_destinations_are_taken_from_root() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[]);
+    b.script("grep -c ' /data tmpfs ' /proc/self/mounts");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "data", "type": "tmpfs", "source": "tmpfs"}));
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1\n");
+    assert!(err.contains("not absolute"), "a warning says so: {err}");
 }

@@ -174,6 +174,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "relative destinations are taken from /",
+            config::relative_mount_destinations_are_taken_from_root,
+        ),
+        case(
+            "config: mounts",
             "tmpfs takes the mode of the directory it covers",
             config::tmpfs_takes_the_mode_of_the_directory_it_covers,
         ),
@@ -306,6 +311,11 @@ fn cases() -> Vec<Case> {
             "config-linux: namespaces",
             "time namespace with offsets",
             config::time_namespace_with_offsets,
+        ),
+        case(
+            "config-linux: namespaces",
+            "joining another container's user namespace",
+            config::joining_another_containers_user_namespace,
         ),
         case(
             "config-linux: user namespace mappings",
