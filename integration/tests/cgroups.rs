@@ -748,3 +748,84 @@ fn a_pids_limit_of_0_means_1_and_minus_1_means_max() {
         assert_eq!(got, want, "pids.limit {limit}");
     }
 }
+
+/// On v1, a lower CFS period with a quota under a parent (pod) limit, and RT period/runtime
+/// pairs in both directions: the values depend on each other, and each update succeeds
+/// whatever the order the kernel needs (runc's order).
+#[test]
+fn dependent_cpu_values_update_in_the_order_the_kernel_takes() {
+    if !v1() {
+        return integration::skip("v1 cpu files; this host is unified v2");
+    }
+    let rt = Runtime::new();
+    let pod = format!("/{}", integration::unique("hull-pod"));
+    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu").join(&pod[1..]);
+    std::fs::create_dir_all(&cpu).unwrap();
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            integration::remove_empty_cgroups(&self.0);
+        }
+    }
+    let _pod = Remove(pod.clone());
+    std::fs::write(cpu.join("cpu.cfs_quota_us"), "50000").unwrap();
+    let mut b = Bundle::new(&["sleep", "60"]);
+    b.config["linux"]["cgroupsPath"] = json!(format!("{pod}/ctr"));
+    let (c, pid) = detached(&rt, &b);
+    let out = rt.run(&["update", "--cpu-quota", "60000", &c.id]);
+    assert!(!out.status.success(), "60% under a 50% pod limit must fail");
+    rt.ok(&[
+        "update",
+        "--cpu-period",
+        "10000",
+        "--cpu-quota",
+        "3000",
+        &c.id,
+    ]);
+    assert_eq!(cgroup_file(pid, "cpu", "cpu.cfs_period_us"), "10000");
+    assert_eq!(cgroup_file(pid, "cpu", "cpu.cfs_quota_us"), "3000");
+    drop(c);
+
+    if !features::require(Feature::RtGroupSched, "RT period and runtime updates") {
+        return;
+    }
+    std::fs::write(cpu.join("cpu.rt_period_us"), "1000000").unwrap();
+    std::fs::write(cpu.join("cpu.rt_runtime_us"), "950000").unwrap();
+    let (c, pid) = detached(&rt, &b);
+    for (period, runtime) in [("10000", "3000"), ("100000", "20000"), ("900001", "600001")] {
+        rt.ok(&[
+            "update",
+            "--cpu-rt-period",
+            period,
+            "--cpu-rt-runtime",
+            runtime,
+            &c.id,
+        ]);
+        assert_eq!(cgroup_file(pid, "cpu", "cpu.rt_period_us"), period);
+        assert_eq!(cgroup_file(pid, "cpu", "cpu.rt_runtime_us"), runtime);
+    }
+}
+
+/// Device rules that change nothing (a deny after "deny all", here with an access letter the
+/// kernel refuses) are not written: the container starts, and updates do not open a gap.
+#[test]
+fn device_rules_that_change_nothing_are_not_written() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        return integration::skip("runc 1.1.5 writes every rule (runc 1.2 computes transitions)");
+    }
+    let mut b = Bundle::new(&[]);
+    b.script(
+        "head -c 1 /dev/kmsg >/dev/null 2>&1 && echo read-kmsg; echo x > /dev/null && echo null-ok",
+    );
+    b.config["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    ]);
+    b.config["linux"]["devices"] =
+        json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+    let (code, out, err) = integration::run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "null-ok\n");
+}

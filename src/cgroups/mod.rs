@@ -238,7 +238,11 @@ impl Cgroup {
     /// Applies resource limits; the kernel's refusal names the cgroup file and value.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
-        let resources = &screen(resources, unified, blkio_has_weight)?;
+        let mut resources = screen(resources, unified, blkio_has_weight)?;
+        if !unified && !self.systemd {
+            self.cpu_pairs_v1(&mut resources)?;
+        }
+        let resources = &resources;
         let opt = ControllerOpt {
             resources,
             disable_oom_killer: resources
@@ -250,6 +254,67 @@ impl Cgroup {
             freezer_state: None,
         };
         self.op("applying linux.resources", self.manager.apply(&opt))
+    }
+
+    /// On v1, CFS period and quota, and RT period and runtime, depend on each other (and on the
+    /// parent's limits): the kernel refuses a new period that the old quota makes invalid.
+    /// When both of a pair are given, the period goes first and, if refused, after the other,
+    /// as runc writes them; the pair is then taken out of what libcgroups applies.
+    fn cpu_pairs_v1(&self, resources: &mut Cow<'_, LinuxResources>) -> Result<(), CgroupError> {
+        let Some(cpu) = resources.cpu().clone() else {
+            return Ok(());
+        };
+        let pairs = [
+            (
+                cpu.period().map(|p| p.to_string()),
+                cpu.quota().map(|q| q.to_string()),
+                ("cpu.cfs_period_us", "cpu.cfs_quota_us"),
+            ),
+            (
+                cpu.realtime_period().map(|p| p.to_string()),
+                cpu.realtime_runtime().map(|r| r.to_string()),
+                ("cpu.rt_period_us", "cpu.rt_runtime_us"),
+            ),
+        ];
+        if !pairs.iter().any(|(a, b, _)| a.is_some() && b.is_some()) {
+            return Ok(());
+        }
+        let dir = hierarchies()?
+            .into_iter()
+            .find(|h| h.controllers.iter().any(|c| c == "cpu"))
+            .map(|h| h.mount.join(self.rel()));
+        let Some(dir) = dir else { return Ok(()) };
+        let failed = |file: &str, value: &str, e: std::io::Error| CgroupError::Op {
+            path: dir.join(file),
+            what: "applying linux.resources.cpu",
+            message: format!("writing {value}: {e}"),
+        };
+        let write = |file: &str, value: &str| {
+            std::fs::write(dir.join(file), value).map_err(|e| failed(file, value, e))
+        };
+        let mut rest = cpu.clone();
+        for (i, (period, other, (period_file, other_file))) in pairs.iter().enumerate() {
+            let (Some(period), Some(other)) = (period, other) else {
+                continue;
+            };
+            match std::fs::write(dir.join(period_file), period) {
+                Ok(()) => write(other_file, other)?,
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    write(other_file, other)?;
+                    write(period_file, period)?;
+                }
+                Err(e) => return Err(failed(period_file, period, e)),
+            }
+            if i == 0 {
+                rest.set_period(None);
+                rest.set_quota(None);
+            } else {
+                rest.set_realtime_period(None);
+                rest.set_realtime_runtime(None);
+            }
+        }
+        resources.to_mut().set_cpu(Some(rest));
+        Ok(())
     }
 
     /// Statistics in runc's `events` shape (types.Stats).
@@ -421,12 +486,60 @@ fn screen(
         m.set_kernel_tcp(None);
         out.to_mut().set_memory(Some(m));
     }
+    if let Some(rules) = resources.devices() {
+        let kept = effective_device_rules(rules);
+        if kept.len() != rules.len() {
+            out.to_mut().set_devices(Some(kept));
+        }
+    }
     // A limit of 0 would leave no room even for init; runc (and systemd's TasksMax) make it 1.
     if let Some(mut pids) = resources.pids().filter(|p| p.limit() == 0) {
         pids.set_limit(1);
         out.to_mut().set_pids(Some(pids));
     }
     Ok(out)
+}
+
+/// The device rules that change something, in order. A rule for all devices sets the default
+/// and clears the exceptions; a rule that agrees with the default only removes a matching
+/// exception, and is dropped when there is none (the kernel refuses some of them, such as a
+/// deny with an access letter it does not know, and each write is a moment when the rules
+/// are in between, which a running container feels).
+fn effective_device_rules(
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+    use oci_spec::runtime::LinuxDeviceType;
+    let mut default_allow = true;
+    let mut exceptions: Vec<(Option<LinuxDeviceType>, Option<i64>, Option<i64>)> = Vec::new();
+    let mut kept = Vec::new();
+    for r in rules {
+        let all = matches!(r.typ(), None | Some(LinuxDeviceType::A))
+            && r.major().is_none()
+            && r.minor().is_none();
+        if all {
+            default_allow = r.allow();
+            exceptions.clear();
+            kept.push(r.clone());
+            continue;
+        }
+        let key = (r.typ(), r.major(), r.minor());
+        if r.allow() == default_allow {
+            // Only a matching exception (or a wildcard one that may cover it) makes it count.
+            let matches = |e: &(Option<LinuxDeviceType>, Option<i64>, Option<i64>)| {
+                (e.0 == key.0 || e.0.is_none() || key.0.is_none())
+                    && (e.1 == key.1 || e.1.is_none() || key.1.is_none())
+                    && (e.2 == key.2 || e.2.is_none() || key.2.is_none())
+            };
+            if exceptions.iter().any(matches) {
+                exceptions.retain(|e| !matches(e));
+                kept.push(r.clone());
+            }
+        } else {
+            exceptions.push(key);
+            kept.push(r.clone());
+        }
+    }
+    kept
 }
 
 /// Whether the v1 blkio controller can take a proportional weight: CFQ's `blkio.weight`
@@ -794,6 +907,26 @@ mod tests {
             (Some(100), None, None)
         );
         assert_eq!(out.unified(), r.unified());
+    }
+
+    #[test]
+    fn device_rules_that_change_nothing_are_dropped() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"devices":[{"allow":false,"access":"rwm"},
+                {"allow":false,"type":"c","major":1,"minor":11,"access":"rwa"},
+                {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]}"#,
+        )
+        .unwrap();
+        let out = screen(&r, false, || true).unwrap();
+        let kept: Vec<(bool, Option<i64>)> = out
+            .devices()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|d| (d.allow(), d.minor()))
+            .collect();
+        assert_eq!(kept, [(false, None), (true, Some(3)), (false, Some(3))]);
     }
 
     #[test]
