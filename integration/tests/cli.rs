@@ -109,8 +109,23 @@ fn help_and_version_in_runcs_layout() {
         assert!(lines[1].starts_with(&format!("   {name} - ")), "{text}");
     }
     for cmd in [
-        "create", "delete", "events", "exec", "kill", "list", "pause", "ps", "resume", "run",
-        "spec", "start", "state", "update", "features",
+        "checkpoint",
+        "create",
+        "delete",
+        "events",
+        "exec",
+        "kill",
+        "list",
+        "pause",
+        "ps",
+        "restore",
+        "resume",
+        "run",
+        "spec",
+        "start",
+        "state",
+        "update",
+        "features",
     ] {
         let out = rt.run(&[cmd, "--help"]);
         assert!(out.status.success(), "{cmd}: {out:?}");
@@ -120,6 +135,24 @@ fn help_and_version_in_runcs_layout() {
         assert!(
             lines[1].starts_with(&format!("   {name} {cmd}")),
             "{cmd}: {text}"
+        );
+    }
+    // Named as it was run: a drop-in installed under another name says that name.
+    if rt.is_hull() {
+        let dir = integration::TempDir::new("renamed");
+        let renamed = dir.path.join("my-runtime");
+        std::os::unix::fs::symlink(&rt.bin, &renamed).unwrap();
+        let out = std::process::Command::new(&renamed)
+            .args(["exec", "-h"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap_or("")
+                .starts_with("   my-runtime exec"),
+            "{text}"
         );
     }
     let out = rt.run(&["foo", "-h"]);

@@ -394,12 +394,21 @@ enum ListFormat {
 const HELP: &str =
     "NAME:\n   {name} - {about}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{all-args}{after-help}";
 
-/// The command line as runc lays out its help, with each subcommand named `hull CMD`.
+/// The command line as runc lays out its help, each subcommand named `PROG CMD` after the name
+/// hull was run by (as in the usage line; callers and runc's tests read both).
 fn command() -> clap::Command {
-    Cli::command().help_template(HELP).mut_subcommands(|c| {
-        let name = format!("hull {}", c.get_name());
-        c.help_template(HELP).display_name(name)
-    })
+    let prog = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "hull".into());
+    Cli::command()
+        .help_template(HELP)
+        .display_name(prog.clone())
+        .mut_subcommands(|c| {
+            let name = format!("{prog} {}", c.get_name());
+            c.help_template(HELP).display_name(name)
+        })
 }
 
 /// The parsed command line, or the exit status of clap's own output (help, usage errors).

@@ -123,6 +123,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     } else {
         rootfs::pivot_root(&c.bundle.rootfs).step("rootfs")?;
     }
+    rootfs::apply_root_propagation(spec).step("rootfs")?;
     if process.terminal() == Some(true) {
         let size = process
             .console_size()

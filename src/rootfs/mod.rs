@@ -40,11 +40,11 @@ pub fn fd_path(fd: RawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{fd}"))
 }
 
-/// Before pivot_root: propagation, the rootfs bind, mounts, devices.
-pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
+/// `linux.rootfsPropagation`, when given.
+fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
     let linux = spec.linux().as_ref();
-    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => Ok(None),
         Some(p) => {
             let o = options::parse(&[p.to_string()]).map_err(|e| RootfsError::Config {
                 field: "linux.rootfsPropagation".into(),
@@ -56,11 +56,20 @@ pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
                     message: format!("{p:?} is not a propagation mode"),
                 });
             }
-            o.propagation | MsFlags::MS_REC
+            Ok(Some(o.propagation))
         }
-    };
+    }
+}
+
+/// Before pivot_root: propagation, the rootfs bind, mounts, devices. The host's mounts become
+/// slaves unless `rootfsPropagation` says otherwise; the rootfs's parent mount is made private
+/// first, so that the rootfs bind is not shared (pivot_root refuses a shared one, and a shared
+/// one would propagate the container's mounts out).
+pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
+    let propagation = root_propagation(spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .map_err(|e| RootfsError::sys("setting the propagation of /", "/", e))?;
+    pivot::make_parent_private(ctx.rootfs)?;
     mount(
         Some(ctx.rootfs),
         ctx.rootfs,
@@ -69,9 +78,6 @@ pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
         None::<&str>,
     )
     .map_err(|e| RootfsError::sys("bind-mounting the rootfs onto itself", ctx.rootfs, e))?;
-    if propagation.contains(MsFlags::MS_SHARED) {
-        pivot::make_parent_private(ctx.rootfs)?;
-    }
 
     let root = pathrs::Root::open(ctx.rootfs).map_err(|e| RootfsError::resolve(ctx.rootfs, e))?;
     mounts::mount_all(&root, spec, ctx)?;
@@ -80,6 +86,18 @@ pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
     }
     mounts::create_cwd(&root, spec)?;
     Ok(())
+}
+
+/// After pivot_root: `rootfsPropagation` on the new root (private it already is), which is
+/// where runc applies it too, since on the old root it would reach the host's mounts.
+pub fn apply_root_propagation(spec: &Spec) -> Result<(), RootfsError> {
+    match root_propagation(spec)? {
+        Some(p) if !p.contains(MsFlags::MS_PRIVATE) => {
+            mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
+                .map_err(|e| RootfsError::sys("setting rootfsPropagation on", "/", e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// After pivot_root and the console: masked and read-only paths, a read-only /dev, then the

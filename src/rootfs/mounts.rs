@@ -88,7 +88,12 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context, index: usize) -> Result<(), 
             .and_then(|s| std::fs::metadata(s).ok())
             .is_some_and(|md| !md.is_dir());
     let dest = make_destination(root, rel, is_file)?;
-    check_proc_destination(ctx.rootfs, &dest, typ, bind)?;
+    check_proc_destination(
+        ctx.rootfs,
+        &dest,
+        typ,
+        bind.then_some(source.as_deref()).flatten(),
+    )?;
     let target = fd_path(dest.as_fd().as_raw_fd());
 
     if bind {
@@ -307,7 +312,7 @@ fn check_proc_destination(
     rootfs: &Path,
     dest: &Handle,
     typ: &str,
-    bind: bool,
+    bind_source: Option<&Path>,
 ) -> Result<(), RootfsError> {
     let Some(path) = container_path(rootfs, dest) else {
         return Ok(());
@@ -316,19 +321,28 @@ fn check_proc_destination(
         return Ok(());
     }
     if path == Path::new("/proc") {
-        if typ == "proc" {
+        // A bind of a whole procfs (the host's, for a container in the host's pid namespace)
+        // is a procfs too.
+        if typ == "proc" || bind_source.is_some_and(is_procfs_root) {
             return Ok(());
         }
         return Err(RootfsError::Refused(format!(
             "only a proc filesystem may be mounted at /proc, not {typ:?}"
         )));
     }
-    if bind && PROC_OVERRIDES.iter().any(|p| path == Path::new(p)) {
+    if bind_source.is_some() && PROC_OVERRIDES.iter().any(|p| path == Path::new(p)) {
         return Ok(());
     }
     Err(RootfsError::Refused(format!(
         "mounting over {path:?} inside /proc is not allowed"
     )))
+}
+
+/// Whether `path` is the root of a procfs mount.
+fn is_procfs_root(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, PROC_SUPER_MAGIC};
+    statfs(path).is_ok_and(|st| st.filesystem_type() == PROC_SUPER_MAGIC)
+        && std::fs::metadata(path).is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == 1)
 }
 
 /// cgroupfs as the host has it: cgroup2 where /sys/fs/cgroup is unified; otherwise a tmpfs with

@@ -38,7 +38,50 @@ pub fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
     result
 }
 
+/// `--no-pivot`: the host's mounts stay below the chroot in the container's mount namespace.
+/// Whole procfs and sysfs mounts among them would let the container mount a bare procfs or
+/// sysfs (the kernel allows it where a full one is visible in the namespace): they are
+/// detached first, or covered where they cannot be, as runc does.
 pub fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
+    let infos = procfs::process::Process::myself()
+        .and_then(|p| p.mountinfo())
+        .map_err(|e| RootfsError::Refused(format!("reading /proc/self/mountinfo: {e}")))?;
+    let full: Vec<std::path::PathBuf> = infos
+        .into_iter()
+        .filter(|m| {
+            m.root == "/"
+                && matches!(m.fs_type.as_str(), "proc" | "sysfs")
+                && !m.mount_point.starts_with(rootfs)
+        })
+        .map(|m| m.mount_point)
+        .collect();
+    for p in &full {
+        // The detach must not reach the host. EINVAL: no longer a mount point, gone with an
+        // earlier one.
+        match mount(
+            None::<&str>,
+            p,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(RootfsError::sys("making a slave", p, e)),
+        }
+        match umount2(p, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM) => mount(
+                Some("tmpfs"),
+                p,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .map_err(|e| RootfsError::sys("covering", p, e))?,
+            Err(e) => return Err(RootfsError::sys("detaching", p, e)),
+        }
+    }
     chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
     mount(
         Some(rootfs),

@@ -73,7 +73,26 @@ impl Bundle {
 
 /// Parses config.json bytes, reporting the JSON path of the offending field on error.
 pub fn parse(config: &Path, bytes: &[u8]) -> Result<Spec, SpecError> {
-    parse_json(config, bytes)
+    let mut spec: Spec = parse_json(config, bytes)?;
+    empty_namespace_paths_mean_new(&mut spec);
+    Ok(spec)
+}
+
+/// `"path": ""` on a namespace asks for a new one, as runc reads it (engines write it).
+fn empty_namespace_paths_mean_new(spec: &mut Spec) {
+    let Some(namespaces) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    else {
+        return;
+    };
+    for ns in namespaces
+        .iter_mut()
+        .filter(|ns| ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()))
+    {
+        ns.set_path(None);
+    }
 }
 
 /// Parses any runtime-spec JSON document (a config, a process.json), naming the file and the

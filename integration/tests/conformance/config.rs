@@ -355,14 +355,57 @@ pub fn no_pivot_moves_the_root() {
     );
     let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(n >= 8, "the container's root has the rootfs entries");
+
+    // The host's procfs stays below the chroot: it must not let the container mount a bare
+    // procfs from a user namespace of its own (the kernel allows it where a full one is
+    // visible).
+    if !rt.is_hull() {
+        crate::skip("runc 1.1.5 leaves the host's procfs visible under --no-pivot");
+    }
+    let mut b = Bundle::new(&[
+        "unshare",
+        "-mrpf",
+        "sh",
+        "-c",
+        "mount -t proc none /proc && echo mounted",
+    ]);
+    for set in ["bounding", "permitted", "effective"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SETFCAP"));
+    }
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["run", "--no-pivot", "--bundle", b.path_str(), &c.id]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("mounted"),
+        "a bare procfs was mounted: {text}"
+    );
+    assert!(text.contains("ermission denied"), "{text}");
 }
 
 pub fn rootfs_propagation_shared_does_not_break_pivot() {
     let rt = Runtime::new();
-    let out = run_script(&rt, "echo ok", |c| {
-        c["linux"]["rootfsPropagation"] = json!("private")
-    });
-    assert_eq!(out, "ok\n");
+    if !rt.is_hull() {
+        crate::skip(
+            "runc 1.1.5 applies rootfsPropagation before pivot_root only (runc 1.2 after it too)",
+        );
+    }
+    for (mode, shared) in [("shared", true), ("rshared", true), ("private", false)] {
+        // The optional fields of the root's mountinfo line say "shared:N" for a shared mount.
+        let out = run_script(
+            &rt,
+            "awk '$5 == \"/\" { print $7 }' /proc/self/mountinfo",
+            |c| c["linux"]["rootfsPropagation"] = json!(mode),
+        );
+        assert_eq!(out.starts_with("shared:"), shared, "{mode}: {out}");
+    }
 }
 
 pub fn time_namespace_with_offsets() {
@@ -980,4 +1023,21 @@ pub fn relative_mount_destinations_are_taken_from_root() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "1\n");
     assert!(err.contains("not absolute"), "a warning says so: {err}");
+}
+
+/// `"path": ""` asks for a new namespace, as runc reads it.
+pub fn an_empty_namespace_path_means_a_new_namespace() {
+    let rt = Runtime::new();
+    let out = run_script(&rt, "readlink /proc/self/ns/net", |c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = json!("");
+            }
+        }
+    });
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(
+        out.starts_with("net:[") && out.trim() != host.to_str().unwrap(),
+        "{out}"
+    );
 }

@@ -318,6 +318,11 @@ fn cases() -> Vec<Case> {
             config::joining_another_containers_user_namespace,
         ),
         case(
+            "config-linux: namespaces",
+            "an empty path means a new namespace",
+            config::an_empty_namespace_path_means_a_new_namespace,
+        ),
+        case(
             "config-linux: user namespace mappings",
             "uid and gid maps",
             config::user_namespace_maps_ids,
