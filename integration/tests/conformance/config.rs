@@ -1041,3 +1041,32 @@ pub fn an_empty_namespace_path_means_a_new_namespace() {
         "{out}"
     );
 }
+
+/// In the host's pid namespace /proc may be a bind of the host's procfs (a whole procfs is a
+/// procfs); anything else there stays refused.
+pub fn proc_may_be_a_bind_of_a_whole_procfs() {
+    let rt = Runtime::new();
+    let edit = |c: &mut serde_json::Value, source: &str| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["type"] == "proc" {
+                *m = json!({"destination": "/proc", "type": "none", "source": source,
+                    "options": ["rbind", "nosuid", "nodev", "noexec"]});
+            }
+        }
+    };
+    let out = run_script(&rt, "cat /proc/1/comm >/dev/null && echo host-proc", |c| {
+        edit(c, "/proc")
+    });
+    assert_eq!(out, "host-proc\n");
+    if rt.is_hull() {
+        let mut b = Bundle::new(&["true"]);
+        edit(&mut b.config, "/tmp");
+        let (code, _, err) = run_bundle(&rt, &b);
+        assert_ne!(code, 0);
+        assert!(err.contains("/proc"), "{err}");
+    }
+}

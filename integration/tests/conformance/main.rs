@@ -179,6 +179,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: mounts",
+            "/proc may be a bind of a whole procfs",
+            config::proc_may_be_a_bind_of_a_whole_procfs,
+        ),
+        case(
+            "config: mounts",
             "tmpfs takes the mode of the directory it covers",
             config::tmpfs_takes_the_mode_of_the_directory_it_covers,
         ),
