@@ -264,15 +264,17 @@ impl Cgroup {
         let Some(cpu) = resources.cpu().clone() else {
             return Ok(());
         };
+        // 0 means "not given", as engines send it (docker's update fills every field).
+        let given = |v: Option<String>| v.filter(|v| v != "0");
         let pairs = [
             (
-                cpu.period().map(|p| p.to_string()),
-                cpu.quota().map(|q| q.to_string()),
+                given(cpu.period().map(|p| p.to_string())),
+                given(cpu.quota().map(|q| q.to_string())),
                 ("cpu.cfs_period_us", "cpu.cfs_quota_us"),
             ),
             (
-                cpu.realtime_period().map(|p| p.to_string()),
-                cpu.realtime_runtime().map(|r| r.to_string()),
+                given(cpu.realtime_period().map(|p| p.to_string())),
+                given(cpu.realtime_runtime().map(|r| r.to_string())),
                 ("cpu.rt_period_us", "cpu.rt_runtime_us"),
             ),
         ];
