@@ -1,5 +1,5 @@
 //! Namespaces: OCI types <-> clone flags, opening and checking `path` namespaces, the join order
-//! (user first, mount last), and the UTS names.
+//! (user last, mount just before it), and the UTS names.
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
