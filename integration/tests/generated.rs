@@ -342,3 +342,95 @@ fn normalising_keeps_facts_and_hides_ids() {
     );
     assert_eq!(diff("a\nb", "b\nc"), ["- a", "+ c"]);
 }
+
+/// Random combinations of the five capability sets (and root or not), each run by runc and by
+/// hull: both must refuse it, or both run it and the process sees the same Cap* lines (and
+/// everything else the probe prints). A fixed seed, so a failure names a reproducible case.
+#[test]
+fn capability_set_combinations_match_runc() {
+    if std::env::var("REFERENCE").is_ok_and(|r| !r.is_empty()) {
+        return integration::skip("compares hull with the reference; run it without REFERENCE");
+    }
+    let Some(base) = spec_of("runc") else { return };
+    const POOL: &[&str] = &[
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_KILL",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW",
+        "CAP_SYS_ADMIN",
+        "CAP_AUDIT_WRITE",
+        "CAP_SETFCAP",
+    ];
+    // xorshift64*: enough to spread the cases, and the same cases on every run.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let hull = Side::new("hull", hull_bin());
+    let runc = Side::new("runc", PathBuf::from("runc"));
+    let (mut ran, mut refused) = (0, 0);
+    for case in 0..24 {
+        let mut config = base.clone();
+        // Mostly what callers write (effective within permitted, bounding around them), and
+        // sometimes not, so that both outcomes are covered.
+        let permitted = next();
+        let bounding = permitted | next();
+        let mostly_within = |bits: u64, within: u64, roll: u64| {
+            if roll.is_multiple_of(6) {
+                bits
+            } else {
+                bits & within
+            }
+        };
+        let effective = mostly_within(next(), permitted, next());
+        let inheritable = mostly_within(next(), bounding, next());
+        let ambient = next() & (inheritable | next());
+        let mut sets = serde_json::Map::new();
+        for (set, bits) in [
+            ("bounding", bounding),
+            ("effective", effective),
+            ("permitted", permitted),
+            ("inheritable", inheritable),
+            ("ambient", ambient),
+        ] {
+            let caps: Vec<&str> = POOL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits >> i & 1 == 1)
+                .map(|(_, c)| *c)
+                .collect();
+            sets.insert(set.into(), json!(caps));
+        }
+        let uid = if next().is_multiple_of(3) { 1000 } else { 0 };
+        config["process"]["capabilities"] = Value::Object(sets.clone());
+        config["process"]["user"] = json!({"uid": uid, "gid": uid});
+        let what = format!("case {case}: uid {uid}, {}", Value::Object(sets));
+        match (runc.probe(&config), hull.probe(&config)) {
+            (Ok(theirs), Ok(ours)) => {
+                let d = diff(&theirs, &ours);
+                assert!(
+                    d.is_empty(),
+                    "{what}: differs (- runc, + hull):\n{}",
+                    d.join("\n")
+                );
+                ran += 1;
+            }
+            (Err(_), Err(_)) => refused += 1,
+            (Ok(_), Err(e)) => panic!("{what}: runc ran it, hull did not: {e}"),
+            (Err(e), Ok(_)) => panic!("{what}: hull ran what runc refused: {e}"),
+        }
+    }
+    eprintln!("capability combinations: {ran} ran alike, {refused} refused by both");
+    assert!(
+        ran >= 6 && refused >= 1,
+        "the cases must cover both outcomes"
+    );
+}
