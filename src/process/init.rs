@@ -67,11 +67,14 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
             Err(e) => Err(e.to_string()),
         }
     };
+    let host_mntns = !c.namespaces.creates(LinuxNamespaceType::Mount)
+        && !c.namespaces.joins(LinuxNamespaceType::Mount);
     let ctx = rootfs::Context {
         rootfs: &c.bundle.rootfs,
         bundle: &c.bundle.dir,
         in_userns,
         new_cgroupns: c.namespaces.creates(LinuxNamespaceType::Cgroup),
+        host_mntns,
         source: &source,
     };
     rootfs::prepare(spec, &ctx).step("rootfs")?;
@@ -118,12 +121,16 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     )
     .step("hooks")?;
 
-    if c.no_pivot {
+    if host_mntns {
+        rootfs::chroot_into(&c.bundle.rootfs).step("rootfs")?;
+    } else if c.no_pivot {
         rootfs::move_root(&c.bundle.rootfs).step("rootfs")?;
     } else {
         rootfs::pivot_root(&c.bundle.rootfs).step("rootfs")?;
     }
-    rootfs::apply_root_propagation(spec).step("rootfs")?;
+    if !host_mntns {
+        rootfs::apply_root_propagation(spec).step("rootfs")?;
+    }
     if process.terminal() == Some(true) {
         let size = process
             .console_size()
@@ -141,7 +148,10 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     }
     // Before the read-only paths: /proc/sys is usually one of them.
     sysctl::apply(spec).step("sysctl")?;
-    rootfs::finish(spec).step("rootfs")?;
+    // Masks and read-only paths in the host's mount namespace would be the host's mounts.
+    if !host_mntns {
+        rootfs::finish(spec).step("rootfs")?;
+    }
 
     let ready = finish::prepare(
         &finish::Steps {

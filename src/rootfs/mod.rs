@@ -21,7 +21,7 @@ use oci_spec::runtime::Spec;
 
 pub use error::RootfsError;
 pub use mounts::make_destination;
-pub use pivot::{move_root, pivot_root};
+pub use pivot::{chroot_into, move_root, pivot_root};
 
 /// What the rootfs set-up needs to know beyond the spec.
 pub struct Context<'a> {
@@ -31,6 +31,9 @@ pub struct Context<'a> {
     pub in_userns: bool,
     /// The container has its own cgroup namespace: cgroupfs can be mounted fresh.
     pub new_cgroupns: bool,
+    /// The container has no mount namespace of its own: its mounts are made in the host's,
+    /// whose propagation is left alone, and the root is switched with chroot.
+    pub host_mntns: bool,
     /// Asks hull's side for the source of `mounts[index]` (see `sources`).
     pub source: &'a dyn Fn(usize) -> Result<std::os::fd::OwnedFd, String>,
 }
@@ -66,18 +69,22 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 /// first, so that the rootfs bind is not shared (pivot_root refuses a shared one, and a shared
 /// one would propagate the container's mounts out).
 pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
-    let propagation = root_propagation(spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .map_err(|e| RootfsError::sys("setting the propagation of /", "/", e))?;
-    pivot::make_parent_private(ctx.rootfs)?;
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| RootfsError::sys("bind-mounting the rootfs onto itself", ctx.rootfs, e))?;
+    // In the host's mount namespace nothing of the host's may change: runc makes the host's
+    // `/` an rslave mount there; hull leaves it as it is.
+    if !ctx.host_mntns {
+        let propagation = root_propagation(spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+            .map_err(|e| RootfsError::sys("setting the propagation of /", "/", e))?;
+        pivot::make_parent_private(ctx.rootfs)?;
+        mount(
+            Some(ctx.rootfs),
+            ctx.rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| RootfsError::sys("bind-mounting the rootfs onto itself", ctx.rootfs, e))?;
+    }
 
     let root = pathrs::Root::open(ctx.rootfs).map_err(|e| RootfsError::resolve(ctx.rootfs, e))?;
     mounts::mount_all(&root, spec, ctx)?;

@@ -95,6 +95,14 @@ pub fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     chdir("/").map_err(|e| RootfsError::sys("chdir", "/", e))
 }
 
+/// Without a mount namespace of its own the container's root is a chroot: there is nothing of
+/// its own to pivot to.
+pub fn chroot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
+    chroot(".").map_err(|e| RootfsError::sys("chroot", rootfs, e))?;
+    chdir("/").map_err(|e| RootfsError::sys("chdir", "/", e))
+}
+
 /// pivot_root refuses a new root whose parent mount is shared: make that parent private.
 pub fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
     let infos = procfs::process::Process::myself()

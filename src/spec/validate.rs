@@ -133,10 +133,34 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
     }
     let has = |t: LinuxNamespaceType| seen.contains(&t);
     if !has(LinuxNamespaceType::Mount) {
-        return Err(bad(
-            "linux.namespaces",
-            "a mount namespace is required (the rootfs is set up in it)".into(),
-        ));
+        crate::logging::warn(
+            "linux.namespaces has no mount namespace: the container's mounts are made in the \
+             host's mount namespace, under the rootfs, and stay there (as with runc)",
+        );
+        let linux = spec.linux().as_ref();
+        let unapplied = [
+            (
+                "linux.maskedPaths",
+                linux.and_then(|l| l.masked_paths().as_ref()),
+            ),
+            (
+                "linux.readonlyPaths",
+                linux.and_then(|l| l.readonly_paths().as_ref()),
+            ),
+        ];
+        for (field, paths) in unapplied {
+            if paths.is_some_and(|p| !p.is_empty()) {
+                crate::logging::warn(&format!(
+                    "{field} is not applied without a mount namespace (it would change the \
+                     host's mounts), as with runc"
+                ));
+            }
+        }
+        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+            crate::logging::warn(
+                "root.readonly is not applied without a mount namespace, as with runc",
+            );
+        }
     }
     let new_user = namespaces
         .iter()

@@ -1070,3 +1070,55 @@ pub fn proc_may_be_a_bind_of_a_whole_procfs() {
         assert!(err.contains("/proc"), "{err}");
     }
 }
+
+/// Without a mount namespace the container's mounts are made in the host's, under the rootfs
+/// (runc's behaviour), and the root is a chroot; the host's own propagation stays as it was
+/// (runc makes the host's / an rslave mount there, hull does not).
+pub fn no_mount_namespace_mounts_under_the_rootfs_and_leaves_the_host_alone() {
+    let rt = Runtime::new();
+    let root_line = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .map(|l| {
+                l.split(" - ")
+                    .next()
+                    .unwrap()
+                    .split(' ')
+                    .skip(6)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    let before = root_line();
+    let mut b = Bundle::new(&[]);
+    b.script("cat /proc/self/comm; ls /");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("echo ran >> {}/hook-ran", b.path().display())]}]});
+    let (code, out, err) = run_bundle(&rt, &b);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("cat\n") && out.contains("bin"), "{out}");
+    // runc 1.1.5 runs createRuntime hooks twice here (fixed in runc 1.2).
+    if rt.is_hull() {
+        assert_eq!(
+            std::fs::read_to_string(b.path().join("hook-ran")).unwrap(),
+            "ran\n"
+        );
+    }
+    let on_host = integration::mounts_below(b.path());
+    assert!(
+        on_host.contains(&b.rootfs().join("proc")),
+        "the container's /proc is a host mount under the rootfs: {on_host:?}"
+    );
+    if rt.is_hull() {
+        assert_eq!(root_line(), before, "the host's / propagation changed");
+    }
+}

@@ -328,6 +328,11 @@ fn cases() -> Vec<Case> {
             config::an_empty_namespace_path_means_a_new_namespace,
         ),
         case(
+            "config-linux: namespaces",
+            "no mount namespace: mounts under the rootfs, the host's propagation untouched",
+            config::no_mount_namespace_mounts_under_the_rootfs_and_leaves_the_host_alone,
+        ),
+        case(
             "config-linux: user namespace mappings",
             "uid and gid maps",
             config::user_namespace_maps_ids,
