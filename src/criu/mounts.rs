@@ -68,8 +68,9 @@ fn v1_cgroup_binds(spec: &Spec) -> Vec<(String, PathBuf)> {
     procfs::process::Process::myself()
         .and_then(|p| p.mountinfo())
         .map(|m| {
+            let mut seen = std::collections::HashSet::new();
             m.into_iter()
-                .filter(|m| m.fs_type == "cgroup")
+                .filter(|m| m.fs_type == "cgroup" && seen.insert(m.majmin.clone()))
                 .filter_map(|m| {
                     let name = m.mount_point.file_name()?.to_string_lossy().into_owned();
                     Some((name, m.mount_point))

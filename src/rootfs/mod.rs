@@ -70,21 +70,22 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 /// one would propagate the container's mounts out).
 pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
     // In the host's mount namespace nothing of the host's may change: runc makes the host's
-    // `/` an rslave mount there; hull leaves it as it is.
+    // `/` an rslave mount there; hull leaves it as it is. The rootfs still becomes a mount of
+    // its own, so that one `umount -R` of it takes the container's mounts away.
     if !ctx.host_mntns {
         let propagation = root_propagation(spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
         mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
             .map_err(|e| RootfsError::sys("setting the propagation of /", "/", e))?;
         pivot::make_parent_private(ctx.rootfs)?;
-        mount(
-            Some(ctx.rootfs),
-            ctx.rootfs,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| RootfsError::sys("bind-mounting the rootfs onto itself", ctx.rootfs, e))?;
     }
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| RootfsError::sys("bind-mounting the rootfs onto itself", ctx.rootfs, e))?;
 
     let root = pathrs::Root::open(ctx.rootfs).map_err(|e| RootfsError::resolve(ctx.rootfs, e))?;
     mounts::mount_all(&root, spec, ctx)?;

@@ -400,11 +400,15 @@ fn mount_cgroups(
         Some("mode=755"),
     )
     .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
-    // The host's hierarchies, not their copies under the rootfs (a config that binds the
-    // host's /sys brings them along).
-    let host_hierarchies = infos
-        .iter()
-        .filter(|m| m.fs_type == "cgroup" && !m.mount_point.starts_with(ctx.rootfs));
+    // Each hierarchy once, where it is mounted first (the host's /sys/fs/cgroup): not its
+    // later views, under this rootfs (a config that binds the host's /sys brings them along)
+    // or anywhere else (another container's left in the host's mount namespace).
+    let mut seen = std::collections::HashSet::new();
+    let host_hierarchies = infos.iter().filter(|m| {
+        m.fs_type == "cgroup"
+            && !m.mount_point.starts_with(ctx.rootfs)
+            && seen.insert(m.majmin.clone())
+    });
     for m in host_hierarchies {
         let Some(name) = m.mount_point.file_name() else {
             continue;
