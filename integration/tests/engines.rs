@@ -178,6 +178,66 @@ fn podman_run_exec_stop_rm_and_memory_limit() {
     );
 }
 
+/// podman's `container checkpoint` and `container restore` through the runtime: the process
+/// stops with the container and carries on counting after the restore, started once. The
+/// container's stdio is conmon's /dev/null, which the runtime must have reopened inside the
+/// container (runc does) or CRIU cannot dump it.
+#[test]
+fn podman_checkpoint_and_restore() {
+    if !integration::features::require(integration::features::Feature::Criu, "podman checkpoint") {
+        return;
+    }
+    let rt = Runtime::new();
+    let Some(p) = Podman::new(&rt) else { return };
+    let o = p.run(&[
+        "run",
+        "-d",
+        "--name",
+        "ck",
+        "--network",
+        "none",
+        "localhost/hulltest:1",
+        "sh",
+        "-c",
+        "echo start >> /tmp/starts; i=0; while true; do i=$((i+1)); echo $i > /tmp/n; \
+         mv /tmp/n /tmp/count; sleep 0.05; done",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let count = |p: &Podman| -> u64 {
+        let o = p.run(&["exec", "ck", "cat", "/tmp/count"]);
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(&p) < 3 {
+        assert!(Instant::now() < deadline, "the counter did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = p.run(&["container", "checkpoint", "ck"]);
+    assert!(o.status.success(), "checkpoint: {}", text(&o));
+    let o = p.run(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(text(&o).starts_with("Exited"), "{}", text(&o));
+    let o = p.run(&["container", "restore", "ck"]);
+    assert!(o.status.success(), "restore: {}", text(&o));
+    let after = count(&p);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(&p) < after + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the restored counter does not count"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = p.run(&["exec", "ck", "cat", "/tmp/starts"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "start\n",
+        "started again"
+    );
+}
+
 #[test]
 fn podman_run_it_through_conmons_console_socket() {
     let rt = Runtime::new();

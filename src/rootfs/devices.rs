@@ -164,3 +164,28 @@ fn create_links(root: &Root) -> Result<(), RootfsError> {
     }
     Ok(())
 }
+
+/// After the root has changed: stdio that is the null device (an engine's /dev/null, such as
+/// conmon's) is reopened on the container's own /dev/null, as runc does, so that no fd of the
+/// process refers to a file of the host's /dev (CRIU cannot dump one, for instance).
+pub fn reopen_dev_null() -> Result<(), RootfsError> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| RootfsError::io("opening", "/dev/null", e))?;
+    let rdev = nix::sys::stat::fstat(null.as_raw_fd())
+        .map_err(|e| RootfsError::sys("stat", "/dev/null", e))?
+        .st_rdev;
+    for fd in 0..3 {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+        if is_char && st.st_rdev == rdev {
+            nix::unistd::dup2(null.as_raw_fd(), fd)
+                .map_err(|e| RootfsError::sys("reopening stdio on", "/dev/null", e))?;
+        }
+    }
+    Ok(())
+}

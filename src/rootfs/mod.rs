@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub use devices::reopen_dev_null;
 pub use error::RootfsError;
 pub use mounts::make_destination;
 pub use pivot::{chroot_into, move_root, pivot_root};
@@ -62,6 +63,11 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
             Ok(Some(o.propagation))
         }
     }
+}
+
+/// Whether the runtime makes the container's /dev (it is not a bind of one).
+pub fn makes_dev(spec: &Spec) -> bool {
+    devices::needs_dev_setup(spec)
 }
 
 /// Before pivot_root: propagation, the rootfs bind, mounts, devices. The host's mounts become

@@ -214,6 +214,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config: process",
+            "stdio on the host's /dev/null is the container's own",
+            spec::stdio_on_the_hosts_dev_null_is_the_containers_own,
+        ),
+        case(
+            "config: process",
             "env, cwd, user, groups, umask, rlimits, oom",
             config::process_env_cwd_user_umask_rlimits_oom,
         ),

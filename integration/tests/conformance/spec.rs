@@ -310,3 +310,21 @@ pub fn the_process_leads_its_own_session() {
     let out = run_script(&rt, "read -r pid comm state ppid pgrp sid rest < /proc/self/stat; [ $pid = $sid ] && echo leader", |_| {});
     assert_eq!(out, "leader\n");
 }
+
+/// stdio that is the host's /dev/null (an engine's, such as conmon's) is the container's own
+/// /dev/null inside, as runc reopens it: no fd of the process keeps a file of the host's /dev.
+pub fn stdio_on_the_hosts_dev_null_is_the_containers_own() {
+    let rt = Runtime::new();
+    // Detached, the runtime hands the process its own stdin: the harness's /dev/null.
+    let mut b = Bundle::new(&[]);
+    b.script(
+        "[ \"$(stat -L -c %d:%i /proc/self/fd/0)\" = \"$(stat -c %d:%i /dev/null)\" ] \
+         && echo own > /result || echo host > /result",
+    );
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["run", "-d", "--bundle", b.path_str(), &c.id]);
+    rt.wait_status(&c.id, "stopped");
+    let got = std::fs::read_to_string(b.rootfs().join("result")).unwrap_or_default();
+    assert_eq!(got, "own\n");
+}
