@@ -58,8 +58,6 @@ pub fn open_pty(size: Option<(u16, u16)>) -> Result<Pty, TtyError> {
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     // SAFETY: posix_openpt's fd is owned by the PtyMaster we unwrap here.
     let master = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
-    // Before the master leaves this process, so that nothing the process writes is earlier.
-    clear_onlcr(slave.as_fd())?;
     if let Some((rows, cols)) = size {
         resize(master.as_fd(), rows, cols)?;
     }
@@ -156,9 +154,9 @@ fn console_target() -> Result<OwnedFd, Errno> {
     open(path, flags, Mode::empty()).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Turns off ONLCR on a container's pty, as runc does: the container's `\n` reaches the
-/// caller (a proxy, a console socket's reader) as `\n`, not `\r\n`.
-fn clear_onlcr(fd: BorrowedFd) -> Result<(), TtyError> {
+/// Turns off ONLCR on a pty, as runc does for the terminals it proxies: the container's `\n`
+/// then reaches the caller as `\n`, not `\r\n`.
+pub fn clear_onlcr(fd: BorrowedFd) -> Result<(), TtyError> {
     use nix::sys::termios::OutputFlags;
     let mut t = tcgetattr(fd).map_err(sys("reading the terminal's settings"))?;
     t.output_flags.remove(OutputFlags::ONLCR);

@@ -255,7 +255,11 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let master: Option<OwnedFd> = match &ours {
-        Some(sock) => Some(tty::recv_master(sock.as_fd())?),
+        Some(sock) => {
+            let m = tty::recv_master(sock.as_fd())?;
+            tty::clear_onlcr(m.as_fd())?;
+            Some(m)
+        }
         None => None,
     };
     supervise(pid, &signals, master)

@@ -60,6 +60,7 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool, keep: bool) -> anyhow::R
             return Ok(None);
         };
         let m = tty::recv_master(sock.as_fd())?;
+        tty::clear_onlcr(m.as_fd())?;
         if let Some((rows, cols)) = tty::size_of(0) {
             tty::resize(m.as_fd(), rows, cols)?;
         }
