@@ -106,38 +106,53 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Act {
     })
 }
 
-/// seccompiler checks the audit architecture, which kills i386 calls, but not the x32 bit:
-/// x32 calls carry AUDIT_ARCH_X86_64 with syscall numbers no rule names, so a profile whose
-/// default is allow would let the x32 twin of every denied call through. They fail with ENOSYS
-/// instead, as on a kernel built without the x32 ABI.
-#[cfg(target_arch = "x86_64")]
-fn fail_x32(filter: &mut BpfProgram) {
-    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    let stmt = |code: u32, k: u32| seccompiler::sock_filter {
+/// Where seccompiler's program goes on after its architecture check (load arch, jump over the
+/// kill, kill), which jumps to here: guards inserted there see every call of this architecture,
+/// and nothing jumps across them.
+const AFTER_ARCH_CHECK: usize = 3;
+
+fn insn(code: u32, k: u32, jt: u8, jf: u8) -> seccompiler::sock_filter {
+    seccompiler::sock_filter {
         code: code as u16,
-        jt: 0,
-        jf: 0,
+        jt,
+        jf,
         k,
-    };
-    let guard = [
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
-        seccompiler::sock_filter {
-            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 1,
-            k: X32_SYSCALL_BIT,
-        },
-        stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-        ),
-    ];
-    // After the architecture check (load arch, jump over the kill, kill), which jumps to here.
-    filter.splice(3..3, guard);
+    }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn fail_x32(_: &mut BpfProgram) {}
+/// Three instructions: calls whose number passes `jump` (JGE or JGT) against `k` fail with
+/// ENOSYS, as on a kernel without them.
+fn enosys_if(jump: u32, k: u32) -> [seccompiler::sock_filter; 3] {
+    [
+        insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        insn(libc::BPF_JMP | jump | libc::BPF_K, k, 0, 1),
+        insn(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+            0,
+            0,
+        ),
+    ]
+}
+
+/// The guards before a filter's rules. seccompiler checks the audit architecture, which kills
+/// i386 calls, but not the x32 bit: x32 calls carry AUDIT_ARCH_X86_64 with numbers no rule
+/// names, so a profile whose default is allow would let the x32 twin of every denied call
+/// through; they fail with ENOSYS, as on a kernel built without the x32 ABI. With `newest`,
+/// calls numbered above it (any the profile's author could not have known) fail with ENOSYS
+/// too, so that programs fall back to older calls (glibc's clone3 -> clone) instead of failing
+/// with EPERM, as runc's stub before libseccomp's filter does.
+fn guards(newest: Option<u32>) -> Vec<seccompiler::sock_filter> {
+    let mut v = Vec::new();
+    if cfg!(target_arch = "x86_64") {
+        const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+        v.extend(enosys_if(libc::BPF_JGE, X32_SYSCALL_BIT));
+    }
+    if let Some(newest) = newest {
+        v.extend(enosys_if(libc::BPF_JGT, newest));
+    }
+    v
+}
 
 /// Whether syscalls newer than the profile fail with ENOSYS rather than the default action:
 /// not when the default lets calls through (allow, log, or a tracer that can emulate them).
@@ -146,37 +161,6 @@ fn newer_fail_with_enosys(default: &Act) -> bool {
         default,
         Act::Plain(SeccompAction::Allow | SeccompAction::Log | SeccompAction::Trace(_))
     )
-}
-
-/// Makes syscalls numbered above `newest` (any the profile's author could not have known)
-/// fail with ENOSYS, as on a kernel without them, so that programs fall back to older calls
-/// (glibc's clone3 -> clone, statx -> fstatat) instead of failing with EPERM. runc does the
-/// same with its stub before libseccomp's filter.
-fn fail_newer_than(filter: &mut BpfProgram, newest: u32) {
-    let guard = [
-        seccompiler::sock_filter {
-            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-        seccompiler::sock_filter {
-            code: (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 1,
-            k: newest,
-        },
-        seccompiler::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-        },
-    ];
-    // After the architecture check and the x32 guard, where the program goes on with the
-    // syscall number; nothing jumps across this point.
-    let at = if cfg!(target_arch = "x86_64") { 6 } else { 3 };
-    filter.splice(at..at, guard);
 }
 
 /// Makes a filter compiled with `Act::Notify` return SECCOMP_RET_USER_NOTIF where it returned
@@ -334,10 +318,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
             SeccompFilter::new(rules, mismatch.compiled(), matched.compiled(), arch)
                 .and_then(TryInto::try_into)
                 .map_err(|e: seccompiler::BackendError| invalid("syscalls", e.to_string()))?;
-        fail_x32(&mut filter);
-        if let Some(newest) = enosys_above {
-            fail_newer_than(&mut filter, newest);
-        }
+        filter.splice(AFTER_ARCH_CHECK..AFTER_ARCH_CHECK, guards(enosys_above));
         if *mismatch == Act::Notify || *matched == Act::Notify {
             to_user_notif(&mut filter);
             notify = Some(filters.len());

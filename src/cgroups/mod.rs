@@ -265,16 +265,16 @@ impl Cgroup {
             return Ok(());
         };
         // 0 means "not given", as engines send it (docker's update fills every field).
-        let given = |v: Option<String>| v.filter(|v| v != "0");
+        let given = |v: Option<i64>| v.filter(|v| *v != 0).map(|v| v.to_string());
         let pairs = [
             (
-                given(cpu.period().map(|p| p.to_string())),
-                given(cpu.quota().map(|q| q.to_string())),
+                given(cpu.period().map(|p| p as i64)),
+                given(cpu.quota()),
                 ("cpu.cfs_period_us", "cpu.cfs_quota_us"),
             ),
             (
-                given(cpu.realtime_period().map(|p| p.to_string())),
-                given(cpu.realtime_runtime().map(|r| r.to_string())),
+                given(cpu.realtime_period().map(|p| p as i64)),
+                given(cpu.realtime_runtime()),
                 ("cpu.rt_period_us", "cpu.rt_runtime_us"),
             ),
         ];

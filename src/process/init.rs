@@ -131,7 +131,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     if !host_mntns {
         rootfs::apply_root_propagation(spec).step("rootfs")?;
     }
-    if rootfs::makes_dev(spec) {
+    if rootfs::needs_dev_setup(spec) {
         rootfs::reopen_dev_null().step("rootfs")?;
     }
     if process.terminal() == Some(true) {

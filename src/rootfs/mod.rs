@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
-pub use devices::reopen_dev_null;
+pub use devices::{needs_dev_setup, reopen_dev_null};
 pub use error::RootfsError;
 pub use mounts::make_destination;
 pub use pivot::{chroot_into, move_root, pivot_root};
@@ -65,11 +65,6 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
     }
 }
 
-/// Whether the runtime makes the container's /dev (it is not a bind of one).
-pub fn makes_dev(spec: &Spec) -> bool {
-    devices::needs_dev_setup(spec)
-}
-
 /// Before pivot_root: propagation, the rootfs bind, mounts, devices. The host's mounts become
 /// slaves unless `rootfsPropagation` says otherwise; the rootfs's parent mount is made private
 /// first, so that the rootfs bind is not shared (pivot_root refuses a shared one, and a shared
@@ -82,7 +77,13 @@ pub fn prepare(spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
         let propagation = root_propagation(spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
         mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
             .map_err(|e| RootfsError::sys("setting the propagation of /", "/", e))?;
-        pivot::make_parent_private(ctx.rootfs)?;
+        // A recursive slave or private change (the default) leaves no shared mount to look
+        // for: the mountinfo read is only for the other modes.
+        let none_shared =
+            propagation.contains(MsFlags::MS_REC) && !propagation.contains(MsFlags::MS_SHARED);
+        if !none_shared {
+            pivot::make_parent_private(ctx.rootfs)?;
+        }
     }
     mount(
         Some(ctx.rootfs),
