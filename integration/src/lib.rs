@@ -363,6 +363,17 @@ impl Bundle {
     }
 }
 
+/// Gives `config` a user namespace of its own, container ids 0-65535 mapped to host 100000 on.
+pub fn add_user_namespace(config: &mut Value) {
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .push(json!({"type": "user"}));
+    config["linux"]["uidMappings"] = map.clone();
+    config["linux"]["gidMappings"] = map;
+}
+
 /// Runs `bundle` to completion in the foreground; returns (exit code, stdout, stderr).
 pub fn run_bundle(rt: &Runtime, bundle: &Bundle) -> (i32, String, String) {
     bundle.save();

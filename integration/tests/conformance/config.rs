@@ -71,14 +71,7 @@ pub fn user_namespace_maps_ids() {
         &rt,
         "id -u; cat /proc/self/uid_map /proc/self/gid_map",
         |c| {
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            c["linux"]["uidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["gidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            integration::add_user_namespace(c);
         },
     );
     let words: Vec<&str> = out.split_whitespace().collect();
@@ -420,13 +413,12 @@ pub fn time_namespace_with_offsets() {
     // the namespace's root.
     for userns in [false, true] {
         let out = run_script(&rt, "cut -d. -f1 /proc/uptime", |c| {
-            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-            ns.push(json!({"type": "time"}));
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
             if userns {
-                ns.push(json!({"type": "user"}));
-                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-                c["linux"]["uidMappings"] = map.clone();
-                c["linux"]["gidMappings"] = map;
+                integration::add_user_namespace(c);
             }
             c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 10_000_000, "nanosecs": 0}});
         });
@@ -447,14 +439,8 @@ pub fn joining_another_containers_user_namespace() {
     if !rt.is_hull() {
         crate::skip("runc 1.1.5 joins the user namespace first and has no idmapped mounts");
     }
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     let mut owner = Bundle::new(&["sleep", "1000"]);
-    owner.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    owner.config["linux"]["uidMappings"] = map.clone();
-    owner.config["linux"]["gidMappings"] = map;
+    integration::add_user_namespace(&mut owner.config);
     owner.save();
     let first = Container::new(&rt);
     rt.ok(&["run", "-d", "--bundle", owner.path_str(), &first.id]);
@@ -763,12 +749,7 @@ pub fn idmapped_bind_mounts() {
             "options": ["bind"]}),
         );
         if userns {
-            b.config["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            b.config["linux"]["uidMappings"] = map(0, 100000, 65536);
-            b.config["linux"]["gidMappings"] = map(0, 100000, 65536);
+            integration::add_user_namespace(&mut b.config);
             let mounts = b.config["mounts"].as_array_mut().unwrap();
             mounts.push(
                 json!({"destination": "/by-container", "type": "bind", "source": src,
@@ -857,13 +838,7 @@ pub fn bind_flags_over_a_source_with_locked_flags() {
             json!({"destination": "/mnt", "type": "bind", "source": src.path, "options": opts}),
         );
         if userns {
-            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            b.config["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            b.config["linux"]["uidMappings"] = map.clone();
-            b.config["linux"]["gidMappings"] = map;
+            integration::add_user_namespace(&mut b.config);
         }
         let (code, out, err) = run_bundle(&rt, &b);
         let flags: Vec<String> = out.trim().split(',').map(String::from).collect();
@@ -993,13 +968,7 @@ pub fn bind_sources_from_earlier_mounts_and_out_of_reach() {
         mounts.push(json!({"destination": rootfs.join("final"), "type": "bind",
             "source": rootfs.join("mnt/x"), "options": ["rbind"]}));
         if userns {
-            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            b.config["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            b.config["linux"]["uidMappings"] = map.clone();
-            b.config["linux"]["gidMappings"] = map;
+            integration::add_user_namespace(&mut b.config);
         }
         b.script("cat /final/file");
         let (code, out, err) = run_bundle(&rt, &b);
