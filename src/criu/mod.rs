@@ -74,6 +74,8 @@ impl Swrk {
         .map_err(CriuError::Socket)?;
         let mut sources = vec![theirs.as_raw_fd()];
         sources.extend_from_slice(extra);
+        // Allocated here: the child between fork and exec only makes system calls.
+        let mut high = vec![0; sources.len()];
         let [stdin, stdout, stderr] = stdio;
         let mut cmd = Command::new("criu");
         cmd.args(["swrk", "3"])
@@ -84,11 +86,10 @@ impl Swrk {
         unsafe {
             cmd.pre_exec(move || {
                 // First above every target, so that no dup2 overwrites a source still to move.
-                let mut high = [0; 8];
                 for (h, fd) in high.iter_mut().zip(&sources) {
                     *h = Errno::result(libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64))?;
                 }
-                for (i, h) in high.iter().take(sources.len()).enumerate() {
+                for (i, h) in high.iter().enumerate() {
                     Errno::result(libc::dup2(*h, 3 + i as RawFd))?;
                 }
                 Ok(())

@@ -67,14 +67,14 @@ impl CriuOptions {
         Ok(std::path::absolute(&p)?)
     }
 
-    /// Checks the flags before anything is touched.
-    pub fn validate(&self) -> anyhow::Result<(Option<CgMode>, u32)> {
+    /// Checks the flags before anything is touched; the cgroup mode they ask for.
+    pub fn validate(&self) -> anyhow::Result<CgMode> {
         let mode = match self.manage_cgroups_mode.as_deref() {
-            None | Some("") => None,
-            Some("soft") => Some(CgMode::Soft),
-            Some("full") => Some(CgMode::Full),
-            Some("strict") => Some(CgMode::Strict),
-            Some("ignore") => Some(CgMode::Ignore),
+            None | Some("") => CgMode::Default,
+            Some("soft") => CgMode::Soft,
+            Some("full") => CgMode::Full,
+            Some("strict") => CgMode::Strict,
+            Some("ignore") => CgMode::Ignore,
             Some(other) => anyhow::bail!("invalid manage-cgroups-mode value {other:?}"),
         };
         for ns in &self.empty_ns {
@@ -82,7 +82,7 @@ impl CriuOptions {
                 anyhow::bail!("namespace {ns:?} is not supported");
             }
         }
-        Ok((mode, libc::CLONE_NEWNET as u32))
+        Ok(mode)
     }
 
     /// Creates and opens the image directory and the work directory.
@@ -103,19 +103,19 @@ impl CriuOptions {
     /// flags, and the container's CRIU configuration file.
     pub fn base(
         &self,
+        mode: CgMode,
         images: &Dir,
         work: Option<&Dir>,
         log_file: &str,
         annotations: &BTreeMap<String, String>,
-    ) -> anyhow::Result<Opts> {
-        let (mode, empty_ns) = self.validate()?;
-        Ok(Opts {
+    ) -> Opts {
+        Opts {
             images_dir_fd: images.fd.as_raw_fd(),
             work_dir_fd: work.map(|w| w.fd.as_raw_fd()),
             log_level: Some(4),
             log_file: Some(log_file.to_string()),
             manage_cgroups: Some(true),
-            manage_cgroups_mode: Some(mode.unwrap_or(CgMode::Default) as i32),
+            manage_cgroups_mode: Some(mode as i32),
             notify_scripts: Some(true),
             shell_job: Some(self.shell_job),
             ext_unix_sk: Some(self.ext_unix_sk),
@@ -123,7 +123,8 @@ impl CriuOptions {
             file_locks: Some(self.file_locks),
             auto_dedup: Some(self.auto_dedup),
             lazy_pages: Some(self.lazy_pages),
-            empty_ns: Some(empty_ns),
+            // The network always: it belongs to whoever set it up (CNI, wharf).
+            empty_ns: Some(libc::CLONE_NEWNET as u32),
             orphan_pts_master: Some(true),
             config_file: match annotations.get(CONFIG_ANNOTATION) {
                 Some(path) if path.is_empty() => None,
@@ -131,7 +132,7 @@ impl CriuOptions {
                 None => Some(DEFAULT_CONFIG.to_string()),
             },
             ..Default::default()
-        })
+        }
     }
 
     /// Where CRIU writes `log_file`.
@@ -145,15 +146,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_are_checked_and_network_is_always_empty() {
+    fn flags_are_checked() {
         let o = CriuOptions {
             manage_cgroups_mode: Some("ignore".into()),
             ..Default::default()
         };
-        assert_eq!(
-            o.validate().unwrap(),
-            (Some(CgMode::Ignore), libc::CLONE_NEWNET as u32)
-        );
+        assert_eq!(o.validate().unwrap(), CgMode::Ignore);
         let o = CriuOptions {
             manage_cgroups_mode: Some("loose".into()),
             ..Default::default()

@@ -43,12 +43,15 @@ pub fn checkpoint(g: &Global, o: &CheckpointOptions) -> anyhow::Result<()> {
     if matches!(st, Status::Created | Status::Stopped) {
         bail!("Container cannot be checkpointed in {} state", st.as_str());
     }
-    o.criu.validate()?;
+    let mode = o.criu.validate()?;
     let page_server = o.page_server.as_deref().map(page_server).transpose()?;
-    let status_fd = o
-        .status_fd
-        .filter(|fd| *fd >= 0 && o.criu.lazy_pages)
-        .map(status_fd)
+    let status_fd = o.status_fd.filter(|fd| *fd >= 0);
+    if status_fd.is_some() && !o.criu.lazy_pages {
+        crate::logging::warn("--status-fd is used only with --lazy-pages: ignored");
+    }
+    let status_fd = status_fd
+        .filter(|_| o.criu.lazy_pages)
+        .map(self::status_fd)
         .transpose()?;
     let (images, work) = o.criu.dirs()?;
     let parent = parent_image(&images.path, o.parent_path.as_deref())?;
@@ -56,7 +59,7 @@ pub fn checkpoint(g: &Global, o: &CheckpointOptions) -> anyhow::Result<()> {
 
     let mut opts = o
         .criu
-        .base(&images, work.as_ref(), "dump.log", &state.annotations)?;
+        .base(mode, &images, work.as_ref(), "dump.log", &state.annotations);
     opts.pid = Some(state.pid);
     opts.root = Some(state.rootfs.to_string_lossy().into_owned());
     opts.leave_running = Some(o.leave_running);

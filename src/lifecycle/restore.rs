@@ -66,7 +66,7 @@ impl Drop for Undo<'_> {
 
 pub fn restore(g: &Global, o: &RestoreOptions) -> anyhow::Result<i32> {
     crate::state::validate_id(&o.id)?;
-    o.criu.validate()?;
+    let mode = o.criu.validate()?;
     let images_path = o.criu.image_path()?;
     let pid_file = o.pid_file.as_deref().map(std::path::absolute).transpose()?;
     let bundle = Bundle::load(&o.bundle)?;
@@ -95,7 +95,7 @@ pub fn restore(g: &Global, o: &RestoreOptions) -> anyhow::Result<i32> {
         .collect();
     let mut opts = o
         .criu
-        .base(&images, work.as_ref(), "restore.log", &annotations)?;
+        .base(mode, &images, work.as_ref(), "restore.log", &annotations);
     opts.lsm_profile = o.lsm_profile.clone().filter(|p| !p.is_empty());
     opts.lsm_mount_context = o.lsm_mount_context.clone().filter(|c| !c.is_empty());
     let mut extra = Vec::new();
@@ -150,15 +150,14 @@ pub fn restore(g: &Global, o: &RestoreOptions) -> anyhow::Result<i32> {
         }
     }
 
-    let stdio = || {
-        if terminal {
-            [Stdio::null(), Stdio::null(), Stdio::null()]
-        } else {
-            [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
-        }
+    // A terminal comes back through `orphan-pts-master`; pipes are reconnected to ours.
+    let stdio = if terminal {
+        [Stdio::null(), Stdio::null(), Stdio::null()]
+    } else {
+        [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
     };
     let extra_raw: Vec<i32> = extra.iter().map(AsRawFd::as_raw_fd).collect();
-    let swrk = Swrk::start(stdio(), &extra_raw)?;
+    let swrk = Swrk::start(stdio, &extra_raw)?;
     let criu_pid = Pid::from_raw(swrk.pid());
     cgroup.add(criu_pid)?;
     cgroup.apply_spec(spec)?;
