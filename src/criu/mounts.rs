@@ -12,17 +12,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use pathrs::Root;
 
 use super::rpc::ExtMountMap;
-use crate::rootfs::{fd_path, make_destination};
-
-/// The device nodes every container gets (runtime-spec's defaults).
-const DEFAULT_DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/random",
-    "/dev/full",
-    "/dev/tty",
-    "/dev/zero",
-    "/dev/urandom",
-];
+use crate::rootfs::{device_paths, fd_path, make_destination};
 
 fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind")
@@ -81,20 +71,10 @@ fn v1_cgroup_binds(spec: &Spec) -> Vec<(String, PathBuf)> {
 }
 
 fn devices(spec: &Spec) -> Vec<String> {
-    let mut v: Vec<String> = DEFAULT_DEVICES.iter().map(|d| d.to_string()).collect();
-    for d in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let p = d.path().to_string_lossy().into_owned();
-        if !v.contains(&p) {
-            v.push(p);
-        }
-    }
-    v
+    device_paths(spec)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// The external mounts of a running container, for its dump. `init` is its init's pid, through

@@ -39,6 +39,11 @@ pub fn needs_dev_setup(spec: &Spec) -> bool {
     })
 }
 
+/// The paths of the device nodes a container of `spec` gets: the defaults and `linux.devices`.
+pub fn device_paths(spec: &Spec) -> Vec<PathBuf> {
+    devices(spec).into_iter().map(|d| d.path).collect()
+}
+
 fn devices(spec: &Spec) -> Vec<Device> {
     let char_dev = |path: &str, major, minor| Device {
         path: path.into(),
