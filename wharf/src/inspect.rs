@@ -228,7 +228,11 @@ pub fn history_rows(
 }
 
 /// The object `docker container inspect` prints, fields in docker's order.
-pub fn container(root: &std::path::Path, c: &crate::container::Container) -> Value {
+pub fn container(
+    root: &std::path::Path,
+    db: &crate::store::Db,
+    c: &crate::container::Container,
+) -> Result<Value, crate::network::NetworkError> {
     use crate::container::{dir, log_path, rootfs::Layout, Status};
     let cdir = dir(root, &c.id);
     let layout = Layout::new(&cdir);
@@ -258,8 +262,7 @@ pub fn container(root: &std::path::Path, c: &crate::container::Container) -> Val
             }
         })
         .collect();
-    let net = c.spec.host.network_mode.clone();
-    json!({
+    Ok(json!({
         "Id": c.id,
         "Created": c.created,
         "Path": c.spec.path,
@@ -302,20 +305,6 @@ pub fn container(root: &std::path::Path, c: &crate::container::Container) -> Val
         },
         "Mounts": mounts,
         "Config": c.spec.config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "HairpinMode": false,
-            "Ports": {},
-            "SandboxKey": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "MacAddress": "",
-            "Networks": { net: {
-                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                "IPPrefixLen": 0, "MacAddress": "",
-            }},
-        },
-    })
+        "NetworkSettings": crate::network::settings_json(root, db, c)?,
+    }))
 }

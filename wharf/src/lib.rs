@@ -11,6 +11,7 @@ pub mod image;
 pub mod init;
 pub mod inspect;
 pub mod monitor;
+pub mod network;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;

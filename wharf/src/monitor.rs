@@ -24,8 +24,10 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::attach::{self, Hub, Input};
+use crate::bundle::Networking;
 use crate::container::{self, rootfs::Layout, Container, State, Status};
 use crate::format::go_json;
+use crate::network;
 use crate::runtime::{self, Runtime};
 use crate::store::Db;
 use crate::tty::console::ConsoleSocket;
@@ -46,6 +48,8 @@ pub enum MonitorError {
     Rootfs(#[from] container::rootfs::RootfsError),
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
 }
 
 /// docker's exit codes for a process that could not be started, from the runtime's message:
@@ -317,6 +321,7 @@ fn finish(
 /// `--rm`: the container goes with its anonymous volumes, as in docker, and its exit code
 /// stays for `wait`. Files first: once the record is gone, `ps -a` says it is gone.
 fn auto_remove(m: &mut Monitor, c: &Container, cdir: &Path, code: i32) -> Result<(), MonitorError> {
+    network::release(&m.root, &mut m.db, c)?;
     container::rootfs::remove_dir(cdir)?;
     m.db.remove_exited_container(&m.id, code)?;
     crate::volume::remove_anonymous_of(&mut m.db, &m.root, c)?;
@@ -366,7 +371,42 @@ fn run_once(
         Some(true) => Some(crate::init::install(&m.root)?),
         _ => None,
     };
-    let bundle = crate::bundle::write_bundle(cdir, c, init.as_deref())?;
+    let sandbox = match network::start(&m.root, &mut m.db, c) {
+        Ok(s) => s,
+        Err(e) => return not_started(m, 125, e.to_string()),
+    };
+    let net = match &sandbox {
+        Some(sb) => Some(Networking {
+            netns: sb.netns.clone(),
+            hosts: network::hosts_of(&m.root, &m.db, c)?,
+            resolv: network::resolv_of(&m.db, c)?,
+        }),
+        None => None,
+    };
+    let mut resolver = match (&sandbox, &net) {
+        (Some(sb), Some(n)) if n.resolv.contains(network::dns::ADDRESS) => {
+            let servers = c
+                .spec
+                .host
+                .dns
+                .clone()
+                .unwrap_or_else(network::hosts::host_servers);
+            match network::dns::Resolver::bind(&sb.netns, &m.root, &c.id, &servers) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let _ = network::stop(&m.root, &mut m.db, c);
+                    return not_started(m, 125, format!("starting the container's resolver: {e}"));
+                }
+            }
+        }
+        _ => None,
+    };
+    if let Some(sb) = &sandbox {
+        let published = sb.published();
+        m.update(|s| s.ports = published.clone())?;
+        network::refresh_peers(&m.root, &m.db, c)?;
+    }
+    let bundle = crate::bundle::write_bundle(cdir, c, init.as_deref(), net.as_ref())?;
     // A leftover from a killed monitor would make create fail with "already exists".
     let _ = rt.delete_force(&c.id);
     let tty = c.spec.config.tty;
@@ -452,17 +492,10 @@ fn run_once(
         Ok(pid) => pid,
         Err(msg) => {
             let _ = rt.delete_force(&c.id);
-            let code = start_failure_code(&msg);
-            m.update(|s| {
-                s.error = msg.clone();
-                s.exit_code = code;
-                s.pid = 0;
-                if s.status != Status::Created {
-                    s.status = Status::Exited;
-                    s.finished_at = Some(container::now());
-                }
-            })?;
-            return Ok(Err((code, msg)));
+            if sandbox.is_some() {
+                network_down(m, c)?;
+            }
+            return not_started(m, start_failure_code(&msg), msg);
         }
     };
     m.update(|s| {
@@ -482,19 +515,54 @@ fn run_once(
         input,
         tty,
     };
-    let code = pump(io, Pid::from_raw(pid), stdio)?;
+    let code = pump(io, Pid::from_raw(pid), stdio, resolver.as_mut())?;
     let oom = container::stats::oom_kills(&c.id) > 0;
     let _ = rt.delete_force(&c.id);
+    if sandbox.is_some() {
+        network_down(m, c)?;
+    }
+    drop(sandbox);
     if oom {
         m.update(|s| s.oom_killed = true)?;
     }
     Ok(Ok(code))
 }
 
+/// Records why the container could not start; the caller cleans up and reports it.
+fn not_started(
+    m: &mut Monitor,
+    code: i32,
+    msg: String,
+) -> Result<Result<i32, (i32, String)>, MonitorError> {
+    m.update(|s| {
+        s.error = msg.clone();
+        s.exit_code = code;
+        s.pid = 0;
+        if s.status != Status::Created {
+            s.status = Status::Exited;
+            s.finished_at = Some(container::now());
+        }
+    })?;
+    Ok(Err((code, msg)))
+}
+
+/// Takes the container's sandbox down and its name off its peers' hosts files.
+fn network_down(m: &mut Monitor, c: &Container) -> Result<(), MonitorError> {
+    network::stop(&m.root, &mut m.db, c)?;
+    network::refresh_peers(&m.root, &m.db, c)?;
+    m.update(|s| s.ports.clear())?;
+    Ok(())
+}
+
 /// Copies the container's output into the log and to attached clients, and clients'
 /// input to the container, until the container's init exits and its output is drained;
 /// reaps every child that reparents to us meanwhile.
-fn pump(io: Io<'_>, pid: Pid, stdio: Stdio) -> Result<i32, MonitorError> {
+fn pump(
+    io: Io<'_>,
+    pid: Pid,
+    stdio: Stdio,
+    mut resolver: Option<&mut network::dns::Resolver>,
+) -> Result<i32, MonitorError> {
     let Io { sfd, log, hub } = io;
     let mut streams: Vec<(Option<OwnedFd>, LogStream)> = stdio
         .outputs
@@ -537,11 +605,23 @@ fn pump(io: Io<'_>, pid: Pid, stdio: Stdio) -> Result<i32, MonitorError> {
             }
         }
         fds.extend(hub_fds.iter().map(|f| PollFd::new(*f, PollFlags::POLLIN)));
+        let dns_at = fds.len();
+        if let Some(r) = &resolver {
+            fds.extend(r.fds().map(|f| PollFd::new(f, PollFlags::POLLIN)));
+        }
         let Some(ready) = crate::attach::poll_ready(&mut fds)? else {
             continue;
         };
         drop(fds);
         drop(hub_fds);
+        if let Some(r) = resolver.as_deref_mut() {
+            if ready[dns_at] {
+                r.on_queries();
+            }
+            if ready[dns_at + 1] {
+                r.on_answers();
+            }
+        }
         for (k, i) in open.iter().enumerate() {
             if !ready[k + 1] {
                 continue;
@@ -562,7 +642,7 @@ fn pump(io: Io<'_>, pid: Pid, stdio: Stdio) -> Result<i32, MonitorError> {
                 }
             }
         }
-        for i in hub.handle(&ready[open.len() + 1..]) {
+        for i in hub.handle(&ready[open.len() + 1..dns_at]) {
             match (i, &input) {
                 (Input::Data(d), Some(f)) => {
                     // A container that stopped reading must not stall the monitor.

@@ -18,6 +18,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("metadata database holds an invalid digest: {0}")]
     Corrupt(String),
+    #[error("network with name {0} already exists")]
+    NetworkExists(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
 }
@@ -85,6 +87,31 @@ CREATE TABLE removed_exits (
     code INTEGER NOT NULL,
     removed TEXT NOT NULL
 );
+"#,
+    r#"
+CREATE TABLE networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    driver TEXT NOT NULL,
+    bridge TEXT UNIQUE,
+    subnet TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    ip_range TEXT NOT NULL,
+    internal INTEGER NOT NULL,
+    labels TEXT NOT NULL,
+    options TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE endpoints (
+    network_id TEXT NOT NULL REFERENCES networks(id),
+    container_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    mac TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    PRIMARY KEY (network_id, container_id),
+    UNIQUE (network_id, address)
+);
+CREATE INDEX endpoints_by_container ON endpoints(container_id);
 "#,
 ];
 
@@ -637,6 +664,203 @@ impl Db {
     pub fn remove_volume(&mut self, name: &str) -> Result<(), StoreError> {
         self.conn
             .execute("DELETE FROM volumes WHERE name = ?1", [name])?;
+        Ok(())
+    }
+}
+
+/// One network as recorded. `bridge` is the host device of a bridge network (None for
+/// `host` and `none`); subnet, gateway and range are in CIDR or address text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRow {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    pub bridge: Option<String>,
+    pub subnet: String,
+    pub gateway: String,
+    pub ip_range: String,
+    pub internal: bool,
+    /// JSON objects.
+    pub labels: String,
+    pub options: String,
+    pub created: String,
+}
+
+/// A container's place on a network: its address (without prefix), MAC and aliases (a
+/// JSON array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRow {
+    pub network_id: String,
+    pub container_id: String,
+    pub address: String,
+    pub mac: String,
+    pub aliases: String,
+}
+
+const NETWORK_COLUMNS: &str =
+    "id, name, driver, bridge, subnet, gateway, ip_range, internal, labels, options, created";
+
+fn network_row(r: &rusqlite::Row) -> rusqlite::Result<NetworkRow> {
+    Ok(NetworkRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        driver: r.get(2)?,
+        bridge: r.get(3)?,
+        subnet: r.get(4)?,
+        gateway: r.get(5)?,
+        ip_range: r.get(6)?,
+        internal: r.get(7)?,
+        labels: r.get(8)?,
+        options: r.get(9)?,
+        created: r.get(10)?,
+    })
+}
+
+fn endpoint_row(r: &rusqlite::Row) -> rusqlite::Result<EndpointRow> {
+    Ok(EndpointRow {
+        network_id: r.get(0)?,
+        container_id: r.get(1)?,
+        address: r.get(2)?,
+        mac: r.get(3)?,
+        aliases: r.get(4)?,
+    })
+}
+
+/// Networks and their endpoints. Addresses are handed out inside one immediate
+/// transaction, so concurrent `run`s never get the same one (the UNIQUE constraint
+/// backs that up).
+impl Db {
+    /// Records `n`; a name already taken is refused.
+    pub fn add_network(&mut self, n: &NetworkRow) -> Result<(), StoreError> {
+        let added = self.conn.execute(
+            &format!(
+                "INSERT OR IGNORE INTO networks ({NETWORK_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
+            params![
+                n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.ip_range, n.internal,
+                n.labels, n.options, n.created
+            ],
+        )?;
+        if added == 0 {
+            return Err(StoreError::NetworkExists(n.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// All networks, oldest first.
+    pub fn networks(&self) -> Result<Vec<NetworkRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {NETWORK_COLUMNS} FROM networks ORDER BY created, name"
+        ))?;
+        let rows = stmt.query_map([], network_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Removes the network unless an endpoint still uses it; false when one does.
+    pub fn remove_network(&mut self, id: &str) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let used: bool = tx
+            .query_row(
+                "SELECT 1 FROM endpoints WHERE network_id = ?1 LIMIT 1",
+                [id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !used {
+            tx.execute("DELETE FROM networks WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(!used)
+    }
+
+    /// Records the endpoint of `container_id` on `network_id` with the address `pick`
+    /// chooses from the addresses already taken there (None: the network is full).
+    /// An existing endpoint is returned as it is.
+    pub fn add_endpoint(
+        &mut self,
+        network_id: &str,
+        container_id: &str,
+        aliases: &str,
+        pick: impl FnOnce(&HashSet<String>) -> Option<(String, String)>,
+    ) -> Result<Option<EndpointRow>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing = tx
+            .query_row(
+                "SELECT network_id, container_id, address, mac, aliases FROM endpoints
+                 WHERE network_id = ?1 AND container_id = ?2",
+                [network_id, container_id],
+                endpoint_row,
+            )
+            .optional()?;
+        if existing.is_some() {
+            return Ok(existing);
+        }
+        let taken: HashSet<String> = {
+            let mut stmt = tx.prepare("SELECT address FROM endpoints WHERE network_id = ?1")?;
+            let rows = stmt.query_map([network_id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let Some((address, mac)) = pick(&taken) else {
+            return Ok(None);
+        };
+        let row = EndpointRow {
+            network_id: network_id.to_string(),
+            container_id: container_id.to_string(),
+            address,
+            mac,
+            aliases: aliases.to_string(),
+        };
+        tx.execute(
+            "INSERT INTO endpoints (network_id, container_id, address, mac, aliases)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                row.network_id,
+                row.container_id,
+                row.address,
+                row.mac,
+                row.aliases
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Some(row))
+    }
+
+    /// Endpoints of a network (`Some(id)`) or of every network, in joining order.
+    pub fn endpoints(&self, network_id: Option<&str>) -> Result<Vec<EndpointRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT network_id, container_id, address, mac, aliases FROM endpoints
+             WHERE ?1 IS NULL OR network_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([network_id], endpoint_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A container's endpoints, in joining order (the first is its primary network).
+    pub fn endpoints_of(&self, container_id: &str) -> Result<Vec<EndpointRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT network_id, container_id, address, mac, aliases FROM endpoints
+             WHERE container_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([container_id], endpoint_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Removes one endpoint of a container (`Some(network)`) or all of them.
+    pub fn remove_endpoints(
+        &mut self,
+        container_id: &str,
+        network_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM endpoints WHERE container_id = ?1 AND (?2 IS NULL OR network_id = ?2)",
+            params![container_id, network_id],
+        )?;
         Ok(())
     }
 }

@@ -95,32 +95,35 @@ fn own_bounding_set() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// The network side of a container with a namespace of its own: the namespace to join
+/// and the texts of its /etc/hosts and /etc/resolv.conf.
+pub struct Networking {
+    pub netns: PathBuf,
+    pub hosts: String,
+    pub resolv: String,
+}
+
 /// Writes the bundle of `c` into its container directory; returns the bundle path.
-/// `init` is the host path of the init to bind-mount when the container asked for one.
+/// `init` is the host path of the init to bind-mount when the container asked for one;
+/// `net` is None for host networking.
 pub fn write_bundle(
     cdir: &Path,
     c: &Container,
     init: Option<&Path>,
+    net: Option<&Networking>,
 ) -> Result<PathBuf, BundleError> {
     let hostname = c.spec.config.hostname.clone();
-    let host_net = c.spec.host.network_mode == "host";
-    let hosts = if host_net {
-        fs::read("/etc/hosts").unwrap_or_else(|_| defaults::HOSTS.as_bytes().to_vec())
-    } else {
-        format!(
-            "{}{}\n",
-            defaults::HOSTS,
-            format_args!("127.0.1.1\t{hostname}")
-        )
-        .into_bytes()
+    let (hosts, resolv) = match net {
+        Some(n) => (n.hosts.clone().into_bytes(), n.resolv.clone().into_bytes()),
+        None => (
+            fs::read("/etc/hosts").unwrap_or_else(|_| defaults::HOSTS.as_bytes().to_vec()),
+            fs::read("/etc/resolv.conf").unwrap_or_default(),
+        ),
     };
     write(&cdir.join("hosts"), &hosts)?;
     write(&cdir.join("hostname"), format!("{hostname}\n").as_bytes())?;
-    // Without a network of its own a container keeps the host's resolvers; docker drops
-    // loopback resolvers for bridged containers, which come with bridge networking.
-    let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
     write(&cdir.join("resolv.conf"), &resolv)?;
-    let config = config_json(cdir, c, init);
+    let config = config_json(cdir, c, init, net.map(|n| n.netns.as_path()));
     let bundle = cdir.join("bundle");
     fs::create_dir_all(&bundle).map_err(|source| BundleError::Io {
         path: bundle.clone(),
@@ -135,7 +138,7 @@ pub fn write_bundle(
     Ok(bundle)
 }
 
-fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
+fn config_json(cdir: &Path, c: &Container, init: Option<&Path>, netns: Option<&Path>) -> Value {
     let s = &c.spec;
     let h = &s.host;
     let caps = capabilities(c);
@@ -154,8 +157,8 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>) -> Value {
     if h.pid_mode != "host" {
         namespaces.push(json!({"type": "pid"}));
     }
-    if h.network_mode != "host" {
-        namespaces.push(json!({"type": "network"}));
+    if let Some(path) = netns {
+        namespaces.push(json!({"type": "network", "path": path}));
     }
     let mut mounts = defaults::base_mounts()
         .as_array()

@@ -40,7 +40,7 @@ pub fn run_kind(root: &Path, a: Args, kind: Kind) -> anyhow::Result<()> {
         if kind != Kind::Image {
             match wharf::container::lookup::find(&ctx.db, name) {
                 Ok(c) => {
-                    found.push(wharf::inspect::container(root, &c));
+                    found.push(wharf::inspect::container(root, &ctx.db, &c)?);
                     continue;
                 }
                 Err(wharf::container::ContainerError::NotFound(_)) if kind == Kind::Any => {}

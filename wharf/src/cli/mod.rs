@@ -13,6 +13,7 @@ mod import;
 mod inspect;
 mod inspectish;
 mod logs;
+mod network;
 mod progress;
 mod ps;
 mod pull;
@@ -109,6 +110,11 @@ enum Command {
         #[command(subcommand)]
         command: volume::Command,
     },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        command: network::Command,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +189,8 @@ enum ContainerCommand {
     Cp(cp::Args),
     /// Display a live stream of container(s) resource usage statistics
     Stats(stats::Args),
+    /// List port mappings or a specific mapping for the container
+    Port(network::PortArgs),
 }
 
 /// `container` subcommands that differ from their top-level form.
@@ -275,6 +283,7 @@ fn run_container(
         ContainerCommand::Export(a) => export::run(root, a),
         ContainerCommand::Cp(a) => cp::run(root, a),
         ContainerCommand::Stats(a) => stats::run(root, a),
+        ContainerCommand::Port(a) => network::port(root, a),
     }
 }
 
@@ -304,6 +313,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => return system::info(&root, rt, a),
         Command::Monitor(a) => return container::monitor(&root, a),
         Command::Volume { command } => return volume::run(&root, command),
+        Command::Network { command } => return network::run(&root, command),
         Command::Image { command } => command,
         Command::Images(a) => ImageCommand::Ls(a),
         Command::Tag(a) => ImageCommand::Tag(a),

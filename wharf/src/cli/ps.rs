@@ -120,14 +120,19 @@ fn row(c: &Container, trunc: bool) -> Value {
         "Command": command(c, trunc),
         "CreatedAt": go_time(Some(&c.created)),
         "RunningFor": format!("{} ago", human_duration(secs_since(Some(&c.created)))),
-        "Ports": "",
+        "Ports": if c.is_running() {
+            let exposed: Vec<String> = c.spec.config.exposed_ports.keys().cloned().collect();
+            wharf::network::ports::display(&c.state.ports, &exposed)
+        } else {
+            String::new()
+        },
         "State": c.effective_status().as_str(),
         "Status": status_text(c),
         "Size": "",
         "Names": c.name,
         "Labels": labels.join(","),
         "Mounts": c.spec.mounts.iter().map(|m| m.source.clone()).collect::<Vec<_>>().join(","),
-        "Networks": c.spec.host.network_mode,
+        "Networks": wharf::network::mode_name(&c.spec.host.network_mode),
     })
 }
 

@@ -87,8 +87,41 @@ pub struct CreateFlags {
     #[arg(long, value_parser = ["host"])]
     pid: Option<String>,
     /// Connect a container to a network
-    #[arg(long = "network", alias = "net", default_value = "none", value_parser = ["none", "host"])]
+    #[arg(long = "network", alias = "net", default_value = "default")]
     network: String,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    mac_address: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    expose: Vec<String>,
+    /// Add link to another container
+    #[arg(long, value_name = "list")]
+    link: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "list")]
+    dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    add_host: Vec<String>,
     /// Bind mount a volume
     #[arg(short, long = "volume", value_name = "list")]
     volume: Vec<String>,
@@ -191,6 +224,25 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         parse::volumes_from(v)?;
     }
     let restart_policy = parse::restart_policy(&f.restart)?;
+    let network = f.network.clone();
+    let mut port_bindings = wharf::network::ports::PortMap::new();
+    for p in &f.publish {
+        wharf::network::ports::parse_publish(p, &mut port_bindings)?;
+    }
+    let mut expose = Vec::new();
+    for e in &f.expose {
+        expose.extend(wharf::network::ports::parse_expose(e)?);
+    }
+    if network == "host" && (!port_bindings.is_empty() || f.publish_all) {
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
+        port_bindings.clear();
+    }
+    for h in &f.add_host {
+        if wharf::network::hosts::parse_add_host(h, Some("0.0.0.0")).is_none() {
+            anyhow::bail!("invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\"");
+        }
+    }
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut security_opt = Vec::new();
     for o in &f.security_opt {
         security_opt.push(seccomp::parse_security_opt(o)?);
@@ -236,7 +288,14 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         stop_signal: f.stop_signal.clone(),
         stop_timeout: f.stop_timeout,
         host: HostConfig {
-            network_mode: f.network.clone(),
+            network_mode: network,
+            port_bindings,
+            publish_all_ports: f.publish_all,
+            links: list(&f.link),
+            dns: list(&f.dns),
+            dns_search: list(&f.dns_search),
+            dns_options: list(&f.dns_option),
+            extra_hosts: list(&f.add_host),
             restart_policy: RestartPolicy { ..restart_policy },
             auto_remove: f.rm,
             cap_add: (!f.cap_add.is_empty()).then(|| f.cap_add.clone()),
@@ -257,6 +316,12 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         },
         mounts,
         runtime_path: wharf::runtime::resolve(runtime)?,
+        join: wharf::network::JoinOptions {
+            ip: f.ip.clone(),
+            aliases: f.network_alias.clone(),
+            mac: f.mac_address.clone(),
+        },
+        expose,
     })
 }
 

@@ -262,12 +262,13 @@ pub fn system_prune(root: &Path, a: SystemPruneArgs) -> anyhow::Result<()> {
         ""
     };
     let warning =
-        format!("WARNING! This will remove:\n  - all stopped containers\n{volumes}  - {images}\n");
+        format!("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{volumes}  - {images}\n");
     if !a.force && !confirm(&warning)? {
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
     let mut reclaimed = prune_containers(root, &mut out)?;
+    super::network::prune_networks(root, &mut out)?;
     if a.volumes {
         reclaimed += super::volume::prune_volumes(root, false, &[], &mut out)?;
     }

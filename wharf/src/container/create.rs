@@ -37,6 +37,8 @@ pub enum CreateError {
     Volume(#[from] VolumeError),
     #[error("filling a volume from the image: {0}")]
     CopyUp(#[from] CpError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     #[error("creating {path}: {source}")]
     Io {
         path: PathBuf,
@@ -71,6 +73,10 @@ pub struct Options {
     pub host: HostConfig,
     pub mounts: Vec<Mount>,
     pub runtime_path: PathBuf,
+    /// `--ip`, `--mac-address` and `--network-alias` for the network of `host.network_mode`.
+    pub join: crate::network::JoinOptions,
+    /// `--expose` keys ("80/tcp").
+    pub expose: Vec<String>,
 }
 
 fn strings(v: Option<&Value>) -> Option<Vec<String>> {
@@ -137,6 +143,10 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         labels.insert(k.to_string(), v.to_string());
     }
     let host_net = o.host.network_mode == "host";
+    let network = crate::network::mode_network(&mut ctx.db, &ctx.root, &o.host.network_mode)?;
+    let exposed_ports = exposed_ports(&ic, &o);
+    check_ports(&o.host)?;
+    check_links(ctx, &o.host)?;
     let hostname = match &o.hostname {
         Some(h) => h.clone(),
         None if host_net => nix::unistd::gethostname()
@@ -271,6 +281,8 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
                     stop_signal,
                     stop_timeout: o.stop_timeout,
                     volumes: (!config_volumes.is_empty()).then_some(Value::Object(config_volumes)),
+                    exposed_ports: exposed_ports.clone(),
+                    mac_address: o.join.mac.clone().unwrap_or_default(),
                     ..Default::default()
                 },
                 host: HostConfig {
@@ -288,10 +300,14 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
             },
             state: State::default(),
         };
+        if let Some(n) = network.as_ref().filter(|n| n.bridge.is_some()) {
+            crate::network::join(&mut ctx.db, &c.id, n, &o.join)?;
+        }
         ctx.db.add_container(&c.to_row())?;
         Ok(c)
     })();
     if built.is_err() {
+        let _ = ctx.db.remove_endpoints(&id, None);
         let _ = layout.umount();
         let _ = remove_dir(&cdir);
         for v in &made_volumes {
@@ -299,6 +315,60 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         }
     }
     built
+}
+
+/// docker's Config.ExposedPorts: the image's, `--expose` and the ports of `-p`.
+fn exposed_ports(
+    ic: &Map<String, Value>,
+    o: &Options,
+) -> std::collections::BTreeMap<String, Value> {
+    let mut out: std::collections::BTreeMap<String, Value> = ic
+        .get("ExposedPorts")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.keys()
+                .map(|k| {
+                    let k = if k.contains('/') {
+                        k.clone()
+                    } else {
+                        format!("{k}/tcp")
+                    };
+                    (k, Value::Object(Map::new()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for k in o.expose.iter().chain(o.host.port_bindings.keys()) {
+        out.insert(k.clone(), Value::Object(Map::new()));
+    }
+    out
+}
+
+/// docker refuses a fixed host port another process or container holds already at
+/// create, so that `run` leaves no record behind: each is bound for a moment. (The
+/// container takes its ports for good when it starts.)
+fn check_ports(h: &HostConfig) -> Result<(), CreateError> {
+    if h.network_mode == "host" {
+        return Ok(());
+    }
+    for (key, bindings) in &h.port_bindings {
+        for b in bindings.iter().filter(|b| !b.host_port.is_empty()) {
+            crate::network::ports::take(key, b).map_err(crate::network::NetworkError::from)?;
+        }
+    }
+    Ok(())
+}
+
+/// `--link NAME[:ALIAS]` needs a running container on the default bridge, as in docker.
+fn check_links(ctx: &Context, h: &HostConfig) -> Result<(), CreateError> {
+    for l in h.links.iter().flatten() {
+        let name = l.split_once(':').map(|(n, _)| n).unwrap_or(l);
+        let target = super::lookup::find(&ctx.db, name)?;
+        if !target.is_running() {
+            return Err(crate::network::NetworkError::LinkNotRunning(name.to_string()).into());
+        }
+    }
+    Ok(())
 }
 
 /// Adds the volume and bind mounts of each `--volumes-from` container, as docker does: at the

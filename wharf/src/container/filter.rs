@@ -112,7 +112,7 @@ impl Filters {
                         m.destination == v || m.source == v || (!m.name.is_empty() && m.name == v)
                     })
                 }),
-                "network" => any(&|v| c.spec.host.network_mode == v),
+                "network" => any(&|v| crate::network::mode_name(&c.spec.host.network_mode) == v),
                 // No health checks: every container is "none".
                 "health" => any(&|v| v == "none"),
                 // No published or exposed ports until networking has them.

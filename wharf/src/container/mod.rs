@@ -68,6 +68,11 @@ pub struct Config {
     pub stop_signal: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// "80/tcp" -> {} for the image's EXPOSE, `--expose` and `-p`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub exposed_ports: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
 }
 
 fn null_if_empty<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
@@ -138,6 +143,24 @@ pub struct HostConfig {
     /// `--volumes-from CONTAINER[:MODE]`, as given.
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
+    /// `-p`: "80/tcp" -> host bindings.
+    #[serde(default)]
+    pub port_bindings: crate::network::ports::PortMap,
+    /// `-P`: every exposed port gets an ephemeral host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--link NAME[:ALIAS]`, as given.
+    #[serde(default)]
+    pub links: Option<Vec<String>>,
+    #[serde(default)]
+    pub dns: Option<Vec<String>>,
+    #[serde(default)]
+    pub dns_search: Option<Vec<String>>,
+    #[serde(default)]
+    pub dns_options: Option<Vec<String>>,
+    /// `--add-host NAME:IP`, as given.
+    #[serde(default)]
+    pub extra_hosts: Option<Vec<String>>,
 }
 
 /// What `create` resolved from the image and the options and must not change later.
@@ -202,6 +225,9 @@ pub struct State {
     pub monitor_start: u64,
     /// Set by stop, kill and rm: the monitor must not restart the container.
     pub stop_requested: bool,
+    /// The host ports published while it runs (docker's NetworkSettings.Ports).
+    #[serde(default)]
+    pub ports: crate::network::ports::PortMap,
 }
 
 /// A container as read from the store.

@@ -43,6 +43,8 @@ pub enum OpsError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Sys(#[from] nix::Error),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
 }
 
 pub fn runtime(root: &Path, c: &Container) -> Runtime {
@@ -345,6 +347,7 @@ pub fn remove(root: &Path, db: &mut Db, c: &Container, force: bool) -> Result<()
         );
     }
     let _ = rt.delete_force(&c.id);
+    crate::network::release(root, db, c)?;
     let cdir = super::dir(root, &c.id);
     Layout::new(&cdir).umount()?;
     // Files first: once the record is gone, `ps -a` says the container is gone.

@@ -281,3 +281,25 @@ fn answers(child: &mut std::process::Child, port: u16) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Removes what wharf's networking put on the host for the data root at `root`: the
+/// bridge of every network it recorded, and its nftables table. Run by each guard after
+/// its containers are gone (their namespaces and veths went with them), so that a test
+/// leaves no link or rule behind even when it failed.
+pub fn remove_network_state(root: &Path) {
+    let Ok(db) = wharf::store::Db::open(&root.join("wharf.db")) else {
+        return;
+    };
+    for n in db.networks().unwrap_or_default() {
+        if let Some(bridge) = n.bridge {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &bridge])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    let _ = std::process::Command::new("nft")
+        .args(["delete", "table", "ip", &wharf::network::nft::table(root)])
+        .stderr(std::process::Stdio::null())
+        .status();
+}

@@ -1,0 +1,623 @@
+//! Networks and published ports, end to end: traffic goes only to loopback, to the host's
+//! own address and to the containers' addresses. Each test's guard removes its
+//! containers, bridges and nftables table, also when the test fails.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::{assert_fails, runtime, text, Guard};
+
+/// An HTTP GET of `/` at `addr`, retried until `secs` pass (the server may still be
+/// starting); the body, or None.
+fn http_get(addr: SocketAddr, secs: u64) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match got {
+            Ok(r) if r.contains("200 OK") => {
+                return Some(r.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+            }
+            _ if Instant::now() >= deadline => return None,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (the kernel's pick, released at once).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The host's links.
+fn links() -> HashSet<String> {
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The veths on this data root's default bridge (other tests' containers are on
+/// bridges of their own).
+fn veths(g: &Guard) -> HashSet<String> {
+    let bridge = g.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+        "bridge",
+    ]);
+    std::fs::read_dir(format!("/sys/class/net/{}/brif", bridge.trim()))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The rules of this data root's table, as `nft` prints them.
+fn rules(g: &Guard) -> String {
+    let table = wharf::network::nft::table(&g.env.root());
+    let out = std::process::Command::new("nft")
+        .args(["list", "table", "ip", &table])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A non-loopback IPv4 address of the host (None when it has none).
+fn host_address() -> Option<Ipv4Addr> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains(" wh") && !l.contains(" wharf"))
+        .find_map(|l| {
+            let a = l.split_whitespace().nth(3)?;
+            a.split('/').next()?.parse().ok()
+        })
+}
+
+/// Networking needs nft; without it the test is skipped with the reason.
+fn guard() -> Option<Guard> {
+    if std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        integration::skip("nft (Debian's nftables) is not installed");
+        return None;
+    }
+    Guard::new(&runtime())
+}
+
+fn serve(g: &Guard, args: &[&str]) -> String {
+    let www = g.env.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from wharf\n").unwrap();
+    let vol = format!("{}:/www", www.display());
+    let mut a = vec!["run", "-d", "-v", &vol];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["busybox", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    g.ok(&a).trim().to_string()
+}
+
+#[test]
+fn published_ports_answer_on_loopback_and_host_addresses() {
+    let Some(g) = guard() else {
+        return;
+    };
+    let (lo, any) = (free_port(), free_port());
+    let id = serve(
+        &g,
+        &[
+            "--name",
+            "web",
+            "-p",
+            &format!("127.0.0.1:{lo}:80"),
+            "-p",
+            &format!("{any}:80"),
+        ],
+    );
+    let body = http_get(SocketAddr::from(([127, 0, 0, 1], lo)), 20);
+    assert_eq!(body.as_deref(), Some("hello from wharf\n"));
+    assert!(http_get(SocketAddr::from(([127, 0, 0, 1], any)), 20).is_some());
+    match host_address() {
+        Some(a) => assert!(http_get(SocketAddr::from((a, any)), 20).is_some()),
+        None => integration::skip("the host has no global IPv4 address to publish on"),
+    }
+    // The container's own address answers too, and is what inspect says.
+    let ip = g.inspect("web", "{{.NetworkSettings.IPAddress}}");
+    let ip: Ipv4Addr = ip.parse().expect("an address");
+    assert!(http_get(SocketAddr::from((ip, 80)), 20).is_some());
+    assert_eq!(
+        g.inspect("web", "{{json .NetworkSettings.Ports}}"),
+        format!(
+            "{{\"80/tcp\":[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{lo}\"}},{{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"{any}\"}}]}}"
+        )
+    );
+    assert_eq!(
+        g.ok(&["port", "web"]),
+        format!("80/tcp -> 127.0.0.1:{lo}\n80/tcp -> 0.0.0.0:{any}\n")
+    );
+    assert_eq!(
+        g.ok(&["port", "web", "80"]),
+        format!("127.0.0.1:{lo}\n0.0.0.0:{any}\n")
+    );
+    let ps = g.ok(&["ps", "--format", "{{.Ports}}"]);
+    assert_eq!(
+        ps.trim(),
+        format!("127.0.0.1:{lo}->80/tcp, 0.0.0.0:{any}->80/tcp")
+    );
+    // Other hosts cannot reach a port published on 127.0.0.1 (moby#41872), and the
+    // bridge's traffic to the outside is masqueraded.
+    let r = rules(&g);
+    assert!(
+        r.contains(&format!(
+            "iifname != \"lo\" ip daddr 127.0.0.1 tcp dport {lo} drop"
+        )),
+        "{r}"
+    );
+    assert!(r.contains("masquerade"), "{r}");
+    assert!(r.contains(&id), "{r}");
+    g.ok(&["rm", "-f", "web"]);
+    assert!(!rules(&g).contains(&id));
+    assert!(http_get(SocketAddr::from(([127, 0, 0, 1], lo)), 1).is_none());
+    g.assert_clean();
+}
+
+#[test]
+fn a_port_taken_twice_fails_cleanly() {
+    let Some(g) = guard() else {
+        return;
+    };
+    let port = free_port();
+    let spec = format!("{port}:80");
+    g.ok(&[
+        "run", "-d", "--name", "first", "-p", &spec, "busybox", "sleep", "300",
+    ]);
+    let before_rules = rules(&g);
+    let before_veths = veths(&g);
+    let out = g.run(&[
+        "run", "-d", "--name", "second", "-p", &spec, "busybox", "true",
+    ]);
+    assert_fails(
+        &out,
+        125,
+        &format!("Bind for 0.0.0.0:{port} failed: port is already allocated"),
+    );
+    assert!(g.run(&["inspect", "second"]).status.code() != Some(0));
+    assert_eq!(rules(&g), before_rules);
+    assert_eq!(veths(&g), before_veths);
+    // A port any host process holds is refused the same way.
+    let held = TcpListener::bind("0.0.0.0:0").unwrap();
+    let hp = held.local_addr().unwrap().port();
+    let out = g.run(&["run", "--rm", "-p", &format!("{hp}:80"), "busybox", "true"]);
+    assert_fails(
+        &out,
+        125,
+        &format!("Bind for 0.0.0.0:{hp} failed: port is already allocated"),
+    );
+    assert_eq!(g.ok(&["ps", "-a", "-q"]).lines().count(), 1);
+    assert_eq!(veths(&g), before_veths);
+    g.ok(&["rm", "-f", "first"]);
+    g.assert_clean();
+}
+
+#[test]
+fn publish_all_maps_exposed_ports() {
+    let Some(g) = guard() else {
+        return;
+    };
+    let tar = g.env.path("busybox.tar").display().to_string();
+    g.ok(&[
+        "import",
+        "-c",
+        "EXPOSE 80",
+        "-c",
+        "CMD [\"sh\"]",
+        &tar,
+        "exposing",
+    ]);
+    let www = g.env.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "exposed\n").unwrap();
+    let vol = format!("{}:/www", www.display());
+    g.ok(&[
+        "run", "-d", "--name", "pub", "-P", "--expose", "81/udp", "-v", &vol, "exposing", "httpd",
+        "-f", "-p", "80", "-h", "/www",
+    ]);
+    let mapped = g.ok(&["port", "pub", "80/tcp"]);
+    let port: u16 = mapped
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a mapped port");
+    assert!(port > 0);
+    assert_eq!(
+        http_get(SocketAddr::from(([127, 0, 0, 1], port)), 20).as_deref(),
+        Some("exposed\n")
+    );
+    assert!(g.ok(&["port", "pub"]).contains("81/udp -> 0.0.0.0:"));
+    assert_eq!(
+        g.inspect("pub", "{{json .Config.ExposedPorts}}"),
+        "{\"80/tcp\":{},\"81/udp\":{}}"
+    );
+}
+
+#[test]
+fn names_resolve_on_user_defined_networks() {
+    let Some(g) = guard() else {
+        return;
+    };
+    g.ok(&["network", "create", "appnet"]);
+    let www = g.env.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "from db\n").unwrap();
+    let vol = format!("{}:/www", www.display());
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "database",
+        "-v",
+        &vol,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let db_ip = g.inspect("db", "{{.NetworkSettings.Networks.appnet.IPAddress}}");
+    let short = g
+        .ok(&["ps", "-q", "--filter", "name=db"])
+        .trim()
+        .to_string();
+    // By name, alias and short id, through getaddrinfo (ping, wget) and DNS (nslookup).
+    let out = g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "ping -c1 -W3 db && ping -c1 -W3 database && ping -c1 -W3 {short} && \
+             wget -q -O - http://db/ && wget -q -O - http://database/ && \
+             nslookup db 127.0.0.11 && nslookup database 127.0.0.11"
+        ),
+    ]);
+    assert!(out.contains(&format!("PING db ({db_ip})")), "{out}");
+    assert_eq!(out.matches("from db").count(), 2, "{out}");
+    assert!(out.contains(&format!("Address: {db_ip}")), "{out}");
+    // A peer that starts later is seen by one already running, and vanishes on removal.
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "appnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "appnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let late_ip = g.inspect("late", "{{.NetworkSettings.Networks.appnet.IPAddress}}");
+    let seen = g.ok(&["exec", "client", "nslookup", "late", "127.0.0.11"]);
+    assert!(seen.contains(&format!("Address: {late_ip}")), "{seen}");
+    g.ok(&["exec", "client", "ping", "-c1", "-W3", "late"]);
+    g.ok(&["rm", "-f", "late"]);
+    let gone = g.run(&["exec", "client", "ping", "-c1", "-W1", "late"]);
+    assert_ne!(gone.status.code(), Some(0), "{:?}", text(&gone));
+    // The network is in use until its containers go, then rm works.
+    let out = g.run(&["network", "rm", "appnet"]);
+    assert_fails(&out, 1, "has active endpoints");
+    let id = g.ok(&["network", "inspect", "-f", "{{.Id}}", "appnet"]);
+    let bridge = format!("wh-{}", &id[..12]);
+    assert!(links().contains(&bridge));
+    g.ok(&["rm", "-f", "db", "client"]);
+    g.ok(&["network", "rm", "appnet"]);
+    assert!(!links().contains(&bridge));
+}
+
+#[test]
+fn links_none_and_host_networking() {
+    let Some(g) = guard() else {
+        return;
+    };
+    g.ok(&["run", "-d", "--name", "target", "busybox", "sleep", "300"]);
+    let ip = g.inspect("target", "{{.NetworkSettings.IPAddress}}");
+    let hosts = g.ok(&[
+        "run",
+        "--rm",
+        "--link",
+        "target:tgt",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts && ping -c1 -W3 tgt",
+    ]);
+    assert!(hosts.contains(&format!("{ip}\ttgt ")), "{hosts}");
+    assert!(hosts.contains("1 packets received"), "{hosts}");
+    let out = g.run(&["run", "--rm", "--link", "nosuch:x", "busybox", "true"]);
+    assert_fails(&out, 125, "No such container: nosuch");
+    let none = g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(none.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
+    let host = g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    let mut mine: Vec<String> = links().into_iter().collect();
+    mine.sort();
+    let mut theirs: Vec<String> = host.split_whitespace().map(String::from).collect();
+    theirs.sort();
+    assert!(
+        theirs.contains(&"lo".to_string()) && theirs.len() > 1,
+        "{host}"
+    );
+    assert!(
+        theirs
+            .iter()
+            .all(|l| mine.contains(l) || l.starts_with("wh")),
+        "{host}"
+    );
+    // --dns, --add-host and --hostname reach the name files.
+    let out = g.ok(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "box",
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "gw:host-gateway",
+        "--add-host",
+        "peer:192.0.2.7",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /etc/hosts; hostname",
+    ]);
+    assert!(out.contains("nameserver 192.0.2.53"), "{out}");
+    assert!(out.contains("192.0.2.7\tpeer"), "{out}");
+    assert!(out.contains("\tbox\n") && out.ends_with("box\n"), "{out}");
+    let gw = g.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        "bridge",
+    ]);
+    assert!(out.contains(&format!("{}\tgw", gw.trim())), "{out}");
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some(g) = guard() else {
+        return;
+    };
+    g.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.7.0/24",
+        "--gateway",
+        "10.213.7.254",
+        "--ip-range",
+        "10.213.7.128/25",
+        "--label",
+        "team=qa",
+        "-o",
+        "com.docker.network.bridge.name=whqa0",
+        "qa",
+    ]);
+    let inspect = g.ok(&["network", "inspect", "qa"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "10.213.7.0/24");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Gateway"], "10.213.7.254");
+    assert_eq!(v[0]["Labels"]["team"], "qa");
+    assert!(links().contains("whqa0"));
+    let ls = g.ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=team=qa",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+    ]);
+    assert_eq!(ls, "qa bridge\n");
+    g.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "300"]);
+    g.ok(&[
+        "network",
+        "connect",
+        "--alias",
+        "boxy",
+        "--ip",
+        "10.213.7.200",
+        "qa",
+        "box",
+    ]);
+    let addrs = g.ok(&["exec", "box", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.contains("eth1") && addrs.contains("10.213.7.200/24"),
+        "{addrs}"
+    );
+    let inspect = g.ok(&["network", "inspect", "qa"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let containers = v[0]["Containers"].as_object().unwrap();
+    assert_eq!(containers.len(), 1);
+    let entry = containers.values().next().unwrap();
+    assert_eq!(entry["Name"], "box");
+    assert_eq!(entry["IPv4Address"], "10.213.7.200/24");
+    assert_eq!(entry["MacAddress"], "02:42:0a:d5:07:c8");
+    let out = g.run(&["network", "connect", "qa", "box"]);
+    assert_fails(&out, 1, "already exists in network qa");
+    let out = g.run(&["network", "rm", "bridge"]);
+    assert_fails(
+        &out,
+        1,
+        "bridge is a pre-defined network and cannot be removed",
+    );
+    g.ok(&["network", "disconnect", "qa", "box"]);
+    let addrs = g.ok(&["exec", "box", "ip", "-4", "-o", "addr"]);
+    assert!(!addrs.contains("10.213.7."), "{addrs}");
+    g.ok(&["rm", "-f", "box"]);
+    assert_eq!(
+        g.ok(&["network", "prune", "-f"]),
+        "Deleted Networks:\nqa\n\n"
+    );
+    assert!(!links().contains("whqa0"));
+}
+
+#[test]
+fn fifty_concurrent_runs_get_distinct_addresses_and_ports() {
+    let Some(g) = guard() else {
+        return;
+    };
+    let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+    let unique: HashSet<u16> = ports.iter().copied().collect();
+    if unique.len() < 50 {
+        integration::skip("the kernel handed out a port twice in a row; no distinct ports");
+        return;
+    }
+    let handles: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut cmd = g.command(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("c{i}"),
+                "-p",
+                &format!("127.0.0.1:{p}:80"),
+                "busybox",
+                "sleep",
+                "300",
+            ]);
+            std::thread::spawn(move || cmd.output().unwrap())
+        })
+        .collect();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    let mut ips = HashSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let line = g.inspect(&format!("c{i}"), "{{.NetworkSettings.IPAddress}}");
+        assert!(!line.is_empty());
+        assert!(ips.insert(line.clone()), "address {line} given twice");
+        assert_eq!(
+            g.ok(&["port", &format!("c{i}"), "80"]),
+            format!("127.0.0.1:{port}\n")
+        );
+    }
+    assert_eq!(veths(&g).len(), 50);
+    assert_eq!(rules(&g).matches("dnat to").count(), 50);
+}
+
+#[test]
+fn a_killed_monitor_leaves_nothing_after_rm_and_prune() {
+    let Some(g) = guard() else {
+        return;
+    };
+    let port = free_port();
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let pid: i32 = g.inspect("victim", "{{.State.Pid}}").parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let monitor: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    let netns = g.env.root().join("netns");
+    assert_eq!(std::fs::read_dir(&netns).unwrap().count(), 1);
+    assert_eq!(veths(&g).len(), 1);
+    // SAFETY: kill has no memory preconditions; the pid is the monitor this test started.
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    g.until(10, "the monitor to die", || {
+        (!std::path::Path::new(&format!("/proc/{monitor}/status")).exists()
+            || std::fs::read_to_string(format!("/proc/{monitor}/status"))
+                .unwrap_or_default()
+                .contains("State:\tZ"))
+        .then_some(())
+    });
+    // A reboot-like loss of the namespace's mount must not stop the teardown either.
+    let ns_file = std::fs::read_dir(&netns)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&ns_file)
+        .status();
+    g.ok(&["rm", "-f", "victim"]);
+    g.ok(&["system", "prune", "-f"]);
+    assert_eq!(std::fs::read_dir(&netns).map(|d| d.count()).unwrap_or(0), 0);
+    assert!(veths(&g).is_empty(), "{:?}", veths(&g));
+    let r = rules(&g);
+    assert!(!r.contains("dnat to"), "{r}");
+    assert!(r.contains("jump ports"), "{r}");
+    assert!(TcpListener::bind(("0.0.0.0", port)).is_ok());
+    g.assert_clean();
+}
