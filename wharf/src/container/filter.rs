@@ -115,7 +115,23 @@ impl Filters {
                 "network" => any(&|v| crate::network::mode_name(&c.spec.host.network_mode) == v),
                 // No health checks: every container is "none".
                 "health" => any(&|v| v == "none"),
-                // No published or exposed ports until networking has them.
+                // A container port or range, `/tcp` unless said: published (bound while
+                // running, or asked for) or exposed.
+                "publish" => any(&|v| {
+                    crate::network::ports::parse_expose(v)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|k| {
+                            c.state.ports.contains_key(k)
+                                || c.spec.host.port_bindings.contains_key(k)
+                        })
+                }),
+                "expose" => any(&|v| {
+                    crate::network::ports::parse_expose(v)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|k| c.spec.config.exposed_ports.contains_key(k))
+                }),
                 _ => false,
             }
         })

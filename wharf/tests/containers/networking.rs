@@ -260,6 +260,12 @@ fn publish_all_maps_exposed_ports() {
         g.inspect("pub", "{{json .Config.ExposedPorts}}"),
         "{\"80/tcp\":{},\"81/udp\":{}}"
     );
+    g.ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"]);
+    let names = |f: &str| g.ok(&["ps", "--filter", f, "--format", "{{.Names}}"]);
+    assert_eq!(names("publish=80"), "pub\n");
+    assert_eq!(names("publish=79-80/tcp"), "pub\n");
+    assert_eq!(names("expose=81/udp"), "pub\n");
+    assert_eq!(names("expose=81"), "");
 }
 
 #[test]
