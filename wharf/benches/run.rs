@@ -1,6 +1,7 @@
-//! `wharf run --rm busybox true` against `podman run --rm` of the same image, and wharf
-//! driving hull, crun and runc, interleaved in one run; prints medians and ratios to
-//! wharf + hull. Needs root, podman, crun and runc.
+//! `wharf run --rm --network none busybox true` against `podman run --rm --network none`
+//! of the same image, and wharf driving hull, crun and runc, interleaved in one run; prints
+//! medians and ratios to wharf + hull. Needs root, podman, crun and runc. (What networking
+//! adds is the `network` bench's.)
 //!
 //! Run: `cargo bench -p wharf --bench run` (`WHARF_BENCH_RUNS=N`, default 20 samples per
 //! row after one warm-up round). hull is the workspace's release build, built first if
@@ -163,7 +164,7 @@ fn main() {
                     .arg(&data_root)
                     .arg("--runtime")
                     .arg(&rt)
-                    .args(["run", "--rm", "busybox", "true"]);
+                    .args(["run", "--rm", "--network", "none", "busybox", "true"]);
                 c
             }),
             samples: Vec::new(),

@@ -947,4 +947,56 @@ mod tests {
         let db = Db::open(&dir.path().join("db")).unwrap();
         assert_eq!(db.images().unwrap().len(), 1);
     }
+
+    #[test]
+    fn endpoints_get_distinct_addresses_and_keep_their_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db")).unwrap();
+        let net = NetworkRow {
+            id: "n1".into(),
+            name: "appnet".into(),
+            driver: "bridge".into(),
+            bridge: Some("wh-n1".into()),
+            subnet: "10.1.0.0/24".into(),
+            gateway: "10.1.0.1".into(),
+            ip_range: String::new(),
+            internal: false,
+            labels: "{}".into(),
+            options: "{}".into(),
+            created: now(),
+        };
+        db.add_network(&net).unwrap();
+        assert!(matches!(
+            db.add_network(&NetworkRow {
+                id: "n2".into(),
+                ..net.clone()
+            }),
+            Err(StoreError::NetworkExists(_))
+        ));
+        // Lowest free address, chosen from what is taken inside the transaction.
+        let pick = |taken: &HashSet<String>| {
+            (2..255)
+                .map(|i| format!("10.1.0.{i}"))
+                .find(|a| !taken.contains(a))
+                .map(|a| (a, "02:42:00:00:00:00".to_string()))
+        };
+        let a = db.add_endpoint("n1", "c1", "[]", pick).unwrap().unwrap();
+        let b = db.add_endpoint("n1", "c2", "[]", pick).unwrap().unwrap();
+        assert_eq!(
+            (a.address.as_str(), b.address.as_str()),
+            ("10.1.0.2", "10.1.0.3")
+        );
+        // Joining twice keeps the first endpoint.
+        assert_eq!(db.add_endpoint("n1", "c1", "[]", pick).unwrap().unwrap(), a);
+        assert!(db
+            .add_endpoint("n1", "c3", "[]", |_| None)
+            .unwrap()
+            .is_none());
+        assert!(!db.remove_network("n1").unwrap());
+        db.remove_endpoints("c1", None).unwrap();
+        db.remove_endpoints("c2", Some("n1")).unwrap();
+        assert!(db.endpoints(Some("n1")).unwrap().is_empty());
+        assert!(db.remove_network("n1").unwrap());
+        assert!(db.networks().unwrap().is_empty());
+    }
 }

@@ -126,16 +126,23 @@ pub fn host_servers() -> Vec<String> {
         .collect()
 }
 
-/// Replaces the text of `path` in place (see the module comment).
-pub fn rewrite(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+/// Replaces the text of `path` in place (see the module comment) with what `text`
+/// computes while the file is locked against other writers.
+pub fn rewrite<E: From<std::io::Error>>(
+    path: &Path,
+    text: impl FnOnce() -> Result<String, E>,
+) -> Result<(), E> {
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| std::io::Error::from(e))?;
     let old = f.metadata()?.len() as usize;
-    let mut data = text.as_bytes().to_vec();
+    let mut data = text()?.into_bytes();
     if data.len() < old {
         data.resize(old, b'\n');
     }
     f.seek(SeekFrom::Start(0))?;
-    f.write_all(&data)
+    f.write_all(&data)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,7 +200,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("hosts");
         std::fs::write(&p, "a long first text\n").unwrap();
-        rewrite(&p, "short\n").unwrap();
+        rewrite(&p, || Ok::<_, std::io::Error>("short\n".to_string())).unwrap();
         let got = std::fs::read_to_string(&p).unwrap();
         assert_eq!(got.trim_end(), "short");
         assert_eq!(got.len(), "a long first text\n".len());

@@ -89,6 +89,10 @@ pub enum NetworkError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Container(#[from] container::ContainerError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("network mode {0} is not supported: wharf runs containers on bridge networks, the host's network or none")]
+    Mode(String),
 }
 
 fn kernel(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetworkError {
@@ -497,13 +501,9 @@ pub fn mode_network(
     root: &Path,
     mode: &str,
 ) -> Result<Option<NetworkRow>, NetworkError> {
-    let name = if mode.is_empty() || mode == "default" {
-        DEFAULT
-    } else {
-        mode
-    };
-    if name.starts_with("container:") {
-        return Err(NetworkError::NotConnectable);
+    let name = mode_name(mode);
+    if name.contains(':') {
+        return Err(NetworkError::Mode(name.to_string()));
     }
     let n = find(db, root, name)?;
     Ok((n.driver != "host").then_some(n))
@@ -855,9 +855,7 @@ pub fn refresh_peers(root: &Path, db: &Db, c: &Container) -> Result<(), NetworkE
             let Some(peer) = container::load(db, &other.container_id)? else {
                 continue;
             };
-            let text = hosts_of(root, db, &peer)?;
-            let path = container::dir(root, &peer.id).join("hosts");
-            hosts::rewrite(&path, &text).map_err(kernel(format!("writing {}", path.display())))?;
+            rewrite_own_hosts(root, db, &peer)?;
         }
     }
     Ok(())
@@ -1132,10 +1130,11 @@ pub fn disconnect(
     Ok(())
 }
 
+/// Rewrites `c`'s hosts file from the store. The text is computed while the file is
+/// locked, so of two containers starting at once the later writer sees both.
 fn rewrite_own_hosts(root: &Path, db: &Db, c: &Container) -> Result<(), NetworkError> {
-    let text = hosts_of(root, db, c)?;
     let path = container::dir(root, &c.id).join("hosts");
-    hosts::rewrite(&path, &text).map_err(kernel(format!("writing {}", path.display())))
+    hosts::rewrite(&path, || hosts_of(root, db, c))
 }
 
 /// docker's `network ls --filter` keys: driver, id (prefix), label (key or key=value),

@@ -1,0 +1,350 @@
+//! What networking costs, side by side in one run, as ratios:
+//! - `run --rm busybox true` with bridge networking and with `--network none`, for wharf
+//!   (driving hull and crun) and podman 4.3 with netavark (driving crun); the difference is
+//!   each tool's per-container networking cost, and wharf's is compared with podman's.
+//! - throughput of a published port on 127.0.0.1 against the container's own address;
+//! - the time of `run -d` with two published ports for the 1st and the 21st container.
+//!
+//! Traffic goes only to loopback and to the benchmark's own containers. docker 20.10 is
+//! not measured: its bridge needs dockerd to rewrite the host's iptables, which this
+//! machine's rules forbid (the bench says so when it runs).
+//!
+//! Run: `cargo bench -p wharf --bench network` (`WHARF_BENCH_RUNS=N`, default 15).
+
+#[path = "../../benches/src/cgroup.rs"]
+mod cgroup;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hull() -> PathBuf {
+    if let Some(p) = std::env::var_os("WHARF_BENCH_HULL") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p = root.join("target/release/hull");
+    if !p.is_file() {
+        eprintln!("building the release hull (cargo build --release -p hull)");
+        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "-p", "hull"])
+            .current_dir(&root)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cargo build --release -p hull failed");
+    }
+    p
+}
+
+fn rootfs_tar(out: &Path) {
+    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
+    for d in ["bin/", "etc/", "tmp/"] {
+        let mut h = common::tar_header(tar::EntryType::Directory, 0o755, 0);
+        b.append_data(&mut h, d, std::io::empty()).unwrap();
+    }
+    b.append_path_with_name(common::busybox(), "bin/busybox")
+        .unwrap();
+    for applet in ["sh", "true", "nc", "sleep"] {
+        let mut h = common::tar_header(tar::EntryType::Symlink, 0o777, 0);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    b.into_inner().unwrap();
+}
+
+fn output(mut c: Command, what: &str) -> Result<String, String> {
+    let out = c.output().map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Wharf {
+    bin: PathBuf,
+    root: PathBuf,
+}
+
+impl Wharf {
+    fn cmd(&self, runtime: &str) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--data-root")
+            .arg(&self.root)
+            .arg("--runtime")
+            .arg(runtime);
+        c
+    }
+}
+
+/// A timed command: its label, how to make it, its samples.
+type Row = (String, Box<dyn Fn() -> Command>, Vec<Duration>);
+
+/// Interleaved rounds of every row (after one warm-up round).
+fn run_costs(rows: &mut [Row], runs: usize) -> Result<(), String> {
+    for round in 0..=runs {
+        for (name, cmd, samples) in rows.iter_mut() {
+            let mut c = cmd();
+            c.stdin(Stdio::null()).stdout(Stdio::null());
+            let start = Instant::now();
+            output(c, name)?;
+            if round > 0 {
+                samples.push(start.elapsed());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// MB/s of 64 MiB sent to `addr` (a container running `nc -l` into /dev/null).
+fn throughput(addr: SocketAddr) -> Result<f64, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("connect {addr}: {e}")),
+        }
+    };
+    let chunk = vec![0x5au8; 1 << 20];
+    let start = Instant::now();
+    for _ in 0..64 {
+        s.write_all(&chunk)
+            .map_err(|e| format!("send to {addr}: {e}"))?;
+    }
+    s.shutdown(std::net::Shutdown::Write).ok();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    Ok(64.0 / start.elapsed().as_secs_f64())
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: the network benchmark needs root");
+        return;
+    }
+    for tool in ["podman", "crun", "nft"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("SKIPPED: {tool} not found (.ci/setup installs it)");
+            return;
+        }
+    }
+    let runs: usize = std::env::var("WHARF_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let hull = hull().display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("busybox.tar");
+    rootfs_tar(&tar);
+    let w = Wharf {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_wharf")),
+        root: dir.path().join("wharf"),
+    };
+    let mut import = w.cmd("runc");
+    import
+        .args(["import", "-c", "CMD [\"sh\"]"])
+        .arg(&tar)
+        .arg("busybox");
+    output(import, "wharf import").unwrap();
+    let pod_dir = dir.path().join("podman");
+    let conf = dir.path().join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+    )
+    .unwrap();
+    let podman = {
+        let (pod_dir, conf) = (pod_dir.clone(), conf.clone());
+        move || {
+            let mut c = common::podman(&pod_dir);
+            c.env("CONTAINERS_CONF", &conf);
+            c
+        }
+    };
+    let mut import = podman();
+    import.arg("import").arg(&tar).arg("busybox");
+    output(import, "podman import").unwrap();
+
+    let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
+    let result = measure(&w, &hull, &podman, runs);
+    drop(hugetlb);
+    let mut reset = podman();
+    reset.args(["system", "reset", "--force"]);
+    let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if let Ok(o) = w.cmd(&hull).args(["ps", "-aq"]).output() {
+        for id in String::from_utf8_lossy(&o.stdout).lines() {
+            let _ = w.cmd(&hull).args(["rm", "-f", id]).output();
+        }
+    }
+    common::remove_network_state(&w.root);
+    common::remove_empty_cgroup_parents(&["wharf", "libpod_parent/conmon", "libpod_parent"]);
+    if let Err(e) = result {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    println!(
+        "docker 20.10: not measured (its bridge needs dockerd to rewrite the host's iptables)"
+    );
+}
+
+fn measure(
+    w: &Wharf,
+    hull: &str,
+    podman: &(impl Fn() -> Command + Clone + 'static),
+    runs: usize,
+) -> Result<(), String> {
+    let mut rows: Vec<Row> = Vec::new();
+    for (label, rt) in [("hull", hull.to_string()), ("crun", "crun".to_string())] {
+        for net in ["bridge", "none"] {
+            let (bin, root, rt) = (w.bin.clone(), w.root.clone(), rt.clone());
+            rows.push((
+                format!("wharf + {label}, {net}"),
+                Box::new(move || {
+                    let mut c = Command::new(&bin);
+                    c.arg("--data-root").arg(&root).arg("--runtime").arg(&rt);
+                    c.args(["run", "--rm", "--network", net, "busybox", "true"]);
+                    c
+                }),
+                Vec::new(),
+            ));
+        }
+    }
+    for net in ["bridge", "none"] {
+        let podman = podman.clone();
+        rows.push((
+            format!("podman + crun, {net}"),
+            Box::new(move || {
+                let mut c = podman();
+                c.args([
+                    "--runtime",
+                    "crun",
+                    "run",
+                    "--rm",
+                    "--network",
+                    net,
+                    "busybox",
+                    "true",
+                ]);
+                c
+            }),
+            Vec::new(),
+        ));
+    }
+    run_costs(&mut rows, runs)?;
+    let medians: Vec<(String, Duration)> = rows
+        .iter_mut()
+        .map(|(n, _, s)| (n.clone(), median(s)))
+        .collect();
+    let get = |n: &str| medians.iter().find(|(m, _)| m == n).map(|m| m.1).unwrap();
+    println!("run --rm busybox true, {runs} samples each, interleaved; median");
+    for (n, m) in &medians {
+        println!("{n:<26} {:>8.1}ms", ms(*m));
+    }
+    let cost =
+        |tool: &str| get(&format!("{tool}, bridge")).saturating_sub(get(&format!("{tool}, none")));
+    let (wh, wc, pc) = (
+        cost("wharf + hull"),
+        cost("wharf + crun"),
+        cost("podman + crun"),
+    );
+    println!("networking cost per container (bridge - none):");
+    println!("  wharf + hull {:>7.1}ms", ms(wh));
+    println!("  wharf + crun {:>7.1}ms", ms(wc));
+    println!("  podman + crun {:>6.1}ms (netavark)", ms(pc));
+    println!(
+        "  wharf / podman, same runtime (crun): {:.2}x (goal <= 0.33x)",
+        wc.as_secs_f64() / pc.as_secs_f64().max(1e-9)
+    );
+
+    // Throughput: published port on 127.0.0.1 vs the container's own address.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let mut sink = w.cmd(hull);
+    sink.args(["run", "-d", "--name", "sink", "-p"])
+        .arg(format!("127.0.0.1:{port}:80"))
+        .args([
+            "busybox",
+            "sh",
+            "-c",
+            "while :; do nc -l -p 80 >/dev/null; done",
+        ]);
+    output(sink, "wharf run sink")?;
+    let mut ip = w.cmd(hull);
+    ip.args(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "sink"]);
+    let ip: std::net::Ipv4Addr = output(ip, "inspect")?
+        .trim()
+        .parse()
+        .map_err(|e| format!("container address: {e}"))?;
+    let mut direct = Vec::new();
+    let mut published = Vec::new();
+    for _ in 0..5 {
+        direct.push(throughput(SocketAddr::from((ip, 80)))?);
+        published.push(throughput(SocketAddr::from(([127, 0, 0, 1], port)))?);
+    }
+    direct.sort_by(f64::total_cmp);
+    published.sort_by(f64::total_cmp);
+    let (d, p) = (direct[2], published[2]);
+    println!("throughput, 64 MiB per connection, median of 5:");
+    println!("  container address {d:>8.0} MB/s");
+    println!(
+        "  127.0.0.1 published {p:>6.0} MB/s  ({:.2}x, goal >= 0.9x)",
+        p / d
+    );
+    let _ = w.cmd(hull).args(["rm", "-f", "sink"]).output();
+
+    // The 1st and the 21st container with two published ports each, three rounds.
+    let (mut first, mut last) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let mut times = Vec::new();
+        for i in 0..21 {
+            let free = || -> Result<u16, String> {
+                TcpListener::bind("0.0.0.0:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .map_err(|e| e.to_string())
+            };
+            let mut c = w.cmd(hull);
+            c.args(["run", "-d", "--name", &format!("p{i}"), "-p"])
+                .arg(format!("{}:80", free()?))
+                .arg("-p")
+                .arg(format!("{}:81", free()?))
+                .args(["busybox", "sleep", "600"]);
+            let start = Instant::now();
+            output(c, "wharf run -d -p -p")?;
+            times.push(start.elapsed());
+        }
+        first.push(times[0]);
+        last.push(times[20]);
+        for i in 0..21 {
+            let _ = w.cmd(hull).args(["rm", "-f", &format!("p{i}")]).output();
+        }
+    }
+    let (f, l) = (median(&mut first), median(&mut last));
+    println!("run -d with two published ports (wharf + hull), median of 3 rounds:");
+    println!("  1st container  {:>7.1}ms", ms(f));
+    println!(
+        "  21st container {:>7.1}ms  ({:.2}x the 1st)",
+        ms(l),
+        l.as_secs_f64() / f.as_secs_f64()
+    );
+    Ok(())
+}
