@@ -380,6 +380,7 @@ fn run_once(
             netns: sb.netns.clone(),
             hosts: network::hosts_of(&m.root, &m.db, c)?,
             resolv: network::resolv_of(&m.db, c)?,
+            link_env: network::link_env(&m.db, c)?,
         }),
         None => None,
     };

@@ -101,6 +101,8 @@ pub struct Networking {
     pub netns: PathBuf,
     pub hosts: String,
     pub resolv: String,
+    /// docker's link variables (`network::link_env`).
+    pub link_env: Vec<String>,
 }
 
 /// Writes the bundle of `c` into its container directory; returns the bundle path.
@@ -123,7 +125,13 @@ pub fn write_bundle(
     write(&cdir.join("hosts"), &hosts)?;
     write(&cdir.join("hostname"), format!("{hostname}\n").as_bytes())?;
     write(&cdir.join("resolv.conf"), &resolv)?;
-    let config = config_json(cdir, c, init, net.map(|n| n.netns.as_path()));
+    let config = config_json(
+        cdir,
+        c,
+        init,
+        net.map(|n| n.netns.as_path()),
+        net.map(|n| n.link_env.as_slice()).unwrap_or_default(),
+    );
     let bundle = cdir.join("bundle");
     fs::create_dir_all(&bundle).map_err(|source| BundleError::Io {
         path: bundle.clone(),
@@ -138,7 +146,13 @@ pub fn write_bundle(
     Ok(bundle)
 }
 
-fn config_json(cdir: &Path, c: &Container, init: Option<&Path>, netns: Option<&Path>) -> Value {
+fn config_json(
+    cdir: &Path,
+    c: &Container,
+    init: Option<&Path>,
+    netns: Option<&Path>,
+    links: &[String],
+) -> Value {
     let s = &c.spec;
     let h = &s.host;
     let caps = capabilities(c);
@@ -261,7 +275,7 @@ fn config_json(cdir: &Path, c: &Container, init: Option<&Path>, netns: Option<&P
         "terminal": s.config.tty,
         "user": {"uid": s.uid, "gid": s.gid},
         "args": args,
-        "env": process_env(c, s.config.tty, &[]),
+        "env": process_env(c, s.config.tty, links, &[]),
         "cwd": if s.config.working_dir.is_empty() { "/" } else { s.config.working_dir.as_str() },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": seccomp::recorded(&security_opt, "no-new-privileges") == Some("true"),
@@ -318,7 +332,9 @@ fn host_devices() -> Vec<Value> {
 /// A process's environment as docker builds it: PATH, HOSTNAME and (with a terminal)
 /// TERM=xterm, then the container's Config.Env, then `extra` (an exec's `-e`), each
 /// replacing an earlier entry of the same name.
-pub fn process_env(c: &Container, tty: bool, extra: &[String]) -> Vec<String> {
+/// `links` are the link variables (`network::link_env`), which the container's own
+/// environment overrides, as in docker; `extra` overrides everything (an exec's `-e`).
+pub fn process_env(c: &Container, tty: bool, links: &[String], extra: &[String]) -> Vec<String> {
     let mut env = vec![
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
         format!("HOSTNAME={}", c.spec.config.hostname),
@@ -326,7 +342,7 @@ pub fn process_env(c: &Container, tty: bool, extra: &[String]) -> Vec<String> {
     if tty {
         env.push("TERM=xterm".into());
     }
-    for e in c.spec.config.env.iter().chain(extra) {
+    for e in links.iter().chain(&c.spec.config.env).chain(extra) {
         crate::container::parse::set_env(&mut env, e);
     }
     env

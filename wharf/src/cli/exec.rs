@@ -55,6 +55,7 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
     let ctx = super::open(root, Access::Shared)?;
     // docker's client exits 1 for these, 125/126/127 only once the exec itself fails.
     let c = lookup::find(&ctx.db, &a.container).map_err(super::daemon_error)?;
+    let link_env = wharf::network::link_env(&ctx.db, &c).map_err(super::daemon_error)?;
     drop(ctx);
     if c.effective_status() == container::Status::Paused {
         return Err(super::daemon_error(format!(
@@ -87,7 +88,7 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         &cdir.join("bundle"),
         &bundle::ExecProcess {
             args: &a.command,
-            env: bundle::process_env(&c, a.tty, &extra_env),
+            env: bundle::process_env(&c, a.tty, &link_env, &extra_env),
             cwd: &cwd,
             user: &u,
             terminal: a.tty,

@@ -1218,3 +1218,43 @@ pub fn filtered(
     }
     Ok(out)
 }
+
+/// docker's legacy link variables for each `--link NAME:ALIAS`: `ALIAS_NAME`, the target's
+/// exposed ports as `ALIAS_PORT*` and its environment as `ALIAS_ENV_*` (HOME and PATH left
+/// out), with the target's address of the moment.
+pub fn link_env(db: &Db, c: &Container) -> Result<Vec<String>, NetworkError> {
+    let mut env = Vec::new();
+    for l in c.spec.host.links.iter().flatten() {
+        let (name, alias) = l.split_once(':').unwrap_or((l, l));
+        let Ok(target) = container::lookup::find(db, name) else {
+            continue;
+        };
+        let Some(ep) = db.endpoints_of(&target.id)?.into_iter().next() else {
+            continue;
+        };
+        let a = alias.to_ascii_uppercase().replace('-', "_");
+        env.push(format!("{a}_NAME=/{}/{alias}", c.name));
+        let mut keys: Vec<&String> = target.spec.config.exposed_ports.keys().collect();
+        keys.sort_by_key(|k| ports::sort_key(k));
+        for (i, k) in keys.iter().enumerate() {
+            let (port, proto) = ports::sort_key(k);
+            let url = format!("{proto}://{}:{port}", ep.address);
+            if i == 0 {
+                env.push(format!("{a}_PORT={url}"));
+            }
+            let p = format!("{a}_PORT_{port}_{}", proto.to_ascii_uppercase());
+            env.push(format!("{p}={url}"));
+            env.push(format!("{p}_ADDR={}", ep.address));
+            env.push(format!("{p}_PORT={port}"));
+            env.push(format!("{p}_PROTO={proto}"));
+        }
+        for e in &target.spec.config.env {
+            if let Some((k, v)) = e.split_once('=') {
+                if k != "HOME" && k != "PATH" {
+                    env.push(format!("{a}_ENV_{k}={v}"));
+                }
+            }
+        }
+    }
+    Ok(env)
+}

@@ -366,8 +366,39 @@ fn links_none_and_host_networking() {
     let Some(g) = guard() else {
         return;
     };
-    g.ok(&["run", "-d", "--name", "target", "busybox", "sleep", "300"]);
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "target",
+        "--expose",
+        "5432",
+        "-e",
+        "DB_USER=app",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
     let ip = g.inspect("target", "{{.NetworkSettings.IPAddress}}");
+    let env = g.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "web",
+        "--link",
+        "target:my-db",
+        "busybox",
+        "env",
+    ]);
+    for want in [
+        "MY_DB_NAME=/web/my-db".to_string(),
+        format!("MY_DB_PORT=tcp://{ip}:5432"),
+        format!("MY_DB_PORT_5432_TCP_ADDR={ip}"),
+        "MY_DB_PORT_5432_TCP_PROTO=tcp".to_string(),
+        "MY_DB_ENV_DB_USER=app".to_string(),
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} missing: {env}");
+    }
     let hosts = g.ok(&[
         "run",
         "--rm",
