@@ -5,9 +5,9 @@
 //! - throughput of a published port on 127.0.0.1 against the container's own address;
 //! - the time of `run -d` with two published ports for the 1st and the 21st container.
 //!
-//! Traffic goes only to loopback and to the benchmark's own containers. docker 20.10 is
-//! not measured: its bridge needs dockerd to rewrite the host's iptables, which this
-//! machine's rules forbid (the bench says so when it runs).
+//! docker 20.10 runs with its own bridge inside a network namespace the bench makes (its
+//! iptables rules, docker0 and docker-proxy stay there); its published-port throughput is
+//! docker-proxy's. Traffic goes only to loopback, the bench's namespace and its containers.
 //!
 //! Run: `cargo bench -p wharf --bench network` (`WHARF_BENCH_RUNS=N`, default 15).
 
@@ -15,6 +15,8 @@
 mod cgroup;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "engines/dockerd.rs"]
+mod dockerd;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -182,9 +184,22 @@ fn main() {
     import.arg("import").arg(&tar).arg("busybox");
     output(import, "podman import").unwrap();
 
+    let docker = match dockerd::Dockerd::start(&dir.path().join("docker")) {
+        Ok(d) => {
+            let mut import = d.client()();
+            import.arg("import").arg(&tar).arg("busybox");
+            output(import, "docker import").unwrap();
+            Some(d)
+        }
+        Err(why) => {
+            println!("docker 20.10: not measured ({why})");
+            None
+        }
+    };
     let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
-    let result = measure(&w, &hull, &podman, runs);
+    let result = measure(&w, &hull, &podman, docker.as_ref(), runs);
     drop(hugetlb);
+    drop(docker);
     let mut reset = podman();
     reset.args(["system", "reset", "--force"]);
     let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
@@ -208,6 +223,7 @@ fn measure(
     w: &Wharf,
     hull: &str,
     podman: &(impl Fn() -> Command + Clone + 'static),
+    docker: Option<&dockerd::Dockerd>,
     runs: usize,
 ) -> Result<(), String> {
     let mut rows: Vec<Row> = Vec::new();
@@ -247,6 +263,20 @@ fn measure(
             Vec::new(),
         ));
     }
+    if let Some(d) = docker {
+        for net in ["bridge", "none"] {
+            let client = d.client();
+            rows.push((
+                format!("docker + runc, {net}"),
+                Box::new(move || {
+                    let mut c = client();
+                    c.args(["run", "--rm", "--network", net, "busybox", "true"]);
+                    c
+                }),
+                Vec::new(),
+            ));
+        }
+    }
     run_costs(&mut rows, runs)?;
     let medians: Vec<(String, Duration)> = rows
         .iter_mut()
@@ -268,6 +298,12 @@ fn measure(
     println!("  wharf + hull {:>7.1}ms", ms(wh));
     println!("  wharf + crun {:>7.1}ms", ms(wc));
     println!("  podman + crun {:>6.1}ms (netavark)", ms(pc));
+    if docker.is_some() {
+        println!(
+            "  docker + runc {:>6.1}ms (libnetwork)",
+            ms(cost("docker + runc"))
+        );
+    }
     println!(
         "  wharf / podman, same runtime (crun): {:.2}x (goal <= 0.33x)",
         wc.as_secs_f64() / pc.as_secs_f64().max(1e-9)
@@ -304,12 +340,43 @@ fn measure(
     published.sort_by(f64::total_cmp);
     let (d, p) = (direct[2], published[2]);
     println!("throughput, 64 MiB per connection, median of 5:");
-    println!("  container address {d:>8.0} MB/s");
+    println!("  wharf: container address {d:>8.0} MB/s");
     println!(
-        "  127.0.0.1 published {p:>6.0} MB/s  ({:.2}x, goal >= 0.9x)",
+        "  wharf: 127.0.0.1 published {p:>6.0} MB/s  ({:.2}x, goal >= 0.9x)",
         p / d
     );
     let _ = w.cmd(hull).args(["rm", "-f", "sink"]).output();
+    if let Some(dk) = docker {
+        let mut sink = dk.client()();
+        sink.args(["run", "-d", "--name", "sink", "-p", "127.0.0.1:8080:80"])
+            .args([
+                "busybox",
+                "sh",
+                "-c",
+                "while :; do nc -l -p 80 >/dev/null; done",
+            ]);
+        output(sink, "docker run sink")?;
+        let mut ip = dk.client()();
+        ip.args(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "sink"]);
+        let ip: std::net::Ipv4Addr = output(ip, "docker inspect")?
+            .trim()
+            .parse()
+            .map_err(|e| format!("docker container address: {e}"))?;
+        let (mut dd, mut dp) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            dd.push(dk.inside(move || throughput(SocketAddr::from((ip, 80))))??);
+            dp.push(dk.inside(|| throughput(SocketAddr::from(([127, 0, 0, 1], 8080))))??);
+        }
+        dd.sort_by(f64::total_cmp);
+        dp.sort_by(f64::total_cmp);
+        println!("  docker: container address {:>7.0} MB/s", dd[2]);
+        println!(
+            "  docker: 127.0.0.1 via docker-proxy {:>4.0} MB/s  ({:.2}x; wharf's published port is {:.2}x docker-proxy's)",
+            dp[2],
+            dp[2] / dd[2],
+            p / dp[2]
+        );
+    }
 
     // The 1st and the 21st container with two published ports each, three rounds.
     let (mut first, mut last) = (Vec::new(), Vec::new());

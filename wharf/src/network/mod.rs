@@ -354,9 +354,7 @@ fn bring_up(root: &Path, n: &NetworkRow) -> Result<u32, NetworkError> {
         }
     }
     let t = nft::table(root);
-    let tag = format!("net:{}", n.id);
-    let owners = nft::owners(&t)?;
-    if !owners.contains(&tag) {
+    if !nft::has_network(&t, &n.id)? {
         nft::ensure_table(&t)?;
         nft::add_network(&t, &n.id, bridge, &a.subnet, n.internal)?;
     }
@@ -547,8 +545,14 @@ pub fn start(root: &Path, db: &mut Db, c: &Container) -> Result<Option<Sandbox>,
     if c.spec.host.network_mode == "host" {
         return Ok(None);
     }
-    stop(root, db, c)?;
     let path = netns::path(root, &c.id);
+    // `stop` removes the namespace file last: without one there is nothing left over, and
+    // the table need not be read (which would make each start cost more than the last).
+    if path.exists() {
+        stop(root, db, c)?;
+    } else {
+        delete_veths(db, c)?;
+    }
     netns::create(&path).map_err(kernel(format!(
         "creating network namespace {}",
         path.display()
@@ -680,6 +684,11 @@ pub fn stop(root: &Path, db: &mut Db, c: &Container) -> Result<(), NetworkError>
     nft::remove_owner(&nft::table(root), &c.id)?;
     let path = netns::path(root, &c.id);
     netns::remove(&path).map_err(kernel(format!("removing {}", path.display())))?;
+    delete_veths(db, c)
+}
+
+/// Deletes the host ends of `c`'s veths (their inner ends go with them).
+fn delete_veths(db: &Db, c: &Container) -> Result<(), NetworkError> {
     let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
     for ep in db.endpoints_of(&c.id)? {
         let host = veth_name(&c.id, &ep.network_id);

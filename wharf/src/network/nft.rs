@@ -218,7 +218,7 @@ pub fn remove_owner(t: &str, owner: &str) -> Result<(), NftError> {
 /// Deletes every rule whose comment `doomed` picks; the table's own rules (the hook
 /// chains' jumps) carry none and are never picked.
 pub fn remove_where(t: &str, doomed: impl Fn(&str) -> bool) -> Result<(), NftError> {
-    let Some(rules) = rules(t)? else {
+    let Some(rules) = rules(t, None)? else {
         return Ok(());
     };
     let deletes: Vec<Value> = rules
@@ -235,28 +235,27 @@ pub fn remove_where(t: &str, doomed: impl Fn(&str) -> bool) -> Result<(), NftErr
     apply(deletes)
 }
 
-/// The comments of the table's rules, each once.
-pub fn owners(t: &str) -> Result<Vec<String>, NftError> {
-    let mut out: Vec<String> = rules(t)?
+/// Whether network `id` has its rules. Only the postrouting chain is read, where every
+/// bridge network has rules and no container has any: its size does not grow with the
+/// number of containers or ports.
+pub fn has_network(t: &str, id: &str) -> Result<bool, NftError> {
+    let tag = format!("net:{id}");
+    Ok(rules(t, Some("postrouting"))?
         .unwrap_or_default()
-        .into_iter()
-        .map(|(_, _, c)| c)
-        .filter(|c| !c.is_empty())
-        .collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
+        .iter()
+        .any(|(_, _, c)| *c == tag))
 }
 
 /// A rule as listed: its chain, handle and comment.
 type Listed = (String, u32, String);
 
-/// Every rule of the table; None when the table does not exist.
-fn rules(t: &str) -> Result<Option<Vec<Listed>>, NftError> {
-    let listed = helper::get_current_ruleset_with_args(
-        helper::DEFAULT_NFT,
-        ["list", "table", "ip", t].iter(),
-    );
+/// Every rule of the table, or of one of its chains; None when the table does not exist.
+fn rules(t: &str, chain: Option<&str>) -> Result<Option<Vec<Listed>>, NftError> {
+    let args: Vec<&str> = match chain {
+        Some(c) => vec!["list", "chain", "ip", t, c],
+        None => vec!["list", "table", "ip", t],
+    };
+    let listed = helper::get_current_ruleset_with_args(helper::DEFAULT_NFT, args.iter());
     let doc = match listed {
         Ok(d) => d,
         Err(NftablesError::NftFailed { stderr, .. }) if stderr.contains("No such file") => {
