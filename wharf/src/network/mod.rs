@@ -56,6 +56,8 @@ pub enum NetworkError {
     Exhausted(String),
     #[error("Address already in use")]
     AddressInUse,
+    #[error("Invalid address {0}: It does not belong to any of this network's subnets")]
+    OutsideSubnet(String),
     #[error("invalid IPv4 address: {0}")]
     Address(String),
     #[error("user specified IP address is supported on user defined networks only")]
@@ -451,7 +453,10 @@ pub fn join(
     let wanted: Option<Ipv4Addr> = match &o.ip {
         Some(s) => {
             let ip: Ipv4Addr = s.parse().map_err(|_| NetworkError::Address(s.clone()))?;
-            if !a.subnet.contains(&ip) || ip == a.gateway {
+            if !a.subnet.contains(&ip) {
+                return Err(NetworkError::OutsideSubnet(s.clone()));
+            }
+            if ip == a.gateway {
                 return Err(NetworkError::AddressInUse);
             }
             Some(ip)

@@ -146,6 +146,25 @@ fn published_ports_answer_on_loopback_and_host_addresses() {
     let ip = g.inspect("web", "{{.NetworkSettings.IPAddress}}");
     let ip: Ipv4Addr = ip.parse().expect("an address");
     assert!(http_get(SocketAddr::from((ip, 80)), 20).is_some());
+    // Hairpin: another container reaches the published port on the host's side of the
+    // bridge (the gateway), through the same DNAT.
+    let gw = g.inspect("web", "{{.NetworkSettings.Gateway}}");
+    let page = g.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{gw}:{any}/"),
+    ]);
+    assert_eq!(page, "hello from wharf\n");
+    // That --rm container's endpoint went with it.
+    let v: serde_json::Value =
+        serde_json::from_str(&g.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 1, "{v}");
+    assert_eq!(veths(&g).len(), 1);
     assert_eq!(
         g.inspect("web", "{{json .NetworkSettings.Ports}}"),
         format!(
@@ -176,6 +195,13 @@ fn published_ports_answer_on_loopback_and_host_addresses() {
     );
     assert!(r.contains("masquerade"), "{r}");
     assert!(r.contains(&id), "{r}");
+    // A restart keeps the address.
+    g.ok(&["restart", "-t", "0", "web"]);
+    assert_eq!(
+        g.inspect("web", "{{.NetworkSettings.IPAddress}}"),
+        ip.to_string()
+    );
+    assert!(http_get(SocketAddr::from(([127, 0, 0, 1], lo)), 20).is_some());
     g.ok(&["rm", "-f", "web"]);
     assert!(!rules(&g).contains(&id));
     assert!(http_get(SocketAddr::from(([127, 0, 0, 1], lo)), 1).is_none());
@@ -657,4 +683,126 @@ fn a_killed_monitor_leaves_nothing_after_rm_and_prune() {
     assert!(r.contains("jump ports"), "{r}");
     assert!(TcpListener::bind(("0.0.0.0", port)).is_ok());
     g.assert_clean();
+}
+
+#[test]
+fn internal_networks_fixed_addresses_and_lookups_while_peers_churn() {
+    let Some(g) = guard() else {
+        return;
+    };
+    g.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.214.0.0/24",
+        "inner",
+    ]);
+    let out = g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "inner",
+        "--ip",
+        "10.214.0.77",
+        "--mac-address",
+        "02:00:00:00:00:77",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip link show eth0; ip route",
+    ]);
+    assert!(out.contains("10.214.0.77/24"), "{out}");
+    assert!(out.contains("02:00:00:00:00:77"), "{out}");
+    assert!(
+        !out.contains("default"),
+        "an internal network has no way out: {out}"
+    );
+    let id = g.ok(&["network", "inspect", "-f", "{{.Id}}", "inner"]);
+    let r = rules(&g);
+    assert!(
+        r.contains(&format!(
+            "iifname \"wh-{}\" oifname != \"wh-{}\" drop",
+            &id[..12],
+            &id[..12]
+        )),
+        "{r}"
+    );
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "inner",
+        "--ip",
+        "10.99.0.1",
+        "busybox",
+        "true",
+    ]);
+    assert_fails(
+        &out,
+        125,
+        "Invalid address 10.99.0.1: It does not belong to any of this network's subnets",
+    );
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "--network",
+        "inner",
+        "--ip",
+        "10.214.0.5",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let out = g.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "inner",
+        "--ip",
+        "10.214.0.5",
+        "busybox",
+        "true",
+    ]);
+    assert_fails(&out, 125, "Address already in use");
+    g.ok(&["rm", "-f", "holder"]);
+    assert_eq!(g.ok(&["ps", "-aq"]), "");
+    // A name keeps resolving while other containers start and stop on the network.
+    g.ok(&["network", "create", "churn"]);
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stable",
+        "--network",
+        "churn",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    g.ok(&[
+        "run", "-d", "--name", "asker", "--network", "churn", "busybox", "sh", "-c",
+        "while :; do nslookup stable 127.0.0.11 >/dev/null 2>&1 && echo ok || echo FAIL; done > /tmp/log",
+    ]);
+    for i in 0..8 {
+        g.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("x{i}"),
+            "--network",
+            "churn",
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+    }
+    for i in 0..8 {
+        g.ok(&["rm", "-f", &format!("x{i}")]);
+    }
+    let log = g.ok(&["exec", "asker", "cat", "/tmp/log"]);
+    assert!(log.lines().filter(|l| *l == "ok").count() > 10, "{log}");
+    assert!(!log.contains("FAIL"), "a lookup failed while peers churned");
 }
