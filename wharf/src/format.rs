@@ -194,6 +194,11 @@ pub fn write_table(out: &mut impl Write, lines: &[String]) -> std::io::Result<()
 
 /// docker's `units.HumanSizeWithPrecision(size, 3)`: decimal units, Go's `%.3g`.
 pub fn human_size(size: u64) -> String {
+    human_size_with(size, 3)
+}
+
+/// docker's `units.HumanSizeWithPrecision`: decimal units, `precision` significant digits.
+pub fn human_size_with(size: u64, precision: i32) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut s = size as f64;
     let mut i = 0;
@@ -201,7 +206,7 @@ pub fn human_size(size: u64) -> String {
         s /= 1000.0;
         i += 1;
     }
-    format!("{}{}", go_g(s, 3), UNITS[i])
+    format!("{}{}", go_g(s, precision), UNITS[i])
 }
 
 /// docker's `units.BytesSize`: binary units, Go's `%.4g`.

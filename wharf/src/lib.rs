@@ -2,6 +2,7 @@
 //! the formatting of docker-shaped output; `main.rs` turns it into the `wharf` command.
 
 pub mod attach;
+pub mod build;
 pub mod bundle;
 pub mod container;
 pub mod context;

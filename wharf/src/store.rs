@@ -113,6 +113,14 @@ CREATE TABLE endpoints (
 );
 CREATE INDEX endpoints_by_container ON endpoints(container_id);
 "#,
+    r#"
+CREATE TABLE build_cache (
+    key TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX build_cache_by_image ON build_cache(image_id);
+"#,
 ];
 
 /// One container as recorded: what `create` decided (`spec`) and what the monitor and the
@@ -862,6 +870,44 @@ impl Db {
             params![container_id, network_id],
         )?;
         Ok(())
+    }
+}
+
+/// The build cache: a step's key to the image it made.
+impl Db {
+    pub fn build_cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT image_id FROM build_cache WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn build_cache_put(&mut self, key: &str, image_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO build_cache (key, image_id, created) VALUES (?1, ?2, ?3)",
+            params![key, image_id, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Every image a cache entry points at.
+    pub fn build_cache_images(&self) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT image_id FROM build_cache")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets the whole cache; returns the images it pointed at.
+    pub fn build_cache_clear(&mut self) -> Result<HashSet<String>, StoreError> {
+        let images = self.build_cache_images()?;
+        self.conn.execute("DELETE FROM build_cache", [])?;
+        Ok(images)
     }
 }
 

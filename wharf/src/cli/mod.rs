@@ -2,6 +2,7 @@
 //! turns flags into calls into the library.
 
 mod attach;
+mod build;
 mod commit;
 mod container;
 mod cp;
@@ -115,6 +116,13 @@ enum Command {
         #[command(subcommand)]
         command: network::Command,
     },
+    /// Build an image from a Dockerfile
+    Build(build::Args),
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        command: build::BuilderCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -143,6 +151,8 @@ enum ImageCommand {
     Pull(pull::PullArgs),
     /// Upload an image to a registry
     Push(pull::PushArgs),
+    /// Build an image from a Dockerfile
+    Build(build::Args),
 }
 
 /// The container commands docker has both at the top level and under `container`;
@@ -314,6 +324,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Monitor(a) => return container::monitor(&root, a),
         Command::Volume { command } => return volume::run(&root, command),
         Command::Network { command } => return network::run(&root, command),
+        Command::Build(a) => return build::run(&root, rt, a),
+        Command::Builder { command } => return build::builder(&root, command),
         Command::Image { command } => command,
         Command::Images(a) => ImageCommand::Ls(a),
         Command::Tag(a) => ImageCommand::Tag(a),
@@ -329,6 +341,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cmd {
         ImageCommand::Ls(a) => images::run(&root, a),
+        ImageCommand::Build(a) => build::run(&root, rt, a),
         ImageCommand::Tag(a) => tag::run(&root, a),
         ImageCommand::Rm(a) => rmi::run(&root, a),
         ImageCommand::History(a) => history::run(&root, a),

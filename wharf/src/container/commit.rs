@@ -144,7 +144,7 @@ fn push(v: &mut Value, key: &str, item: Value) {
 }
 
 /// The upper directory as a layer blob: its digest (the diff_id) and size.
-fn write_layer(ctx: &Context, c: &Container) -> Result<(Digest, u64), CommitError> {
+pub(crate) fn write_layer(ctx: &Context, c: &Container) -> Result<(Digest, u64), CommitError> {
     let upper = Layout::new(&super::dir(&ctx.root, &c.id)).upper;
     let w = ctx.blobs.writer(None).map_err(ImageError::from)?;
     let mut b = tar::Builder::new(w);

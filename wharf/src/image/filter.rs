@@ -105,6 +105,7 @@ impl Filters {
         }
         let images = ctx.db.images()?;
         let parents = with_children(ctx, &images)?;
+        let intermediate = intermediates(ctx, &images)?;
         let mut out = Vec::new();
         for mut img in images {
             let has_children = parents.contains(img.id.as_str());
@@ -127,7 +128,7 @@ impl Filters {
                 img.repo_digests = self.matching(&img.repo_digests)?;
             }
             if img.tags.is_empty() && img.repo_digests.is_empty() {
-                if (!all && has_children)
+                if (!all && (has_children || intermediate.contains(img.id.as_str())))
                     || self.dangling == Some(false)
                     || !self.references.is_empty()
                 {
@@ -192,6 +193,37 @@ fn created(img: &ImageRow) -> Option<DateTime<FixedOffset>> {
 
 /// Ids of images another image builds on: their layers are a strict prefix of its
 /// layers. These are docker's intermediate images when they have no name.
+/// docker's intermediate images: build-cache images another image was built on (its
+/// history extends theirs). A metadata step adds no layer, so layers cannot tell.
+fn intermediates(ctx: &Context, images: &[ImageRow]) -> Result<HashSet<String>, FilterError> {
+    let cache = ctx.db.build_cache_images()?;
+    if cache.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let history = |id: &crate::image::digest::Digest| -> Vec<serde_json::Value> {
+        ctx.blobs
+            .read(id)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<serde_json::Value>(&raw).ok())
+            .and_then(|c| c["history"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let all: Vec<(String, Vec<serde_json::Value>)> = images
+        .iter()
+        .map(|i| (i.id.to_string(), history(&i.id)))
+        .collect();
+    Ok(all
+        .iter()
+        .filter(|(id, h)| {
+            cache.contains(id)
+                && all
+                    .iter()
+                    .any(|(_, other)| other.len() > h.len() && other.starts_with(h))
+        })
+        .map(|(id, _)| id.clone())
+        .collect())
+}
+
 fn with_children(ctx: &Context, images: &[ImageRow]) -> Result<HashSet<String>, FilterError> {
     let mut stacks = Vec::with_capacity(images.len());
     for i in images {

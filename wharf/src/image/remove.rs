@@ -128,9 +128,14 @@ fn user_of(ctx: &Context, id: &Digest) -> Result<Option<(String, bool)>, RemoveE
 
 /// `image prune`: dangling images, or with `all` every image; never one a container uses.
 pub fn prune(ctx: &mut Context, all: bool) -> Result<Report, RemoveError> {
+    // The build cache's images are the builder's: `builder prune` removes them.
+    let cache = ctx.db.build_cache_images()?;
     let mut victims: Vec<Digest> = Vec::new();
     for i in ctx.db.images()? {
-        if (all || i.tags.is_empty()) && user_of(ctx, &i.id)?.is_none() {
+        if (all || i.tags.is_empty())
+            && !cache.contains(i.id.as_str())
+            && user_of(ctx, &i.id)?.is_none()
+        {
             victims.push(i.id);
         }
     }
@@ -143,6 +148,21 @@ pub fn prune(ctx: &mut Context, all: bool) -> Result<Report, RemoveError> {
                 .extend(img.repo_digests.iter().map(|t| familiar(t)));
         }
     }
+    delete_images(ctx, &victims, &mut report)?;
+    Ok(report)
+}
+
+/// `builder prune`: forgets the build cache and deletes the images only it kept (untagged,
+/// used by no container).
+pub fn prune_build_cache(ctx: &mut Context) -> Result<Report, RemoveError> {
+    let cache = ctx.db.build_cache_clear()?;
+    let mut victims = Vec::new();
+    for i in ctx.db.images()? {
+        if cache.contains(i.id.as_str()) && i.tags.is_empty() && user_of(ctx, &i.id)?.is_none() {
+            victims.push(i.id);
+        }
+    }
+    let mut report = Report::default();
     delete_images(ctx, &victims, &mut report)?;
     Ok(report)
 }

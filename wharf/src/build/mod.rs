@@ -1,0 +1,1477 @@
+//! `build`: a Dockerfile and its context become an image, step by step as docker's classic
+//! builder does it and prints it (`Step 2/5 : ...`, ` ---> Using cache`, `Successfully
+//! built ...`), with BuildKit's habit of skipping the stages the target does not need.
+//! Every step's result is an image in the store (untagged, hidden from `images` like
+//! docker's intermediate images) and a row in the build cache: the key is the parent
+//! image, the instruction after expansion, and for COPY/ADD the content, mode and owner
+//! of every source. RUN steps run in a container through the chosen runtime, on the
+//! default bridge unless `--network` says otherwise, and leave no container behind.
+//! The operation reports progress through a line sink and never prints.
+
+pub mod dockerignore;
+pub mod expand;
+pub mod layer;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parse_dockerfile::{Command, Instruction, Source};
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::container::{self, create, ops, HostConfig};
+use crate::context::Context;
+use crate::image::compression::Compression;
+use crate::image::digest::Digest;
+use crate::image::install;
+use crate::image::lookup;
+use crate::image::oci::Descriptor;
+use crate::image::reference::ImageRef;
+use crate::image::ImageError;
+use dockerignore::Matcher;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("failed to read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("dockerfile parse error line {line}, column {column}: {msg}")]
+    Parse {
+        line: usize,
+        column: usize,
+        msg: String,
+    },
+    #[error("{0}")]
+    Dockerignore(#[from] dockerignore::PatternError),
+    #[error("failed to process {text:?}: {source}")]
+    Expand {
+        text: String,
+        source: expand::ExpandError,
+    },
+    #[error("failed to reach build target {0} in Dockerfile")]
+    Target(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    RunFailed { command: String, code: i32 },
+    #[error("{0}")]
+    Step(String),
+    #[error(transparent)]
+    Layer(#[from] layer::LayerError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Create(#[from] create::CreateError),
+    #[error(transparent)]
+    Ops(#[from] ops::OpsError),
+    #[error(transparent)]
+    Container(#[from] container::ContainerError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Lookup(#[from] lookup::LookupError),
+    #[error(transparent)]
+    Reference(#[from] crate::image::reference::RefError),
+}
+
+/// What `build` was asked for.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Dockerfile, `context/Dockerfile` when None.
+    pub dockerfile: Option<PathBuf>,
+    pub tags: Vec<String>,
+    /// `--build-arg K=V`, or `K` alone to take the value from the environment.
+    pub build_args: Vec<String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub labels: BTreeMap<String, String>,
+    /// NetworkMode of RUN steps.
+    pub network: String,
+    pub runtime_path: PathBuf,
+}
+
+/// The image a stage has built so far.
+#[derive(Debug, Clone)]
+struct Image {
+    /// None for `scratch` before its first layer.
+    id: Option<Digest>,
+    config: Value,
+    layers: Vec<Descriptor>,
+}
+
+impl Image {
+    fn scratch() -> Self {
+        Image {
+            id: None,
+            config: json!({
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+                "rootfs": {"type": "layers", "diff_ids": []},
+                "history": [],
+            }),
+            layers: Vec::new(),
+        }
+    }
+
+    fn cfg(&mut self) -> &mut Map<String, Value> {
+        if !self.config["config"].is_object() {
+            self.config["config"] = json!({});
+        }
+        self.config["config"].as_object_mut().expect("an object")
+    }
+
+    fn env(&self) -> Vec<String> {
+        self.config["config"]["Env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn workdir(&self) -> String {
+        self.config["config"]["WorkingDir"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn parent_key(&self) -> String {
+        self.id
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "scratch".into())
+    }
+}
+
+fn short(d: &Digest) -> String {
+    d.hex()[..12].to_string()
+}
+
+/// docker's `units.HumanSize` (four significant digits, decimal units).
+fn context_size(size: u64) -> String {
+    crate::format::human_size_with(size, 4)
+}
+
+/// The text of the instruction as written, continuation lines joined (comment lines
+/// inside it dropped, as docker does).
+fn original(text: &str, start: usize, escape: char) -> String {
+    let mut out = String::new();
+    for (n, l) in text[start..].split('\n').enumerate() {
+        let l = l.trim_end_matches('\r');
+        if n > 0 && l.trim_start().starts_with('#') {
+            continue;
+        }
+        match l.trim_end().strip_suffix(escape) {
+            Some(cont) => out.push_str(cont),
+            None => {
+                out.push_str(l);
+                break;
+            }
+        }
+    }
+    out.trim().to_string()
+}
+
+fn shell_text(raw: &str, escape: char) -> String {
+    original(raw, 0, escape)
+}
+
+/// Starts of every instruction, for the `Step` lines.
+fn instruction_start(i: &Instruction) -> usize {
+    match i {
+        Instruction::Add(x) => x.add.span.start,
+        Instruction::Arg(x) => x.arg.span.start,
+        Instruction::Cmd(x) => x.cmd.span.start,
+        Instruction::Copy(x) => x.copy.span.start,
+        Instruction::Entrypoint(x) => x.entrypoint.span.start,
+        Instruction::Env(x) => x.env.span.start,
+        Instruction::Expose(x) => x.expose.span.start,
+        Instruction::From(x) => x.from.span.start,
+        Instruction::Healthcheck(x) => x.healthcheck.span.start,
+        Instruction::Label(x) => x.label.span.start,
+        Instruction::Maintainer(x) => x.maintainer.span.start,
+        Instruction::Onbuild(x) => x.onbuild.span.start,
+        Instruction::Run(x) => x.run.span.start,
+        Instruction::Shell(x) => x.shell.span.start,
+        Instruction::Stopsignal(x) => x.stopsignal.span.start,
+        Instruction::User(x) => x.user.span.start,
+        Instruction::Volume(x) => x.volume.span.start,
+        Instruction::Workdir(x) => x.workdir.span.start,
+        _ => 0,
+    }
+}
+
+/// A command of RUN/CMD/ENTRYPOINT as the config records it: exec form as given, shell
+/// form through the stage's shell.
+fn command_of(c: &Command, shell: &[String], escape: char) -> (Vec<String>, bool) {
+    match c {
+        Command::Exec(v) => (v.value.iter().map(|s| s.value.to_string()).collect(), false),
+        Command::Shell(s) => {
+            let mut v = shell.to_vec();
+            v.push(shell_text(s.value, escape));
+            (v, true)
+        }
+        _ => (Vec::new(), false),
+    }
+}
+
+/// Variables a stage sees: build args declared so far (with their values) under the
+/// image's environment.
+struct Vars {
+    args: BTreeMap<String, String>,
+}
+
+/// docker's predefined ARGs: usable without an ARG line, and left out of the history.
+const PREDEFINED_ARGS: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+fn lookup_env(env: &[String], name: &str) -> Option<String> {
+    env.iter().rev().find_map(|e| {
+        e.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+/// The builder's state over one Dockerfile.
+struct Builder<'a> {
+    ctx: &'a mut Context,
+    o: &'a Options,
+    out: &'a mut dyn FnMut(&str),
+    ignore: Matcher,
+    given_args: HashMap<String, String>,
+    used_args: HashSet<String>,
+    step: usize,
+    steps: usize,
+}
+
+/// Builds the image; returns its id. Intermediate containers are removed whatever happens.
+pub fn build(
+    ctx: &mut Context,
+    o: &Options,
+    out: &mut dyn FnMut(&str),
+) -> Result<Digest, BuildError> {
+    let dockerfile = o
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| o.context.join("Dockerfile"));
+    let text = std::fs::read_to_string(&dockerfile).map_err(|source| BuildError::Read {
+        path: dockerfile.clone(),
+        source,
+    })?;
+    let df = parse_dockerfile::parse(&text).map_err(|e| BuildError::Parse {
+        line: e.line(),
+        column: e.column(),
+        msg: e.to_string(),
+    })?;
+    let escape = df
+        .parser_directives
+        .escape
+        .as_ref()
+        .map(|d| d.value.value)
+        .unwrap_or('\\');
+    let ignore_text = std::fs::read_to_string(o.context.join(".dockerignore")).unwrap_or_default();
+    let ignore = Matcher::parse(&ignore_text)?;
+    out(&format!(
+        "Sending build context to Docker daemon  {}",
+        context_size(context_bytes(&o.context, &ignore))
+    ));
+    let mut given_args = HashMap::new();
+    for a in &o.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => given_args.insert(k.to_string(), v.to_string()),
+            None => std::env::var(a)
+                .ok()
+                .and_then(|v| given_args.insert(a.clone(), v)),
+        };
+    }
+    let stages: Vec<parse_dockerfile::Stage> = df.stages().collect();
+    let names: Vec<Option<String>> = stages
+        .iter()
+        .map(|s| {
+            s.from
+                .as_
+                .as_ref()
+                .map(|(_, n)| n.value.to_ascii_lowercase())
+        })
+        .collect();
+    let target = match &o.target {
+        Some(t) => names
+            .iter()
+            .position(|n| n.as_deref() == Some(t.to_ascii_lowercase().as_str()))
+            .ok_or_else(|| BuildError::Target(t.clone()))?,
+        None => stages.len() - 1,
+    };
+    // Global ARGs (before the first FROM) only reach FROM lines.
+    let mut global = BTreeMap::new();
+    for a in df.global_args() {
+        for w in expand::words(&a.arguments.value, &|_| None, escape).map_err(|source| {
+            BuildError::Expand {
+                text: a.arguments.value.to_string(),
+                source,
+            }
+        })? {
+            let (k, v) = w
+                .split_once('=')
+                .map(|(k, v)| (k, Some(v)))
+                .unwrap_or((&w, None));
+            let v = given_args
+                .get(k)
+                .cloned()
+                .or(v.map(String::from))
+                .unwrap_or_default();
+            global.insert(k.to_string(), v);
+        }
+    }
+    let needed = needed_stages(&stages, &names, target, &global, escape)?;
+    let steps: usize = needed
+        .iter()
+        .map(|i| stages[*i].instructions.len() + 1)
+        .sum();
+    let mut b = Builder {
+        ctx,
+        o,
+        out,
+        ignore,
+        given_args,
+        used_args: HashSet::new(),
+        step: 0,
+        steps,
+    };
+    let mut results: HashMap<usize, Image> = HashMap::new();
+    for &i in &needed {
+        let img = b.stage(&text, escape, &stages, &names, i, &global, &results)?;
+        results.insert(i, img);
+    }
+    let mut final_img = results.remove(&target).expect("the target was built");
+    if !o.labels.is_empty() {
+        let cfg = final_img.cfg();
+        let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        for (k, v) in &o.labels {
+            labels[k] = json!(v);
+        }
+        final_img = b.commit_meta(final_img, "LABEL", &format!("build labels {:?}", o.labels))?;
+    }
+    let unused: Vec<&String> = b
+        .given_args
+        .keys()
+        .filter(|k| !b.used_args.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+        .collect();
+    if !unused.is_empty() {
+        let mut names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        names.sort();
+        (b.out)(&format!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            names.join(" ")
+        ));
+    }
+    let id = match final_img.id.clone() {
+        Some(id) => id,
+        None => b.install(&final_img)?,
+    };
+    (b.out)(&format!("Successfully built {}", short(&id)));
+    for t in &o.tags {
+        let r = ImageRef::parse(t)?;
+        b.ctx.db.tag(&r.to_string(), &id)?;
+        (b.out)(&format!("Successfully tagged {}", r.familiar()));
+    }
+    Ok(id)
+}
+
+/// Sum of the sizes of the context's files that `.dockerignore` keeps: what docker's
+/// client would send.
+fn context_bytes(root: &Path, ignore: &Matcher) -> u64 {
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap_or(e.path())
+                .display()
+                .to_string();
+            !ignore.ignored(&rel) || (e.file_type().is_dir() && ignore.has_exclusions())
+        })
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap_or(e.path())
+                .display()
+                .to_string();
+            !ignore.ignored(&rel)
+        })
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The stages the target needs (its FROM chain and every `COPY --from`), in file order.
+fn needed_stages(
+    stages: &[parse_dockerfile::Stage],
+    names: &[Option<String>],
+    target: usize,
+    global: &BTreeMap<String, String>,
+    escape: char,
+) -> Result<Vec<usize>, BuildError> {
+    let by_name = |r: &str| -> Option<usize> {
+        let r = r.to_ascii_lowercase();
+        names
+            .iter()
+            .position(|n| n.as_deref() == Some(r.as_str()))
+            .or_else(|| r.parse::<usize>().ok().filter(|i| *i < stages.len()))
+    };
+    let mut need = HashSet::new();
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if !need.insert(i) {
+            continue;
+        }
+        let base = expand::word(
+            &stages[i].from.image.value,
+            &|k| global.get(k).cloned(),
+            escape,
+        )
+        .unwrap_or_default();
+        if let Some(j) = by_name(&base).filter(|j| *j < i) {
+            todo.push(j);
+        }
+        for ins in stages[i].instructions {
+            let flags = match ins {
+                Instruction::Copy(c) => &c.options[..],
+                _ => continue,
+            };
+            for f in flags.iter().filter(|f| f.name.value == "from") {
+                if let Some(j) = f
+                    .value
+                    .as_ref()
+                    .and_then(|v| by_name(&v.value))
+                    .filter(|j| *j < i)
+                {
+                    todo.push(j);
+                }
+            }
+        }
+    }
+    let mut v: Vec<usize> = need.into_iter().collect();
+    v.sort();
+    Ok(v)
+}
+
+impl Builder<'_> {
+    fn say(&mut self, line: &str) {
+        (self.out)(line);
+    }
+
+    fn step_line(&mut self, text: &str) {
+        self.step += 1;
+        let line = format!("Step {}/{} : {text}", self.step, self.steps);
+        self.say(&line);
+    }
+
+    /// Stores the image (config and manifest) and returns its id.
+    fn install(&mut self, img: &Image) -> Result<Digest, BuildError> {
+        let cfg = serde_json::to_vec(&img.config).map_err(ImageError::Json)?;
+        Ok(install::install_local(self.ctx, &cfg, img.layers.clone(), None)?.id)
+    }
+
+    fn cached(&mut self, key: &str) -> Result<Option<Image>, BuildError> {
+        if self.o.no_cache {
+            return Ok(None);
+        }
+        let Some(id) = self.ctx.db.build_cache_get(key)? else {
+            return Ok(None);
+        };
+        let Ok(id) = Digest::parse(&id) else {
+            return Ok(None);
+        };
+        if self.ctx.db.image(&id)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.load(&id)?))
+    }
+
+    fn load(&mut self, id: &Digest) -> Result<Image, BuildError> {
+        let raw = self.ctx.blobs.read(id).map_err(ImageError::from)?;
+        let config: Value = serde_json::from_slice(&raw).map_err(|source| ImageError::Config {
+            digest: id.clone(),
+            source,
+        })?;
+        let layers = self
+            .ctx
+            .db
+            .layers(id)?
+            .into_iter()
+            .map(|l| Descriptor {
+                media_type: l.media_type,
+                digest: l.blob.to_string(),
+                size: l.blob_size,
+                annotations: None,
+                platform: None,
+            })
+            .collect();
+        Ok(Image {
+            id: Some(id.clone()),
+            config,
+            layers,
+        })
+    }
+
+    /// Records `img` as the result of the step keyed `key` and reports its id.
+    fn finish_step(&mut self, key: &str, mut img: Image) -> Result<Image, BuildError> {
+        let id = self.install(&img)?;
+        self.ctx.db.build_cache_put(key, &id.to_string())?;
+        img.id = Some(id.clone());
+        self.say(&format!(" ---> {}", short(&id)));
+        Ok(img)
+    }
+
+    fn key(&self, parent: &Image, what: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(parent.parent_key().as_bytes());
+        h.update(b"\n");
+        h.update(what.as_bytes());
+        hex::encode(h.finalize())
+    }
+
+    fn history(img: &mut Image, created_by: &str, empty: bool) {
+        let mut entry = json!({"created": container::now(), "created_by": created_by});
+        if empty {
+            entry["empty_layer"] = json!(true);
+        }
+        match img.config["history"].as_array_mut() {
+            Some(h) => h.push(entry),
+            None => img.config["history"] = json!([entry]),
+        }
+        img.config["created"] = json!(container::now());
+    }
+
+    /// A step that only changes the config: cached by the change, committed without a layer.
+    fn commit_meta(&mut self, mut img: Image, kind: &str, text: &str) -> Result<Image, BuildError> {
+        let created_by = format!("/bin/sh -c #(nop) {} {text}", kind);
+        let key = self.key(&img, &format!("{created_by}\n{}", img.config["config"]));
+        if let Some(hit) = self.cached(&key)? {
+            self.say(" ---> Using cache");
+            self.say(&format!(
+                " ---> {}",
+                short(hit.id.as_ref().expect("cached images have ids"))
+            ));
+            return Ok(hit);
+        }
+        Self::history(&mut img, &created_by, true);
+        self.finish_step(&key, img)
+    }
+
+    /// Adds a layer blob (uncompressed tar) with its history entry.
+    fn add_layer(mut img: Image, diff_id: Digest, size: u64, created_by: &str) -> Image {
+        match img.config["rootfs"]["diff_ids"].as_array_mut() {
+            Some(d) => d.push(json!(diff_id.to_string())),
+            None => {
+                img.config["rootfs"] = json!({"type": "layers", "diff_ids": [diff_id.to_string()]})
+            }
+        }
+        img.layers.push(Descriptor {
+            media_type: Compression::None.layer_media_type().into(),
+            digest: diff_id.to_string(),
+            size,
+            annotations: None,
+            platform: None,
+        });
+        Self::history(&mut img, created_by, false);
+        img
+    }
+
+    fn expand(
+        &self,
+        text: &str,
+        env: &[String],
+        vars: &Vars,
+        escape: char,
+    ) -> Result<String, BuildError> {
+        expand::word(
+            text,
+            &|k| vars.args.get(k).cloned().or_else(|| lookup_env(env, k)),
+            escape,
+        )
+        .map_err(|source| BuildError::Expand {
+            text: text.to_string(),
+            source,
+        })
+    }
+
+    fn expand_words(
+        &self,
+        text: &str,
+        env: &[String],
+        vars: &Vars,
+        escape: char,
+    ) -> Result<Vec<String>, BuildError> {
+        expand::words(
+            text,
+            &|k| vars.args.get(k).cloned().or_else(|| lookup_env(env, k)),
+            escape,
+        )
+        .map_err(|source| BuildError::Expand {
+            text: text.to_string(),
+            source,
+        })
+    }
+
+    /// Builds stage `i`; returns its image.
+    #[allow(clippy::too_many_arguments)]
+    fn stage(
+        &mut self,
+        text: &str,
+        escape: char,
+        stages: &[parse_dockerfile::Stage],
+        names: &[Option<String>],
+        i: usize,
+        global: &BTreeMap<String, String>,
+        built: &HashMap<usize, Image>,
+    ) -> Result<Image, BuildError> {
+        let st = &stages[i];
+        self.step_line(&original(text, st.from.from.span.start, escape));
+        let base = expand::word(&st.from.image.value, &|k| global.get(k).cloned(), escape)
+            .map_err(|source| BuildError::Expand {
+                text: st.from.image.value.to_string(),
+                source,
+            })?;
+        let stage_ref = names
+            .iter()
+            .position(|n| n.as_deref() == Some(base.to_ascii_lowercase().as_str()))
+            .filter(|j| *j < i);
+        let mut img = match stage_ref {
+            Some(j) => built
+                .get(&j)
+                .cloned()
+                .expect("earlier stages are built first"),
+            None if base == "scratch" => Image::scratch(),
+            None => {
+                let (id, _) = lookup::find(&self.ctx.db, &base).map_err(|_| {
+                    BuildError::Step(format!(
+                        "pull access denied for {base}: the image is not in the store (run `wharf pull {base}` first)"
+                    ))
+                })?;
+                self.load(&id)?
+            }
+        };
+        if let Some(id) = &img.id {
+            let line = format!(" ---> {}", short(id));
+            self.say(&line);
+        }
+        let mut vars = Vars {
+            args: BTreeMap::new(),
+        };
+        for k in global.keys().filter(|k| self.given_args.contains_key(*k)) {
+            self.used_args.insert(k.clone());
+        }
+        let mut shell: Vec<String> = img.config["config"]["Shell"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .filter(|v: &Vec<String>| !v.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+        for ins in st.instructions {
+            self.step_line(&original(text, instruction_start(ins), escape));
+            let env = img.env();
+            img = match ins {
+                Instruction::Arg(a) => {
+                    for w in self.expand_words(&a.arguments.value, &env, &vars, escape)? {
+                        let (k, default) = match w.split_once('=') {
+                            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                            None => (w.clone(), global.get(&w).cloned()),
+                        };
+                        let v = self.given_args.get(&k).cloned();
+                        if v.is_some() {
+                            self.used_args.insert(k.clone());
+                        }
+                        if let Some(v) = v.or(default) {
+                            vars.args.insert(k, v);
+                        } else {
+                            vars.args.insert(k, String::new());
+                        }
+                    }
+                    // The values are part of the key: another --build-arg is another step.
+                    let shown = a.arguments.value.to_string();
+                    let key_text = format!("{shown} {:?}", vars.args);
+                    self.commit_meta_keyed(img, "ARG", &shown, &key_text)?
+                }
+                Instruction::Env(e) => {
+                    let words = self.expand_words(&e.arguments.value, &env, &vars, escape)?;
+                    let pairs = env_pairs(&words).ok_or_else(|| {
+                        BuildError::Step(format!(
+                            "ENV names can not be blank: {}",
+                            e.arguments.value
+                        ))
+                    })?;
+                    let mut new_env = env.clone();
+                    for (k, v) in &pairs {
+                        crate::container::parse::set_env(&mut new_env, &format!("{k}={v}"));
+                    }
+                    img.cfg().insert("Env".into(), json!(new_env));
+                    let shown: Vec<String> =
+                        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    self.commit_meta(img, "ENV", &shown.join(" "))?
+                }
+                Instruction::Label(l) => {
+                    let words = self.expand_words(&l.arguments.value, &env, &vars, escape)?;
+                    let pairs = env_pairs(&words).ok_or_else(|| {
+                        BuildError::Step(format!(
+                            "LABEL names can not be blank: {}",
+                            l.arguments.value
+                        ))
+                    })?;
+                    let cfg = img.cfg();
+                    let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
+                    if !labels.is_object() {
+                        *labels = json!({});
+                    }
+                    for (k, v) in &pairs {
+                        labels[k] = json!(v);
+                    }
+                    let shown: Vec<String> =
+                        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    self.commit_meta(img, "LABEL", &shown.join(" "))?
+                }
+                Instruction::Maintainer(m) => {
+                    img.config["author"] = json!(m.name.value);
+                    self.commit_meta(img, "MAINTAINER", &m.name.value)?
+                }
+                Instruction::Expose(x) => {
+                    let mut ports = Vec::new();
+                    for a in &x.arguments {
+                        for w in self.expand_words(&a.value, &env, &vars, escape)? {
+                            let keys = crate::network::ports::parse_expose(&w)
+                                .map_err(|e| BuildError::Step(e.to_string()))?;
+                            ports.extend(keys);
+                        }
+                    }
+                    let cfg = img.cfg();
+                    let exposed = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
+                    if !exposed.is_object() {
+                        *exposed = json!({});
+                    }
+                    for p in &ports {
+                        exposed[p] = json!({});
+                    }
+                    self.commit_meta(img, "EXPOSE", &ports.join(" "))?
+                }
+                Instruction::User(u) => {
+                    let user = self.expand(&u.arguments.value, &env, &vars, escape)?;
+                    img.cfg().insert("User".into(), json!(user));
+                    self.commit_meta(img, "USER", &user)?
+                }
+                Instruction::Stopsignal(s) => {
+                    let sig = self.expand(&s.arguments.value, &env, &vars, escape)?;
+                    crate::container::parse::signal(&sig)
+                        .map_err(|e| BuildError::Step(e.to_string()))?;
+                    img.cfg().insert("StopSignal".into(), json!(sig));
+                    self.commit_meta(img, "STOPSIGNAL", &sig)?
+                }
+                Instruction::Volume(v) => {
+                    let list: Vec<String> = match &v.arguments {
+                        parse_dockerfile::JsonOrStringArray::Json(j) => {
+                            j.value.iter().map(|s| s.value.to_string()).collect()
+                        }
+                        parse_dockerfile::JsonOrStringArray::String(s) => {
+                            s.iter().map(|s| s.value.to_string()).collect()
+                        }
+                    };
+                    let mut vols = Vec::new();
+                    for x in list {
+                        vols.push(self.expand(&x, &env, &vars, escape)?);
+                    }
+                    let cfg = img.cfg();
+                    let volumes = cfg.entry("Volumes").or_insert_with(|| json!({}));
+                    if !volumes.is_object() {
+                        *volumes = json!({});
+                    }
+                    for v in &vols {
+                        volumes[v] = json!({});
+                    }
+                    self.commit_meta(img, "VOLUME", &format!("[{}]", vols.join(" ")))?
+                }
+                Instruction::Shell(s) => {
+                    shell = s.arguments.iter().map(|a| a.value.to_string()).collect();
+                    img.cfg().insert("Shell".into(), json!(shell));
+                    self.commit_meta(img, "SHELL", &format!("{:?}", shell))?
+                }
+                Instruction::Cmd(c) => {
+                    let (cmd, _) = command_of(&c.arguments, &shell, escape);
+                    img.cfg().insert("Cmd".into(), json!(cmd));
+                    self.commit_meta(img, "CMD", &serde_json::to_string(&cmd).unwrap_or_default())?
+                }
+                Instruction::Entrypoint(e) => {
+                    let (ep, _) = command_of(&e.arguments, &shell, escape);
+                    // docker: a new ENTRYPOINT drops the CMD the base image had.
+                    img.cfg().insert("Entrypoint".into(), json!(ep));
+                    img.cfg().insert("Cmd".into(), Value::Null);
+                    self.commit_meta(
+                        img,
+                        "ENTRYPOINT",
+                        &serde_json::to_string(&ep).unwrap_or_default(),
+                    )?
+                }
+                Instruction::Healthcheck(h) => {
+                    let test = match &h.arguments {
+                        parse_dockerfile::HealthcheckArguments::None { .. } => json!(["NONE"]),
+                        parse_dockerfile::HealthcheckArguments::Cmd { arguments, .. } => {
+                            let (cmd, shell_form) = command_of(arguments, &shell, escape);
+                            if shell_form {
+                                json!(["CMD-SHELL", cmd.last().cloned().unwrap_or_default()])
+                            } else {
+                                let mut v = vec!["CMD".to_string()];
+                                v.extend(cmd);
+                                json!(v)
+                            }
+                        }
+                        _ => json!(["NONE"]),
+                    };
+                    let mut hc = json!({"Test": test});
+                    for f in &h.options {
+                        let v = f
+                            .value
+                            .as_ref()
+                            .map(|v| v.value.to_string())
+                            .unwrap_or_default();
+                        let key = match &*f.name.value {
+                            "interval" => "Interval",
+                            "timeout" => "Timeout",
+                            "start-period" => "StartPeriod",
+                            "start-interval" => "StartInterval",
+                            "retries" => "Retries",
+                            other => {
+                                return Err(BuildError::Step(format!("Unknown flag: {other}")))
+                            }
+                        };
+                        hc[key] = if key == "Retries" {
+                            json!(v
+                                .parse::<i64>()
+                                .map_err(|_| BuildError::Step(format!("invalid retries: {v}")))?)
+                        } else {
+                            json!(go_duration_nanos(&v).ok_or_else(|| BuildError::Step(
+                                format!("invalid {}: {v}", f.name.value)
+                            ))?)
+                        };
+                    }
+                    img.cfg().insert("Healthcheck".into(), hc.clone());
+                    self.commit_meta(img, "HEALTHCHECK", &hc.to_string())?
+                }
+                Instruction::Onbuild(_) => {
+                    let start = instruction_start(ins);
+                    let full = original(text, start, escape);
+                    let trigger = full
+                        .split_once(char::is_whitespace)
+                        .map(|(_, t)| t.trim().to_string())
+                        .unwrap_or_default();
+                    let cfg = img.cfg();
+                    let list = cfg.entry("OnBuild").or_insert_with(|| json!([]));
+                    if !list.is_array() {
+                        *list = json!([]);
+                    }
+                    list.as_array_mut().expect("an array").push(json!(trigger));
+                    self.commit_meta(img, "ONBUILD", &trigger)?
+                }
+                Instruction::Workdir(w) => {
+                    let dir = self.expand(&w.arguments.value, &env, &vars, escape)?;
+                    let dir = layer::absolute(&dir, &img.workdir());
+                    let dir = clean_abs(&dir);
+                    img.cfg().insert("WorkingDir".into(), json!(dir));
+                    self.workdir(img, &dir)?
+                }
+                Instruction::Run(r) => self.run(img, r, &shell, &vars, escape)?,
+                Instruction::Copy(c) => {
+                    let mut srcs = Vec::new();
+                    for s in &c.src {
+                        match s {
+                            Source::Path(p) => {
+                                srcs.push(self.expand(&p.value, &env, &vars, escape)?)
+                            }
+                            _ => {
+                                return Err(BuildError::Unsupported(
+                                    "COPY of a here-document is not supported yet".into(),
+                                ))
+                            }
+                        }
+                    }
+                    let dest = self.expand(&c.dest.value, &env, &vars, escape)?;
+                    self.copy(img, "COPY", &c.options, &srcs, &dest, names, built, i)?
+                }
+                Instruction::Add(a) => {
+                    let mut srcs = Vec::new();
+                    for s in &a.src {
+                        match s {
+                            Source::Path(p) => {
+                                srcs.push(self.expand(&p.value, &env, &vars, escape)?)
+                            }
+                            _ => {
+                                return Err(BuildError::Unsupported(
+                                    "ADD of a here-document is not supported yet".into(),
+                                ))
+                            }
+                        }
+                    }
+                    if let Some(url) = srcs.iter().find(|s| {
+                        s.starts_with("http://")
+                            || s.starts_with("https://")
+                            || s.starts_with("git@")
+                    }) {
+                        return Err(BuildError::Unsupported(format!(
+                            "ADD {url}: downloading a remote source is not supported: wharf builds offline; put the file in the build context"
+                        )));
+                    }
+                    let dest = self.expand(&a.dest.value, &env, &vars, escape)?;
+                    self.copy(img, "ADD", &a.options, &srcs, &dest, names, built, i)?
+                }
+                Instruction::From(_) => unreachable!("FROM starts a stage"),
+                _ => {
+                    return Err(BuildError::Unsupported(
+                        "an instruction this builder does not know".into(),
+                    ))
+                }
+            };
+        }
+        Ok(img)
+    }
+
+    /// Like `commit_meta` with the cache keyed by `key_text` instead of the config.
+    fn commit_meta_keyed(
+        &mut self,
+        mut img: Image,
+        kind: &str,
+        shown: &str,
+        key_text: &str,
+    ) -> Result<Image, BuildError> {
+        let created_by = format!("/bin/sh -c #(nop) {kind} {shown}");
+        let key = self.key(&img, &format!("{created_by}\n{key_text}"));
+        if let Some(hit) = self.cached(&key)? {
+            self.say(" ---> Using cache");
+            self.say(&format!(
+                " ---> {}",
+                short(hit.id.as_ref().expect("cached images have ids"))
+            ));
+            return Ok(hit);
+        }
+        Self::history(&mut img, &created_by, true);
+        self.finish_step(&key, img)
+    }
+
+    /// WORKDIR: the directory is made (a layer) when the image lacks it.
+    fn workdir(&mut self, img: Image, dir: &str) -> Result<Image, BuildError> {
+        let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
+        let key = self.key(&img, &format!("{created_by}\n{}", img.config["config"]));
+        if let Some(hit) = self.cached(&key)? {
+            self.say(" ---> Using cache");
+            self.say(&format!(
+                " ---> {}",
+                short(hit.id.as_ref().expect("cached images have ids"))
+            ));
+            return Ok(hit);
+        }
+        let mut img = img;
+        if self.exists_in(&img, dir)? {
+            Self::history(&mut img, &created_by, true);
+            return self.finish_step(&key, img);
+        }
+        let (diff_id, size) = layer::write_dir(&self.ctx.blobs, dir, &layer::Owner::default())?;
+        let img = Self::add_layer(img, diff_id, size, &created_by);
+        self.finish_step(&key, img)
+    }
+
+    /// Whether `path` exists in the image's filesystem (the top layer that has it wins;
+    /// a whiteout hides it).
+    fn exists_in(&self, img: &Image, path: &str) -> Result<bool, BuildError> {
+        let Some(id) = &img.id else {
+            return Ok(false);
+        };
+        let rel = path.trim_start_matches('/');
+        for l in self.ctx.db.layers(id)?.iter().rev() {
+            let snap = self.ctx.root.join("snapshots").join(l.chain_id.hex());
+            let p = snap.join(rel);
+            if std::fs::symlink_metadata(&p).is_ok() {
+                return Ok(true);
+            }
+            let name = Path::new(rel)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let parent = Path::new(rel).parent().unwrap_or(Path::new(""));
+            if snap.join(parent).join(format!(".wh.{name}")).exists() {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
+    /// COPY and ADD.
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        img: Image,
+        kind: &str,
+        flags: &[parse_dockerfile::Flag],
+        srcs: &[String],
+        dest: &str,
+        names: &[Option<String>],
+        built: &HashMap<usize, Image>,
+        stage: usize,
+    ) -> Result<Image, BuildError> {
+        let mut owner = layer::Owner::default();
+        let mut from = None;
+        for f in flags {
+            let v = f
+                .value
+                .as_ref()
+                .map(|v| v.value.to_string())
+                .unwrap_or_default();
+            match &*f.name.value {
+                "chown" => {
+                    let (u, g) = v.split_once(':').unwrap_or((&v, &v));
+                    owner.uid = u.parse().map_err(|_| {
+                        BuildError::Unsupported(format!(
+                            "--chown={v}: only numeric ids are supported"
+                        ))
+                    })?;
+                    owner.gid = g.parse().map_err(|_| {
+                        BuildError::Unsupported(format!(
+                            "--chown={v}: only numeric ids are supported"
+                        ))
+                    })?;
+                }
+                "chmod" => owner.chmod = Some(layer::parse_chmod(&v)?),
+                "from" if kind == "COPY" => from = Some(v),
+                "link" => {}
+                other => return Err(BuildError::Step(format!("Unknown flag: {other}"))),
+            }
+        }
+        let dest = layer::absolute(dest, &img.workdir());
+        let dest = if dest.ends_with('/') {
+            format!("{}/", clean_abs(&dest))
+        } else {
+            clean_abs(&dest)
+        };
+        // Another stage's or image's filesystem, mounted read-only while the layer is written.
+        let mut mounted = None;
+        let context_ignore = self.ignore.clone();
+        let (root, ignore): (PathBuf, Option<&Matcher>) = match &from {
+            None => (self.o.context.clone(), Some(&context_ignore)),
+            Some(f) => {
+                let j = names
+                    .iter()
+                    .position(|n| n.as_deref() == Some(f.to_ascii_lowercase().as_str()))
+                    .or_else(|| f.parse::<usize>().ok())
+                    .filter(|j| *j < stage);
+                let src_img = match j {
+                    Some(j) => built
+                        .get(&j)
+                        .cloned()
+                        .ok_or_else(|| BuildError::Step(format!("stage {f} was not built")))?,
+                    None => {
+                        let (id, _) = lookup::find(&self.ctx.db, f)?;
+                        self.load(&id)?
+                    }
+                };
+                let m = StageMount::mount(self.ctx, &src_img)?;
+                let root = m.root.clone();
+                mounted = Some(m);
+                (root, None)
+            }
+        };
+        let sources = layer::Sources {
+            root: &root,
+            ignore,
+        };
+        let result = (|| -> Result<Image, BuildError> {
+            let archives: Vec<PathBuf> = if kind == "ADD" {
+                srcs.iter()
+                    .map(|s| root.join(s.trim_start_matches('/')))
+                    .filter(|p| p.is_file() && layer::is_archive(p))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if !archives.is_empty() && archives.len() == srcs.len() {
+                let mut key_text = format!("{kind} {dest}");
+                for a in &archives {
+                    key_text.push_str(&layer::file_key(a)?);
+                }
+                let created_by = format!(
+                    "/bin/sh -c #(nop) ADD file:{} in {dest} ",
+                    &hex::encode(Sha256::digest(key_text.as_bytes()))[..12]
+                );
+                let key = self.key(&img, &key_text);
+                if let Some(hit) = self.cached(&key)? {
+                    self.say(" ---> Using cache");
+                    self.say(&format!(
+                        " ---> {}",
+                        short(hit.id.as_ref().expect("cached images have ids"))
+                    ));
+                    return Ok(hit);
+                }
+                let mut img = img.clone();
+                for a in &archives {
+                    let (diff_id, size) = layer::write_archive(&self.ctx.blobs, a, &dest)?;
+                    img = Self::add_layer(img, diff_id, size, &created_by);
+                }
+                return self.finish_step(&key, img);
+            }
+            let items = layer::resolve(srcs, &dest, &sources)?;
+            let content = layer::content_key(&items, ignore, &owner)?;
+            let what = if items.len() == 1 && !items[0].contents {
+                "file"
+            } else {
+                "dir"
+            };
+            let created_by = format!("/bin/sh -c #(nop) {kind} {what}:{content} in {dest} ");
+            let key = self.key(&img, &created_by);
+            if let Some(hit) = self.cached(&key)? {
+                self.say(" ---> Using cache");
+                self.say(&format!(
+                    " ---> {}",
+                    short(hit.id.as_ref().expect("cached images have ids"))
+                ));
+                return Ok(hit);
+            }
+            let (diff_id, size) = layer::write(&self.ctx.blobs, &items, ignore, &owner)?;
+            let img = Self::add_layer(img.clone(), diff_id, size, &created_by);
+            self.finish_step(&key, img)
+        })();
+        drop(mounted);
+        result
+    }
+
+    /// RUN: a container of the image so far runs the command; its changes become a layer.
+    fn run(
+        &mut self,
+        img: Image,
+        r: &parse_dockerfile::RunInstruction,
+        shell: &[String],
+        vars: &Vars,
+        escape: char,
+    ) -> Result<Image, BuildError> {
+        if let Some(f) = r.options.first() {
+            return Err(BuildError::Unsupported(format!(
+                "RUN --{}: mounts and other RUN flags are not supported yet",
+                f.name.value
+            )));
+        }
+        if !r.here_docs.is_empty() {
+            return Err(BuildError::Unsupported(
+                "RUN with a here-document is not supported yet".into(),
+            ));
+        }
+        let (argv, _) = command_of(&r.arguments, shell, escape);
+        // docker's words for the command, in history and in a failure: the argv joined.
+        let shown = argv.join(" ");
+        // Build args reach RUN as environment (not kept in the image); used ones are part
+        // of the cache key, as docker records them in created_by.
+        let arg_env: Vec<String> = vars
+            .args
+            .iter()
+            .filter(|(k, _)| lookup_env(&img.env(), k).is_none())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let created_by = if arg_env.is_empty() {
+            shown.clone()
+        } else {
+            format!("|{} {} {}", arg_env.len(), arg_env.join(" "), shown)
+        };
+        let key = self.key(
+            &img,
+            &format!("RUN\n{created_by}\n{}", img.config["config"]),
+        );
+        if let Some(hit) = self.cached(&key)? {
+            self.say(" ---> Using cache");
+            self.say(&format!(
+                " ---> {}",
+                short(hit.id.as_ref().expect("cached images have ids"))
+            ));
+            return Ok(hit);
+        }
+        let base_id = match &img.id {
+            Some(id) => id.clone(),
+            None => self.install(&img)?,
+        };
+        let cfg = &img.config["config"];
+        let opts = create::Options {
+            image: base_id.to_string(),
+            command: argv.clone(),
+            entrypoint: Some(String::new()),
+            env: arg_env.clone(),
+            workdir: cfg["WorkingDir"]
+                .as_str()
+                .map(String::from)
+                .filter(|s| !s.is_empty()),
+            user: cfg["User"]
+                .as_str()
+                .map(String::from)
+                .filter(|s| !s.is_empty()),
+            host: HostConfig {
+                network_mode: if self.o.network.is_empty() {
+                    "default".into()
+                } else {
+                    self.o.network.clone()
+                },
+                ..Default::default()
+            },
+            runtime_path: self.o.runtime_path.clone(),
+            ..Default::default()
+        };
+        let c = create::create(self.ctx, &base_id, opts)?;
+        self.say(&format!(" ---> Running in {}", c.short_id()));
+        let ran = self.run_container(&c);
+        let outcome = ran.and_then(|code| {
+            if code != 0 {
+                return Err(BuildError::RunFailed {
+                    command: shown.clone(),
+                    code,
+                });
+            }
+            let (diff_id, size) = crate::container::commit::write_layer(self.ctx, &c)
+                .map_err(|e| BuildError::Step(e.to_string()))?;
+            Ok(Self::add_layer(img.clone(), diff_id, size, &created_by))
+        });
+        let root = self.ctx.root.clone();
+        if let Some(cur) = container::load(&self.ctx.db, &c.id)? {
+            ops::remove(&root, &mut self.ctx.db, &cur, true)?;
+        }
+        self.say(&format!("Removing intermediate container {}", c.short_id()));
+        let new = outcome?;
+        self.finish_step(&key, new)
+    }
+
+    /// Starts the container, passes its output on line by line, returns its exit code.
+    fn run_container(&mut self, c: &container::Container) -> Result<i32, BuildError> {
+        let root = self.ctx.root.clone();
+        let mut pipe = ops::start_monitor(&root, c, false, None)?;
+        if let Err(e) = pipe.wait_started(&c.id) {
+            return match e {
+                ops::OpsError::Start { code, msg } => {
+                    Err(BuildError::Step(format!("{msg} (exit {code})")))
+                }
+                e => Err(e.into()),
+            };
+        }
+        let mut log = container::logs::Reader::open(&container::log_path(&root, &c.id)).map_err(
+            |source| BuildError::Read {
+                path: container::log_path(&root, &c.id),
+                source,
+            },
+        )?;
+        loop {
+            let line = pipe.line(Some(Duration::from_millis(50)))?;
+            for e in log.read_new().unwrap_or_default() {
+                self.say(e.log.trim_end_matches('\n'));
+            }
+            match line.as_deref() {
+                Some(l) if l.starts_with("exit ") => {
+                    for e in log.read_new().unwrap_or_default() {
+                        self.say(e.log.trim_end_matches('\n'));
+                    }
+                    return Ok(l[5..].parse().unwrap_or(1));
+                }
+                Some(l) if l.starts_with("error ") => {
+                    return Err(BuildError::Step(l[6..].to_string()))
+                }
+                Some(_) | None => {}
+            }
+            if line.is_none()
+                && !container::load(&self.ctx.db, &c.id)?.is_some_and(|x| x.is_running())
+            {
+                // The monitor is gone without a word: the store has the exit code.
+                if let Some(x) = container::load(&self.ctx.db, &c.id)? {
+                    if x.state.status != container::Status::Running {
+                        return Ok(x.state.exit_code);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ENV/LABEL words to pairs: `k=v` words, or the legacy `ENV k v...` form.
+fn env_pairs(words: &[String]) -> Option<Vec<(String, String)>> {
+    if words.is_empty() {
+        return None;
+    }
+    if !words[0].contains('=') {
+        let v = words[1..].join(" ");
+        return Some(vec![(words[0].clone(), v)]);
+    }
+    words
+        .iter()
+        .map(|w| {
+            w.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// A lexically cleaned absolute path.
+fn clean_abs(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A Go duration (`30s`, `1m30s`) in nanoseconds, for HEALTHCHECK.
+fn go_duration_nanos(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mul = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mul;
+        rest = &rest[u_end..];
+    }
+    Some(total as i64)
+}
+
+/// A read-only overlay of an image's layers (COPY --from), unmounted on drop.
+struct StageMount {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl StageMount {
+    fn mount(ctx: &mut Context, img: &Image) -> Result<Self, BuildError> {
+        let dir = tempfile::Builder::new()
+            .prefix("build-from-")
+            .tempdir_in(&ctx.root)
+            .map_err(|source| BuildError::Read {
+                path: ctx.root.clone(),
+                source,
+            })?;
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).map_err(|source| BuildError::Read {
+            path: root.clone(),
+            source,
+        })?;
+        let lowers: Vec<PathBuf> = match &img.id {
+            Some(id) => ctx
+                .db
+                .layers(id)?
+                .iter()
+                .rev()
+                .map(|l| ctx.root.join("snapshots").join(l.chain_id.hex()))
+                .collect(),
+            None => Vec::new(),
+        };
+        match lowers.len() {
+            0 => {}
+            1 => nix::mount::mount(
+                Some(&lowers[0]),
+                &root,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| BuildError::Step(format!("mounting the stage's filesystem: {e}")))?,
+            _ => {
+                let data = format!(
+                    "lowerdir={}",
+                    lowers
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(":")
+                );
+                nix::mount::mount(
+                    Some("overlay"),
+                    &root,
+                    Some("overlay"),
+                    nix::mount::MsFlags::MS_RDONLY,
+                    Some(data.as_str()),
+                )
+                .map_err(|e| BuildError::Step(format!("mounting the stage's filesystem: {e}")))?;
+            }
+        }
+        Ok(Self { _dir: dir, root })
+    }
+}
+
+impl Drop for StageMount {
+    /// Unmounts before the temporary directory (a field) is removed.
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.root, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_text_joins_continuations() {
+        let t = "FROM x\nRUN echo a \\\n  && echo b\nCMD [\"sh\"]\n";
+        assert_eq!(original(t, 7, '\\'), "RUN echo a   && echo b");
+        assert_eq!(original(t, 0, '\\'), "FROM x");
+        let t = "RUN a \\\n# note\n b\n";
+        assert_eq!(original(t, 0, '\\'), "RUN a  b");
+    }
+
+    #[test]
+    fn env_forms_and_paths() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            env_pairs(&w(&["A=1", "B=two"])).unwrap(),
+            vec![("A".into(), "1".into()), ("B".into(), "two".into())]
+        );
+        assert_eq!(
+            env_pairs(&w(&["A", "one", "two"])).unwrap(),
+            vec![("A".into(), "one two".into())]
+        );
+        assert!(env_pairs(&w(&["=x"])).is_none());
+        assert_eq!(clean_abs("/a/./b/../c/"), "/a/c");
+        assert_eq!(go_duration_nanos("1m30s"), Some(90_000_000_000));
+        assert_eq!(context_size(2048), "2.048kB");
+    }
+}

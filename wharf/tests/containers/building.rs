@@ -1,0 +1,313 @@
+//! `build`, end to end through the runtime under test: the tutorials' Dockerfiles on the
+//! busybox image, docker's output, the cache, multi-stage builds and failures that leave
+//! nothing behind.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{runtime, text, Guard};
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+}
+
+fn build(g: &Guard, args: &[&str]) -> (bool, String, String) {
+    let mut a = vec!["build"];
+    a.extend_from_slice(args);
+    let out = g.run(&a);
+    let (o, e) = text(&out);
+    (out.status.success(), o, e)
+}
+
+fn steps_using_cache(out: &str) -> usize {
+    out.matches(" ---> Using cache").count()
+}
+
+#[test]
+fn a_tutorial_image_builds_runs_and_rebuilds_from_cache() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    write(
+        &ctx,
+        &[
+            ("site/index.html", "<h1>built by wharf</h1>\n"),
+            ("big/ignored.bin", "never read"),
+            (".dockerignore", "big\n"),
+            (
+                "Dockerfile",
+                "# a web server\nFROM busybox\nLABEL org.example.role=\"web server\"\n\
+                 ENV GREETING=hello \\\n    TARGET=world\nWORKDIR /srv\nCOPY site/ www/\n\
+                 RUN echo \"$GREETING $TARGET\" > greeting && ls\nEXPOSE 80\n\
+                 CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/srv/www\"]\n",
+            ),
+        ],
+    );
+    let ctx_s = ctx.display().to_string();
+    let (ok, out, err) = build(&g, &["-t", "web:1", &ctx_s]);
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("Sending build context to Docker daemon  "),
+        "{out}"
+    );
+    assert_eq!(lines[1], "Step 1/8 : FROM busybox");
+    assert!(out.contains("Step 3/8 : ENV GREETING=hello"), "{out}");
+    assert!(
+        out.contains("Step 6/8 : RUN echo \"$GREETING $TARGET\" > greeting && ls"),
+        "{out}"
+    );
+    assert!(out.contains(" ---> Running in "), "{out}");
+    assert!(
+        out.contains("greeting\nwww\n"),
+        "the RUN's output is passed on: {out}"
+    );
+    assert!(out.contains("Removing intermediate container "), "{out}");
+    let id_line = lines[lines.len() - 2];
+    assert!(id_line.starts_with("Successfully built "), "{out}");
+    assert_eq!(lines[lines.len() - 1], "Successfully tagged web:1");
+    // The image is docker-shaped.
+    assert_eq!(
+        g.ok(&["image", "inspect", "-f", "{{.Config.WorkingDir}} {{json .Config.Cmd}} {{json .Config.ExposedPorts}} {{index .Config.Labels \"org.example.role\"}}", "web:1"]).trim(),
+        "/srv [\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/srv/www\"] {\"80/tcp\":{}} web server"
+    );
+    let history = g.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "web:1",
+    ]);
+    assert!(
+        history.contains("/bin/sh -c echo \"$GREETING $TARGET\" > greeting && ls"),
+        "{history}"
+    );
+    assert!(
+        history.contains("/bin/sh -c #(nop) WORKDIR /srv"),
+        "{history}"
+    );
+    assert_eq!(
+        g.ok(&["run", "--rm", "web:1", "cat", "greeting"]),
+        "hello world\n"
+    );
+    let listing = g.ok(&["run", "--rm", "web:1", "ls", "/srv/www"]);
+    assert_eq!(listing, "index.html\n");
+    // Published with -p through the runtime under test, the page answers.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "web:1",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        let got = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut r = String::new();
+            s.read_to_string(&mut r)?;
+            Ok(r)
+        })();
+        match got {
+            Ok(r) if r.contains("200 OK") => break r,
+            _ if Instant::now() > deadline => panic!("the built image's server did not answer"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert!(page.ends_with("<h1>built by wharf</h1>\n"), "{page}");
+    g.ok(&["rm", "-f", "web"]);
+    // Rebuilt unchanged: every step after FROM from the cache, same id.
+    let (ok, again, _) = build(&g, &["-t", "web:1", &ctx_s]);
+    assert!(ok);
+    assert_eq!(steps_using_cache(&again), 7, "{again}");
+    assert!(!again.contains("Running in"), "{again}");
+    assert_eq!(again.lines().rev().nth(1), Some(id_line));
+    // Intermediate images stay out of `images`, and are there with -a.
+    assert_eq!(g.ok(&["images", "-q"]).lines().count(), 2);
+    assert!(g.ok(&["images", "-a", "-q"]).lines().count() > 2);
+    // An ENV change rebuilds only what follows it; a touch changes nothing, a chmod does.
+    let df = std::fs::read_to_string(ctx.join("Dockerfile")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        df.replace("TARGET=world", "TARGET=there"),
+    )
+    .unwrap();
+    let (ok, changed, _) = build(&g, &["-t", "web:2", &ctx_s]);
+    assert!(ok, "{changed}");
+    assert_eq!(
+        steps_using_cache(&changed),
+        1,
+        "only LABEL precedes the ENV: {changed}"
+    );
+    assert_eq!(
+        g.ok(&["run", "--rm", "web:2", "cat", "greeting"]),
+        "hello there\n"
+    );
+    let f = std::fs::File::options()
+        .write(true)
+        .open(ctx.join("site/index.html"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(600))
+        .unwrap();
+    let (_, touched, _) = build(&g, &["-t", "web:2", &ctx_s]);
+    assert_eq!(steps_using_cache(&touched), 7, "{touched}");
+    std::fs::set_permissions(
+        ctx.join("site/index.html"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let (_, chmodded, _) = build(&g, &["-t", "web:2", &ctx_s]);
+    assert_eq!(
+        steps_using_cache(&chmodded),
+        3,
+        "COPY and what follows rebuild: {chmodded}"
+    );
+    // `builder prune` takes the cache and its images; tagged images stay.
+    let pruned = g.ok(&["builder", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed space:"), "{pruned}");
+    assert_eq!(g.ok(&["images", "-a", "-q"]).lines().count(), 3);
+    let (_, cold, _) = build(&g, &["-t", "web:1", &ctx_s]);
+    assert_eq!(steps_using_cache(&cold), 0, "{cold}");
+}
+
+#[test]
+fn multi_stage_targets_args_and_archives() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    // A tar for ADD to unpack.
+    let tarball = ctx.join("files.tar");
+    std::fs::create_dir_all(&ctx).unwrap();
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&tarball).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(6);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, "inner/file.txt", &b"inside"[..])
+            .unwrap();
+        b.into_inner().unwrap();
+    }
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "ARG FLAVOR=plain\nFROM busybox AS builder\nARG FLAVOR\nARG EXTRA=none\n\
+             RUN echo \"$FLAVOR-$EXTRA\" > /made.txt\n\
+             FROM busybox AS broken\nRUN exit 9\n\
+             FROM scratch\nCOPY --from=builder /made.txt /out/made.txt\n\
+             COPY --from=builder /bin/busybox /bin/busybox\nADD files.tar /data/\n\
+             CMD [\"/bin/busybox\", \"cat\", \"/out/made.txt\"]\n",
+        )],
+    );
+    let ctx_s = ctx.display().to_string();
+    // The broken stage is not needed by the target and never runs.
+    let (ok, out, err) = build(
+        &g,
+        &[
+            "-t",
+            "multi",
+            "--build-arg",
+            "FLAVOR=spicy",
+            "--build-arg",
+            "UNUSED=1",
+            &ctx_s,
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(!out.contains("exit 9"), "{out}");
+    assert!(
+        out.contains("[Warning] One or more build-args [UNUSED] were not consumed"),
+        "{out}"
+    );
+    assert_eq!(g.ok(&["run", "--rm", "multi"]), "spicy-none\n");
+    assert_eq!(
+        g.ok(&[
+            "run",
+            "--rm",
+            "multi",
+            "/bin/busybox",
+            "cat",
+            "/data/inner/file.txt"
+        ]),
+        "inside"
+    );
+    // Only the final stage's layers are in the image: no /bin/sh from busybox's stage.
+    let out = g.run(&["run", "--rm", "multi", "/bin/busybox", "ls", "/bin"]);
+    assert_eq!(text(&out).0, "busybox\n");
+    // --target stops at a stage; the failing one fails with docker's words and exit 1.
+    let (ok, out, err) = build(&g, &["--target", "broken", &ctx_s]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("The command '/bin/sh -c exit 9' returned a non-zero code: 9"),
+        "{err}"
+    );
+    assert_eq!(
+        g.ok(&["ps", "-a", "-q"]),
+        "",
+        "no intermediate container is left"
+    );
+    let (ok, _, err) = build(&g, &["--target", "nosuch", &ctx_s]);
+    assert!(
+        !ok && err.contains("failed to reach build target nosuch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_dockerfiles_fail_before_any_step() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    write(&ctx, &[("Dockerfile", "FROM busybox\nRUNN echo hi\n")]);
+    let ctx_s = ctx.display().to_string();
+    let out = g.run(&["build", &ctx_s]);
+    assert_eq!(out.status.code(), Some(1));
+    let (o, e) = text(&out);
+    assert!(e.contains("dockerfile parse error line 2"), "{e}");
+    assert!(!o.contains("Step"), "{o}");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nADD https://example.invalid/x /x\n",
+        )],
+    );
+    let out = g.run(&["build", &ctx_s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains("downloading a remote source is not supported"),
+        "{:?}",
+        text(&out)
+    );
+    write(
+        &ctx,
+        &[("Dockerfile", "FROM busybox\nCOPY missing.txt /\n")],
+    );
+    let out = g.run(&["build", &ctx_s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("missing.txt"), "{:?}", text(&out));
+    g.assert_clean();
+}
