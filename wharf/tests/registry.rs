@@ -927,3 +927,43 @@ fn bearer_token_flow_login_logout_and_wrong_password() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
 }
+
+#[test]
+fn build_pulls_a_missing_base_image() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let name = format!("{}/base/bb:1", reg.host());
+    let id = env.import("base", &name);
+    env.ok(&["push", &name]);
+    // A fresh store has no base: the build pulls it. Metadata steps need no runtime.
+    let other = Env::new();
+    let ctx = other.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {name}\nENV MODE=pulled\nCMD [\"sh\"]\n"),
+    )
+    .unwrap();
+    let out = other.ok(&["build", "-t", "derived", ctx.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    assert!(out.contains("Successfully tagged derived:latest"), "{out}");
+    assert_eq!(
+        other
+            .ok(&["image", "inspect", "-f", "{{.Id}}", &name])
+            .trim(),
+        id.trim()
+    );
+    let env_line = other.ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "derived"]);
+    assert!(env_line.contains("MODE=pulled"), "{env_line}");
+    // --pull asks the registry again even with the base in the store.
+    let out = other.ok(&["build", "--pull", ctx.to_str().unwrap()]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+}

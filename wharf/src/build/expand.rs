@@ -19,6 +19,8 @@ struct Lexer<'a, 'v> {
     chars: Vec<char>,
     pos: usize,
     escape: char,
+    /// Quotes are syntax (instruction arguments) or text (a here-document).
+    quotes: bool,
     vars: &'v dyn Fn(&str) -> Option<String>,
     text: &'a str,
 }
@@ -52,7 +54,7 @@ impl Lexer<'_, '_> {
                         None => word.push(c),
                     }
                 }
-                '\'' => {
+                '\'' if self.quotes => {
                     in_word = true;
                     loop {
                         match self.next() {
@@ -62,7 +64,7 @@ impl Lexer<'_, '_> {
                         }
                     }
                 }
-                '"' => {
+                '"' if self.quotes => {
                     in_word = true;
                     loop {
                         match self.next() {
@@ -174,6 +176,24 @@ pub fn word(
         chars: text.chars().collect(),
         pos: 0,
         escape,
+        quotes: true,
+        vars,
+        text,
+    };
+    Ok(l.words(None, false)?.concat())
+}
+
+/// A here-document's text with its variables expanded: quotes are plain text there.
+pub fn text(
+    text: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+    escape: char,
+) -> Result<String, ExpandError> {
+    let mut l = Lexer {
+        chars: text.chars().collect(),
+        pos: 0,
+        escape,
+        quotes: false,
         vars,
         text,
     };
@@ -191,6 +211,7 @@ pub fn words(
         chars: text.chars().collect(),
         pos: 0,
         escape,
+        quotes: true,
         vars,
         text,
     };
@@ -243,6 +264,14 @@ mod tests {
             Err(ExpandError::Modifier('?', _))
         ));
         assert_eq!(word("'abc", &vars, '\\'), Err(ExpandError::Quote('\'')));
+    }
+
+    #[test]
+    fn here_documents_keep_their_quotes() {
+        assert_eq!(
+            text("it's \"$A\"\n", &vars, '\\').unwrap(),
+            "it's \"apple\"\n"
+        );
     }
 
     #[test]

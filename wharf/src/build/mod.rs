@@ -28,6 +28,7 @@ use crate::image::install;
 use crate::image::lookup;
 use crate::image::oci::Descriptor;
 use crate::image::reference::ImageRef;
+use crate::image::registry;
 use crate::image::ImageError;
 use dockerignore::Matcher;
 
@@ -93,6 +94,21 @@ pub struct Options {
     /// NetworkMode of RUN steps.
     pub network: String,
     pub runtime_path: PathBuf,
+    /// `--pull`: FROM images are pulled even when the store has them.
+    pub pull: bool,
+    /// The Dockerfile's text when it does not come from a file (`-f -`).
+    pub dockerfile_text: Option<String>,
+}
+
+/// Marks a build's intermediate containers with their builder, so that the next build
+/// removes those a killed build left (`system prune` removes them once stopped).
+pub const BUILD_LABEL: &str = "io.wharf.build.intermediate";
+
+/// Pull progress is not part of a build's output.
+struct Quiet;
+
+impl registry::Progress for Quiet {
+    fn event(&self, _: registry::Event) {}
 }
 
 /// The image a stage has built so far.
@@ -272,10 +288,13 @@ pub fn build(
         .dockerfile
         .clone()
         .unwrap_or_else(|| o.context.join("Dockerfile"));
-    let text = std::fs::read_to_string(&dockerfile).map_err(|source| BuildError::Read {
-        path: dockerfile.clone(),
-        source,
-    })?;
+    let text = match &o.dockerfile_text {
+        Some(t) => t.clone(),
+        None => std::fs::read_to_string(&dockerfile).map_err(|source| BuildError::Read {
+            path: dockerfile.clone(),
+            source,
+        })?,
+    };
     let df = parse_dockerfile::parse(&text).map_err(|e| BuildError::Parse {
         line: e.line(),
         column: e.column(),
@@ -355,6 +374,7 @@ pub fn build(
         step: 0,
         steps,
     };
+    remove_leftovers(b.ctx)?;
     let mut results: HashMap<usize, Image> = HashMap::new();
     for &i in &needed {
         let img = b.stage(&text, escape, &stages, &names, i, &global, &results)?;
@@ -396,6 +416,32 @@ pub fn build(
         (b.out)(&format!("Successfully tagged {}", r.familiar()));
     }
     Ok(id)
+}
+
+/// Removes intermediate containers of builds that were killed: the label names the
+/// building process (pid and start time), and a container whose builder is gone is left
+/// over, running or not.
+fn remove_leftovers(ctx: &mut Context) -> Result<(), BuildError> {
+    let root = ctx.root.clone();
+    for c in container::all(&ctx.db)? {
+        let Some(owner) = c.spec.config.labels.get(BUILD_LABEL) else {
+            continue;
+        };
+        let alive = owner
+            .split_once(':')
+            .and_then(|(pid, start)| Some((pid.parse::<i32>().ok()?, start.parse::<u64>().ok()?)))
+            .is_some_and(|(pid, start)| container::process_start(pid) == Some(start));
+        if !alive {
+            ops::remove(&root, &mut ctx.db, &c, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// This process as a build container's owner: `pid:start time`.
+fn builder_id() -> String {
+    let pid = std::process::id() as i32;
+    format!("{pid}:{}", container::process_start(pid).unwrap_or(0))
 }
 
 /// Sum of the sizes of the context's files that `.dockerignore` keeps: what docker's
@@ -490,6 +536,30 @@ impl Builder<'_> {
         self.step += 1;
         let line = format!("Step {}/{} : {text}", self.step, self.steps);
         self.say(&line);
+    }
+
+    /// The image a FROM names: the store's, or pulled when missing or with `--pull`.
+    fn base_image(&mut self, name: &str) -> Result<Digest, BuildError> {
+        if !self.o.pull {
+            if let Ok((id, _)) = lookup::find(&self.ctx.db, name) {
+                return Ok(id);
+            }
+        }
+        let r = ImageRef::parse(name)?;
+        let opts = registry::Options {
+            insecure: false,
+            credentials: crate::credentials::get(&r.domain),
+        };
+        let platform = crate::image::oci::default_platform();
+        let pulled = registry::pull(self.ctx, &r, &platform, &opts, &Quiet)
+            .map_err(|e| BuildError::Step(e.to_string()))?;
+        let status = if pulled.up_to_date {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        self.say(&format!("Status: {status} {}", r.familiar()));
+        Ok(pulled.image.id)
     }
 
     /// Stores the image (config and manifest) and returns its id.
@@ -670,11 +740,7 @@ impl Builder<'_> {
                 .expect("earlier stages are built first"),
             None if base == "scratch" => Image::scratch(),
             None => {
-                let (id, _) = lookup::find(&self.ctx.db, &base).map_err(|_| {
-                    BuildError::Step(format!(
-                        "pull access denied for {base}: the image is not in the store (run `wharf pull {base}` first)"
-                    ))
-                })?;
+                let id = self.base_image(&base)?;
                 self.load(&id)?
             }
         };
@@ -907,21 +973,68 @@ impl Builder<'_> {
                 }
                 Instruction::Run(r) => self.run(img, r, &shell, &vars, escape)?,
                 Instruction::Copy(c) => {
-                    let mut srcs = Vec::new();
-                    for s in &c.src {
-                        match s {
-                            Source::Path(p) => {
-                                srcs.push(self.expand(&p.value, &env, &vars, escape)?)
-                            }
-                            _ => {
-                                return Err(BuildError::Unsupported(
-                                    "COPY of a here-document is not supported yet".into(),
-                                ))
+                    let dest = self.expand(&c.dest.value, &env, &vars, escape)?;
+                    let docs: Vec<&parse_dockerfile::HereDoc> = c
+                        .src
+                        .iter()
+                        .filter_map(|s| match s {
+                            Source::HereDoc(d) => Some(d),
+                            _ => None,
+                        })
+                        .collect();
+                    if docs.is_empty() {
+                        let mut srcs = Vec::new();
+                        for s in &c.src {
+                            if let Source::Path(p) = s {
+                                srcs.push(self.expand(&p.value, &env, &vars, escape)?);
                             }
                         }
+                        self.copy(img, "COPY", &c.options, &srcs, &dest, names, built, i, None)?
+                    } else {
+                        // `COPY <<EOF /file`: the document becomes the file's content,
+                        // variables expanded unless the delimiter was quoted.
+                        if docs.len() != c.src.len() || dest.ends_with('/') {
+                            return Err(BuildError::Unsupported(
+                                "COPY of here-documents mixed with files, or into a directory, is not supported yet".into(),
+                            ));
+                        }
+                        let tmp = tempfile::Builder::new()
+                            .prefix("build-heredoc-")
+                            .tempdir_in(&self.ctx.root)
+                            .map_err(|source| BuildError::Read {
+                                path: self.ctx.root.clone(),
+                                source,
+                            })?;
+                        let content = if docs[0].expand {
+                            expand::text(
+                                &docs[0].value,
+                                &|k| vars.args.get(k).cloned().or_else(|| lookup_env(&env, k)),
+                                escape,
+                            )
+                            .map_err(|source| BuildError::Expand {
+                                text: docs[0].value.to_string(),
+                                source,
+                            })?
+                        } else {
+                            docs[0].value.to_string()
+                        };
+                        let file = tmp.path().join("heredoc");
+                        std::fs::write(&file, content).map_err(|source| BuildError::Read {
+                            path: file.clone(),
+                            source,
+                        })?;
+                        self.copy(
+                            img,
+                            "COPY",
+                            &c.options,
+                            &["heredoc".to_string()],
+                            &dest,
+                            names,
+                            built,
+                            i,
+                            Some(tmp.path()),
+                        )?
                     }
-                    let dest = self.expand(&c.dest.value, &env, &vars, escape)?;
-                    self.copy(img, "COPY", &c.options, &srcs, &dest, names, built, i)?
                 }
                 Instruction::Add(a) => {
                     let mut srcs = Vec::new();
@@ -947,7 +1060,7 @@ impl Builder<'_> {
                         )));
                     }
                     let dest = self.expand(&a.dest.value, &env, &vars, escape)?;
-                    self.copy(img, "ADD", &a.options, &srcs, &dest, names, built, i)?
+                    self.copy(img, "ADD", &a.options, &srcs, &dest, names, built, i, None)?
                 }
                 Instruction::From(_) => unreachable!("FROM starts a stage"),
                 _ => {
@@ -1041,6 +1154,7 @@ impl Builder<'_> {
         names: &[Option<String>],
         built: &HashMap<usize, Image>,
         stage: usize,
+        inline: Option<&Path>,
     ) -> Result<Image, BuildError> {
         let mut owner = layer::Owner::default();
         let mut from = None;
@@ -1080,7 +1194,10 @@ impl Builder<'_> {
         let mut mounted = None;
         let context_ignore = self.ignore.clone();
         let (root, ignore): (PathBuf, Option<&Matcher>) = match &from {
-            None => (self.o.context.clone(), Some(&context_ignore)),
+            None => match inline {
+                Some(dir) => (dir.to_path_buf(), None),
+                None => (self.o.context.clone(), Some(&context_ignore)),
+            },
             Some(f) => {
                 let j = names
                     .iter()
@@ -1181,12 +1298,22 @@ impl Builder<'_> {
                 f.name.value
             )));
         }
-        if !r.here_docs.is_empty() {
-            return Err(BuildError::Unsupported(
-                "RUN with a here-document is not supported yet".into(),
-            ));
-        }
-        let (argv, _) = command_of(&r.arguments, shell, escape);
+        let (argv, _) = match (&r.arguments, r.here_docs.as_slice()) {
+            (_, []) => command_of(&r.arguments, shell, escape),
+            // `RUN <<EOF` alone (the parser leaves an empty command): the document is the
+            // script the shell runs, as BuildKit does.
+            (Command::Shell(cmd), [doc])
+                if cmd.value.trim().is_empty() => {
+                let mut v = shell.to_vec();
+                v.push(doc.value.to_string());
+                (v, true)
+            }
+            _ => {
+                return Err(BuildError::Unsupported(
+                    "RUN with a here-document fed to a command is not supported yet: use RUN <<EOF alone".into(),
+                ))
+            }
+        };
         // docker's words for the command, in history and in a failure: the argv joined.
         let shown = argv.join(" ");
         // Build args reach RUN as environment (not kept in the image); used ones are part
@@ -1241,6 +1368,7 @@ impl Builder<'_> {
                 ..Default::default()
             },
             runtime_path: self.o.runtime_path.clone(),
+            labels: vec![format!("{BUILD_LABEL}={}", builder_id())],
             ..Default::default()
         };
         let c = create::create(self.ctx, &base_id, opts)?;

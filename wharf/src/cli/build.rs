@@ -94,7 +94,7 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         .collect();
     let o = Options {
         context: a.context.clone(),
-        dockerfile: a.file.clone(),
+        dockerfile: a.file.clone().filter(|f| f != Path::new("-")),
         tags: a.tag.clone(),
         build_args: a.build_arg.clone(),
         target: a.target.clone(),
@@ -102,6 +102,15 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         labels,
         network: a.network.clone(),
         runtime_path: wharf::runtime::resolve(runtime)?,
+        pull: a.pull,
+        dockerfile_text: match a.file.as_deref() {
+            Some(f) if f == Path::new("-") => {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+                Some(t)
+            }
+            _ => None,
+        },
     };
     let mut ctx = super::open(root, Access::Shared)?;
     let mut stdout = std::io::stdout().lock();

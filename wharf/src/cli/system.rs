@@ -262,7 +262,7 @@ pub fn system_prune(root: &Path, a: SystemPruneArgs) -> anyhow::Result<()> {
         ""
     };
     let warning =
-        format!("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{volumes}  - {images}\n");
+        format!("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{volumes}  - {images}\n  - all build cache\n");
     if !a.force && !confirm(&warning)? {
         return Ok(());
     }
@@ -273,6 +273,8 @@ pub fn system_prune(root: &Path, a: SystemPruneArgs) -> anyhow::Result<()> {
         reclaimed += super::volume::prune_volumes(root, false, &[], &mut out)?;
     }
     let mut ctx = super::open(root, Access::Exclusive)?;
+    let cache = remove::prune_build_cache(&mut ctx)?;
+    reclaimed += cache.reclaimed;
     let r = remove::prune(&mut ctx, a.all)?;
     super::rmi::write_pruned(&mut out, &r)?;
     reclaimed += r.reclaimed;

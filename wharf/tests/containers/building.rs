@@ -311,3 +311,89 @@ fn bad_dockerfiles_fail_before_any_step() {
     assert!(text(&out).1.contains("missing.txt"), "{:?}", text(&out));
     g.assert_clean();
 }
+
+#[test]
+fn a_killed_build_is_cleaned_up_by_the_next() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    write(
+        &ctx,
+        &[("Dockerfile", "FROM busybox\nRUN echo started && sleep 60\n")],
+    );
+    let mut child = g
+        .command(&["build", ctx.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    // The RUN's own output line, not the Step line that shows the command.
+    while !seen.contains("\nstarted\n") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "the build ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // SAFETY: kill has no memory preconditions; the pid is the build this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let left = g.ok(&["ps", "-a"]);
+    assert!(
+        left.contains("Up "),
+        "its RUN container is left running: {left}"
+    );
+    write(&ctx, &[("Dockerfile", "FROM busybox\nENV QUICK=1\n")]);
+    let (ok, out, err) = build(&g, &[ctx.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(g.ok(&["ps", "-a", "-q"]), "", "the next build removed it");
+}
+
+#[test]
+fn heredocs_and_a_dockerfile_from_stdin() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN <<EOF\necho one > /one\necho two >> /one\nEOF\n\
+             COPY <<EOF /etc/motd\nwelcome $NAME\nEOF\nCMD [\"cat\", \"/one\", \"/etc/motd\"]\n",
+        )],
+    );
+    let (ok, out, err) = build(&g, &["-t", "docs", ctx.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(g.ok(&["run", "--rm", "docs"]), "one\ntwo\nwelcome \n");
+    // `-f -`: the Dockerfile comes on stdin, the context from the path.
+    let mut child = g
+        .command(&["build", "-q", "-f", "-", ctx.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM busybox\nLABEL from=stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(id.starts_with("sha256:"), "-q prints the id alone: {id}");
+    assert_eq!(
+        g.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"from\"}}",
+            &id
+        ])
+        .trim(),
+        "stdin"
+    );
+}
