@@ -139,6 +139,21 @@ fn send_once(addr: SocketAddr) -> std::io::Result<f64> {
     Ok(64.0 / start.elapsed().as_secs_f64())
 }
 
+/// The host's nftables tables as `family name`.
+fn nft_tables() -> Vec<String> {
+    Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.strip_prefix("table "))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -200,6 +215,9 @@ fn main() {
             None
         }
     };
+    // podman's CNI bridge adds iptables-nft tables to the host (`ip nat`, `ip filter`);
+    // those that appear during the bench are removed after it.
+    let tables_before = nft_tables();
     let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
     let result = measure(&w, &hull, &podman, docker.as_ref(), runs);
     // Everything that made cgroups goes before hugetlb returns to cgroup2: a cgroup left
@@ -221,6 +239,13 @@ fn main() {
         "wharfbench-docker",
     ]);
     drop(hugetlb);
+    for t in nft_tables() {
+        if !tables_before.contains(&t) {
+            let mut del = vec!["delete", "table"];
+            del.extend(t.split(' '));
+            let _ = Command::new("nft").args(&del).status();
+        }
+    }
     if let Err(e) = result {
         eprintln!("{e}");
         std::process::exit(1);

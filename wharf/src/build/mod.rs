@@ -1185,8 +1185,9 @@ impl Builder<'_> {
             }
         }
         let dest = layer::absolute(dest, &img.workdir());
-        let dest = if dest.ends_with('/') {
-            format!("{}/", clean_abs(&dest))
+        // `.` and a trailing `/` or `/.` name a directory, as in docker (`COPY f .`).
+        let dest = if dest.ends_with('/') || dest.ends_with("/.") {
+            format!("{}/", clean_abs(&dest).trim_end_matches('/'))
         } else {
             clean_abs(&dest)
         };

@@ -39,12 +39,13 @@ fn a_tutorial_image_builds_runs_and_rebuilds_from_cache() {
         &ctx,
         &[
             ("site/index.html", "<h1>built by wharf</h1>\n"),
+            ("notes.txt", "copied into the working directory\n"),
             ("big/ignored.bin", "never read"),
             (".dockerignore", "big\n"),
             (
                 "Dockerfile",
                 "# a web server\nFROM busybox\nLABEL org.example.role=\"web server\"\n\
-                 ENV GREETING=hello \\\n    TARGET=world\nWORKDIR /srv\nCOPY site/ www/\n\
+                 ENV GREETING=hello \\\n    TARGET=world\nWORKDIR /srv\nCOPY site/ www/\nCOPY notes.txt .\n\
                  RUN echo \"$GREETING $TARGET\" > greeting && ls\nEXPOSE 80\n\
                  CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/srv/www\"]\n",
             ),
@@ -58,15 +59,15 @@ fn a_tutorial_image_builds_runs_and_rebuilds_from_cache() {
         lines[0].starts_with("Sending build context to Docker daemon  "),
         "{out}"
     );
-    assert_eq!(lines[1], "Step 1/8 : FROM busybox");
-    assert!(out.contains("Step 3/8 : ENV GREETING=hello"), "{out}");
+    assert_eq!(lines[1], "Step 1/9 : FROM busybox");
+    assert!(out.contains("Step 3/9 : ENV GREETING=hello"), "{out}");
     assert!(
-        out.contains("Step 6/8 : RUN echo \"$GREETING $TARGET\" > greeting && ls"),
+        out.contains("Step 7/9 : RUN echo \"$GREETING $TARGET\" > greeting && ls"),
         "{out}"
     );
     assert!(out.contains(" ---> Running in "), "{out}");
     assert!(
-        out.contains("greeting\nwww\n"),
+        out.contains("greeting\nnotes.txt\nwww\n"),
         "the RUN's output is passed on: {out}"
     );
     assert!(out.contains("Removing intermediate container "), "{out}");
@@ -96,6 +97,11 @@ fn a_tutorial_image_builds_runs_and_rebuilds_from_cache() {
     assert_eq!(
         g.ok(&["run", "--rm", "web:1", "cat", "greeting"]),
         "hello world\n"
+    );
+    // `COPY f .` lands in the working directory.
+    assert_eq!(
+        g.ok(&["run", "--rm", "web:1", "cat", "/srv/notes.txt"]),
+        "copied into the working directory\n"
     );
     let listing = g.ok(&["run", "--rm", "web:1", "ls", "/srv/www"]);
     assert_eq!(listing, "index.html\n");
@@ -135,7 +141,7 @@ fn a_tutorial_image_builds_runs_and_rebuilds_from_cache() {
     // Rebuilt unchanged: every step after FROM from the cache, same id.
     let (ok, again, _) = build(&g, &["-t", "web:1", &ctx_s]);
     assert!(ok);
-    assert_eq!(steps_using_cache(&again), 7, "{again}");
+    assert_eq!(steps_using_cache(&again), 8, "{again}");
     assert!(!again.contains("Running in"), "{again}");
     assert_eq!(again.lines().rev().nth(1), Some(id_line));
     // Intermediate images stay out of `images`, and are there with -a.
@@ -166,7 +172,7 @@ fn a_tutorial_image_builds_runs_and_rebuilds_from_cache() {
     f.set_modified(std::time::SystemTime::now() - Duration::from_secs(600))
         .unwrap();
     let (_, touched, _) = build(&g, &["-t", "web:2", &ctx_s]);
-    assert_eq!(steps_using_cache(&touched), 7, "{touched}");
+    assert_eq!(steps_using_cache(&touched), 8, "{touched}");
     std::fs::set_permissions(
         ctx.join("site/index.html"),
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
