@@ -268,7 +268,7 @@ fn write_rootfs(out: &std::path::Path) {
         .unwrap();
     for applet in [
         "sh", "echo", "sleep", "ps", "cat", "id", "ls", "true", "false", "dd", "touch", "rm",
-        "hostname", "env", "trap", "mkdir", "stty", "ln", "chroot", "ip", "ping", "wget",
+        "hostname", "env", "trap", "mkdir", "stty", "ln", "chroot", "stat", "ip", "ping", "wget",
         "nslookup", "httpd",
     ] {
         let mut h = common::tar_header(tar::EntryType::Symlink, 0o777, 0);

@@ -562,6 +562,23 @@ impl Builder<'_> {
         Ok(pulled.image.id)
     }
 
+    /// `--chown=user[:group]` as the image resolves it: numbers as they are, names through
+    /// the image's /etc/passwd and /etc/group (a user alone takes its primary group).
+    fn resolve_user(&mut self, img: &Image, spec: &str) -> Result<(u32, u32), BuildError> {
+        let numeric = |s: &str| s.parse::<u32>().ok();
+        if let Some((u, g)) = spec.split_once(':') {
+            if let (Some(u), Some(g)) = (numeric(u), numeric(g)) {
+                return Ok((u, g));
+            }
+        } else if let Some(u) = numeric(spec) {
+            return Ok((u, u));
+        }
+        let m = StageMount::mount(self.ctx, img)?;
+        let r = crate::bundle::user::resolve(&m.root, spec)
+            .map_err(|e| BuildError::Step(format!("--chown={spec}: {e}")))?;
+        Ok((r.uid, r.gid))
+    }
+
     /// Stores the image (config and manifest) and returns its id.
     fn install(&mut self, img: &Image) -> Result<Digest, BuildError> {
         let cfg = serde_json::to_vec(&img.config).map_err(ImageError::Json)?;
@@ -1166,17 +1183,9 @@ impl Builder<'_> {
                 .unwrap_or_default();
             match &*f.name.value {
                 "chown" => {
-                    let (u, g) = v.split_once(':').unwrap_or((&v, &v));
-                    owner.uid = u.parse().map_err(|_| {
-                        BuildError::Unsupported(format!(
-                            "--chown={v}: only numeric ids are supported"
-                        ))
-                    })?;
-                    owner.gid = g.parse().map_err(|_| {
-                        BuildError::Unsupported(format!(
-                            "--chown={v}: only numeric ids are supported"
-                        ))
-                    })?;
+                    let r = self.resolve_user(&img, &v)?;
+                    owner.uid = r.0;
+                    owner.gid = r.1;
                 }
                 "chmod" => owner.chmod = Some(layer::parse_chmod(&v)?),
                 "from" if kind == "COPY" => from = Some(v),
@@ -1293,11 +1302,22 @@ impl Builder<'_> {
         vars: &Vars,
         escape: char,
     ) -> Result<Image, BuildError> {
-        if let Some(f) = r.options.first() {
-            return Err(BuildError::Unsupported(format!(
-                "RUN --{}: mounts and other RUN flags are not supported yet",
-                f.name.value
-            )));
+        let mut mounts = Vec::new();
+        for f in &r.options {
+            let v = f
+                .value
+                .as_ref()
+                .map(|v| v.value.to_string())
+                .unwrap_or_default();
+            match &*f.name.value {
+                "mount" => mounts.push(self.run_mount(&v)?),
+                "network" => {}
+                other => {
+                    return Err(BuildError::Unsupported(format!(
+                        "RUN --{other} is not supported"
+                    )))
+                }
+            }
         }
         let (argv, _) = match (&r.arguments, r.here_docs.as_slice()) {
             (_, []) => command_of(&r.arguments, shell, escape),
@@ -1330,9 +1350,17 @@ impl Builder<'_> {
         } else {
             format!("|{} {} {}", arg_env.len(), arg_env.join(" "), shown)
         };
+        let flags: Vec<String> = r
+            .options
+            .iter()
+            .map(|f| {
+                let v = f.value.as_ref().map(|v| v.value.as_ref()).unwrap_or("");
+                format!("{}={v}", f.name.value)
+            })
+            .collect();
         let key = self.key(
             &img,
-            &format!("RUN\n{created_by}\n{}", img.config["config"]),
+            &format!("RUN\n{created_by}\n{flags:?}\n{}", img.config["config"]),
         );
         if let Some(hit) = self.cached(&key)? {
             self.say(" ---> Using cache");
@@ -1370,6 +1398,7 @@ impl Builder<'_> {
             },
             runtime_path: self.o.runtime_path.clone(),
             labels: vec![format!("{BUILD_LABEL}={}", builder_id())],
+            mounts,
             ..Default::default()
         };
         let c = create::create(self.ctx, &base_id, opts)?;
@@ -1382,6 +1411,7 @@ impl Builder<'_> {
                     code,
                 });
             }
+            self.remove_mount_stubs(&img, &c)?;
             let (diff_id, size) = crate::container::commit::write_layer(self.ctx, &c)
                 .map_err(|e| BuildError::Step(e.to_string()))?;
             Ok(Self::add_layer(img.clone(), diff_id, size, &created_by))
@@ -1393,6 +1423,115 @@ impl Builder<'_> {
         self.say(&format!("Removing intermediate container {}", c.short_id()));
         let new = outcome?;
         self.finish_step(&key, new)
+    }
+
+    /// Removes from the container's upper layer the mount points the runtime made for
+    /// `RUN --mount` targets (and the empty parents it made for them), so they do not end
+    /// up in the image, as BuildKit removes its mount stubs.
+    fn remove_mount_stubs(&self, img: &Image, c: &container::Container) -> Result<(), BuildError> {
+        let upper = container::rootfs::Layout::new(&container::dir(&self.ctx.root, &c.id)).upper;
+        for m in &c.spec.mounts {
+            let mut path = m.destination.trim_end_matches('/').to_string();
+            while !path.is_empty() && !self.exists_in(img, &path)? {
+                let p = upper.join(path.trim_start_matches('/'));
+                let empty = match std::fs::symlink_metadata(&p) {
+                    Ok(meta) if meta.is_dir() => {
+                        std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_none())
+                    }
+                    Ok(meta) => meta.is_file() && meta.len() == 0,
+                    Err(_) => false,
+                };
+                if !empty {
+                    break;
+                }
+                let removed = if p.is_dir() {
+                    std::fs::remove_dir(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                removed.map_err(|source| BuildError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                path = match path.rsplit_once('/') {
+                    Some((parent, _)) => parent.to_string(),
+                    None => String::new(),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// One `RUN --mount=...`: `type=cache` (a directory of the data root that persists
+    /// between builds, by `id` or target), `type=bind` (from the context, read-only unless
+    /// `rw`) or `type=tmpfs`.
+    fn run_mount(&mut self, spec: &str) -> Result<container::Mount, BuildError> {
+        let mut kind = "bind".to_string();
+        let (mut target, mut source, mut id) = (String::new(), String::new(), String::new());
+        let mut rw = false;
+        for part in spec.split(',') {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            match k {
+                "type" => kind = v.to_string(),
+                "target" | "dst" | "destination" => target = v.to_string(),
+                "source" | "src" => source = v.to_string(),
+                "id" => id = v.to_string(),
+                "rw" | "readwrite" => rw = v != "false",
+                "ro" | "readonly" => rw = v == "false",
+                "sharing" | "mode" | "uid" | "gid" | "size" => {}
+                other => {
+                    return Err(BuildError::Unsupported(format!(
+                        "RUN --mount={spec}: unknown key {other}"
+                    )))
+                }
+            }
+        }
+        if target.is_empty() {
+            return Err(BuildError::Step(format!(
+                "RUN --mount={spec}: a target is needed"
+            )));
+        }
+        let mount = |kind: &str, source: String, rw: bool| container::Mount {
+            kind: kind.to_string(),
+            source,
+            destination: target.clone(),
+            rw,
+            ..Default::default()
+        };
+        match kind.as_str() {
+            "cache" => {
+                let key = if id.is_empty() { target.clone() } else { id };
+                let dir = self
+                    .ctx
+                    .root
+                    .join("build-cache-mounts")
+                    .join(hex::encode(Sha256::digest(key.as_bytes())));
+                std::fs::create_dir_all(&dir).map_err(|source| BuildError::Read {
+                    path: dir.clone(),
+                    source,
+                })?;
+                Ok(mount("bind", dir.display().to_string(), true))
+            }
+            "bind" => {
+                let rel = source.trim_start_matches('/');
+                let path = self.o.context.join(rel);
+                if rel.split('/').any(|p| p == "..") || !path.exists() {
+                    return Err(BuildError::Step(format!(
+                        "RUN --mount={spec}: {source} is not in the build context"
+                    )));
+                }
+                Ok(mount("bind", path.display().to_string(), rw))
+            }
+            "tmpfs" => Ok(container::Mount {
+                kind: "tmpfs".into(),
+                destination: target.clone(),
+                rw: true,
+                ..Default::default()
+            }),
+            other => Err(BuildError::Unsupported(format!(
+                "RUN --mount type={other} is not supported"
+            ))),
+        }
     }
 
     /// Starts the container, passes its output on line by line, returns its exit code.

@@ -23,6 +23,11 @@ pub enum RemoveError {
     Lookup(#[from] lookup::LookupError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error("removing {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl From<crate::store::StoreError> for RemoveError {

@@ -403,3 +403,49 @@ fn heredocs_and_a_dockerfile_from_stdin() {
         "stdin"
     );
 }
+
+#[test]
+fn run_mounts_and_chown_by_name() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    write(
+        &ctx,
+        &[
+            ("data.txt", "from the context\n"),
+            ("owned.txt", "bob's\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nARG N=1\n\
+                 RUN --mount=type=cache,target=/cache echo \"$N\" >> /cache/log && cat /cache/log\n\
+                 RUN --mount=type=bind,source=data.txt,target=/data.txt cat /data.txt\n\
+                 RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch\n\
+                 COPY --chown=bob:wheel owned.txt /owned.txt\n",
+            ),
+        ],
+    );
+    let c = ctx.to_str().unwrap();
+    let (ok, first, err) = build(&g, &["-t", "mounts", "--build-arg", "N=1", c]);
+    assert!(ok, "{first}{err}");
+    assert!(first.contains("from the context\n"), "{first}");
+    assert!(first.contains("\nx\n"), "{first}");
+    // The cache mount keeps what the first build wrote.
+    let (ok, second, err) = build(&g, &["--build-arg", "N=2", c]);
+    assert!(ok, "{second}{err}");
+    assert!(second.contains("1\n2\n"), "{second}");
+    // Neither the tmpfs nor the bind leaves anything in the image.
+    let out = g.ok(&[
+        "run",
+        "--rm",
+        "mounts",
+        "sh",
+        "-c",
+        "ls /scratch /data.txt 2>&1; stat -c '%u:%g' /owned.txt",
+    ]);
+    assert!(out.contains("1000:10"), "bob is 1000, wheel is 10: {out}");
+    assert!(
+        !out.contains("/scratch/x") && out.contains("No such file"),
+        "{out}"
+    );
+}
