@@ -276,6 +276,8 @@ struct Builder<'a> {
     used_args: HashSet<String>,
     step: usize,
     steps: usize,
+    /// The stage's shell as docker writes it before `#(nop)` in history.
+    shell_prefix: String,
 }
 
 /// Builds the image; returns its id. Intermediate containers are removed whatever happens.
@@ -373,6 +375,7 @@ pub fn build(
         used_args: HashSet::new(),
         step: 0,
         steps,
+        shell_prefix: "/bin/sh -c".into(),
     };
     remove_leftovers(b.ctx)?;
     let mut results: HashMap<usize, Image> = HashMap::new();
@@ -645,6 +648,11 @@ impl Builder<'_> {
     }
 
     fn history(img: &mut Image, created_by: &str, empty: bool) {
+        // docker records the image each step started from.
+        let parent = img.id.as_ref().map(|d| d.to_string()).unwrap_or_default();
+        if let Some(cfg) = img.config["config"].as_object_mut() {
+            cfg.insert("Image".into(), json!(parent));
+        }
         let mut entry = json!({"created": container::now(), "created_by": created_by});
         if empty {
             entry["empty_layer"] = json!(true);
@@ -658,7 +666,7 @@ impl Builder<'_> {
 
     /// A step that only changes the config: cached by the change, committed without a layer.
     fn commit_meta(&mut self, mut img: Image, kind: &str, text: &str) -> Result<Image, BuildError> {
-        let created_by = format!("/bin/sh -c #(nop) {} {text}", kind);
+        let created_by = format!("{} #(nop)  {kind} {text}", self.shell_prefix);
         let key = self.key(&img, &format!("{created_by}\n{}", img.config["config"]));
         if let Some(hit) = self.cached(&key)? {
             self.say(" ---> Using cache");
@@ -780,6 +788,8 @@ impl Builder<'_> {
             })
             .filter(|v: &Vec<String>| !v.is_empty())
             .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+        self.shell_prefix = shell.join(" ");
+        normalize_config(&mut img);
         for ins in st.instructions {
             self.step_line(&original(text, instruction_start(ins), escape));
             let env = img.env();
@@ -848,13 +858,17 @@ impl Builder<'_> {
                 }
                 Instruction::Expose(x) => {
                     let mut ports = Vec::new();
+                    let mut given = Vec::new();
                     for a in &x.arguments {
                         for w in self.expand_words(&a.value, &env, &vars, escape)? {
                             let keys = crate::network::ports::parse_expose(&w)
                                 .map_err(|e| BuildError::Step(e.to_string()))?;
                             ports.extend(keys);
+                            given.push(w);
                         }
                     }
+                    // docker's history lists the ports as written, sorted.
+                    given.sort();
                     let cfg = img.cfg();
                     let exposed = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
                     if !exposed.is_object() {
@@ -863,7 +877,7 @@ impl Builder<'_> {
                     for p in &ports {
                         exposed[p] = json!({});
                     }
-                    self.commit_meta(img, "EXPOSE", &ports.join(" "))?
+                    self.commit_meta(img, "EXPOSE", &given.join(" "))?
                 }
                 Instruction::User(u) => {
                     let user = self.expand(&u.arguments.value, &env, &vars, escape)?;
@@ -902,24 +916,21 @@ impl Builder<'_> {
                 }
                 Instruction::Shell(s) => {
                     shell = s.arguments.iter().map(|a| a.value.to_string()).collect();
+                    self.shell_prefix = shell.join(" ");
                     img.cfg().insert("Shell".into(), json!(shell));
-                    self.commit_meta(img, "SHELL", &format!("{:?}", shell))?
+                    self.commit_meta(img, "SHELL", &format!("[{}]", shell.join(" ")))?
                 }
                 Instruction::Cmd(c) => {
                     let (cmd, _) = command_of(&c.arguments, &shell, escape);
                     img.cfg().insert("Cmd".into(), json!(cmd));
-                    self.commit_meta(img, "CMD", &serde_json::to_string(&cmd).unwrap_or_default())?
+                    self.commit_meta(img, "CMD", &go_quoted_list(&cmd))?
                 }
                 Instruction::Entrypoint(e) => {
                     let (ep, _) = command_of(&e.arguments, &shell, escape);
                     // docker: a new ENTRYPOINT drops the CMD the base image had.
                     img.cfg().insert("Entrypoint".into(), json!(ep));
                     img.cfg().insert("Cmd".into(), Value::Null);
-                    self.commit_meta(
-                        img,
-                        "ENTRYPOINT",
-                        &serde_json::to_string(&ep).unwrap_or_default(),
-                    )?
+                    self.commit_meta(img, "ENTRYPOINT", &go_quoted_list(&ep))?
                 }
                 Instruction::Healthcheck(h) => {
                     let test = match &h.arguments {
@@ -964,7 +975,7 @@ impl Builder<'_> {
                         };
                     }
                     img.cfg().insert("Healthcheck".into(), hc.clone());
-                    self.commit_meta(img, "HEALTHCHECK", &hc.to_string())?
+                    self.commit_meta(img, "HEALTHCHECK", &health_text(&hc))?
                 }
                 Instruction::Onbuild(_) => {
                     let start = instruction_start(ins);
@@ -1098,7 +1109,7 @@ impl Builder<'_> {
         shown: &str,
         key_text: &str,
     ) -> Result<Image, BuildError> {
-        let created_by = format!("/bin/sh -c #(nop) {kind} {shown}");
+        let created_by = format!("{} #(nop)  {kind} {shown}", self.shell_prefix);
         let key = self.key(&img, &format!("{created_by}\n{key_text}"));
         if let Some(hit) = self.cached(&key)? {
             self.say(" ---> Using cache");
@@ -1114,7 +1125,7 @@ impl Builder<'_> {
 
     /// WORKDIR: the directory is made (a layer) when the image lacks it.
     fn workdir(&mut self, img: Image, dir: &str) -> Result<Image, BuildError> {
-        let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
+        let created_by = format!("{} #(nop) WORKDIR {dir}", self.shell_prefix);
         let key = self.key(&img, &format!("{created_by}\n{}", img.config["config"]));
         if let Some(hit) = self.cached(&key)? {
             self.say(" ---> Using cache");
@@ -1249,7 +1260,8 @@ impl Builder<'_> {
                     key_text.push_str(&layer::file_key(a)?);
                 }
                 let created_by = format!(
-                    "/bin/sh -c #(nop) ADD file:{} in {dest} ",
+                    "{} #(nop) ADD file:{} in {dest} ",
+                    self.shell_prefix,
                     &hex::encode(Sha256::digest(key_text.as_bytes()))[..12]
                 );
                 let key = self.key(&img, &key_text);
@@ -1275,7 +1287,10 @@ impl Builder<'_> {
             } else {
                 "dir"
             };
-            let created_by = format!("/bin/sh -c #(nop) {kind} {what}:{content} in {dest} ");
+            let created_by = format!(
+                "{} #(nop) {kind} {what}:{content} in {dest} ",
+                self.shell_prefix
+            );
             let key = self.key(&img, &created_by);
             if let Some(hit) = self.cached(&key)? {
                 self.say(" ---> Using cache");
@@ -1583,6 +1598,145 @@ impl Builder<'_> {
     }
 }
 
+/// Go's `%q` of a string.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `%q` of a string slice, as docker's history writes CMD and ENTRYPOINT.
+fn go_quoted_list(v: &[String]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|s| go_quote(s)).collect::<Vec<_>>().join(" ")
+    )
+}
+
+/// Go's `%q` of an int: a quoted rune.
+fn go_quote_rune(n: i64) -> String {
+    match u32::try_from(n).ok().and_then(char::from_u32) {
+        Some('\'') => "'\\''".into(),
+        Some('\\') => "'\\\\'".into(),
+        Some(c) if (' '..='~').contains(&c) => format!("'{c}'"),
+        Some(c) if (c as u32) < 0x100 => format!("'\\x{:02x}'", c as u32),
+        Some(c) if (c as u32) < 0x10000 => format!("'\\u{:04x}'", c as u32),
+        Some(c) => format!("'\\U{:08x}'", c as u32),
+        None => "'\\ufffd'".into(),
+    }
+}
+
+/// Go's `time.Duration` text (`5s`, `1m30s`, `500ms`, `0s`).
+fn go_duration_text(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".into();
+    }
+    let (sign, n) = if nanos < 0 {
+        ("-", -(nanos as i128))
+    } else {
+        ("", nanos as i128)
+    };
+    if n < 1_000_000_000 {
+        let (unit, div) = if n < 1_000 {
+            ("ns", 1.0)
+        } else if n < 1_000_000 {
+            ("µs", 1e3)
+        } else {
+            ("ms", 1e6)
+        };
+        return format!("{sign}{}{unit}", trim_float(n as f64 / div));
+    }
+    let secs = n as f64 / 1e9;
+    let h = (n / 3_600_000_000_000) as i64;
+    let m = ((n / 60_000_000_000) % 60) as i64;
+    let s = secs - (h * 3600 + m * 60) as f64;
+    let s = trim_float((s * 1e9).round() / 1e9);
+    match (h, m) {
+        (0, 0) => format!("{sign}{s}s"),
+        (0, m) => format!("{sign}{m}m{s}s"),
+        (h, m) => format!("{sign}{h}h{m}m{s}s"),
+    }
+}
+
+fn trim_float(f: f64) -> String {
+    let t = format!("{f:.9}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// docker 20.10's history text of a HEALTHCHECK: Go's `%q` of its HealthConfig struct
+/// (Test, Interval, Timeout, StartPeriod, Retries).
+fn health_text(hc: &Value) -> String {
+    let test: Vec<String> = hc["Test"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let d = |k: &str| go_quote(&go_duration_text(hc[k].as_i64().unwrap_or(0)));
+    format!(
+        "&{{{} {} {} {} {}}}",
+        go_quoted_list(&test),
+        d("Interval"),
+        d("Timeout"),
+        d("StartPeriod"),
+        go_quote_rune(hc["Retries"].as_i64().unwrap_or(0))
+    )
+}
+
+/// docker's config fields that every built image has (Go's zero values where unset), the
+/// default PATH when the base has none, as docker's builder sets them at FROM.
+fn normalize_config(img: &mut Image) {
+    let cfg = img.cfg();
+    for (k, v) in [
+        ("Hostname", json!("")),
+        ("Domainname", json!("")),
+        ("User", json!("")),
+        ("AttachStdin", json!(false)),
+        ("AttachStdout", json!(false)),
+        ("AttachStderr", json!(false)),
+        ("Tty", json!(false)),
+        ("OpenStdin", json!(false)),
+        ("StdinOnce", json!(false)),
+        ("WorkingDir", json!("")),
+    ] {
+        let slot = cfg.entry(k).or_insert(Value::Null);
+        if slot.is_null() {
+            *slot = v;
+        }
+    }
+    let mut env: Vec<String> = cfg
+        .get("Env")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+        cfg.insert("Env".into(), json!(env));
+    }
+}
+
 /// ENV/LABEL words to pairs: `k=v` words, or the legacy `ENV k v...` form.
 fn env_pairs(words: &[String]) -> Option<Vec<(String, String)>> {
     if words.is_empty() {
@@ -1724,6 +1878,26 @@ mod tests {
         assert_eq!(original(t, 0, '\\'), "FROM x");
         let t = "RUN a \\\n# note\n b\n";
         assert_eq!(original(t, 0, '\\'), "RUN a  b");
+    }
+
+    #[test]
+    fn history_texts_are_gos() {
+        assert_eq!(
+            go_quoted_list(&["sh".into(), "-c".into(), "a \"b\"".into()]),
+            "[\"sh\" \"-c\" \"a \\\"b\\\"\"]"
+        );
+        assert_eq!(go_quote_rune(2), "'\\x02'");
+        assert_eq!(go_quote_rune(65), "'A'");
+        assert_eq!(go_duration_text(5_000_000_000), "5s");
+        assert_eq!(go_duration_text(90_000_000_000), "1m30s");
+        assert_eq!(go_duration_text(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration_text(500_000_000), "500ms");
+        assert_eq!(
+            health_text(
+                &json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000i64, "Retries": 2})
+            ),
+            "&{[\"CMD-SHELL\" \"true\"] \"5s\" \"0s\" \"0s\" '\\x02'}"
+        );
     }
 
     #[test]
