@@ -195,6 +195,12 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A database already at the newest version needs no write transaction (whose
+        // commit would cost every command an fsync).
+        let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if current >= MIGRATIONS.len() {
+            return Ok(Self { conn });
+        }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {

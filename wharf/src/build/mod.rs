@@ -421,6 +421,31 @@ pub fn build(
     Ok(id)
 }
 
+/// Unpacks a build context sent as a tar archive (plain, gzip, zstd or xz: `build -`)
+/// into `into`, keeping every entry inside it.
+pub fn unpack_context(data: &[u8], into: &Path) -> Result<(), BuildError> {
+    let err = |source| BuildError::Read {
+        path: into.to_path_buf(),
+        source,
+    };
+    let (_, reader) = crate::image::compression::decoder(data).map_err(err)?;
+    let mut a = tar::Archive::new(reader);
+    a.set_preserve_permissions(true);
+    for e in a.entries().map_err(err)? {
+        let mut e = e.map_err(err)?;
+        // unpack_in refuses paths that would leave `into`.
+        e.unpack_in(into).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Whether bytes sent as a context are an archive (else they are a Dockerfile).
+pub fn is_context_archive(head: &[u8]) -> bool {
+    use crate::image::compression::Compression;
+    Compression::detect(head) != Compression::None
+        || (head.len() >= 262 && &head[257..262] == b"ustar")
+}
+
 /// Removes intermediate containers of builds that were killed: the label names the
 /// building process (pid and start time), and a container whose builder is gone is left
 /// over, running or not.

@@ -52,7 +52,7 @@ pub struct Args {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
-    /// The build context: a directory
+    /// The build context: a directory, or `-` for a tar archive (or a lone Dockerfile) on stdin
     context: PathBuf,
 }
 
@@ -77,7 +77,30 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         eprintln!("wharf builds linux/amd64 images only, not {p}");
         return Err(Exit(1).into());
     }
-    if !a.context.is_dir() {
+    // `-`: the context comes as a tar on stdin (or stdin is the Dockerfile, with an empty
+    // context), unpacked into a directory of the data root for the build's time.
+    let stdin_context = if a.context == Path::new("-") {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)?;
+        std::fs::create_dir_all(root)?;
+        let dir = tempfile::Builder::new()
+            .prefix("build-context-")
+            .tempdir_in(root)?;
+        let text = if build::is_context_archive(&data) {
+            build::unpack_context(&data, dir.path())?;
+            None
+        } else {
+            Some(String::from_utf8_lossy(&data).into_owned())
+        };
+        Some((dir, text))
+    } else {
+        None
+    };
+    let context = match &stdin_context {
+        Some((dir, _)) => dir.path().to_path_buf(),
+        None => a.context.clone(),
+    };
+    if !context.is_dir() {
         eprintln!(
             "unable to prepare context: path {:?} not found",
             a.context.display().to_string()
@@ -93,7 +116,7 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         })
         .collect();
     let o = Options {
-        context: a.context.clone(),
+        context,
         dockerfile: a.file.clone().filter(|f| f != Path::new("-")),
         tags: a.tag.clone(),
         build_args: a.build_arg.clone(),
@@ -103,13 +126,16 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         network: a.network.clone(),
         runtime_path: wharf::runtime::resolve(runtime)?,
         pull: a.pull,
-        dockerfile_text: match a.file.as_deref() {
-            Some(f) if f == Path::new("-") => {
-                let mut t = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
-                Some(t)
-            }
-            _ => None,
+        dockerfile_text: match stdin_context.as_ref().and_then(|(_, t)| t.clone()) {
+            Some(t) => Some(t),
+            None => match a.file.as_deref() {
+                Some(f) if f == Path::new("-") => {
+                    let mut t = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+                    Some(t)
+                }
+                _ => None,
+            },
         },
     };
     let mut ctx = super::open(root, Access::Shared)?;

@@ -449,3 +449,59 @@ fn run_mounts_and_chown_by_name() {
         "{out}"
     );
 }
+
+#[test]
+fn a_context_or_a_dockerfile_on_stdin() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    // A tar of the context on stdin.
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, body) in [
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
+        ),
+        ("hello.txt", "from a piped context\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        tar.append_data(&mut h, name, body.as_bytes()).unwrap();
+    }
+    let data = tar.into_inner().unwrap();
+    let feed = |args: &[&str], input: &[u8]| {
+        let mut child = g
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = feed(&["build", "-t", "piped", "-"], &data);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(g.ok(&["run", "--rm", "piped"]), "from a piped context\n");
+    // A lone Dockerfile on stdin: an empty context.
+    let out = feed(&["build", "-t", "lone", "-"], b"FROM busybox\nENV LONE=1\n");
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(g
+        .ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "lone"])
+        .contains("LONE=1"));
+    // Nothing of the piped contexts stays in the data root.
+    let left: Vec<_> = std::fs::read_dir(g.env.root())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("build-context-")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
