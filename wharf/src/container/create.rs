@@ -301,7 +301,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
             state: State::default(),
         };
         if let Some(n) = network.as_ref().filter(|n| n.bridge.is_some()) {
-            crate::network::join(&mut ctx.db, &c.id, n, &o.join)?;
+            crate::network::join(&mut ctx.db, &ctx.root, &c.id, n, &o.join)?;
         }
         ctx.db.add_container(&c.to_row())?;
         Ok(c)

@@ -183,7 +183,8 @@ fn random_id() -> Result<String, NetworkError> {
 }
 
 /// Records `bridge`, `host` and `none` the first time they are needed; `bridge` gets
-/// 172.17.0.0/16 when the host does not use it, else the first free pool.
+/// 172.17.0.0/16 when the host does not use it, else the first free pool. Its device is
+/// made when the first container joins it.
 pub fn ensure_predefined(db: &mut Db, root: &Path) -> Result<(), NetworkError> {
     let have: Vec<String> = db.networks()?.into_iter().map(|n| n.name).collect();
     if PREDEFINED.iter().all(|p| have.iter().any(|h| h == p)) {
@@ -223,11 +224,6 @@ pub fn ensure_predefined(db: &mut Db, root: &Path) -> Result<(), NetworkError> {
             Ok(()) => {}
             Err(StoreError::NetworkExists(_)) => continue,
             Err(e) => return Err(e.into()),
-        }
-        // The bridge exists from now on, so the next network anywhere on the host sees
-        // its subnet taken.
-        if row.bridge.is_some() {
-            bring_up(root, &row)?;
         }
     }
     Ok(())
@@ -437,6 +433,7 @@ pub struct JoinOptions {
 /// asked for). The primary network's MAC may be chosen (`--mac-address`).
 pub fn join(
     db: &mut Db,
+    root: &Path,
     container_id: &str,
     n: &NetworkRow,
     o: &JoinOptions,
@@ -481,11 +478,19 @@ pub fn join(
         let mac = mac.unwrap_or_else(|| ipam::mac_of(ip));
         Some((ip.to_string(), ipam::mac_text(mac)))
     })?;
-    match row {
-        Some(r) => Ok(r),
-        None if in_use => Err(NetworkError::AddressInUse),
-        None => Err(NetworkError::Exhausted(n.name.clone())),
+    let row = match row {
+        Some(r) => r,
+        None if in_use => return Err(NetworkError::AddressInUse),
+        None => return Err(NetworkError::Exhausted(n.name.clone())),
+    };
+    // The bridge comes up with its first member (not when networks are merely listed), so
+    // that from then on every other data root's subnet choice sees it taken.
+    let up = host_lock().and_then(|_lock| bring_up(root, n));
+    if let Err(e) = up {
+        db.remove_endpoints(container_id, Some(&n.id))?;
+        return Err(e);
     }
+    Ok(row)
 }
 
 /// The network a NetworkMode names: `default` (or nothing) is the default bridge.
@@ -1075,7 +1080,7 @@ pub fn connect(
             network: n.name,
         });
     }
-    let ep = join(db, &c.id, &n, o)?;
+    let ep = join(db, root, &c.id, &n, o)?;
     let path = netns::path(root, &c.id);
     if c.is_running() && netns::is_namespace(&path) {
         let wired = netns::enter(&path, Netlink::open)

@@ -12,6 +12,13 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+impl Drop for Env {
+    /// Whatever a test did, the data root's bridges and nftables table go with it.
+    fn drop(&mut self) {
+        remove_network_state(&self.root());
+    }
+}
+
 impl Env {
     pub fn new() -> Self {
         Self {
