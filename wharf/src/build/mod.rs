@@ -815,181 +815,231 @@ impl Builder<'_> {
             .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
         self.shell_prefix = shell.join(" ");
         normalize_config(&mut img);
+        // docker runs the base image's ONBUILD triggers first, and does not pass them on.
+        let triggers: Vec<String> = img.config["config"]["OnBuild"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !triggers.is_empty() {
+            let n = triggers.len();
+            self.say(&format!(
+                "# Executing {n} build trigger{}",
+                if n == 1 { "" } else { "s" }
+            ));
+            img.cfg().insert("OnBuild".into(), Value::Null);
+            let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+            let df = parse_dockerfile::parse(&text).map_err(|e| BuildError::Parse {
+                line: e.line(),
+                column: e.column(),
+                msg: format!("ONBUILD trigger: {e}"),
+            })?;
+            let st = df.stages().next().expect("a parsed Dockerfile has a stage");
+            for ins in st.instructions {
+                if matches!(ins, Instruction::Onbuild(_) | Instruction::From(_)) {
+                    return Err(BuildError::Step(
+                        "ONBUILD triggers may not be ONBUILD or FROM".into(),
+                    ));
+                }
+                img = self.instruction(
+                    img, ins, &text, escape, &mut vars, &mut shell, names, built, i, global,
+                )?;
+            }
+        }
         for ins in st.instructions {
             self.step_line(&original(text, instruction_start(ins), escape));
-            let env = img.env();
-            img = match ins {
-                Instruction::Arg(a) => {
-                    for w in self.expand_words(&a.arguments.value, &env, &vars, escape)? {
-                        let (k, default) = match w.split_once('=') {
-                            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                            None => (w.clone(), global.get(&w).cloned()),
-                        };
-                        let v = self.given_args.get(&k).cloned();
-                        if v.is_some() {
-                            self.used_args.insert(k.clone());
-                        }
-                        if let Some(v) = v.or(default) {
-                            vars.args.insert(k, v);
+            img = self.instruction(
+                img, ins, text, escape, &mut vars, &mut shell, names, built, i, global,
+            )?;
+        }
+        Ok(img)
+    }
+
+    /// One instruction of stage `i` over the image so far.
+    #[allow(clippy::too_many_arguments)]
+    fn instruction(
+        &mut self,
+        mut img: Image,
+        ins: &Instruction,
+        text: &str,
+        escape: char,
+        vars: &mut Vars,
+        shell: &mut Vec<String>,
+        names: &[Option<String>],
+        built: &HashMap<usize, Image>,
+        i: usize,
+        global: &BTreeMap<String, String>,
+    ) -> Result<Image, BuildError> {
+        let env = img.env();
+        Ok(match ins {
+            Instruction::Arg(a) => {
+                for w in self.expand_words(&a.arguments.value, &env, vars, escape)? {
+                    let (k, default) = match w.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (w.clone(), global.get(&w).cloned()),
+                    };
+                    let v = self.given_args.get(&k).cloned();
+                    if v.is_some() {
+                        self.used_args.insert(k.clone());
+                    }
+                    if let Some(v) = v.or(default) {
+                        vars.args.insert(k, v);
+                    } else {
+                        vars.args.insert(k, String::new());
+                    }
+                }
+                // The values are part of the key: another --build-arg is another step.
+                let shown = a.arguments.value.to_string();
+                let key_text = format!("{shown} {:?}", vars.args);
+                self.commit_meta_keyed(img, "ARG", &shown, &key_text)?
+            }
+            Instruction::Env(e) => {
+                let words = self.expand_words(&e.arguments.value, &env, vars, escape)?;
+                let pairs = env_pairs(&words).ok_or_else(|| {
+                    BuildError::Step(format!("ENV names can not be blank: {}", e.arguments.value))
+                })?;
+                let mut new_env = env.clone();
+                for (k, v) in &pairs {
+                    crate::container::parse::set_env(&mut new_env, &format!("{k}={v}"));
+                }
+                img.cfg().insert("Env".into(), json!(new_env));
+                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                self.commit_meta(img, "ENV", &shown.join(" "))?
+            }
+            Instruction::Label(l) => {
+                let words = self.expand_words(&l.arguments.value, &env, vars, escape)?;
+                let pairs = env_pairs(&words).ok_or_else(|| {
+                    BuildError::Step(format!(
+                        "LABEL names can not be blank: {}",
+                        l.arguments.value
+                    ))
+                })?;
+                let cfg = img.cfg();
+                let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
+                if !labels.is_object() {
+                    *labels = json!({});
+                }
+                for (k, v) in &pairs {
+                    labels[k] = json!(v);
+                }
+                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                self.commit_meta(img, "LABEL", &shown.join(" "))?
+            }
+            Instruction::Maintainer(m) => {
+                img.config["author"] = json!(m.name.value);
+                self.commit_meta(img, "MAINTAINER", &m.name.value)?
+            }
+            Instruction::Expose(x) => {
+                let mut ports = Vec::new();
+                let mut given = Vec::new();
+                for a in &x.arguments {
+                    for w in self.expand_words(&a.value, &env, vars, escape)? {
+                        let keys = crate::network::ports::parse_expose(&w)
+                            .map_err(|e| BuildError::Step(e.to_string()))?;
+                        ports.extend(keys);
+                        given.push(w);
+                    }
+                }
+                // docker's history lists the ports as written, sorted.
+                given.sort();
+                let cfg = img.cfg();
+                let exposed = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
+                if !exposed.is_object() {
+                    *exposed = json!({});
+                }
+                for p in &ports {
+                    exposed[p] = json!({});
+                }
+                self.commit_meta(img, "EXPOSE", &given.join(" "))?
+            }
+            Instruction::User(u) => {
+                let user = self.expand(&u.arguments.value, &env, vars, escape)?;
+                img.cfg().insert("User".into(), json!(user));
+                self.commit_meta(img, "USER", &user)?
+            }
+            Instruction::Stopsignal(s) => {
+                let sig = self.expand(&s.arguments.value, &env, vars, escape)?;
+                crate::container::parse::signal(&sig)
+                    .map_err(|e| BuildError::Step(e.to_string()))?;
+                img.cfg().insert("StopSignal".into(), json!(sig));
+                self.commit_meta(img, "STOPSIGNAL", &sig)?
+            }
+            Instruction::Volume(v) => {
+                let list: Vec<String> = match &v.arguments {
+                    parse_dockerfile::JsonOrStringArray::Json(j) => {
+                        j.value.iter().map(|s| s.value.to_string()).collect()
+                    }
+                    parse_dockerfile::JsonOrStringArray::String(s) => {
+                        s.iter().map(|s| s.value.to_string()).collect()
+                    }
+                };
+                let mut vols = Vec::new();
+                for x in list {
+                    vols.push(self.expand(&x, &env, vars, escape)?);
+                }
+                let cfg = img.cfg();
+                let volumes = cfg.entry("Volumes").or_insert_with(|| json!({}));
+                if !volumes.is_object() {
+                    *volumes = json!({});
+                }
+                for v in &vols {
+                    volumes[v] = json!({});
+                }
+                self.commit_meta(img, "VOLUME", &format!("[{}]", vols.join(" ")))?
+            }
+            Instruction::Shell(s) => {
+                *shell = s.arguments.iter().map(|a| a.value.to_string()).collect();
+                self.shell_prefix = shell.join(" ");
+                img.cfg().insert("Shell".into(), json!(shell));
+                self.commit_meta(img, "SHELL", &format!("[{}]", shell.join(" ")))?
+            }
+            Instruction::Cmd(c) => {
+                let (cmd, _) = command_of(&c.arguments, shell, escape);
+                img.cfg().insert("Cmd".into(), json!(cmd));
+                self.commit_meta(img, "CMD", &go_quoted_list(&cmd))?
+            }
+            Instruction::Entrypoint(e) => {
+                let (ep, _) = command_of(&e.arguments, shell, escape);
+                // docker: a new ENTRYPOINT drops the CMD the base image had.
+                img.cfg().insert("Entrypoint".into(), json!(ep));
+                img.cfg().insert("Cmd".into(), Value::Null);
+                self.commit_meta(img, "ENTRYPOINT", &go_quoted_list(&ep))?
+            }
+            Instruction::Healthcheck(h) => {
+                let test = match &h.arguments {
+                    parse_dockerfile::HealthcheckArguments::None { .. } => json!(["NONE"]),
+                    parse_dockerfile::HealthcheckArguments::Cmd { arguments, .. } => {
+                        let (cmd, shell_form) = command_of(arguments, shell, escape);
+                        if shell_form {
+                            json!(["CMD-SHELL", cmd.last().cloned().unwrap_or_default()])
                         } else {
-                            vars.args.insert(k, String::new());
+                            let mut v = vec!["CMD".to_string()];
+                            v.extend(cmd);
+                            json!(v)
                         }
                     }
-                    // The values are part of the key: another --build-arg is another step.
-                    let shown = a.arguments.value.to_string();
-                    let key_text = format!("{shown} {:?}", vars.args);
-                    self.commit_meta_keyed(img, "ARG", &shown, &key_text)?
-                }
-                Instruction::Env(e) => {
-                    let words = self.expand_words(&e.arguments.value, &env, &vars, escape)?;
-                    let pairs = env_pairs(&words).ok_or_else(|| {
-                        BuildError::Step(format!(
-                            "ENV names can not be blank: {}",
-                            e.arguments.value
-                        ))
-                    })?;
-                    let mut new_env = env.clone();
-                    for (k, v) in &pairs {
-                        crate::container::parse::set_env(&mut new_env, &format!("{k}={v}"));
-                    }
-                    img.cfg().insert("Env".into(), json!(new_env));
-                    let shown: Vec<String> =
-                        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    self.commit_meta(img, "ENV", &shown.join(" "))?
-                }
-                Instruction::Label(l) => {
-                    let words = self.expand_words(&l.arguments.value, &env, &vars, escape)?;
-                    let pairs = env_pairs(&words).ok_or_else(|| {
-                        BuildError::Step(format!(
-                            "LABEL names can not be blank: {}",
-                            l.arguments.value
-                        ))
-                    })?;
-                    let cfg = img.cfg();
-                    let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
-                    if !labels.is_object() {
-                        *labels = json!({});
-                    }
-                    for (k, v) in &pairs {
-                        labels[k] = json!(v);
-                    }
-                    let shown: Vec<String> =
-                        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    self.commit_meta(img, "LABEL", &shown.join(" "))?
-                }
-                Instruction::Maintainer(m) => {
-                    img.config["author"] = json!(m.name.value);
-                    self.commit_meta(img, "MAINTAINER", &m.name.value)?
-                }
-                Instruction::Expose(x) => {
-                    let mut ports = Vec::new();
-                    let mut given = Vec::new();
-                    for a in &x.arguments {
-                        for w in self.expand_words(&a.value, &env, &vars, escape)? {
-                            let keys = crate::network::ports::parse_expose(&w)
-                                .map_err(|e| BuildError::Step(e.to_string()))?;
-                            ports.extend(keys);
-                            given.push(w);
-                        }
-                    }
-                    // docker's history lists the ports as written, sorted.
-                    given.sort();
-                    let cfg = img.cfg();
-                    let exposed = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
-                    if !exposed.is_object() {
-                        *exposed = json!({});
-                    }
-                    for p in &ports {
-                        exposed[p] = json!({});
-                    }
-                    self.commit_meta(img, "EXPOSE", &given.join(" "))?
-                }
-                Instruction::User(u) => {
-                    let user = self.expand(&u.arguments.value, &env, &vars, escape)?;
-                    img.cfg().insert("User".into(), json!(user));
-                    self.commit_meta(img, "USER", &user)?
-                }
-                Instruction::Stopsignal(s) => {
-                    let sig = self.expand(&s.arguments.value, &env, &vars, escape)?;
-                    crate::container::parse::signal(&sig)
-                        .map_err(|e| BuildError::Step(e.to_string()))?;
-                    img.cfg().insert("StopSignal".into(), json!(sig));
-                    self.commit_meta(img, "STOPSIGNAL", &sig)?
-                }
-                Instruction::Volume(v) => {
-                    let list: Vec<String> = match &v.arguments {
-                        parse_dockerfile::JsonOrStringArray::Json(j) => {
-                            j.value.iter().map(|s| s.value.to_string()).collect()
-                        }
-                        parse_dockerfile::JsonOrStringArray::String(s) => {
-                            s.iter().map(|s| s.value.to_string()).collect()
-                        }
+                    _ => json!(["NONE"]),
+                };
+                let mut hc = json!({"Test": test});
+                for f in &h.options {
+                    let v = f
+                        .value
+                        .as_ref()
+                        .map(|v| v.value.to_string())
+                        .unwrap_or_default();
+                    let key = match &*f.name.value {
+                        "interval" => "Interval",
+                        "timeout" => "Timeout",
+                        "start-period" => "StartPeriod",
+                        "start-interval" => "StartInterval",
+                        "retries" => "Retries",
+                        other => return Err(BuildError::Step(format!("Unknown flag: {other}"))),
                     };
-                    let mut vols = Vec::new();
-                    for x in list {
-                        vols.push(self.expand(&x, &env, &vars, escape)?);
-                    }
-                    let cfg = img.cfg();
-                    let volumes = cfg.entry("Volumes").or_insert_with(|| json!({}));
-                    if !volumes.is_object() {
-                        *volumes = json!({});
-                    }
-                    for v in &vols {
-                        volumes[v] = json!({});
-                    }
-                    self.commit_meta(img, "VOLUME", &format!("[{}]", vols.join(" ")))?
-                }
-                Instruction::Shell(s) => {
-                    shell = s.arguments.iter().map(|a| a.value.to_string()).collect();
-                    self.shell_prefix = shell.join(" ");
-                    img.cfg().insert("Shell".into(), json!(shell));
-                    self.commit_meta(img, "SHELL", &format!("[{}]", shell.join(" ")))?
-                }
-                Instruction::Cmd(c) => {
-                    let (cmd, _) = command_of(&c.arguments, &shell, escape);
-                    img.cfg().insert("Cmd".into(), json!(cmd));
-                    self.commit_meta(img, "CMD", &go_quoted_list(&cmd))?
-                }
-                Instruction::Entrypoint(e) => {
-                    let (ep, _) = command_of(&e.arguments, &shell, escape);
-                    // docker: a new ENTRYPOINT drops the CMD the base image had.
-                    img.cfg().insert("Entrypoint".into(), json!(ep));
-                    img.cfg().insert("Cmd".into(), Value::Null);
-                    self.commit_meta(img, "ENTRYPOINT", &go_quoted_list(&ep))?
-                }
-                Instruction::Healthcheck(h) => {
-                    let test = match &h.arguments {
-                        parse_dockerfile::HealthcheckArguments::None { .. } => json!(["NONE"]),
-                        parse_dockerfile::HealthcheckArguments::Cmd { arguments, .. } => {
-                            let (cmd, shell_form) = command_of(arguments, &shell, escape);
-                            if shell_form {
-                                json!(["CMD-SHELL", cmd.last().cloned().unwrap_or_default()])
-                            } else {
-                                let mut v = vec!["CMD".to_string()];
-                                v.extend(cmd);
-                                json!(v)
-                            }
-                        }
-                        _ => json!(["NONE"]),
-                    };
-                    let mut hc = json!({"Test": test});
-                    for f in &h.options {
-                        let v = f
-                            .value
-                            .as_ref()
-                            .map(|v| v.value.to_string())
-                            .unwrap_or_default();
-                        let key = match &*f.name.value {
-                            "interval" => "Interval",
-                            "timeout" => "Timeout",
-                            "start-period" => "StartPeriod",
-                            "start-interval" => "StartInterval",
-                            "retries" => "Retries",
-                            other => {
-                                return Err(BuildError::Step(format!("Unknown flag: {other}")))
-                            }
-                        };
-                        hc[key] = if key == "Retries" {
+                    hc[key] =
+                        if key == "Retries" {
                             json!(v
                                 .parse::<i64>()
                                 .map_err(|_| BuildError::Step(format!("invalid retries: {v}")))?)
@@ -998,132 +1048,126 @@ impl Builder<'_> {
                                 format!("invalid {}: {v}", f.name.value)
                             ))?)
                         };
-                    }
-                    img.cfg().insert("Healthcheck".into(), hc.clone());
-                    self.commit_meta(img, "HEALTHCHECK", &health_text(&hc))?
                 }
-                Instruction::Onbuild(_) => {
-                    let start = instruction_start(ins);
-                    let full = original(text, start, escape);
-                    let trigger = full
-                        .split_once(char::is_whitespace)
-                        .map(|(_, t)| t.trim().to_string())
-                        .unwrap_or_default();
-                    let cfg = img.cfg();
-                    let list = cfg.entry("OnBuild").or_insert_with(|| json!([]));
-                    if !list.is_array() {
-                        *list = json!([]);
-                    }
-                    list.as_array_mut().expect("an array").push(json!(trigger));
-                    self.commit_meta(img, "ONBUILD", &trigger)?
+                img.cfg().insert("Healthcheck".into(), hc.clone());
+                self.commit_meta(img, "HEALTHCHECK", &health_text(&hc))?
+            }
+            Instruction::Onbuild(_) => {
+                let start = instruction_start(ins);
+                let full = original(text, start, escape);
+                let trigger = full
+                    .split_once(char::is_whitespace)
+                    .map(|(_, t)| t.trim().to_string())
+                    .unwrap_or_default();
+                let cfg = img.cfg();
+                let list = cfg.entry("OnBuild").or_insert_with(|| json!([]));
+                if !list.is_array() {
+                    *list = json!([]);
                 }
-                Instruction::Workdir(w) => {
-                    let dir = self.expand(&w.arguments.value, &env, &vars, escape)?;
-                    let dir = layer::absolute(&dir, &img.workdir());
-                    let dir = clean_abs(&dir);
-                    img.cfg().insert("WorkingDir".into(), json!(dir));
-                    self.workdir(img, &dir)?
-                }
-                Instruction::Run(r) => self.run(img, r, &shell, &vars, escape)?,
-                Instruction::Copy(c) => {
-                    let dest = self.expand(&c.dest.value, &env, &vars, escape)?;
-                    let docs: Vec<&parse_dockerfile::HereDoc> = c
-                        .src
-                        .iter()
-                        .filter_map(|s| match s {
-                            Source::HereDoc(d) => Some(d),
-                            _ => None,
-                        })
-                        .collect();
-                    if docs.is_empty() {
-                        let mut srcs = Vec::new();
-                        for s in &c.src {
-                            if let Source::Path(p) = s {
-                                srcs.push(self.expand(&p.value, &env, &vars, escape)?);
-                            }
+                list.as_array_mut().expect("an array").push(json!(trigger));
+                self.commit_meta(img, "ONBUILD", &trigger)?
+            }
+            Instruction::Workdir(w) => {
+                let dir = self.expand(&w.arguments.value, &env, vars, escape)?;
+                let dir = layer::absolute(&dir, &img.workdir());
+                let dir = clean_abs(&dir);
+                img.cfg().insert("WorkingDir".into(), json!(dir));
+                self.workdir(img, &dir)?
+            }
+            Instruction::Run(r) => self.run(img, r, shell, vars, escape)?,
+            Instruction::Copy(c) => {
+                let dest = self.expand(&c.dest.value, &env, vars, escape)?;
+                let docs: Vec<&parse_dockerfile::HereDoc> = c
+                    .src
+                    .iter()
+                    .filter_map(|s| match s {
+                        Source::HereDoc(d) => Some(d),
+                        _ => None,
+                    })
+                    .collect();
+                if docs.is_empty() {
+                    let mut srcs = Vec::new();
+                    for s in &c.src {
+                        if let Source::Path(p) = s {
+                            srcs.push(self.expand(&p.value, &env, vars, escape)?);
                         }
-                        self.copy(img, "COPY", &c.options, &srcs, &dest, names, built, i, None)?
-                    } else {
-                        // `COPY <<EOF /file`: the document becomes the file's content,
-                        // variables expanded unless the delimiter was quoted.
-                        if docs.len() != c.src.len() || dest.ends_with('/') {
-                            return Err(BuildError::Unsupported(
-                                "COPY of here-documents mixed with files, or into a directory, is not supported yet".into(),
-                            ));
-                        }
-                        let tmp = tempfile::Builder::new()
-                            .prefix("build-heredoc-")
-                            .tempdir_in(&self.ctx.root)
-                            .map_err(|source| BuildError::Read {
-                                path: self.ctx.root.clone(),
-                                source,
-                            })?;
-                        let content = if docs[0].expand {
-                            expand::text(
-                                &docs[0].value,
-                                &|k| vars.args.get(k).cloned().or_else(|| lookup_env(&env, k)),
-                                escape,
-                            )
-                            .map_err(|source| BuildError::Expand {
-                                text: docs[0].value.to_string(),
-                                source,
-                            })?
-                        } else {
-                            docs[0].value.to_string()
-                        };
-                        let file = tmp.path().join("heredoc");
-                        std::fs::write(&file, content).map_err(|source| BuildError::Read {
-                            path: file.clone(),
+                    }
+                    self.copy(img, "COPY", &c.options, &srcs, &dest, names, built, i, None)?
+                } else {
+                    // `COPY <<EOF /file`: the document becomes the file's content,
+                    // variables expanded unless the delimiter was quoted.
+                    if docs.len() != c.src.len() || dest.ends_with('/') {
+                        return Err(BuildError::Unsupported(
+                            "COPY of here-documents mixed with files, or into a directory, is not supported yet".into(),
+                        ));
+                    }
+                    let tmp = tempfile::Builder::new()
+                        .prefix("build-heredoc-")
+                        .tempdir_in(&self.ctx.root)
+                        .map_err(|source| BuildError::Read {
+                            path: self.ctx.root.clone(),
                             source,
                         })?;
-                        self.copy(
-                            img,
-                            "COPY",
-                            &c.options,
-                            &["heredoc".to_string()],
-                            &dest,
-                            names,
-                            built,
-                            i,
-                            Some(tmp.path()),
-                        )?
-                    }
+                    let content = if docs[0].expand {
+                        expand::text(
+                            &docs[0].value,
+                            &|k| vars.args.get(k).cloned().or_else(|| lookup_env(&env, k)),
+                            escape,
+                        )
+                        .map_err(|source| BuildError::Expand {
+                            text: docs[0].value.to_string(),
+                            source,
+                        })?
+                    } else {
+                        docs[0].value.to_string()
+                    };
+                    let file = tmp.path().join("heredoc");
+                    std::fs::write(&file, content).map_err(|source| BuildError::Read {
+                        path: file.clone(),
+                        source,
+                    })?;
+                    self.copy(
+                        img,
+                        "COPY",
+                        &c.options,
+                        &["heredoc".to_string()],
+                        &dest,
+                        names,
+                        built,
+                        i,
+                        Some(tmp.path()),
+                    )?
                 }
-                Instruction::Add(a) => {
-                    let mut srcs = Vec::new();
-                    for s in &a.src {
-                        match s {
-                            Source::Path(p) => {
-                                srcs.push(self.expand(&p.value, &env, &vars, escape)?)
-                            }
-                            _ => {
-                                return Err(BuildError::Unsupported(
-                                    "ADD of a here-document is not supported yet".into(),
-                                ))
-                            }
+            }
+            Instruction::Add(a) => {
+                let mut srcs = Vec::new();
+                for s in &a.src {
+                    match s {
+                        Source::Path(p) => srcs.push(self.expand(&p.value, &env, vars, escape)?),
+                        _ => {
+                            return Err(BuildError::Unsupported(
+                                "ADD of a here-document is not supported yet".into(),
+                            ))
                         }
                     }
-                    if let Some(url) = srcs.iter().find(|s| {
-                        s.starts_with("http://")
-                            || s.starts_with("https://")
-                            || s.starts_with("git@")
-                    }) {
-                        return Err(BuildError::Unsupported(format!(
-                            "ADD {url}: downloading a remote source is not supported: wharf builds offline; put the file in the build context"
-                        )));
-                    }
-                    let dest = self.expand(&a.dest.value, &env, &vars, escape)?;
-                    self.copy(img, "ADD", &a.options, &srcs, &dest, names, built, i, None)?
                 }
-                Instruction::From(_) => unreachable!("FROM starts a stage"),
-                _ => {
-                    return Err(BuildError::Unsupported(
-                        "an instruction this builder does not know".into(),
-                    ))
+                if let Some(url) = srcs.iter().find(|s| {
+                    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+                }) {
+                    return Err(BuildError::Unsupported(format!(
+                        "ADD {url}: downloading a remote source is not supported: wharf builds offline; put the file in the build context"
+                    )));
                 }
-            };
-        }
-        Ok(img)
+                let dest = self.expand(&a.dest.value, &env, vars, escape)?;
+                self.copy(img, "ADD", &a.options, &srcs, &dest, names, built, i, None)?
+            }
+            Instruction::From(_) => unreachable!("FROM starts a stage"),
+            _ => {
+                return Err(BuildError::Unsupported(
+                    "an instruction this builder does not know".into(),
+                ))
+            }
+        })
     }
 
     /// Like `commit_meta` with the cache keyed by `key_text` instead of the config.

@@ -83,7 +83,11 @@ impl ImageRef {
                 if !valid_domain(first) {
                     return Err(invalid());
                 }
-                let d = if first == "index.docker.io" { DEFAULT_DOMAIN } else { first };
+                let d = if first == "index.docker.io" {
+                    DEFAULT_DOMAIN
+                } else {
+                    first
+                };
                 (d.to_string(), rest.to_string())
             }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),

@@ -505,3 +505,61 @@ fn a_context_or_a_dockerfile_on_stdin() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let base = g.env.path("base");
+    write(
+        &base,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nONBUILD COPY note.txt /note.txt\nONBUILD RUN echo triggered > /triggered\n",
+        )],
+    );
+    let (ok, out, err) = build(&g, &["-t", "parent", base.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        g.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.OnBuild}}",
+            "parent"
+        ])
+        .trim(),
+        "[\"COPY note.txt /note.txt\",\"RUN echo triggered \\u003e /triggered\"]"
+    );
+    let child = g.env.path("child");
+    write(
+        &child,
+        &[
+            ("note.txt", "from the child's context\n"),
+            (
+                "Dockerfile",
+                "FROM parent\nCMD [\"cat\", \"/note.txt\", \"/triggered\"]\n",
+            ),
+        ],
+    );
+    let (ok, out, err) = build(&g, &["-t", "child", child.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("# Executing 2 build triggers"), "{out}");
+    assert_eq!(
+        g.ok(&["run", "--rm", "child"]),
+        "from the child's context\ntriggered\n"
+    );
+    // Triggers fire once: the child does not pass them on.
+    assert_eq!(
+        g.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.OnBuild}}",
+            "child"
+        ])
+        .trim(),
+        "null"
+    );
+}
