@@ -76,6 +76,8 @@ pub enum BuildError {
     Lookup(#[from] lookup::LookupError),
     #[error(transparent)]
     Reference(#[from] crate::image::reference::RefError),
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
 }
 
 /// What `build` was asked for.
@@ -361,7 +363,7 @@ pub fn build(
             global.insert(k.to_string(), v);
         }
     }
-    let needed = needed_stages(&stages, &names, target, &global, escape)?;
+    let (needed, deps) = needed_stages(&stages, &names, target, &global, escape)?;
     let steps: usize = needed
         .iter()
         .map(|i| stages[*i].instructions.len() + 1)
@@ -378,10 +380,93 @@ pub fn build(
         shell_prefix: "/bin/sh -c".into(),
     };
     remove_leftovers(b.ctx)?;
-    let mut results: HashMap<usize, Image> = HashMap::new();
+    // Step numbers follow the file, whatever order the stages build in.
+    let mut offsets = HashMap::new();
+    let mut at = 0;
     for &i in &needed {
-        let img = b.stage(&text, escape, &stages, &names, i, &global, &results)?;
-        results.insert(i, img);
+        offsets.insert(i, at);
+        at += stages[i].instructions.len() + 1;
+    }
+    // Stages whose dependencies are built run together, each on a thread of its own with
+    // its own store connection; their output is passed on stage by stage as each wave ends.
+    let mut results: HashMap<usize, Image> = HashMap::new();
+    let mut pending = needed.clone();
+    while !pending.is_empty() {
+        let wave: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|i| deps[i].iter().all(|d| results.contains_key(d)))
+            .collect();
+        pending.retain(|i| !wave.contains(i));
+        if let [i] = wave[..] {
+            b.step = offsets[&i];
+            let img = b.stage(&text, escape, &stages, &names, i, &global, &results)?;
+            results.insert(i, img);
+            continue;
+        }
+        let root = b.ctx.root.clone();
+        let (ignore, given) = (b.ignore.clone(), b.given_args.clone());
+        let done = &results;
+        let outcomes: Vec<StageOutcome> = std::thread::scope(|sc| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&i| {
+                    let (root, ignore, given) = (&root, &ignore, &given);
+                    let (text, stages, names, global, offsets) =
+                        (&text, &stages, &names, &global, &offsets);
+                    sc.spawn(move || {
+                        let mut lines = Vec::new();
+                        let mut used = HashSet::new();
+                        let result = (|| {
+                            let mut ctx = Context::open(root, crate::context::Access::Shared)?;
+                            let mut sink = |l: &str| lines.push(l.to_string());
+                            let mut sb = Builder {
+                                ctx: &mut ctx,
+                                o,
+                                out: &mut sink,
+                                ignore: ignore.clone(),
+                                given_args: given.clone(),
+                                used_args: HashSet::new(),
+                                step: offsets[&i],
+                                steps,
+                                shell_prefix: "/bin/sh -c".into(),
+                            };
+                            let img = sb.stage(text, escape, stages, names, i, global, done);
+                            used = std::mem::take(&mut sb.used_args);
+                            img
+                        })();
+                        StageOutcome {
+                            stage: i,
+                            result,
+                            lines,
+                            used,
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a build stage's thread panicked"))
+                .collect()
+        });
+        let mut first_error = None;
+        for o in outcomes {
+            for l in &o.lines {
+                (b.out)(l);
+            }
+            b.used_args.extend(o.used);
+            match o.result {
+                Ok(img) => {
+                    results.insert(o.stage, img);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
     }
     let mut final_img = results.remove(&target).expect("the target was built");
     if !o.labels.is_empty() {
@@ -472,6 +557,15 @@ fn builder_id() -> String {
     format!("{pid}:{}", container::process_start(pid).unwrap_or(0))
 }
 
+/// What a stage built on a thread of its own left: its image or error, its output lines
+/// and the build args it used.
+struct StageOutcome {
+    stage: usize,
+    result: Result<Image, BuildError>,
+    lines: Vec<String>,
+    used: HashSet<String>,
+}
+
 /// Sum of the sizes of the context's files that `.dockerignore` keeps: what docker's
 /// client would send.
 fn context_bytes(root: &Path, ignore: &Matcher) -> u64 {
@@ -504,13 +598,16 @@ fn context_bytes(root: &Path, ignore: &Matcher) -> u64 {
 }
 
 /// The stages the target needs (its FROM chain and every `COPY --from`), in file order.
+/// The stages the target needs, in file order, and the earlier stages each one uses.
+type Needed = (Vec<usize>, HashMap<usize, Vec<usize>>);
+
 fn needed_stages(
     stages: &[parse_dockerfile::Stage],
     names: &[Option<String>],
     target: usize,
     global: &BTreeMap<String, String>,
     escape: char,
-) -> Result<Vec<usize>, BuildError> {
+) -> Result<Needed, BuildError> {
     let by_name = |r: &str| -> Option<usize> {
         let r = r.to_ascii_lowercase();
         names
@@ -519,11 +616,13 @@ fn needed_stages(
             .or_else(|| r.parse::<usize>().ok().filter(|i| *i < stages.len()))
     };
     let mut need = HashSet::new();
+    let mut deps: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut todo = vec![target];
     while let Some(i) = todo.pop() {
         if !need.insert(i) {
             continue;
         }
+        let mine = deps.entry(i).or_default();
         let base = expand::word(
             &stages[i].from.image.value,
             &|k| global.get(k).cloned(),
@@ -531,6 +630,7 @@ fn needed_stages(
         )
         .unwrap_or_default();
         if let Some(j) = by_name(&base).filter(|j| *j < i) {
+            mine.push(j);
             todo.push(j);
         }
         for ins in stages[i].instructions {
@@ -545,6 +645,7 @@ fn needed_stages(
                     .and_then(|v| by_name(&v.value))
                     .filter(|j| *j < i)
                 {
+                    mine.push(j);
                     todo.push(j);
                 }
             }
@@ -552,7 +653,7 @@ fn needed_stages(
     }
     let mut v: Vec<usize> = need.into_iter().collect();
     v.sort();
-    Ok(v)
+    Ok((v, deps))
 }
 
 impl Builder<'_> {

@@ -563,3 +563,48 @@ fn onbuild_triggers_run_in_the_child_build() {
         "null"
     );
 }
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox AS a\nRUN cat /proc/uptime > /start && sleep 2 && cat /proc/uptime > /end\n\
+             FROM busybox AS b\nRUN cat /proc/uptime > /start && sleep 2 && cat /proc/uptime > /end\n\
+             FROM busybox\nCOPY --from=a /start /a.start\nCOPY --from=a /end /a.end\n\
+             COPY --from=b /start /b.start\nCOPY --from=b /end /b.end\n",
+        )],
+    );
+    let (ok, out, err) = build(&g, &["-t", "both", ctx.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    // Numbered by the file, reported stage by stage.
+    let a = out
+        .find("Step 1/9 : FROM busybox AS a")
+        .expect("stage a's steps");
+    let b = out
+        .find("Step 3/9 : FROM busybox AS b")
+        .expect("stage b's steps");
+    assert!(a < b, "{out}");
+    assert!(
+        out.contains("Step 9/9 : COPY --from=b /end /b.end"),
+        "{out}"
+    );
+    let t = |f: &str| -> f64 {
+        g.ok(&["run", "--rm", "both", "cat", f])
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (a0, a1, b0, b1) = (t("/a.start"), t("/a.end"), t("/b.start"), t("/b.end"));
+    assert!(
+        a0 < b1 && b0 < a1,
+        "the two stages' RUN steps did not overlap: a {a0}..{a1}, b {b0}..{b1}"
+    );
+}
