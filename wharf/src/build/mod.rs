@@ -1508,15 +1508,35 @@ impl Builder<'_> {
             (_, []) => command_of(&r.arguments, shell, escape),
             // `RUN <<EOF` alone (the parser leaves an empty command): the document is the
             // script the shell runs, as BuildKit does.
-            (Command::Shell(cmd), [doc])
-                if cmd.value.trim().is_empty() => {
+            (Command::Shell(cmd), [doc]) if cmd.value.trim().is_empty() => {
                 let mut v = shell.to_vec();
                 v.push(doc.value.to_string());
                 (v, true)
             }
+            // `RUN <<EOF cmd ...`: the documents are the command's input, as BuildKit
+            // has it; the shell gets them back as here-documents of its own (the parser
+            // keeps no delimiter), quoted when the Dockerfile's were.
+            (Command::Shell(cmd), docs) => {
+                let mut script = shell_text(cmd.value, escape);
+                for (n, doc) in docs.iter().enumerate() {
+                    let q = if doc.expand { "" } else { "'" };
+                    script.push_str(&format!(" <<{q}WHARF_EOF_{n}{q}"));
+                }
+                for (n, doc) in docs.iter().enumerate() {
+                    script.push('\n');
+                    script.push_str(&doc.value);
+                    if !doc.value.ends_with('\n') {
+                        script.push('\n');
+                    }
+                    script.push_str(&format!("WHARF_EOF_{n}"));
+                }
+                let mut v = shell.to_vec();
+                v.push(script);
+                (v, true)
+            }
             _ => {
                 return Err(BuildError::Unsupported(
-                    "RUN with a here-document fed to a command is not supported yet: use RUN <<EOF alone".into(),
+                    "RUN in exec form with a here-document is not supported".into(),
                 ))
             }
         };
