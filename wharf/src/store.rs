@@ -20,6 +20,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("network with name {0} already exists")]
     NetworkExists(String),
+    #[error("locking {0}: {1}")]
+    Lock(String, String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
 }
@@ -190,6 +192,17 @@ fn now() -> String {
 
 impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // Two processes making a new database at once can meet inside SQLite's switch to WAL,
+        // which reports "database is locked" without waiting: setting up is one at a time.
+        let lock_path = path.with_extension("db.lock");
+        let lock_file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Lock(lock_path.display().to_string(), e.to_string()))?;
+        let _setup = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| StoreError::Lock(lock_path.display().to_string(), e.to_string()))?;
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

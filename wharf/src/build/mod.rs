@@ -100,11 +100,17 @@ pub struct Options {
     pub pull: bool,
     /// The Dockerfile's text when it does not come from a file (`-f -`).
     pub dockerfile_text: Option<String>,
+    /// `--rm=false`: the containers of successful RUN steps stay.
+    pub keep_intermediates: bool,
 }
 
 /// Marks a build's intermediate containers with their builder, so that the next build
 /// removes those a killed build left (`system prune` removes them once stopped).
 pub const BUILD_LABEL: &str = "io.wharf.build.intermediate";
+
+/// Marks the containers `--rm=false` keeps: once their step succeeded they are the
+/// user's, not leftovers.
+const KEEP_LABEL: &str = "io.wharf.build.keep";
 
 /// Pull progress is not part of a build's output.
 struct Quiet;
@@ -544,7 +550,10 @@ fn remove_leftovers(ctx: &mut Context) -> Result<(), BuildError> {
             .split_once(':')
             .and_then(|(pid, start)| Some((pid.parse::<i32>().ok()?, start.parse::<u64>().ok()?)))
             .is_some_and(|(pid, start)| container::process_start(pid) == Some(start));
-        if !alive {
+        let kept = c.spec.config.labels.contains_key(KEEP_LABEL)
+            && c.effective_status() == container::Status::Exited
+            && c.state.exit_code == 0;
+        if !alive && !kept {
             ops::remove(&root, &mut ctx.db, &c, true)?;
         }
     }
@@ -1579,12 +1588,23 @@ impl Builder<'_> {
             Some(id) => id.clone(),
             None => self.install(&img)?,
         };
+        // docker's predefined proxy ARGs reach RUN without an ARG line, and stay out of the
+        // history and the cache key.
+        let mut run_env = arg_env.clone();
+        for k in PREDEFINED_ARGS {
+            if let Some(v) = self.given_args.get(k) {
+                if !vars.args.contains_key(k) {
+                    run_env.push(format!("{k}={v}"));
+                    self.used_args.insert(k.to_string());
+                }
+            }
+        }
         let cfg = &img.config["config"];
         let opts = create::Options {
             image: base_id.to_string(),
             command: argv.clone(),
             entrypoint: Some(String::new()),
-            env: arg_env.clone(),
+            env: run_env,
             workdir: cfg["WorkingDir"]
                 .as_str()
                 .map(String::from)
@@ -1602,7 +1622,13 @@ impl Builder<'_> {
                 ..Default::default()
             },
             runtime_path: self.o.runtime_path.clone(),
-            labels: vec![format!("{BUILD_LABEL}={}", builder_id())],
+            labels: [
+                Some(format!("{BUILD_LABEL}={}", builder_id())),
+                self.o.keep_intermediates.then(|| format!("{KEEP_LABEL}=1")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             mounts,
             ..Default::default()
         };
@@ -1621,11 +1647,15 @@ impl Builder<'_> {
                 .map_err(|e| BuildError::Step(e.to_string()))?;
             Ok(Self::add_layer(img.clone(), diff_id, size, &created_by))
         });
-        let root = self.ctx.root.clone();
-        if let Some(cur) = container::load(&self.ctx.db, &c.id)? {
-            ops::remove(&root, &mut self.ctx.db, &cur, true)?;
+        // `--rm=false` keeps the intermediate containers of steps that succeeded (a failed
+        // step's container always goes: a failed build leaves nothing behind).
+        if outcome.is_err() || !self.o.keep_intermediates {
+            let root = self.ctx.root.clone();
+            if let Some(cur) = container::load(&self.ctx.db, &c.id)? {
+                ops::remove(&root, &mut self.ctx.db, &cur, true)?;
+            }
+            self.say(&format!("Removing intermediate container {}", c.short_id()));
         }
-        self.say(&format!("Removing intermediate container {}", c.short_id()));
         let new = outcome?;
         self.finish_step(&key, new)
     }

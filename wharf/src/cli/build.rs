@@ -43,10 +43,10 @@ pub struct Args {
     /// Write the image ID to the file
     #[arg(long)]
     iidfile: Option<PathBuf>,
-    /// Remove intermediate containers after a successful build (always)
+    /// Remove intermediate containers after a successful build
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     rm: bool,
-    /// Always remove intermediate containers (always)
+    /// Always remove intermediate containers (a failed step's container always goes)
     #[arg(long)]
     force_rm: bool,
     /// Set platform if server is multi-platform capable
@@ -126,6 +126,7 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         network: a.network.clone(),
         runtime_path: wharf::runtime::resolve(runtime)?,
         pull: a.pull,
+        keep_intermediates: !a.rm && !a.force_rm,
         dockerfile_text: match stdin_context.as_ref().and_then(|(_, t)| t.clone()) {
             Some(t) => Some(t),
             None => match a.file.as_deref() {

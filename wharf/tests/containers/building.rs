@@ -612,3 +612,87 @@ fn independent_stages_build_at_the_same_time() {
         "the two stages' RUN steps did not overlap: a {a0}..{a1}, b {b0}..{b1}"
     );
 }
+
+#[test]
+fn entrypoint_and_cmd_forms_ignored_files_and_build_flags() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let ctx = g.env.path("ctx");
+    write(
+        &ctx,
+        &[
+            (".dockerignore", "secret\n"),
+            (
+                "Dockerfile",
+                "FROM busybox AS exec\nENTRYPOINT [\"echo\", \"ep\"]\nCMD [\"default\"]\n\
+                 FROM busybox AS shell\nENTRYPOINT echo shell-ep\nCMD [\"ignored\"]\n\
+                 FROM busybox AS cmdonly\nCMD echo cmd-shell\n\
+                 FROM busybox AS proxy\nRUN echo \"proxy=$HTTP_PROXY\" > /proxy\nCOPY . /ctx/\n",
+            ),
+        ],
+    );
+    // A FIFO in an ignored directory: reading it would block the build forever.
+    std::fs::create_dir_all(ctx.join("secret")).unwrap();
+    let fifo = std::ffi::CString::new(ctx.join("secret/pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let c = ctx.to_str().unwrap();
+    for (target, tag) in [
+        ("exec", "m-exec"),
+        ("shell", "m-shell"),
+        ("cmdonly", "m-cmd"),
+    ] {
+        let (ok, out, err) = build(&g, &["--target", target, "-t", tag, c]);
+        assert!(ok, "{out}{err}");
+    }
+    // Exec ENTRYPOINT takes CMD or the run's arguments; shell form ignores both; CMD alone
+    // runs through the shell; --entrypoint replaces the image's.
+    assert_eq!(g.ok(&["run", "--rm", "m-exec"]), "ep default\n");
+    assert_eq!(g.ok(&["run", "--rm", "m-exec", "given"]), "ep given\n");
+    assert_eq!(g.ok(&["run", "--rm", "m-shell", "given"]), "shell-ep\n");
+    assert_eq!(g.ok(&["run", "--rm", "m-cmd"]), "cmd-shell\n");
+    assert_eq!(
+        g.ok(&["run", "--rm", "--entrypoint", "echo", "m-exec", "over"]),
+        "over\n"
+    );
+    // A predefined proxy ARG reaches RUN without an ARG line and stays out of the history;
+    // --rm=false keeps the step's container, and the next build leaves it alone.
+    let (ok, out, err) = build(
+        &g,
+        &[
+            "--target",
+            "proxy",
+            "-t",
+            "m-proxy",
+            "--rm=false",
+            "--build-arg",
+            "HTTP_PROXY=http://127.0.0.1:3128",
+            c,
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(!out.contains("Removing intermediate container"), "{out}");
+    assert!(!out.contains("were not consumed"), "{out}");
+    assert_eq!(
+        g.ok(&["run", "--rm", "m-proxy", "cat", "/proxy"]),
+        "proxy=http://127.0.0.1:3128\n"
+    );
+    let history = g.ok(&["history", "--no-trunc", "m-proxy"]);
+    assert!(!history.contains("3128"), "{history}");
+    assert!(!g
+        .ok(&["run", "--rm", "m-proxy", "ls", "/ctx"])
+        .contains("secret"));
+    assert_eq!(
+        g.ok(&["ps", "-a", "-q"]).lines().count(),
+        1,
+        "the kept container"
+    );
+    let (ok, _, _) = build(&g, &["--target", "exec", c]);
+    assert!(ok);
+    assert_eq!(
+        g.ok(&["ps", "-a", "-q"]).lines().count(),
+        1,
+        "kept across builds"
+    );
+}
