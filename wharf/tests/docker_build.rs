@@ -86,11 +86,10 @@ fn configs_and_histories_match_dockers_classic_builder() {
         std::fs::write(ctx.join("Dockerfile"), text).unwrap();
         std::fs::write(ctx.join("file.txt"), "content\n").unwrap();
         let tag = format!("cmp-{name}");
-        env.ok(&[
+        let ours_out = env.ok(&[
             "--runtime",
             "runc",
             "build",
-            "-q",
             "--network",
             "none",
             "-t",
@@ -99,7 +98,7 @@ fn configs_and_histories_match_dockers_classic_builder() {
         ]);
         let mut b = d.client()();
         b.env("DOCKER_BUILDKIT", "0")
-            .args(["build", "-q", "--network", "none", "-t", &tag])
+            .args(["build", "--network", "none", "-t", &tag])
             .arg(&ctx);
         let out = b.output().unwrap();
         assert!(
@@ -107,6 +106,23 @@ fn configs_and_histories_match_dockers_classic_builder() {
             "docker build: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // The first line: the context's size as docker's client counts it.
+        // (docker ends its progress line with a carriage return before the newline.)
+        let first = |o: &str| {
+            o.lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('\r')
+                .to_string()
+        };
+        let theirs_out = String::from_utf8_lossy(&out.stdout).into_owned();
+        if first(&ours_out) != first(&theirs_out) {
+            diffs.push(format!(
+                "{name}: {:?} against docker's {:?}",
+                first(&ours_out),
+                first(&theirs_out)
+            ));
+        }
         let theirs = inspect(&String::from_utf8_lossy(
             &d.docker(&["image", "inspect", &tag]).unwrap().stdout,
         ));

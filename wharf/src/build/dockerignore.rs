@@ -1,7 +1,7 @@
 //! `.dockerignore` with docker's rules: one Go-style pattern per line (`*`, `?`, `[...]`,
 //! `**` for any number of directories, `\` escapes), `#` comments, `!` re-includes, paths
-//! cleaned and taken relative to the context root; the last pattern that matches a path, or
-//! one of its parent directories cut to the pattern's depth, decides.
+//! cleaned and taken relative to the context root; the last pattern that matches a path or
+//! one of its parent directories decides.
 
 use regex::Regex;
 
@@ -15,9 +15,6 @@ pub struct PatternError {
 #[derive(Debug, Clone)]
 struct Pattern {
     re: Regex,
-    /// Components of the cleaned pattern: it is also tried on that many leading
-    /// components of a path's parent directory.
-    depth: usize,
     exclusion: bool,
 }
 
@@ -121,7 +118,6 @@ impl Matcher {
             }
             patterns.push(Pattern {
                 re: compile(&p)?,
-                depth: p.split('/').count(),
                 exclusion,
             });
         }
@@ -135,10 +131,10 @@ impl Matcher {
         let parents = &parents[..parents.len().saturating_sub(1)];
         let mut ignored = false;
         for p in &self.patterns {
-            let mut hit = p.re.is_match(&path);
-            if !hit && !parents.is_empty() && p.depth <= parents.len() {
-                hit = p.re.is_match(&parents[..p.depth].join("/"));
-            }
+            // The path itself or any of its parent directories (moby's
+            // MatchesOrParentMatches, what docker's client applies since 20.10).
+            let hit = p.re.is_match(&path)
+                || (1..=parents.len()).any(|n| p.re.is_match(&parents[..n].join("/")));
             if hit {
                 ignored = !p.exclusion;
             }
@@ -198,5 +194,102 @@ mod tests {
         assert!(i.ignored("b"));
         assert!(i.ignored("c"));
         assert!(Matcher::parse("[abc\n").is_err());
+    }
+
+    /// The vectors of moby's patternmatcher tests (`MatchesOrParentMatches`: a path or one
+    /// of its parents matches), as data.
+    #[test]
+    fn mobys_matcher_vectors() {
+        let yes = [
+            ("**", "file"),
+            ("**", "file/"),
+            ("**/", "file"),
+            ("**/", "file/"),
+            ("**", "dir/file"),
+            ("**/", "dir/file"),
+            ("**/**", "dir/file"),
+            ("dir/**", "dir/file"),
+            ("dir/**", "dir/dir2/file"),
+            ("**/dir", "dir"),
+            ("**/dir", "dir/file"),
+            ("**/dir2/*", "dir/dir2/file"),
+            ("**/dir2/*", "dir/dir2/file/"),
+            ("**/dir2/**", "dir/dir2/dir3/file"),
+            ("**file", "file"),
+            ("**file", "dir/file"),
+            ("**/file", "dir/file"),
+            ("**file", "dir/dir/file"),
+            ("**/file*", "dir/dir/file.txt"),
+            ("**/file*txt", "dir/dir/file.txt"),
+            ("**/file*.txt*", "dir/dir/file.txt"),
+            ("**/**/*.txt", "dir/dir/file.txt"),
+            ("**/*.txt", "file.txt"),
+            ("**/**/*.txt", "file.txt"),
+            ("a**/*.txt", "a/file.txt"),
+            ("a**/*.txt", "a/dir/dir/file.txt"),
+            ("a/*.txt", "a/file.txt"),
+            ("a/*.txt**", "a/file.txt"),
+            ("a[b-d]e", "ace"),
+            ("a[^b-d]e", "aze"),
+            (".*", ".foo"),
+            ("abc.def", "abc.def"),
+            ("abc?def", "abcZdef"),
+            ("**/foo/bar", "foo/bar"),
+            ("**/foo/bar", "dir/dir2/foo/bar"),
+            ("abc/**", "abc/def"),
+            ("**/.foo", ".foo"),
+            ("a(b)c/def", "a(b)c/def"),
+            ("a.|)$(}+{bc", "a.|)$(}+{bc"),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            ),
+            ("a\\*b", "a*b"),
+            ("*", "abc"),
+            ("a*", "ab/c"),
+            ("a*/b", "abc/b"),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/f"),
+            ("a*b?c*x", "abxbbxdbxebxczzx"),
+            ("ab[^e-g]", "abc"),
+            ("a?b", "a☺b"),
+            ("*x", "xxx"),
+        ];
+        let no = [
+            ("**/**/*.txt2", "dir/dir/file.txt"),
+            ("a/*.txt", "a/dir/file.txt"),
+            ("a[b-d]e", "ae"),
+            ("a[b-d]e", "aae"),
+            (".*", "foo"),
+            ("abc.def", "abcdef"),
+            ("abc.def", "abcZdef"),
+            ("abc?def", "abcdef"),
+            ("abc/**", "abc"),
+            ("**/.foo", "bar.foo"),
+            ("a(b)c/def", "a(b)c/xyz"),
+            ("a*/b", "a/c/b"),
+            ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f"),
+            ("a*b?c*x", "abxbbxdbxebxczzy"),
+            ("ab[e-g]", "abc"),
+            ("ab[^c]", "abc"),
+            ("a?b", "a/b"),
+            ("a*b", "a/b"),
+            ("a???b", "a☺b"),
+        ];
+        for (p, t) in yes {
+            assert!(m(p).ignored(t), "{p:?} should match {t:?}");
+        }
+        for (p, t) in no {
+            assert!(!m(p).ignored(t), "{p:?} should not match {t:?}");
+        }
+        assert!(!m("**\n!util/docker/web\n").ignored("util/docker/web/foo"));
+        assert!(m("**\n!util/docker/web\nutil/docker/web/foo\n").ignored("util/docker/web/foo"));
+        assert!(!m("**\n!dist/*.whl\n")
+            .ignored("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl"));
+        assert!(!m("docs\n!docs/README.md\n").ignored("docs/README.md"));
+        assert!(!m("*.go\n!fileutils.go\n").ignored("fileutils.go"));
+        assert!(m("!fileutils.go\n*.go\n").ignored("fileutils.go"));
+        for bad in ["[", "a[", "[^bc"] {
+            assert!(Matcher::parse(bad).is_err(), "{bad:?} is a bad pattern");
+        }
     }
 }

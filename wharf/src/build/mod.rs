@@ -575,35 +575,27 @@ struct StageOutcome {
     used: HashSet<String>,
 }
 
-/// Sum of the sizes of the context's files that `.dockerignore` keeps: what docker's
-/// client would send.
+/// The size of the tar docker's client would send for the context: a 512-byte header per
+/// kept entry (directories and links included), file content padded to 512 bytes, and the
+/// two closing blocks.
 fn context_bytes(root: &Path, ignore: &Matcher) -> u64 {
-    walkdir::WalkDir::new(root)
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let entries: u64 = walkdir::WalkDir::new(root)
         .min_depth(1)
         .into_iter()
         .filter_entry(|e| {
-            let rel = e
-                .path()
-                .strip_prefix(root)
-                .unwrap_or(e.path())
-                .display()
-                .to_string();
-            !ignore.ignored(&rel) || (e.file_type().is_dir() && ignore.has_exclusions())
+            !ignore.ignored(&rel(e.path())) || (e.file_type().is_dir() && ignore.has_exclusions())
         })
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter(|e| {
-            let rel = e
-                .path()
-                .strip_prefix(root)
-                .unwrap_or(e.path())
-                .display()
-                .to_string();
-            !ignore.ignored(&rel)
+        .filter(|e| !ignore.ignored(&rel(e.path())))
+        .filter_map(|e| {
+            e.metadata()
+                .ok()
+                .map(|m| (e.file_type().is_file(), m.len()))
         })
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
+        .map(|(file, len)| 512 + if file { len.div_ceil(512) * 512 } else { 0 })
+        .sum();
+    entries + 1024
 }
 
 /// The stages the target needs (its FROM chain and every `COPY --from`), in file order.
@@ -1204,12 +1196,21 @@ impl Builder<'_> {
                     }
                     self.copy(img, "COPY", &c.options, &srcs, &dest, names, built, i, None)?
                 } else {
-                    // `COPY <<EOF /file`: the document becomes the file's content,
-                    // variables expanded unless the delimiter was quoted.
-                    if docs.len() != c.src.len() || dest.ends_with('/') {
+                    // `COPY <<EOF /file`: the document becomes the file's content, variables
+                    // expanded unless the delimiter was quoted; into a directory (`/dir/`,
+                    // or several documents) each file is named after its delimiter.
+                    if docs.len() != c.src.len() {
                         return Err(BuildError::Unsupported(
-                            "COPY of here-documents mixed with files, or into a directory, is not supported yet".into(),
+                            "COPY of here-documents mixed with files is not supported yet".into(),
                         ));
+                    }
+                    let line = original(text, instruction_start(ins), escape);
+                    let delimiters = heredoc_names(&line);
+                    let into_dir = dest.ends_with('/') || docs.len() > 1;
+                    if into_dir && delimiters.len() != docs.len() {
+                        return Err(BuildError::Step(format!(
+                            "{line}: the here-documents' delimiters were not found"
+                        )));
                     }
                     let tmp = tempfile::Builder::new()
                         .prefix("build-heredoc-")
@@ -1218,29 +1219,38 @@ impl Builder<'_> {
                             path: self.ctx.root.clone(),
                             source,
                         })?;
-                    let content = if docs[0].expand {
-                        expand::text(
-                            &docs[0].value,
-                            &|k| vars.args.get(k).cloned().or_else(|| lookup_env(&env, k)),
-                            escape,
-                        )
-                        .map_err(|source| BuildError::Expand {
-                            text: docs[0].value.to_string(),
+                    let mut files = Vec::new();
+                    for (n, doc) in docs.iter().enumerate() {
+                        let content = if doc.expand {
+                            expand::text(
+                                &doc.value,
+                                &|k| vars.args.get(k).cloned().or_else(|| lookup_env(&env, k)),
+                                escape,
+                            )
+                            .map_err(|source| BuildError::Expand {
+                                text: doc.value.to_string(),
+                                source,
+                            })?
+                        } else {
+                            doc.value.to_string()
+                        };
+                        let name = if into_dir {
+                            delimiters[n].clone()
+                        } else {
+                            "heredoc".to_string()
+                        };
+                        let file = tmp.path().join(&name);
+                        std::fs::write(&file, content).map_err(|source| BuildError::Read {
+                            path: file.clone(),
                             source,
-                        })?
-                    } else {
-                        docs[0].value.to_string()
-                    };
-                    let file = tmp.path().join("heredoc");
-                    std::fs::write(&file, content).map_err(|source| BuildError::Read {
-                        path: file.clone(),
-                        source,
-                    })?;
+                        })?;
+                        files.push(name);
+                    }
                     self.copy(
                         img,
                         "COPY",
                         &c.options,
-                        &["heredoc".to_string()],
+                        &files,
                         &dest,
                         names,
                         built,
@@ -1957,6 +1967,26 @@ fn normalize_config(img: &mut Image) {
     }
 }
 
+/// The delimiters of the here-documents an instruction's line opens (`<<EOF`, `<<-EOF`,
+/// `<<"EOF"`, `<<'EOF'`), in order.
+fn heredoc_names(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("<<") {
+        let after = rest[i + 2..].trim_start_matches('-');
+        let unquoted = after.trim_start_matches(['"', '\'']);
+        let name: String = unquoted
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+            .collect();
+        rest = &unquoted[name.len()..];
+        if !name.is_empty() {
+            out.push(name);
+        }
+    }
+    out
+}
+
 /// ENV/LABEL words to pairs: `k=v` words, or the legacy `ENV k v...` form.
 fn env_pairs(words: &[String]) -> Option<Vec<(String, String)>> {
     if words.is_empty() {
@@ -2098,6 +2128,14 @@ mod tests {
         assert_eq!(original(t, 0, '\\'), "FROM x");
         let t = "RUN a \\\n# note\n b\n";
         assert_eq!(original(t, 0, '\\'), "RUN a  b");
+    }
+
+    #[test]
+    fn heredoc_delimiters_are_found() {
+        assert_eq!(heredoc_names("COPY <<EOF /x"), ["EOF"]);
+        assert_eq!(heredoc_names("COPY <<-'A' <<\"B\" /d/"), ["A", "B"]);
+        assert_eq!(heredoc_names("COPY <<a.txt /d/"), ["a.txt"]);
+        assert!(heredoc_names("COPY a b").is_empty());
     }
 
     #[test]

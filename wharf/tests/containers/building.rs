@@ -369,14 +369,15 @@ fn heredocs_and_a_dockerfile_from_stdin() {
             "Dockerfile",
             "FROM busybox\nRUN <<EOF\necho one > /one\necho two >> /one\nEOF\n\
              COPY <<EOF /etc/motd\nwelcome $NAME\nEOF\nRUN <<DATA cat > /two\nline a\nline b\nDATA\n\
-             CMD [\"cat\", \"/one\", \"/etc/motd\", \"/two\"]\n",
+             COPY <<first.txt <<'second.txt' /docs/\none $NAME\nfirst.txt\ntwo $NAME\nsecond.txt\n\
+             CMD [\"cat\", \"/one\", \"/etc/motd\", \"/two\", \"/docs/first.txt\", \"/docs/second.txt\"]\n",
         )],
     );
     let (ok, out, err) = build(&g, &["-t", "docs", ctx.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert_eq!(
         g.ok(&["run", "--rm", "docs"]),
-        "one\ntwo\nwelcome \nline a\nline b\n"
+        "one\ntwo\nwelcome \nline a\nline b\none \ntwo $NAME\n"
     );
     // `-f -`: the Dockerfile comes on stdin, the context from the path.
     let mut child = g
