@@ -281,6 +281,8 @@ fn write_rootfs(out: &std::path::Path) {
             "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:100::/tmp:/bin/sh\n",
         ),
         ("etc/group", "root:x:0:\nusers:x:100:\nwheel:x:10:bob\n"),
+        // /etc/hosts before DNS (glibc's default without this file asks DNS first).
+        ("etc/nsswitch.conf", "hosts: files dns\n"),
     ] {
         let mut h = common::tar_header(tar::EntryType::Regular, 0o644, text.len() as u64);
         b.append_data(&mut h, name, text.as_bytes()).unwrap();
