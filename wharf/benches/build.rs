@@ -272,7 +272,7 @@ fn main() {
         .stderr(Stdio::null())
         .status();
     common::remove_network_state(&wroot);
-    common::remove_empty_cgroup_parents(&["wharf", "wharfbench-docker", "buildah"]);
+    common::remove_empty_cgroup_parents(&["wharf", "buildah"]);
     if let Err(e) = result {
         eprintln!("{e}");
         std::process::exit(1);

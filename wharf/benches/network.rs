@@ -139,19 +139,64 @@ fn send_once(addr: SocketAddr) -> std::io::Result<f64> {
     Ok(64.0 / start.elapsed().as_secs_f64())
 }
 
-/// The host's nftables tables as `family name`.
-fn nft_tables() -> Vec<String> {
-    Command::new("nft")
-        .args(["list", "tables"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter_map(|l| l.strip_prefix("table "))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+/// What podman's CNI bridge adds to the host (the `cni-podman0` link, iptables-nft tables
+/// `ip nat` and `ip filter`): links and tables that appear while this guard lives are
+/// removed when it goes, however the bench ends.
+struct HostChanges {
+    tables: Vec<String>,
+    links: Vec<String>,
+}
+
+impl HostChanges {
+    fn tables() -> Vec<String> {
+        Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("table "))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn links() -> Vec<String> {
+        std::fs::read_dir("/sys/class/net")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn watch() -> Self {
+        Self {
+            tables: Self::tables(),
+            links: Self::links(),
+        }
+    }
+}
+
+impl Drop for HostChanges {
+    fn drop(&mut self) {
+        for t in Self::tables()
+            .into_iter()
+            .filter(|t| !self.tables.contains(t))
+        {
+            let mut del = vec!["delete", "table"];
+            del.extend(t.split(' '));
+            let _ = Command::new("nft").args(&del).status();
+        }
+        for l in Self::links()
+            .into_iter()
+            .filter(|l| !self.links.contains(l))
+        {
+            let _ = Command::new("ip").args(["link", "del", &l]).status();
+        }
+    }
 }
 
 fn main() {
@@ -215,9 +260,7 @@ fn main() {
             None
         }
     };
-    // podman's CNI bridge adds iptables-nft tables to the host (`ip nat`, `ip filter`);
-    // those that appear during the bench are removed after it.
-    let tables_before = nft_tables();
+    let host_changes = HostChanges::watch();
     let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
     let result = measure(&w, &hull, &podman, docker.as_ref(), runs);
     // Everything that made cgroups goes before hugetlb returns to cgroup2: a cgroup left
@@ -232,20 +275,9 @@ fn main() {
         }
     }
     common::remove_network_state(&w.root);
-    common::remove_empty_cgroup_parents(&[
-        "wharf",
-        "libpod_parent/conmon",
-        "libpod_parent",
-        "wharfbench-docker",
-    ]);
+    common::remove_empty_cgroup_parents(&["wharf", "libpod_parent/conmon", "libpod_parent"]);
     drop(hugetlb);
-    for t in nft_tables() {
-        if !tables_before.contains(&t) {
-            let mut del = vec!["delete", "table"];
-            del.extend(t.split(' '));
-            let _ = Command::new("nft").args(&del).status();
-        }
-    }
+    drop(host_changes);
     if let Err(e) = result {
         eprintln!("{e}");
         std::process::exit(1);

@@ -103,7 +103,8 @@ impl Dockerd {
                 .arg("--containerd")
                 .arg(p("ctd.sock"))
                 .args(["--default-ulimit", "nofile=1024:1024"])
-                .args(["--cgroup-parent", "/wharfbench-docker"])
+                .arg("--cgroup-parent")
+                .arg(format!("/{netns}"))
                 .stdin(Stdio::null())
                 .stdout(log("dockerd.log")?)
                 .stderr(log("dockerd.err")?)
@@ -199,6 +200,8 @@ impl Drop for Dockerd {
             let _ = Command::new("umount").arg("-l").arg(&m).status();
         }
         let _ = ip(&["netns", "del", &self.netns]);
+        // The cgroup parent (named as the namespace) and whatever dockerd left below it.
+        super::common::remove_cgroup_tree(&self.netns);
         for p in &self.created {
             let path = Path::new(p);
             let _ = if path.is_dir() {
