@@ -113,26 +113,12 @@ pub fn commit(ctx: &mut Context, c: &Container, o: &Options) -> Result<Installed
     );
     config["rootfs"]["type"] = json!("layers");
     let cfg_bytes = serde_json::to_vec(&config).map_err(ImageError::Json)?;
-    let mut layers: Vec<Descriptor> = ctx
-        .db
-        .layers(&image_id)
-        .map_err(ImageError::from)?
-        .into_iter()
-        .map(|l| Descriptor {
-            media_type: l.media_type,
-            digest: l.blob.to_string(),
-            size: l.blob_size,
-            annotations: None,
-            platform: None,
-        })
-        .collect();
-    layers.push(Descriptor {
-        media_type: Compression::None.layer_media_type().into(),
-        digest: diff_id.to_string(),
+    let mut layers = install::layer_descriptors(ctx, &image_id)?;
+    layers.push(Descriptor::layer(
+        Compression::None.layer_media_type(),
+        &diff_id,
         size,
-        annotations: None,
-        platform: None,
-    });
+    ));
     Ok(install::install_local(ctx, &cfg_bytes, layers, o.name)?)
 }
 

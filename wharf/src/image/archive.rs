@@ -278,13 +278,11 @@ fn load_docker_entry(
             .read(&mut head)
             .map_err(ArchiveError::Read)?;
         let kind = Compression::detect(&head[..n]);
-        layers.push(Descriptor {
-            media_type: kind.layer_media_type().into(),
-            size: ctx.blobs.size(&d)?,
-            digest: d.to_string(),
-            annotations: None,
-            platform: None,
-        });
+        layers.push(Descriptor::layer(
+            kind.layer_media_type(),
+            &d,
+            ctx.blobs.size(&d)?,
+        ));
     }
     let manifest = Manifest {
         schema_version: 2,

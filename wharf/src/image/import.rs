@@ -69,13 +69,11 @@ pub fn import(
         comment: None,
     };
     let cfg_bytes = serde_json::to_vec(&cfg).map_err(ImageError::Json)?;
-    let descriptor = Descriptor {
-        media_type: compression::Compression::None.layer_media_type().into(),
-        digest: layer.to_string(),
+    let descriptor = Descriptor::layer(
+        compression::Compression::None.layer_media_type(),
+        &layer,
         size,
-        annotations: None,
-        platform: None,
-    };
+    );
     Ok(install::install_local(
         ctx,
         &cfg_bytes,

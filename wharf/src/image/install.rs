@@ -18,6 +18,17 @@ pub struct Installed {
     pub new: bool,
 }
 
+/// The layer descriptors of an installed image, bottom first, for an image made on top
+/// of it (commit, build).
+pub fn layer_descriptors(ctx: &Context, id: &Digest) -> Result<Vec<Descriptor>, ImageError> {
+    Ok(ctx
+        .db
+        .layers(id)?
+        .iter()
+        .map(|l| Descriptor::layer(&l.media_type, &l.blob, l.blob_size))
+        .collect())
+}
+
 /// Installs an image made here (import, commit): stores its config, writes an OCI manifest
 /// over `layers` (blobs already in the store) and installs it under `name`, if any.
 pub fn install_local(

@@ -56,6 +56,19 @@ pub struct Index {
 }
 
 /// Whether a manifest document is an index (manifest list) rather than an image manifest.
+impl Descriptor {
+    /// A layer blob's descriptor.
+    pub fn layer(media_type: &str, digest: &super::digest::Digest, size: u64) -> Self {
+        Self {
+            media_type: media_type.to_string(),
+            digest: digest.to_string(),
+            size,
+            annotations: None,
+            platform: None,
+        }
+    }
+}
+
 pub fn is_index(media_type: &str, body: &[u8]) -> bool {
     if media_type == OCI_INDEX || media_type == DOCKER_LIST {
         return true;
