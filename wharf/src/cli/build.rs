@@ -1,7 +1,6 @@
 //! `build` (and `image build`) and `builder prune`: docker's flags and classic-builder
 //! output over the library's build operation.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -107,14 +106,7 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         );
         return Err(Exit(1).into());
     }
-    let labels: BTreeMap<String, String> = a
-        .label
-        .iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect();
+    let labels = super::key_values(&a.label);
     let o = Options {
         context,
         dockerfile: a.file.clone().filter(|f| f != Path::new("-")),

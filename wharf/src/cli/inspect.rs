@@ -1,10 +1,9 @@
 //! `image inspect [--format T] IMAGE...`.
 
-use std::io::Write;
 use std::path::Path;
 
 use wharf::context::Access;
-use wharf::format::{pretty_json, Format};
+use wharf::format::Format;
 use wharf::image::lookup;
 
 #[derive(clap::Args, Debug)]
@@ -62,15 +61,7 @@ pub fn run_kind(root: &Path, a: Args, kind: Kind) -> anyhow::Result<()> {
             Err(e) => missing.push(e.to_string()),
         }
     }
-    let mut out = std::io::stdout().lock();
-    match template {
-        None => writeln!(out, "{}", pretty_json(&found))?,
-        Some(t) => {
-            for obj in &found {
-                writeln!(out, "{}", t.render(obj)?)?;
-            }
-        }
-    }
+    super::print_inspected(&found, template.as_ref())?;
     if missing.is_empty() {
         Ok(())
     } else {

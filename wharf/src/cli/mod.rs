@@ -239,6 +239,34 @@ impl std::error::Error for Exit {}
 
 /// docker's way with a list of names: `f` runs for each, what it returns is printed, each
 /// failure gets an error line, and the command exits 1 if any failed.
+/// `KEY=VALUE` flags (`--label`, `--opt`) as a map; a bare `KEY` has an empty value.
+fn key_values(list: &[String]) -> std::collections::BTreeMap<String, String> {
+    list.iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Prints inspected objects as docker does: one JSON array, or each through `--format`.
+fn print_inspected(
+    found: &[serde_json::Value],
+    template: Option<&wharf::format::Format>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match template {
+        None => writeln!(out, "{}", wharf::format::pretty_json(&found))?,
+        Some(t) => {
+            for obj in found {
+                writeln!(out, "{}", t.render(obj)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn for_each_name(
     names: &[String],
     mut f: impl FnMut(&str) -> anyhow::Result<Option<String>>,

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 use wharf::container::lookup;
 use wharf::context::Access;
-use wharf::format::{go_time, pretty_json, Format};
+use wharf::format::{go_time, Format};
 use wharf::network::{self, ports, CreateOptions, JoinOptions};
 
 use super::{daemon_error, Exit};
@@ -140,15 +140,6 @@ pub fn run(root: &Path, cmd: Command) -> anyhow::Result<()> {
     }
 }
 
-fn pairs(list: &[String]) -> BTreeMap<String, String> {
-    list.iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
     let mut ctx = super::open(root, Access::Shared)?;
     let n = network::create(
@@ -161,8 +152,8 @@ fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
             gateway: a.gateway,
             ip_range: a.ip_range,
             internal: a.internal,
-            labels: pairs(&a.label),
-            options: pairs(&a.opt),
+            labels: super::key_values(&a.label),
+            options: super::key_values(&a.opt),
         },
     )
     .map_err(daemon_error)?;
@@ -233,15 +224,7 @@ fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let mut out = std::io::stdout().lock();
-    match template {
-        None => writeln!(out, "{}", pretty_json(&found))?,
-        Some(t) => {
-            for v in &found {
-                writeln!(out, "{}", t.render(v)?)?;
-            }
-        }
-    }
+    super::print_inspected(&found, template.as_ref())?;
     if failed {
         Err(Exit(1).into())
     } else {

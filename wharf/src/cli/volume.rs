@@ -1,12 +1,11 @@
 //! `volume create|ls|inspect|rm|prune`: docker's `local` volumes.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
 use wharf::context::Access;
-use wharf::format::{human_size, pretty_json, Format};
+use wharf::format::{human_size, Format};
 use wharf::volume::{self, Volume, VolumeError};
 
 use super::{daemon_error, Exit};
@@ -98,15 +97,6 @@ pub fn run(root: &Path, cmd: Command) -> anyhow::Result<()> {
     }
 }
 
-fn labels(list: &[String]) -> BTreeMap<String, String> {
-    list.iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
     if a.driver != "local" {
         return Err(daemon_error(format!(
@@ -122,8 +112,13 @@ fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
     }
     let mut ctx = super::open(root, Access::Shared)?;
     let name = a.name.or(a.volume);
-    let (v, _) = volume::create(&mut ctx.db, root, name.as_deref(), labels(&a.label))
-        .map_err(daemon_error)?;
+    let (v, _) = volume::create(
+        &mut ctx.db,
+        root,
+        name.as_deref(),
+        super::key_values(&a.label),
+    )
+    .map_err(daemon_error)?;
     println!("{}", v.row.name);
     Ok(())
 }
@@ -220,15 +215,7 @@ fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let mut out = std::io::stdout().lock();
-    match template {
-        None => writeln!(out, "{}", pretty_json(&found))?,
-        Some(t) => {
-            for v in &found {
-                writeln!(out, "{}", t.render(v)?)?;
-            }
-        }
-    }
+    super::print_inspected(&found, template.as_ref())?;
     if failed {
         Err(Exit(1).into())
     } else {
