@@ -9,6 +9,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 // The network bench's helper; this bench does not enter the namespace.
 #[path = "engines/dockerd.rs"]
 #[allow(dead_code)]
@@ -20,36 +21,6 @@ use std::time::{Duration, Instant};
 
 const DOCKERFILE: &str = "FROM busybox\nENV APP=/srv/app\nWORKDIR /srv/app\nCOPY site/ ./\n\
 RUN echo built > stamp && ls > listing\nCMD [\"httpd\", \"-f\", \"-p\", \"80\"]\n";
-
-fn hull() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let p = root.join("target/release/hull");
-    if !p.is_file() {
-        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "hull"])
-            .current_dir(&root)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cargo build --release -p hull failed");
-    }
-    p
-}
-
-fn rootfs_tar(out: &Path) {
-    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
-    for d in ["bin/", "etc/", "tmp/"] {
-        let mut h = common::tar_header(tar::EntryType::Directory, 0o755, 0);
-        b.append_data(&mut h, d, std::io::empty()).unwrap();
-    }
-    b.append_path_with_name(common::busybox(), "bin/busybox")
-        .unwrap();
-    for applet in ["sh", "ls", "echo", "httpd"] {
-        let mut h = common::tar_header(tar::EntryType::Symlink, 0o777, 0);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    b.into_inner().unwrap();
-}
 
 /// How a tool builds a context, with the cache or without.
 type BuildCommand = Box<dyn Fn(&Path, bool) -> Command>;
@@ -90,7 +61,7 @@ fn main() {
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
-    rootfs_tar(&tar);
+    support::rootfs_tar(&tar, &["sh", "ls", "echo", "httpd"]);
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(ctx.join("site")).unwrap();
     std::fs::write(ctx.join("site/index.html"), "<h1>bench</h1>\n").unwrap();
@@ -99,7 +70,7 @@ fn main() {
     let mut tools = Vec::new();
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
     let wroot = dir.path().join("wharf");
-    let hull = hull();
+    let hull = support::hull();
     let w = {
         let (wharf, wroot, hull) = (wharf.clone(), wroot.clone(), hull.clone());
         move || {

@@ -17,46 +17,13 @@ mod cgroup;
 mod common;
 #[path = "engines/dockerd.rs"]
 mod dockerd;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn hull() -> PathBuf {
-    if let Some(p) = std::env::var_os("WHARF_BENCH_HULL") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let p = root.join("target/release/hull");
-    if !p.is_file() {
-        eprintln!("building the release hull (cargo build --release -p hull)");
-        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "hull"])
-            .current_dir(&root)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cargo build --release -p hull failed");
-    }
-    p
-}
-
-fn rootfs_tar(out: &Path) {
-    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
-    for d in ["bin/", "etc/", "tmp/"] {
-        let mut h = common::tar_header(tar::EntryType::Directory, 0o755, 0);
-        b.append_data(&mut h, d, std::io::empty()).unwrap();
-    }
-    b.append_path_with_name(common::busybox(), "bin/busybox")
-        .unwrap();
-    for applet in ["sh", "true", "nc", "sleep"] {
-        let mut h = common::tar_header(tar::EntryType::Symlink, 0o777, 0);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    b.into_inner().unwrap();
-}
 
 fn output(mut c: Command, what: &str) -> Result<String, String> {
     let out = c.output().map_err(|e| format!("{what}: {e}"))?;
@@ -215,10 +182,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    let hull = hull().display().to_string();
+    let hull = support::hull().display().to_string();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
-    rootfs_tar(&tar);
+    support::rootfs_tar(&tar, &["sh", "true", "nc", "sleep"]);
     let w = Wharf {
         bin: PathBuf::from(env!("CARGO_BIN_EXE_wharf")),
         root: dir.path().join("wharf"),

@@ -15,8 +15,9 @@
 mod cgroup;
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,40 +25,6 @@ struct Row {
     name: String,
     cmd: Box<dyn Fn() -> Command>,
     samples: Vec<Duration>,
-}
-
-fn hull() -> PathBuf {
-    if let Some(p) = std::env::var_os("WHARF_BENCH_HULL") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let p = root.join("target/release/hull");
-    if !p.is_file() {
-        eprintln!("building the release hull (cargo build --release -p hull)");
-        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "hull"])
-            .current_dir(&root)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cargo build --release -p hull failed");
-    }
-    p
-}
-
-fn rootfs_tar(out: &Path) {
-    let mut b = tar::Builder::new(std::fs::File::create(out).unwrap());
-    for d in ["bin/", "etc/", "tmp/"] {
-        let mut h = common::tar_header(tar::EntryType::Directory, 0o755, 0);
-        b.append_data(&mut h, d, std::io::empty()).unwrap();
-    }
-    b.append_path_with_name(common::busybox(), "bin/busybox")
-        .unwrap();
-    for applet in ["sh", "true"] {
-        let mut h = common::tar_header(tar::EntryType::Symlink, 0o777, 0);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    b.into_inner().unwrap();
 }
 
 fn check(mut c: Command, what: &str) {
@@ -116,10 +83,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let hull = hull();
+    let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
-    rootfs_tar(&tar);
+    support::rootfs_tar(&tar, &["sh", "true"]);
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
     let data_root = dir.path().join("wharf");
     let mut import = Command::new(&wharf);
