@@ -105,6 +105,12 @@ impl Netlink {
         }
     }
 
+    /// The index of link `name`; a missing link is ENODEV.
+    pub fn require_index(&mut self, name: &str) -> io::Result<u32> {
+        self.index(name)?
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
+    }
+
     /// Makes bridge `name` unless it exists; returns its index.
     pub fn ensure_bridge(&mut self, name: &str) -> io::Result<u32> {
         let mut m = LinkMessage::default();
@@ -117,8 +123,7 @@ impl Netlink {
             Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
             _ => {}
         }
-        self.index(name)?
-            .ok_or_else(|| io::Error::other(format!("bridge {name} vanished")))
+        self.require_index(name)
     }
 
     /// Makes a veth pair: `host` here, attached to bridge `controller`, and `inner` with

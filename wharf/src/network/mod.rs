@@ -74,8 +74,6 @@ pub enum NetworkError {
     NotConnected { container: String, network: String },
     #[error("Cannot link to a non running container: {0}")]
     LinkNotRunning(String),
-    #[error("conflicting options: port publishing and the container type network mode")]
-    PortsOnHostNetwork,
     #[error(transparent)]
     Port(#[from] ports::PortError),
     #[error(transparent)]
@@ -577,14 +575,9 @@ pub fn start(root: &Path, db: &mut Db, c: &Container) -> Result<Option<Sandbox>,
 fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox, NetworkError> {
     let mut inner = netns::enter(path, Netlink::open)
         .map_err(kernel("opening netlink in the container's namespace"))?;
-    let lo = inner
-        .index("lo")
-        .map_err(kernel("finding lo"))?
-        .ok_or_else(|| NetworkError::Kernel {
-            what: "finding lo".into(),
-            source: std::io::Error::from_raw_os_error(libc::ENODEV),
-        })?;
+    let lo = inner.require_index("lo").map_err(kernel("finding lo"))?;
     inner.up(lo).map_err(kernel("bringing lo up"))?;
+    let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
     let endpoints = db.endpoints_of(&c.id)?;
     let networks = db.networks()?;
     let mut primary = None;
@@ -592,7 +585,17 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
         let Some(n) = networks.iter().find(|n| n.id == ep.network_id) else {
             continue;
         };
-        attach(root, &mut inner, path, c, n, ep, &format!("eth{i}"), i == 0)?;
+        attach(
+            root,
+            &mut nl,
+            &mut inner,
+            path,
+            c,
+            n,
+            ep,
+            &format!("eth{i}"),
+            i == 0,
+        )?;
         if i == 0 {
             primary = Some(ep.address.clone());
         }
@@ -621,9 +624,8 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
                 }
             })
             .collect();
-        let t = nft::table(root);
-        nft::ensure_table(&t)?;
-        nft::add_forwards(&t, &c.id, &fwds)?;
+        // The table came with the bridge (`bring_up`).
+        nft::add_forwards(&nft::table(root), &c.id, &fwds)?;
     }
     Ok(sandbox)
 }
@@ -634,6 +636,7 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
 #[allow(clippy::too_many_arguments)]
 fn attach(
     root: &Path,
+    nl: &mut Netlink,
     inner: &mut Netlink,
     path: &Path,
     c: &Container,
@@ -643,31 +646,31 @@ fn attach(
     primary: bool,
 ) -> Result<(), NetworkError> {
     let a = addressing(n).ok_or(NetworkError::NotConnectable)?;
-    let bridge = {
-        let _lock = host_lock()?;
-        bring_up(root, n)?
+    let name = n.bridge.as_deref().ok_or(NetworkError::NotConnectable)?;
+    // The bridge was brought up when the container joined; only a bridge lost since (a
+    // reboot) is made again, with its rules, so a start normally costs one lookup here.
+    let bridge = match nl
+        .index(name)
+        .map_err(kernel(format!("finding bridge {name}")))?
+    {
+        Some(i) => i,
+        None => {
+            let _lock = host_lock()?;
+            bring_up(root, n)?
+        }
     };
     let mac = ipam::parse_mac(&ep.mac).ok_or_else(|| NetworkError::Mac(ep.mac.clone()))?;
     let host = veth_name(&c.id, &n.id);
     let ns = std::fs::File::open(path).map_err(kernel(format!("opening {}", path.display())))?;
-    let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
     nl.add_veth(&host, bridge, ifname, mac, ns.as_raw_fd())
         .map_err(kernel(format!("creating veth {host}")))?;
     let hi = nl
-        .index(&host)
-        .map_err(kernel("finding the host veth"))?
-        .ok_or_else(|| NetworkError::Kernel {
-            what: format!("finding {host}"),
-            source: std::io::Error::from_raw_os_error(libc::ENODEV),
-        })?;
+        .require_index(&host)
+        .map_err(kernel(format!("finding {host}")))?;
     nl.up(hi).map_err(kernel(format!("bringing {host} up")))?;
     let ii = inner
-        .index(ifname)
-        .map_err(kernel(format!("finding {ifname}")))?
-        .ok_or_else(|| NetworkError::Kernel {
-            what: format!("finding {ifname}"),
-            source: std::io::Error::from_raw_os_error(libc::ENODEV),
-        })?;
+        .require_index(ifname)
+        .map_err(kernel(format!("finding {ifname}")))?;
     let addr: Ipv4Addr = ep
         .address
         .parse()
@@ -691,7 +694,11 @@ fn attach(
 /// Takes down what `start` built (or what a killed monitor left): the container's rules,
 /// its namespace and host veths. Safe to run any number of times.
 pub fn stop(root: &Path, db: &mut Db, c: &Container) -> Result<(), NetworkError> {
-    nft::remove_owner(&nft::table(root), &c.id)?;
+    // Only a container that publishes ports has rules: the others' stop reads no table.
+    let h = &c.spec.host;
+    if !h.port_bindings.is_empty() || h.publish_all_ports {
+        nft::remove_owner(&nft::table(root), &c.id)?;
+    }
     let path = netns::path(root, &c.id);
     netns::remove(&path).map_err(kernel(format!("removing {}", path.display())))?;
     delete_veths(db, c)
@@ -1098,7 +1105,8 @@ pub fn connect(
                         break;
                     }
                 }
-                attach(root, &mut inner, &path, c, &n, &ep, &ifname, false)
+                let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
+                attach(root, &mut nl, &mut inner, &path, c, &n, &ep, &ifname, false)
             });
         if let Err(e) = wired {
             let _ = Netlink::open().and_then(|mut nl| nl.delete(&veth_name(&c.id, &n.id)));

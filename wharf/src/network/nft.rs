@@ -277,13 +277,3 @@ fn rules(t: &str, chain: Option<&str>) -> Result<Option<Vec<Listed>>, NftError> 
             .collect(),
     ))
 }
-
-/// Removes the whole table (the last network of a data root is gone).
-pub fn remove_table(t: &str) -> Result<(), NftError> {
-    match apply(vec![
-        json!({"delete": {"table": {"family": "ip", "name": t}}}),
-    ]) {
-        Err(NftError::Run(e)) if e.contains("No such file") => Ok(()),
-        r => r,
-    }
-}
