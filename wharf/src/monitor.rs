@@ -375,39 +375,20 @@ fn run_once(
         Ok(s) => s,
         Err(e) => return not_started(m, 125, e.to_string()),
     };
-    let net = match &sandbox {
-        Some(sb) => Some(Networking {
-            netns: sb.netns.clone(),
-            hosts: network::hosts_of(&m.root, &m.db, c)?,
-            resolv: network::resolv_of(&m.db, c)?,
-            link_env: network::link_env(&m.db, c)?,
-        }),
-        None => None,
-    };
-    let mut resolver = match (&sandbox, &net) {
-        (Some(sb), Some(n)) if n.resolv.contains(network::dns::ADDRESS) => {
-            let servers = c
-                .spec
-                .host
-                .dns
-                .clone()
-                .unwrap_or_else(network::hosts::host_servers);
-            match network::dns::Resolver::bind(&sb.netns, &m.root, &c.id, &servers) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    let _ = network::stop(&m.root, &mut m.db, c);
-                    return not_started(m, 125, format!("starting the container's resolver: {e}"));
-                }
+    // From here on, a failure takes the sandbox down again before it is reported.
+    let prepared = prepare_networking(m, c, sandbox.as_ref()).and_then(|(net, resolver)| {
+        let bundle = crate::bundle::write_bundle(cdir, c, init.as_deref(), net.as_ref())?;
+        Ok((bundle, resolver))
+    });
+    let (bundle, mut resolver) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            if sandbox.is_some() {
+                let _ = network::stop(&m.root, &mut m.db, c);
             }
+            return not_started(m, 125, e.to_string());
         }
-        _ => None,
     };
-    if let Some(sb) = &sandbox {
-        let published = sb.published();
-        m.update(|s| s.ports = published.clone())?;
-        network::refresh_peers(&m.root, &m.db, c)?;
-    }
-    let bundle = crate::bundle::write_bundle(cdir, c, init.as_deref(), net.as_ref())?;
     // A leftover from a killed monitor would make create fail with "already exists".
     let _ = rt.delete_force(&c.id);
     let tty = c.spec.config.tty;
@@ -527,6 +508,42 @@ fn run_once(
         m.update(|s| s.oom_killed = true)?;
     }
     Ok(Ok(code))
+}
+
+/// The name files and link variables of a container with a sandbox, its own resolver
+/// on a user-defined network, its published ports recorded and its peers told.
+fn prepare_networking(
+    m: &mut Monitor,
+    c: &Container,
+    sandbox: Option<&network::Sandbox>,
+) -> Result<(Option<Networking>, Option<network::dns::Resolver>), MonitorError> {
+    let Some(sb) = sandbox else {
+        return Ok((None, None));
+    };
+    let net = Networking {
+        netns: sb.netns.clone(),
+        hosts: network::hosts_of(&m.root, &m.db, c)?,
+        resolv: network::resolv_of(&m.db, c)?,
+        link_env: network::link_env(&m.db, c)?,
+    };
+    let resolver = if net.resolv.contains(network::dns::ADDRESS) {
+        let servers = c
+            .spec
+            .host
+            .dns
+            .clone()
+            .unwrap_or_else(network::hosts::host_servers);
+        Some(
+            network::dns::Resolver::bind(&sb.netns, &m.root, &c.id, &servers)
+                .map_err(|e| io::Error::other(format!("starting the container's resolver: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let published = sb.published();
+    m.update(|s| s.ports = published.clone())?;
+    network::refresh_peers(&m.root, &m.db, c)?;
+    Ok((Some(net), resolver))
 }
 
 /// Records why the container could not start; the caller cleans up and reports it.
