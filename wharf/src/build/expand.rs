@@ -166,21 +166,32 @@ impl Lexer<'_, '_> {
     }
 }
 
+/// Lexes all of `text`: quotes as syntax or as plain text, split on whitespace or not.
+fn lex(
+    text: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+    escape: char,
+    quotes: bool,
+    split: bool,
+) -> Result<Vec<String>, ExpandError> {
+    Lexer {
+        chars: text.chars().collect(),
+        pos: 0,
+        escape,
+        quotes,
+        vars,
+        text,
+    }
+    .words(None, split)
+}
+
 /// `text` as one word, expanded.
 pub fn word(
     text: &str,
     vars: &dyn Fn(&str) -> Option<String>,
     escape: char,
 ) -> Result<String, ExpandError> {
-    let mut l = Lexer {
-        chars: text.chars().collect(),
-        pos: 0,
-        escape,
-        quotes: true,
-        vars,
-        text,
-    };
-    Ok(l.words(None, false)?.concat())
+    Ok(lex(text, vars, escape, true, false)?.concat())
 }
 
 /// A here-document's text with its variables expanded: quotes are plain text there.
@@ -189,15 +200,7 @@ pub fn text(
     vars: &dyn Fn(&str) -> Option<String>,
     escape: char,
 ) -> Result<String, ExpandError> {
-    let mut l = Lexer {
-        chars: text.chars().collect(),
-        pos: 0,
-        escape,
-        quotes: false,
-        vars,
-        text,
-    };
-    Ok(l.words(None, false)?.concat())
+    Ok(lex(text, vars, escape, false, false)?.concat())
 }
 
 /// `text` split into words on unquoted whitespace, each expanded (ENV and LABEL pairs,
@@ -207,15 +210,7 @@ pub fn words(
     vars: &dyn Fn(&str) -> Option<String>,
     escape: char,
 ) -> Result<Vec<String>, ExpandError> {
-    let mut l = Lexer {
-        chars: text.chars().collect(),
-        pos: 0,
-        escape,
-        quotes: true,
-        vars,
-        text,
-    };
-    l.words(None, true)
+    lex(text, vars, escape, true, true)
 }
 
 #[cfg(test)]

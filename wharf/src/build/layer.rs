@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::dockerignore::Matcher;
-use crate::image::store::BlobStore;
+use crate::image::store::{BlobStore, BlobWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -185,20 +185,12 @@ fn entries(
     for it in items {
         let dest = it.dest.trim_start_matches('/').to_string();
         // Parents of the destination, made as docker makes them.
-        let mut acc = String::new();
         let parent_of = if it.contents {
             dest.as_str()
         } else {
             dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
         };
-        for part in parent_of.split('/').filter(|p| !p.is_empty()) {
-            acc = if acc.is_empty() {
-                part.to_string()
-            } else {
-                format!("{acc}/{part}")
-            };
-            out.push((acc.clone(), None));
-        }
+        out.extend(ancestors(parent_of).map(|a| (a, None)));
         if !it.contents {
             out.push((dest, Some(it.src.clone())));
             continue;
@@ -299,25 +291,16 @@ pub fn write(
     ignore: Option<&Matcher>,
     owner: &Owner,
 ) -> Result<(crate::image::digest::Digest, u64), LayerError> {
-    let w = blobs.writer(None).map_err(|e| LayerError::Io {
-        path: blobs.root().to_path_buf(),
-        source: io::Error::other(e),
-    })?;
-    let mut b = tar::Builder::new(w);
+    let mut b = start(blobs)?;
     b.follow_symlinks(false);
     for (name, src) in entries(items, ignore)? {
+        let Some(src) = src else {
+            append_dir(&mut b, &name, owner).map_err(io_at(Path::new(&name)))?;
+            continue;
+        };
         let mut h = tar::Header::new_gnu();
         h.set_uid(owner.uid as u64);
         h.set_gid(owner.gid as u64);
-        let Some(src) = src else {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            h.set_mtime(0);
-            b.append_data(&mut h, format!("{name}/"), io::empty())
-                .map_err(io_at(Path::new(&name)))?;
-            continue;
-        };
         let meta = std::fs::symlink_metadata(&src).map_err(io_at(&src))?;
         h.set_mode(mode_of(&meta, owner) & 0o7777);
         h.set_mtime(meta.mtime().max(0) as u64);
@@ -338,13 +321,7 @@ pub fn write(
             b.append_data(&mut h, &name, f).map_err(io_at(&src))?;
         }
     }
-    let w = b.into_inner().map_err(io_at(blobs.root()))?;
-    let size = w.written();
-    let digest = w.commit().map_err(|e| LayerError::Io {
-        path: blobs.root().to_path_buf(),
-        source: io::Error::other(e),
-    })?;
-    Ok((digest, size))
+    finish(blobs, b)
 }
 
 /// Whether `path` is a tar archive ADD unpacks (plain, gzip, zstd or xz), by content.
@@ -370,28 +347,10 @@ pub fn write_archive(
     let f = std::fs::File::open(archive).map_err(io_at(archive))?;
     let (_, reader) = crate::image::compression::decoder(f).map_err(io_at(archive))?;
     let mut input = tar::Archive::new(reader);
-    let w = blobs.writer(None).map_err(|e| LayerError::Io {
-        path: blobs.root().to_path_buf(),
-        source: io::Error::other(e),
-    })?;
-    let mut b = tar::Builder::new(w);
+    let mut b = start(blobs)?;
     let dest = dest.trim_matches('/');
-    let mut acc = String::new();
-    for part in dest.split('/').filter(|p| !p.is_empty()) {
-        acc = if acc.is_empty() {
-            part.to_string()
-        } else {
-            format!("{acc}/{part}")
-        };
-        let mut h = tar::Header::new_gnu();
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        b.append_data(&mut h, format!("{acc}/"), io::empty())
-            .map_err(io_at(archive))?;
+    for dir in ancestors(dest) {
+        append_dir(&mut b, &dir, &Owner::default()).map_err(io_at(archive))?;
     }
     for e in input.entries().map_err(io_at(archive))? {
         let mut e = e.map_err(io_at(archive))?;
@@ -435,14 +394,7 @@ pub fn write_archive(
             }
         }
     }
-    let mut w = b.into_inner().map_err(io_at(archive))?;
-    w.flush().map_err(io_at(archive))?;
-    let size = w.written();
-    let digest = w.commit().map_err(|e| LayerError::Io {
-        path: blobs.root().to_path_buf(),
-        source: io::Error::other(e),
-    })?;
-    Ok((digest, size))
+    finish(blobs, b)
 }
 
 /// The digest of an archive's bytes, for ADD's cache key.
@@ -468,34 +420,64 @@ pub fn write_dir(
     path: &str,
     owner: &Owner,
 ) -> Result<(crate::image::digest::Digest, u64), LayerError> {
-    let w = blobs.writer(None).map_err(|e| LayerError::Io {
-        path: blobs.root().to_path_buf(),
-        source: io::Error::other(e),
-    })?;
-    let mut b = tar::Builder::new(w);
-    let mut acc = String::new();
-    for part in path.split('/').filter(|p| !p.is_empty()) {
-        acc = if acc.is_empty() {
-            part.to_string()
-        } else {
-            format!("{acc}/{part}")
-        };
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_uid(owner.uid as u64);
-        h.set_gid(owner.gid as u64);
-        h.set_mtime(0);
-        h.set_size(0);
-        b.append_data(&mut h, format!("{acc}/"), io::empty())
-            .map_err(io_at(Path::new(path)))?;
+    let mut b = start(blobs)?;
+    for dir in ancestors(path) {
+        append_dir(&mut b, &dir, owner).map_err(io_at(Path::new(path)))?;
     }
-    let w = b.into_inner().map_err(io_at(Path::new(path)))?;
-    let size = w.written();
-    let digest = w.commit().map_err(|e| LayerError::Io {
+    finish(blobs, b)
+}
+
+/// `a`, `a/b`, `a/b/c` for `/a/b/c`: the directories a path needs, outermost first.
+fn ancestors(path: &str) -> impl Iterator<Item = String> + '_ {
+    path.split('/')
+        .filter(|p| !p.is_empty())
+        .scan(String::new(), |acc, part| {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(part);
+            Some(acc.clone())
+        })
+}
+
+/// A directory entry as docker makes the parents of what it copies: 0755, owned as
+/// asked, no time.
+fn append_dir<W: Write>(b: &mut tar::Builder<W>, name: &str, owner: &Owner) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_uid(owner.uid as u64);
+    h.set_gid(owner.gid as u64);
+    h.set_mtime(0);
+    h.set_size(0);
+    b.append_data(&mut h, format!("{name}/"), io::empty())
+}
+
+fn store_error(
+    blobs: &BlobStore,
+) -> impl FnOnce(crate::image::store::BlobError) -> LayerError + '_ {
+    move |e| LayerError::Io {
         path: blobs.root().to_path_buf(),
         source: io::Error::other(e),
-    })?;
+    }
+}
+
+/// A tar writing into a new blob of the store.
+fn start(blobs: &BlobStore) -> Result<tar::Builder<BlobWriter>, LayerError> {
+    Ok(tar::Builder::new(
+        blobs.writer(None).map_err(store_error(blobs))?,
+    ))
+}
+
+/// Ends the tar and stores the blob: its digest (the layer's diff_id) and size.
+fn finish(
+    blobs: &BlobStore,
+    b: tar::Builder<BlobWriter>,
+) -> Result<(crate::image::digest::Digest, u64), LayerError> {
+    let mut w = b.into_inner().map_err(io_at(blobs.root()))?;
+    w.flush().map_err(io_at(blobs.root()))?;
+    let size = w.written();
+    let digest = w.commit().map_err(store_error(blobs))?;
     Ok((digest, size))
 }
 

@@ -254,6 +254,14 @@ struct Vars {
     args: BTreeMap<String, String>,
 }
 
+impl Vars {
+    /// A variable as instructions see it: a build arg declared so far, else the image's
+    /// environment.
+    fn lookup<'a>(&'a self, env: &'a [String]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| self.args.get(k).cloned().or_else(|| lookup_env(env, k))
+    }
+}
+
 /// docker's predefined ARGs: usable without an ARG line, and left out of the history.
 const PREDEFINED_ARGS: [&str; 8] = [
     "HTTP_PROXY",
@@ -715,7 +723,9 @@ impl Builder<'_> {
         Ok(install::install_local(self.ctx, &cfg, img.layers.clone(), None)?.id)
     }
 
-    fn cached(&mut self, key: &str) -> Result<Option<Image>, BuildError> {
+    /// The image the cache holds for the step keyed `key`, reported as docker reports a
+    /// hit; None with `--no-cache` or when it is gone.
+    fn cache_hit(&mut self, key: &str) -> Result<Option<Image>, BuildError> {
         if self.o.no_cache {
             return Ok(None);
         }
@@ -728,6 +738,8 @@ impl Builder<'_> {
         if self.ctx.db.image(&id)?.is_none() {
             return Ok(None);
         }
+        self.say(" ---> Using cache");
+        self.say(&format!(" ---> {}", short(&id)));
         Ok(Some(self.load(&id)?))
     }
 
@@ -737,23 +749,10 @@ impl Builder<'_> {
             digest: id.clone(),
             source,
         })?;
-        let layers = self
-            .ctx
-            .db
-            .layers(id)?
-            .into_iter()
-            .map(|l| Descriptor {
-                media_type: l.media_type,
-                digest: l.blob.to_string(),
-                size: l.blob_size,
-                annotations: None,
-                platform: None,
-            })
-            .collect();
         Ok(Image {
             id: Some(id.clone()),
             config,
-            layers,
+            layers: install::layer_descriptors(self.ctx, id)?,
         })
     }
 
@@ -792,19 +791,9 @@ impl Builder<'_> {
     }
 
     /// A step that only changes the config: cached by the change, committed without a layer.
-    fn commit_meta(&mut self, mut img: Image, kind: &str, text: &str) -> Result<Image, BuildError> {
-        let created_by = format!("{} #(nop)  {kind} {text}", self.shell_prefix);
-        let key = self.key(&img, &format!("{created_by}\n{}", img.config["config"]));
-        if let Some(hit) = self.cached(&key)? {
-            self.say(" ---> Using cache");
-            self.say(&format!(
-                " ---> {}",
-                short(hit.id.as_ref().expect("cached images have ids"))
-            ));
-            return Ok(hit);
-        }
-        Self::history(&mut img, &created_by, true);
-        self.finish_step(&key, img)
+    fn commit_meta(&mut self, img: Image, kind: &str, text: &str) -> Result<Image, BuildError> {
+        let config = img.config["config"].to_string();
+        self.commit_meta_keyed(img, kind, text, &config)
     }
 
     /// Adds a layer blob (uncompressed tar) with its history entry.
@@ -815,13 +804,11 @@ impl Builder<'_> {
                 img.config["rootfs"] = json!({"type": "layers", "diff_ids": [diff_id.to_string()]})
             }
         }
-        img.layers.push(Descriptor {
-            media_type: Compression::None.layer_media_type().into(),
-            digest: diff_id.to_string(),
+        img.layers.push(Descriptor::layer(
+            Compression::None.layer_media_type(),
+            &diff_id,
             size,
-            annotations: None,
-            platform: None,
-        });
+        ));
         Self::history(&mut img, created_by, false);
         img
     }
@@ -833,12 +820,7 @@ impl Builder<'_> {
         vars: &Vars,
         escape: char,
     ) -> Result<String, BuildError> {
-        expand::word(
-            text,
-            &|k| vars.args.get(k).cloned().or_else(|| lookup_env(env, k)),
-            escape,
-        )
-        .map_err(|source| BuildError::Expand {
+        expand::word(text, &vars.lookup(env), escape).map_err(|source| BuildError::Expand {
             text: text.to_string(),
             source,
         })
@@ -851,12 +833,7 @@ impl Builder<'_> {
         vars: &Vars,
         escape: char,
     ) -> Result<Vec<String>, BuildError> {
-        expand::words(
-            text,
-            &|k| vars.args.get(k).cloned().or_else(|| lookup_env(env, k)),
-            escape,
-        )
-        .map_err(|source| BuildError::Expand {
+        expand::words(text, &vars.lookup(env), escape).map_err(|source| BuildError::Expand {
             text: text.to_string(),
             source,
         })
@@ -1140,16 +1117,15 @@ impl Builder<'_> {
                         "retries" => "Retries",
                         other => return Err(BuildError::Step(format!("Unknown flag: {other}"))),
                     };
-                    hc[key] =
-                        if key == "Retries" {
-                            json!(v
-                                .parse::<i64>()
-                                .map_err(|_| BuildError::Step(format!("invalid retries: {v}")))?)
-                        } else {
-                            json!(go_duration_nanos(&v).ok_or_else(|| BuildError::Step(
-                                format!("invalid {}: {v}", f.name.value)
-                            ))?)
-                        };
+                    hc[key] = if key == "Retries" {
+                        json!(v
+                            .parse::<i64>()
+                            .map_err(|_| BuildError::Step(format!("invalid retries: {v}")))?)
+                    } else {
+                        json!(crate::container::logs::go_duration(&v).ok_or_else(|| {
+                            BuildError::Step(format!("invalid {}: {v}", f.name.value))
+                        })?)
+                    };
                 }
                 img.cfg().insert("Healthcheck".into(), hc.clone());
                 self.commit_meta(img, "HEALTHCHECK", &health_text(&hc))?
@@ -1222,15 +1198,12 @@ impl Builder<'_> {
                     let mut files = Vec::new();
                     for (n, doc) in docs.iter().enumerate() {
                         let content = if doc.expand {
-                            expand::text(
-                                &doc.value,
-                                &|k| vars.args.get(k).cloned().or_else(|| lookup_env(&env, k)),
-                                escape,
-                            )
-                            .map_err(|source| BuildError::Expand {
-                                text: doc.value.to_string(),
-                                source,
-                            })?
+                            expand::text(&doc.value, &vars.lookup(&env), escape).map_err(
+                                |source| BuildError::Expand {
+                                    text: doc.value.to_string(),
+                                    source,
+                                },
+                            )?
                         } else {
                             doc.value.to_string()
                         };
@@ -1283,9 +1256,10 @@ impl Builder<'_> {
             }
             Instruction::From(_) => unreachable!("FROM starts a stage"),
             _ => {
-                return Err(BuildError::Unsupported(
-                    "an instruction this builder does not know".into(),
-                ))
+                return Err(BuildError::Unsupported(format!(
+                    "{}: an instruction this builder does not know",
+                    original(text, instruction_start(ins), escape)
+                )))
             }
         })
     }
@@ -1300,12 +1274,7 @@ impl Builder<'_> {
     ) -> Result<Image, BuildError> {
         let created_by = format!("{} #(nop)  {kind} {shown}", self.shell_prefix);
         let key = self.key(&img, &format!("{created_by}\n{key_text}"));
-        if let Some(hit) = self.cached(&key)? {
-            self.say(" ---> Using cache");
-            self.say(&format!(
-                " ---> {}",
-                short(hit.id.as_ref().expect("cached images have ids"))
-            ));
+        if let Some(hit) = self.cache_hit(&key)? {
             return Ok(hit);
         }
         Self::history(&mut img, &created_by, true);
@@ -1316,12 +1285,7 @@ impl Builder<'_> {
     fn workdir(&mut self, img: Image, dir: &str) -> Result<Image, BuildError> {
         let created_by = format!("{} #(nop) WORKDIR {dir}", self.shell_prefix);
         let key = self.key(&img, &format!("{created_by}\n{}", img.config["config"]));
-        if let Some(hit) = self.cached(&key)? {
-            self.say(" ---> Using cache");
-            self.say(&format!(
-                " ---> {}",
-                short(hit.id.as_ref().expect("cached images have ids"))
-            ));
+        if let Some(hit) = self.cache_hit(&key)? {
             return Ok(hit);
         }
         let mut img = img;
@@ -1389,6 +1353,8 @@ impl Builder<'_> {
                 }
                 "chmod" => owner.chmod = Some(layer::parse_chmod(&v)?),
                 "from" if kind == "COPY" => from = Some(v),
+                // `--link` asks for a layer made from the sources alone, independent of what
+                // lies below it: every COPY/ADD layer here is made that way.
                 "link" => {}
                 other => return Err(BuildError::Step(format!("Unknown flag: {other}"))),
             }
@@ -1454,12 +1420,7 @@ impl Builder<'_> {
                     &hex::encode(Sha256::digest(key_text.as_bytes()))[..12]
                 );
                 let key = self.key(&img, &key_text);
-                if let Some(hit) = self.cached(&key)? {
-                    self.say(" ---> Using cache");
-                    self.say(&format!(
-                        " ---> {}",
-                        short(hit.id.as_ref().expect("cached images have ids"))
-                    ));
+                if let Some(hit) = self.cache_hit(&key)? {
                     return Ok(hit);
                 }
                 let mut img = img.clone();
@@ -1481,12 +1442,7 @@ impl Builder<'_> {
                 self.shell_prefix
             );
             let key = self.key(&img, &created_by);
-            if let Some(hit) = self.cached(&key)? {
-                self.say(" ---> Using cache");
-                self.say(&format!(
-                    " ---> {}",
-                    short(hit.id.as_ref().expect("cached images have ids"))
-                ));
+            if let Some(hit) = self.cache_hit(&key)? {
                 return Ok(hit);
             }
             let (diff_id, size) = layer::write(&self.ctx.blobs, &items, ignore, &owner)?;
@@ -1507,6 +1463,7 @@ impl Builder<'_> {
         escape: char,
     ) -> Result<Image, BuildError> {
         let mut mounts = Vec::new();
+        let mut network = None;
         for f in &r.options {
             let v = f
                 .value
@@ -1515,7 +1472,14 @@ impl Builder<'_> {
                 .unwrap_or_default();
             match &*f.name.value {
                 "mount" => mounts.push(self.run_mount(&v)?),
-                "network" => {}
+                "network" => match v.as_str() {
+                    "default" | "none" | "host" => network = Some(v),
+                    _ => {
+                        return Err(BuildError::Step(format!(
+                            "RUN --network={v}: the mode must be default, none or host"
+                        )))
+                    }
+                },
                 other => {
                     return Err(BuildError::Unsupported(format!(
                         "RUN --{other} is not supported"
@@ -1586,12 +1550,7 @@ impl Builder<'_> {
             &img,
             &format!("RUN\n{created_by}\n{flags:?}\n{}", img.config["config"]),
         );
-        if let Some(hit) = self.cached(&key)? {
-            self.say(" ---> Using cache");
-            self.say(&format!(
-                " ---> {}",
-                short(hit.id.as_ref().expect("cached images have ids"))
-            ));
+        if let Some(hit) = self.cache_hit(&key)? {
             return Ok(hit);
         }
         let base_id = match &img.id {
@@ -1624,10 +1583,10 @@ impl Builder<'_> {
                 .map(String::from)
                 .filter(|s| !s.is_empty()),
             host: HostConfig {
-                network_mode: if self.o.network.is_empty() {
-                    "default".into()
-                } else {
-                    self.o.network.clone()
+                network_mode: match network {
+                    Some(n) => n,
+                    None if self.o.network.is_empty() => "default".into(),
+                    None => self.o.network.clone(),
                 },
                 ..Default::default()
             },
@@ -1708,12 +1667,19 @@ impl Builder<'_> {
     }
 
     /// One `RUN --mount=...`: `type=cache` (a directory of the data root that persists
-    /// between builds, by `id` or target), `type=bind` (from the context, read-only unless
-    /// `rw`) or `type=tmpfs`.
+    /// between builds, by `id` or target; `mode`, `uid` and `gid` given to it when it is
+    /// made), `type=bind` (from the context, read-only unless `rw`) or `type=tmpfs` (with
+    /// `size`, `mode`, `uid`, `gid` as mount options).
     fn run_mount(&mut self, spec: &str) -> Result<container::Mount, BuildError> {
         let mut kind = "bind".to_string();
         let (mut target, mut source, mut id) = (String::new(), String::new(), String::new());
         let mut rw = false;
+        let (mut mode, mut uid, mut gid, mut size) = (None, None, None, None);
+        let number = |k: &str, v: &str, radix: u32| {
+            u32::from_str_radix(v, radix).map_err(|_| {
+                BuildError::Step(format!("RUN --mount={spec}: {k}={v} is not a number"))
+            })
+        };
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
             match k {
@@ -1723,7 +1689,17 @@ impl Builder<'_> {
                 "id" => id = v.to_string(),
                 "rw" | "readwrite" => rw = v != "false",
                 "ro" | "readonly" => rw = v == "false",
-                "sharing" | "mode" | "uid" | "gid" | "size" => {}
+                "mode" => mode = Some(number(k, v, 8)?),
+                "uid" => uid = Some(number(k, v, 10)?),
+                "gid" => gid = Some(number(k, v, 10)?),
+                "size" => size = Some(v.to_string()),
+                // Concurrent builds share a cache mount; locking it is not offered.
+                "sharing" if v == "shared" => {}
+                "sharing" => {
+                    return Err(BuildError::Unsupported(format!(
+                        "RUN --mount={spec}: sharing={v} is not supported (cache mounts are shared)"
+                    )))
+                }
                 other => {
                     return Err(BuildError::Unsupported(format!(
                         "RUN --mount={spec}: unknown key {other}"
@@ -1751,11 +1727,26 @@ impl Builder<'_> {
                     .root
                     .join("build-cache-mounts")
                     .join(hex::encode(Sha256::digest(key.as_bytes())));
-                std::fs::create_dir_all(&dir).map_err(|source| BuildError::Read {
+                let io = |source| BuildError::Read {
                     path: dir.clone(),
                     source,
-                })?;
+                };
+                if !dir.exists() {
+                    std::fs::create_dir_all(&dir).map_err(io)?;
+                    // BuildKit's defaults: 0755, root.
+                    std::fs::set_permissions(
+                        &dir,
+                        std::os::unix::fs::PermissionsExt::from_mode(mode.unwrap_or(0o755)),
+                    )
+                    .map_err(io)?;
+                    std::os::unix::fs::chown(&dir, uid, gid).map_err(io)?;
+                }
                 Ok(mount("bind", dir.display().to_string(), true))
+            }
+            "bind" if mode.is_some() || uid.is_some() || gid.is_some() || size.is_some() => {
+                Err(BuildError::Step(format!(
+                    "RUN --mount={spec}: mode, uid, gid and size apply to cache and tmpfs mounts"
+                )))
             }
             "bind" => {
                 let rel = source.trim_start_matches('/');
@@ -1767,12 +1758,24 @@ impl Builder<'_> {
                 }
                 Ok(mount("bind", path.display().to_string(), rw))
             }
-            "tmpfs" => Ok(container::Mount {
-                kind: "tmpfs".into(),
-                destination: target.clone(),
-                rw: true,
-                ..Default::default()
-            }),
+            "tmpfs" => {
+                let options: Vec<String> = [
+                    size.map(|s| format!("size={s}")),
+                    mode.map(|m| format!("mode={m:o}")),
+                    uid.map(|u| format!("uid={u}")),
+                    gid.map(|g| format!("gid={g}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                Ok(container::Mount {
+                    kind: "tmpfs".into(),
+                    destination: target.clone(),
+                    mode: options.join(","),
+                    rw: true,
+                    ..Default::default()
+                })
+            }
             other => Err(BuildError::Unsupported(format!(
                 "RUN --mount type={other} is not supported"
             ))),
@@ -2021,32 +2024,6 @@ fn clean_abs(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// A Go duration (`30s`, `1m30s`) in nanoseconds, for HEALTHCHECK.
-fn go_duration_nanos(s: &str) -> Option<i64> {
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mul = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * mul;
-        rest = &rest[u_end..];
-    }
-    Some(total as i64)
-}
-
 /// A read-only overlay of an image's layers (COPY --from), unmounted on drop.
 struct StageMount {
     _dir: tempfile::TempDir,
@@ -2171,7 +2148,10 @@ mod tests {
         );
         assert!(env_pairs(&w(&["=x"])).is_none());
         assert_eq!(clean_abs("/a/./b/../c/"), "/a/c");
-        assert_eq!(go_duration_nanos("1m30s"), Some(90_000_000_000));
+        assert_eq!(
+            crate::container::logs::go_duration("1m30s"),
+            Some(90_000_000_000)
+        );
         assert_eq!(context_size(2048), "2.048kB");
     }
 }

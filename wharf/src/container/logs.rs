@@ -41,8 +41,8 @@ impl Reader {
     }
 }
 
-/// A Go duration (`1h30m`, `1.5s`, `-2m`) in nanoseconds.
-fn go_duration(s: &str) -> Option<i64> {
+/// A Go duration (`1h30m`, `1.5s`, `-2m`) in nanoseconds (also HEALTHCHECK's flags).
+pub fn go_duration(s: &str) -> Option<i64> {
     let (sign, mut rest) = match s.strip_prefix('-') {
         Some(r) => (-1.0, r),
         None => (1.0, s.strip_prefix('+').unwrap_or(s)),

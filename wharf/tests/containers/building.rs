@@ -25,6 +25,19 @@ fn build(g: &Guard, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), o, e)
 }
 
+/// Runs wharf with `input` on its stdin.
+fn feed(g: &Guard, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = g
+        .command(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn steps_using_cache(out: &str) -> usize {
     out.matches(" ---> Using cache").count()
 }
@@ -380,20 +393,12 @@ fn heredocs_and_a_dockerfile_from_stdin() {
         "one\ntwo\nwelcome \nline a\nline b\none \ntwo $NAME\n"
     );
     // `-f -`: the Dockerfile comes on stdin, the context from the path.
-    let mut child = g
-        .command(&["build", "-q", "-f", "-", ctx.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM busybox\nLABEL from=stdin\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let out = feed(
+        &g,
+        &["build", "-q", "-f", "-", ctx.to_str().unwrap()],
+        b"FROM busybox\nLABEL from=stdin\n",
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(id.starts_with("sha256:"), "-q prints the id alone: {id}");
     assert_eq!(
@@ -453,6 +458,35 @@ fn run_mounts_and_chown_by_name() {
         !out.contains("/scratch/x") && out.contains("No such file"),
         "{out}"
     );
+    // The mounts' options reach the mount; RUN --network picks the step's network; a
+    // sharing mode other than shared is refused by name.
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN --mount=type=cache,target=/c2,mode=0700,uid=1000 stat -c '%a %u' /c2\n\
+             RUN --mount=type=tmpfs,target=/t,size=1m,mode=0750 stat -c '%a' /t\n\
+             RUN --network=none ls /sys/class/net\n",
+        )],
+    );
+    let (ok, out, err) = build(&g, &[c]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\n700 1000\n"), "{out}");
+    assert!(out.contains("\n750\n"), "{out}");
+    assert!(out.contains("\nlo\n"), "{out}");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=cache,target=/c,sharing=locked true\n",
+        )],
+    );
+    let (ok, _, err) = build(&g, &[c]);
+    assert!(
+        !ok && err.contains("sharing=locked is not supported"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -478,22 +512,15 @@ fn a_context_or_a_dockerfile_on_stdin() {
         tar.append_data(&mut h, name, body.as_bytes()).unwrap();
     }
     let data = tar.into_inner().unwrap();
-    let feed = |args: &[&str], input: &[u8]| {
-        let mut child = g
-            .command(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
-    };
-    let out = feed(&["build", "-t", "piped", "-"], &data);
+    let out = feed(&g, &["build", "-t", "piped", "-"], &data);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(g.ok(&["run", "--rm", "piped"]), "from a piped context\n");
     // A lone Dockerfile on stdin: an empty context.
-    let out = feed(&["build", "-t", "lone", "-"], b"FROM busybox\nENV LONE=1\n");
+    let out = feed(
+        &g,
+        &["build", "-t", "lone", "-"],
+        b"FROM busybox\nENV LONE=1\n",
+    );
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(g
         .ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "lone"])
