@@ -218,6 +218,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         capabilities,
         seccomp,
         console: theirs.map(|c| fd_at_least(c, min_fd)).transpose()?,
+        proxied_console: ours.is_some(),
         preserve_fds: o.preserve_fds,
         in_userns,
         cgroup_join: &cgroup_join,
@@ -255,11 +256,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let master: Option<OwnedFd> = match &ours {
-        Some(sock) => {
-            let m = tty::recv_master(sock.as_fd())?;
-            tty::clear_onlcr(m.as_fd())?;
-            Some(m)
-        }
+        Some(sock) => Some(tty::recv_master(sock.as_fd())?),
         None => None,
     };
     supervise(pid, &signals, master)

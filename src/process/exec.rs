@@ -29,6 +29,8 @@ pub struct ExecProcess<'a> {
     pub capabilities: Option<Plan>,
     pub seccomp: Option<Program>,
     pub console: Option<OwnedFd>,
+    /// The caller proxies the terminal itself (no console socket of the user's).
+    pub proxied_console: bool,
     pub preserve_fds: i32,
     pub in_userns: bool,
     /// How the process gets into the container's cgroup (before it joins any namespace).
@@ -85,6 +87,11 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
             .map(|b| (b.height() as u16, b.width() as u16));
         let pty = tty::open_pty(size).step("terminal")?;
         tty::make_controlling(&pty).step("terminal")?;
+        // Before the master leaves: once exec'd, the process may write before the parent could
+        // clear it, and its first `\n` would reach the caller as `\r\n`.
+        if e.proxied_console {
+            tty::clear_onlcr(pty.master.as_fd()).step("terminal")?;
+        }
         let socket = e
             .console
             .as_ref()
