@@ -64,23 +64,39 @@ fn configs_and_histories_match_dockers_classic_builder() {
         .arg(&tarball)
         .arg("busybox");
     assert!(import.output().unwrap().status.success());
-    let cases = [
+    // (name, Dockerfile, extra build flags)
+    let cases: [(&str, &str, &[&str]); 3] = [
         (
             "metadata",
             "FROM busybox\nENV A=1 B=\"two words\"\nENV C D E\nLABEL x=y \"z w\"=v\nWORKDIR /app\n\
              WORKDIR sub\nEXPOSE 80 53/udp\nVOLUME /data [\"/logs\"]\nUSER 1000:1000\nSTOPSIGNAL SIGINT\n\
              ENTRYPOINT [\"sh\", \"-c\"]\nCMD [\"echo hi\"]\nHEALTHCHECK --interval=5s --retries=2 CMD true\n\
              ONBUILD RUN echo child\nSHELL [\"/bin/sh\", \"-xc\"]\nMAINTAINER someone\n",
+            &[],
         ),
         (
             "layers",
             "FROM busybox\nARG V=1\nCOPY file.txt /dest/\nRUN echo \"$V\" > /made\nCMD echo shell form\n",
+            &[],
+        ),
+        (
+            "label-flags",
+            "FROM busybox\nLABEL x=y\n",
+            &["--label", "z=last", "--label", "flag=given"],
         ),
     ];
     let mut diffs = Vec::new();
     // COPY's source hash is docker's tarsum; wharf's covers content, mode and owner.
     let hash = regex::Regex::new(r"(file|dir):[0-9a-f]{64}").unwrap();
-    for (name, text) in cases {
+    // Ids differ between the two; everything else on the lines must not.
+    let id = regex::Regex::new(r"\b[0-9a-f]{12}\b").unwrap();
+    let shape = |o: &str| -> Vec<String> {
+        o.lines()
+            .skip(1)
+            .map(|l| id.replace_all(l.trim_end_matches('\r'), "ID").into_owned())
+            .collect()
+    };
+    for (name, text, extra) in cases {
         let ctx = env.path(&format!("ctx-{name}"));
         std::fs::create_dir_all(&ctx).unwrap();
         std::fs::write(ctx.join("Dockerfile"), text).unwrap();
@@ -94,11 +110,15 @@ fn configs_and_histories_match_dockers_classic_builder() {
             "none",
             "-t",
             &tag,
-            ctx.to_str().unwrap(),
-        ]);
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .chain([ctx.to_str().unwrap()])
+        .collect::<Vec<_>>());
         let mut b = d.client()();
         b.env("DOCKER_BUILDKIT", "0")
             .args(["build", "--network", "none", "-t", &tag])
+            .args(extra)
             .arg(&ctx);
         let out = b.output().unwrap();
         assert!(
@@ -121,6 +141,12 @@ fn configs_and_histories_match_dockers_classic_builder() {
                 "{name}: {:?} against docker's {:?}",
                 first(&ours_out),
                 first(&theirs_out)
+            ));
+        }
+        let (o_lines, t_lines) = (shape(&ours_out), shape(&theirs_out));
+        if o_lines != t_lines {
+            diffs.push(format!(
+                "{name}: output:\n  docker {t_lines:#?}\n  wharf {o_lines:#?}"
             ));
         }
         let theirs = inspect(&String::from_utf8_lossy(
@@ -151,7 +177,8 @@ fn configs_and_histories_match_dockers_classic_builder() {
         let o = env.ok(&["history", "--no-trunc", "--format", fmt, &tag]);
         let (t, o) = (history(&t), history(&o));
         // The base's own entry is where imports differ ("Imported from -"); compare the steps.
-        let steps = text.lines().filter(|l| !l.is_empty()).count() - 1;
+        let labels = extra.iter().filter(|f| **f == "--label").count();
+        let steps = text.lines().filter(|l| !l.is_empty()).count() - 1 + labels;
         let (t, o) = (&t[..steps.min(t.len())], &o[..steps.min(o.len())]);
         for (a, b) in t.iter().zip(o) {
             let (a, b) = (

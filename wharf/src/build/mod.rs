@@ -10,6 +10,7 @@
 
 pub mod dockerignore;
 pub mod expand;
+pub mod heredoc;
 pub mod layer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -282,6 +283,13 @@ fn lookup_env(env: &[String], name: &str) -> Option<String> {
     })
 }
 
+/// A COPY/ADD source as written: a path (in the context or in `--from`'s filesystem), or a
+/// here-document's file by name in the step's own directory.
+enum CopySource {
+    Path(String),
+    Doc(String),
+}
+
 /// The builder's state over one Dockerfile.
 struct Builder<'a> {
     ctx: &'a mut Context,
@@ -294,6 +302,8 @@ struct Builder<'a> {
     steps: usize,
     /// The stage's shell as docker writes it before `#(nop)` in history.
     shell_prefix: String,
+    /// RUN here-documents the parser did not take.
+    lifted: &'a heredoc::Lifted,
 }
 
 /// Builds the image; returns its id. Intermediate containers are removed whatever happens.
@@ -306,14 +316,16 @@ pub fn build(
         .dockerfile
         .clone()
         .unwrap_or_else(|| o.context.join("Dockerfile"));
-    let text = match &o.dockerfile_text {
+    let written = match &o.dockerfile_text {
         Some(t) => t.clone(),
         None => std::fs::read_to_string(&dockerfile).map_err(|source| BuildError::Read {
             path: dockerfile.clone(),
             source,
         })?,
     };
-    let df = parse_dockerfile::parse(&text).map_err(|e| BuildError::Parse {
+    let lifted = heredoc::lift(&written);
+    let text = &lifted.text;
+    let df = parse_dockerfile::parse(text).map_err(|e| BuildError::Parse {
         line: e.line(),
         column: e.column(),
         msg: e.to_string(),
@@ -381,7 +393,8 @@ pub fn build(
     let steps: usize = needed
         .iter()
         .map(|i| stages[*i].instructions.len() + 1)
-        .sum();
+        .sum::<usize>()
+        + o.labels.len();
     let mut b = Builder {
         ctx,
         o,
@@ -392,6 +405,7 @@ pub fn build(
         step: 0,
         steps,
         shell_prefix: "/bin/sh -c".into(),
+        lifted: &lifted,
     };
     remove_leftovers(b.ctx)?;
     // Step numbers follow the file, whatever order the stages build in.
@@ -414,7 +428,7 @@ pub fn build(
         pending.retain(|i| !wave.contains(i));
         if let [i] = wave[..] {
             b.step = offsets[&i];
-            let img = b.stage(&text, escape, &stages, &names, i, &global, &results)?;
+            let img = b.stage(text, escape, &stages, &names, i, &global, &results)?;
             results.insert(i, img);
             continue;
         }
@@ -426,8 +440,8 @@ pub fn build(
                 .iter()
                 .map(|&i| {
                     let (root, ignore, given) = (&root, &ignore, &given);
-                    let (text, stages, names, global, offsets) =
-                        (&text, &stages, &names, &global, &offsets);
+                    let (text, stages, names, global, offsets, lifted) =
+                        (text, &stages, &names, &global, &offsets, &lifted);
                     sc.spawn(move || {
                         let mut lines = Vec::new();
                         let mut used = HashSet::new();
@@ -444,6 +458,7 @@ pub fn build(
                                 step: offsets[&i],
                                 steps,
                                 shell_prefix: "/bin/sh -c".into(),
+                                lifted,
                             };
                             let img = sb.stage(text, escape, stages, names, i, global, done);
                             used = std::mem::take(&mut sb.used_args);
@@ -483,16 +498,19 @@ pub fn build(
         }
     }
     let mut final_img = results.remove(&target).expect("the target was built");
-    if !o.labels.is_empty() {
+    // docker's classic builder adds each `--label` (in key order) as a LABEL step of the
+    // target stage.
+    b.step = at;
+    for (k, v) in &o.labels {
+        let shown = format!("{k}={v}");
+        b.step_line(&format!("LABEL {shown}"));
         let cfg = final_img.cfg();
         let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
         if !labels.is_object() {
             *labels = json!({});
         }
-        for (k, v) in &o.labels {
-            labels[k] = json!(v);
-        }
-        final_img = b.commit_meta(final_img, "LABEL", &format!("build labels {:?}", o.labels))?;
+        labels[k] = json!(v);
+        final_img = b.commit_meta(final_img, "LABEL", &shown)?;
     }
     let unused: Vec<&String> = b
         .given_args
@@ -1155,104 +1173,35 @@ impl Builder<'_> {
             Instruction::Run(r) => self.run(img, r, shell, vars, escape)?,
             Instruction::Copy(c) => {
                 let dest = self.expand(&c.dest.value, &env, vars, escape)?;
-                let docs: Vec<&parse_dockerfile::HereDoc> = c
-                    .src
-                    .iter()
-                    .filter_map(|s| match s {
-                        Source::HereDoc(d) => Some(d),
-                        _ => None,
-                    })
-                    .collect();
-                if docs.is_empty() {
-                    let mut srcs = Vec::new();
-                    for s in &c.src {
-                        if let Source::Path(p) = s {
-                            srcs.push(self.expand(&p.value, &env, vars, escape)?);
-                        }
-                    }
-                    self.copy(img, "COPY", &c.options, &srcs, &dest, names, built, i, None)?
-                } else {
-                    // `COPY <<EOF /file`: the document becomes the file's content, variables
-                    // expanded unless the delimiter was quoted; into a directory (`/dir/`,
-                    // or several documents) each file is named after its delimiter.
-                    if docs.len() != c.src.len() {
-                        return Err(BuildError::Unsupported(
-                            "COPY of here-documents mixed with files is not supported yet".into(),
-                        ));
-                    }
-                    let line = original(text, instruction_start(ins), escape);
-                    let delimiters = heredoc_names(&line);
-                    let into_dir = dest.ends_with('/') || docs.len() > 1;
-                    if into_dir && delimiters.len() != docs.len() {
-                        return Err(BuildError::Step(format!(
-                            "{line}: the here-documents' delimiters were not found"
-                        )));
-                    }
-                    let tmp = tempfile::Builder::new()
-                        .prefix("build-heredoc-")
-                        .tempdir_in(&self.ctx.root)
-                        .map_err(|source| BuildError::Read {
-                            path: self.ctx.root.clone(),
-                            source,
-                        })?;
-                    let mut files = Vec::new();
-                    for (n, doc) in docs.iter().enumerate() {
-                        let content = if doc.expand {
-                            expand::text(&doc.value, &vars.lookup(&env), escape).map_err(
-                                |source| BuildError::Expand {
-                                    text: doc.value.to_string(),
-                                    source,
-                                },
-                            )?
-                        } else {
-                            doc.value.to_string()
-                        };
-                        let name = if into_dir {
-                            delimiters[n].clone()
-                        } else {
-                            "heredoc".to_string()
-                        };
-                        let file = tmp.path().join(&name);
-                        std::fs::write(&file, content).map_err(|source| BuildError::Read {
-                            path: file.clone(),
-                            source,
-                        })?;
-                        files.push(name);
-                    }
-                    self.copy(
-                        img,
-                        "COPY",
-                        &c.options,
-                        &files,
-                        &dest,
-                        names,
-                        built,
-                        i,
-                        Some(tmp.path()),
-                    )?
-                }
+                let line = original(text, instruction_start(ins), escape);
+                let (srcs, docs) = self.sources(&c.src, &dest, &line, &env, vars, escape)?;
+                let docs_dir = docs.as_ref().map(|d| d.path());
+                self.copy(
+                    img, "COPY", &c.options, &srcs, &dest, names, built, i, docs_dir,
+                )?
             }
             Instruction::Add(a) => {
-                let mut srcs = Vec::new();
-                for s in &a.src {
-                    match s {
-                        Source::Path(p) => srcs.push(self.expand(&p.value, &env, vars, escape)?),
-                        _ => {
-                            return Err(BuildError::Unsupported(
-                                "ADD of a here-document is not supported yet".into(),
-                            ))
-                        }
+                let dest = self.expand(&a.dest.value, &env, vars, escape)?;
+                let line = original(text, instruction_start(ins), escape);
+                let (srcs, docs) = self.sources(&a.src, &dest, &line, &env, vars, escape)?;
+                if let Some(url) = srcs.iter().find_map(|s| match s {
+                    CopySource::Path(p)
+                        if ["http://", "https://", "git@"]
+                            .iter()
+                            .any(|x| p.starts_with(x)) =>
+                    {
+                        Some(p)
                     }
-                }
-                if let Some(url) = srcs.iter().find(|s| {
-                    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+                    _ => None,
                 }) {
                     return Err(BuildError::Unsupported(format!(
                         "ADD {url}: downloading a remote source is not supported: wharf builds offline; put the file in the build context"
                     )));
                 }
-                let dest = self.expand(&a.dest.value, &env, vars, escape)?;
-                self.copy(img, "ADD", &a.options, &srcs, &dest, names, built, i, None)?
+                let docs_dir = docs.as_ref().map(|d| d.path());
+                self.copy(
+                    img, "ADD", &a.options, &srcs, &dest, names, built, i, docs_dir,
+                )?
             }
             Instruction::From(_) => unreachable!("FROM starts a stage"),
             _ => {
@@ -1262,6 +1211,82 @@ impl Builder<'_> {
                 )))
             }
         })
+    }
+
+    /// COPY/ADD sources as written, paths expanded; here-documents become files (content
+    /// expanded unless the delimiter was quoted) in a directory of the step's own, named
+    /// after their delimiter when they go into a directory (`/dir/`, or with other
+    /// sources), as BuildKit names them.
+    fn sources(
+        &mut self,
+        given: &[Source],
+        dest: &str,
+        line: &str,
+        env: &[String],
+        vars: &Vars,
+        escape: char,
+    ) -> Result<(Vec<CopySource>, Option<tempfile::TempDir>), BuildError> {
+        let delimiters = heredoc::names(line);
+        let into_dir = dest.ends_with('/') || given.len() > 1;
+        let mut out = Vec::new();
+        let mut dir: Option<tempfile::TempDir> = None;
+        let mut n = 0;
+        for s in given {
+            let doc = match s {
+                Source::Path(p) => {
+                    out.push(CopySource::Path(self.expand(&p.value, env, vars, escape)?));
+                    continue;
+                }
+                Source::HereDoc(d) => d,
+                _ => {
+                    return Err(BuildError::Unsupported(format!(
+                        "{line}: a source of a kind this builder does not know"
+                    )))
+                }
+            };
+            let name = match (into_dir, delimiters.get(n)) {
+                (false, _) => "heredoc".to_string(),
+                (true, Some(d)) => d.clone(),
+                (true, None) => {
+                    return Err(BuildError::Step(format!(
+                        "{line}: the here-documents' delimiters were not found"
+                    )))
+                }
+            };
+            n += 1;
+            let content = if doc.expand {
+                expand::text(&doc.value, &vars.lookup(env), escape).map_err(|source| {
+                    BuildError::Expand {
+                        text: doc.value.to_string(),
+                        source,
+                    }
+                })?
+            } else {
+                doc.value.to_string()
+            };
+            let root = match &dir {
+                Some(d) => d.path().to_path_buf(),
+                None => {
+                    let d = tempfile::Builder::new()
+                        .prefix("build-heredoc-")
+                        .tempdir_in(&self.ctx.root)
+                        .map_err(|source| BuildError::Read {
+                            path: self.ctx.root.clone(),
+                            source,
+                        })?;
+                    let root = d.path().to_path_buf();
+                    dir = Some(d);
+                    root
+                }
+            };
+            let file = root.join(&name);
+            std::fs::write(&file, content).map_err(|source| BuildError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            out.push(CopySource::Doc(name));
+        }
+        Ok((out, dir))
     }
 
     /// Like `commit_meta` with the cache keyed by `key_text` instead of the config.
@@ -1277,8 +1302,24 @@ impl Builder<'_> {
         if let Some(hit) = self.cache_hit(&key)? {
             return Ok(hit);
         }
+        self.metadata_container_lines()?;
         Self::history(&mut img, &created_by, true);
         self.finish_step(&key, img)
+    }
+
+    /// docker's classic builder commits a metadata step (ENV, CMD, WORKDIR...) through a
+    /// container it creates, never starts, and removes, and prints both; scripts and
+    /// compose read the same lines here. Nothing would run in it, so none is made: the
+    /// id names the step's commit alone.
+    fn metadata_container_lines(&mut self) -> Result<(), BuildError> {
+        let id = container::random_id().map_err(|source| BuildError::Read {
+            path: "/dev/urandom".into(),
+            source,
+        })?;
+        let short = &id[..12];
+        self.say(&format!(" ---> Running in {short}"));
+        self.say(&format!("Removing intermediate container {short}"));
+        Ok(())
     }
 
     /// WORKDIR: the directory is made (a layer) when the image lacks it.
@@ -1289,6 +1330,7 @@ impl Builder<'_> {
             return Ok(hit);
         }
         let mut img = img;
+        self.metadata_container_lines()?;
         if self.exists_in(&img, dir)? {
             Self::history(&mut img, &created_by, true);
             return self.finish_step(&key, img);
@@ -1330,12 +1372,12 @@ impl Builder<'_> {
         img: Image,
         kind: &str,
         flags: &[parse_dockerfile::Flag],
-        srcs: &[String],
+        srcs: &[CopySource],
         dest: &str,
         names: &[Option<String>],
         built: &HashMap<usize, Image>,
         stage: usize,
-        inline: Option<&Path>,
+        docs_dir: Option<&Path>,
     ) -> Result<Image, BuildError> {
         let mut owner = layer::Owner::default();
         let mut from = None;
@@ -1370,10 +1412,7 @@ impl Builder<'_> {
         let mut mounted = None;
         let context_ignore = self.ignore.clone();
         let (root, ignore): (PathBuf, Option<&Matcher>) = match &from {
-            None => match inline {
-                Some(dir) => (dir.to_path_buf(), None),
-                None => (self.o.context.clone(), Some(&context_ignore)),
-            },
+            None => (self.o.context.clone(), Some(&context_ignore)),
             Some(f) => {
                 let j = names
                     .iter()
@@ -1403,7 +1442,10 @@ impl Builder<'_> {
         let result = (|| -> Result<Image, BuildError> {
             let archives: Vec<PathBuf> = if kind == "ADD" {
                 srcs.iter()
-                    .map(|s| root.join(s.trim_start_matches('/')))
+                    .filter_map(|s| match s {
+                        CopySource::Path(p) => Some(root.join(p.trim_start_matches('/'))),
+                        CopySource::Doc(_) => None,
+                    })
                     .filter(|p| p.is_file() && layer::is_archive(p))
                     .collect()
             } else {
@@ -1430,7 +1472,38 @@ impl Builder<'_> {
                 }
                 return self.finish_step(&key, img);
             }
-            let items = layer::resolve(srcs, &dest, &sources)?;
+            let items = match docs_dir {
+                None => {
+                    let paths: Vec<String> = srcs
+                        .iter()
+                        .filter_map(|s| match s {
+                            CopySource::Path(p) => Some(p.clone()),
+                            CopySource::Doc(_) => None,
+                        })
+                        .collect();
+                    layer::resolve(&paths, &dest, &sources)?
+                }
+                // Here-documents among the sources: each is resolved where it lives, in the
+                // order written.
+                Some(dir) => {
+                    if srcs.len() > 1 && !dest.ends_with('/') {
+                        return Err(layer::LayerError::NotADirectory.into());
+                    }
+                    let docs = layer::Sources {
+                        root: dir,
+                        ignore: None,
+                    };
+                    let mut items = Vec::new();
+                    for s in srcs {
+                        let (name, from) = match s {
+                            CopySource::Path(p) => (p, &sources),
+                            CopySource::Doc(d) => (d, &docs),
+                        };
+                        items.extend(layer::resolve(std::slice::from_ref(name), &dest, from)?);
+                    }
+                    items
+                }
+            };
             let content = layer::content_key(&items, ignore, &owner)?;
             let what = if items.len() == 1 && !items[0].contents {
                 "file"
@@ -1464,6 +1537,9 @@ impl Builder<'_> {
     ) -> Result<Image, BuildError> {
         let mut mounts = Vec::new();
         let mut network = None;
+        // A `#!` here-document's file (kept until the step's container is gone) and its
+        // content, which the command (its path) does not show but the cache key must.
+        let mut script = None;
         for f in &r.options {
             let v = f
                 .value
@@ -1488,13 +1564,35 @@ impl Builder<'_> {
             }
         }
         let (argv, _) = match (&r.arguments, r.here_docs.as_slice()) {
+            (Command::Shell(cmd), []) => match self.lifted.at(r.run.span.start) {
+                Some(docs) => {
+                    let mut v = shell.to_vec();
+                    v.push(heredoc::script(&shell_text(cmd.value, escape), docs));
+                    (v, true)
+                }
+                None => command_of(&r.arguments, shell, escape),
+            },
             (_, []) => command_of(&r.arguments, shell, escape),
             // `RUN <<EOF` alone (the parser leaves an empty command): the document is the
-            // script the shell runs, as BuildKit does.
+            // script the shell runs, as BuildKit does; one with a `#!` line is a file of its
+            // own, executed from where BuildKit puts it (`/dev/pipes/EOF`).
             (Command::Shell(cmd), [doc]) if cmd.value.trim().is_empty() => {
-                let mut v = shell.to_vec();
-                v.push(doc.value.to_string());
-                (v, true)
+                if doc.value.starts_with("#!") {
+                    let line = original(&self.lifted.text, r.run.span.start, escape);
+                    let name = heredoc::names(&line)
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(|| "EOF".into());
+                    let (dir, mount) = self.script_mount(&name, &doc.value)?;
+                    script = Some((dir, doc.value.to_string()));
+                    let target = mount.destination.clone();
+                    mounts.push(mount);
+                    (vec![target], false)
+                } else {
+                    let mut v = shell.to_vec();
+                    v.push(doc.value.to_string());
+                    (v, true)
+                }
             }
             // `RUN <<EOF cmd ...`: the documents are the command's input, as BuildKit
             // has it; the shell gets them back as here-documents of its own (the parser
@@ -1548,7 +1646,13 @@ impl Builder<'_> {
             .collect();
         let key = self.key(
             &img,
-            &format!("RUN\n{created_by}\n{flags:?}\n{}", img.config["config"]),
+            &format!(
+                "RUN\n{created_by}\n{flags:?}\n{}\n{}",
+                img.config["config"],
+                script
+                    .as_ref()
+                    .map_or("", |(_, content): &(_, String)| content)
+            ),
         );
         if let Some(hit) = self.cache_hit(&key)? {
             return Ok(hit);
@@ -1625,8 +1729,39 @@ impl Builder<'_> {
             }
             self.say(&format!("Removing intermediate container {}", c.short_id()));
         }
+        drop(script);
         let new = outcome?;
         self.finish_step(&key, new)
+    }
+
+    /// A `#!` here-document as an executable file, and its read-only mount at
+    /// `/dev/pipes/NAME`.
+    fn script_mount(
+        &self,
+        name: &str,
+        content: &str,
+    ) -> Result<(tempfile::TempDir, container::Mount), BuildError> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BuildError::Read { path, source }
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("build-script-")
+            .tempdir_in(&self.ctx.root)
+            .map_err(io(&self.ctx.root))?;
+        let file = dir.path().join(name);
+        std::fs::write(&file, content).map_err(io(&file))?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(&file))?;
+        let mount = container::Mount {
+            kind: "bind".into(),
+            source: file.display().to_string(),
+            destination: format!("/dev/pipes/{name}"),
+            rw: false,
+            ..Default::default()
+        };
+        Ok((dir, mount))
     }
 
     /// Removes from the container's upper layer the mount points the runtime made for
@@ -1970,26 +2105,6 @@ fn normalize_config(img: &mut Image) {
     }
 }
 
-/// The delimiters of the here-documents an instruction's line opens (`<<EOF`, `<<-EOF`,
-/// `<<"EOF"`, `<<'EOF'`), in order.
-fn heredoc_names(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = line;
-    while let Some(i) = rest.find("<<") {
-        let after = rest[i + 2..].trim_start_matches('-');
-        let unquoted = after.trim_start_matches(['"', '\'']);
-        let name: String = unquoted
-            .chars()
-            .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
-            .collect();
-        rest = &unquoted[name.len()..];
-        if !name.is_empty() {
-            out.push(name);
-        }
-    }
-    out
-}
-
 /// ENV/LABEL words to pairs: `k=v` words, or the legacy `ENV k v...` form.
 fn env_pairs(words: &[String]) -> Option<Vec<(String, String)>> {
     if words.is_empty() {
@@ -2105,14 +2220,6 @@ mod tests {
         assert_eq!(original(t, 0, '\\'), "FROM x");
         let t = "RUN a \\\n# note\n b\n";
         assert_eq!(original(t, 0, '\\'), "RUN a  b");
-    }
-
-    #[test]
-    fn heredoc_delimiters_are_found() {
-        assert_eq!(heredoc_names("COPY <<EOF /x"), ["EOF"]);
-        assert_eq!(heredoc_names("COPY <<-'A' <<\"B\" /d/"), ["A", "B"]);
-        assert_eq!(heredoc_names("COPY <<a.txt /d/"), ["a.txt"]);
-        assert!(heredoc_names("COPY a b").is_empty());
     }
 
     #[test]

@@ -383,15 +383,44 @@ fn heredocs_and_a_dockerfile_from_stdin() {
             "FROM busybox\nRUN <<EOF\necho one > /one\necho two >> /one\nEOF\n\
              COPY <<EOF /etc/motd\nwelcome $NAME\nEOF\nRUN <<DATA cat > /two\nline a\nline b\nDATA\n\
              COPY <<first.txt <<'second.txt' /docs/\none $NAME\nfirst.txt\ntwo $NAME\nsecond.txt\n\
-             CMD [\"cat\", \"/one\", \"/etc/motd\", \"/two\", \"/docs/first.txt\", \"/docs/second.txt\"]\n",
-        )],
+             RUN cat <<A > /three && \\\n  tr a-z A-Z <<-'B' >> /three\nfirst $((1<<3))\nA\n\tsecond\n\tB\n\
+             RUN <<EOF\n#!/bin/sh -e\necho \"script $0\" > /four\nEOF\n\
+             COPY <<note.txt file.txt /docs/\ninline\nnote.txt\n\
+             ADD <<EOF /five\nadded\nEOF\n\
+             CMD [\"cat\", \"/one\", \"/etc/motd\", \"/two\", \"/docs/first.txt\", \"/docs/second.txt\", \
+             \"/three\", \"/four\", \"/docs/note.txt\", \"/docs/file.txt\", \"/five\"]\n",
+        ), ("file.txt", "from the context\n")],
     );
     let (ok, out, err) = build(&g, &["-t", "docs", ctx.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert_eq!(
         g.ok(&["run", "--rm", "docs"]),
-        "one\ntwo\nwelcome \nline a\nline b\none \ntwo $NAME\n"
+        "one\ntwo\nwelcome \nline a\nline b\none \ntwo $NAME\n\
+         first 8\nSECOND\nscript /dev/pipes/EOF\ninline\nfrom the context\nadded\n"
     );
+    // A changed `#!` script is another step, though its command (the path) is the same.
+    let edited = std::fs::read_to_string(ctx.join("Dockerfile"))
+        .unwrap()
+        .replace("script $0", "edited $0");
+    std::fs::write(ctx.join("Dockerfile"), edited).unwrap();
+    let (ok, out, err) = build(&g, &["-t", "docs", ctx.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        g.ok(&["run", "--rm", "docs"])
+            .contains("edited /dev/pipes/EOF"),
+        "{out}"
+    );
+    // A here-document among other sources needs a directory destination, as docker's
+    // rule for several sources has it.
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nCOPY <<A file.txt /notadir\nx\nA\n",
+        )],
+    );
+    let (ok, _, err) = build(&g, &[ctx.to_str().unwrap()]);
+    assert!(!ok && err.contains("must be a directory"), "{err}");
     // `-f -`: the Dockerfile comes on stdin, the context from the path.
     let out = feed(
         &g,
