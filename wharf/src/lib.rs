@@ -13,6 +13,7 @@ pub mod init;
 pub mod inspect;
 pub mod monitor;
 pub mod network;
+pub mod operations;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;

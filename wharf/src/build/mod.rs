@@ -113,13 +113,6 @@ pub const BUILD_LABEL: &str = "io.wharf.build.intermediate";
 /// user's, not leftovers.
 const KEEP_LABEL: &str = "io.wharf.build.keep";
 
-/// Pull progress is not part of a build's output.
-struct Quiet;
-
-impl registry::Progress for Quiet {
-    fn event(&self, _: registry::Event) {}
-}
-
 /// The image a stage has built so far.
 #[derive(Debug, Clone)]
 struct Image {
@@ -707,7 +700,7 @@ impl Builder<'_> {
             credentials: crate::credentials::get(&r.domain),
         };
         let platform = crate::image::oci::default_platform();
-        let pulled = registry::pull(self.ctx, &r, &platform, &opts, &Quiet)
+        let pulled = registry::pull(self.ctx, &r, &platform, &opts, &registry::Quiet)
             .map_err(|e| BuildError::Step(e.to_string()))?;
         let status = if pulled.up_to_date {
             "Image is up to date for"
@@ -1676,7 +1669,7 @@ impl Builder<'_> {
         let opts = create::Options {
             image: base_id.to_string(),
             command: argv.clone(),
-            entrypoint: Some(String::new()),
+            entrypoint: Some(Vec::new()),
             env: run_env,
             workdir: cfg["WorkingDir"]
                 .as_str()

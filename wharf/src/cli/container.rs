@@ -4,31 +4,18 @@
 
 use std::path::Path;
 
-use wharf::container::{lookup, names, ops, Container};
-use wharf::context::Access;
+use wharf::operations::container as op;
 
 use super::Exit;
 
-/// Runs `f` for each name; prints the name on success.
+/// Runs `f` on every named container, printing the name as given when it worked.
 fn each(
-    root: &Path,
     names: &[String],
-    mut f: impl FnMut(&mut wharf::context::Context, &Container) -> anyhow::Result<()>,
+    mut f: impl FnMut(&str) -> Result<(), wharf::operations::OperationError>,
 ) -> anyhow::Result<()> {
-    each_printing(root, names, |ctx, c, n| f(ctx, c).map(|()| n.to_string()))
-}
-
-/// Runs `f` for each named container and prints what it returns; one error line per
-/// failure, exit 1.
-fn each_printing(
-    root: &Path,
-    names: &[String],
-    mut f: impl FnMut(&mut wharf::context::Context, &Container, &str) -> anyhow::Result<String>,
-) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
     super::for_each_name(names, |n| {
-        let c = lookup::find(&ctx.db, n)?;
-        f(&mut ctx, &c, n).map(Some)
+        f(n)?;
+        Ok(Some(n.to_string()))
     })
 }
 
@@ -47,31 +34,19 @@ pub struct StartArgs {
     containers: Vec<String>,
 }
 
-fn start_one(root: &Path, c: &Container) -> anyhow::Result<()> {
-    if c.is_running() {
-        return Ok(());
-    }
-    let mut pipe = ops::start_monitor(root, c, false, None)?;
-    pipe.wait_started(&c.id)?;
-    Ok(())
-}
-
 pub fn start(root: &Path, a: StartArgs) -> anyhow::Result<()> {
     if a.attach || a.interactive {
         let [name] = a.containers.as_slice() else {
             anyhow::bail!("you cannot start and attach multiple containers at once");
         };
-        let c = {
-            let ctx = super::open(root, Access::Shared)?;
-            lookup::find(&ctx.db, name)?
-        };
+        let c = op::find(root, name)?;
         if c.is_running() {
             anyhow::bail!("container {} is already running", c.id);
         }
         let keys = wharf::tty::detach::parse(&a.detach_keys)?;
         return super::run::attach_session(root, &c, a.interactive, keys);
     }
-    each(root, &a.containers, |_, c| start_one(root, c))
+    each(&a.containers, |n| op::start_named(root, n).map(drop))
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,17 +59,11 @@ pub struct StopArgs {
 }
 
 pub fn stop(root: &Path, a: StopArgs) -> anyhow::Result<()> {
-    each(root, &a.containers, |ctx, c| {
-        Ok(ops::stop(root, &mut ctx.db, c, a.time)?)
-    })
+    each(&a.containers, |n| op::stop(root, n, a.time).map(drop))
 }
 
 pub fn restart(root: &Path, a: StopArgs) -> anyhow::Result<()> {
-    each(root, &a.containers, |ctx, c| {
-        ops::stop(root, &mut ctx.db, c, a.time)?;
-        let c = lookup::find(&ctx.db, &c.id)?;
-        start_one(root, &c)
-    })
+    each(&a.containers, |n| op::restart(root, n, a.time).map(drop))
 }
 
 #[derive(clap::Args, Debug)]
@@ -107,11 +76,8 @@ pub struct KillArgs {
 }
 
 pub fn kill(root: &Path, a: KillArgs) -> anyhow::Result<()> {
-    let signal = wharf::container::parse::signal(&a.signal).map_err(super::daemon_error)?;
-    each(root, &a.containers, |ctx, c| {
-        ops::kill(root, &mut ctx.db, c, signal)
-            .map_err(|e| anyhow::anyhow!("Cannot kill container: {}: {e}", c.name))
-    })
+    wharf::container::parse::signal(&a.signal).map_err(super::daemon_error)?;
+    each(&a.containers, |n| op::kill(root, n, &a.signal).map(drop))
 }
 
 #[derive(clap::Args, Debug)]
@@ -127,12 +93,8 @@ pub struct RmArgs {
 }
 
 pub fn rm(root: &Path, a: RmArgs) -> anyhow::Result<()> {
-    each(root, &a.containers, |ctx, c| {
-        ops::remove(root, &mut ctx.db, c, a.force)?;
-        if a.volumes {
-            wharf::volume::remove_anonymous_of(&mut ctx.db, root, c)?;
-        }
-        Ok(())
+    each(&a.containers, |n| {
+        op::remove(root, n, a.force, a.volumes).map(drop)
     })
 }
 
@@ -143,28 +105,16 @@ pub struct NamesArgs {
 }
 
 pub fn pause(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
-    each(root, &a.containers, |ctx, c| {
-        Ok(ops::pause(root, &mut ctx.db, c)?)
-    })
+    each(&a.containers, |n| op::pause(root, n).map(drop))
 }
 
 pub fn unpause(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
-    each(root, &a.containers, |ctx, c| {
-        Ok(ops::unpause(root, &mut ctx.db, c)?)
-    })
+    each(&a.containers, |n| op::unpause(root, n).map(drop))
 }
 
-/// `wait`: prints each container's exit code once it stops. A `--rm` container that is
-/// already gone is still found by its full id, whose code its monitor kept.
+/// `wait`: prints each container's exit code once it stops.
 pub fn wait(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    super::for_each_name(&a.containers, |n| {
-        let code = match lookup::find(&ctx.db, n) {
-            Ok(c) => ops::wait(&ctx.db, &c)?,
-            Err(e) => ctx.db.removed_exit(n)?.ok_or(e)?,
-        };
-        Ok(Some(code.to_string()))
-    })
+    super::for_each_name(&a.containers, |n| Ok(Some(op::wait(root, n)?.to_string())))
 }
 
 #[derive(clap::Args, Debug)]
@@ -174,17 +124,7 @@ pub struct RenameArgs {
 }
 
 pub fn rename(root: &Path, a: RenameArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
-    let r = (|| -> anyhow::Result<()> {
-        let c = lookup::find(&ctx.db, &a.container)?;
-        let new = names::validate(&a.new_name)?;
-        if new == c.name {
-            anyhow::bail!("Renaming a container with the same name as its current name");
-        }
-        ctx.db.rename_container(&c.id, new)?;
-        Ok(())
-    })();
-    r.map_err(|e| {
+    op::rename(root, &a.container, &a.new_name).map_err(|e| {
         eprintln!("Error response from daemon: {e}");
         Exit(1).into()
     })

@@ -4,12 +4,10 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use wharf::context::Access;
 use wharf::credentials;
-use wharf::image::oci::{default_platform, parse_platform};
 use wharf::image::reference::{ImageRef, DEFAULT_DOMAIN};
-use wharf::image::registry::{self, Options};
-use wharf::image::undo::Undo;
+use wharf::image::registry;
+use wharf::operations::image;
 
 use super::progress::Display;
 
@@ -28,13 +26,6 @@ pub struct PullArgs {
     image: String,
 }
 
-fn options(domain: &str, insecure: bool) -> Options {
-    Options {
-        insecure,
-        credentials: credentials::get(domain),
-    }
-}
-
 /// Whether the user wrote a tag or digest, which decides docker's "Using default tag".
 fn has_tag_or_digest(input: &str) -> bool {
     input.contains('@')
@@ -46,30 +37,21 @@ fn has_tag_or_digest(input: &str) -> bool {
 
 pub fn pull(root: &Path, a: PullArgs) -> anyhow::Result<()> {
     let r = ImageRef::parse(&a.image)?;
-    let platform = match &a.platform {
-        Some(p) => parse_platform(p)
-            .with_context(|| format!("invalid platform {p:?}: expected os/arch[/variant]"))?,
-        None => default_platform(),
-    };
     if !a.quiet {
         if !has_tag_or_digest(&a.image) {
             println!("Using default tag: latest");
         }
-        let what = r
-            .tag
-            .clone()
-            .or_else(|| r.digest.clone())
-            .unwrap_or_default();
-        println!("{what}: Pulling from {}", r.path);
+        println!("{}: Pulling from {}", image::tag_or_digest(&r), r.path);
     }
-    let ctx = super::open(root, Access::Shared)?;
     let display = Display::new("Downloading", "Download complete", "Already exists");
-    let quiet = Quiet;
-    let progress: &dyn registry::Progress = if a.quiet { &quiet } else { &display };
-    let opts = options(&r.domain, a.insecure);
-    let pulled = Undo::guard(ctx, |ctx| {
-        registry::pull(ctx, &r, &platform, &opts, progress)
-    })?;
+    let progress: &dyn registry::Progress = if a.quiet { &registry::Quiet } else { &display };
+    let req = image::PullRequest {
+        reference: a.image.clone(),
+        platform: a.platform.clone(),
+        insecure: a.insecure,
+        credentials: None,
+    };
+    let pulled = image::pull(root, &req, progress)?;
     if !a.quiet {
         for d in display.transferred() {
             display.finish(&d, "Pull complete");
@@ -87,32 +69,6 @@ pub fn pull(root: &Path, a: PullArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The pull `run` does for a missing image: docker's status lines on stderr, so the
-/// container's output stays alone on stdout.
-pub fn pull_quietly(root: &Path, image: &str) -> anyhow::Result<()> {
-    let r = ImageRef::parse(image)?;
-    let what = r
-        .tag
-        .clone()
-        .or_else(|| r.digest.clone())
-        .unwrap_or_default();
-    eprintln!("{what}: Pulling from {}", r.path);
-    let ctx = super::open(root, Access::Shared)?;
-    let opts = options(&r.domain, false);
-    let pulled = Undo::guard(ctx, |ctx| {
-        registry::pull(ctx, &r, &default_platform(), &opts, &Quiet)
-    })?;
-    eprintln!("Digest: {}", pulled.digest);
-    eprintln!("Status: Downloaded newer image for {}", r.familiar());
-    Ok(())
-}
-
-struct Quiet;
-
-impl registry::Progress for Quiet {
-    fn event(&self, _: registry::Event) {}
-}
-
 #[derive(clap::Args, Debug)]
 pub struct PushArgs {
     /// Use plain HTTP for this registry (always used for loopback registries)
@@ -127,7 +83,6 @@ pub struct PushArgs {
 
 pub fn push(root: &Path, a: PushArgs) -> anyhow::Result<()> {
     let r = ImageRef::parse_tagged(&a.image)?;
-    let mut ctx = super::open(root, Access::Shared)?;
     if !a.quiet {
         if !has_tag_or_digest(&a.image) {
             println!("Using default tag: latest");
@@ -135,8 +90,13 @@ pub fn push(root: &Path, a: PushArgs) -> anyhow::Result<()> {
         println!("The push refers to repository [{}]", r.repository());
     }
     let display = Display::new("Pushing", "Pushed", "Layer already exists");
-    let progress: &dyn registry::Progress = if a.quiet { &Quiet } else { &display };
-    let pushed = registry::push(&mut ctx, &r, &options(&r.domain, a.insecure), progress)?;
+    let progress: &dyn registry::Progress = if a.quiet { &registry::Quiet } else { &display };
+    let req = image::PushRequest {
+        reference: a.image.clone(),
+        insecure: a.insecure,
+        credentials: None,
+    };
+    let (_, pushed) = image::push(root, &req, progress)?;
     if !a.quiet {
         println!(
             "{}: digest: {} size: {}",
@@ -196,12 +156,7 @@ pub fn login(a: LoginArgs) -> anyhow::Result<()> {
     if password.is_empty() {
         bail!("password is required: it was empty");
     }
-    let opts = Options {
-        insecure: a.insecure,
-        credentials: Some((user.clone(), password.clone())),
-    };
-    registry::login(&server, &opts).context("login failed")?;
-    credentials::store(&server, &user, &password)?;
+    image::login(&server, &user, &password, a.insecure).context("login failed")?;
     println!("Login Succeeded");
     Ok(())
 }

@@ -10,7 +10,9 @@ use wharf::bundle::seccomp;
 use wharf::container::create::{self, Options};
 use wharf::container::{self, ops, parse, HostConfig, RestartPolicy};
 use wharf::context::Access;
-use wharf::image::lookup::{self, LookupError};
+use wharf::image::reference::ImageRef;
+use wharf::operations::container as op;
+use wharf::operations::{image, OperationError};
 use wharf::tty::detach;
 
 use super::Exit;
@@ -190,21 +192,6 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         env.extend(parse::env_file(&text));
     }
     env.extend(f.env.iter().filter_map(|e| parse::env_entry(e)));
-    for e in &env {
-        parse::env_var(e)?;
-    }
-    if let Some(w) = &f.workdir {
-        parse::workdir(w)?;
-    }
-    if let Some(sig) = &f.stop_signal {
-        parse::signal(sig)?;
-    }
-    parse::capabilities(&f.cap_add, "CapAdd")?;
-    parse::capabilities(&f.cap_drop, "CapDrop")?;
-    let online = std::thread::available_parallelism().map_or(1, usize::from);
-    if let Some(set) = &f.cpuset_cpus {
-        parse::cpuset(set, online)?;
-    }
     let size = |v: &Option<String>, flag| {
         v.as_deref()
             .map(|s| parse::ram_in_bytes(s, flag))
@@ -247,36 +234,22 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
     for o in &f.security_opt {
         security_opt.push(seccomp::parse_security_opt(o)?);
     }
-    if f.rm && restart_policy.name != "no" {
-        anyhow::bail!("Conflicting options: --restart and --rm");
-    }
     let memory = size(&f.memory, "-m, --memory")?.unwrap_or(0);
     let memory_reservation = size(&f.memory_reservation, "--memory-reservation")?.unwrap_or(0);
-    // docker's own checks of the values, before anything is made.
-    if memory > 0 && memory < 6 * 1024 * 1024 {
-        anyhow::bail!("Minimum memory limit allowed is 6MB");
-    }
-    if memory > 0 && memory_reservation > memory {
-        anyhow::bail!(
-            "Minimum memory limit can not be less than memory reservation limit, see usage"
-        );
-    }
     let nano_cpus = f
         .cpus
         .as_deref()
         .map(parse::nano_cpus)
         .transpose()?
         .unwrap_or(0);
-    if f.cpus.is_some() && !(10_000_000..=online as i64 * 1_000_000_000).contains(&nano_cpus) {
-        anyhow::bail!(
-            "Range of CPUs is from 0.01 to {online}.00, as there are only {online} CPUs available"
-        );
-    }
-    Ok(Options {
+    let opts = Options {
         name: f.name.clone(),
         image: f.image.clone(),
         command: f.command.clone(),
-        entrypoint: f.entrypoint.clone(),
+        entrypoint: f.entrypoint.as_ref().map(|e| match e.as_str() {
+            "" => Vec::new(),
+            e => vec![e.to_string()],
+        }),
         env,
         workdir: f.workdir.clone(),
         user: f.user.clone(),
@@ -322,28 +295,15 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
             mac: f.mac_address.clone(),
         },
         expose,
-    })
+    };
+    // The values are checked here too, so that a bad one is reported before a missing
+    // image is pulled.
+    create::validate(&opts)?;
+    Ok(opts)
 }
 
-/// Finds the image, pulling it first when it is missing, with docker's messages.
-fn image_id(root: &Path, name: &str) -> anyhow::Result<wharf::image::digest::Digest> {
-    {
-        let ctx = super::open(root, Access::Shared)?;
-        match lookup::find(&ctx.db, name) {
-            Ok((id, _)) => return Ok(id),
-            Err(LookupError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let familiar = wharf::image::reference::ImageRef::parse(name)
-        .map(|r| r.familiar())
-        .unwrap_or_else(|_| name.to_string());
-    eprintln!("Unable to find image '{familiar}' locally");
-    super::pull::pull_quietly(root, name)?;
-    let ctx = super::open(root, Access::Shared)?;
-    Ok(lookup::find(&ctx.db, name)?.0)
-}
-
+/// Creates the container, pulling a missing image first with docker's status lines on
+/// stderr (the container's output stays alone on stdout).
 fn create_container(
     root: &Path,
     runtime: &str,
@@ -351,9 +311,23 @@ fn create_container(
     attach: bool,
 ) -> anyhow::Result<container::Container> {
     let opts = options(f, runtime, attach).map_err(fail)?;
-    let id = image_id(root, &f.image).map_err(fail)?;
-    let mut ctx = super::open(root, Access::Shared).map_err(fail)?;
-    create::create(&mut ctx, &id, opts).map_err(fail)
+    let mut notice = |r: &ImageRef| {
+        eprintln!("Unable to find image '{}' locally", r.familiar());
+        eprintln!("{}: Pulling from {}", image::tag_or_digest(r), r.path);
+    };
+    let missing = op::Missing::Pull {
+        notice: &mut notice,
+        progress: &wharf::image::registry::Quiet,
+    };
+    let (c, pulled) = op::create(root, opts, missing).map_err(fail)?;
+    if let Some(p) = pulled {
+        eprintln!("Digest: {}", p.digest);
+        eprintln!(
+            "Status: Downloaded newer image for {}",
+            p.reference.familiar()
+        );
+    }
+    Ok(c)
 }
 
 pub fn create(root: &Path, runtime: &str, a: CreateArgs) -> anyhow::Result<()> {
@@ -378,20 +352,23 @@ pub fn run(root: &Path, runtime: &str, a: RunArgs) -> anyhow::Result<()> {
     }
     let c = create_container(root, runtime, &a.flags, !a.detach)?;
     if a.detach {
-        let mut pipe = ops::start_monitor(root, &c, false, None).map_err(fail)?;
-        return match pipe.wait_started(&c.id) {
-            Ok(()) => {
-                println!("{}", c.id);
-                Ok(())
-            }
-            Err(ops::OpsError::Start { code, msg }) => {
-                eprintln!("wharf: Error response from daemon: {msg}");
-                Err(Exit(code).into())
-            }
-            Err(e) => Err(fail(e)),
-        };
+        op::start(root, &c, false, None).map_err(start_failure)?;
+        println!("{}", c.id);
+        return Ok(());
     }
     attach_session(root, &c, a.flags.interactive, keys)
+}
+
+/// A start that failed: docker's 125/126/127 when the runtime could not start the process.
+fn start_failure(e: OperationError) -> anyhow::Error {
+    match e {
+        OperationError::Runtime { code, msg }
+        | OperationError::Ops(ops::OpsError::Start { code, msg }) => {
+            eprintln!("wharf: Error response from daemon: {msg}");
+            Exit(code).into()
+        }
+        e => fail(e),
+    }
 }
 
 /// Starts the monitor with an attach socket for us and relays the container's output
@@ -406,15 +383,10 @@ pub fn attach_session(
 ) -> anyhow::Result<()> {
     let tty = c.spec.config.tty;
     let (mine, theirs) = attach::pair()?;
-    let mut pipe = ops::start_monitor(root, c, stdin && !tty, Some(theirs)).map_err(fail)?;
-    match pipe.wait_started(&c.id) {
-        Ok(()) => {}
-        Err(ops::OpsError::Start { code, msg }) => {
-            eprintln!("wharf: Error response from daemon: {msg}");
-            return Err(Exit(code).into());
-        }
-        Err(e) => return Err(fail(e)),
-    }
+    let Some(started) = op::start(root, c, stdin && !tty, Some(theirs)).map_err(start_failure)?
+    else {
+        anyhow::bail!("container {} is already running", c.id);
+    };
     let opts = attach::ClientOptions {
         stdin: stdin && tty,
         tty,
@@ -427,25 +399,7 @@ pub fn attach_session(
     {
         return Ok(());
     }
-    let code = loop {
-        match pipe.line(None)?.as_deref() {
-            Some("started") => continue,
-            Some(l) if l.starts_with("exit ") => break l[5..].parse().unwrap_or(125),
-            Some(l) if l.starts_with("error ") => {
-                let (code, msg) = l[6..].split_once(' ').unwrap_or((&l[6..], ""));
-                eprintln!("wharf: Error response from daemon: {msg}");
-                break code.parse().unwrap_or(125);
-            }
-            _ => {
-                // The monitor is gone without a word: report what the store knows.
-                let ctx = super::open(root, Access::Shared)?;
-                break container::load(&ctx.db, &c.id)?
-                    .map(|c| c.state.exit_code)
-                    .unwrap_or(125);
-            }
-        }
-    };
-    exit_with(code)
+    exit_with(started.wait(root).map_err(start_failure)?)
 }
 
 /// A signal for an attached container without a terminal (docker's sig-proxy).
@@ -457,7 +411,8 @@ pub fn proxy_signal(root: &Path, id: &str, sig: Signal) -> std::io::Result<()> {
     Ok(())
 }
 
-fn exit_with(code: i32) -> anyhow::Result<()> {
+/// Success for 0, the process's status as ours otherwise.
+pub fn exit_with(code: i32) -> anyhow::Result<()> {
     if code == 0 {
         Ok(())
     } else {

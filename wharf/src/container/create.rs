@@ -39,6 +39,9 @@ pub enum CreateError {
     CopyUp(#[from] CpError),
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    /// A value docker's daemon refuses (the message is docker's).
+    #[error("{0}")]
+    Invalid(String),
     #[error("creating {path}: {source}")]
     Io {
         path: PathBuf,
@@ -59,7 +62,8 @@ pub struct Options {
     /// The image as the user named it.
     pub image: String,
     pub command: Vec<String>,
-    pub entrypoint: Option<String>,
+    /// Replaces the image's entrypoint; an empty list clears it (`--entrypoint ""`).
+    pub entrypoint: Option<Vec<String>>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
@@ -91,7 +95,47 @@ fn string(v: Option<&Value>) -> String {
     v.and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
+/// docker's daemon checks of the values, whichever front door they came through; nothing
+/// is made before they pass.
+pub fn validate(o: &Options) -> Result<(), CreateError> {
+    let invalid = |m: String| Err(CreateError::Invalid(m));
+    for e in &o.env {
+        parse::env_var(e)?;
+    }
+    if let Some(w) = &o.workdir {
+        parse::workdir(w)?;
+    }
+    if let Some(sig) = &o.stop_signal {
+        parse::signal(sig)?;
+    }
+    let h = &o.host;
+    parse::capabilities(h.cap_add.as_deref().unwrap_or_default(), "CapAdd")?;
+    parse::capabilities(h.cap_drop.as_deref().unwrap_or_default(), "CapDrop")?;
+    let online = std::thread::available_parallelism().map_or(1, usize::from);
+    if !h.cpuset_cpus.is_empty() {
+        parse::cpuset(&h.cpuset_cpus, online)?;
+    }
+    if h.auto_remove && !matches!(h.restart_policy.name.as_str(), "" | "no") {
+        return invalid("Conflicting options: --restart and --rm".into());
+    }
+    if h.memory > 0 && h.memory < 6 * 1024 * 1024 {
+        return invalid("Minimum memory limit allowed is 6MB".into());
+    }
+    if h.memory > 0 && h.memory_reservation > h.memory {
+        return invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage".into(),
+        );
+    }
+    if h.nano_cpus != 0 && !(10_000_000..=online as i64 * 1_000_000_000).contains(&h.nano_cpus) {
+        return invalid(format!(
+            "Range of CPUs is from 0.01 to {online}.00, as there are only {online} CPUs available"
+        ));
+    }
+    Ok(())
+}
+
 pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Container, CreateError> {
+    validate(&o)?;
     let raw = ctx.blobs.read(image_id).map_err(ImageError::from)?;
     let img: ImageConfig = serde_json::from_slice(&raw).map_err(|source| ImageError::Config {
         digest: image_id.clone(),
@@ -108,7 +152,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
     })?;
     let (entrypoint, cmd) = match &o.entrypoint {
         Some(e) if e.is_empty() => (None, Some(o.command.clone())),
-        Some(e) => (Some(vec![e.clone()]), Some(o.command.clone())),
+        Some(e) => (Some(e.clone()), Some(o.command.clone())),
         None => (
             strings(ic.get("Entrypoint")),
             if o.command.is_empty() {

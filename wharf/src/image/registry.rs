@@ -81,6 +81,13 @@ pub trait Progress {
     fn event(&self, e: Event);
 }
 
+/// Progress nobody watches (`-q`, the pull `run` makes, a build's base image).
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn event(&self, _: Event) {}
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Plain HTTP for this registry (docker also allows it for localhost registries).

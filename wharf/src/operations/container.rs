@@ -1,0 +1,195 @@
+//! The container lifecycle as docker's daemon runs it: create (the image pulled when
+//! missing, if the caller wants that), start (through the monitor, optionally with an
+//! attach client handed over at start), stop, restart, kill, remove, wait for the exit.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use super::image::{self, Pulled};
+use super::OperationError;
+use crate::container::create::{self, Options};
+use crate::container::{self, lookup, ops, Container};
+use crate::context::{Access, Context};
+use crate::image::reference::ImageRef;
+use crate::image::registry::Progress;
+
+/// What to do when the image is missing.
+pub enum Missing<'a> {
+    /// Refuse with "No such image" (the API: its clients pull first).
+    Fail,
+    /// Pull it (`docker run` and `docker create`), telling `notice` before the pull.
+    Pull {
+        notice: &'a mut dyn FnMut(&ImageRef),
+        progress: &'a dyn Progress,
+    },
+}
+
+/// Creates the container; returns it and the pull made for it, if any.
+pub fn create(
+    root: &Path,
+    opts: Options,
+    missing: Missing,
+) -> Result<(Container, Option<Pulled>), OperationError> {
+    create::validate(&opts)?;
+    let (id, pulled) = match missing {
+        Missing::Fail => {
+            let ctx = Context::open(root, Access::Shared)?;
+            (crate::image::lookup::find(&ctx.db, &opts.image)?.0, None)
+        }
+        Missing::Pull { notice, progress } => {
+            image::resolve_or_pull(root, &opts.image, notice, progress)?
+        }
+    };
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = create::create(&mut ctx, &id, opts)?;
+    Ok((c, pulled))
+}
+
+/// A started container whose exit the caller waits for (`docker run` in the foreground,
+/// `docker start -a`, the API's attach then wait).
+pub struct Started {
+    pub container: Container,
+    pipe: ops::StatusPipe,
+}
+
+/// Starts the container through its monitor. `client` is the monitor's end of an attach
+/// socket pair, handed over so that no output is lost before the caller attaches;
+/// `stdin` gives the monitor our own stdin for the container. Starting a running
+/// container does nothing, as in docker.
+pub fn start(
+    root: &Path,
+    c: &Container,
+    stdin: bool,
+    client: Option<OwnedFd>,
+) -> Result<Option<Started>, OperationError> {
+    if c.is_running() {
+        return Ok(None);
+    }
+    let mut pipe = ops::start_monitor(root, c, stdin, client)?;
+    pipe.wait_started(&c.id)?;
+    Ok(Some(Started {
+        container: c.clone(),
+        pipe,
+    }))
+}
+
+/// Starts the container with that name or id; returns it.
+pub fn start_named(root: &Path, name: &str) -> Result<Container, OperationError> {
+    let c = find(root, name)?;
+    start(root, &c, false, None)?;
+    Ok(c)
+}
+
+impl Started {
+    /// Waits for the container to exit; its exit code (what the store recorded when the
+    /// monitor went without a word).
+    pub fn wait(mut self, root: &Path) -> Result<i32, OperationError> {
+        loop {
+            match self.pipe.line(None)?.as_deref() {
+                Some("started") => continue,
+                Some(l) if l.starts_with("exit ") => return Ok(l[5..].parse().unwrap_or(125)),
+                Some(l) if l.starts_with("error ") => {
+                    let (code, msg) = l[6..].split_once(' ').unwrap_or((&l[6..], ""));
+                    return Err(OperationError::Runtime {
+                        code: code.parse().unwrap_or(125),
+                        msg: msg.to_string(),
+                    });
+                }
+                _ => {
+                    let ctx = Context::open(root, Access::Shared)?;
+                    return Ok(container::load(&ctx.db, &self.container.id)?
+                        .map(|c| c.state.exit_code)
+                        .unwrap_or(125));
+                }
+            }
+        }
+    }
+}
+
+/// The container a user means by `name` (id, name or unique id prefix).
+pub fn find(root: &Path, name: &str) -> Result<Container, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    Ok(lookup::find(&ctx.db, name)?)
+}
+
+pub fn stop(root: &Path, name: &str, timeout: Option<i64>) -> Result<Container, OperationError> {
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    ops::stop(root, &mut ctx.db, &c, timeout)?;
+    Ok(c)
+}
+
+pub fn restart(root: &Path, name: &str, timeout: Option<i64>) -> Result<Container, OperationError> {
+    let c = stop(root, name, timeout)?;
+    let c = find(root, &c.id)?;
+    start(root, &c, false, None)?;
+    Ok(c)
+}
+
+pub fn kill(root: &Path, name: &str, signal: &str) -> Result<Container, OperationError> {
+    let signal = container::parse::signal(signal).map_err(create::CreateError::from)?;
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    ops::kill(root, &mut ctx.db, &c, signal).map_err(|e| match e {
+        ops::OpsError::NotRunning(_) => OperationError::Conflict(format!(
+            "Cannot kill container: {name}: Container {} is not running",
+            c.id
+        )),
+        e => e.into(),
+    })?;
+    Ok(c)
+}
+
+/// Removes the container (`force`: running or not), with its anonymous volumes when
+/// `volumes`.
+pub fn remove(
+    root: &Path,
+    name: &str,
+    force: bool,
+    volumes: bool,
+) -> Result<Container, OperationError> {
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    ops::remove(root, &mut ctx.db, &c, force)?;
+    if volumes {
+        crate::volume::remove_anonymous_of(&mut ctx.db, root, &c)?;
+    }
+    Ok(c)
+}
+
+pub fn pause(root: &Path, name: &str) -> Result<Container, OperationError> {
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    ops::pause(root, &mut ctx.db, &c)?;
+    Ok(c)
+}
+
+pub fn unpause(root: &Path, name: &str) -> Result<Container, OperationError> {
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    ops::unpause(root, &mut ctx.db, &c)?;
+    Ok(c)
+}
+
+/// Waits until the container is not running; its exit code. A `--rm` container that is
+/// already gone is still found by its full id, whose code its monitor kept.
+pub fn wait(root: &Path, name: &str) -> Result<i32, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    match lookup::find(&ctx.db, name) {
+        Ok(c) => Ok(ops::wait(&ctx.db, &c)?),
+        Err(e) => Ok(ctx.db.removed_exit(name)?.ok_or(e)?),
+    }
+}
+
+pub fn rename(root: &Path, name: &str, new_name: &str) -> Result<(), OperationError> {
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    let new = container::names::validate(new_name).map_err(create::CreateError::from)?;
+    if new == c.name {
+        return Err(OperationError::Invalid(
+            "Renaming a container with the same name as its current name".into(),
+        ));
+    }
+    ctx.db.rename_container(&c.id, new)?;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Images through a registry: pull (with docker's status lines as events), push, and the
+//! pull `run` and `create` make when the image is missing. A failed pull leaves no blob
+//! or snapshot that no image uses.
+
+use std::path::Path;
+
+use super::OperationError;
+use crate::context::{Access, Context};
+use crate::credentials;
+use crate::image::digest::Digest;
+use crate::image::lookup::{self, LookupError};
+use crate::image::oci::{default_platform, parse_platform};
+use crate::image::reference::ImageRef;
+use crate::image::registry::{self, Progress};
+use crate::image::undo::Undo;
+
+/// What to pull, as `docker pull` and `POST /images/create` give it.
+#[derive(Debug, Clone, Default)]
+pub struct PullRequest {
+    pub reference: String,
+    /// `os/arch[/variant]`; this machine's when absent.
+    pub platform: Option<String>,
+    /// Plain HTTP (always used for loopback registries).
+    pub insecure: bool,
+    /// Credentials given with the request (the API's X-Registry-Auth); the stored ones for
+    /// the registry otherwise.
+    pub credentials: Option<(String, String)>,
+}
+
+/// A pull's outcome, with what docker's closing lines say.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub reference: ImageRef,
+    pub id: Digest,
+    /// Digest of what the reference named (the index for a multi-arch image).
+    pub digest: Digest,
+    /// Whether the tag already pointed at this image.
+    pub up_to_date: bool,
+}
+
+fn registry_options(
+    domain: &str,
+    insecure: bool,
+    given: Option<(String, String)>,
+) -> registry::Options {
+    registry::Options {
+        insecure,
+        credentials: given.or_else(|| credentials::get(domain)),
+    }
+}
+
+/// The text after "Pulling from": the tag or digest the reference names.
+pub fn tag_or_digest(r: &ImageRef) -> String {
+    r.tag
+        .clone()
+        .or_else(|| r.digest.clone())
+        .unwrap_or_default()
+}
+
+pub fn pull(
+    root: &Path,
+    req: &PullRequest,
+    progress: &dyn Progress,
+) -> Result<Pulled, OperationError> {
+    let r = ImageRef::parse(&req.reference).map_err(LookupError::from)?;
+    let platform = match &req.platform {
+        Some(p) => parse_platform(p).ok_or_else(|| {
+            OperationError::Invalid(format!(
+                "invalid platform {p:?}: expected os/arch[/variant]"
+            ))
+        })?,
+        None => default_platform(),
+    };
+    let ctx = Context::open(root, Access::Shared)?;
+    let opts = registry_options(&r.domain, req.insecure, req.credentials.clone());
+    let pulled = Undo::guard(ctx, |ctx| {
+        registry::pull(ctx, &r, &platform, &opts, progress)
+    })?;
+    Ok(Pulled {
+        id: pulled.image.id.clone(),
+        reference: r,
+        digest: pulled.digest,
+        up_to_date: pulled.up_to_date,
+    })
+}
+
+/// The image's id; a missing image is pulled first, as `docker run` does. `missing` hears
+/// of the pull before it starts, `pulled` once it is done.
+pub fn resolve_or_pull(
+    root: &Path,
+    name: &str,
+    missing: &mut dyn FnMut(&ImageRef),
+    progress: &dyn Progress,
+) -> Result<(Digest, Option<Pulled>), OperationError> {
+    {
+        let ctx = Context::open(root, Access::Shared)?;
+        match lookup::find(&ctx.db, name) {
+            Ok((id, _)) => return Ok((id, None)),
+            Err(LookupError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let r = ImageRef::parse(name).map_err(LookupError::from)?;
+    missing(&r);
+    let req = PullRequest {
+        reference: name.to_string(),
+        ..Default::default()
+    };
+    let pulled = pull(root, &req, progress)?;
+    Ok((pulled.id.clone(), Some(pulled)))
+}
+
+/// What to push, as `docker push` and `POST /images/{name}/push` give it.
+#[derive(Debug, Clone, Default)]
+pub struct PushRequest {
+    pub reference: String,
+    pub insecure: bool,
+    pub credentials: Option<(String, String)>,
+}
+
+pub fn push(
+    root: &Path,
+    req: &PushRequest,
+    progress: &dyn Progress,
+) -> Result<(ImageRef, registry::Pushed), OperationError> {
+    let r = ImageRef::parse_tagged(&req.reference).map_err(LookupError::from)?;
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let opts = registry_options(&r.domain, req.insecure, req.credentials.clone());
+    let pushed = registry::push(&mut ctx, &r, &opts, progress)?;
+    Ok((r, pushed))
+}
+
+/// Checks credentials against a registry and stores them, as `docker login` does.
+pub fn login(
+    server: &str,
+    user: &str,
+    password: &str,
+    insecure: bool,
+) -> Result<(), OperationError> {
+    let opts = registry::Options {
+        insecure,
+        credentials: Some((user.to_string(), password.to_string())),
+    };
+    registry::login(server, &opts)?;
+    credentials::store(server, user, password)?;
+    Ok(())
+}
