@@ -1,6 +1,7 @@
 //! wharf: a daemonless Docker-like frontend. This crate holds images, their storage and
 //! the formatting of docker-shaped output; `main.rs` turns it into the `wharf` command.
 
+pub mod api;
 pub mod attach;
 pub mod build;
 pub mod bundle;

@@ -8,6 +8,8 @@
 //! crun, the tests mount hugetlb as a v1 hierarchy (the benches' helper) while any of them
 //! runs, and the last one to finish undoes it.
 
+#[path = "containers/api.rs"]
+mod api;
 #[path = "containers/building.rs"]
 mod building;
 #[path = "../../benches/src/cgroup.rs"]

@@ -53,6 +53,7 @@ pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
         user: a.user.clone(),
         workdir: a.workdir.clone(),
         detach: a.detach,
+        runtime_proxies_tty: false,
     };
     // docker's client exits 1 for a missing, stopped or paused container, 125/126/127
     // once the exec itself fails.

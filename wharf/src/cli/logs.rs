@@ -3,10 +3,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
-use wharf::container::{self, logs, lookup};
-use wharf::context::Access;
+use wharf::container::logs;
+use wharf::operations::logs as oplogs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -31,56 +30,19 @@ pub struct Args {
     container: String,
 }
 
-fn bound(s: &Option<String>) -> anyhow::Result<Option<i64>> {
-    s.as_deref()
-        .map(|v| {
-            logs::parse_time(v, chrono::Utc::now())
-                .ok_or_else(|| anyhow::anyhow!("invalid value for \"since\"/\"until\": {v}"))
-        })
-        .transpose()
-}
-
 pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container)?;
-    let tail: Option<usize> = match a.tail.as_str() {
-        "all" => None,
-        n => match n.parse::<i64>() {
-            Ok(n) if n < 0 => None,
-            Ok(n) => Some(n as usize),
-            Err(_) => anyhow::bail!("invalid value for \"tail\": {n}"),
-        },
+    let bound = |s: &Option<String>| s.as_deref().map(oplogs::parse_bound).transpose();
+    let o = oplogs::LogOptions {
+        follow: a.follow,
+        tail: oplogs::parse_tail(&a.tail)?,
+        since: bound(&a.since)?,
+        until: bound(&a.until)?,
     };
-    let since = bound(&a.since)?;
-    let until = bound(&a.until)?;
-    let mut reader = logs::Reader::open(&container::log_path(root, &c.id))?;
-    let keep = |e: &logs::Entry| {
-        let t = logs::entry_nanos(e);
-        since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
-    };
-    let mut first: Vec<logs::Entry> = reader.read_new()?.into_iter().filter(keep).collect();
-    if let Some(n) = tail {
-        let skip = first.len().saturating_sub(n);
-        first.drain(..skip);
-    }
-    print(&first, &a)?;
-    if !a.follow || until.is_some() {
-        return Ok(());
-    }
-    loop {
-        let running = container::load(&ctx.db, &c.id)?.is_some_and(|c| c.is_running());
-        let new = reader.read_new()?;
-        print(&new, &a)?;
-        if !running {
-            // One more read catches what the monitor wrote just before recording the exit.
-            print(&reader.read_new()?, &a)?;
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    oplogs::read(root, &a.container, &o, &mut |entries| print(entries, &a))?;
+    Ok(())
 }
 
-fn print(entries: &[logs::Entry], a: &Args) -> anyhow::Result<()> {
+fn print(entries: &[logs::Entry], a: &Args) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     for e in entries {

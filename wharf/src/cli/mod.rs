@@ -223,6 +223,8 @@ enum SystemCommand {
     Prune(system::SystemPruneArgs),
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Serve the Docker Engine API (for the docker CLI, docker-compose and the SDKs)
+    Service(system::ServiceArgs),
 }
 
 /// A command's exit status when it is not 0 or 1; its message, if any, is printed already.
@@ -345,6 +347,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             return match command {
                 SystemCommand::Prune(a) => system::system_prune(&root, a),
                 SystemCommand::Info(a) => system::info(&root, rt, a),
+                SystemCommand::Service(a) => system::service(&root, rt, a),
             }
         }
         Command::Version(a) => return system::version(rt, a),

@@ -3,8 +3,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use wharf::container::filter::Filters;
-use wharf::container::{self, Container, Status};
+use wharf::container::{self, Container};
 use wharf::context::Access;
 use wharf::format::{go_time, human_duration, human_size, Format};
 
@@ -36,49 +35,9 @@ pub struct Args {
     size: bool,
 }
 
-fn secs_since(ts: Option<&str>) -> i64 {
-    ts.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
-        .unwrap_or(0)
-}
-
-/// docker's STATUS column: "Up 3 minutes", "Exited (0) 2 seconds ago", ...
-pub fn status_text(c: &Container) -> String {
-    let s = &c.state;
-    match c.effective_status() {
-        Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", human_duration(secs_since(s.started_at.as_deref()))),
-        Status::Paused => format!(
-            "Up {} (Paused)",
-            human_duration(secs_since(s.started_at.as_deref()))
-        ),
-        Status::Restarting => format!(
-            "Restarting ({}) {} ago",
-            s.exit_code,
-            human_duration(secs_since(s.finished_at.as_deref()))
-        ),
-        Status::Removing => "Removal In Progress".into(),
-        Status::Exited if s.finished_at.is_none() => "Created".into(),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            s.exit_code,
-            human_duration(secs_since(s.finished_at.as_deref()))
-        ),
-        Status::Dead => "Dead".into(),
-    }
-}
-
 /// docker's COMMAND: arguments with a space in single quotes, cut to 20 characters.
 fn command(c: &Container, trunc: bool) -> String {
-    let mut cmd = c.spec.path.clone();
-    for a in &c.spec.args {
-        cmd.push(' ');
-        if a.contains(' ') {
-            cmd.push_str(&format!("'{a}'"));
-        } else {
-            cmd.push_str(a);
-        }
-    }
+    let mut cmd = c.command_text();
     if trunc && cmd.chars().count() > 20 {
         cmd = cmd.chars().take(19).collect::<String>() + "…";
     }
@@ -119,7 +78,7 @@ fn row(c: &Container, trunc: bool) -> Value {
         "Image": image_name(c, trunc),
         "Command": command(c, trunc),
         "CreatedAt": go_time(Some(&c.created)),
-        "RunningFor": format!("{} ago", human_duration(secs_since(Some(&c.created)))),
+        "RunningFor": format!("{} ago", human_duration(container::secs_since(Some(&c.created)))),
         "Ports": if c.is_running() {
             let exposed: Vec<String> = c.spec.config.exposed_ports.keys().cloned().collect();
             wharf::network::ports::display(&c.state.ports, &exposed)
@@ -127,7 +86,7 @@ fn row(c: &Container, trunc: bool) -> Value {
             String::new()
         },
         "State": c.effective_status().as_str(),
-        "Status": status_text(c),
+        "Status": c.status_text(),
         "Size": "",
         "Names": c.name,
         "Labels": labels.join(","),
@@ -137,17 +96,16 @@ fn row(c: &Container, trunc: bool) -> Value {
 }
 
 pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
+    let last = if a.latest { 1 } else { a.last.max(0) as usize };
+    let list = wharf::operations::container::list(
+        root,
+        &wharf::operations::container::ListOptions {
+            all: a.all,
+            last,
+            filters: a.filter.clone(),
+        },
+    )?;
     let ctx = super::open(root, Access::Shared)?;
-    let mut list = container::all(&ctx.db)?;
-    let last = if a.latest { 1 } else { a.last };
-    let filters = Filters::parse(&ctx.db, &a.filter)?;
-    if !(a.all || last > 0 || filters.want_stopped()) {
-        list.retain(|c| c.is_running());
-    }
-    list.retain(|c| filters.matches(c));
-    if last > 0 {
-        list.truncate(last as usize);
-    }
     let trunc = !a.no_trunc;
     let mut out = std::io::stdout().lock();
     if a.quiet && a.format.is_none() {

@@ -5,10 +5,11 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use serde_json::{json, Value};
-use wharf::container::{self, prune, Status};
+use wharf::container;
 use wharf::context::Access;
 use wharf::format::{bytes_size, human_size, Format};
 use wharf::image::remove;
+use wharf::operations::system;
 
 #[derive(clap::Args, Debug)]
 pub struct VersionArgs {
@@ -22,6 +23,16 @@ pub struct InfoArgs {
     /// Format output using a custom template
     #[arg(short, long)]
     format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServiceArgs {
+    /// Seconds without a connection before the service exits (0: never)
+    #[arg(short, long, default_value_t = 5)]
+    time: u64,
+    /// Where to listen: unix:///PATH or tcp://ADDRESS:PORT
+    #[arg(default_value = "unix:///run/wharf/wharf.sock")]
+    uri: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,21 +55,6 @@ pub struct SystemPruneArgs {
     volumes: bool,
 }
 
-/// The runtime's own `--version` first line, or why there is none.
-fn runtime_version(path: &Path) -> String {
-    std::process::Command::new(path)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn render(format: &Option<String>, data: &Value) -> anyhow::Result<bool> {
     if let Some(f) = format {
         let out = if f == "json" {
@@ -74,13 +70,13 @@ fn render(format: &Option<String>, data: &Value) -> anyhow::Result<bool> {
 
 pub fn version(runtime: &str, a: VersionArgs) -> anyhow::Result<()> {
     let path = wharf::runtime::resolve(runtime);
-    let rt_version = path.as_deref().map(runtime_version).ok();
+    let rt_version = path.as_deref().map(system::runtime_version).ok();
     let data = json!({
         "Client": {
             "Platform": {"Name": "wharf"},
             "Version": env!("CARGO_PKG_VERSION"),
             "Os": std::env::consts::OS,
-            "Arch": go_arch(),
+            "Arch": system::go_arch(),
         },
         "Server": {
             "Runtime": runtime,
@@ -98,7 +94,7 @@ pub fn version(runtime: &str, a: VersionArgs) -> anyhow::Result<()> {
         out,
         " OS/Arch:           {}/{}",
         std::env::consts::OS,
-        go_arch()
+        system::go_arch()
     )?;
     writeln!(out)?;
     writeln!(out, "Server: none (daemonless)")?;
@@ -118,69 +114,8 @@ pub fn version(runtime: &str, a: VersionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Go's GOARCH name for this machine.
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
-fn os_name() -> String {
-    std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| "Linux".into())
-}
-
 pub fn info(root: &Path, runtime: &str, a: InfoArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let containers = container::all(&ctx.db)?;
-    let count = |want: &[Status]| {
-        containers
-            .iter()
-            .filter(|c| want.contains(&c.effective_status()))
-            .count()
-    };
-    let running = count(&[Status::Running, Status::Restarting]);
-    let paused = count(&[Status::Paused]);
-    let images = ctx.db.images()?.len();
-    let runtimes: Vec<&str> = ["hull", "runc", "crun"]
-        .into_iter()
-        .filter(|r| wharf::runtime::resolve(r).is_ok())
-        .collect();
-    let cgroup_version = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "2"
-    } else {
-        "1"
-    };
-    let uname = nix::sys::utsname::uname()?;
-    let data = json!({
-        "Containers": containers.len(),
-        "ContainersRunning": running,
-        "ContainersPaused": paused,
-        "ContainersStopped": containers.len() - running - paused,
-        "Images": images,
-        "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Driver": "overlay2",
-        "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version,
-        "Runtimes": runtimes,
-        "DefaultRuntime": runtime,
-        "KernelVersion": uname.release().to_string_lossy(),
-        "OperatingSystem": os_name(),
-        "OSType": "linux",
-        "Architecture": uname.machine().to_string_lossy(),
-        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "MemTotal": container::stats::host_memory(),
-        "Name": uname.nodename().to_string_lossy(),
-        "DockerRootDir": root.display().to_string(),
-    });
+    let data = wharf::operations::system::info(root, runtime)?;
     if render(&a.format, &data)? {
         return Ok(());
     }
@@ -199,6 +134,10 @@ pub fn info(root: &Path, runtime: &str, a: InfoArgs) -> anyhow::Result<()> {
     writeln!(out, " Storage Driver: {}", s("Driver"))?;
     writeln!(out, " Cgroup Driver: {}", s("CgroupDriver"))?;
     writeln!(out, " Cgroup Version: {}", s("CgroupVersion"))?;
+    let runtimes: Vec<&str> = data["Runtimes"]
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     writeln!(out, " Runtimes: {}", runtimes.join(" "))?;
     writeln!(out, " Default Runtime: {}", s("DefaultRuntime"))?;
     writeln!(out, " Kernel Version: {}", s("KernelVersion"))?;
@@ -226,10 +165,7 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
 }
 
 fn prune_containers(root: &Path, out: &mut impl Write) -> anyhow::Result<u64> {
-    // Exclusive: no create is half done, so a directory without a record is a leftover.
-    let mut ctx = super::open(root, Access::Exclusive)?;
-    let p = prune::prune(root, &mut ctx.db)?;
-    prune::orphans(&ctx)?;
+    let p = wharf::operations::container::prune(root)?;
     if !p.ids.is_empty() {
         writeln!(out, "Deleted Containers:")?;
         for id in &p.ids {
@@ -279,5 +215,21 @@ pub fn system_prune(root: &Path, a: SystemPruneArgs) -> anyhow::Result<()> {
     super::rmi::write_pruned(&mut out, &r)?;
     reclaimed += r.reclaimed;
     writeln!(out, "Total reclaimed space: {}", human_size(reclaimed))?;
+    Ok(())
+}
+
+pub fn service(root: &Path, runtime: &str, a: ServiceArgs) -> anyhow::Result<()> {
+    let listen = wharf::api::Listen::parse(&a.uri)?;
+    if let wharf::api::Listen::Tcp(addr) = &listen {
+        eprintln!(
+            "WARNING: the API on tcp://{addr} has no authentication: anyone who reaches it controls this machine as root"
+        );
+    }
+    wharf::api::serve(wharf::api::ServiceOptions {
+        root: std::path::absolute(root)?,
+        runtime: runtime.to_string(),
+        listen,
+        idle: (a.time > 0).then(|| std::time::Duration::from_secs(a.time)),
+    })?;
     Ok(())
 }

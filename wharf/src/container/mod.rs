@@ -272,6 +272,39 @@ impl Container {
         &self.id[..12]
     }
 
+    /// docker's status text: "Up 3 minutes", "Exited (0) 2 seconds ago", ...
+    pub fn status_text(&self) -> String {
+        use crate::format::human_duration;
+        let s = &self.state;
+        let ago = |t: &Option<String>| human_duration(secs_since(t.as_deref()));
+        match self.effective_status() {
+            Status::Created => "Created".into(),
+            Status::Running => format!("Up {}", ago(&s.started_at)),
+            Status::Paused => format!("Up {} (Paused)", ago(&s.started_at)),
+            Status::Restarting => {
+                format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at))
+            }
+            Status::Removing => "Removal In Progress".into(),
+            Status::Exited if s.finished_at.is_none() => "Created".into(),
+            Status::Exited => format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at)),
+            Status::Dead => "Dead".into(),
+        }
+    }
+
+    /// The process's command line as docker lists it: arguments with a space quoted.
+    pub fn command_text(&self) -> String {
+        let mut cmd = self.spec.path.clone();
+        for a in &self.spec.args {
+            cmd.push(' ');
+            if a.contains(' ') {
+                cmd.push_str(&format!("'{a}'"));
+            } else {
+                cmd.push_str(a);
+            }
+        }
+        cmd
+    }
+
     /// Whether the monitor recorded in the state is still that process.
     pub fn monitor_alive(&self) -> bool {
         self.state.monitor_pid > 0
@@ -379,6 +412,13 @@ pub fn random_id() -> std::io::Result<String> {
     let mut b = [0u8; 32];
     std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut b)?;
     Ok(hex::encode(b))
+}
+
+/// Seconds from an RFC 3339 time to now (0 when absent or unreadable).
+pub fn secs_since(ts: Option<&str>) -> i64 {
+    ts.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

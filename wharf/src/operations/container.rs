@@ -193,3 +193,77 @@ pub fn rename(root: &Path, name: &str, new_name: &str) -> Result<(), OperationEr
     ctx.db.rename_container(&c.id, new)?;
     Ok(())
 }
+
+/// Which containers `ps` and `GET /containers/json` list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Stopped ones too.
+    pub all: bool,
+    /// The N last created (any state); 0 for no limit.
+    pub last: usize,
+    /// docker's filters as `key=value`.
+    pub filters: Vec<String>,
+}
+
+/// The containers, newest first.
+pub fn list(root: &Path, o: &ListOptions) -> Result<Vec<Container>, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let mut list = container::all(&ctx.db)?;
+    let filters = container::filter::Filters::parse(&ctx.db, &o.filters)
+        .map_err(|e| OperationError::Invalid(e.to_string()))?;
+    if !(o.all || o.last > 0 || filters.want_stopped()) {
+        list.retain(|c| c.is_running());
+    }
+    list.retain(|c| filters.matches(c));
+    if o.last > 0 {
+        list.truncate(o.last);
+    }
+    Ok(list)
+}
+
+/// Removes every stopped container, and container directories no record names.
+pub fn prune(root: &Path) -> Result<container::prune::Pruned, OperationError> {
+    // Exclusive: no create is half done, so a directory without a record is a leftover.
+    let mut ctx = Context::open(root, Access::Exclusive)?;
+    let p = container::prune::prune(root, &mut ctx.db)?;
+    container::prune::orphans(&ctx)?;
+    Ok(p)
+}
+
+/// What `POST /containers/{id}/wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    /// The container is not running (at once for one that is not).
+    NotRunning,
+    /// The container exits after this call: a created one is waited through its start.
+    NextExit,
+    /// The container's record is gone (`--rm`).
+    Removed,
+}
+
+/// Waits for `w`; the container's exit code.
+pub fn wait_for(root: &Path, c: &Container, w: WaitFor) -> Result<i32, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let gone = |code: i32| -> Result<i32, OperationError> {
+        Ok(ctx.db.removed_exit(&c.id)?.unwrap_or(code))
+    };
+    let mut last = c.clone();
+    loop {
+        let now = container::load(&ctx.db, &c.id)?;
+        let Some(now) = now else {
+            return gone(last.state.exit_code);
+        };
+        let done = match w {
+            WaitFor::NotRunning => !now.is_running(),
+            WaitFor::NextExit => {
+                !now.is_running() && (c.is_running() || now.state.started_at != c.state.started_at)
+            }
+            WaitFor::Removed => false,
+        };
+        if done {
+            return Ok(now.state.exit_code);
+        }
+        last = now;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

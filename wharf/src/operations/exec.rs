@@ -26,6 +26,11 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
     /// Run in the background: nobody waits for the process.
     pub detach: bool,
+    /// With `tty`: the runtime proxies the terminal over its own stdio (runc's contract for
+    /// a terminal with neither `--detach` nor a console socket), which the caller makes a
+    /// terminal, instead of handing the pty over (the API service: a process
+    /// that must not become a subreaper of the exec'd processes).
+    pub runtime_proxies_tty: bool,
 }
 
 /// A process ready to start: the runtime's command line and the files it needs, which go
@@ -110,7 +115,7 @@ pub fn prepare(root: &Path, req: &ExecRequest) -> Result<Prepared, OperationErro
         .args(["--log-format", "json", "exec", "--process"])
         .arg(&process_file.0);
     let pid_file = cdir.join(format!("{tag}.pid"));
-    let console = if req.tty {
+    let console = if req.tty && !req.runtime_proxies_tty {
         let console = ConsoleSocket::bind(&cdir, &format!("{tag}.sock"))?;
         // runc's contract: a console socket only with --detach. The process then
         // reparents to us as a subreaper, so we still collect its exit status.

@@ -145,3 +145,35 @@ pub fn login(
     credentials::store(server, user, password)?;
     Ok(())
 }
+
+/// Tags the image `source` as `target` (`docker tag`, `POST /images/{name}/tag`).
+pub fn tag(root: &Path, source: &str, target: &str) -> Result<(), OperationError> {
+    let target = ImageRef::parse_tagged(target).map_err(LookupError::from)?;
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let (id, _) = lookup::find(&ctx.db, source)?;
+    let name = target.tagged_name().unwrap_or_default();
+    ctx.db.tag(&name, &id)?;
+    crate::image::layout::write_index(&ctx)?;
+    Ok(())
+}
+
+/// Untags and deletes the image as `docker rmi` does.
+pub fn remove(
+    root: &Path,
+    name: &str,
+    force: bool,
+) -> Result<crate::image::remove::Report, OperationError> {
+    let mut ctx = Context::open(root, Access::Exclusive)?;
+    Ok(crate::image::remove::rmi(&mut ctx, name, force)?)
+}
+
+/// docker's image inspect object of `name`.
+pub fn inspect(root: &Path, name: &str) -> Result<crate::inspect::ImageInspect, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let (id, _) = lookup::find(&ctx.db, name)?;
+    let img = ctx
+        .db
+        .image(&id)?
+        .ok_or_else(|| LookupError::NotFound(name.to_string()))?;
+    Ok(crate::inspect::image(&ctx, &img)?)
+}

@@ -7,6 +7,8 @@
 pub mod container;
 pub mod exec;
 pub mod image;
+pub mod logs;
+pub mod system;
 
 use crate::container::create::CreateError;
 use crate::container::ops::OpsError;
@@ -14,6 +16,7 @@ use crate::container::ContainerError;
 use crate::context::ContextError;
 use crate::image::lookup::LookupError;
 use crate::image::registry::RegistryError;
+use crate::image::remove::RemoveError;
 use crate::image::ImageError;
 use crate::network::NetworkError;
 use crate::store::StoreError;
@@ -48,6 +51,8 @@ pub enum OperationError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Remove(#[from] crate::image::remove::RemoveError),
+    #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialsError),
@@ -79,6 +84,7 @@ impl OperationError {
             | Self::Ops(OpsError::Container(ContainerError::NotFound(_)))
             | Self::Create(CreateError::Container(ContainerError::NotFound(_)))
             | Self::Lookup(LookupError::NotFound(_))
+            | Self::Remove(RemoveError::Lookup(LookupError::NotFound(_)))
             | Self::Registry(RegistryError::NotFound(_)) => ErrorKind::NotFound,
             Self::Container(ContainerError::Ambiguous(_))
             | Self::Lookup(LookupError::Reference(_))
@@ -94,6 +100,7 @@ impl OperationError {
                 | OpsError::NotPaused(_)
                 | OpsError::AlreadyPaused(_),
             )
+            | Self::Remove(RemoveError::MultipleRepos(_) | RemoveError::InUse { .. })
             | Self::Store(StoreError::NameInUse { .. } | StoreError::NetworkExists(_))
             | Self::Create(CreateError::Container(ContainerError::Store(
                 StoreError::NameInUse { .. },

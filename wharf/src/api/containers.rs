@@ -1,0 +1,502 @@
+//! `/containers/...`: create, list, inspect, the lifecycle, wait, logs, attach, resize,
+//! prune. Each handler decodes, calls `operations::container` and encodes.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{blocking, ApiError};
+use super::{create, stream, AppState};
+use crate::container::{self, Container};
+use crate::context::{Access, Context};
+use crate::operations::container as op;
+use crate::operations::logs as oplogs;
+use crate::operations::OperationError;
+
+/// docker's boolean query values: "1", "true", "True"...
+fn truthy(v: &Option<String>) -> bool {
+    v.as_deref()
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// docker's `filters` query: `{"key": ["v1", "v2"]}` (or `{"key": {"v1": true}}`) as
+/// `key=value` entries.
+pub fn filters(raw: &Option<String>) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let v: Value = serde_json::from_str(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid filters {raw:?}: {e}")))?;
+    let mut out = Vec::new();
+    for (k, vals) in v.as_object().into_iter().flatten() {
+        match vals {
+            Value::Array(a) => out.extend(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|v| format!("{k}={v}")),
+            ),
+            Value::Object(m) => out.extend(m.keys().map(|v| format!("{k}={v}"))),
+            _ => return Err(ApiError::bad_request(format!("invalid filter {k:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+pub struct CreateQuery {
+    name: Option<String>,
+    platform: Option<String>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if let Some(p) = q
+        .platform
+        .as_deref()
+        .filter(|p| !p.is_empty() && *p != "linux/amd64")
+    {
+        return Err(ApiError::bad_request(format!(
+            "platform {p:?} is not supported: wharf runs linux/amd64 images"
+        )));
+    }
+    let opts = create::options(&body, q.name.filter(|n| !n.is_empty()), &s.runtime)?;
+    let c = blocking(move || Ok(op::create(&s.root, opts, op::Missing::Fail)?.0)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": c.id, "Warnings": []})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    all: Option<String>,
+    limit: Option<i64>,
+    filters: Option<String>,
+}
+
+/// docker's ContainerSummary.
+fn summary(c: &Container) -> Value {
+    let labels: HashMap<&String, &String> = c.spec.config.labels.iter().collect();
+    let ports: Vec<Value> = c
+        .state
+        .ports
+        .iter()
+        .flat_map(|(key, bindings)| {
+            let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+            let private: u16 = port.parse().unwrap_or(0);
+            bindings.iter().map(move |b| {
+                json!({"IP": if b.host_ip.is_empty() { "0.0.0.0" } else { &b.host_ip },
+                       "PrivatePort": private, "PublicPort": b.host_port.parse::<u16>().unwrap_or(0),
+                       "Type": proto})
+            })
+        })
+        .collect();
+    let mounts: Vec<Value> = c
+        .spec
+        .mounts
+        .iter()
+        .map(|m| {
+            json!({"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.destination,
+                   "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation})
+        })
+        .collect();
+    json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.spec.config.image,
+        "ImageID": c.image_id,
+        "Command": c.command_text(),
+        "Created": chrono::DateTime::parse_from_rfc3339(&c.created).map(|t| t.timestamp()).unwrap_or(0),
+        "Ports": ports,
+        "Labels": labels,
+        "State": c.effective_status().as_str(),
+        "Status": c.status_text(),
+        "HostConfig": {"NetworkMode": c.spec.host.network_mode},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": mounts,
+    })
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let o = op::ListOptions {
+        all: truthy(&q.all),
+        last: q.limit.filter(|l| *l > 0).unwrap_or(0) as usize,
+        filters: filters(&q.filters)?,
+    };
+    let list = blocking(move || Ok(op::list(&s.root, &o)?)).await?;
+    Ok(Json(list.iter().map(summary).collect()))
+}
+
+/// docker's inspect object of the container `name`.
+fn inspected(root: &Path, name: &str) -> Result<(Container, Value), ApiError> {
+    let ctx = Context::open(root, Access::Shared).map_err(OperationError::from)?;
+    let c = container::lookup::find(&ctx.db, name).map_err(OperationError::from)?;
+    let v = crate::inspect::container(root, &ctx.db, &c).map_err(OperationError::from)?;
+    Ok((c, v))
+}
+
+pub async fn inspect(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        blocking(move || Ok(inspected(&s.root, &id)?.1)).await?,
+    ))
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn not_modified() -> Response {
+    StatusCode::NOT_MODIFIED.into_response()
+}
+
+pub async fn start(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let c = op::find(&s.root, &id)?;
+        if c.is_running() {
+            return Ok(not_modified());
+        }
+        let client = s
+            .pending_attach
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(&c.id));
+        op::start(&s.root, &c, false, client)?;
+        Ok(no_content())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct StopQuery {
+    t: Option<i64>,
+}
+
+pub async fn stop(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        if !op::find(&s.root, &id)?.is_running() {
+            return Ok(not_modified());
+        }
+        op::stop(&s.root, &id, q.t)?;
+        Ok(no_content())
+    })
+    .await
+}
+
+pub async fn restart(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        op::restart(&s.root, &id, q.t)?;
+        Ok(no_content())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct KillQuery {
+    signal: Option<String>,
+}
+
+pub async fn kill(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<KillQuery>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let signal = q
+            .signal
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "KILL".into());
+        op::kill(&s.root, &id, &signal)?;
+        Ok(no_content())
+    })
+    .await
+}
+
+pub async fn pause(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        op::pause(&s.root, &id)?;
+        Ok(no_content())
+    })
+    .await
+}
+
+pub async fn unpause(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        op::unpause(&s.root, &id)?;
+        Ok(no_content())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct RenameQuery {
+    name: String,
+}
+
+pub async fn rename(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<RenameQuery>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        op::rename(&s.root, &id, &q.name)?;
+        Ok(no_content())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    v: Option<String>,
+    force: Option<String>,
+}
+
+pub async fn remove(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let c = op::remove(&s.root, &id, truthy(&q.force), truthy(&q.v))?;
+        if let Ok(mut p) = s.pending_attach.lock() {
+            p.remove(&c.id);
+        }
+        Ok(no_content())
+    })
+    .await
+}
+
+pub async fn prune(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let p = blocking(move || Ok(op::prune(&s.root)?)).await?;
+    Ok(Json(
+        json!({"ContainersDeleted": p.ids, "SpaceReclaimed": p.reclaimed}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct WaitQuery {
+    condition: Option<String>,
+}
+
+/// Sends the headers at once and the status when the condition is met, as dockerd does:
+/// clients ask before they start the container.
+pub async fn wait(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let condition = q.condition.unwrap_or_else(|| "not-running".into());
+    let wanted = match condition.as_str() {
+        "" | "not-running" => op::WaitFor::NotRunning,
+        "next-exit" => op::WaitFor::NextExit,
+        "removed" => op::WaitFor::Removed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: \"{other}\""
+            )))
+        }
+    };
+    let root = s.root.clone();
+    let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    let root = s.root.clone();
+    tokio::task::spawn_blocking(move || {
+        let body = match op::wait_for(&root, &c, wanted) {
+            Ok(code) => json!({"StatusCode": code, "Error": null}),
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        let _ = tx.send(Bytes::from(format!("{body}\n")));
+    });
+    let body = futures_util::stream::once(async move {
+        rx.await
+            .map_err(|_| std::io::Error::other("the wait was abandoned"))
+    });
+    let mut r = Response::new(Body::from_stream(body));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    follow: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    timestamps: Option<String>,
+    tail: Option<String>,
+}
+
+/// A Unix-seconds bound ("1700000000" or "1700000000.123") as nanoseconds; 0 is no bound.
+fn unix_bound(v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    match v.as_deref().filter(|v| !v.is_empty() && *v != "0") {
+        None => Ok(None),
+        Some(v) => Ok(Some(oplogs::parse_bound(v)?)),
+    }
+}
+
+pub async fn logs(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, ApiError> {
+    let (want_out, want_err) = (truthy(&q.stdout), truthy(&q.stderr));
+    if !want_out && !want_err {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let o = oplogs::LogOptions {
+        follow: truthy(&q.follow),
+        tail: oplogs::parse_tail(q.tail.as_deref().unwrap_or("all"))?,
+        since: unix_bound(&q.since)?,
+        until: unix_bound(&q.until)?,
+    };
+    let timestamps = truthy(&q.timestamps);
+    let root = s.root.clone();
+    let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
+    let tty = c.spec.config.tty;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let root = s.root.clone();
+    tokio::task::spawn_blocking(move || {
+        let _ = oplogs::read(&root, &c.id, &o, &mut |entries| {
+            for e in entries {
+                let err = e.stream == "stderr";
+                if (err && !want_err) || (!err && !want_out) {
+                    continue;
+                }
+                let mut line = Vec::new();
+                if timestamps {
+                    line.extend_from_slice(e.time.as_bytes());
+                    line.push(b' ');
+                }
+                line.extend_from_slice(e.log.as_bytes());
+                let chunk = if tty {
+                    line
+                } else {
+                    stream::frame(if err { 2 } else { 1 }, &line)
+                };
+                tx.blocking_send(Bytes::from(chunk))
+                    .map_err(|_| std::io::Error::other("the client went away"))?;
+            }
+            Ok(())
+        });
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    Ok(Response::new(Body::from_stream(body)))
+}
+
+#[derive(Deserialize)]
+pub struct AttachQuery {
+    stream: Option<String>,
+    stdin: Option<String>,
+    logs: Option<String>,
+}
+
+/// Hijacks the connection and relays the container's stdio. Before the container starts
+/// the monitor's end waits in `pending_attach` for the start to hand it over.
+pub async fn attach(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<AttachQuery>,
+    mut req: Request,
+) -> Result<Response, ApiError> {
+    if truthy(&q.logs) && !truthy(&q.stream) {
+        return Err(ApiError::bad_request(
+            "attach with logs and without stream is not supported by wharf: use /logs",
+        ));
+    }
+    let root = s.root.clone();
+    let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
+    let sock = if c.is_running() {
+        crate::attach::connect_to(&container::dir(&s.root, &c.id)).map_err(OperationError::from)?
+    } else {
+        let (mine, theirs) = crate::attach::pair().map_err(OperationError::from)?;
+        if let Ok(mut p) = s.pending_attach.lock() {
+            p.insert(c.id.clone(), theirs);
+        }
+        mine
+    };
+    let tty = c.spec.config.tty;
+    let stdin = truthy(&q.stdin);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(up) = on_upgrade.await {
+            stream::monitor(hyper_util::rt::TokioIo::new(up), sock, tty, stdin).await;
+        }
+    });
+    Ok(stream::upgraded(tty))
+}
+
+#[derive(Deserialize)]
+pub struct ResizeQuery {
+    h: Option<u16>,
+    w: Option<u16>,
+}
+
+pub async fn resize(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<ResizeQuery>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let c = op::find(&s.root, &id)?;
+        if !c.is_running() {
+            return Err(
+                OperationError::Conflict(format!("Container {} is not running", c.id)).into(),
+            );
+        }
+        let sock = crate::attach::connect_to(&container::dir(&s.root, &c.id))
+            .map_err(OperationError::from)?;
+        let (h, w) = (q.h.unwrap_or(0), q.w.unwrap_or(0));
+        let mut msg = vec![crate::attach::RESIZE];
+        msg.extend_from_slice(&h.to_le_bytes());
+        msg.extend_from_slice(&w.to_le_bytes());
+        nix::sys::socket::send(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            &msg,
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .map_err(OperationError::from)?;
+        Ok(StatusCode::OK.into_response())
+    })
+    .await
+}

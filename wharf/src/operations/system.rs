@@ -1,0 +1,157 @@
+//! What wharf is and runs on: `info` and the server side of `version`, as docker's
+//! daemon reports them.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::OperationError;
+use crate::container::{self, Status};
+use crate::context::{Access, Context};
+
+/// The runtime's own `--version` first line, or "unknown".
+pub fn runtime_version(path: &Path) -> String {
+    std::process::Command::new(path)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Go's GOARCH name for this machine.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn cgroup_version() -> &'static str {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+/// docker's `SystemInfo`, with the fields wharf has.
+pub fn info(root: &Path, runtime: &str) -> Result<Value, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let containers = container::all(&ctx.db)?;
+    let count = |want: &[Status]| {
+        containers
+            .iter()
+            .filter(|c| want.contains(&c.effective_status()))
+            .count()
+    };
+    let running = count(&[Status::Running, Status::Restarting]);
+    let paused = count(&[Status::Paused]);
+    let images = ctx.db.images()?.len();
+    let runtimes: serde_json::Map<String, Value> = ["hull", "runc", "crun"]
+        .into_iter()
+        .filter_map(|r| {
+            let path = crate::runtime::resolve(r).ok()?;
+            Some((r.to_string(), json!({"path": path.display().to_string()})))
+        })
+        .collect();
+    let uname = nix::sys::utsname::uname()?;
+    let mut v = json!({
+        "ID": "",
+        "Containers": containers.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": containers.len() - running - paused,
+        "Images": images,
+        "Driver": "overlay2",
+        "DriverStatus": [],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
+        "MemoryLimit": true,
+        "SwapLimit": false,
+        "CpuCfsPeriod": true,
+        "CpuCfsQuota": true,
+        "IPv4Forwarding": true,
+        "Debug": false,
+        "NFd": 0,
+        "NGoroutines": 0,
+        "SystemTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+    });
+    let rest = json!({
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version(),
+        "NEventsListener": 0,
+        "KernelVersion": uname.release().to_string_lossy(),
+        "OperatingSystem": os_name(),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": uname.machine().to_string_lossy(),
+        "IndexServerAddress": "",
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "MemTotal": container::stats::host_memory(),
+        "DockerRootDir": root.display().to_string(),
+        "Name": uname.nodename().to_string_lossy(),
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": runtimes,
+        "DefaultRuntime": runtime,
+        "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": false, "NodeID": "", "NodeAddr": ""},
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": ["name=seccomp,profile=default"],
+        "Warnings": [],
+    });
+    if let (Some(v), Value::Object(rest)) = (v.as_object_mut(), rest) {
+        v.extend(rest);
+    }
+    Ok(v)
+}
+
+/// The server part of docker's `SystemVersion`, for API version `api`.
+pub fn version(runtime: &str, api: &str, min_api: &str) -> Value {
+    let uname = nix::sys::utsname::uname().ok();
+    let kernel = uname
+        .as_ref()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rt = crate::runtime::resolve(runtime)
+        .map(|p| runtime_version(&p))
+        .unwrap_or_else(|e| e.to_string());
+    json!({
+        "Platform": {"Name": "wharf"},
+        "Components": [
+            {"Name": "Engine", "Version": env!("CARGO_PKG_VERSION"),
+             "Details": {"ApiVersion": api, "MinAPIVersion": min_api, "Os": "linux", "Arch": go_arch(), "KernelVersion": kernel}},
+            {"Name": runtime, "Version": rt, "Details": {}},
+        ],
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": api,
+        "MinAPIVersion": min_api,
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": go_arch(),
+        "KernelVersion": kernel,
+        "BuildTime": "",
+    })
+}

@@ -1,0 +1,357 @@
+//! The Engine API service (`system service`) driven by real clients: Debian's docker CLI
+//! (20.10, API 1.41), the docker 28 CLI where one is installed, and curl for the raw
+//! endpoints and bad requests. Each test's service is ended by its guard (by pid).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{runtime, Guard};
+
+/// A running `wharf system service` on a socket in the test's directory.
+struct Service {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Service {
+    fn start(g: &Guard, time: &str) -> Self {
+        let socket = g.env.path("api.sock");
+        let uri = format!("unix://{}", socket.display());
+        let child = g
+            .command(&["system", "service", "--time", time, &uri])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the service");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the service never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, socket }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// curl against the socket: (status, body).
+    fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "20"]);
+        // curl's -X HEAD would wait for a body; -I asks the HEAD way.
+        if method == "HEAD" {
+            c.arg("-I");
+        } else {
+            c.args(["-X", method]);
+        }
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+        }
+        c.arg("--unix-socket").arg(&self.socket);
+        c.arg(format!("http://wharf{path}"));
+        let out = c.output().expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The docker CLIs installed here: Debian's and a newer one in /usr/local/bin.
+fn clients() -> Vec<PathBuf> {
+    ["/usr/bin/docker", "/usr/local/bin/docker"]
+        .into_iter()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+fn docker(cli: &Path, s: &Service, args: &[&str]) -> Output {
+    Command::new(cli)
+        .env("DOCKER_HOST", s.host())
+        .env("DOCKER_CONFIG", s.socket.with_file_name("docker-config"))
+        .env("DOCKER_BUILDKIT", "0")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn setup() -> Option<(Guard, Service)> {
+    if !super::common::have("/usr/bin/curl", "curl") {
+        return None;
+    }
+    let g = Guard::new(&runtime())?;
+    let s = Service::start(&g, "0");
+    Some((g, s))
+}
+
+#[test]
+fn ping_versions_and_errors_as_dockerd_sends_them() {
+    let Some((_g, s)) = setup() else { return };
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--unix-socket"])
+        .arg(&s.socket)
+        .arg("http://wharf/_ping")
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    for h in ["api-version: 1.41", "ostype: linux", "builder-version: 1"] {
+        assert!(head.contains(h), "{h} missing: {head}");
+    }
+    assert!(head.ends_with("ok"), "{head}");
+    assert_eq!(s.curl("HEAD", "/_ping", None).0, 200);
+    let (code, body) = s.curl("GET", "/v1.24/version", None);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"ApiVersion\":\"1.41\""), "{body}");
+    let (code, body) = s.curl("GET", "/v1.99/version", None);
+    assert_eq!(code, 400);
+    assert!(body.contains("client version 1.99 is too new"), "{body}");
+    let (code, body) = s.curl("GET", "/v1.41/no/such/endpoint", None);
+    assert_eq!(
+        (code, body.as_str()),
+        (404, "{\"message\":\"page not found\"}")
+    );
+    let (code, body) = s.curl("GET", "/containers/nosuch/json", None);
+    assert_eq!(code, 404);
+    assert!(body.contains("No such container: nosuch"), "{body}");
+    // Bodies wharf cannot honour are refused by name, before anything is made.
+    let (code, body) = s.curl("POST", "/containers/create", Some("{not json"));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("invalid JSON body"), "{body}");
+    let (code, body) = s.curl(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image":"busybox","HostConfig":{"CpuShares":512}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("HostConfig.CpuShares"), "{body}");
+    let (code, body) = s.curl(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image":"busybox","HostConfig":{"Memory":1024}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("Minimum memory limit allowed is 6MB"),
+        "{body}"
+    );
+    let (code, body) = s.curl("POST", "/containers/create", Some(r#"{"Image":"nosuch"}"#));
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = s.curl("GET", "/containers/json?all=1", None);
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "[]"),
+        "nothing was left behind"
+    );
+}
+
+#[test]
+fn docker_cli_runs_containers_through_the_socket() {
+    let Some((g, s)) = setup() else { return };
+    let clis = clients();
+    if clis.is_empty() {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    }
+    for cli in &clis {
+        let out = docker(cli, &s, &["run", "--rm", "busybox", "echo", "hello"]);
+        assert!(out.status.success(), "{cli:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+        let out = docker(
+            cli,
+            &s,
+            &["run", "--rm", "busybox", "sh", "-c", "echo e >&2; exit 7"],
+        );
+        assert_eq!(out.status.code(), Some(7), "{cli:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "e\n");
+        // -i: our stdin reaches the container through the hijacked attach.
+        let mut child = Command::new(cli)
+            .env("DOCKER_HOST", s.host())
+            .args([
+                "run",
+                "--rm",
+                "-i",
+                "busybox",
+                "sh",
+                "-c",
+                "read l; echo \"got $l\"",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "got piped\n",
+            "{cli:?}"
+        );
+        let out = docker(cli, &s, &["rm", "nosuch"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out).contains("No such container: nosuch"),
+            "{}",
+            text(&out)
+        );
+    }
+    let cli = &clis[0];
+    let out = docker(
+        cli,
+        &s,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-l",
+            "k=v",
+            "busybox",
+            "sh",
+            "-c",
+            "echo up; echo oops >&2; exec sleep 60",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    // The CLI's view and wharf's own agree: one store, two front doors.
+    assert_eq!(g.inspect("web", "{{.Id}}"), id);
+    let ps = text(&docker(
+        cli,
+        &s,
+        &["ps", "--format", "{{.Names}} {{.Image}} {{.Labels}}"],
+    ));
+    assert_eq!(ps.trim(), "web busybox k=v");
+    g.until(10, "the output logged", || {
+        let o = docker(cli, &s, &["logs", "web"]);
+        (String::from_utf8_lossy(&o.stdout) == "up\n"
+            && String::from_utf8_lossy(&o.stderr) == "oops\n")
+            .then_some(())
+    });
+    let out = docker(
+        cli,
+        &s,
+        &["exec", "web", "sh", "-c", "echo in $(hostname); exit 3"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("in {}\n", &id[..12])
+    );
+    let out = docker(
+        cli,
+        &s,
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.Config.Labels.k}}",
+            "web",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "running v");
+    let out = docker(cli, &s, &["stop", "-t", "1", "web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(g.inspect("web", "{{.State.Status}}"), "exited");
+    let out = docker(cli, &s, &["rm", "web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = docker(cli, &s, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "busybox:latest"
+    );
+    assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn killing_the_service_stops_no_container_and_an_idle_one_exits() {
+    let Some((g, mut s)) = setup() else { return };
+    let Some(cli) = clients().into_iter().next() else {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    };
+    let out = docker(
+        &cli,
+        &s,
+        &["run", "-d", "--name", "stays", "busybox", "sleep", "60"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // SIGKILL: the service ends at once, without cleaning anything up.
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    assert_eq!(g.inspect("stays", "{{.State.Status}}"), "running");
+    // The next service takes the dead one's socket and serves the same store.
+    let s = Service::start(&g, "1");
+    let out = docker(&cli, &s, &["ps", "--format", "{{.Names}}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "stays",
+        "{}",
+        text(&out)
+    );
+    drop(out);
+    let mut s = s;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            assert!(st.success(), "the idle service exited with {st}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not exit when idle"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!s.socket.exists(), "the idle service removed its socket");
+    g.ok(&["rm", "-f", "stays"]);
+}
+
+#[test]
+fn twenty_clients_at_once_each_run_a_container() {
+    let Some((g, s)) = setup() else { return };
+    let Some(cli) = clients().into_iter().next() else {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    };
+    let children: Vec<Child> = (0..20)
+        .map(|n| {
+            Command::new(&cli)
+                .env("DOCKER_HOST", s.host())
+                .args(["run", "--rm", "busybox", "echo", &format!("client {n}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (n, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "client {n}: {}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("client {n}\n")
+        );
+    }
+    assert_eq!(
+        g.ok(&["ps", "-a", "-q"]),
+        "",
+        "every --rm container is gone"
+    );
+}
