@@ -227,6 +227,20 @@ pub fn history_rows(
     Ok(rows)
 }
 
+/// docker's HostConfig: what the container was created with, and the log driver every
+/// wharf container has (its monitor writes docker's json-file log; compose reads this to
+/// decide whether a container has logs at all).
+fn host_config(h: &crate::container::HostConfig) -> Value {
+    let mut v = serde_json::to_value(h).unwrap_or_else(|_| json!({}));
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "LogConfig".into(),
+            json!({"Type": "json-file", "Config": {}}),
+        );
+    }
+    v
+}
+
 /// The object `docker container inspect` prints, fields in docker's order.
 pub fn container(
     root: &std::path::Path,
@@ -293,7 +307,7 @@ pub fn container(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": null,
-        "HostConfig": c.spec.host,
+        "HostConfig": host_config(&c.spec.host),
         "GraphDriver": {
             "Data": {
                 "LowerDir": lower.join(":"),

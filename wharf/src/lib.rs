@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod container;
 pub mod context;
 pub mod credentials;
+pub mod events;
 pub mod format;
 pub mod image;
 pub mod init;

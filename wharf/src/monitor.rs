@@ -230,7 +230,10 @@ fn supervise(
             hub: &mut hub,
         };
         let code = match run_once(m, &c, &cdir, &rt, io, stdin.take())? {
-            Ok(code) => code,
+            Ok(code) => {
+                crate::events::container(&m.db, &c, "die", &[("exitCode", &code.to_string())]);
+                code
+            }
             // Could not start: the error is recorded; report it once cleanup is done.
             Err((code, msg)) => {
                 finish(m, &c, &cdir, None)?;
@@ -324,6 +327,7 @@ fn auto_remove(m: &mut Monitor, c: &Container, cdir: &Path, code: i32) -> Result
     network::release(&m.root, &mut m.db, c)?;
     container::rootfs::remove_dir(cdir)?;
     m.db.remove_exited_container(&m.id, code)?;
+    crate::events::container(&m.db, c, "destroy", &[]);
     crate::volume::remove_anonymous_of(&mut m.db, &m.root, c)?;
     Ok(())
 }
@@ -491,6 +495,7 @@ fn run_once(
         s.oom_killed = false;
         s.started_at = Some(container::now());
     })?;
+    crate::events::container(&m.db, c, "start", &[]);
     m.report("started");
     let stdio = Stdio {
         outputs,

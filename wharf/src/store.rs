@@ -123,7 +123,32 @@ CREATE TABLE build_cache (
 );
 CREATE INDEX build_cache_by_image ON build_cache(image_id);
 "#,
+    r#"
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_nano INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    attributes TEXT NOT NULL
+);
+"#,
 ];
+
+/// One recorded event, as `events` reads it back.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub seq: i64,
+    pub time_nano: i64,
+    pub kind: String,
+    pub action: String,
+    pub actor: String,
+    /// JSON object of string attributes.
+    pub attributes: String,
+}
+
+/// How many events the log keeps (docker's daemon keeps 256 in memory).
+const EVENTS_KEPT: i64 = 2048;
 
 /// One container as recorded: what `create` decided (`spec`) and what the monitor and the
 /// lifecycle commands last saw (`state`), both JSON owned by the container module.
@@ -608,6 +633,46 @@ impl Db {
     }
 
     /// The exit code of a container `remove_exited_container` removed.
+    /// Appends an event, dropping the oldest beyond what the log keeps.
+    pub fn add_event(&self, e: &EventRow) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![e.time_nano, e.kind, e.action, e.actor, e.attributes],
+        )?;
+        let seq = self.conn.last_insert_rowid();
+        if seq % 256 == 0 {
+            self.conn
+                .execute("DELETE FROM events WHERE seq <= ?1", [seq - EVENTS_KEPT])?;
+        }
+        Ok(())
+    }
+
+    /// Events after `seq` with a time from `since_nano`, oldest first.
+    pub fn events_after(&self, seq: i64, since_nano: i64) -> Result<Vec<EventRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, time_nano, type, action, actor, attributes FROM events \
+             WHERE seq > ?1 AND time_nano >= ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![seq, since_nano], |r| {
+            Ok(EventRow {
+                seq: r.get(0)?,
+                time_nano: r.get(1)?,
+                kind: r.get(2)?,
+                action: r.get(3)?,
+                actor: r.get(4)?,
+                attributes: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest event's sequence number (0 with none).
+    pub fn last_event(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+    }
+
     pub fn removed_exit(&self, id: &str) -> Result<Option<i32>, StoreError> {
         Ok(self
             .conn

@@ -396,6 +396,9 @@ pub async fn logs(
     let root = s.root.clone();
     tokio::task::spawn_blocking(move || {
         let _ = oplogs::read(&root, &c.id, &o, &mut |entries| {
+            if tx.is_closed() {
+                return Err(std::io::Error::other("the client went away"));
+            }
             for e in entries {
                 let err = e.stream == "stderr";
                 if (err && !want_err) || (!err && !want_out) {

@@ -107,6 +107,7 @@ fn take_request(s: &AppState, id: &str) -> Result<(ExecRequest, bool), ApiError>
     Ok((e.req.clone(), e.stdin))
 }
 
+/// Records the exec's end: its exit code, for inspect.
 fn finish(s: &AppState, id: &str, code: i32) {
     if let Ok(mut execs) = s.execs.lock() {
         if let Some(e) = execs.get_mut(id) {
@@ -175,12 +176,11 @@ pub async fn start(
             return;
         };
         let conn = hyper_util::rt::TokioIo::new(up);
-        let code = if tty {
+        if tty {
             with_terminal(&s, &id, conn, prepared).await
         } else {
             with_pipes(&s, &id, conn, prepared, stdin).await
-        };
-        finish(&s, &id, code);
+        }
     });
     Ok(stream::upgraded(tty))
 }
@@ -196,20 +196,22 @@ fn run_detached(s: AppState, id: String, mut prepared: exec::Prepared) {
     finish(&s, &id, code);
 }
 
+/// Relays the process's pipes; its exit code is recorded before the stream closes, so
+/// that a client inspecting the exec at end of stream finds it.
 async fn with_pipes(
     s: &AppState,
     id: &str,
     conn: stream::Conn,
     mut prepared: exec::Prepared,
     stdin: bool,
-) -> i32 {
+) {
     let cmd = prepared.command();
     cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(_) => return 126,
+        Err(_) => return finish(s, id, 126),
     };
     set_process(s, id, child.id(), None);
     let pipe = |fd: Option<OwnedFd>| {
@@ -261,24 +263,21 @@ async fn with_pipes(
         Ok((st, prepared)) => code_of(&prepared, st),
         Err(_) => 126,
     };
+    finish(s, id, code);
     let _ = wr.lock().await.shutdown().await;
-    code
 }
 
-async fn with_terminal(
-    s: &AppState,
-    id: &str,
-    conn: stream::Conn,
-    mut prepared: exec::Prepared,
-) -> i32 {
+/// Relays our pty's master, raw, until the terminal closes (the runtime exited) or the
+/// client goes; the exit code is recorded before the stream closes.
+async fn with_terminal(s: &AppState, id: &str, conn: stream::Conn, mut prepared: exec::Prepared) {
     let Ok(pty) = nix::pty::openpty(None, None) else {
-        return 126;
+        return finish(s, id, 126);
     };
     let master = Arc::new(pty.master);
     let slave = pty.slave;
     let dup = || slave.as_fd().try_clone_to_owned().map(Stdio::from);
     let (Ok(i), Ok(o), Ok(e)) = (dup(), dup(), dup()) else {
-        return 126;
+        return finish(s, id, 126);
     };
     let cmd = prepared.command();
     cmd.stdin(i).stdout(o).stderr(e);
@@ -295,36 +294,34 @@ async fn with_terminal(
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(_) => return 126,
+        Err(_) => return finish(s, id, 126),
     };
     drop(slave);
     set_process(s, id, child.id(), Some(master.clone()));
-    let relay = relay_master(conn, master);
     let waiter = tokio::task::spawn_blocking(move || {
         let st = child.wait();
         code_of(&prepared, st)
     });
-    tokio::pin!(waiter);
-    tokio::select! {
-        code = &mut waiter => code.unwrap_or(126),
-        _ = relay => waiter.await.unwrap_or(126),
+    let wr = relay_master(conn, master).await;
+    let code = waiter.await.unwrap_or(126);
+    finish(s, id, code);
+    if let Some(mut wr) = wr {
+        let _ = wr.shutdown().await;
     }
 }
 
-/// Relays a pty master and the client, raw, until the terminal closes.
-async fn relay_master(conn: stream::Conn, master: Arc<OwnedFd>) {
-    let Ok(fd) = master.as_fd().try_clone_to_owned() else {
-        return;
-    };
+/// Relays a pty master and the client, raw, until the terminal closes; the client's
+/// write half, still open.
+async fn relay_master(
+    conn: stream::Conn,
+    master: Arc<OwnedFd>,
+) -> Option<tokio::io::WriteHalf<stream::Conn>> {
+    let fd = master.as_fd().try_clone_to_owned().ok()?;
     let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap_or(0);
     let nonblock = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-    if nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nonblock)).is_err() {
-        return;
-    }
+    nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nonblock)).ok()?;
     // SAFETY: the OwnedFd is a valid descriptor the AsyncFd owns and nothing replaces.
-    let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(fd) }) else {
-        return;
-    };
+    let afd = unsafe { tokio::io::unix::AsyncFd::register(fd) }.ok()?;
     let (mut rd, mut wr) = tokio::io::split(conn);
     let output = async {
         let mut buf = vec![0u8; 32 * 1024];
@@ -371,7 +368,7 @@ async fn relay_master(conn: stream::Conn, master: Arc<OwnedFd>) {
         _ = output => {}
         _ = input => {}
     }
-    let _ = wr.shutdown().await;
+    Some(wr)
 }
 
 #[derive(Deserialize)]

@@ -113,7 +113,8 @@ impl Progress for Lines {
     }
 }
 
-fn json_lines(rx: tokio::sync::mpsc::UnboundedReceiver<Value>) -> Response {
+/// A body of JSON lines, one per value sent, as docker streams progress.
+pub fn json_lines(rx: tokio::sync::mpsc::UnboundedReceiver<Value>) -> Response {
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

@@ -5,11 +5,13 @@
 //! Containers never depend on the service: each has its own monitor, so ending the
 //! service (even with SIGKILL) stops none of them.
 
+mod build;
 mod containers;
 mod create;
 mod error;
 mod exec;
 mod images;
+mod networks;
 mod stream;
 mod system;
 
@@ -286,6 +288,7 @@ fn routes() -> Router<AppState> {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(system::events))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
@@ -309,6 +312,26 @@ fn routes() -> Router<AppState> {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(networks::volumes))
+        .route("/volumes/create", post(networks::volume_create))
+        .route("/volumes/prune", post(networks::volume_prune))
+        .route(
+            "/volumes/{name}",
+            get(networks::volume_inspect).delete(networks::volume_remove),
+        )
+        .route(
+            "/build",
+            post(build::build).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::pull))
         .route(

@@ -34,3 +34,42 @@ pub async fn info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, 
     let v = blocking(move || Ok(system::info(&s.root, &s.runtime)?)).await?;
     Ok(Json(v))
 }
+
+#[derive(serde::Deserialize)]
+pub struct EventsQuery {
+    since: Option<String>,
+    until: Option<String>,
+    filters: Option<String>,
+}
+
+/// Streams events as JSON lines until `until` or the client goes.
+pub async fn events(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let bound = |v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        match v.as_deref().filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => Ok(Some(crate::operations::logs::parse_bound(v)?)),
+        }
+    };
+    let req = crate::operations::events::EventsRequest {
+        since: bound(&q.since)?,
+        until: bound(&q.until)?,
+        filters: super::containers::filters(&q.filters)?,
+    };
+    crate::events::Filters::parse(&req.filters).map_err(ApiError::bad_request)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::task::spawn_blocking(move || {
+        let _ = crate::operations::events::stream(
+            &s.root,
+            &req,
+            &mut |v| {
+                tx.send(v.clone())
+                    .map_err(|_| std::io::Error::other("the client went away"))
+            },
+            &|| !tx.is_closed(),
+        );
+    });
+    Ok(super::images::json_lines(rx))
+}

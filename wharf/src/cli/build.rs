@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use wharf::build::{self, Options};
+use wharf::build::Options;
 use wharf::context::Access;
 use wharf::format::human_size;
+use wharf::operations::build as opbuild;
 
 use super::Exit;
 
@@ -78,34 +79,17 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
     }
     // `-`: the context comes as a tar on stdin (or stdin is the Dockerfile, with an empty
     // context), unpacked into a directory of the data root for the build's time.
-    let stdin_context = if a.context == Path::new("-") {
+    let unpacked = if a.context == Path::new("-") {
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)?;
-        std::fs::create_dir_all(root)?;
-        let dir = tempfile::Builder::new()
-            .prefix("build-context-")
-            .tempdir_in(root)?;
-        let text = if build::is_context_archive(&data) {
-            build::unpack_context(&data, dir.path())?;
-            None
-        } else {
-            Some(String::from_utf8_lossy(&data).into_owned())
-        };
-        Some((dir, text))
+        Some(opbuild::unpack(root, &data)?)
     } else {
         None
     };
-    let context = match &stdin_context {
-        Some((dir, _)) => dir.path().to_path_buf(),
+    let context = match &unpacked {
+        Some(u) => u.path().to_path_buf(),
         None => a.context.clone(),
     };
-    if !context.is_dir() {
-        eprintln!(
-            "unable to prepare context: path {:?} not found",
-            a.context.display().to_string()
-        );
-        return Err(Exit(1).into());
-    }
     let labels = super::key_values(&a.label);
     let o = Options {
         context,
@@ -119,7 +103,7 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         runtime_path: wharf::runtime::resolve(runtime)?,
         pull: a.pull,
         keep_intermediates: !a.rm && !a.force_rm,
-        dockerfile_text: match stdin_context.as_ref().and_then(|(_, t)| t.clone()) {
+        dockerfile_text: match unpacked.as_ref().and_then(|u| u.dockerfile_text.clone()) {
             Some(t) => Some(t),
             None => match a.file.as_deref() {
                 Some(f) if f == Path::new("-") => {
@@ -131,7 +115,6 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
             },
         },
     };
-    let mut ctx = super::open(root, Access::Shared)?;
     let mut stdout = std::io::stdout().lock();
     let quiet = a.quiet;
     let mut sink = |line: &str| {
@@ -140,7 +123,7 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
             let _ = stdout.flush();
         }
     };
-    match build::build(&mut ctx, &o, &mut sink) {
+    match opbuild::run(root, &o, &mut sink) {
         Ok(id) => {
             if a.quiet {
                 println!("{id}");

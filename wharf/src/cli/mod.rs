@@ -4,6 +4,7 @@
 mod attach;
 mod build;
 mod commit;
+mod compose;
 mod container;
 mod cp;
 mod exec;
@@ -77,6 +78,8 @@ enum Command {
     Version(system::VersionArgs),
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Get real time events from wharf's containers, images, networks and volumes
+    Events(system::EventsArgs),
     #[command(name = "__monitor", hide = true)]
     Monitor(container::MonitorArgs),
     /// List images
@@ -118,6 +121,8 @@ enum Command {
     },
     /// Build an image from a Dockerfile
     Build(build::Args),
+    /// Run docker-compose against wharf (an API socket served for the command's time)
+    Compose(compose::Args),
     /// Manage builds
     Builder {
         #[command(subcommand)]
@@ -352,10 +357,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Version(a) => return system::version(rt, a),
         Command::Info(a) => return system::info(&root, rt, a),
+        Command::Events(a) => return system::events(&root, a),
         Command::Monitor(a) => return container::monitor(&root, a),
         Command::Volume { command } => return volume::run(&root, command),
         Command::Network { command } => return network::run(&root, command),
         Command::Build(a) => return build::run(&root, rt, a),
+        Command::Compose(a) => return compose::run(&root, rt, a),
         Command::Builder { command } => return build::builder(&root, command),
         Command::Image { command } => command,
         Command::Images(a) => ImageCommand::Ls(a),

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use wharf::container::lookup;
 use wharf::context::Access;
 use wharf::format::{go_time, Format};
-use wharf::network::{self, ports, CreateOptions, JoinOptions};
+use wharf::network::{ports, CreateOptions, JoinOptions};
+use wharf::operations::network as opnet;
+use wharf::operations::ErrorKind;
 
 use super::{daemon_error, Exit};
 
@@ -141,9 +143,7 @@ pub fn run(root: &Path, cmd: Command) -> anyhow::Result<()> {
 }
 
 fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
-    let n = network::create(
-        &mut ctx.db,
+    let n = opnet::create(
         root,
         CreateOptions {
             name: a.name,
@@ -162,9 +162,7 @@ fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
 }
 
 fn ls(root: &Path, a: LsArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
-    let mut list = network::filtered(&mut ctx.db, root, &a.filter).map_err(daemon_error)?;
-    list.sort_by(|a, b| a.name.cmp(&b.name));
+    let list = opnet::list(root, &a.filter).map_err(daemon_error)?;
     let id = |n: &wharf::store::NetworkRow| {
         if a.no_trunc {
             n.id.clone()
@@ -206,19 +204,16 @@ fn ls(root: &Path, a: LsArgs) -> anyhow::Result<()> {
 }
 
 fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
     let template = a.format.as_deref().map(Format::parse).transpose()?;
     let mut found: Vec<Value> = Vec::new();
     let mut failed = false;
     for name in &a.networks {
-        let got = network::find(&mut ctx.db, root, name)
-            .and_then(|n| network::inspect_json(root, &ctx.db, &n));
-        match got {
+        match opnet::inspect(root, name) {
             Ok(v) => found.push(v),
             Err(e) => {
                 failed = true;
                 eprintln!("Error: No such network: {name}");
-                if !matches!(e, network::NetworkError::NotFound(_)) {
+                if e.kind() != ErrorKind::NotFound {
                     eprintln!("Error response from daemon: {e}");
                 }
             }
@@ -233,9 +228,8 @@ fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
 }
 
 fn rm(root: &Path, a: NamesArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
     super::for_each_name(&a.networks, |name| {
-        network::remove(&mut ctx.db, root, name)?;
+        opnet::remove(root, name)?;
         Ok(Some(name.to_string()))
     })
 }
@@ -252,9 +246,7 @@ fn prune(root: &Path, a: PruneArgs) -> anyhow::Result<()> {
 
 /// Removes unused networks and what killed wharfs left, listing the networks.
 pub fn prune_networks(root: &Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
-    network::sweep(root, &mut ctx.db).map_err(daemon_error)?;
-    let names = network::prune(&mut ctx.db, root).map_err(daemon_error)?;
+    let names = opnet::prune(root).map_err(daemon_error)?;
     if !names.is_empty() {
         writeln!(out, "Deleted Networks:")?;
         for n in &names {
@@ -266,24 +258,16 @@ pub fn prune_networks(root: &Path, out: &mut impl Write) -> anyhow::Result<()> {
 }
 
 fn connect(root: &Path, a: ConnectArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container).map_err(daemon_error)?;
     let o = JoinOptions {
         ip: a.ip,
         aliases: a.alias,
         mac: None,
     };
-    network::connect(root, &mut ctx.db, &a.network, &c, &o).map_err(daemon_error)?;
-    Ok(())
+    opnet::connect(root, &a.network, &a.container, &o).map_err(daemon_error)
 }
 
 fn disconnect(root: &Path, a: DisconnectArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container).map_err(daemon_error)?;
-    match network::disconnect(root, &mut ctx.db, &a.network, &c) {
-        Err(network::NetworkError::NotConnected { .. }) if a.force => Ok(()),
-        r => r.map_err(daemon_error),
-    }
+    opnet::disconnect(root, &a.network, &a.container, a.force).map_err(daemon_error)
 }
 
 /// `port CONTAINER [PRIVATE_PORT[/PROTO]]`.

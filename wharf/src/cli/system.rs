@@ -233,3 +233,72 @@ pub fn service(root: &Path, runtime: &str, a: ServiceArgs) -> anyhow::Result<()>
     })?;
     Ok(())
 }
+
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    /// Show all events created since timestamp
+    #[arg(long)]
+    since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    until: Option<String>,
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// Format the output using the given Go template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// `events`: docker's line per event, or the template's.
+pub fn events(root: &Path, a: EventsArgs) -> anyhow::Result<()> {
+    let bound = |v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        Ok(v.as_deref()
+            .map(wharf::operations::logs::parse_bound)
+            .transpose()?)
+    };
+    let req = wharf::operations::events::EventsRequest {
+        since: bound(&a.since)?,
+        until: bound(&a.until)?,
+        filters: a.filter.clone(),
+    };
+    let fmt = a.format.as_deref().map(Format::parse).transpose()?;
+    let mut out = std::io::stdout().lock();
+    wharf::operations::events::stream(
+        root,
+        &req,
+        &mut |v| {
+            let line = match &fmt {
+                Some(f) => f.render(v).map_err(std::io::Error::other)?,
+                None => event_line(v),
+            };
+            writeln!(out, "{line}")?;
+            out.flush()
+        },
+        &|| true,
+    )?;
+    Ok(())
+}
+
+/// docker's default event line: time, type, action, actor and its attributes.
+fn event_line(v: &Value) -> String {
+    let nanos = v["timeNano"].as_i64().unwrap_or_default();
+    let time = chrono::DateTime::from_timestamp_nanos(nanos)
+        .with_timezone(&chrono::Local)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let attrs: Vec<String> = v["Actor"]["Attributes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "{time} {} {} {} ({})",
+        v["Type"].as_str().unwrap_or_default(),
+        v["Action"].as_str().unwrap_or_default(),
+        v["Actor"]["ID"].as_str().unwrap_or_default(),
+        attrs.join(", ")
+    )
+}

@@ -4,9 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use wharf::context::Access;
 use wharf::format::{human_size, Format};
-use wharf::volume::{self, Volume, VolumeError};
+use wharf::operations::volume as opvol;
 
 use super::{daemon_error, Exit};
 
@@ -98,24 +97,12 @@ pub fn run(root: &Path, cmd: Command) -> anyhow::Result<()> {
 }
 
 fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
-    if a.driver != "local" {
-        return Err(daemon_error(format!(
-            "create {}: volume driver {:?} is not supported (only \"local\")",
-            a.name.as_deref().or(a.volume.as_deref()).unwrap_or(""),
-            a.driver
-        )));
-    }
-    if let Some(o) = a.opt.first() {
-        return Err(daemon_error(format!(
-            "create: driver option {o:?} is not supported: wharf's local volumes are plain directories"
-        )));
-    }
-    let mut ctx = super::open(root, Access::Shared)?;
     let name = a.name.or(a.volume);
-    let (v, _) = volume::create(
-        &mut ctx.db,
+    let v = opvol::create(
         root,
         name.as_deref(),
+        &a.driver,
+        &super::key_values(&a.opt),
         super::key_values(&a.label),
     )
     .map_err(daemon_error)?;
@@ -123,57 +110,12 @@ fn create(root: &Path, a: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `label=KEY` or `label=KEY=VALUE` against a volume's labels.
-fn has_label(v: &Volume, want: &str) -> bool {
-    let labels = v.labels();
-    match want.split_once('=') {
-        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-        None => labels.contains_key(want),
-    }
-}
-
-fn filtered(
-    root: &Path,
-    ctx: &wharf::context::Context,
-    filters: &[String],
-) -> anyhow::Result<Vec<Volume>> {
-    let mut list = volume::list(&ctx.db, root)?;
-    for f in filters {
-        let (k, val) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
-        let mut keep = Vec::new();
-        for v in list {
-            let ok = match k {
-                "name" => v.row.name.contains(val),
-                "label" => has_label(&v, val),
-                "driver" => val == "local",
-                "dangling" => {
-                    let dangling = match val {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => anyhow::bail!("invalid filter 'dangling={val}'"),
-                    };
-                    volume::users(&ctx.db, &v.row.name)?.is_empty() == dangling
-                }
-                _ => anyhow::bail!("invalid filter '{k}'"),
-            };
-            if ok {
-                keep.push(v);
-            }
-        }
-        list = keep;
-    }
-    Ok(list)
-}
-
 fn ls(root: &Path, a: LsArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let list = filtered(root, &ctx, &a.filter)?;
+    let list = opvol::list(root, &a.filter)?;
     let mut out = std::io::stdout().lock();
     if a.quiet && a.format.is_none() {
-        for v in &list {
-            writeln!(out, "{}", v.row.name)?;
+        for l in &list {
+            writeln!(out, "{}", l.volume.row.name)?;
         }
         return Ok(());
     }
@@ -188,12 +130,13 @@ fn ls(root: &Path, a: LsArgs) -> anyhow::Result<()> {
         "CreatedAt": "CREATED AT",
     });
     let mut rows = Vec::with_capacity(list.len());
-    for v in &list {
+    for l in &list {
+        let v = &l.volume;
         let labels: Vec<String> = v.labels().iter().map(|(k, x)| format!("{k}={x}")).collect();
         rows.push(json!({
             "Driver": "local", "Name": v.row.name, "Mountpoint": v.mountpoint,
             "Labels": labels.join(","), "Scope": "local",
-            "Links": volume::users(&ctx.db, &v.row.name)?.len().to_string(),
+            "Links": l.users.to_string(),
             "Size": "N/A", "CreatedAt": v.row.created,
         }));
     }
@@ -202,12 +145,11 @@ fn ls(root: &Path, a: LsArgs) -> anyhow::Result<()> {
 }
 
 fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
     let template = a.format.as_deref().map(Format::parse).transpose()?;
     let mut found: Vec<Value> = Vec::new();
     let mut failed = false;
     for name in &a.volumes {
-        match volume::get(&ctx.db, root, name) {
+        match opvol::inspect(root, name) {
             Ok(v) => found.push(v.inspect()),
             Err(e) => {
                 failed = true;
@@ -224,14 +166,9 @@ fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<()> {
 }
 
 fn rm(root: &Path, a: RmArgs) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Shared)?;
     super::for_each_name(&a.volumes, |name| {
-        match volume::remove(&mut ctx.db, root, name) {
-            Ok(()) => Ok(Some(name.to_string())),
-            // -f: a volume that is not there is what was asked for.
-            Err(VolumeError::NotFound(_)) if a.force => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        // -f: a volume that is not there is what was asked for.
+        Ok(opvol::remove(root, name, a.force)?.then(|| name.to_string()))
     })
 }
 
@@ -242,20 +179,7 @@ pub fn prune_volumes(
     filters: &[String],
     out: &mut impl Write,
 ) -> anyhow::Result<u64> {
-    let mut conditions = Vec::new();
-    for f in filters {
-        match f.split_once('=') {
-            Some(("label!", v)) => conditions.push((false, v.to_string())),
-            Some(("label", v)) => conditions.push((true, v.to_string())),
-            Some(("all", "true" | "1" | "false" | "0")) => {}
-            _ => anyhow::bail!("invalid filter '{f}'"),
-        }
-    }
-    let all = all || filters.iter().any(|f| f == "all=true" || f == "all=1");
-    let mut ctx = super::open(root, Access::Shared)?;
-    let pruned = volume::prune(&mut ctx.db, root, all, |v| {
-        !conditions.iter().all(|(want, l)| has_label(v, l) == *want)
-    })?;
+    let pruned = opvol::prune(root, all, filters)?;
     if !pruned.names.is_empty() {
         writeln!(out, "Deleted Volumes:")?;
         for n in &pruned.names {

@@ -348,6 +348,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
             crate::network::join(&mut ctx.db, &ctx.root, &c.id, n, &o.join)?;
         }
         ctx.db.add_container(&c.to_row())?;
+        crate::events::container(&ctx.db, &c, "create", &[]);
         Ok(c)
     })();
     if built.is_err() {

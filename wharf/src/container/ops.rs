@@ -244,7 +244,9 @@ pub fn stop(root: &Path, db: &mut Db, c: &Container, timeout: Option<i64>) -> Re
         let _ = rt.kill(&c.id, "KILL");
         wait_down(db, &rt, c, Some(Duration::from_secs(10)))?;
     }
-    settle_dead(root, db, &c.id)
+    settle_dead(root, db, &c.id)?;
+    crate::events::container(db, c, "stop", &[]);
+    Ok(())
 }
 
 /// A container whose monitor died cannot record its own exit; once the runtime says
@@ -313,6 +315,7 @@ pub fn kill(root: &Path, db: &mut Db, c: &Container, signal: i32) -> Result<(), 
     super::update(db, &c.id, |s| s.stop_requested = true)?;
     let rt = runtime(root, c);
     rt.kill(&c.id, &signal.to_string())?;
+    crate::events::container(db, c, "kill", &[("signal", &signal.to_string())]);
     if signal == libc::SIGKILL {
         wait_down(db, &rt, c, Some(Duration::from_secs(10)))?;
         settle_dead(root, db, &c.id)?;
@@ -353,6 +356,7 @@ pub fn remove(root: &Path, db: &mut Db, c: &Container, force: bool) -> Result<()
     // Files first: once the record is gone, `ps -a` says the container is gone.
     remove_dir(&cdir)?;
     db.remove_container(&c.id)?;
+    crate::events::container(db, c, "destroy", &[]);
     Ok(())
 }
 
@@ -377,6 +381,7 @@ pub fn pause(root: &Path, db: &mut Db, c: &Container) -> Result<(), OpsError> {
             s.status = Status::Paused
         }
     })?;
+    crate::events::container(db, c, "pause", &[]);
     Ok(())
 }
 
@@ -390,6 +395,7 @@ pub fn unpause(root: &Path, db: &mut Db, c: &Container) -> Result<(), OpsError> 
             s.status = Status::Running
         }
     })?;
+    crate::events::container(db, c, "unpause", &[]);
     Ok(())
 }
 

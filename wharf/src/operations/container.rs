@@ -191,6 +191,16 @@ pub fn rename(root: &Path, name: &str, new_name: &str) -> Result<(), OperationEr
         ));
     }
     ctx.db.rename_container(&c.id, new)?;
+    let renamed = crate::container::Container {
+        name: new.to_string(),
+        ..c.clone()
+    };
+    crate::events::container(
+        &ctx.db,
+        &renamed,
+        "rename",
+        &[("oldName", &format!("/{}", c.name))],
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::OperationError;
 use crate::context::{Access, Context};
 use crate::credentials;
+use crate::events::{self, Kind};
 use crate::image::digest::Digest;
 use crate::image::lookup::{self, LookupError};
 use crate::image::oci::{default_platform, parse_platform};
@@ -127,6 +128,13 @@ pub fn push(
     let mut ctx = Context::open(root, Access::Shared)?;
     let opts = registry_options(&r.domain, req.insecure, req.credentials.clone());
     let pushed = registry::push(&mut ctx, &r, &opts, progress)?;
+    events::record(
+        &ctx.db,
+        Kind::Image,
+        "push",
+        &r.to_string(),
+        &[("name", &r.familiar())],
+    );
     Ok((r, pushed))
 }
 
@@ -154,6 +162,13 @@ pub fn tag(root: &Path, source: &str, target: &str) -> Result<(), OperationError
     let name = target.tagged_name().unwrap_or_default();
     ctx.db.tag(&name, &id)?;
     crate::image::layout::write_index(&ctx)?;
+    events::record(
+        &ctx.db,
+        Kind::Image,
+        "tag",
+        &id.to_string(),
+        &[("name", &target.familiar())],
+    );
     Ok(())
 }
 
@@ -164,7 +179,20 @@ pub fn remove(
     force: bool,
 ) -> Result<crate::image::remove::Report, OperationError> {
     let mut ctx = Context::open(root, Access::Exclusive)?;
-    Ok(crate::image::remove::rmi(&mut ctx, name, force)?)
+    let r = crate::image::remove::rmi(&mut ctx, name, force)?;
+    for u in &r.untagged {
+        events::record(&ctx.db, Kind::Image, "untag", u, &[("name", u)]);
+    }
+    for d in &r.deleted {
+        events::record(
+            &ctx.db,
+            Kind::Image,
+            "delete",
+            &d.to_string(),
+            &[("name", name)],
+        );
+    }
+    Ok(r)
 }
 
 /// docker's image inspect object of `name`.

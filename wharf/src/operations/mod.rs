@@ -4,11 +4,15 @@
 //! composes the parts (image store, registry, container records, monitor, runtime,
 //! network), so a behaviour fixed here is fixed for both doors.
 
+pub mod build;
 pub mod container;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod logs;
+pub mod network;
 pub mod system;
+pub mod volume;
 
 use crate::container::create::CreateError;
 use crate::container::ops::OpsError;
@@ -20,6 +24,7 @@ use crate::image::remove::RemoveError;
 use crate::image::ImageError;
 use crate::network::NetworkError;
 use crate::store::StoreError;
+use crate::volume::VolumeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperationError {
@@ -51,6 +56,8 @@ pub enum OperationError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
     Remove(#[from] crate::image::remove::RemoveError),
     #[error(transparent)]
     Volume(#[from] crate::volume::VolumeError),
@@ -69,6 +76,8 @@ pub enum ErrorKind {
     Invalid,
     /// 404
     NotFound,
+    /// 403
+    Forbidden,
     /// 409
     Conflict,
     /// 500
@@ -85,7 +94,14 @@ impl OperationError {
             | Self::Create(CreateError::Container(ContainerError::NotFound(_)))
             | Self::Lookup(LookupError::NotFound(_))
             | Self::Remove(RemoveError::Lookup(LookupError::NotFound(_)))
-            | Self::Registry(RegistryError::NotFound(_)) => ErrorKind::NotFound,
+            | Self::Registry(RegistryError::NotFound(_))
+            | Self::Network(NetworkError::NotFound(_))
+            | Self::Volume(VolumeError::NotFound(_)) => ErrorKind::NotFound,
+            Self::Network(
+                NetworkError::InUse { .. }
+                | NetworkError::Predefined(_)
+                | NetworkError::PredefinedConnect(_),
+            ) => ErrorKind::Forbidden,
             Self::Container(ContainerError::Ambiguous(_))
             | Self::Lookup(LookupError::Reference(_))
             | Self::Create(
@@ -93,7 +109,8 @@ impl OperationError {
                 | CreateError::Parse(_)
                 | CreateError::Name(_)
                 | CreateError::NoCommand,
-            ) => ErrorKind::Invalid,
+            )
+            | Self::Volume(VolumeError::InvalidName(_)) => ErrorKind::Invalid,
             Self::Ops(
                 OpsError::RemoveRunning(_)
                 | OpsError::NotRunning(_)
@@ -101,6 +118,8 @@ impl OperationError {
                 | OpsError::AlreadyPaused(_),
             )
             | Self::Remove(RemoveError::MultipleRepos(_) | RemoveError::InUse { .. })
+            | Self::Volume(VolumeError::InUse { .. })
+            | Self::Network(NetworkError::Store(StoreError::NetworkExists(_)))
             | Self::Store(StoreError::NameInUse { .. } | StoreError::NetworkExists(_))
             | Self::Create(CreateError::Container(ContainerError::Store(
                 StoreError::NameInUse { .. },

@@ -355,3 +355,219 @@ fn twenty_clients_at_once_each_run_a_container() {
         "every --rm container is gone"
     );
 }
+
+#[test]
+fn docker_cli_builds_through_the_socket() {
+    let Some((g, s)) = setup() else { return };
+    let Some(cli) = clients().into_iter().next() else {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    };
+    let ctx = g.env.path("build-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nARG WHO=nobody\nRUN echo \"built for $WHO\" > /built\nCMD [\"cat\", \"/built\"]\n",
+    )
+    .unwrap();
+    let out = docker(
+        &cli,
+        &s,
+        &[
+            "build",
+            "-t",
+            "built:1",
+            "--build-arg",
+            "WHO=api",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("Step 3/4 : RUN echo \"built for $WHO\" > /built"),
+        "{t}"
+    );
+    assert!(t.contains("Successfully tagged built:1"), "{t}");
+    let out = docker(&cli, &s, &["run", "--rm", "built:1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "built for api\n",
+        "{}",
+        text(&out)
+    );
+    // A failing step is the build's error, and nothing of it stays.
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN exit 7\n").unwrap();
+    let out = docker(&cli, &s, &["build", ctx.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
+}
+
+/// A port nobody listens on now, for a published port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn compose_runs_two_services_with_a_port_a_volume_and_names() {
+    if !super::common::have("/usr/bin/docker-compose", "docker-compose") {
+        return;
+    }
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let port = free_port();
+    let project = g.env.path("shop");
+    std::fs::create_dir_all(project.join("app")).unwrap();
+    std::fs::write(
+        project.join("app/Dockerfile"),
+        "FROM busybox\nRUN echo app-image > /made\nCMD [\"cat\", \"/made\"]\n",
+    )
+    .unwrap();
+    // The client resolves `web` from its hosts file; DNS stays inside the container
+    // (127.0.0.1), so no lookup leaves the machine.
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        format!(
+            "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n    command: sh -c 'echo hello-from-web > /data/index.html; exec httpd -f -p 80 -h /data'\n    ports:\n      - \"127.0.0.1:{port}:80\"\n    volumes:\n      - site:/data\n  client:\n    image: busybox\n    dns: 127.0.0.1\n    command: sh -c 'until wget -q -O - http://web/index.html; do sleep 0.2; done; exec sleep 60'\n    depends_on:\n      - web\n  app:\n    build: ./app\n    image: shop-app:latest\nvolumes:\n  site:\n"
+        ),
+    )
+    .unwrap();
+    let compose = |args: &[&str]| -> Output {
+        g.command(&["compose"])
+            .args(args)
+            .current_dir(&project)
+            .stdin(Stdio::null())
+            .output()
+            .expect("wharf compose")
+    };
+    let ok = |args: &[&str]| -> String {
+        let out = compose(args);
+        assert!(out.status.success(), "compose {args:?}: {}", text(&out));
+        text(&out)
+    };
+    ok(&["up", "-d", "web", "client"]);
+    let page = g.until(20, "the published page", || {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "2"])
+            .arg(format!("http://127.0.0.1:{port}/index.html"))
+            .output()
+            .ok()?;
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!body.is_empty()).then_some(body)
+    });
+    assert_eq!(page, "hello-from-web\n");
+    let ps = ok(&["ps"]);
+    assert!(
+        ps.contains("shop_web_1") && ps.contains("shop_client_1"),
+        "{ps}"
+    );
+    g.until(20, "the client's fetch by service name", || {
+        ok(&["logs", "--no-color", "client"])
+            .contains("client_1  | hello-from-web")
+            .then_some(())
+    });
+    assert_eq!(
+        ok(&["exec", "-T", "web", "cat", "/data/index.html"]),
+        "hello-from-web\n"
+    );
+    assert!(ok(&["run", "--rm", "-T", "client", "echo", "one-off"]).contains("one-off"));
+    assert!(ok(&["build", "app"]).contains("Successfully tagged shop-app:latest"));
+    assert!(ok(&["run", "--rm", "-T", "app"]).contains("app-image"));
+    ok(&["down", "-v"]);
+    assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
+    let nets = g.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("shop_default"), "{nets}");
+    assert_eq!(g.ok(&["volume", "ls", "-q"]), "");
+}
+
+#[test]
+fn python_sdk_drives_containers_images_networks_and_volumes() {
+    let have_sdk = Command::new("python3")
+        .args(["-c", "import docker"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_sdk {
+        return integration::skip(
+            "python3-docker is not installed (apt-get install python3-docker)",
+        );
+    }
+    let Some((g, s)) = setup() else { return };
+    let script = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+assert c.ping()
+out = c.containers.run("busybox", ["echo", "from-python"], remove=True)
+assert out == b"from-python\n", out
+ct = c.containers.run("busybox", ["sh", "-c", "echo logged; exec sleep 60"], detach=True, name="py", labels={"sdk": "yes"})
+code, got = ct.exec_run(["sh", "-c", "echo $((6*7))"])
+assert (code, got) == (0, b"42\n"), (code, got)
+import time
+for _ in range(100):
+    if ct.logs() == b"logged\n":
+        break
+    time.sleep(0.05)
+assert ct.logs() == b"logged\n", ct.logs()
+assert [x.name for x in c.containers.list(filters={"label": "sdk=yes"})] == ["py"]
+ct.stop(timeout=1)
+ct.reload()
+assert ct.status == "exited", ct.status
+ct.remove()
+net = c.networks.create("pynet", driver="bridge", labels={"k": "v"})
+assert c.networks.get("pynet").attrs["Labels"] == {"k": "v"}
+net.remove()
+vol = c.volumes.create("pyvol")
+assert c.volumes.get("pyvol").name == "pyvol"
+vol.remove()
+assert [t for i in c.images.list() for t in i.tags] == ["busybox:latest"]
+print("ok")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &s.host()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn docker_cli_terminals_for_run_and_exec() {
+    let Some((_g, s)) = setup() else { return };
+    let Some(cli) = clients().into_iter().next() else {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    };
+    // script(1) gives the CLI the terminal `-t` needs.
+    let in_terminal = |command: String| -> (Option<i32>, String) {
+        let out = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("DOCKER_HOST", s.host())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out))
+    };
+    let cli = cli.display();
+    let (code, out) = in_terminal(format!("{cli} run --rm -it busybox sh -c 'tty; exit 4'"));
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    let out = docker(
+        &clients()[0],
+        &s,
+        &["run", "-d", "--name", "term", "busybox", "sleep", "60"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, out) = in_terminal(format!("{cli} exec -it term sh -c 'tty; exit 5'"));
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    let out = docker(&clients()[0], &s, &["rm", "-f", "term"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
