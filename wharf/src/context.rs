@@ -84,6 +84,13 @@ impl Context {
         })
     }
 
+    /// The store alone, without the data root's lock: for what watches for a long time
+    /// (wait, logs -f, events, API waits), which must not hold back an exclusive command
+    /// (`rmi`, `prune`) meanwhile.
+    pub fn watch(root: &Path) -> Result<Db, ContextError> {
+        Ok(Db::open(&root.join("wharf.db"))?)
+    }
+
     /// Makes a shared lock exclusive when no other process holds the lock, without
     /// waiting. flock(2) converts by dropping the old lock first, so on failure the
     /// context is dropped and no lock is held any more.

@@ -86,7 +86,7 @@ pub struct ListQuery {
 }
 
 /// docker's ContainerSummary.
-fn summary(c: &Container) -> Value {
+pub fn summary(c: &Container) -> Value {
     let labels: HashMap<&String, &String> = c.spec.config.labels.iter().collect();
     let ports: Vec<Value> = c
         .state
@@ -334,8 +334,9 @@ pub async fn wait(
     let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
     let root = s.root.clone();
     tokio::task::spawn_blocking(move || {
-        let body = match op::wait_for(&root, &c, wanted) {
-            Ok(code) => json!({"StatusCode": code, "Error": null}),
+        let body = match op::wait_for(&root, &c, wanted, &|| !tx.is_closed()) {
+            Ok(Some(code)) => json!({"StatusCode": code, "Error": null}),
+            Ok(None) => return,
             Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
         };
         let _ = tx.send(Bytes::from(format!("{body}\n")));
@@ -502,4 +503,230 @@ pub async fn resize(
         Ok(StatusCode::OK.into_response())
     })
     .await
+}
+
+#[derive(Deserialize)]
+pub struct TopQuery {
+    ps_args: Option<String>,
+}
+
+pub async fn top(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<TopQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let opts: Vec<String> = q
+        .ps_args
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let table = blocking(move || Ok(op::top(&s.root, &id, &opts)?)).await?;
+    let (titles, processes) = op::split_top(&table);
+    Ok(Json(json!({"Titles": titles, "Processes": processes})))
+}
+
+pub async fn changes(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let list = blocking(move || Ok(op::changes(&s.root, &id)?)).await?;
+    let kind = |k: char| match k {
+        'C' => 0,
+        'A' => 1,
+        _ => 2,
+    };
+    let v: Vec<Value> = list
+        .iter()
+        .map(|c| json!({"Path": c.path, "Kind": kind(c.kind)}))
+        .collect();
+    Ok(Json(if v.is_empty() { Value::Null } else { json!(v) }))
+}
+
+/// A `Write` into a streamed response body, for operations that write tars.
+pub struct BodyWriter(tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::other("the client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streams what `write` writes as an `application/x-tar` body; an error before the first
+/// byte is the response's status.
+pub async fn tar_body(
+    write: impl FnOnce(&mut BodyWriter) -> Result<(), OperationError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (err_tx, err_rx) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let mut w = BodyWriter(tx);
+        let _ = err_tx.send(write(&mut w));
+    });
+    let first = tokio::select! {
+        b = rx.recv() => b,
+        r = err_rx => {
+            r.map_err(|_| ApiError::internal("the archive was abandoned"))??;
+            rx.recv().await
+        }
+    };
+    let head = futures_util::stream::iter(first.map(Ok::<_, std::io::Error>));
+    let rest =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
+        );
+    let mut r = Response::new(Body::from_stream(futures_util::StreamExt::chain(
+        head, rest,
+    )));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-tar"),
+    );
+    Ok(r)
+}
+
+pub async fn export(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    tar_body(move |w| op::export(&s.root, &id, w)).await
+}
+
+#[derive(Deserialize)]
+pub struct ArchiveQuery {
+    path: String,
+}
+
+fn stat_header(st: &crate::container::cp::PathStat) -> axum::http::HeaderValue {
+    use base64::Engine as _;
+    let json = serde_json::to_string(st).unwrap_or_default();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+    axum::http::HeaderValue::from_str(&b64).unwrap_or(axum::http::HeaderValue::from_static(""))
+}
+
+pub async fn archive_head(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<ArchiveQuery>,
+) -> Result<Response, ApiError> {
+    let st = blocking(move || Ok(op::archive_stat(&s.root, &id, &q.path)?)).await?;
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut()
+        .insert("X-Docker-Container-Path-Stat", stat_header(&st));
+    Ok(r)
+}
+
+pub async fn archive_get(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<ArchiveQuery>,
+) -> Result<Response, ApiError> {
+    let (root, id2, path) = (s.root.clone(), id.clone(), q.path.clone());
+    let st = blocking(move || Ok(op::archive_stat(&root, &id2, &path)?)).await?;
+    let mut r = tar_body(move |w| op::archive_get(&s.root, &id, &q.path, w)).await?;
+    r.headers_mut()
+        .insert("X-Docker-Container-Path-Stat", stat_header(&st));
+    Ok(r)
+}
+
+pub async fn archive_put(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<ArchiveQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let mut input: &[u8] = &body;
+        Ok(op::archive_put(&s.root, &id, &q.path, &mut input)?)
+    })
+    .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    stream: Option<String>,
+    #[serde(rename = "one-shot")]
+    one_shot: Option<String>,
+}
+
+/// docker's stats object from two readings.
+fn stats_json(
+    c: &Container,
+    prev: &(String, crate::container::stats::Sample),
+    cur: &(String, crate::container::stats::Sample),
+) -> Value {
+    let cpu = |s: &crate::container::stats::Sample| {
+        json!({
+            "cpu_usage": {"total_usage": s.cpu_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "system_cpu_usage": s.system_ns,
+            "online_cpus": s.online_cpus,
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+        })
+    };
+    let s = &cur.1;
+    json!({
+        "read": cur.0,
+        "preread": prev.0,
+        "id": c.id,
+        "name": format!("/{}", c.name),
+        "pids_stats": {"current": s.pids},
+        "cpu_stats": cpu(s),
+        "precpu_stats": cpu(&prev.1),
+        "memory_stats": {"usage": s.mem_usage, "limit": s.mem_limit, "stats": {}},
+        "networks": {"eth0": {"rx_bytes": s.net_rx, "tx_bytes": s.net_tx, "rx_packets": 0, "tx_packets": 0,
+                               "rx_errors": 0, "tx_errors": 0, "rx_dropped": 0, "tx_dropped": 0}},
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 0, "minor": 0, "op": "Read", "value": s.blk_read},
+            {"major": 0, "minor": 0, "op": "Write", "value": s.blk_write},
+        ]},
+        "num_procs": 0,
+        "storage_stats": {},
+    })
+}
+
+/// Readings a second apart, as dockerd collects them: one object (`stream=false`), or one
+/// a second until the container stops or the client goes.
+pub async fn stats(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<StatsQuery>,
+) -> Result<Response, ApiError> {
+    let stream = q
+        .stream
+        .as_deref()
+        .is_none_or(|v| matches!(v, "1" | "true" | "True"));
+    let one_shot = !stream && truthy(&q.one_shot);
+    let root = s.root.clone();
+    let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::task::spawn_blocking(move || {
+        let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let read = |c: &Container| (now(), crate::container::stats::sample(&c.id, c.state.pid));
+        let zero = ("0001-01-01T00:00:00Z".to_string(), Default::default());
+        let mut prev = if one_shot { zero.clone() } else { read(&c) };
+        loop {
+            if !one_shot {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            let cur = read(&c);
+            if tx.send(stats_json(&c, &prev, &cur)).is_err() || !stream {
+                return;
+            }
+            let running = op::find(&s.root, &c.id).is_ok_and(|c| c.is_running());
+            if !running {
+                return;
+            }
+            prev = cur;
+        }
+    });
+    Ok(super::images::json_lines(rx))
 }

@@ -20,36 +20,37 @@ use crate::operations::image as op;
 use crate::operations::OperationError;
 
 pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
-    let rows = blocking(move || {
-        let ctx = Context::open(&s.root, Access::Shared).map_err(OperationError::from)?;
-        let images = ctx.db.images().map_err(OperationError::from)?;
-        Ok(images
-            .iter()
-            .map(|i| {
-                let created = i
-                    .created
-                    .as_deref()
-                    .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-                    .map_or(0, |t| t.timestamp());
-                let tags: Vec<String> = i.tags.iter().map(|t| familiar(t)).collect();
-                let digests: Vec<String> = i.repo_digests.iter().map(|t| familiar(t)).collect();
-                json!({
-                    "Id": i.id.to_string(),
-                    "ParentId": "",
-                    "RepoTags": tags,
-                    "RepoDigests": digests,
-                    "Created": created,
-                    "Size": i.size,
-                    "VirtualSize": i.size,
-                    "SharedSize": -1,
-                    "Labels": {},
-                    "Containers": -1,
-                })
+    Ok(Json(blocking(move || summaries(&s.root)).await?))
+}
+
+/// docker's ImageSummary of every image.
+pub fn summaries(root: &std::path::Path) -> Result<Vec<Value>, ApiError> {
+    let ctx = Context::open(root, Access::Shared).map_err(OperationError::from)?;
+    let images = ctx.db.images().map_err(OperationError::from)?;
+    Ok(images
+        .iter()
+        .map(|i| {
+            let created = i
+                .created
+                .as_deref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map_or(0, |t| t.timestamp());
+            let tags: Vec<String> = i.tags.iter().map(|t| familiar(t)).collect();
+            let digests: Vec<String> = i.repo_digests.iter().map(|t| familiar(t)).collect();
+            json!({
+                "Id": i.id.to_string(),
+                "ParentId": "",
+                "RepoTags": tags,
+                "RepoDigests": digests,
+                "Created": created,
+                "Size": i.size,
+                "VirtualSize": i.size,
+                "SharedSize": -1,
+                "Labels": {},
+                "Containers": -1,
             })
-            .collect())
-    })
-    .await?;
-    Ok(Json(rows))
+        })
+        .collect())
 }
 
 fn familiar(name: &str) -> String {
@@ -203,13 +204,15 @@ pub async fn pull(
 pub async fn get(
     State(s): State<AppState>,
     UrlPath(path): UrlPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if let Some(name) = path.strip_suffix("/json") {
         let name = name.to_string();
         let v = blocking(move || Ok(op::inspect(&s.root, &name)?)).await?;
-        return Ok(Json(
-            serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
-        ));
+        let v = serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?;
+        return Ok(Json(v).into_response());
+    }
+    if let Some(name) = path.strip_suffix("/get") {
+        return save_names(s, vec![name.to_string()]).await;
     }
     if let Some(name) = path.strip_suffix("/history") {
         let name = name.to_string();
@@ -245,7 +248,7 @@ pub async fn get(
                 .collect::<Vec<_>>())
         })
         .await?;
-        return Ok(Json(Value::Array(rows)));
+        return Ok(Json(Value::Array(rows)).into_response());
     }
     Err(ApiError::not_found("page not found"))
 }
@@ -334,4 +337,109 @@ pub async fn remove(
     let mut out: Vec<Value> = r.untagged.iter().map(|u| json!({"Untagged": u})).collect();
     out.extend(r.deleted.iter().map(|d| json!({"Deleted": d.to_string()})));
     Ok(Json(out))
+}
+
+/// `GET /images/get?names=...` and `GET /images/{name}/get`: a docker archive.
+pub async fn save(
+    State(s): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let names: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, v)| k == "names" && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect();
+    save_names(s, names).await
+}
+
+async fn save_names(s: AppState, names: Vec<String>) -> Result<Response, ApiError> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("names is required"));
+    }
+    super::containers::tar_body(move |w| {
+        op::save(
+            &s.root,
+            &names,
+            crate::image::archive::Format::DockerArchive,
+            w,
+        )
+    })
+    .await
+}
+
+/// `POST /images/load`: a docker or OCI archive in the body. (`quiet` only silences
+/// progress, which wharf's load does not report; the loaded names are always said.)
+pub async fn load(State(s): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let loaded = blocking(move || Ok(op::load(&s.root, std::io::Cursor::new(body))?)).await?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for l in loaded {
+        if l.names.is_empty() {
+            let _ = tx.send(json!({"stream": format!("Loaded image ID: {}\n", l.image.id)}));
+        }
+        for n in l.names {
+            let _ = tx.send(json!({"stream": format!("Loaded image: {}\n", n.familiar())}));
+        }
+    }
+    drop(tx);
+    Ok(json_lines(rx))
+}
+
+#[derive(Deserialize)]
+pub struct PruneQuery {
+    filters: Option<String>,
+}
+
+/// `POST /images/prune`: dangling images, or every unused one with `dangling=false`.
+pub async fn prune(
+    State(s): State<AppState>,
+    Query(q): Query<PruneQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filters = super::containers::filters(&q.filters)?;
+    let mut all = false;
+    for f in &filters {
+        match f.as_str() {
+            "dangling=false" | "dangling=0" => all = true,
+            "dangling=true" | "dangling=1" => {}
+            other => return Err(ApiError::bad_request(format!("invalid filter '{other}'"))),
+        }
+    }
+    let r = blocking(move || Ok(op::prune(&s.root, all)?)).await?;
+    let mut deleted: Vec<Value> = r.untagged.iter().map(|u| json!({"Untagged": u})).collect();
+    deleted.extend(r.deleted.iter().map(|d| json!({"Deleted": d.to_string()})));
+    Ok(Json(
+        json!({"ImagesDeleted": deleted, "SpaceReclaimed": r.reclaimed}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct AuthBody {
+    username: Option<String>,
+    password: Option<String>,
+    serveraddress: Option<String>,
+}
+
+/// `POST /auth`: checks the credentials against the registry (the client keeps them).
+pub async fn auth(body: Bytes) -> Result<Json<Value>, ApiError> {
+    let a: AuthBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid auth config: {e}")))?;
+    let server = a
+        .serveraddress
+        .as_deref()
+        .unwrap_or(crate::image::reference::DEFAULT_DOMAIN)
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let user = a.username.unwrap_or_default();
+    let password = a.password.unwrap_or_default();
+    blocking(move || {
+        op::login(&server, &user, &password, false, false)
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+    })
+    .await?;
+    Ok(Json(
+        json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+    ))
 }

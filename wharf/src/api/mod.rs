@@ -188,7 +188,10 @@ async fn run(o: ServiceOptions) -> Result<(), ServiceError> {
                 let router = router.clone();
                 async move { Ok::<_, std::convert::Infallible>(dispatch(router, req).await) }
             });
+            // A client that never finishes its headers is dropped, not waited for.
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(io, svc)
                 .with_upgrades()
                 .await;
@@ -289,6 +292,7 @@ fn routes() -> Router<AppState> {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/events", get(system::events))
+        .route("/system/df", get(system::df))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/prune", post(containers::prune))
@@ -308,6 +312,17 @@ fn routes() -> Router<AppState> {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/changes", get(containers::changes))
+        .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/stats", get(containers::stats))
+        .route(
+            "/containers/{id}/archive",
+            get(containers::archive_get)
+                .head(containers::archive_head)
+                .put(containers::archive_put)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
@@ -333,6 +348,13 @@ fn routes() -> Router<AppState> {
             post(build::build).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/images/json", get(images::list))
+        .route("/images/get", get(images::save))
+        .route(
+            "/images/load",
+            post(images::load).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/images/prune", post(images::prune))
+        .route("/auth", post(images::auth))
         .route("/images/create", post(images::pull))
         .route(
             "/images/{*name}",

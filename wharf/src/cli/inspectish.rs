@@ -1,9 +1,8 @@
 //! `diff` and `top`: looking into a container's filesystem changes and processes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use wharf::container::{self, diff, lookup, ops, rootfs::Layout, top};
-use wharf::context::Access;
+use wharf::operations::container as op;
 
 #[derive(clap::Args, Debug)]
 pub struct DiffArgs {
@@ -11,16 +10,8 @@ pub struct DiffArgs {
 }
 
 pub fn diff(root: &Path, a: DiffArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container).map_err(super::daemon_error)?;
-    let layout = Layout::new(&container::dir(root, &c.id));
-    let lowers: Vec<PathBuf> = c
-        .spec
-        .layers
-        .iter()
-        .map(|l| root.join("snapshots").join(l))
-        .collect();
-    for ch in diff::changes(&layout.upper, &lowers)? {
+    let changes = op::changes(root, &a.container).map_err(super::daemon_error)?;
+    for ch in changes {
         println!("{} {}", ch.kind, ch.path);
     }
     Ok(())
@@ -35,20 +26,7 @@ pub struct TopArgs {
 }
 
 pub fn top(root: &Path, a: TopArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, &a.container).map_err(super::daemon_error)?;
-    if !c.is_running() {
-        anyhow::bail!(
-            "Error response from daemon: container {} is not running",
-            c.id
-        );
-    }
-    let opts = if a.ps_options.is_empty() {
-        vec!["-ef".to_string()]
-    } else {
-        a.ps_options
-    };
-    let pids = ops::runtime(root, &c).pids(&c.id)?;
-    print!("{}", top::run(&opts, &pids)?);
+    let table = op::top(root, &a.container, &a.ps_options).map_err(super::daemon_error)?;
+    print!("{table}");
     Ok(())
 }

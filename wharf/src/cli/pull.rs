@@ -156,7 +156,7 @@ pub fn login(a: LoginArgs) -> anyhow::Result<()> {
     if password.is_empty() {
         bail!("password is required: it was empty");
     }
-    image::login(&server, &user, &password, a.insecure).context("login failed")?;
+    image::login(&server, &user, &password, a.insecure, true).context("login failed")?;
     println!("Login Succeeded");
     Ok(())
 }

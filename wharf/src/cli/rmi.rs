@@ -3,7 +3,6 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use wharf::context::Access;
 use wharf::format::human_size;
 use wharf::image::remove;
 
@@ -17,11 +16,10 @@ pub struct Args {
 }
 
 pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
-    let mut ctx = super::open(root, Access::Exclusive)?;
     let mut failed = Vec::new();
     let mut out = std::io::stdout().lock();
     for img in &a.images {
-        match remove::rmi(&mut ctx, img, a.force) {
+        match wharf::operations::image::remove(root, img, a.force) {
             Ok(r) => {
                 for u in r.untagged {
                     writeln!(out, "Untagged: {u}")?;
@@ -65,8 +63,7 @@ pub fn prune(root: &Path, a: PruneArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let mut ctx = super::open(root, Access::Exclusive)?;
-    let r = remove::prune(&mut ctx, a.all)?;
+    let r = wharf::operations::image::prune(root, a.all)?;
     let mut out = std::io::stdout().lock();
     write_pruned(&mut out, &r)?;
     writeln!(out, "Total reclaimed space: {}", human_size(r.reclaimed))?;

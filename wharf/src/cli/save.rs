@@ -5,10 +5,8 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use wharf::context::Access;
-use wharf::image::archive::{self, Format, SaveItem};
-use wharf::image::lookup::{self, Named};
-use wharf::image::undo::Undo;
+use wharf::image::archive::Format;
+use wharf::operations::image;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum ArchiveFormat {
@@ -31,26 +29,6 @@ pub struct SaveArgs {
 }
 
 pub fn save(root: &Path, a: SaveArgs) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let mut items: Vec<SaveItem> = Vec::new();
-    for name in &a.images {
-        let (id, named) = lookup::find(&ctx.db, name)?;
-        let img = ctx
-            .db
-            .image(&id)?
-            .ok_or_else(|| lookup::LookupError::NotFound(name.clone()))?;
-        let names = match named {
-            Named::Tag(r) => vec![r],
-            Named::Digest(_) | Named::Id => vec![],
-        };
-        match items.iter_mut().find(|i| i.manifest == img.manifest_digest) {
-            Some(i) => i.names.extend(names),
-            None => items.push(SaveItem {
-                manifest: img.manifest_digest,
-                names,
-            }),
-        }
-    }
     let format = match a.format {
         ArchiveFormat::DockerArchive => Format::DockerArchive,
         ArchiveFormat::OciArchive => Format::OciArchive,
@@ -64,12 +42,10 @@ pub fn save(root: &Path, a: SaveArgs) -> anyhow::Result<()> {
                 .unwrap_or(Path::new("."));
             let mut tmp = tempfile::NamedTempFile::new_in(dir)
                 .with_context(|| format!("failed to save image: creating {}", path.display()))?;
-            archive::save(
-                &ctx,
-                &items,
-                format,
-                std::io::BufWriter::new(tmp.as_file_mut()),
-            )?;
+            let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+            image::save(root, &a.images, format, &mut out)?;
+            out.flush()?;
+            drop(out);
             tmp.persist(path)
                 .with_context(|| format!("failed to save image: writing {}", path.display()))?;
         }
@@ -79,7 +55,7 @@ pub fn save(root: &Path, a: SaveArgs) -> anyhow::Result<()> {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
             let mut out = std::io::BufWriter::new(out.lock());
-            archive::save(&ctx, &items, format, &mut out)?;
+            image::save(root, &a.images, format, &mut out)?;
             out.flush()?;
         }
     }
@@ -106,8 +82,7 @@ pub fn load(root: &Path, a: LoadArgs) -> anyhow::Result<()> {
             Box::new(std::io::stdin())
         }
     };
-    let ctx = super::open(root, Access::Shared)?;
-    let loaded = Undo::guard(ctx, |ctx| archive::load(ctx, input))?;
+    let loaded = image::load(root, input)?;
     if !a.quiet {
         for l in loaded {
             if l.names.is_empty() {

@@ -218,6 +218,71 @@ fn mounted_with_volumes(root: &Path, c: &Container) -> Result<Mounted, CpError> 
     Ok(m)
 }
 
+/// What docker's `X-Docker-Container-Path-Stat` says of a path in the container: its
+/// name, size, Go `FileMode` bits, modification time and link target.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PathStat {
+    pub name: String,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// Go's `fs.FileMode` for a Unix mode: the permission bits plus Go's type and special bits.
+fn go_file_mode(mode: u32) -> u32 {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFDIR => 1 << 31,
+        libc::S_IFLNK => 1 << 27,
+        libc::S_IFIFO => 1 << 25,
+        libc::S_IFSOCK => 1 << 24,
+        libc::S_IFBLK => 1 << 26,
+        libc::S_IFCHR => (1 << 26) | (1 << 21),
+        _ => 0,
+    };
+    let special = [
+        (libc::S_ISUID, 1 << 23),
+        (libc::S_ISGID, 1 << 22),
+        (libc::S_ISVTX, 1 << 20),
+    ]
+    .iter()
+    .filter(|(bit, _)| mode & bit != 0)
+    .fold(0, |acc, (_, go)| acc | go);
+    kind | special | (mode & 0o777)
+}
+
+/// Stats `path_text` inside the container (a symlink itself, not its target).
+pub fn stat(root: &Path, c: &Container, path_text: &str) -> Result<PathStat, CpError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = mounted_with_volumes(root, c)?;
+    let p = resolve_in_root(m.path(), path_text, false)?;
+    let meta = p.symlink_metadata().map_err(|_| CpError::NotInContainer {
+        path: path_text.to_string(),
+        container: c.id.clone(),
+    })?;
+    let link_target = if meta.file_type().is_symlink() {
+        std::fs::read_link(&p)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let mtime = chrono::DateTime::from_timestamp(meta.mtime(), meta.mtime_nsec() as u32)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    Ok(PathStat {
+        name: Path::new(path_text)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".into()),
+        size: meta.len(),
+        mode: go_file_mode(meta.mode()),
+        mtime,
+        link_target,
+    })
+}
+
 /// Copies out of the container into `dest` (a host path, or `out` for `-`).
 pub fn copy_out(
     root: &Path,

@@ -174,10 +174,10 @@ pub fn unpause(root: &Path, name: &str) -> Result<Container, OperationError> {
 /// Waits until the container is not running; its exit code. A `--rm` container that is
 /// already gone is still found by its full id, whose code its monitor kept.
 pub fn wait(root: &Path, name: &str) -> Result<i32, OperationError> {
-    let ctx = Context::open(root, Access::Shared)?;
-    match lookup::find(&ctx.db, name) {
-        Ok(c) => Ok(ops::wait(&ctx.db, &c)?),
-        Err(e) => Ok(ctx.db.removed_exit(name)?.ok_or(e)?),
+    let db = Context::watch(root)?;
+    match lookup::find(&db, name) {
+        Ok(c) => Ok(ops::wait(&db, &c)?),
+        Err(e) => Ok(db.removed_exit(name)?.ok_or(e)?),
     }
 }
 
@@ -251,15 +251,25 @@ pub enum WaitFor {
     Removed,
 }
 
-/// Waits for `w`; the container's exit code.
-pub fn wait_for(root: &Path, c: &Container, w: WaitFor) -> Result<i32, OperationError> {
-    let ctx = Context::open(root, Access::Shared)?;
-    let gone = |code: i32| -> Result<i32, OperationError> {
-        Ok(ctx.db.removed_exit(&c.id)?.unwrap_or(code))
+/// Waits for `w`; the container's exit code, or None once `wanted` says nobody waits
+/// any more (a client that went away: docker's own client asks for a wait it never reads
+/// with `run -d`).
+pub fn wait_for(
+    root: &Path,
+    c: &Container,
+    w: WaitFor,
+    wanted: &dyn Fn() -> bool,
+) -> Result<Option<i32>, OperationError> {
+    let db = Context::watch(root)?;
+    let gone = |code: i32| -> Result<Option<i32>, OperationError> {
+        Ok(Some(db.removed_exit(&c.id)?.unwrap_or(code)))
     };
     let mut last = c.clone();
     loop {
-        let now = container::load(&ctx.db, &c.id)?;
+        if !wanted() {
+            return Ok(None);
+        }
+        let now = container::load(&db, &c.id)?;
         let Some(now) = now else {
             return gone(last.state.exit_code);
         };
@@ -271,9 +281,126 @@ pub fn wait_for(root: &Path, c: &Container, w: WaitFor) -> Result<i32, Operation
             WaitFor::Removed => false,
         };
         if done {
-            return Ok(now.state.exit_code);
+            return Ok(Some(now.state.exit_code));
         }
         last = now;
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The container's filesystem changes against its image (`docker diff`).
+pub fn changes(root: &Path, name: &str) -> Result<Vec<container::diff::Change>, OperationError> {
+    let c = find(root, name)?;
+    let layout = container::rootfs::Layout::new(&container::dir(root, &c.id));
+    let lowers: Vec<std::path::PathBuf> = c
+        .spec
+        .layers
+        .iter()
+        .map(|l| root.join("snapshots").join(l))
+        .collect();
+    Ok(container::diff::changes(&layout.upper, &lowers)?)
+}
+
+/// ps(1)'s table (docker's default `-ef`) of the container's processes.
+pub fn top(root: &Path, name: &str, ps_options: &[String]) -> Result<String, OperationError> {
+    let c = find(root, name)?;
+    if !c.is_running() {
+        return Err(OperationError::Conflict(format!(
+            "container {} is not running",
+            c.id
+        )));
+    }
+    let opts = if ps_options.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        ps_options.to_vec()
+    };
+    let pids = ops::runtime(root, &c)
+        .pids(&c.id)
+        .map_err(ops::OpsError::from)?;
+    container::top::run(&opts, &pids).map_err(|e| OperationError::Invalid(e.to_string()))
+}
+
+/// A ps table as docker's API gives it: the titles, and each row cut into as many fields
+/// (the last one keeps its spaces: the command).
+pub fn split_top(table: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = table.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let n = titles.len().max(1);
+    let rows = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut fields: Vec<String> = Vec::with_capacity(n);
+            let mut rest = l.trim_start();
+            while fields.len() + 1 < n {
+                let Some(end) = rest.find(char::is_whitespace) else {
+                    break;
+                };
+                fields.push(rest[..end].to_string());
+                rest = rest[end..].trim_start();
+            }
+            fields.push(rest.to_string());
+            fields
+        })
+        .collect();
+    (titles, rows)
+}
+
+/// Writes the container's filesystem as a tar (`docker export`).
+pub fn export(root: &Path, name: &str, out: &mut dyn std::io::Write) -> Result<(), OperationError> {
+    let c = find(root, name)?;
+    container::export::export(root, &c, out).map_err(|e| OperationError::Invalid(e.to_string()))
+}
+
+/// `HEAD /containers/{id}/archive`: what is at `path`.
+pub fn archive_stat(
+    root: &Path,
+    name: &str,
+    path: &str,
+) -> Result<container::cp::PathStat, OperationError> {
+    let c = find(root, name)?;
+    container::cp::stat(root, &c, path).map_err(cp_error)
+}
+
+/// `docker cp CONTAINER:PATH -`: `path` as a tar, named after its last component.
+pub fn archive_get(
+    root: &Path,
+    name: &str,
+    path: &str,
+    out: &mut dyn std::io::Write,
+) -> Result<(), OperationError> {
+    let c = find(root, name)?;
+    let o = container::cp::Options {
+        archive: true,
+        follow: false,
+    };
+    container::cp::copy_out(root, &c, path, None, out, &o).map_err(cp_error)
+}
+
+/// `docker cp - CONTAINER:DIR`: a tar extracted into the directory `path`.
+pub fn archive_put(
+    root: &Path,
+    name: &str,
+    path: &str,
+    input: &mut dyn std::io::Read,
+) -> Result<(), OperationError> {
+    let c = find(root, name)?;
+    let o = container::cp::Options {
+        archive: true,
+        follow: false,
+    };
+    container::cp::copy_in(root, &c, None, input, path, &o).map_err(cp_error)
+}
+
+fn cp_error(e: container::cp::CpError) -> OperationError {
+    use container::cp::CpError;
+    match e {
+        CpError::NotInContainer { .. } => OperationError::NotFound(e.to_string()),
+        e => OperationError::Invalid(e.to_string()),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::OperationError;
-use crate::context::{Access, Context};
+use crate::context::Context;
 use crate::events::{self, Filters};
 
 #[derive(Debug, Clone, Default)]
@@ -28,15 +28,15 @@ pub fn stream(
     wanted: &dyn Fn() -> bool,
 ) -> Result<(), OperationError> {
     let filters = Filters::parse(&req.filters).map_err(OperationError::Invalid)?;
-    let ctx = Context::open(root, Access::Shared)?;
+    let db = Context::watch(root)?;
     let mut seq = match req.since {
         Some(_) => 0,
-        None => ctx.db.last_event()?,
+        None => db.last_event()?,
     };
     let since = req.since.unwrap_or(0);
     loop {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        for e in ctx.db.events_after(seq, since)? {
+        for e in db.events_after(seq, since)? {
             seq = e.seq;
             if req.until.is_some_and(|u| e.time_nano > u) {
                 return Ok(());

@@ -138,19 +138,23 @@ pub fn push(
     Ok((r, pushed))
 }
 
-/// Checks credentials against a registry and stores them, as `docker login` does.
+/// Checks credentials against a registry and, with `store`, keeps them as `docker login`
+/// does (the API's `/auth` only checks: its client keeps them).
 pub fn login(
     server: &str,
     user: &str,
     password: &str,
     insecure: bool,
+    store: bool,
 ) -> Result<(), OperationError> {
     let opts = registry::Options {
         insecure,
         credentials: Some((user.to_string(), password.to_string())),
     };
     registry::login(server, &opts)?;
-    credentials::store(server, user, password)?;
+    if store {
+        credentials::store(server, user, password)?;
+    }
     Ok(())
 }
 
@@ -204,4 +208,64 @@ pub fn inspect(root: &Path, name: &str) -> Result<crate::inspect::ImageInspect, 
         .image(&id)?
         .ok_or_else(|| LookupError::NotFound(name.to_string()))?;
     Ok(crate::inspect::image(&ctx, &img)?)
+}
+
+/// Writes the named images (with the names they were given by tag) as one archive, as
+/// `docker save` and `GET /images/get` do.
+pub fn save(
+    root: &Path,
+    names: &[String],
+    format: crate::image::archive::Format,
+    out: &mut dyn std::io::Write,
+) -> Result<(), OperationError> {
+    use crate::image::archive::{self, SaveItem};
+    use crate::image::lookup::Named;
+    let ctx = Context::open(root, Access::Shared)?;
+    let mut items: Vec<SaveItem> = Vec::new();
+    for name in names {
+        let (id, named) = lookup::find(&ctx.db, name)?;
+        let img = ctx
+            .db
+            .image(&id)?
+            .ok_or_else(|| LookupError::NotFound(name.clone()))?;
+        let names = match named {
+            Named::Tag(r) => vec![r],
+            Named::Digest(_) | Named::Id => vec![],
+        };
+        match items.iter_mut().find(|i| i.manifest == img.manifest_digest) {
+            Some(i) => i.names.extend(names),
+            None => items.push(SaveItem {
+                manifest: img.manifest_digest,
+                names,
+            }),
+        }
+    }
+    archive::save(&ctx, &items, format, out)?;
+    Ok(())
+}
+
+/// Loads a docker or OCI archive; what it held. A failed load leaves nothing behind.
+pub fn load(
+    root: &Path,
+    input: impl std::io::Read + Send,
+) -> Result<Vec<crate::image::archive::Loaded>, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    Ok(Undo::guard(ctx, |ctx| {
+        let loaded = crate::image::archive::load(ctx, input)?;
+        for l in &loaded {
+            let id = l.image.id.to_string();
+            events::record(&ctx.db, Kind::Image, "load", &id, &[("name", &id)]);
+        }
+        Ok::<_, crate::image::archive::ArchiveError>(loaded)
+    })?)
+}
+
+/// Removes dangling images (every unused one with `all`), as `image prune` does.
+pub fn prune(root: &Path, all: bool) -> Result<crate::image::remove::Report, OperationError> {
+    let mut ctx = Context::open(root, Access::Exclusive)?;
+    let r = crate::image::remove::prune(&mut ctx, all)?;
+    for d in &r.deleted {
+        events::record(&ctx.db, Kind::Image, "delete", &d.to_string(), &[]);
+    }
+    Ok(r)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::OperationError;
 use crate::container::{self, logs, lookup};
-use crate::context::{Access, Context};
+use crate::context::Context;
 
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
@@ -47,8 +47,8 @@ pub fn read(
     o: &LogOptions,
     sink: &mut dyn FnMut(&[logs::Entry]) -> std::io::Result<()>,
 ) -> Result<(), OperationError> {
-    let ctx = Context::open(root, Access::Shared)?;
-    let c = lookup::find(&ctx.db, name)?;
+    let db = Context::watch(root)?;
+    let c = lookup::find(&db, name)?;
     let mut reader = logs::Reader::open(&container::log_path(root, &c.id))?;
     let keep = |e: &logs::Entry| {
         let t = logs::entry_nanos(e);
@@ -64,7 +64,7 @@ pub fn read(
         return Ok(());
     }
     loop {
-        let running = container::load(&ctx.db, &c.id)?.is_some_and(|c| c.is_running());
+        let running = container::load(&db, &c.id)?.is_some_and(|c| c.is_running());
         sink(&reader.read_new()?)?;
         if !running {
             // One more read catches what the monitor wrote just before recording the exit.

@@ -34,6 +34,9 @@ pub enum OperationError {
     /// The object is in a state that forbids the operation (HTTP 409).
     #[error("{0}")]
     Conflict(String),
+    /// What the request names does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
     /// The runtime could not start a process; `code` is docker's 125/126/127.
     #[error("{msg}")]
     Runtime { code: i32, msg: String },
@@ -55,6 +58,8 @@ pub enum OperationError {
     Context(#[from] ContextError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] crate::image::archive::ArchiveError),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
     #[error(transparent)]
@@ -89,6 +94,7 @@ impl OperationError {
         match self {
             Self::Invalid(_) => ErrorKind::Invalid,
             Self::Conflict(_) => ErrorKind::Conflict,
+            Self::NotFound(_) => ErrorKind::NotFound,
             Self::Container(ContainerError::NotFound(_))
             | Self::Ops(OpsError::Container(ContainerError::NotFound(_)))
             | Self::Create(CreateError::Container(ContainerError::NotFound(_)))

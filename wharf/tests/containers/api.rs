@@ -571,3 +571,137 @@ fn docker_cli_terminals_for_run_and_exec() {
     let out = docker(&clients()[0], &s, &["rm", "-f", "term"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn docker_cli_everyday_commands_through_the_socket() {
+    let Some((g, s)) = setup() else { return };
+    let Some(cli) = clients().into_iter().next() else {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    };
+    let d = |args: &[&str]| -> String {
+        let out = docker(&cli, &s, args);
+        assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    d(&["run", "-d", "--name", "box", "busybox", "sleep", "60"]);
+    // cp both ways, through the archive endpoints.
+    let host = g.env.path("cp");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "into the container\n").unwrap();
+    d(&["cp", host.join("in.txt").to_str().unwrap(), "box:/tmp/"]);
+    d(&[
+        "cp",
+        "box:/tmp/in.txt",
+        host.join("back.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("back.txt")).unwrap(),
+        "into the container\n"
+    );
+    let out = docker(&cli, &s, &["cp", "box:/no/such", host.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("No such container:path: box:/no/such"),
+        "{}",
+        text(&out)
+    );
+    assert!(d(&["top", "box"]).contains("sleep 60"));
+    assert!(d(&["diff", "box"]).contains("A /tmp/in.txt"));
+    assert_eq!(
+        d(&["stats", "--no-stream", "--format", "{{.Name}}", "box"]).trim(),
+        "box"
+    );
+    let tar = g.env.path("box.tar");
+    d(&["export", "-o", tar.to_str().unwrap(), "box"]);
+    let listing = super::common::tool(Command::new("tar").arg("-tf").arg(&tar));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/busybox"),
+        "{listing}"
+    );
+    // Networks and volumes.
+    d(&["network", "create", "--subnet", "10.98.0.0/24", "apinet"]);
+    assert!(d(&["network", "ls", "--format", "{{.Name}}"]).contains("apinet"));
+    d(&["network", "connect", "apinet", "box"]);
+    assert_eq!(
+        d(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.Name}}{{end}}",
+            "apinet"
+        ])
+        .trim(),
+        "box"
+    );
+    d(&["network", "disconnect", "apinet", "box"]);
+    d(&["network", "rm", "apinet"]);
+    d(&["volume", "create", "--label", "k=v", "apivol"]);
+    assert_eq!(
+        d(&["volume", "inspect", "-f", "{{.Labels.k}}", "apivol"]).trim(),
+        "v"
+    );
+    assert_eq!(d(&["volume", "ls", "-q"]).trim(), "apivol");
+    d(&["volume", "rm", "apivol"]);
+    // Images: save, load, tag, push and pull through a local registry, prune.
+    let archive = g.env.path("images.tar");
+    d(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
+    let loaded = d(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(
+        loaded.contains("Loaded image: busybox:latest"),
+        "{loaded:?}"
+    );
+    if let Some(reg) = super::common::Registry::start(None) {
+        let name = format!("{}/api/box:1", reg.host());
+        d(&["tag", "busybox", &name]);
+        assert!(d(&["push", &name]).contains("digest: sha256:"));
+        d(&["rmi", &name]);
+        d(&["pull", &name]);
+        assert!(d(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .contains(&format!("{}/api/box:1", reg.host())));
+        d(&["rmi", &name]);
+    }
+    assert!(d(&["system", "df"]).contains("Images"));
+    // docker's client sends `until` in whole seconds: a bound a second ahead keeps this
+    // second's events (the stream ends once it passes).
+    let until = || {
+        (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1)
+        .to_string()
+    };
+    let events = d(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        &until(),
+        "--filter",
+        "container=box",
+        "--format",
+        "{{.Action}}",
+    ]);
+    for action in ["create", "start"] {
+        assert!(
+            events.lines().any(|l| l == action),
+            "{action} missing: {events}"
+        );
+    }
+    d(&["rm", "-f", "box"]);
+    let destroyed = d(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        &until(),
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Actor.Attributes.name}}",
+    ]);
+    assert!(destroyed.contains("box"), "{destroyed}");
+    assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
+}
