@@ -433,6 +433,8 @@ pub struct AttachQuery {
     stream: Option<String>,
     stdin: Option<String>,
     logs: Option<String>,
+    #[serde(rename = "detachKeys")]
+    detach_keys: Option<String>,
 }
 
 /// Hijacks the connection and relays the container's stdio. Before the container starts
@@ -448,6 +450,13 @@ pub async fn attach(
             "attach with logs and without stream is not supported by wharf: use /logs",
         ));
     }
+    let keys = crate::tty::detach::parse(
+        q.detach_keys
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .unwrap_or(crate::tty::detach::DEFAULT),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let root = s.root.clone();
     let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
     let sock = if c.is_running() {
@@ -464,7 +473,7 @@ pub async fn attach(
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
-            stream::monitor(hyper_util::rt::TokioIo::new(up), sock, tty, stdin).await;
+            stream::monitor(hyper_util::rt::TokioIo::new(up), sock, tty, stdin, keys).await;
         }
     });
     Ok(stream::upgraded(tty))

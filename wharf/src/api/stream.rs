@@ -50,10 +50,10 @@ fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
 }
 
 /// Relays between the client and a monitor's attach socket until the container's output
-/// ends (the monitor closes the socket when the container exits) or the client goes.
-/// Without a terminal the output is framed; the client's input goes to the container
-/// when `stdin` was asked for.
-pub async fn monitor(conn: Conn, sock: OwnedFd, tty: bool, stdin: bool) {
+/// ends (the monitor closes the socket when the container exits), the client goes, or
+/// the client types the detach keys. Without a terminal the output is framed; the
+/// client's input goes to the container when `stdin` was asked for.
+pub async fn monitor(conn: Conn, sock: OwnedFd, tty: bool, stdin: bool, detach_keys: Vec<u8>) {
     if set_nonblocking(&sock).is_err() {
         return;
     }
@@ -96,15 +96,26 @@ pub async fn monitor(conn: Conn, sock: OwnedFd, tty: bool, stdin: bool) {
             }
         }
     };
+    let mut keys = crate::tty::detach::Matcher::new(detach_keys);
     let input = async {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = rd.read(&mut buf[1..]).await.unwrap_or(0);
+            let n = rd.read(&mut buf).await.unwrap_or(0);
             let msg: Vec<u8> = if n == 0 {
                 vec![STDIN_EOF]
             } else if stdin {
-                buf[0] = STDIN;
-                buf[..=n].to_vec()
+                // The detach keys end this client's attach and never reach the container.
+                let (pass, detached) = keys.feed(&buf[..n]);
+                if detached {
+                    return;
+                }
+                if pass.is_empty() {
+                    continue;
+                }
+                let mut m = Vec::with_capacity(pass.len() + 1);
+                m.push(STDIN);
+                m.extend_from_slice(&pass);
+                m
             } else {
                 continue;
             };

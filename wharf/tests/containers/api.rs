@@ -568,8 +568,57 @@ fn docker_cli_terminals_for_run_and_exec() {
     let (code, out) = in_terminal(format!("{cli} exec -it term sh -c 'tty; exit 5'"));
     assert_eq!(code, Some(5), "{out}");
     assert!(out.contains("/dev/pts/"), "{out}");
-    let out = docker(&clients()[0], &s, &["rm", "-f", "term"]);
+    // Detach keys typed into an attach end the attach, not the container.
+    let out = docker(
+        &clients()[0],
+        &s,
+        &["run", "-dit", "--name", "shell", "busybox", "sh"],
+    );
     assert!(out.status.success(), "{}", text(&out));
+    let mut attach = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{cli} attach --detach-keys ctrl-x shell"),
+            "/dev/null",
+        ])
+        .env("DOCKER_HOST", s.host())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = attach.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    input.write_all(b"echo typed-in\r").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    input.write_all(b"\x18").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while attach.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the detach keys did not end the attach"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(input);
+    let out = attach.wait_with_output().unwrap();
+    assert!(text(&out).contains("typed-in"), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(
+            &docker(
+                &clients()[0],
+                &s,
+                &["inspect", "-f", "{{.State.Status}}", "shell"]
+            )
+            .stdout
+        )
+        .trim(),
+        "running"
+    );
+    for name in ["term", "shell"] {
+        let out = docker(&clients()[0], &s, &["rm", "-f", name]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
 }
 
 #[test]
@@ -703,5 +752,172 @@ fn docker_cli_everyday_commands_through_the_socket() {
         "{{.Actor.Attributes.name}}",
     ]);
     assert!(destroyed.contains("box"), "{destroyed}");
+    assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
+}
+
+/// Waits until the service process has ended (after a SIGKILL).
+fn killed(s: &mut Service) {
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+}
+
+#[test]
+fn a_service_killed_mid_pull_build_or_attach_leaves_a_consistent_store() {
+    let Some((g, mut s)) = setup() else { return };
+    let Some(cli) = clients().into_iter().next() else {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    };
+    // A pull: an image with a large layer in a local registry, killed once layers move.
+    if let Some(reg) = super::common::Registry::start(None) {
+        let ctx = g.env.path("big");
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY blob /blob\n").unwrap();
+        let blob: Vec<u8> = (0..48u32 << 20)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        std::fs::write(ctx.join("blob"), blob).unwrap();
+        let name = format!("{}/big:1", reg.host());
+        g.ok(&["build", "-q", "-t", &name, ctx.to_str().unwrap()]);
+        g.ok(&["push", &name]);
+        g.ok(&["rmi", &name]);
+        let before = g.env.snapshot();
+        let mut pull = Command::new("curl")
+            .args(["-s", "-N", "-X", "POST", "--unix-socket"])
+            .arg(&s.socket)
+            .arg(format!(
+                "http://wharf/images/create?fromImage={}/big&tag=1",
+                reg.host()
+            ))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = pull.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("Downloading") {
+            let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+            assert!(
+                n > 0,
+                "the pull ended before any layer moved: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        killed(&mut s);
+        let _ = pull.wait();
+        // Nothing half pulled is an image; the next service pulls it whole.
+        assert!(
+            !g.ok(&["images"]).contains("big"),
+            "a killed pull left an image"
+        );
+        s = Service::start(&g, "0");
+        let out = docker(&cli, &s, &["pull", &name]);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = docker(
+            &cli,
+            &s,
+            &[
+                "run",
+                "--rm",
+                &name,
+                "sh",
+                "-c",
+                "test -s /blob && echo whole",
+            ],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "whole\n",
+            "{}",
+            text(&out)
+        );
+        g.ok(&["rmi", &name]);
+        g.ok(&["image", "prune", "-f"]);
+        // The store is back where it was, but for the database and the leftovers of
+        // the killed pull that no image uses, which prune removes.
+        let after = g.env.snapshot();
+        let blobs = |v: &Vec<(PathBuf, u64)>| {
+            v.iter()
+                .filter(|(p, _)| p.to_string_lossy().contains("/images/blobs/"))
+                .count()
+        };
+        assert_eq!(blobs(&after), blobs(&before), "blobs left behind");
+    }
+    // A build: killed while a RUN step's container runs; the next build through the next
+    // service removes what it left.
+    let ctx = g.env.path("slow");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN sleep 3; echo done > /done\n",
+    )
+    .unwrap();
+    let mut build = Command::new(&cli)
+        .env("DOCKER_HOST", s.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-t", "slow", ctx.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    g.until(20, "the RUN step's container", || {
+        (!g.ok(&["ps", "-a", "-q"]).trim().is_empty()).then_some(())
+    });
+    killed(&mut s);
+    let _ = build.wait();
+    s = Service::start(&g, "0");
+    let out = docker(&cli, &s, &["build", "-t", "slow", ctx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    g.until(20, "the killed build's container gone", || {
+        g.ok(&["ps", "-a", "-q"]).trim().is_empty().then_some(())
+    });
+    // An attach: the container outlives the service and the next one attaches again.
+    let out = docker(
+        &cli,
+        &s,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.2; done",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let mut attach = Command::new(&cli)
+        .env("DOCKER_HOST", s.host())
+        .args(["attach", "--no-stdin", "talker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = attach.stdout.take().unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        std::io::Read::read(&mut out, &mut buf).unwrap() > 0,
+        "the attach relayed nothing"
+    );
+    killed(&mut s);
+    let _ = attach.wait();
+    assert_eq!(g.inspect("talker", "{{.State.Status}}"), "running");
+    s = Service::start(&g, "0");
+    let mut attach = Command::new(&cli)
+        .env("DOCKER_HOST", s.host())
+        .args(["attach", "--no-stdin", "talker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = attach.stdout.take().unwrap();
+    assert!(
+        std::io::Read::read(&mut out, &mut buf).unwrap() > 0,
+        "the second attach relayed nothing"
+    );
+    let _ = attach.kill();
+    let _ = attach.wait();
+    g.ok(&["rm", "-f", "talker"]);
     assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
 }
