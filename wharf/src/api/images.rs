@@ -443,3 +443,24 @@ pub async fn auth(body: Bytes) -> Result<Json<Value>, ApiError> {
         json!({"Status": "Login Succeeded", "IdentityToken": ""}),
     ))
 }
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    term: String,
+    limit: Option<usize>,
+}
+
+/// `GET /images/search`: a registry's catalog filtered by the term.
+pub async fn search(Query(q): Query<SearchQuery>) -> Result<Json<Vec<Value>>, ApiError> {
+    let limit = q.limit.filter(|l| *l > 0).unwrap_or(25);
+    let found = blocking(move || Ok(op::search(&q.term, limit, false)?)).await?;
+    Ok(Json(
+        found
+            .iter()
+            .map(|f| {
+                json!({"name": f.name, "description": "", "star_count": 0,
+                       "is_official": false, "is_automated": false})
+            })
+            .collect(),
+    ))
+}

@@ -349,6 +349,7 @@ fn routes() -> Router<AppState> {
         )
         .route("/images/json", get(images::list))
         .route("/images/get", get(images::save))
+        .route("/images/search", get(images::search))
         .route(
             "/images/load",
             post(images::load).layer(axum::extract::DefaultBodyLimit::disable()),

@@ -40,10 +40,31 @@ impl Drop for Service {
 }
 
 pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
+    let help = matches!(
+        a.args.first().map(String::as_str),
+        None | Some("-h" | "--help")
+    );
+    if help {
+        println!("Usage: wharf compose [COMPOSE OPTIONS] COMMAND [ARGS...]\n");
+        println!(
+            "Runs the compose provider (docker-compose, or WHARF_COMPOSE_PROVIDER) against an"
+        );
+        println!(
+            "Engine API socket wharf serves for the command's time. The provider's help follows.\n"
+        );
+    }
     let Some(compose) = provider() else {
         eprintln!("wharf compose: no compose provider found: install docker-compose (apt-get install docker-compose) or set WHARF_COMPOSE_PROVIDER");
         return Err(Exit(125).into());
     };
+    if help {
+        let status = Command::new(&compose).arg("--help").status()?;
+        return if status.success() {
+            Ok(())
+        } else {
+            Err(Exit(1).into())
+        };
+    }
     let run_dir = Path::new("/run/wharf");
     std::fs::create_dir_all(run_dir)?;
     let dir = tempfile::Builder::new()

@@ -22,6 +22,7 @@ mod pull;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod stats;
 mod system;
 mod tag;
@@ -102,6 +103,8 @@ enum Command {
     Push(pull::PushArgs),
     /// Log in to a registry
     Login(pull::LoginArgs),
+    /// Search a registry's catalog for images
+    Search(search::Args),
     /// Log out from a registry
     Logout(pull::LogoutArgs),
     /// Manage images
@@ -375,6 +378,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pull(a) => ImageCommand::Pull(a),
         Command::Push(a) => ImageCommand::Push(a),
         Command::Login(a) => return pull::login(a),
+        Command::Search(a) => return search::run(a),
         Command::Logout(a) => return pull::logout(a),
     };
     match cmd {

@@ -467,6 +467,36 @@ pub fn push(
 }
 
 /// Checks credentials against a registry, as `login` does.
+/// The repositories a registry lists in its catalog (`/v2/_catalog`), every page.
+pub fn catalog(domain: &str, opts: &Options) -> Result<Vec<String>, RegistryError> {
+    let r = ImageRef {
+        domain: domain.to_string(),
+        path: "catalog".into(),
+        tag: Some("latest".into()),
+        digest: None,
+    };
+    let client = client(domain, opts);
+    let auth = auth(opts);
+    let oref = oci_ref(&r);
+    let err = wrap(&r);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut all: Vec<String> = Vec::new();
+        loop {
+            const PAGE: usize = 100;
+            let page = client
+                .catalog(&oref, &auth, Some(PAGE), all.last().map(String::as_str))
+                .await
+                .map_err(&err)?;
+            let n = page.repositories.len();
+            all.extend(page.repositories);
+            if n < PAGE {
+                return Ok(all);
+            }
+        }
+    })
+}
+
 pub fn login(domain: &str, opts: &Options) -> Result<(), RegistryError> {
     let r = ImageRef {
         domain: domain.to_string(),

@@ -269,3 +269,34 @@ pub fn prune(root: &Path, all: bool) -> Result<crate::image::remove::Report, Ope
     }
     Ok(r)
 }
+
+/// One search result, with docker's fields (a registry's catalog has no stars).
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub name: String,
+}
+
+/// docker's `search TERM`: the repositories of the registry the term names (`HOST/text`,
+/// else the default registry) whose name contains the text, at most `limit`.
+pub fn search(term: &str, limit: usize, insecure: bool) -> Result<Vec<Found>, OperationError> {
+    let (domain, text) = match term.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => {
+            (host.to_string(), rest.to_string())
+        }
+        _ => (
+            crate::image::reference::DEFAULT_DOMAIN.to_string(),
+            term.to_string(),
+        ),
+    };
+    let opts = registry_options(&domain, insecure, None);
+    let text = text.to_ascii_lowercase();
+    let mut found: Vec<Found> = registry::catalog(&domain, &opts)?
+        .into_iter()
+        .filter(|r| r.to_ascii_lowercase().contains(&text))
+        .map(|r| Found {
+            name: format!("{domain}/{r}"),
+        })
+        .collect();
+    found.truncate(limit);
+    Ok(found)
+}

@@ -267,6 +267,30 @@ fn docker_cli_runs_containers_through_the_socket() {
         ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "running v");
+    // logs -f follows until the container ends.
+    let out = docker(
+        cli,
+        &s,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "brief",
+            "busybox",
+            "sh",
+            "-c",
+            "echo a; sleep 0.5; echo b",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = docker(cli, &s, &["logs", "-f", "brief"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a\nb\n",
+        "{}",
+        text(&out)
+    );
+    assert!(docker(cli, &s, &["rm", "brief"]).status.success());
     let out = docker(cli, &s, &["stop", "-t", "1", "web"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(g.inspect("web", "{{.State.Status}}"), "exited");
@@ -705,6 +729,17 @@ fn docker_cli_everyday_commands_through_the_socket() {
         let name = format!("{}/api/box:1", reg.host());
         d(&["tag", "busybox", &name]);
         assert!(d(&["push", &name]).contains("digest: sha256:"));
+        // search reads the registry's catalog, through the API and the CLI alike.
+        let hits = d(&[
+            "search",
+            "--format",
+            "{{.Name}}",
+            &format!("{}/box", reg.host()),
+        ]);
+        assert_eq!(hits.trim(), format!("{}/api/box", reg.host()));
+        assert!(g
+            .ok(&["search", &format!("{}/api", reg.host())])
+            .contains("/api/box"));
         d(&["rmi", &name]);
         d(&["pull", &name]);
         assert!(d(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
