@@ -410,8 +410,29 @@ pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
     }
 }
 
+/// Whether `dir` is on a cgroup filesystem (v1 or v2), not a plain directory.
+fn on_cgroupfs(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes into the zeroed struct we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a struct of the right type.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    matches!(
+        st.f_type,
+        libc::CGROUP_SUPER_MAGIC | libc::CGROUP2_SUPER_MAGIC
+    )
+}
+
 /// Removes a cgroup and its sub-cgroups in every hierarchy, deepest first; a cgroup that still
-/// has processes stays (rmdir refuses), so this never disturbs a user of it.
+/// has processes stays (rmdir refuses), so this never disturbs a user of it. Where a
+/// controller is not mounted, /sys/fs/cgroup/NAME is a plain directory of the tmpfs, in which
+/// podman (cgroupfs manager) still makes its parent and writes a `tasks` file: those
+/// directories are removed with their files.
 pub fn remove_empty_cgroups(path: &str) {
     fn remove(dir: &Path) {
         if let Ok(entries) = std::fs::read_dir(dir) {
@@ -421,7 +442,9 @@ pub fn remove_empty_cgroups(path: &str) {
                 }
             }
         }
-        let _ = std::fs::remove_dir(dir);
+        if std::fs::remove_dir(dir).is_err() && dir.is_dir() && !on_cgroupfs(dir) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
     for d in cgroup_dirs(path) {
         remove(&d);

@@ -58,11 +58,6 @@ fn docker(host: &str) -> Command {
     c
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -191,7 +186,7 @@ fn bench() -> Result<(), String> {
             }
         }
     }
-    let medians: Vec<Duration> = samples.iter_mut().map(|s| median(s)).collect();
+    let medians: Vec<Duration> = samples.iter_mut().map(|s| support::median(s)).collect();
     let base = medians[rows.len() - 1];
     println!(
         "docker run --rm --network none busybox true through each API socket, {runs} samples each, interleaved; median and ratio to dockerd"

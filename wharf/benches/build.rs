@@ -44,11 +44,6 @@ fn run(mut c: Command, what: &str) -> Result<Duration, String> {
     Ok(took)
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -208,14 +203,14 @@ fn main() {
         );
         let base: Vec<Duration> = [&mut cold, &mut cached, &mut changed]
             .into_iter()
-            .map(|c| median(&mut c[0]))
+            .map(|c| support::median(&mut c[0]))
             .collect();
         for (i, t) in tools.iter().enumerate() {
             let cells: Vec<String> = [&mut cold, &mut cached, &mut changed]
                 .into_iter()
                 .zip(&base)
                 .map(|(c, b)| {
-                    let m = median(&mut c[i]);
+                    let m = support::median(&mut c[i]);
                     format!(
                         "{:>7.1}ms {:>5.2}x",
                         m.as_secs_f64() * 1000.0,

@@ -36,11 +36,6 @@ fn output(mut c: Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -242,7 +237,8 @@ fn main() {
         }
     }
     common::remove_network_state(&w.root);
-    common::remove_empty_cgroup_parents(&["wharf", "libpod_parent/conmon", "libpod_parent"]);
+    common::remove_cgroup_tree("libpod_parent");
+    common::remove_empty_cgroup_parents(&["wharf"]);
     drop(hugetlb);
     drop(host_changes);
     if let Err(e) = result {
@@ -312,7 +308,7 @@ fn measure(
     run_costs(&mut rows, runs)?;
     let medians: Vec<(String, Duration)> = rows
         .iter_mut()
-        .map(|(n, _, s)| (n.clone(), median(s)))
+        .map(|(n, _, s)| (n.clone(), support::median(s)))
         .collect();
     let get = |n: &str| medians.iter().find(|(m, _)| m == n).map(|m| m.1).unwrap();
     println!("run --rm busybox true, {runs} samples each, interleaved; median");
@@ -437,7 +433,7 @@ fn measure(
             let _ = w.cmd(hull).args(["rm", "-f", &format!("p{i}")]).output();
         }
     }
-    let (f, l) = (median(&mut first), median(&mut last));
+    let (f, l) = (support::median(&mut first), support::median(&mut last));
     println!("run -d with two published ports (wharf + hull), median of 3 rounds:");
     println!("  1st container  {:>7.1}ms", ms(f));
     println!(

@@ -62,11 +62,6 @@ fn sample(rows: &mut [Row], runs: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -161,7 +156,7 @@ fn main() {
     }
     let medians: Vec<(String, Duration)> = rows
         .iter_mut()
-        .map(|r| (r.name.clone(), median(&mut r.samples)))
+        .map(|r| (r.name.clone(), support::median(&mut r.samples)))
         .collect();
     let base = medians[0].1;
     println!(
@@ -195,5 +190,6 @@ fn main() {
     let mut reset = podman();
     reset.args(["system", "reset", "--force"]);
     let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
-    common::remove_empty_cgroup_parents(&["wharf", "libpod_parent/conmon", "libpod_parent"]);
+    common::remove_cgroup_tree("libpod_parent");
+    common::remove_empty_cgroup_parents(&["wharf"]);
 }

@@ -190,7 +190,8 @@ impl Remote {
         }
     }
 
-    fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
+    /// Sends a window size: to the monitor as a message, or to the pty master itself.
+    pub fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
         match self {
             Remote::Monitor(f) => {
                 let mut msg = vec![RESIZE];

@@ -42,3 +42,9 @@ pub fn rootfs_tar(out: &Path, applets: &[&str]) {
     }
     b.into_inner().unwrap();
 }
+
+/// The median of the samples (sorted in place).
+pub fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
+    v.sort();
+    v[v.len() / 2]
+}

@@ -10,14 +10,10 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::images::json_lines;
-use super::AppState;
+use super::{truthy, AppState};
 use crate::build::Options;
 use crate::operations::build as opbuild;
 use crate::operations::OperationError;
-
-fn truthy(v: Option<&String>) -> bool {
-    v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true"))
-}
 
 fn json_map(v: Option<&String>, what: &str) -> Result<BTreeMap<String, String>, ApiError> {
     match v.filter(|v| !v.is_empty()) {
@@ -58,22 +54,23 @@ pub async fn build(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let labels = json_map(get("labels"), "labels")?;
-    let quiet = truthy(get("q"));
-    let keep = get("rm").is_some_and(|v| v == "0" || v == "false") && !truthy(get("forcerm"));
+    let quiet = truthy(get("q").map(String::as_str));
+    let keep = get("rm").is_some_and(|v| v == "0" || v == "false")
+        && !truthy(get("forcerm").map(String::as_str));
     let runtime_path =
         crate::runtime::resolve(&s.runtime).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut o = Options {
         tags,
         build_args,
         target: get("target").filter(|t| !t.is_empty()).cloned(),
-        no_cache: truthy(get("nocache")),
+        no_cache: truthy(get("nocache").map(String::as_str)),
         labels,
         network: get("networkmode")
             .filter(|n| !n.is_empty() && *n != "default")
             .cloned()
             .unwrap_or_default(),
         runtime_path,
-        pull: truthy(get("pull")),
+        pull: truthy(get("pull").map(String::as_str)),
         keep_intermediates: keep,
         ..Default::default()
     };

@@ -13,18 +13,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{blocking, ApiError};
-use super::{create, stream, AppState};
+use super::{create, stream, truthy, AppState};
 use crate::container::{self, Container};
 use crate::context::{Access, Context};
 use crate::operations::container as op;
 use crate::operations::logs as oplogs;
 use crate::operations::OperationError;
-
-/// docker's boolean query values: "1", "true", "True"...
-fn truthy(v: &Option<String>) -> bool {
-    v.as_deref()
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-}
 
 /// docker's `filters` query: `{"key": ["v1", "v2"]}` (or `{"key": {"v1": true}}`) as
 /// `key=value` entries.
@@ -133,7 +127,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let o = op::ListOptions {
-        all: truthy(&q.all),
+        all: truthy(q.all.as_deref()),
         last: q.limit.filter(|l| *l > 0).unwrap_or(0) as usize,
         filters: filters(&q.filters)?,
     };
@@ -290,7 +284,12 @@ pub async fn remove(
     Query(q): Query<RemoveQuery>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let c = op::remove(&s.root, &id, truthy(&q.force), truthy(&q.v))?;
+        let c = op::remove(
+            &s.root,
+            &id,
+            truthy(q.force.as_deref()),
+            truthy(q.v.as_deref()),
+        )?;
         if let Ok(mut p) = s.pending_attach.lock() {
             p.remove(&c.id);
         }
@@ -377,19 +376,19 @@ pub async fn logs(
     UrlPath(id): UrlPath<String>,
     Query(q): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
-    let (want_out, want_err) = (truthy(&q.stdout), truthy(&q.stderr));
+    let (want_out, want_err) = (truthy(q.stdout.as_deref()), truthy(q.stderr.as_deref()));
     if !want_out && !want_err {
         return Err(ApiError::bad_request(
             "Bad parameters: you must choose at least one stream",
         ));
     }
     let o = oplogs::LogOptions {
-        follow: truthy(&q.follow),
+        follow: truthy(q.follow.as_deref()),
         tail: oplogs::parse_tail(q.tail.as_deref().unwrap_or("all"))?,
         since: unix_bound(&q.since)?,
         until: unix_bound(&q.until)?,
     };
-    let timestamps = truthy(&q.timestamps);
+    let timestamps = truthy(q.timestamps.as_deref());
     let root = s.root.clone();
     let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
     let tty = c.spec.config.tty;
@@ -445,7 +444,7 @@ pub async fn attach(
     Query(q): Query<AttachQuery>,
     mut req: Request,
 ) -> Result<Response, ApiError> {
-    if truthy(&q.logs) && !truthy(&q.stream) {
+    if truthy(q.logs.as_deref()) && !truthy(q.stream.as_deref()) {
         return Err(ApiError::bad_request(
             "attach with logs and without stream is not supported by wharf: use /logs",
         ));
@@ -469,7 +468,7 @@ pub async fn attach(
         mine
     };
     let tty = c.spec.config.tty;
-    let stdin = truthy(&q.stdin);
+    let stdin = truthy(q.stdin.as_deref());
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
@@ -479,10 +478,11 @@ pub async fn attach(
     Ok(stream::upgraded(tty))
 }
 
+/// A window size, as resize requests give it.
 #[derive(Deserialize)]
 pub struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
+    pub h: Option<u16>,
+    pub w: Option<u16>,
 }
 
 pub async fn resize(
@@ -499,16 +499,9 @@ pub async fn resize(
         }
         let sock = crate::attach::connect_to(&container::dir(&s.root, &c.id))
             .map_err(OperationError::from)?;
-        let (h, w) = (q.h.unwrap_or(0), q.w.unwrap_or(0));
-        let mut msg = vec![crate::attach::RESIZE];
-        msg.extend_from_slice(&h.to_le_bytes());
-        msg.extend_from_slice(&w.to_le_bytes());
-        nix::sys::socket::send(
-            std::os::fd::AsRawFd::as_raw_fd(&sock),
-            &msg,
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .map_err(OperationError::from)?;
+        crate::attach::Remote::Monitor(sock)
+            .resize(q.h.unwrap_or(0), q.w.unwrap_or(0))
+            .map_err(OperationError::from)?;
         Ok(StatusCode::OK.into_response())
     })
     .await
@@ -709,11 +702,8 @@ pub async fn stats(
     UrlPath(id): UrlPath<String>,
     Query(q): Query<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let stream = q
-        .stream
-        .as_deref()
-        .is_none_or(|v| matches!(v, "1" | "true" | "True"));
-    let one_shot = !stream && truthy(&q.one_shot);
+    let stream = q.stream.is_none() || truthy(q.stream.as_deref());
+    let one_shot = !stream && truthy(q.one_shot.as_deref());
     let root = s.root.clone();
     let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();

@@ -89,7 +89,8 @@ struct StartBody {
     detach: bool,
 }
 
-fn take_request(s: &AppState, id: &str) -> Result<(ExecRequest, bool), ApiError> {
+/// Runs `f` on the exec instance `id`.
+fn with_entry<T>(s: &AppState, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Result<T, ApiError> {
     let mut execs = s
         .execs
         .lock()
@@ -97,34 +98,37 @@ fn take_request(s: &AppState, id: &str) -> Result<(ExecRequest, bool), ApiError>
     let e = execs
         .get_mut(id)
         .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
-    if e.running || e.exit_code.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Error: Exec command {id} has already run"),
-        ));
-    }
-    e.running = true;
-    Ok((e.req.clone(), e.stdin))
+    Ok(f(e))
+}
+
+/// Marks the instance running; what to run, and whether the client's input goes to it.
+fn take_request(s: &AppState, id: &str) -> Result<(ExecRequest, bool), ApiError> {
+    with_entry(s, id, |e| {
+        if e.running || e.exit_code.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("Error: Exec command {id} has already run"),
+            ));
+        }
+        e.running = true;
+        Ok((e.req.clone(), e.stdin))
+    })?
 }
 
 /// Records the exec's end: its exit code, for inspect.
 fn finish(s: &AppState, id: &str, code: i32) {
-    if let Ok(mut execs) = s.execs.lock() {
-        if let Some(e) = execs.get_mut(id) {
-            e.running = false;
-            e.exit_code = Some(code);
-            e.master = None;
-        }
-    }
+    let _ = with_entry(s, id, |e| {
+        e.running = false;
+        e.exit_code = Some(code);
+        e.master = None;
+    });
 }
 
 fn set_process(s: &AppState, id: &str, pid: u32, master: Option<Arc<OwnedFd>>) {
-    if let Ok(mut execs) = s.execs.lock() {
-        if let Some(e) = execs.get_mut(id) {
-            e.pid = pid as i32;
-            e.master = master;
-        }
-    }
+    let _ = with_entry(s, id, |e| {
+        e.pid = pid as i32;
+        e.master = master;
+    });
 }
 
 /// The exit code for a finished runtime, docker's 126/127 when it could not start.
@@ -371,36 +375,14 @@ async fn relay_master(
     Some(wr)
 }
 
-#[derive(Deserialize)]
-pub struct ResizeQuery {
-    h: Option<u16>,
-    w: Option<u16>,
-}
-
 pub async fn resize(
     State(s): State<AppState>,
     UrlPath(id): UrlPath<String>,
-    Query(q): Query<ResizeQuery>,
+    Query(q): Query<super::containers::ResizeQuery>,
 ) -> Result<Response, ApiError> {
-    let master = {
-        let execs = s
-            .execs
-            .lock()
-            .map_err(|_| ApiError::internal("exec table poisoned"))?;
-        let e = execs
-            .get(&id)
-            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
-        e.master.clone()
-    };
-    if let Some(m) = master {
-        let ws = libc::winsize {
-            ws_row: q.h.unwrap_or(0),
-            ws_col: q.w.unwrap_or(0),
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads a winsize we own.
-        unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    if let Some(m) = with_entry(&s, &id, |e| e.master.clone())? {
+        crate::tty::term::set_window_size(m.as_fd(), q.h.unwrap_or(0), q.w.unwrap_or(0))
+            .map_err(OperationError::from)?;
     }
     Ok(StatusCode::OK.into_response())
 }
@@ -409,13 +391,11 @@ pub async fn inspect(
     State(s): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let execs = s
-        .execs
-        .lock()
-        .map_err(|_| ApiError::internal("exec table poisoned"))?;
-    let e = execs
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
+    with_entry(&s, &id, |e| inspected(&id, e)).map(Json)
+}
+
+/// docker's ExecInspectResponse.
+fn inspected(id: &str, e: &Entry) -> Value {
     let (entrypoint, args) = e
         .req
         .command
@@ -423,7 +403,7 @@ pub async fn inspect(
         .map_or((String::new(), Vec::new()), |(a, b)| {
             (a.clone(), b.to_vec())
         });
-    Ok(Json(json!({
+    json!({
         "ID": id,
         "Running": e.running,
         "ExitCode": e.exit_code,
@@ -441,5 +421,5 @@ pub async fn inspect(
         "ContainerID": e.container,
         "DetachKeys": "",
         "Pid": e.pid,
-    })))
+    })
 }

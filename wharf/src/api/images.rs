@@ -329,10 +329,7 @@ pub async fn remove(
     UrlPath(name): UrlPath<String>,
     Query(q): Query<RemoveQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let force = q
-        .force
-        .as_deref()
-        .is_some_and(|f| matches!(f, "1" | "true" | "True"));
+    let force = super::truthy(q.force.as_deref());
     let r = blocking(move || Ok(op::remove(&s.root, &name, force)?)).await?;
     let mut out: Vec<Value> = r.untagged.iter().map(|u| json!({"Untagged": u})).collect();
     out.extend(r.deleted.iter().map(|d| json!({"Deleted": d.to_string()})));

@@ -96,6 +96,11 @@ pub struct Shared {
 
 pub type AppState = Arc<Shared>;
 
+/// docker's boolean query values ("1", "true", "True"...); absent is false.
+pub fn truthy(v: Option<&str>) -> bool {
+    v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
 /// Serves until idle for `idle`, or forever.
 pub fn serve(o: ServiceOptions) -> Result<(), ServiceError> {
     let rt = tokio::runtime::Builder::new_multi_thread()

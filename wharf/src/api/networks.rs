@@ -253,10 +253,7 @@ pub async fn volume_remove(
     UrlPath(name): UrlPath<String>,
     Query(q): Query<ForceQuery>,
 ) -> Result<Response, ApiError> {
-    let force = q
-        .force
-        .as_deref()
-        .is_some_and(|f| matches!(f, "1" | "true" | "True"));
+    let force = super::truthy(q.force.as_deref());
     blocking(move || Ok(opvol::remove(&s.root, &name, force)?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

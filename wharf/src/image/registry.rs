@@ -131,6 +131,15 @@ fn auth(opts: &Options) -> RegistryAuth {
     }
 }
 
+/// What every registry call sets up: the client for the reference's registry, the
+/// credentials, the reference in oci-client's terms and a runtime to drive them.
+fn session(
+    r: &ImageRef,
+    opts: &Options,
+) -> Result<(Client, RegistryAuth, Reference, tokio::runtime::Runtime), RegistryError> {
+    Ok((client(&r.domain, opts), auth(opts), oci_ref(r), runtime()?))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -210,11 +219,8 @@ pub fn pull(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pulled, RegistryError> {
-    let client = client(&r.domain, opts);
-    let auth = auth(opts);
-    let oref = oci_ref(r);
+    let (client, auth, oref, rt) = session(r, opts)?;
     let err = wrap(r);
-    let rt = runtime()?;
     let (manifest_body, top_digest) = rt.block_on(async {
         client
             .auth(&oref, &auth, RegistryOperation::Pull)
@@ -389,11 +395,8 @@ pub fn push(
         digest: img.manifest_digest.clone(),
         source,
     })?;
-    let client = client(&r.domain, opts);
-    let auth = auth(opts);
-    let oref = oci_ref(r);
+    let (client, auth, oref, rt) = session(r, opts)?;
     let err = wrap(r);
-    let rt = runtime()?;
     let blobs = ctx.blobs.clone();
     let layers: Vec<(Digest, u64)> = m
         .layers
@@ -466,20 +469,21 @@ pub fn push(
     })
 }
 
-/// Checks credentials against a registry, as `login` does.
-/// The repositories a registry lists in its catalog (`/v2/_catalog`), every page.
-pub fn catalog(domain: &str, opts: &Options) -> Result<Vec<String>, RegistryError> {
-    let r = ImageRef {
+/// A reference in `domain` for calls about the registry itself, not one repository.
+fn in_registry(domain: &str, path: &str) -> ImageRef {
+    ImageRef {
         domain: domain.to_string(),
-        path: "catalog".into(),
+        path: path.into(),
         tag: Some("latest".into()),
         digest: None,
-    };
-    let client = client(domain, opts);
-    let auth = auth(opts);
-    let oref = oci_ref(&r);
+    }
+}
+
+/// The repositories a registry lists in its catalog (`/v2/_catalog`), every page.
+pub fn catalog(domain: &str, opts: &Options) -> Result<Vec<String>, RegistryError> {
+    let r = in_registry(domain, "catalog");
+    let (client, auth, oref, rt) = session(&r, opts)?;
     let err = wrap(&r);
-    let rt = runtime()?;
     rt.block_on(async {
         let mut all: Vec<String> = Vec::new();
         loop {
@@ -497,18 +501,11 @@ pub fn catalog(domain: &str, opts: &Options) -> Result<Vec<String>, RegistryErro
     })
 }
 
+/// Checks credentials against a registry, as `login` does.
 pub fn login(domain: &str, opts: &Options) -> Result<(), RegistryError> {
-    let r = ImageRef {
-        domain: domain.to_string(),
-        path: "library/wharf-login-check".into(),
-        tag: Some("latest".into()),
-        digest: None,
-    };
-    let client = client(domain, opts);
-    let auth = auth(opts);
-    let oref = oci_ref(&r);
+    let r = in_registry(domain, "library/wharf-login-check");
+    let (client, auth, oref, rt) = session(&r, opts)?;
     let err = wrap(&r);
-    let rt = runtime()?;
     let checked = rt.block_on(async {
         // A token registry checks the credentials when it issues the token.
         client

@@ -176,22 +176,7 @@ pub fn remove_empty_cgroup_parents(parents: &[&str]) {
 /// Removes the cgroup `name` below every hierarchy's root with everything below it,
 /// deepest first (an engine's parent cgroup and the ones its containers left).
 pub fn remove_cgroup_tree(name: &str) {
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    for h in hierarchies.flatten() {
-        let top = h.path().join(name);
-        let mut dirs: Vec<PathBuf> = walkdir::WalkDir::new(&top)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_dir())
-            .map(|e| e.into_path())
-            .collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        for d in dirs {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
+    integration::remove_empty_cgroups(name);
 }
 
 /// podman with all its state inside `dir`, so tests never touch the host's storage.

@@ -105,7 +105,7 @@ fn setup() -> Option<(Guard, Service)> {
 
 #[test]
 fn ping_versions_and_errors_as_dockerd_sends_them() {
-    let Some((_g, s)) = setup() else { return };
+    let Some((g, s)) = setup() else { return };
     let out = Command::new("curl")
         .args(["-s", "-i", "--unix-socket"])
         .arg(&s.socket)
@@ -155,6 +155,30 @@ fn ping_versions_and_errors_as_dockerd_sends_them() {
     );
     let (code, body) = s.curl("POST", "/containers/create", Some(r#"{"Image":"nosuch"}"#));
     assert_eq!(code, 404, "{body}");
+    let (code, body) = s.curl("GET", "/containers/json?all=1", None);
+    // A huge body is refused, and a client that never finishes its request holds
+    // nobody else up.
+    let huge = format!(
+        "{{\"Image\":\"busybox\",\"Labels\":{{\"k\":\"{}\"}}}}",
+        "x".repeat(3 << 20)
+    );
+    let big = g.env.path("huge.json");
+    std::fs::write(&big, huge).unwrap();
+    let (code, _) = s.curl(
+        "POST",
+        "/containers/create",
+        Some(&format!("@{}", big.display())),
+    );
+    assert_eq!(code, 413);
+    let mut slow = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    slow.write_all(
+        b"POST /containers/create HTTP/1.1\r\nHost: wharf\r\nContent-Length: 100\r\n\r\n{\"Ima",
+    )
+    .unwrap();
+    let mut half = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    half.write_all(b"GET /_ping HTTP/1.1\r\nHost: wh").unwrap();
+    assert_eq!(s.curl("GET", "/_ping", None), (200, "OK".to_string()));
+    drop((slow, half));
     let (code, body) = s.curl("GET", "/containers/json?all=1", None);
     assert_eq!(
         (code, body.as_str()),
