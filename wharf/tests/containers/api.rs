@@ -155,7 +155,6 @@ fn ping_versions_and_errors_as_dockerd_sends_them() {
     );
     let (code, body) = s.curl("POST", "/containers/create", Some(r#"{"Image":"nosuch"}"#));
     assert_eq!(code, 404, "{body}");
-    let (code, body) = s.curl("GET", "/containers/json?all=1", None);
     // A huge body is refused, and a client that never finishes its request holds
     // nobody else up.
     let huge = format!(
