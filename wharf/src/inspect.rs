@@ -47,6 +47,8 @@ pub struct ImageInspect {
     pub architecture: String,
     pub os: String,
     pub size: u64,
+    /// docker 20.10's field (its API 1.41 requires it): the size again, layers included.
+    pub virtual_size: u64,
     pub graph_driver: Value,
     #[serde(rename = "RootFS")]
     pub root_fs: Value,
@@ -77,6 +79,7 @@ pub fn image(ctx: &Context, img: &ImageRow) -> Result<ImageInspect, ImageError> 
         architecture: cfg.architecture,
         os: cfg.os,
         size: img.size,
+        virtual_size: img.size,
         graph_driver: json!({
             "Data": { "LowerDir": lower.join(":") },
             "Name": "overlay",

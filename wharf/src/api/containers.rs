@@ -9,6 +9,7 @@ use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bollard_stubs::models as m;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -67,7 +68,10 @@ pub async fn create(
     let c = blocking(move || Ok(op::create(&s.root, opts, op::Missing::Fail)?.0)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"Id": c.id, "Warnings": []})),
+        Json(m::ContainerCreateResponse {
+            id: c.id,
+            warnings: Vec::new(),
+        }),
     )
         .into_response())
 }
@@ -79,7 +83,8 @@ pub struct ListQuery {
     filters: Option<String>,
 }
 
-/// docker's ContainerSummary.
+/// docker's ContainerSummary. (JSON rather than bollard's ContainerSummaryInner, which
+/// types Mounts as create-time mounts where dockerd sends mount points.)
 pub fn summary(c: &Container) -> Value {
     let labels: HashMap<&String, &String> = c.spec.config.labels.iter().collect();
     let ports: Vec<Value> = c
@@ -298,11 +303,12 @@ pub async fn remove(
     .await
 }
 
-pub async fn prune(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn prune(State(s): State<AppState>) -> Result<Json<m::ContainerPruneResponse>, ApiError> {
     let p = blocking(move || Ok(op::prune(&s.root)?)).await?;
-    Ok(Json(
-        json!({"ContainersDeleted": p.ids, "SpaceReclaimed": p.reclaimed}),
-    ))
+    Ok(Json(m::ContainerPruneResponse {
+        containers_deleted: Some(p.ids),
+        space_reclaimed: Some(p.reclaimed as i64),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -334,10 +340,19 @@ pub async fn wait(
     let root = s.root.clone();
     tokio::task::spawn_blocking(move || {
         let body = match op::wait_for(&root, &c, wanted, &|| !tx.is_closed()) {
-            Ok(Some(code)) => json!({"StatusCode": code, "Error": null}),
+            Ok(Some(code)) => m::ContainerWaitResponse {
+                status_code: code.into(),
+                error: None,
+            },
             Ok(None) => return,
-            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+            Err(e) => m::ContainerWaitResponse {
+                status_code: -1,
+                error: Some(m::ContainerWaitResponseError {
+                    message: Some(e.to_string()),
+                }),
+            },
         };
+        let body = serde_json::to_string(&body).unwrap_or_default();
         let _ = tx.send(Bytes::from(format!("{body}\n")));
     });
     let body = futures_util::stream::once(async move {
@@ -516,7 +531,7 @@ pub async fn top(
     State(s): State<AppState>,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<TopQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<m::ContainerTopResponse>, ApiError> {
     let opts: Vec<String> = q
         .ps_args
         .unwrap_or_default()
@@ -525,7 +540,10 @@ pub async fn top(
         .collect();
     let table = blocking(move || Ok(op::top(&s.root, &id, &opts)?)).await?;
     let (titles, processes) = op::split_top(&table);
-    Ok(Json(json!({"Titles": titles, "Processes": processes})))
+    Ok(Json(m::ContainerTopResponse {
+        titles: Some(titles),
+        processes: Some(processes),
+    }))
 }
 
 pub async fn changes(
@@ -538,10 +556,14 @@ pub async fn changes(
         'A' => 1,
         _ => 2,
     };
-    let v: Vec<Value> = list
+    let v: Vec<m::ContainerChangeResponseItem> = list
         .iter()
-        .map(|c| json!({"Path": c.path, "Kind": kind(c.kind)}))
+        .map(|c| m::ContainerChangeResponseItem {
+            path: c.path.clone(),
+            kind: kind(c.kind),
+        })
         .collect();
+    // docker's nil slice when nothing changed.
     Ok(Json(if v.is_empty() { Value::Null } else { json!(v) }))
 }
 

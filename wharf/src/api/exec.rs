@@ -79,7 +79,8 @@ pub async fn create(
         .lock()
         .map_err(|_| ApiError::internal("exec table poisoned"))?
         .insert(exec_id.clone(), entry);
-    Ok((StatusCode::CREATED, Json(json!({"Id": exec_id}))).into_response())
+    let created = bollard_stubs::models::IdResponse { id: exec_id };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
+use bollard_stubs::models as m;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,12 +20,12 @@ use crate::image::registry::{Event, Progress};
 use crate::operations::image as op;
 use crate::operations::OperationError;
 
-pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<m::ImageSummary>>, ApiError> {
     Ok(Json(blocking(move || summaries(&s.root)).await?))
 }
 
 /// docker's ImageSummary of every image.
-pub fn summaries(root: &std::path::Path) -> Result<Vec<Value>, ApiError> {
+pub fn summaries(root: &std::path::Path) -> Result<Vec<m::ImageSummary>, ApiError> {
     let ctx = Context::open(root, Access::Shared).map_err(OperationError::from)?;
     let images = ctx.db.images().map_err(OperationError::from)?;
     Ok(images
@@ -37,18 +38,19 @@ pub fn summaries(root: &std::path::Path) -> Result<Vec<Value>, ApiError> {
                 .map_or(0, |t| t.timestamp());
             let tags: Vec<String> = i.tags.iter().map(|t| familiar(t)).collect();
             let digests: Vec<String> = i.repo_digests.iter().map(|t| familiar(t)).collect();
-            json!({
-                "Id": i.id.to_string(),
-                "ParentId": "",
-                "RepoTags": tags,
-                "RepoDigests": digests,
-                "Created": created,
-                "Size": i.size,
-                "VirtualSize": i.size,
-                "SharedSize": -1,
-                "Labels": {},
-                "Containers": -1,
-            })
+            m::ImageSummary {
+                id: i.id.to_string(),
+                parent_id: String::new(),
+                repo_tags: tags,
+                repo_digests: digests,
+                created,
+                size: i.size as i64,
+                virtual_size: i.size as i64,
+                // docker's "not computed".
+                shared_size: -1,
+                labels: Default::default(),
+                containers: -1,
+            }
         })
         .collect())
 }
@@ -227,6 +229,8 @@ pub async fn get(
                 .ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))?;
             let rows = crate::inspect::history_rows(&ctx, &img, true, false)
                 .map_err(OperationError::from)?;
+            // JSON rather than bollard's HistoryResponseItem, whose Tags cannot be docker's
+            // null for the entries below the image's own.
             let tags: Vec<String> = img.tags.iter().map(|t| familiar(t)).collect();
             Ok(rows
                 .iter()
@@ -328,12 +332,10 @@ pub async fn remove(
     State(s): State<AppState>,
     UrlPath(name): UrlPath<String>,
     Query(q): Query<RemoveQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<m::ImageDeleteResponseItem>>, ApiError> {
     let force = super::truthy(q.force.as_deref());
     let r = blocking(move || Ok(op::remove(&s.root, &name, force)?)).await?;
-    let mut out: Vec<Value> = r.untagged.iter().map(|u| json!({"Untagged": u})).collect();
-    out.extend(r.deleted.iter().map(|d| json!({"Deleted": d.to_string()})));
-    Ok(Json(out))
+    Ok(Json(deleted_items(&r)))
 }
 
 /// `GET /images/get?names=...` and `GET /images/{name}/get`: a docker archive.
@@ -386,11 +388,24 @@ pub struct PruneQuery {
     filters: Option<String>,
 }
 
+/// docker's list of what an image removal untagged and deleted.
+fn deleted_items(r: &crate::image::remove::Report) -> Vec<m::ImageDeleteResponseItem> {
+    let untagged = r.untagged.iter().map(|u| m::ImageDeleteResponseItem {
+        untagged: Some(u.clone()),
+        deleted: None,
+    });
+    let deleted = r.deleted.iter().map(|d| m::ImageDeleteResponseItem {
+        untagged: None,
+        deleted: Some(d.to_string()),
+    });
+    untagged.chain(deleted).collect()
+}
+
 /// `POST /images/prune`: dangling images, or every unused one with `dangling=false`.
 pub async fn prune(
     State(s): State<AppState>,
     Query(q): Query<PruneQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<m::ImagePruneResponse>, ApiError> {
     let filters = super::containers::filters(&q.filters)?;
     let mut all = false;
     for f in &filters {
@@ -401,11 +416,10 @@ pub async fn prune(
         }
     }
     let r = blocking(move || Ok(op::prune(&s.root, all)?)).await?;
-    let mut deleted: Vec<Value> = r.untagged.iter().map(|u| json!({"Untagged": u})).collect();
-    deleted.extend(r.deleted.iter().map(|d| json!({"Deleted": d.to_string()})));
-    Ok(Json(
-        json!({"ImagesDeleted": deleted, "SpaceReclaimed": r.reclaimed}),
-    ))
+    Ok(Json(m::ImagePruneResponse {
+        images_deleted: Some(deleted_items(&r)),
+        space_reclaimed: Some(r.reclaimed as i64),
+    }))
 }
 
 #[derive(Deserialize)]

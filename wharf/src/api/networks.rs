@@ -131,7 +131,10 @@ pub async fn create(State(s): State<AppState>, b: Bytes) -> Result<Response, Api
     let row = blocking(move || Ok(opnet::create(&s.root, o)?)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"Id": row.id, "Warning": ""})),
+        Json(bollard_stubs::models::NetworkCreateResponse {
+            id: Some(row.id),
+            warning: Some(String::new()),
+        }),
     )
         .into_response())
 }

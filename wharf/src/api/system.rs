@@ -79,7 +79,7 @@ pub async fn events(
 pub async fn df(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let v = blocking(move || {
         let images = super::images::summaries(&s.root)?;
-        let layers: u64 = images.iter().filter_map(|i| i["Size"].as_u64()).sum();
+        let layers: i64 = images.iter().map(|i| i.size).sum();
         let containers = crate::operations::container::list(
             &s.root,
             &crate::operations::container::ListOptions {
