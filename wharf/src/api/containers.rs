@@ -1,9 +1,6 @@
 //! `/containers/...`: create, list, inspect, the lifecycle, wait, logs, attach, resize,
 //! prune. Each handler decodes, calls `operations::container` and encodes.
 
-use std::collections::HashMap;
-use std::path::Path;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::StatusCode;
@@ -12,11 +9,11 @@ use axum::Json;
 use bollard_stubs::models as m;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 use super::error::{blocking, ApiError};
 use super::{create, stream, truthy, AppState};
 use crate::container::{self, Container};
-use crate::context::{Access, Context};
 use crate::operations::container as op;
 use crate::operations::logs as oplogs;
 use crate::operations::OperationError;
@@ -140,20 +137,12 @@ pub async fn list(
     Ok(Json(list.iter().map(summary).collect()))
 }
 
-/// docker's inspect object of the container `name`.
-fn inspected(root: &Path, name: &str) -> Result<(Container, Value), ApiError> {
-    let ctx = Context::open(root, Access::Shared).map_err(OperationError::from)?;
-    let c = container::lookup::find(&ctx.db, name).map_err(OperationError::from)?;
-    let v = crate::inspect::container(root, &ctx.db, &c).map_err(OperationError::from)?;
-    Ok((c, v))
-}
-
 pub async fn inspect(
     State(s): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
-        blocking(move || Ok(inspected(&s.root, &id)?.1)).await?,
+        blocking(move || Ok(op::inspect(&s.root, &id)?)).await?,
     ))
 }
 
@@ -683,11 +672,7 @@ pub struct StatsQuery {
 }
 
 /// docker's stats object from two readings.
-fn stats_json(
-    c: &Container,
-    prev: &(String, crate::container::stats::Sample),
-    cur: &(String, crate::container::stats::Sample),
-) -> Value {
+fn stats_json(c: &Container, prev: &op::Reading, cur: &op::Reading) -> Value {
     let cpu = |s: &crate::container::stats::Sample| {
         json!({
             "cpu_usage": {"total_usage": s.cpu_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
@@ -730,24 +715,10 @@ pub async fn stats(
     let c = blocking(move || Ok(op::find(&root, &id)?)).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     tokio::task::spawn_blocking(move || {
-        let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let read = |c: &Container| (now(), crate::container::stats::sample(&c.id, c.state.pid));
-        let zero = ("0001-01-01T00:00:00Z".to_string(), Default::default());
-        let mut prev = if one_shot { zero.clone() } else { read(&c) };
-        loop {
-            if !one_shot {
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-            let cur = read(&c);
-            if tx.send(stats_json(&c, &prev, &cur)).is_err() || !stream {
-                return;
-            }
-            let running = op::find(&s.root, &c.id).is_ok_and(|c| c.is_running());
-            if !running {
-                return;
-            }
-            prev = cur;
-        }
+        let _ = op::stats(&s.root, &c, stream, one_shot, &mut |prev, cur| {
+            tx.send(stats_json(&c, prev, cur))
+                .map_err(|_| std::io::Error::other("the client went away"))
+        });
     });
     Ok(super::images::json_lines(rx))
 }

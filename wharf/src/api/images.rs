@@ -15,20 +15,18 @@ use serde_json::{json, Value};
 
 use super::error::{blocking, ApiError};
 use super::AppState;
-use crate::context::{Access, Context};
 use crate::image::registry::{Event, Progress};
 use crate::operations::image as op;
 use crate::operations::OperationError;
 
 pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<m::ImageSummary>>, ApiError> {
-    Ok(Json(blocking(move || summaries(&s.root)).await?))
+    let images = blocking(move || Ok(op::list(&s.root)?)).await?;
+    Ok(Json(summaries(&images)))
 }
 
-/// docker's ImageSummary of every image.
-pub fn summaries(root: &std::path::Path) -> Result<Vec<m::ImageSummary>, ApiError> {
-    let ctx = Context::open(root, Access::Shared).map_err(OperationError::from)?;
-    let images = ctx.db.images().map_err(OperationError::from)?;
-    Ok(images
+/// docker's ImageSummary of each image.
+pub fn summaries(images: &[crate::store::ImageRow]) -> Vec<m::ImageSummary> {
+    images
         .iter()
         .map(|i| {
             let created = i
@@ -52,7 +50,7 @@ pub fn summaries(root: &std::path::Path) -> Result<Vec<m::ImageSummary>, ApiErro
                 containers: -1,
             }
         })
-        .collect())
+        .collect()
 }
 
 fn familiar(name: &str) -> String {
@@ -219,16 +217,7 @@ pub async fn get(
     if let Some(name) = path.strip_suffix("/history") {
         let name = name.to_string();
         let rows = blocking(move || {
-            let ctx = Context::open(&s.root, Access::Shared).map_err(OperationError::from)?;
-            let (id, _) =
-                crate::image::lookup::find(&ctx.db, &name).map_err(OperationError::from)?;
-            let img = ctx
-                .db
-                .image(&id)
-                .map_err(OperationError::from)?
-                .ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))?;
-            let rows = crate::inspect::history_rows(&ctx, &img, true, false)
-                .map_err(OperationError::from)?;
+            let (img, rows) = op::history(&s.root, &name, true, false)?;
             // JSON rather than bollard's HistoryResponseItem, whose Tags cannot be docker's
             // null for the entries below the image's own.
             let tags: Vec<String> = img.tags.iter().map(|t| familiar(t)).collect();

@@ -77,41 +77,30 @@ pub async fn events(
 /// `GET /system/df`: images, containers (with their writable layer's size), volumes (with
 /// their users), and no build cache records (wharf's cache points at images, counted there).
 pub async fn df(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let v = blocking(move || {
-        let images = super::images::summaries(&s.root)?;
-        let layers: i64 = images.iter().map(|i| i.size).sum();
-        let containers = crate::operations::container::list(
-            &s.root,
-            &crate::operations::container::ListOptions {
-                all: true,
-                ..Default::default()
-            },
-        )?;
-        let containers: Vec<serde_json::Value> = containers
-            .iter()
-            .map(|c| {
-                let mut v = super::containers::summary(c);
-                let upper = crate::container::rootfs::Layout::new(&crate::container::dir(&s.root, &c.id)).upper;
-                v["SizeRw"] = serde_json::json!(crate::container::prune::dir_size(&upper));
-                v
-            })
-            .collect();
-        let volumes: Vec<serde_json::Value> = crate::operations::volume::list(&s.root, &[])?
-            .iter()
-            .map(|l| {
-                let mut v = l.volume.inspect();
-                v["UsageData"] = serde_json::json!({"Size": crate::container::prune::dir_size(&l.volume.mountpoint), "RefCount": l.users});
-                v
-            })
-            .collect();
-        Ok(serde_json::json!({
-            "LayersSize": layers,
-            "Images": images,
-            "Containers": containers,
-            "Volumes": volumes,
-            "BuildCache": [],
-        }))
-    })
-    .await?;
-    Ok(axum::Json(v))
+    let du = blocking(move || Ok(system::disk_usage(&s.root)?)).await?;
+    let containers: Vec<serde_json::Value> = du
+        .containers
+        .iter()
+        .map(|(c, size)| {
+            let mut v = super::containers::summary(c);
+            v["SizeRw"] = serde_json::json!(size);
+            v
+        })
+        .collect();
+    let volumes: Vec<serde_json::Value> = du
+        .volumes
+        .iter()
+        .map(|(vol, size, users)| {
+            let mut v = vol.inspect();
+            v["UsageData"] = serde_json::json!({"Size": size, "RefCount": users});
+            v
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({
+        "LayersSize": du.layers_size,
+        "Images": super::images::summaries(&du.images),
+        "Containers": containers,
+        "Volumes": volumes,
+        "BuildCache": [],
+    })))
 }

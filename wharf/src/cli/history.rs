@@ -4,10 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
-use wharf::context::Access;
 use wharf::format::{go_json, Format};
-use wharf::image::lookup;
-use wharf::inspect::history_rows;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,13 +26,7 @@ pub struct Args {
 const DEFAULT: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
-    let ctx = super::open(root, Access::Shared)?;
-    let (id, _) = lookup::find(&ctx.db, &a.image)?;
-    let img = ctx
-        .db
-        .image(&id)?
-        .ok_or_else(|| lookup::LookupError::NotFound(a.image.clone()))?;
-    let rows = history_rows(&ctx, &img, a.no_trunc, a.human)?;
+    let (_, rows) = wharf::operations::image::history(root, &a.image, a.no_trunc, a.human)?;
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for r in &rows {

@@ -404,3 +404,46 @@ fn cp_error(e: container::cp::CpError) -> OperationError {
         e => OperationError::Invalid(e.to_string()),
     }
 }
+
+/// docker's inspect object of the container `name`.
+pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    Ok(crate::inspect::container(root, &ctx.db, &c)?)
+}
+
+/// One reading of a container's counters and when it was taken (RFC 3339).
+pub type Reading = (String, container::stats::Sample);
+
+/// Readings a second apart, as dockerd collects them: `sink` gets the previous and the
+/// current one, once (`stream` false) or every second until the container stops or `sink`
+/// fails. `one_shot` skips the first second (docker's `one-shot`: no previous reading).
+pub fn stats(
+    root: &Path,
+    c: &Container,
+    stream: bool,
+    one_shot: bool,
+    sink: &mut dyn FnMut(&Reading, &Reading) -> std::io::Result<()>,
+) -> Result<(), OperationError> {
+    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let read = || (now(), container::stats::sample(&c.id, c.state.pid));
+    let mut prev = if one_shot {
+        ("0001-01-01T00:00:00Z".to_string(), Default::default())
+    } else {
+        read()
+    };
+    let db = Context::watch(root)?;
+    loop {
+        if !one_shot {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        let cur = read();
+        if sink(&prev, &cur).is_err() || !stream {
+            return Ok(());
+        }
+        if !container::load(&db, &c.id)?.is_some_and(|c| c.is_running()) {
+            return Ok(());
+        }
+        prev = cur;
+    }
+}

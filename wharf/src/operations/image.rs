@@ -300,3 +300,26 @@ pub fn search(term: &str, limit: usize, insecure: bool) -> Result<Vec<Found>, Op
     found.truncate(limit);
     Ok(found)
 }
+
+/// Every image in the store.
+pub fn list(root: &Path) -> Result<Vec<crate::store::ImageRow>, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    Ok(ctx.db.images()?)
+}
+
+/// The image `name` and its history rows, newest first (`docker history`).
+pub fn history(
+    root: &Path,
+    name: &str,
+    no_trunc: bool,
+    human: bool,
+) -> Result<(crate::store::ImageRow, Vec<serde_json::Value>), OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let (id, _) = lookup::find(&ctx.db, name)?;
+    let img = ctx
+        .db
+        .image(&id)?
+        .ok_or_else(|| LookupError::NotFound(name.to_string()))?;
+    let rows = crate::inspect::history_rows(&ctx, &img, no_trunc, human)?;
+    Ok((img, rows))
+}

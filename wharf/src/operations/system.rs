@@ -155,3 +155,50 @@ pub fn version(runtime: &str, api: &str, min_api: &str) -> Value {
         "BuildTime": "",
     })
 }
+
+/// What `system df` and `GET /system/df` report, computed from the store and the files.
+pub struct DiskUsage {
+    /// Bytes of the unpacked layers, each shared layer counted once.
+    pub layers_size: u64,
+    pub images: Vec<crate::store::ImageRow>,
+    /// Each container and the size of its writable layer.
+    pub containers: Vec<(crate::container::Container, u64)>,
+    /// Each volume, the size of its data and how many containers use it.
+    pub volumes: Vec<(crate::volume::Volume, u64, usize)>,
+}
+
+pub fn disk_usage(root: &Path) -> Result<DiskUsage, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let images = ctx.db.images()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut layers_size = 0;
+    for img in &images {
+        for l in ctx.db.layers(&img.id)? {
+            if seen.insert(l.chain_id.clone()) {
+                layers_size += l.size;
+            }
+        }
+    }
+    let containers = container::all(&ctx.db)?
+        .into_iter()
+        .map(|c| {
+            let upper = container::rootfs::Layout::new(&container::dir(root, &c.id)).upper;
+            let size = container::prune::dir_size(&upper);
+            (c, size)
+        })
+        .collect();
+    drop(ctx);
+    let volumes = super::volume::list(root, &[])?
+        .into_iter()
+        .map(|l| {
+            let size = container::prune::dir_size(&l.volume.mountpoint);
+            (l.volume, size, l.users)
+        })
+        .collect();
+    Ok(DiskUsage {
+        layers_size,
+        images,
+        containers,
+        volumes,
+    })
+}
