@@ -30,22 +30,32 @@ impl Kind {
     }
 }
 
-/// Records `action` on `actor` (an id or name) with docker's attributes.
-pub fn record(db: &Db, kind: Kind, action: &str, actor: &str, attributes: &[(&str, &str)]) {
+/// The event `action` on `actor` (an id or name) with docker's attributes, stamped now.
+pub fn event(kind: Kind, action: &str, actor: &str, attributes: &[(&str, &str)]) -> EventRow {
     let attrs: BTreeMap<&str, &str> = attributes.iter().copied().collect();
-    let time_nano = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    let _ = db.add_event(&EventRow {
+    EventRow {
         seq: 0,
-        time_nano,
+        time_nano: chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
         kind: kind.as_str().into(),
         action: action.into(),
         actor: actor.into(),
         attributes: serde_json::to_string(&attrs).unwrap_or_else(|_| "{}".into()),
-    });
+    }
 }
 
-/// A container event with docker's attributes: its name, image and labels.
-pub fn container(db: &Db, c: &crate::container::Container, action: &str, extra: &[(&str, &str)]) {
+/// Records an event on its own, for an action whose change is not one store write.
+pub fn record(db: &Db, kind: Kind, action: &str, actor: &str, attributes: &[(&str, &str)]) {
+    let _ = db.add_event(&event(kind, action, actor, attributes));
+}
+
+/// A container event with docker's attributes: its name, image and labels. Pass it to the
+/// store write that makes the change (`add_container`, `container::update_reporting`...),
+/// so that both commit at once.
+pub fn container_event(
+    c: &crate::container::Container,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> EventRow {
     let mut attrs: Vec<(&str, &str)> = vec![("name", &c.name), ("image", &c.spec.config.image)];
     attrs.extend(
         c.spec
@@ -55,7 +65,12 @@ pub fn container(db: &Db, c: &crate::container::Container, action: &str, extra: 
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     attrs.extend_from_slice(extra);
-    record(db, Kind::Container, action, &c.id, &attrs);
+    event(Kind::Container, action, &c.id, &attrs)
+}
+
+/// Records a container event on its own.
+pub fn container(db: &Db, c: &crate::container::Container, action: &str, extra: &[(&str, &str)]) {
+    let _ = db.add_event(&container_event(c, action, extra));
 }
 
 /// docker's JSON message for an event.

@@ -29,7 +29,7 @@ use crate::container::{self, rootfs::Layout, Container, State, Status};
 use crate::format::go_json;
 use crate::network;
 use crate::runtime::{self, Runtime};
-use crate::store::Db;
+use crate::store::{Db, EventRow};
 use crate::tty::console::ConsoleSocket;
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +145,21 @@ impl Monitor {
     }
 
     fn update(&mut self, f: impl FnMut(&mut State)) -> Result<Option<State>, MonitorError> {
-        Ok(container::update(&mut self.db, &self.id, f)?)
+        self.update_reporting(f, &[])
+    }
+
+    /// `update`, with the events the change makes committed in the same transaction.
+    fn update_reporting(
+        &mut self,
+        f: impl FnMut(&mut State),
+        events: &[EventRow],
+    ) -> Result<Option<State>, MonitorError> {
+        Ok(container::update_reporting(
+            &mut self.db,
+            &self.id,
+            f,
+            events,
+        )?)
     }
 }
 
@@ -230,20 +244,19 @@ fn supervise(
             hub: &mut hub,
         };
         let code = match run_once(m, &c, &cdir, &rt, io, stdin.take())? {
-            Ok(code) => {
-                crate::events::container(&m.db, &c, "die", &[("exitCode", &code.to_string())]);
-                code
-            }
+            Ok(code) => code,
             // Could not start: the error is recorded; report it once cleanup is done.
             Err((code, msg)) => {
-                finish(m, &c, &cdir, None)?;
+                finish(m, &c, &cdir, None, &[])?;
                 m.report(&format!("error {code} {msg}"));
                 return Ok(());
             }
         };
+        let died = crate::events::container_event(&c, "die", &[("exitCode", &code.to_string())]);
         let state = container::load(&m.db, &m.id)?.map(|c| c.state);
         let Some(state) = state else {
             // rm -f removed the record meanwhile.
+            let _ = m.db.add_event(&died);
             return Ok(());
         };
         let policy = &c.spec.host.restart_policy;
@@ -259,15 +272,18 @@ fn supervise(
                 _ => false,
             };
         if !restart {
-            return finish(m, &c, &cdir, Some(code));
+            return finish(m, &c, &cdir, Some(code), &[died]);
         }
-        m.update(|s| {
-            s.status = Status::Restarting;
-            s.exit_code = code;
-            s.pid = 0;
-            s.finished_at = Some(container::now());
-            s.restart_count += 1;
-        })?;
+        m.update_reporting(
+            |s| {
+                s.status = Status::Restarting;
+                s.exit_code = code;
+                s.pid = 0;
+                s.finished_at = Some(container::now());
+                s.restart_count += 1;
+            },
+            &[died],
+        )?;
         // docker's backoff: doubling from 100 ms, reset after a run of 10 s or more.
         if started.elapsed() >= Duration::from_secs(10) {
             backoff = Duration::from_millis(100);
@@ -278,7 +294,7 @@ fn supervise(
             .map(|c| c.state.stop_requested || c.state.status == Status::Removing)
             .unwrap_or(true);
         if stopped {
-            return finish(m, &c, &cdir, Some(code));
+            return finish(m, &c, &cdir, Some(code), &[]);
         }
     }
 }
@@ -289,33 +305,40 @@ fn finish(
     c: &Container,
     cdir: &Path,
     code: Option<i32>,
+    events: &[EventRow],
 ) -> Result<(), MonitorError> {
     let removing = container::load(&m.db, &m.id)?
         .map(|c| c.state.status == Status::Removing)
         .unwrap_or(true);
     if removing {
         // rm -f owns the cleanup now.
+        for e in events {
+            let _ = m.db.add_event(e);
+        }
         return Ok(());
     }
     let layout = Layout::new(cdir);
     if let Some(code) = code {
         if c.spec.host.auto_remove {
             layout.umount()?;
-            auto_remove(m, c, cdir, code)?;
+            auto_remove(m, c, cdir, code, events)?;
         } else {
-            m.update(|s| {
-                s.status = Status::Exited;
-                s.exit_code = code;
-                s.pid = 0;
-                s.finished_at = Some(container::now());
-            })?;
+            m.update_reporting(
+                |s| {
+                    s.status = Status::Exited;
+                    s.exit_code = code;
+                    s.pid = 0;
+                    s.finished_at = Some(container::now());
+                },
+                events,
+            )?;
             layout.umount()?;
         }
         m.report(&format!("exit {code}"));
     } else {
         layout.umount()?;
         if c.spec.host.auto_remove {
-            auto_remove(m, c, cdir, c.state.exit_code)?;
+            auto_remove(m, c, cdir, c.state.exit_code, events)?;
         }
     }
     Ok(())
@@ -323,11 +346,18 @@ fn finish(
 
 /// `--rm`: the container goes with its anonymous volumes, as in docker, and its exit code
 /// stays for `wait`. Files first: once the record is gone, `ps -a` says it is gone.
-fn auto_remove(m: &mut Monitor, c: &Container, cdir: &Path, code: i32) -> Result<(), MonitorError> {
+fn auto_remove(
+    m: &mut Monitor,
+    c: &Container,
+    cdir: &Path,
+    code: i32,
+    events: &[EventRow],
+) -> Result<(), MonitorError> {
     network::release(&m.root, &mut m.db, c)?;
     container::rootfs::remove_dir(cdir)?;
-    m.db.remove_exited_container(&m.id, code)?;
-    crate::events::container(&m.db, c, "destroy", &[]);
+    let mut events = events.to_vec();
+    events.push(crate::events::container_event(c, "destroy", &[]));
+    m.db.remove_exited_container(&m.id, code, &events)?;
     crate::volume::remove_anonymous_of(&mut m.db, &m.root, c)?;
     Ok(())
 }
@@ -484,18 +514,20 @@ fn run_once(
             return not_started(m, start_failure_code(&msg), msg);
         }
     };
-    m.update(|s| {
-        // rm -f may have claimed the container meanwhile.
-        if s.status != Status::Removing {
-            s.status = Status::Running;
-        }
-        s.pid = pid;
-        s.error.clear();
-        s.exit_code = 0;
-        s.oom_killed = false;
-        s.started_at = Some(container::now());
-    })?;
-    crate::events::container(&m.db, c, "start", &[]);
+    m.update_reporting(
+        |s| {
+            // rm -f may have claimed the container meanwhile.
+            if s.status != Status::Removing {
+                s.status = Status::Running;
+            }
+            s.pid = pid;
+            s.error.clear();
+            s.exit_code = 0;
+            s.oom_killed = false;
+            s.started_at = Some(container::now());
+        },
+        &[crate::events::container_event(c, "start", &[])],
+    )?;
     m.report("started");
     let stdio = Stdio {
         outputs,

@@ -150,6 +150,23 @@ pub struct EventRow {
 /// How many events the log keeps (docker's daemon keeps 256 in memory).
 const EVENTS_KEPT: i64 = 2048;
 
+/// Appends events (inside the caller's transaction when it has one, so that a state change
+/// and its event commit together: one fsync, not two), dropping the oldest beyond what the
+/// log keeps.
+fn append_events(conn: &Connection, events: &[EventRow]) -> Result<(), StoreError> {
+    for e in events {
+        conn.execute(
+            "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.time_nano, e.kind, e.action, e.actor, e.attributes],
+        )?;
+        let seq = conn.last_insert_rowid();
+        if seq % 256 == 0 {
+            conn.execute("DELETE FROM events WHERE seq <= ?1", [seq - EVENTS_KEPT])?;
+        }
+    }
+    Ok(())
+}
+
 /// One container as recorded: what `create` decided (`spec`) and what the monitor and the
 /// lifecycle commands last saw (`state`), both JSON owned by the container module.
 #[derive(Debug, Clone)]
@@ -515,7 +532,11 @@ fn container_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRow> {
 
 /// Containers: names are unique, checked in the same transaction as the insert or rename.
 impl Db {
-    pub fn add_container(&mut self, c: &ContainerRow) -> Result<(), StoreError> {
+    pub fn add_container(
+        &mut self,
+        c: &ContainerRow,
+        events: &[EventRow],
+    ) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -526,6 +547,7 @@ impl Db {
             ),
             params![c.id, c.name, c.image_id, c.created, c.spec, c.state],
         )?;
+        append_events(&tx, events)?;
         tx.commit()?;
         Ok(())
     }
@@ -572,10 +594,12 @@ impl Db {
     /// Rewrites a container's state with `f` in one transaction, so the monitor and a
     /// lifecycle command never lose each other's fields. Returns the new state, or None
     /// when the container is gone.
+    /// Rewrites a container's state with `f`, appending `events` in the same transaction.
     pub fn update_container_state(
         &mut self,
         id: &str,
         f: &mut dyn FnMut(&str) -> String,
+        events: &[EventRow],
     ) -> Result<Option<String>, StoreError> {
         let tx = self
             .conn
@@ -591,6 +615,7 @@ impl Db {
             "UPDATE containers SET state = ?2 WHERE id = ?1",
             params![id, new],
         )?;
+        append_events(&tx, events)?;
         tx.commit()?;
         Ok(Some(new))
     }
@@ -608,15 +633,22 @@ impl Db {
         Ok(())
     }
 
-    pub fn remove_container(&mut self, id: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM containers WHERE id = ?1", [id])?;
+    pub fn remove_container(&mut self, id: &str, events: &[EventRow]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        append_events(&tx, events)?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Removes an auto-removed (`--rm`) container and keeps its exit code for a while, for
     /// a `wait` that finds the record gone. Codes older than an hour are dropped.
-    pub fn remove_exited_container(&mut self, id: &str, code: i32) -> Result<(), StoreError> {
+    pub fn remove_exited_container(
+        &mut self,
+        id: &str,
+        code: i32,
+        events: &[EventRow],
+    ) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -628,6 +660,7 @@ impl Db {
             params![id, code, now()],
         )?;
         tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        append_events(&tx, events)?;
         tx.commit()?;
         Ok(())
     }
@@ -635,16 +668,7 @@ impl Db {
     /// The exit code of a container `remove_exited_container` removed.
     /// Appends an event, dropping the oldest beyond what the log keeps.
     pub fn add_event(&self, e: &EventRow) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![e.time_nano, e.kind, e.action, e.actor, e.attributes],
-        )?;
-        let seq = self.conn.last_insert_rowid();
-        if seq % 256 == 0 {
-            self.conn
-                .execute("DELETE FROM events WHERE seq <= ?1", [seq - EVENTS_KEPT])?;
-        }
-        Ok(())
+        append_events(&self.conn, std::slice::from_ref(e))
     }
 
     /// Events after `seq` with a time from `since_nano`, oldest first.

@@ -15,6 +15,23 @@ use crate::build::Options;
 use crate::operations::build as opbuild;
 use crate::operations::OperationError;
 
+/// The `POST /build` parameters wharf applies.
+const HANDLED: [&str; 13] = [
+    "t",
+    "dockerfile",
+    "buildargs",
+    "labels",
+    "target",
+    "nocache",
+    "q",
+    "rm",
+    "forcerm",
+    "networkmode",
+    "pull",
+    "platform",
+    "remote",
+];
+
 fn json_map(v: Option<&String>, what: &str) -> Result<BTreeMap<String, String>, ApiError> {
     match v.filter(|v| !v.is_empty()) {
         None => Ok(BTreeMap::new()),
@@ -34,6 +51,16 @@ pub async fn build(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v);
+    // Parameters wharf's builder does not implement are refused by name when they ask
+    // for anything (clients send their zero values for all of them).
+    for (k, v) in &pairs {
+        let handled = HANDLED.contains(&k.as_str()) || (k == "version" && v == "1");
+        if !handled && !matches!(v.as_str(), "" | "0" | "false" | "null" | "[]" | "{}") {
+            return Err(ApiError::bad_request(format!(
+                "build parameter {k}={v} is not supported by wharf"
+            )));
+        }
+    }
     let tags: Vec<String> = pairs
         .iter()
         .filter(|(n, v)| n == "t" && !v.is_empty())

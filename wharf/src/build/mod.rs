@@ -147,11 +147,7 @@ impl Image {
     fn env(&self) -> Vec<String> {
         self.config["config"]["Env"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| strings(a))
             .unwrap_or_default()
     }
 
@@ -896,11 +892,7 @@ impl Builder<'_> {
         }
         let mut shell: Vec<String> = img.config["config"]["Shell"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| strings(a))
             .filter(|v: &Vec<String>| !v.is_empty())
             .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
         self.shell_prefix = shell.join(" ");
@@ -908,11 +900,7 @@ impl Builder<'_> {
         // docker runs the base image's ONBUILD triggers first, and does not pass them on.
         let triggers: Vec<String> = img.config["config"]["OnBuild"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| strings(a))
             .unwrap_or_default();
         if !triggers.is_empty() {
             let n = triggers.len();
@@ -2042,11 +2030,7 @@ fn trim_float(f: f64) -> String {
 fn health_text(hc: &Value) -> String {
     let test: Vec<String> = hc["Test"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| strings(a))
         .unwrap_or_default();
     let d = |k: &str| go_quote(&go_duration_text(hc[k].as_i64().unwrap_or(0)));
     format!(
@@ -2083,11 +2067,7 @@ fn normalize_config(img: &mut Image) {
     let mut env: Vec<String> = cfg
         .get("Env")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| strings(a))
         .unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
@@ -2096,6 +2076,13 @@ fn normalize_config(img: &mut Image) {
         );
         cfg.insert("Env".into(), json!(env));
     }
+}
+
+/// The strings of a JSON array (Env, Shell, OnBuild, a healthcheck's Test).
+fn strings(a: &[Value]) -> Vec<String> {
+    a.iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect()
 }
 
 /// ENV/LABEL words to pairs: `k=v` words, or the legacy `ENV k v...` form.

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use nix::sys::signal::Signal;
 use wharf::attach;
 use wharf::bundle::seccomp;
-use wharf::container::create::{self, Options};
+use wharf::container::create::Options;
 use wharf::container::{self, ops, parse, HostConfig, RestartPolicy};
 use wharf::context::Access;
 use wharf::image::reference::ImageRef;
@@ -296,9 +296,6 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         },
         expose,
     };
-    // The values are checked here too, so that a bad one is reported before a missing
-    // image is pulled.
-    create::validate(&opts)?;
     Ok(opts)
 }
 

@@ -134,8 +134,9 @@ pub fn validate(o: &Options) -> Result<(), CreateError> {
     Ok(())
 }
 
+/// Makes the container; the caller has checked the values (`validate`) before anything else,
+/// as `operations::container::create` does before it pulls a missing image.
 pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Container, CreateError> {
-    validate(&o)?;
     let raw = ctx.blobs.read(image_id).map_err(ImageError::from)?;
     let img: ImageConfig = serde_json::from_slice(&raw).map_err(|source| ImageError::Config {
         digest: image_id.clone(),
@@ -347,8 +348,8 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         if let Some(n) = network.as_ref().filter(|n| n.bridge.is_some()) {
             crate::network::join(&mut ctx.db, &ctx.root, &c.id, n, &o.join)?;
         }
-        ctx.db.add_container(&c.to_row())?;
-        crate::events::container(&ctx.db, &c, "create", &[]);
+        let created = crate::events::container_event(&c, "create", &[]);
+        ctx.db.add_container(&c.to_row(), &[created])?;
         Ok(c)
     })();
     if built.is_err() {

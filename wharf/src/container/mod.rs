@@ -367,20 +367,34 @@ pub fn all(db: &Db) -> Result<Vec<Container>, ContainerError> {
 pub fn update(
     db: &mut Db,
     id: &str,
+    f: impl FnMut(&mut State),
+) -> Result<Option<State>, ContainerError> {
+    update_reporting(db, id, f, &[])
+}
+
+/// `update`, with the events the change makes written in the same transaction.
+pub fn update_reporting(
+    db: &mut Db,
+    id: &str,
     mut f: impl FnMut(&mut State),
+    events: &[crate::store::EventRow],
 ) -> Result<Option<State>, ContainerError> {
     let mut parse_err = None;
-    let new = db.update_container_state(id, &mut |cur| {
-        let mut s: State = match serde_json::from_str(cur) {
-            Ok(s) => s,
-            Err(e) => {
-                parse_err = Some(e);
-                State::default()
-            }
-        };
-        f(&mut s);
-        serde_json::to_string(&s).unwrap_or_default()
-    })?;
+    let new = db.update_container_state(
+        id,
+        &mut |cur| {
+            let mut s: State = match serde_json::from_str(cur) {
+                Ok(s) => s,
+                Err(e) => {
+                    parse_err = Some(e);
+                    State::default()
+                }
+            };
+            f(&mut s);
+            serde_json::to_string(&s).unwrap_or_default()
+        },
+        events,
+    )?;
     if let Some(source) = parse_err {
         return Err(ContainerError::Corrupt {
             id: id.to_string(),

@@ -355,8 +355,7 @@ pub fn remove(root: &Path, db: &mut Db, c: &Container, force: bool) -> Result<()
     Layout::new(&cdir).umount()?;
     // Files first: once the record is gone, `ps -a` says the container is gone.
     remove_dir(&cdir)?;
-    db.remove_container(&c.id)?;
-    crate::events::container(db, c, "destroy", &[]);
+    db.remove_container(&c.id, &[crate::events::container_event(c, "destroy", &[])])?;
     Ok(())
 }
 
@@ -376,12 +375,16 @@ pub fn pause(root: &Path, db: &mut Db, c: &Container) -> Result<(), OpsError> {
         _ => return Err(OpsError::NotRunning(c.id.clone())),
     }
     runtime(root, c).pause(&c.id)?;
-    super::update(db, &c.id, |s| {
-        if s.status == Status::Running {
-            s.status = Status::Paused
-        }
-    })?;
-    crate::events::container(db, c, "pause", &[]);
+    super::update_reporting(
+        db,
+        &c.id,
+        |s| {
+            if s.status == Status::Running {
+                s.status = Status::Paused
+            }
+        },
+        &[crate::events::container_event(c, "pause", &[])],
+    )?;
     Ok(())
 }
 
@@ -390,12 +393,16 @@ pub fn unpause(root: &Path, db: &mut Db, c: &Container) -> Result<(), OpsError> 
         return Err(OpsError::NotPaused(c.id.clone()));
     }
     runtime(root, c).resume(&c.id)?;
-    super::update(db, &c.id, |s| {
-        if s.status == Status::Paused {
-            s.status = Status::Running
-        }
-    })?;
-    crate::events::container(db, c, "unpause", &[]);
+    super::update_reporting(
+        db,
+        &c.id,
+        |s| {
+            if s.status == Status::Paused {
+                s.status = Status::Running
+            }
+        },
+        &[crate::events::container_event(c, "unpause", &[])],
+    )?;
     Ok(())
 }
 

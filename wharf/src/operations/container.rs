@@ -30,6 +30,7 @@ pub fn create(
     opts: Options,
     missing: Missing,
 ) -> Result<(Container, Option<Pulled>), OperationError> {
+    // Before the image is looked up or pulled: a bad value is reported at once.
     create::validate(&opts)?;
     let (id, pulled) = match missing {
         Missing::Fail => {

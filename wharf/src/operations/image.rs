@@ -199,14 +199,23 @@ pub fn remove(
     Ok(r)
 }
 
-/// docker's image inspect object of `name`.
-pub fn inspect(root: &Path, name: &str) -> Result<crate::inspect::ImageInspect, OperationError> {
-    let ctx = Context::open(root, Access::Shared)?;
-    let (id, _) = lookup::find(&ctx.db, name)?;
+/// The stored image `name` means, and how it was named.
+fn find_row(
+    ctx: &Context,
+    name: &str,
+) -> Result<(crate::store::ImageRow, lookup::Named), OperationError> {
+    let (id, named) = lookup::find(&ctx.db, name)?;
     let img = ctx
         .db
         .image(&id)?
         .ok_or_else(|| LookupError::NotFound(name.to_string()))?;
+    Ok((img, named))
+}
+
+/// docker's image inspect object of `name`.
+pub fn inspect(root: &Path, name: &str) -> Result<crate::inspect::ImageInspect, OperationError> {
+    let ctx = Context::open(root, Access::Shared)?;
+    let (img, _) = find_row(&ctx, name)?;
     Ok(crate::inspect::image(&ctx, &img)?)
 }
 
@@ -223,11 +232,7 @@ pub fn save(
     let ctx = Context::open(root, Access::Shared)?;
     let mut items: Vec<SaveItem> = Vec::new();
     for name in names {
-        let (id, named) = lookup::find(&ctx.db, name)?;
-        let img = ctx
-            .db
-            .image(&id)?
-            .ok_or_else(|| LookupError::NotFound(name.clone()))?;
+        let (img, named) = find_row(&ctx, name)?;
         let names = match named {
             Named::Tag(r) => vec![r],
             Named::Digest(_) | Named::Id => vec![],
@@ -315,11 +320,7 @@ pub fn history(
     human: bool,
 ) -> Result<(crate::store::ImageRow, Vec<serde_json::Value>), OperationError> {
     let ctx = Context::open(root, Access::Shared)?;
-    let (id, _) = lookup::find(&ctx.db, name)?;
-    let img = ctx
-        .db
-        .image(&id)?
-        .ok_or_else(|| LookupError::NotFound(name.to_string()))?;
+    let (img, _) = find_row(&ctx, name)?;
     let rows = crate::inspect::history_rows(&ctx, &img, no_trunc, human)?;
     Ok((img, rows))
 }

@@ -155,6 +155,9 @@ fn ping_versions_and_errors_as_dockerd_sends_them() {
     );
     let (code, body) = s.curl("POST", "/containers/create", Some(r#"{"Image":"nosuch"}"#));
     assert_eq!(code, 404, "{body}");
+    let (code, body) = s.curl("POST", "/build?memory=64000000&rm=1", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("memory=64000000"), "{body}");
     // A huge body is refused, and a client that never finishes its request holds
     // nobody else up.
     let huge = format!(
