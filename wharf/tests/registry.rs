@@ -970,3 +970,151 @@ fn build_pulls_a_missing_base_image() {
         "{out}"
     );
 }
+
+/// A v1 search endpoint on 127.0.0.1 that answers every request with `body` and records
+/// the request lines it got.
+struct SearchApi {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SearchApi {
+    fn start(body: &'static str) -> Self {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        // The thread ends with the test process; each connection is answered and closed.
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                seen.lock().unwrap().push(line.trim().to_string());
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { port, requests }
+    }
+}
+
+#[test]
+fn search_uses_the_v1_api_where_there_is_one_and_filters_and_truncates() {
+    let api = SearchApi::start(
+        r#"{"num_results":2,"query":"web","results":[
+            {"name":"web/server","description":"A small web server that serves files from a directory of your choice","star_count":12,"is_official":true,"is_automated":false},
+            {"name":"web/proxy","description":"proxy","star_count":3,"is_official":false,"is_automated":true}]}"#,
+    );
+    let env = Env::new();
+    let host = format!("127.0.0.1:{}", api.port);
+    let out = env.ok(&["search", &format!("{host}/web")]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("OFFICIAL"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("web/server")
+            && lines[1].contains("A small web server that serves files from a …")
+            && lines[1].contains("12")
+            && lines[1].contains("[OK]"),
+        "{out}"
+    );
+    assert!(!lines[2].contains("[OK]"), "{out}");
+    assert_eq!(
+        api.requests.lock().unwrap()[0],
+        "GET /v1/search?q=web&n=25 HTTP/1.1"
+    );
+    let full = env.ok(&["search", "--no-trunc", &format!("{host}/web")]);
+    assert!(full.contains("of your choice"), "{full}");
+    let starred = env.ok(&[
+        "search",
+        "--filter",
+        "stars=5",
+        "--format",
+        "{{.Name}} {{.StarCount}} {{.IsOfficial}}",
+        &format!("{host}/web"),
+    ]);
+    assert_eq!(starred, "web/server 12 [OK]\n");
+    let unofficial = env.ok(&[
+        "search",
+        "--filter",
+        "is-official=false",
+        "--format",
+        "{{.Name}}",
+        &format!("{host}/web"),
+    ]);
+    assert_eq!(unofficial, "web/proxy\n");
+    let json = env.ok(&[
+        "search",
+        "--limit",
+        "1",
+        "--format",
+        "json",
+        &format!("{host}/web"),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON line");
+    assert_eq!(v["Name"], "web/server");
+    for (args, msg) in [
+        (vec!["--filter", "stars=x"], "invalid filter 'stars=x'"),
+        (vec!["--filter", "colour=red"], "invalid filter 'colour'"),
+        (
+            vec!["--limit", "0"],
+            "limit 0 is outside the range of [1, 100]",
+        ),
+    ] {
+        let mut all = vec!["search"];
+        all.extend(args);
+        let target = format!("{host}/web");
+        all.push(&target);
+        let err = env.fails(&all);
+        assert!(err.contains(msg), "{all:?}: {err}");
+    }
+}
+
+#[test]
+fn search_reads_the_catalog_of_a_registry_without_a_search_api() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    env.import("s", "s:1");
+    for repo in ["team/searchable", "team/other"] {
+        let name = format!("{}/{repo}:1", reg.host());
+        env.ok(&["tag", "s:1", &name]);
+        env.ok(&["push", &name]);
+    }
+    let out = env.ok(&["search", &format!("{}/search", reg.host())]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let cols: Vec<&str> = lines[1].split_whitespace().collect();
+    // A catalog has no description, stars or official mark: 0 stars, blank OFFICIAL.
+    assert_eq!(
+        cols,
+        [format!("{}/team/searchable", reg.host()).as_str(), "0"],
+        "{out}"
+    );
+    let none = env.ok(&[
+        "search",
+        "--filter",
+        "stars=1",
+        &format!("{}/team", reg.host()),
+    ]);
+    assert_eq!(none.lines().count(), 1, "only the header: {none}");
+}

@@ -448,18 +448,20 @@ pub async fn auth(body: Bytes) -> Result<Json<Value>, ApiError> {
 pub struct SearchQuery {
     term: String,
     limit: Option<usize>,
+    filters: Option<String>,
 }
 
-/// `GET /images/search`: a registry's catalog filtered by the term.
+/// `GET /images/search`: the registry's v1 search, or its catalog filtered by the term.
 pub async fn search(Query(q): Query<SearchQuery>) -> Result<Json<Vec<Value>>, ApiError> {
     let limit = q.limit.filter(|l| *l > 0).unwrap_or(25);
-    let found = blocking(move || Ok(op::search(&q.term, limit, false)?)).await?;
+    let filters = op::SearchFilters::parse(&super::containers::filters(&q.filters)?)?;
+    let found = blocking(move || Ok(op::search(&q.term, limit, &filters, false)?)).await?;
     Ok(Json(
         found
             .iter()
             .map(|f| {
-                json!({"name": f.name, "description": "", "star_count": 0,
-                       "is_official": false, "is_automated": false})
+                json!({"name": f.name, "description": f.description, "star_count": f.star_count,
+                       "is_official": f.is_official, "is_automated": f.is_automated})
             })
             .collect(),
     ))

@@ -47,6 +47,11 @@ pub enum RegistryError {
         expected: String,
         actual: Digest,
     },
+    #[error("searching {domain}: {source}")]
+    Search {
+        domain: String,
+        source: reqwest::Error,
+    },
     #[error("starting the network runtime: {0}")]
     Runtime(std::io::Error),
     #[error("An image does not exist locally with the tag: {0}")]
@@ -498,6 +503,61 @@ pub fn catalog(domain: &str, opts: &Options) -> Result<Vec<String>, RegistryErro
                 return Ok(all);
             }
         }
+    })
+}
+
+/// One result of a registry's v1 search API, with its field names.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct SearchResult {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub star_count: u64,
+    #[serde(default)]
+    pub is_official: bool,
+    #[serde(default)]
+    pub is_automated: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct SearchPage {
+    results: Vec<SearchResult>,
+}
+
+/// The registry's v1 search (`/v1/search?q=TEXT&n=LIMIT`), or None when it has none: a
+/// registry that is only a v2 registry answers 404 (or anything that is not a page of
+/// results), and its catalog is searched instead.
+pub fn v1_search(
+    domain: &str,
+    text: &str,
+    limit: usize,
+    opts: &Options,
+) -> Result<Option<Vec<SearchResult>>, RegistryError> {
+    let scheme = if plain_http(domain, opts.insecure) {
+        "http"
+    } else {
+        "https"
+    };
+    let err = |source| RegistryError::Search {
+        domain: domain.to_string(),
+        source,
+    };
+    runtime()?.block_on(async {
+        let mut req = reqwest::Client::new()
+            .get(format!("{scheme}://{domain}/v1/search"))
+            .query(&[("q", text), ("n", &limit.to_string())]);
+        if let Some((user, password)) = &opts.credentials {
+            req = req.basic_auth(user, Some(password));
+        }
+        let resp = req.send().await.map_err(err)?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(RegistryError::Unauthorized(domain.to_string()));
+        }
+        if !resp.status().is_success() {
+            return Ok(None);
+        }
+        Ok(resp.json::<SearchPage>().await.ok().map(|p| p.results))
     })
 }
 

@@ -275,15 +275,69 @@ pub fn prune(root: &Path, all: bool) -> Result<crate::image::remove::Report, Ope
     Ok(r)
 }
 
-/// One search result, with docker's fields (a registry's catalog has no stars).
-#[derive(Debug, Clone)]
-pub struct Found {
-    pub name: String,
+/// What `search` keeps: docker's `--filter stars=N`, `is-official=true|false` and
+/// `is-automated=true|false`.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilters {
+    pub stars: u64,
+    pub is_official: Option<bool>,
+    pub is_automated: Option<bool>,
 }
 
-/// docker's `search TERM`: the repositories of the registry the term names (`HOST/text`,
-/// else the default registry) whose name contains the text, at most `limit`.
-pub fn search(term: &str, limit: usize, insecure: bool) -> Result<Vec<Found>, OperationError> {
+impl SearchFilters {
+    /// docker's filter arguments, with its messages for a bad one.
+    pub fn parse(list: &[String]) -> Result<Self, OperationError> {
+        let mut f = SearchFilters::default();
+        for item in list {
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                OperationError::Invalid(format!(
+                    "bad format of filter (expected name=value): {item}"
+                ))
+            })?;
+            match k {
+                "stars" => {
+                    f.stars = v.parse().map_err(|_| {
+                        OperationError::Invalid(format!("invalid filter 'stars={v}'"))
+                    })?
+                }
+                "is-official" => {
+                    f.is_official = Some(v.parse().map_err(|_| {
+                        OperationError::Invalid(format!("invalid filter 'is-official={v}'"))
+                    })?)
+                }
+                "is-automated" => {
+                    f.is_automated = Some(v.parse().map_err(|_| {
+                        OperationError::Invalid(format!("invalid filter 'is-automated={v}'"))
+                    })?)
+                }
+                other => return Err(OperationError::Invalid(format!("invalid filter '{other}'"))),
+            }
+        }
+        Ok(f)
+    }
+
+    fn keeps(&self, r: &registry::SearchResult) -> bool {
+        r.star_count >= self.stars
+            && self.is_official.is_none_or(|o| o == r.is_official)
+            && self.is_automated.is_none_or(|o| o == r.is_automated)
+    }
+}
+
+/// docker's `search TERM`: the registry the term names (`HOST/text`, else the default
+/// registry) searched through its v1 search API where it has one, else its catalog
+/// filtered by the text (a catalog has no descriptions or stars: zero, not official).
+/// At most `limit` results, after the filters.
+pub fn search(
+    term: &str,
+    limit: usize,
+    filters: &SearchFilters,
+    insecure: bool,
+) -> Result<Vec<registry::SearchResult>, OperationError> {
+    if !(1..=100).contains(&limit) {
+        return Err(OperationError::Invalid(format!(
+            "limit {limit} is outside the range of [1, 100]"
+        )));
+    }
     let (domain, text) = match term.split_once('/') {
         Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => {
             (host.to_string(), rest.to_string())
@@ -294,16 +348,25 @@ pub fn search(term: &str, limit: usize, insecure: bool) -> Result<Vec<Found>, Op
         ),
     };
     let opts = registry_options(&domain, insecure, None);
-    let text = text.to_ascii_lowercase();
-    let mut found: Vec<Found> = registry::catalog(&domain, &opts)?
+    let results = match registry::v1_search(&domain, &text, limit, &opts)? {
+        Some(results) => results,
+        None => {
+            let text = text.to_ascii_lowercase();
+            registry::catalog(&domain, &opts)?
+                .into_iter()
+                .filter(|r| r.to_ascii_lowercase().contains(&text))
+                .map(|r| registry::SearchResult {
+                    name: format!("{domain}/{r}"),
+                    ..Default::default()
+                })
+                .collect()
+        }
+    };
+    Ok(results
         .into_iter()
-        .filter(|r| r.to_ascii_lowercase().contains(&text))
-        .map(|r| Found {
-            name: format!("{domain}/{r}"),
-        })
-        .collect();
-    found.truncate(limit);
-    Ok(found)
+        .filter(|r| filters.keeps(r))
+        .take(limit)
+        .collect())
 }
 
 /// Every image in the store.
