@@ -279,7 +279,7 @@ pub fn run_client(
         if reading_stdin {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        let Some(ready) = poll_ready(&mut fds)? else {
+        let Some(ready) = poll_ready(&mut fds, None)? else {
             continue;
         };
         drop(fds);
@@ -332,10 +332,18 @@ pub fn run_client(
     }
 }
 
-/// Waits for any of `fds` and returns which are ready, in order; None when a signal
-/// interrupted the wait.
-pub fn poll_ready(fds: &mut [PollFd]) -> nix::Result<Option<Vec<bool>>> {
-    match poll(fds, PollTimeout::NONE) {
+/// Waits for any of `fds`, at most `timeout`, and returns which are ready, in order (none
+/// when the time ran out); None when a signal interrupted the wait.
+pub fn poll_ready(
+    fds: &mut [PollFd],
+    timeout: Option<std::time::Duration>,
+) -> nix::Result<Option<Vec<bool>>> {
+    // Rounded up: a wait cut to zero would spin until the deadline.
+    let timeout = timeout.map_or(PollTimeout::NONE, |d| {
+        let ms = d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+    });
+    match poll(fds, timeout) {
         Err(nix::errno::Errno::EINTR) => return Ok(None),
         r => r?,
     };

@@ -63,6 +63,8 @@ pub struct Format {
 
 impl Format {
     pub fn parse(src: &str) -> Result<Self, FormatError> {
+        // docker's `--format json`: each object as one line of JSON.
+        let src = if src == "json" { "{{json .}}" } else { src };
         let (table, body) = match src.strip_prefix("table") {
             Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {
                 (true, rest.trim_start())
@@ -245,6 +247,43 @@ fn trim_zeros(s: &str) -> String {
     }
 }
 
+/// Go's `time.Duration` text (`5s`, `1m30s`, `500ms`, `0s`).
+pub fn go_duration_text(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".into();
+    }
+    let (sign, n) = if nanos < 0 {
+        ("-", -(nanos as i128))
+    } else {
+        ("", nanos as i128)
+    };
+    if n < 1_000_000_000 {
+        let (unit, div) = if n < 1_000 {
+            ("ns", 1.0)
+        } else if n < 1_000_000 {
+            ("µs", 1e3)
+        } else {
+            ("ms", 1e6)
+        };
+        return format!("{sign}{}{unit}", trim_float(n as f64 / div));
+    }
+    let secs = n as f64 / 1e9;
+    let h = (n / 3_600_000_000_000) as i64;
+    let m = ((n / 60_000_000_000) % 60) as i64;
+    let s = secs - (h * 3600 + m * 60) as f64;
+    let s = trim_float((s * 1e9).round() / 1e9);
+    match (h, m) {
+        (0, 0) => format!("{sign}{s}s"),
+        (0, m) => format!("{sign}{m}m{s}s"),
+        (h, m) => format!("{sign}{h}h{m}m{s}s"),
+    }
+}
+
+fn trim_float(f: f64) -> String {
+    let t = format!("{f:.9}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// docker's `units.HumanDuration`.
 pub fn human_duration(secs: i64) -> String {
     let hours = (secs as f64 / 3600.0).round() as i64;
@@ -298,6 +337,14 @@ pub fn pretty_json(v: &impl serde::Serialize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn durations_print_as_gos() {
+        assert_eq!(go_duration_text(5_000_000_000), "5s");
+        assert_eq!(go_duration_text(90_000_000_000), "1m30s");
+        assert_eq!(go_duration_text(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration_text(500_000_000), "500ms");
+    }
 
     #[test]
     fn sizes_match_go_units() {

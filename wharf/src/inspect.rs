@@ -279,12 +279,7 @@ pub fn container(
             }
         })
         .collect();
-    Ok(json!({
-        "Id": c.id,
-        "Created": c.created,
-        "Path": c.spec.path,
-        "Args": c.spec.args,
-        "State": {
+    let mut state = json!({
             "Status": status.as_str(),
             "Running": matches!(status, Status::Running | Status::Paused | Status::Restarting),
             "Paused": status == Status::Paused,
@@ -296,7 +291,16 @@ pub fn container(
             "Error": s.error,
             "StartedAt": s.started_at.clone().unwrap_or_else(|| zero.clone()),
             "FinishedAt": s.finished_at.clone().unwrap_or(zero),
-        },
+    });
+    if let Some(h) = &s.health {
+        state["Health"] = json!(h);
+    }
+    Ok(json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.spec.path,
+        "Args": c.spec.args,
+        "State": state,
         "Image": c.image_id,
         "ResolvConfPath": cdir.join("resolv.conf"),
         "HostnamePath": cdir.join("hostname"),

@@ -10,6 +10,7 @@ pub mod context;
 pub mod credentials;
 pub mod events;
 pub mod format;
+pub mod healthcheck;
 pub mod image;
 pub mod init;
 pub mod inspect;

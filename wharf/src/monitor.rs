@@ -25,8 +25,10 @@ use nix::unistd::Pid;
 
 use crate::attach::{self, Hub, Input};
 use crate::bundle::Networking;
+use crate::container::health::{self, Health};
 use crate::container::{self, rootfs::Layout, Container, State, Status};
 use crate::format::go_json;
+use crate::healthcheck::Checker;
 use crate::network;
 use crate::runtime::{self, Runtime};
 use crate::store::{Db, EventRow};
@@ -219,7 +221,7 @@ fn supervise(
         s.monitor_start = start;
         s.stop_requested = false;
     })?;
-    let c = container::load(&m.db, &m.id)?
+    let mut c = container::load(&m.db, &m.id)?
         .ok_or_else(|| container::ContainerError::NotFound(m.id.clone()))?;
     let cdir = container::dir(&m.root, &c.id);
     let rt = Runtime::new(&m.root, &c.spec.runtime_path);
@@ -253,12 +255,14 @@ fn supervise(
             }
         };
         let died = crate::events::container_event(&c, "die", &[("exitCode", &code.to_string())]);
-        let state = container::load(&m.db, &m.id)?.map(|c| c.state);
-        let Some(state) = state else {
+        let Some(now) = container::load(&m.db, &m.id)? else {
             // rm -f removed the record meanwhile.
             let _ = m.db.add_event(&died);
             return Ok(());
         };
+        // `update` may have changed the policy and the limits the next run gets.
+        c = now;
+        let state = c.state.clone();
         let policy = &c.spec.host.restart_policy;
         let restart = !state.stop_requested
             && state.status != Status::Removing
@@ -514,7 +518,8 @@ fn run_once(
             return not_started(m, start_failure_code(&msg), msg);
         }
     };
-    m.update_reporting(
+    let checked = c.health_command().is_some();
+    let state = m.update_reporting(
         |s| {
             // rm -f may have claimed the container meanwhile.
             if s.status != Status::Removing {
@@ -525,8 +530,15 @@ fn run_once(
             s.exit_code = 0;
             s.oom_killed = false;
             s.started_at = Some(container::now());
+            if checked {
+                s.health = Some(Health::starting(s.health.take()));
+            }
         },
-        &[crate::events::container_event(c, "start", &[])],
+        &[
+            volume_events(c, "mount"),
+            vec![crate::events::container_event(c, "start", &[])],
+        ]
+        .concat(),
     )?;
     m.report("started");
     let stdio = Stdio {
@@ -534,17 +546,61 @@ fn run_once(
         input,
         tty,
     };
-    let code = pump(io, Pid::from_raw(pid), stdio, resolver.as_mut())?;
+    let health = state.and_then(|s| s.health).unwrap_or_default();
+    let mut checker = Checker::new(&mut m.db, c, cdir, rt, health);
+    let code = pump(
+        io,
+        Pid::from_raw(pid),
+        stdio,
+        resolver.as_mut(),
+        checker.as_mut(),
+    )?;
+    drop(checker);
     let oom = container::stats::oom_kills(&c.id) > 0;
     let _ = rt.delete_force(&c.id);
     if sandbox.is_some() {
         network_down(m, c)?;
     }
     drop(sandbox);
+    let mut events = Vec::new();
     if oom {
-        m.update(|s| s.oom_killed = true)?;
+        events.push(crate::events::container_event(c, "oom", &[]));
+    }
+    events.extend(volume_events(c, "unmount"));
+    if !events.is_empty() || checked {
+        // docker reports a stopped check as unhealthy.
+        m.update_reporting(
+            |s| {
+                s.oom_killed |= oom;
+                if let Some(h) = &mut s.health {
+                    h.status = health::UNHEALTHY.into();
+                }
+            },
+            &events,
+        )?;
     }
     Ok(Ok(code))
+}
+
+/// docker's `mount` and `unmount` events of the container's volumes.
+fn volume_events(c: &Container, action: &str) -> Vec<EventRow> {
+    c.spec
+        .mounts
+        .iter()
+        .filter(|v| v.kind == "volume")
+        .map(|v| {
+            let rw = v.rw.to_string();
+            let mut attrs = vec![("container", c.id.as_str()), ("driver", "local")];
+            if action == "mount" {
+                attrs.extend([
+                    ("destination", v.destination.as_str()),
+                    ("propagation", v.propagation.as_str()),
+                    ("read/write", rw.as_str()),
+                ]);
+            }
+            crate::events::event(crate::events::Kind::Volume, action, &v.name, &attrs)
+        })
+        .collect()
 }
 
 /// The name files and link variables of a container with a sandbox, its own resolver
@@ -617,6 +673,7 @@ fn pump(
     pid: Pid,
     stdio: Stdio,
     mut resolver: Option<&mut network::dns::Resolver>,
+    mut checker: Option<&mut Checker<'_>>,
 ) -> Result<i32, MonitorError> {
     let Io { sfd, log, hub } = io;
     let mut streams: Vec<(Option<OwnedFd>, LogStream)> = stdio
@@ -664,11 +721,23 @@ fn pump(
         if let Some(r) = &resolver {
             fds.extend(r.fds().map(|f| PollFd::new(f, PollFlags::POLLIN)));
         }
-        let Some(ready) = crate::attach::poll_ready(&mut fds)? else {
+        let probe_at = fds.len();
+        let probe_fd = checker.as_ref().and_then(|c| c.fd());
+        if let Some(f) = probe_fd {
+            fds.push(PollFd::new(f, PollFlags::POLLIN));
+        }
+        let timeout = checker.as_ref().map(|c| c.timeout());
+        let Some(ready) = crate::attach::poll_ready(&mut fds, timeout)? else {
             continue;
         };
         drop(fds);
         drop(hub_fds);
+        if let Some(ch) = checker.as_deref_mut() {
+            if ready.get(probe_at) == Some(&true) {
+                ch.on_output();
+            }
+            ch.on_time();
+        }
         if let Some(r) = resolver.as_deref_mut() {
             if ready[dns_at] {
                 r.on_queries();
@@ -713,13 +782,16 @@ fn pump(
         if ready[0] {
             let _ = sfd.read_signal();
             loop {
-                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(p, c)) if p == pid => code = Some(c),
-                    Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => {
-                        code = Some(128 + sig as i32)
-                    }
+                let (p, c) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(p, c)) => (p, c),
+                    Ok(WaitStatus::Signaled(p, sig, _)) => (p, 128 + sig as i32),
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
-                    Ok(_) => {}
+                    Ok(_) => continue,
+                };
+                if p == pid {
+                    code = Some(c);
+                } else if let Some(ch) = checker.as_deref_mut() {
+                    ch.on_exit(p, c);
                 }
             }
         }

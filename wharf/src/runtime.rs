@@ -121,6 +121,35 @@ impl Runtime {
         self.run(&["resume", id]).map(drop)
     }
 
+    /// `update --resources -`: new cgroup limits for a running container, as the OCI
+    /// LinuxResources JSON every runc-compatible runtime reads.
+    pub fn update(&self, id: &str, resources: &serde_json::Value) -> Result<(), RuntimeError> {
+        use std::io::Write;
+        let spawn = |source| RuntimeError::Spawn {
+            path: self.path.clone(),
+            source,
+        };
+        let mut child = self
+            .command(&["update", "--resources", "-", id])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(resources.to_string().as_bytes())
+                .map_err(spawn)?;
+        }
+        let out = child.wait_with_output().map_err(spawn)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(RuntimeError::Failed {
+            msg: error_line(&String::from_utf8_lossy(&out.stderr)),
+        })
+    }
+
     /// `ps --format json ID`: the host pids of the container's processes (a format every
     /// runc-compatible runtime has; crun's `ps` takes no ps(1) options).
     pub fn pids(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {

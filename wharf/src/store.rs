@@ -167,6 +167,13 @@ fn append_events(conn: &Connection, events: &[EventRow]) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The columns of a container that change after create.
+#[derive(Debug, Clone, Copy)]
+pub enum Field {
+    State,
+    Spec,
+}
+
 /// One container as recorded: what `create` decided (`spec`) and what the monitor and the
 /// lifecycle commands last saw (`state`), both JSON owned by the container module.
 #[derive(Debug, Clone)]
@@ -591,28 +598,36 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Rewrites a container's state with `f` in one transaction, so the monitor and a
-    /// lifecycle command never lose each other's fields. Returns the new state, or None
-    /// when the container is gone.
-    /// Rewrites a container's state with `f`, appending `events` in the same transaction.
-    pub fn update_container_state(
+    /// Rewrites a container's state or spec with `f`, appending `events`, in one
+    /// transaction, so the monitor and a lifecycle command never lose each other's
+    /// fields. `f` returning None changes nothing and records no event. Returns the new
+    /// text, or None when the container is gone or `f` declined.
+    pub fn update_container(
         &mut self,
         id: &str,
-        f: &mut dyn FnMut(&str) -> String,
+        field: Field,
+        f: &mut dyn FnMut(&str) -> Option<String>,
         events: &[EventRow],
     ) -> Result<Option<String>, StoreError> {
+        let column = match field {
+            Field::State => "state",
+            Field::Spec => "spec",
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let cur: Option<String> = tx
-            .query_row("SELECT state FROM containers WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                &format!("SELECT {column} FROM containers WHERE id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
             .optional()?;
-        let Some(cur) = cur else { return Ok(None) };
-        let new = f(&cur);
+        let Some(new) = cur.and_then(|cur| f(&cur)) else {
+            return Ok(None);
+        };
         tx.execute(
-            "UPDATE containers SET state = ?2 WHERE id = ?1",
+            &format!("UPDATE containers SET {column} = ?2 WHERE id = ?1"),
             params![id, new],
         )?;
         append_events(&tx, events)?;
@@ -1003,6 +1018,18 @@ impl Db {
     }
 
     /// Every image a cache entry points at.
+    /// Each image the build cache keeps: how many cache entries name it and when the
+    /// last of them was made.
+    pub fn build_cache_usage(&self) -> Result<Vec<(String, usize, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT image_id, COUNT(*), MAX(created) FROM build_cache GROUP BY image_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as usize, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn build_cache_images(&self) -> Result<HashSet<String>, StoreError> {
         let mut stmt = self
             .conn

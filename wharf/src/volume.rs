@@ -187,6 +187,13 @@ pub fn remove_anonymous_of(
         let anonymous = db.volume(&m.name)?.is_some_and(|v| v.anonymous);
         if anonymous && users(db, &m.name)?.iter().all(|u| *u == c.id) {
             discard(db, root, &m.name)?;
+            crate::events::record(
+                db,
+                crate::events::Kind::Volume,
+                "destroy",
+                &m.name,
+                &[("driver", "local")],
+            );
         }
     }
     Ok(())

@@ -15,6 +15,8 @@ mod building;
 #[path = "../../benches/src/cgroup.rs"]
 mod cgroup;
 mod common;
+#[path = "containers/everyday.rs"]
+mod everyday;
 #[path = "containers/networking.rs"]
 mod networking;
 

@@ -266,6 +266,94 @@ pub async fn rename(
     .await
 }
 
+/// `POST /containers/{id}/update`'s body: docker's Resources and RestartPolicy, zero
+/// meaning "unchanged".
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct UpdateBody {
+    cpu_shares: i64,
+    cpu_period: i64,
+    cpu_quota: i64,
+    nano_cpus: i64,
+    cpuset_cpus: String,
+    cpuset_mems: String,
+    memory: i64,
+    memory_reservation: i64,
+    memory_swap: i64,
+    pids_limit: Option<i64>,
+    blkio_weight: u16,
+    restart_policy: Option<container::RestartPolicy>,
+}
+
+/// The body fields applied; any other must be unset.
+const UPDATE_FIELDS: &[&str] = &[
+    "CpuShares",
+    "CpuPeriod",
+    "CpuQuota",
+    "NanoCpus",
+    "CpusetCpus",
+    "CpusetMems",
+    "Memory",
+    "MemoryReservation",
+    "MemorySwap",
+    "PidsLimit",
+    "BlkioWeight",
+    "RestartPolicy",
+];
+
+fn update_request(body: &[u8]) -> Result<container::resources::Update, ApiError> {
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    create::refuse_unknown("", &raw, UPDATE_FIELDS)?;
+    let b: UpdateBody = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid update body: {e}")))?;
+    let restart_policy = match b.restart_policy.filter(|p| !p.name.is_empty()) {
+        Some(p) => {
+            let spec = match p.maximum_retry_count {
+                0 => p.name.clone(),
+                n => format!("{}:{n}", p.name),
+            };
+            Some(
+                container::parse::restart_policy(&spec)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let asked = container::HostConfig {
+        cpu_shares: b.cpu_shares,
+        cpu_period: b.cpu_period,
+        cpu_quota: b.cpu_quota,
+        nano_cpus: b.nano_cpus,
+        cpuset_cpus: b.cpuset_cpus,
+        cpuset_mems: b.cpuset_mems,
+        memory: b.memory,
+        memory_reservation: b.memory_reservation,
+        memory_swap: b.memory_swap,
+        // null leaves it; 0 and -1 lift it.
+        pids_limit: b.pids_limit,
+        blkio_weight: b.blkio_weight,
+        ..Default::default()
+    };
+    Ok(container::resources::Update {
+        restart_policy,
+        ..container::resources::Update::of(&asked)
+    })
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req = update_request(&body)?;
+    blocking(move || {
+        op::update(&s.root, &id, &req)?;
+        Ok(Json(json!({"Warnings": []})))
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 pub struct RemoveQuery {
     v: Option<String>,

@@ -39,6 +39,7 @@ const CONFIG: &[&str] = &[
     "MacAddress",
     "NetworkDisabled",
     "ArgsEscaped",
+    "Healthcheck",
 ];
 
 /// HostConfig fields wharf applies.
@@ -67,6 +68,12 @@ const HOST: &[&str] = &[
     "NanoCpus",
     "CpusetCpus",
     "PidsLimit",
+    "CpuShares",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpusetMems",
+    "MemorySwap",
+    "BlkioWeight",
     "Init",
     "Mounts",
     "Runtime",
@@ -91,7 +98,7 @@ fn is_unset(v: &Value) -> bool {
     }
 }
 
-fn refuse_unknown(section: &str, obj: &Value, known: &[&str]) -> Result<(), ApiError> {
+pub(super) fn refuse_unknown(section: &str, obj: &Value, known: &[&str]) -> Result<(), ApiError> {
     let Some(map) = obj.as_object() else {
         return Ok(());
     };
@@ -245,6 +252,14 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
         crate::runtime::resolve(&runtime_name).map_err(|e| bad("HostConfig.Runtime", e))?;
     let labels: BTreeMap<String, String> =
         cfg.labels.clone().unwrap_or_default().into_iter().collect();
+    // Parsed from the body, not bollard's model: API 1.41's has no StartInterval.
+    let healthcheck = match &raw["Healthcheck"] {
+        Value::Null => None,
+        v => Some(
+            serde_json::from_value::<crate::container::health::HealthConfig>(v.clone())
+                .map_err(|e| bad("Config.Healthcheck", e))?,
+        ),
+    };
     Ok(Options {
         name,
         image,
@@ -282,6 +297,12 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
             nano_cpus: host.nano_cpus.unwrap_or(0),
             cpuset_cpus: host.cpuset_cpus.clone().unwrap_or_default(),
             pids_limit: host.pids_limit.filter(|l| *l != 0),
+            cpu_shares: host.cpu_shares.unwrap_or(0),
+            cpu_period: host.cpu_period.unwrap_or(0),
+            cpu_quota: host.cpu_quota.unwrap_or(0),
+            cpuset_mems: host.cpuset_mems.clone().unwrap_or_default(),
+            memory_swap: host.memory_swap.unwrap_or(0),
+            blkio_weight: host.blkio_weight.unwrap_or(0),
             init: host.init,
             security_opt: list(&host.security_opt),
             volumes_from: list(&host.volumes_from),
@@ -295,6 +316,7 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
             .as_ref()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default(),
+        healthcheck,
     })
 }
 

@@ -96,11 +96,29 @@ pub async fn df(State(s): State<AppState>) -> Result<axum::Json<serde_json::Valu
             v
         })
         .collect();
+    let rows: Vec<_> = du.images.iter().map(|i| i.row.clone()).collect();
+    let mut images = super::images::summaries(&rows);
+    for (summary, usage) in images.iter_mut().zip(&du.images) {
+        summary.shared_size = usage.shared_size as i64;
+        summary.containers = usage.containers as i64;
+    }
+    let cache: Vec<serde_json::Value> = du
+        .build_cache
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "ID": b.id.to_string(), "Parent": "", "Type": "regular",
+                "Description": "an image the builder's cache keeps", "InUse": b.in_use,
+                "Shared": b.shared, "Size": b.size, "CreatedAt": b.created,
+                "LastUsedAt": b.last_used, "UsageCount": b.usage_count,
+            })
+        })
+        .collect();
     Ok(axum::Json(serde_json::json!({
         "LayersSize": du.layers_size,
-        "Images": super::images::summaries(&du.images),
+        "Images": images,
         "Containers": containers,
         "Volumes": volumes,
-        "BuildCache": [],
+        "BuildCache": cache,
     })))
 }

@@ -1988,43 +1988,6 @@ fn go_quote_rune(n: i64) -> String {
     }
 }
 
-/// Go's `time.Duration` text (`5s`, `1m30s`, `500ms`, `0s`).
-fn go_duration_text(nanos: i64) -> String {
-    if nanos == 0 {
-        return "0s".into();
-    }
-    let (sign, n) = if nanos < 0 {
-        ("-", -(nanos as i128))
-    } else {
-        ("", nanos as i128)
-    };
-    if n < 1_000_000_000 {
-        let (unit, div) = if n < 1_000 {
-            ("ns", 1.0)
-        } else if n < 1_000_000 {
-            ("µs", 1e3)
-        } else {
-            ("ms", 1e6)
-        };
-        return format!("{sign}{}{unit}", trim_float(n as f64 / div));
-    }
-    let secs = n as f64 / 1e9;
-    let h = (n / 3_600_000_000_000) as i64;
-    let m = ((n / 60_000_000_000) % 60) as i64;
-    let s = secs - (h * 3600 + m * 60) as f64;
-    let s = trim_float((s * 1e9).round() / 1e9);
-    match (h, m) {
-        (0, 0) => format!("{sign}{s}s"),
-        (0, m) => format!("{sign}{m}m{s}s"),
-        (h, m) => format!("{sign}{h}h{m}m{s}s"),
-    }
-}
-
-fn trim_float(f: f64) -> String {
-    let t = format!("{f:.9}");
-    t.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 /// docker 20.10's history text of a HEALTHCHECK: Go's `%q` of its HealthConfig struct
 /// (Test, Interval, Timeout, StartPeriod, Retries).
 fn health_text(hc: &Value) -> String {
@@ -2032,7 +1995,11 @@ fn health_text(hc: &Value) -> String {
         .as_array()
         .map(|a| strings(a))
         .unwrap_or_default();
-    let d = |k: &str| go_quote(&go_duration_text(hc[k].as_i64().unwrap_or(0)));
+    let d = |k: &str| {
+        go_quote(&crate::format::go_duration_text(
+            hc[k].as_i64().unwrap_or(0),
+        ))
+    };
     format!(
         "&{{{} {} {} {} {}}}",
         go_quoted_list(&test),
@@ -2210,10 +2177,6 @@ mod tests {
         );
         assert_eq!(go_quote_rune(2), "'\\x02'");
         assert_eq!(go_quote_rune(65), "'A'");
-        assert_eq!(go_duration_text(5_000_000_000), "5s");
-        assert_eq!(go_duration_text(90_000_000_000), "1m30s");
-        assert_eq!(go_duration_text(3_600_000_000_000), "1h0m0s");
-        assert_eq!(go_duration_text(500_000_000), "500ms");
         assert_eq!(
             health_text(
                 &json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000i64, "Retries": 2})

@@ -230,31 +230,8 @@ fn config_json(
     } else {
         defaults::device_rules()
     }});
-    let mut memory = serde_json::Map::new();
-    if h.memory > 0 {
-        memory.insert("limit".into(), json!(h.memory));
-        // docker gives the same swap as memory unless told otherwise (2x in total).
-        memory.insert("swap".into(), json!(h.memory * 2));
-    }
-    if h.memory_reservation > 0 {
-        memory.insert("reservation".into(), json!(h.memory_reservation));
-    }
-    if !memory.is_empty() {
-        resources["memory"] = Value::Object(memory);
-    }
-    let mut cpu = serde_json::Map::new();
-    if h.nano_cpus > 0 {
-        cpu.insert("period".into(), json!(100_000));
-        cpu.insert("quota".into(), json!(h.nano_cpus / 10_000));
-    }
-    if !h.cpuset_cpus.is_empty() {
-        cpu.insert("cpus".into(), json!(h.cpuset_cpus));
-    }
-    if !cpu.is_empty() {
-        resources["cpu"] = Value::Object(cpu);
-    }
-    if let Some(p) = h.pids_limit.filter(|p| *p > 0) {
-        resources["pids"] = json!({"limit": p});
+    if let (Some(to), Value::Object(from)) = (resources.as_object_mut(), limits(h, false)) {
+        to.extend(from);
     }
     let mut linux = json!({
         "namespaces": namespaces,
@@ -292,6 +269,68 @@ fn config_json(
         "mounts": mounts,
         "linux": linux,
     })
+}
+
+/// docker's resource flags as OCI LinuxResources (device rules aside): what the bundle
+/// asks for at start and what `update` hands the runtime. With `unset_as_max`, a limit
+/// the record leaves unset is written as unlimited, so an update can lift one.
+pub fn limits(h: &crate::container::HostConfig, unset_as_max: bool) -> Value {
+    let mut out = serde_json::Map::new();
+    let mut memory = serde_json::Map::new();
+    if h.memory > 0 {
+        memory.insert("limit".into(), json!(h.memory));
+        // docker gives as much swap as memory unless told otherwise (2x in total).
+        let swap = match h.memory_swap {
+            0 => h.memory * 2,
+            s => s,
+        };
+        memory.insert("swap".into(), json!(swap));
+    }
+    if h.memory_reservation > 0 {
+        memory.insert("reservation".into(), json!(h.memory_reservation));
+    }
+    if !memory.is_empty() {
+        out.insert("memory".into(), Value::Object(memory));
+    }
+    let mut cpu = serde_json::Map::new();
+    if h.nano_cpus > 0 {
+        cpu.insert("period".into(), json!(100_000));
+        cpu.insert("quota".into(), json!(h.nano_cpus / 10_000));
+    } else {
+        if h.cpu_period > 0 {
+            cpu.insert("period".into(), json!(h.cpu_period));
+        }
+        if h.cpu_quota != 0 {
+            cpu.insert("quota".into(), json!(h.cpu_quota));
+        } else if unset_as_max {
+            cpu.insert("quota".into(), json!(-1));
+        }
+    }
+    if h.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(h.cpu_shares));
+    }
+    if !h.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(h.cpuset_cpus));
+    }
+    if !h.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(h.cpuset_mems));
+    }
+    if !cpu.is_empty() {
+        out.insert("cpu".into(), Value::Object(cpu));
+    }
+    match h.pids_limit.filter(|p| *p > 0) {
+        Some(p) => {
+            out.insert("pids".into(), json!({"limit": p}));
+        }
+        None if unset_as_max => {
+            out.insert("pids".into(), json!({"limit": -1}));
+        }
+        None => {}
+    }
+    if h.blkio_weight > 0 {
+        out.insert("blockIO".into(), json!({"weight": h.blkio_weight}));
+    }
+    Value::Object(out)
 }
 
 /// Every device node under the host's /dev, for `--privileged` as docker gives them:
@@ -358,12 +397,9 @@ pub struct ExecProcess<'a> {
     pub terminal: bool,
 }
 
-/// The process of an `exec`: the container's own from its bundle (capabilities,
-/// no_new_privs, rlimits, seccomp-relevant settings), with the exec's command, user,
-/// environment, directory and terminal, as docker derives an exec from its container.
-/// Handed to the runtime whole with `exec --process`, the one form every runc-compatible
-/// runtime reads (crun has no `--additional-gids`, for one).
-pub fn exec_process(bundle: &Path, e: &ExecProcess) -> Result<Value, BundleError> {
+/// The container's own process (its user, environment and directory) running other
+/// arguments, without a terminal: what a healthcheck probe runs, as docker runs it.
+pub fn process_with_args(bundle: &Path, args: &[String]) -> Result<Value, BundleError> {
     let path = bundle.join("config.json");
     let text = fs::read(&path).map_err(|source| BundleError::Io {
         path: path.clone(),
@@ -374,7 +410,21 @@ pub fn exec_process(bundle: &Path, e: &ExecProcess) -> Result<Value, BundleError
         source: io::Error::new(io::ErrorKind::InvalidData, err),
     })?;
     let mut process = config.get("process").cloned().unwrap_or_else(|| json!({}));
-    process["args"] = json!(e.args);
+    process["args"] = json!(args);
+    process["terminal"] = json!(false);
+    if let Some(p) = process.as_object_mut() {
+        p.remove("consoleSize");
+    }
+    Ok(process)
+}
+
+/// The process of an `exec`: the container's own from its bundle (capabilities,
+/// no_new_privs, rlimits, seccomp-relevant settings), with the exec's command, user,
+/// environment, directory and terminal, as docker derives an exec from its container.
+/// Handed to the runtime whole with `exec --process`, the one form every runc-compatible
+/// runtime reads (crun has no `--additional-gids`, for one).
+pub fn exec_process(bundle: &Path, e: &ExecProcess) -> Result<Value, BundleError> {
+    let mut process = process_with_args(bundle, e.args)?;
     process["env"] = json!(e.env);
     process["cwd"] = json!(if e.cwd.is_empty() { "/" } else { e.cwd });
     process["terminal"] = json!(e.terminal);
@@ -383,9 +433,6 @@ pub fn exec_process(bundle: &Path, e: &ExecProcess) -> Result<Value, BundleError
         user["additionalGids"] = json!(e.user.additional_gids);
     }
     process["user"] = user;
-    if let Some(p) = process.as_object_mut() {
-        p.remove("consoleSize");
-    }
     Ok(process)
 }
 

@@ -1,4 +1,5 @@
-//! The lifecycle commands: start, stop, kill, restart, rm, wait, rename, pause, unpause.
+//! The lifecycle commands: start, stop, kill, restart, rm, wait, rename, update, pause,
+//! unpause.
 //! Each acts on every named container and reports failures docker's way: the names
 //! that worked on stdout, one error line each for the rest, exit status 1.
 
@@ -128,6 +129,31 @@ pub fn rename(root: &Path, a: RenameArgs) -> anyhow::Result<()> {
         eprintln!("Error response from daemon: {e}");
         Exit(1).into()
     })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    resources: super::resources::ResourceFlags,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string")]
+    restart: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
+/// `update`: new limits or restart policy for each container.
+pub fn update(root: &Path, a: UpdateArgs) -> anyhow::Result<()> {
+    let mut req = a.resources.update()?;
+    req.restart_policy = a
+        .restart
+        .as_deref()
+        .map(wharf::container::parse::restart_policy)
+        .transpose()?;
+    if req.is_empty() {
+        anyhow::bail!("you must provide one or more flags when using this command");
+    }
+    each(&a.containers, |n| op::update(root, n, &req))
 }
 
 /// The hidden `__monitor` entry: never returns.

@@ -7,6 +7,7 @@ mod commit;
 mod compose;
 mod container;
 mod cp;
+mod df;
 mod exec;
 mod export;
 mod history;
@@ -19,6 +20,7 @@ mod network;
 mod progress;
 mod ps;
 mod pull;
+mod resources;
 mod rmi;
 mod run;
 mod save;
@@ -185,6 +187,8 @@ enum ContainerCommand {
     Wait(container::NamesArgs),
     /// Rename a container
     Rename(container::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(container::UpdateArgs),
     /// Pause all processes within one or more containers
     Pause(container::NamesArgs),
     /// Unpause all processes within one or more containers
@@ -233,6 +237,8 @@ enum SystemCommand {
     Info(system::InfoArgs),
     /// Serve the Docker Engine API (for the docker CLI, docker-compose and the SDKs)
     Service(system::ServiceArgs),
+    /// Show docker disk usage
+    Df(df::Args),
 }
 
 /// A command's exit status when it is not 0 or 1; its message, if any, is printed already.
@@ -320,6 +326,7 @@ fn run_container(
         ContainerCommand::Rm(a) => container::rm(root, a),
         ContainerCommand::Wait(a) => container::wait(root, a),
         ContainerCommand::Rename(a) => container::rename(root, a),
+        ContainerCommand::Update(a) => container::update(root, a),
         ContainerCommand::Pause(a) => container::pause(root, a),
         ContainerCommand::Unpause(a) => container::unpause(root, a),
         ContainerCommand::Logs(a) => logs::run(root, a),
@@ -356,6 +363,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 SystemCommand::Prune(a) => system::system_prune(&root, a),
                 SystemCommand::Info(a) => system::info(&root, rt, a),
                 SystemCommand::Service(a) => system::service(&root, rt, a),
+                SystemCommand::Df(a) => df::run(&root, a),
             }
         }
         Command::Version(a) => return system::version(rt, a),

@@ -65,7 +65,7 @@ fn size_text(root: &Path, c: &Container, image_size: u64) -> String {
     )
 }
 
-fn row(c: &Container, trunc: bool) -> Value {
+pub(super) fn row(c: &Container, trunc: bool) -> Value {
     let labels: Vec<String> = c
         .spec
         .config

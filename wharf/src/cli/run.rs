@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 use wharf::attach;
 use wharf::bundle::seccomp;
 use wharf::container::create::Options;
+use wharf::container::health::HealthConfig;
 use wharf::container::{self, ops, parse, HostConfig, RestartPolicy};
 use wharf::context::Access;
 use wharf::image::reference::ImageRef;
@@ -61,21 +62,8 @@ pub struct CreateFlags {
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     restart: String,
-    /// Memory limit
-    #[arg(short, long)]
-    memory: Option<String>,
-    /// Memory soft limit
-    #[arg(long)]
-    memory_reservation: Option<String>,
-    /// Number of CPUs
-    #[arg(long, allow_hyphen_values = true)]
-    cpus: Option<String>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long)]
-    cpuset_cpus: Option<String>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long)]
-    pids_limit: Option<i64>,
+    #[command(flatten)]
+    resources: super::resources::ResourceFlags,
     /// Add Linux capabilities
     #[arg(long)]
     cap_add: Vec<String>,
@@ -145,6 +133,27 @@ pub struct CreateFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long)]
     stop_timeout: Option<i64>,
+    /// Command to run to check health
+    #[arg(long, value_name = "string")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", value_parser = go_duration_flag, allow_hyphen_values = true)]
+    health_interval: Option<i64>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", value_parser = go_duration_flag, allow_hyphen_values = true)]
+    health_timeout: Option<i64>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", value_parser = go_duration_flag, allow_hyphen_values = true)]
+    health_start_period: Option<i64>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", value_parser = go_duration_flag, allow_hyphen_values = true)]
+    health_start_interval: Option<i64>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    no_healthcheck: bool,
     /// The image to run
     image: String,
     /// The command and its arguments
@@ -178,6 +187,55 @@ pub struct CreateArgs {
     flags: CreateFlags,
 }
 
+/// A Go duration flag value, in nanoseconds, with the error pflag prints.
+fn go_duration_flag(v: &str) -> Result<i64, String> {
+    wharf::container::logs::go_duration(v).ok_or_else(|| format!("time: invalid duration {v:?}"))
+}
+
+/// docker CLI's healthcheck from the `--health-*` flags: None when none is given.
+fn healthcheck(f: &CreateFlags) -> anyhow::Result<Option<HealthConfig>> {
+    let durations = [
+        ("--health-interval", f.health_interval),
+        ("--health-timeout", f.health_timeout),
+        ("--health-start-period", f.health_start_period),
+        ("--health-start-interval", f.health_start_interval),
+    ];
+    let given = f.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
+        || durations.iter().any(|(_, d)| d.unwrap_or(0) != 0)
+        || f.health_retries.unwrap_or(0) != 0;
+    if f.no_healthcheck {
+        if given {
+            anyhow::bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
+    }
+    if !given {
+        return Ok(None);
+    }
+    for (flag, d) in durations {
+        if d.unwrap_or(0) < 0 {
+            anyhow::bail!("{flag} cannot be negative");
+        }
+    }
+    if f.health_retries.unwrap_or(0) < 0 {
+        anyhow::bail!("--health-retries cannot be negative");
+    }
+    Ok(Some(HealthConfig {
+        test: match f.health_cmd.as_deref() {
+            Some(c) if !c.is_empty() => vec!["CMD-SHELL".into(), c.into()],
+            _ => Vec::new(),
+        },
+        interval: f.health_interval.unwrap_or(0),
+        timeout: f.health_timeout.unwrap_or(0),
+        start_period: f.health_start_period.unwrap_or(0),
+        start_interval: f.health_start_interval.unwrap_or(0),
+        retries: f.health_retries.unwrap_or(0),
+    }))
+}
+
 /// Prints a failure the way docker's CLI does for daemon errors and exits 125.
 pub fn fail(e: impl std::fmt::Display) -> anyhow::Error {
     eprintln!("wharf: Error response from daemon: {e}");
@@ -192,11 +250,6 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         env.extend(parse::env_file(&text));
     }
     env.extend(f.env.iter().filter_map(|e| parse::env_entry(e)));
-    let size = |v: &Option<String>, flag| {
-        v.as_deref()
-            .map(|s| parse::ram_in_bytes(s, flag))
-            .transpose()
-    };
     let mut mounts = Vec::new();
     for v in &f.volume {
         mounts.push(parse::volume(v)?);
@@ -234,14 +287,7 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
     for o in &f.security_opt {
         security_opt.push(seccomp::parse_security_opt(o)?);
     }
-    let memory = size(&f.memory, "-m, --memory")?.unwrap_or(0);
-    let memory_reservation = size(&f.memory_reservation, "--memory-reservation")?.unwrap_or(0);
-    let nano_cpus = f
-        .cpus
-        .as_deref()
-        .map(parse::nano_cpus)
-        .transpose()?
-        .unwrap_or(0);
+    let limits = f.resources.update()?;
     let opts = Options {
         name: f.name.clone(),
         image: f.image.clone(),
@@ -277,11 +323,17 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
             privileged: f.privileged,
             readonly_rootfs: f.read_only,
             runtime: runtime.to_string(),
-            memory,
-            memory_reservation,
-            nano_cpus,
-            cpuset_cpus: f.cpuset_cpus.clone().unwrap_or_default(),
-            pids_limit: f.pids_limit,
+            memory: limits.memory.unwrap_or(0),
+            memory_reservation: limits.memory_reservation.unwrap_or(0),
+            memory_swap: limits.memory_swap.unwrap_or(0),
+            nano_cpus: limits.nano_cpus.unwrap_or(0),
+            cpu_shares: limits.cpu_shares.unwrap_or(0),
+            cpu_period: limits.cpu_period.unwrap_or(0),
+            cpu_quota: limits.cpu_quota.unwrap_or(0),
+            cpuset_cpus: limits.cpuset_cpus.unwrap_or_default(),
+            cpuset_mems: limits.cpuset_mems.unwrap_or_default(),
+            pids_limit: limits.pids_limit,
+            blkio_weight: limits.blkio_weight.unwrap_or(0),
             init: f.init.then_some(true),
             security_opt: (!security_opt.is_empty()).then_some(security_opt),
             volumes_from: (!f.volumes_from.is_empty()).then(|| f.volumes_from.clone()),
@@ -295,6 +347,7 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
             mac: f.mac_address.clone(),
         },
         expose,
+        healthcheck: healthcheck(f)?,
     };
     Ok(opts)
 }

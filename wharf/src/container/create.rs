@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::cp::{self, CpError};
+use super::health::HealthConfig;
 use super::rootfs::{remove_dir, Layout, RootfsError};
 use super::{names, parse, Config, Container, ContainerError, HostConfig, Mount, Spec, State};
 use crate::bundle::user::{self, UserError};
@@ -81,6 +82,8 @@ pub struct Options {
     pub join: crate::network::JoinOptions,
     /// `--expose` keys ("80/tcp").
     pub expose: Vec<String>,
+    /// `--health-*` and `--no-healthcheck`, merged over the image's check.
+    pub healthcheck: Option<HealthConfig>,
 }
 
 fn strings(v: Option<&Value>) -> Option<Vec<String>> {
@@ -108,28 +111,27 @@ pub fn validate(o: &Options) -> Result<(), CreateError> {
     if let Some(sig) = &o.stop_signal {
         parse::signal(sig)?;
     }
+    if let Some(h) = &o.healthcheck {
+        h.validate().map_err(CreateError::Invalid)?;
+    }
     let h = &o.host;
     parse::capabilities(h.cap_add.as_deref().unwrap_or_default(), "CapAdd")?;
     parse::capabilities(h.cap_drop.as_deref().unwrap_or_default(), "CapDrop")?;
-    let online = std::thread::available_parallelism().map_or(1, usize::from);
-    if !h.cpuset_cpus.is_empty() {
-        parse::cpuset(&h.cpuset_cpus, online)?;
-    }
+    super::resources::Update::of(h)
+        .validate(std::path::Path::new("/sys"))
+        .map_err(CreateError::Invalid)?;
     if h.auto_remove && !matches!(h.restart_policy.name.as_str(), "" | "no") {
         return invalid("Conflicting options: --restart and --rm".into());
     }
-    if h.memory > 0 && h.memory < 6 * 1024 * 1024 {
-        return invalid("Minimum memory limit allowed is 6MB".into());
+    if h.memory_swap > 0 && h.memory == 0 {
+        return invalid(
+            "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+        );
     }
     if h.memory > 0 && h.memory_reservation > h.memory {
         return invalid(
             "Minimum memory limit can not be less than memory reservation limit, see usage".into(),
         );
-    }
-    if h.nano_cpus != 0 && !(10_000_000..=online as i64 * 1_000_000_000).contains(&h.nano_cpus) {
-        return invalid(format!(
-            "Range of CPUs is from 0.01 to {online}.00, as there are only {online} CPUs available"
-        ));
     }
     Ok(())
 }
@@ -213,6 +215,11 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "SIGTERM".into());
+    let image_check = ic
+        .get("Healthcheck")
+        .and_then(|v| serde_json::from_value::<HealthConfig>(v.clone()).ok());
+    let healthcheck = HealthConfig::merge(o.healthcheck.clone(), image_check);
+    let shell = strings(ic.get("Shell")).filter(|s| !s.is_empty());
     let layers: Vec<String> = ctx
         .db
         .layers(image_id)?
@@ -328,10 +335,17 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
                     volumes: (!config_volumes.is_empty()).then_some(Value::Object(config_volumes)),
                     exposed_ports: exposed_ports.clone(),
                     mac_address: o.join.mac.clone().unwrap_or_default(),
+                    healthcheck: healthcheck.clone(),
+                    shell: shell.clone(),
                     ..Default::default()
                 },
                 host: HostConfig {
                     binds: (!binds.is_empty()).then_some(binds),
+                    // docker records the swap a memory limit gets by default.
+                    memory_swap: match (o.host.memory, o.host.memory_swap) {
+                        (m, 0) if m > 0 => m * 2,
+                        (_, s) => s,
+                    },
                     ..o.host.clone()
                 },
                 mounts: mounts.clone(),
@@ -465,6 +479,13 @@ fn provision_volumes(
         let (v, new) = volume::create(&mut ctx.db, &ctx.root, name, Default::default())?;
         if new {
             made.push(v.row.name.clone());
+            crate::events::record(
+                &ctx.db,
+                crate::events::Kind::Volume,
+                "create",
+                &v.row.name,
+                &[("driver", "local")],
+            );
         }
         m.name = v.row.name.clone();
         m.source = v.mountpoint.display().to_string();

@@ -113,8 +113,7 @@ impl Filters {
                     })
                 }),
                 "network" => any(&|v| crate::network::mode_name(&c.spec.host.network_mode) == v),
-                // No health checks: every container is "none".
-                "health" => any(&|v| v == "none"),
+                "health" => any(&|v| v == c.health_status()),
                 // A container port or range, `/tcp` unless said: published (bound while
                 // running, or asked for) or exposed.
                 "publish" => any(&|v| {

@@ -9,12 +9,14 @@ pub mod create;
 pub mod diff;
 pub mod export;
 pub mod filter;
+pub mod health;
 pub mod logs;
 pub mod lookup;
 pub mod names;
 pub mod ops;
 pub mod parse;
 pub mod prune;
+pub mod resources;
 pub mod rootfs;
 pub mod stats;
 pub mod top;
@@ -38,6 +40,9 @@ pub enum ContainerError {
         id: String,
         source: serde_json::Error,
     },
+    /// A change the record refuses (docker's conflicting update options).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -59,6 +64,8 @@ pub struct Config {
     #[serde(serialize_with = "null_if_empty", deserialize_with = "empty_if_null")]
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<health::HealthConfig>,
     pub image: String,
     pub volumes: Option<serde_json::Value>,
     pub working_dir: String,
@@ -73,6 +80,9 @@ pub struct Config {
     pub exposed_ports: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac_address: String,
+    /// The image's SHELL, which a `CMD-SHELL` healthcheck runs under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
 }
 
 fn null_if_empty<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
@@ -136,6 +146,20 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     pub cpuset_cpus: String,
     pub pids_limit: Option<i64>,
+    /// `--cpu-shares`, `--cpu-period`, `--cpu-quota`, `--cpuset-mems`, `--memory-swap`
+    /// and `--blkio-weight`: zero (empty) is unset, as in docker.
+    #[serde(default)]
+    pub cpu_shares: i64,
+    #[serde(default)]
+    pub cpu_period: i64,
+    #[serde(default)]
+    pub cpu_quota: i64,
+    #[serde(default)]
+    pub cpuset_mems: String,
+    #[serde(default)]
+    pub memory_swap: i64,
+    #[serde(default)]
+    pub blkio_weight: u16,
     pub init: Option<bool>,
     /// `seccomp=unconfined`, `seccomp=<profile JSON>`, `no-new-privileges=true|false`.
     #[serde(default)]
@@ -228,6 +252,9 @@ pub struct State {
     /// The host ports published while it runs (docker's NetworkSettings.Ports).
     #[serde(default)]
     pub ports: crate::network::ports::PortMap,
+    /// docker's State.Health, for a container with a healthcheck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::Health>,
 }
 
 /// A container as read from the store.
@@ -279,7 +306,10 @@ impl Container {
         let ago = |t: &Option<String>| human_duration(secs_since(t.as_deref()));
         match self.effective_status() {
             Status::Created => "Created".into(),
-            Status::Running => format!("Up {}", ago(&s.started_at)),
+            Status::Running => match &s.health {
+                Some(h) => format!("Up {} ({})", ago(&s.started_at), h.ps_text()),
+                None => format!("Up {}", ago(&s.started_at)),
+            },
             Status::Paused => format!("Up {} (Paused)", ago(&s.started_at)),
             Status::Restarting => {
                 format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at))
@@ -320,6 +350,20 @@ impl Container {
             }
             ref s => s.clone(),
         }
+    }
+
+    /// The health `ps --filter health=` matches: `none` without a check.
+    pub fn health_status(&self) -> &str {
+        self.state
+            .health
+            .as_ref()
+            .map_or(health::NONE, |h| h.status.as_str())
+    }
+
+    /// The probe's command line while the container has an active check.
+    pub fn health_command(&self) -> Option<Vec<String>> {
+        let shell = self.spec.config.shell.as_deref().unwrap_or_default();
+        self.spec.config.healthcheck.as_ref()?.command(shell)
     }
 
     pub fn is_running(&self) -> bool {
@@ -380,8 +424,9 @@ pub fn update_reporting(
     events: &[crate::store::EventRow],
 ) -> Result<Option<State>, ContainerError> {
     let mut parse_err = None;
-    let new = db.update_container_state(
+    let new = db.update_container(
         id,
+        crate::store::Field::State,
         &mut |cur| {
             let mut s: State = match serde_json::from_str(cur) {
                 Ok(s) => s,
@@ -391,7 +436,7 @@ pub fn update_reporting(
                 }
             };
             f(&mut s);
-            serde_json::to_string(&s).unwrap_or_default()
+            Some(serde_json::to_string(&s).unwrap_or_default())
         },
         events,
     )?;
@@ -400,6 +445,46 @@ pub fn update_reporting(
             id: id.to_string(),
             source,
         });
+    }
+    Ok(new.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// Rewrites the stored spec with `f` in one transaction, appending `events`; returns the
+/// new spec, or None when the container is gone. When `f` refuses, nothing changes.
+pub fn update_spec(
+    db: &mut Db,
+    id: &str,
+    mut f: impl FnMut(&Spec) -> Result<Spec, String>,
+    events: &[crate::store::EventRow],
+) -> Result<Option<Spec>, ContainerError> {
+    let mut failure: Option<ContainerError> = None;
+    let new = db.update_container(
+        id,
+        crate::store::Field::Spec,
+        &mut |cur| {
+            let next = serde_json::from_str::<Spec>(cur)
+                .map_err(|source| ContainerError::Corrupt {
+                    id: id.to_string(),
+                    source,
+                })
+                .and_then(|spec| f(&spec).map_err(ContainerError::Refused));
+            match next.and_then(|spec| {
+                serde_json::to_string(&spec).map_err(|source| ContainerError::Corrupt {
+                    id: id.to_string(),
+                    source,
+                })
+            }) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            }
+        },
+        events,
+    )?;
+    if let Some(e) = failure {
+        return Err(e);
     }
     Ok(new.and_then(|s| serde_json::from_str(&s).ok()))
 }

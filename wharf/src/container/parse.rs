@@ -34,6 +34,8 @@ pub enum ParseError {
     Env(String),
     #[error("the working directory '{0}' is invalid, it needs to be an absolute path")]
     Workdir(String),
+    #[error("Invalid value {0} for cpuset mems")]
+    CpusetMems(String),
     #[error("Invalid value {0} for cpuset cpus")]
     Cpuset(String),
 }
@@ -127,28 +129,45 @@ pub fn workdir(w: &str) -> Result<(), ParseError> {
 
 /// `--cpuset-cpus 0-2,4`: the CPUs listed must exist on this host.
 pub fn cpuset(list: &str, online: usize) -> Result<(), ParseError> {
-    let invalid = || ParseError::Cpuset(list.to_string());
+    id_list(list, online, "--cpuset-cpus", "CPUs")
+        .map_err(|e| e.unwrap_or_else(|| ParseError::Cpuset(list.to_string())))
+}
+
+/// `--cpuset-mems 0`: the memory nodes listed must exist on this host.
+pub fn cpuset_mems(list: &str, nodes: usize) -> Result<(), ParseError> {
+    id_list(list, nodes, "--cpuset-mems", "memory nodes")
+        .map_err(|e| e.unwrap_or_else(|| ParseError::CpusetMems(list.to_string())))
+}
+
+/// A kernel id list (`0-2,4`) whose ids are below `available`; Err(None) when it does
+/// not parse.
+fn id_list(
+    list: &str,
+    available: usize,
+    flag: &'static str,
+    noun: &str,
+) -> Result<(), Option<ParseError>> {
     let mut highest = 0;
     for part in list.split(',') {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
         let (a, b): (usize, usize) = (
-            a.trim().parse().map_err(|_| invalid())?,
-            b.trim().parse().map_err(|_| invalid())?,
+            a.trim().parse().map_err(|_| None)?,
+            b.trim().parse().map_err(|_| None)?,
         );
         if a > b {
-            return Err(invalid());
+            return Err(None);
         }
         highest = highest.max(b);
     }
-    if highest >= online {
-        return Err(ParseError::Flag {
+    if highest >= available {
+        return Err(Some(ParseError::Flag {
             value: list.to_string(),
-            flag: "--cpuset-cpus",
+            flag,
             reason: format!(
-                "Requested CPUs are not available - requested {list}, available: 0-{}",
-                online.saturating_sub(1)
+                "Requested {noun} are not available - requested {list}, available: 0-{}",
+                available.saturating_sub(1)
             ),
-        });
+        }));
     }
     Ok(())
 }

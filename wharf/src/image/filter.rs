@@ -191,8 +191,6 @@ fn created(img: &ImageRow) -> Option<DateTime<FixedOffset>> {
         .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
 }
 
-/// Ids of images another image builds on: their layers are a strict prefix of its
-/// layers. These are docker's intermediate images when they have no name.
 /// docker's intermediate images: build-cache images another image was built on (its
 /// history extends theirs). A metadata step adds no layer, so layers cannot tell.
 fn intermediates(ctx: &Context, images: &[ImageRow]) -> Result<HashSet<String>, FilterError> {

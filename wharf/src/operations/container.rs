@@ -8,6 +8,7 @@ use std::path::Path;
 use super::image::{self, Pulled};
 use super::OperationError;
 use crate::container::create::{self, Options};
+use crate::container::resources::Update;
 use crate::container::{self, lookup, ops, Container};
 use crate::context::{Access, Context};
 use crate::image::reference::ImageRef;
@@ -202,6 +203,63 @@ pub fn rename(root: &Path, name: &str, new_name: &str) -> Result<(), OperationEr
         "rename",
         &[("oldName", &format!("/{}", c.name))],
     );
+    Ok(())
+}
+
+/// `update`: new limits and restart policy for a container. The record changes first
+/// and, while the container runs, the runtime applies the limits; when it cannot, the
+/// record goes back, as docker restores its config. A restart keeps what was recorded:
+/// the bundle is written from the record.
+pub fn update(root: &Path, name: &str, req: &Update) -> Result<(), OperationError> {
+    req.validate(Path::new("/sys"))
+        .map_err(OperationError::Invalid)?;
+    let mut ctx = Context::open(root, Access::Shared)?;
+    let c = lookup::find(&ctx.db, name)?;
+    if matches!(
+        c.effective_status(),
+        container::Status::Removing | container::Status::Dead
+    ) {
+        return Err(OperationError::Conflict(format!(
+            "Cannot update container {}: Container is marked for removal and cannot be \"update\"",
+            c.id
+        )));
+    }
+    let mut before = None;
+    let spec = container::update_spec(
+        &mut ctx.db,
+        &c.id,
+        |s| {
+            before = Some(s.clone());
+            Ok(container::Spec {
+                host: req.apply(&s.host)?,
+                ..s.clone()
+            })
+        },
+        &[],
+    )
+    .map_err(|e| match e {
+        container::ContainerError::Refused(m) => OperationError::Conflict(m),
+        e => e.into(),
+    })?
+    .ok_or_else(|| container::ContainerError::NotFound(name.to_string()))?;
+    // A container between runs has nothing in the runtime; its next start reads the record.
+    let live = matches!(
+        c.effective_status(),
+        container::Status::Running | container::Status::Paused
+    );
+    if live && !req.limits_unchanged() {
+        let limits = crate::bundle::limits(&spec.host, true);
+        if let Err(e) = ops::runtime(root, &c).update(&c.id, &limits) {
+            if let Some(old) = before {
+                container::update_spec(&mut ctx.db, &c.id, |_| Ok(old.clone()), &[])?;
+            }
+            return Err(OperationError::Runtime {
+                code: 125,
+                msg: format!("Cannot update container {}: {e}", c.id),
+            });
+        }
+    }
+    crate::events::container(&ctx.db, &c, "update", &[]);
     Ok(())
 }
 

@@ -156,30 +156,118 @@ pub fn version(runtime: &str, api: &str, min_api: &str) -> Value {
     })
 }
 
-/// What `system df` and `GET /system/df` report, computed from the store and the files.
+/// An image as `system df` counts it.
+pub struct ImageUsage {
+    pub row: crate::store::ImageRow,
+    /// Bytes of its layers that other images use too.
+    pub shared_size: u64,
+    /// Containers made from it, in any state.
+    pub containers: usize,
+}
+
+/// An image only the build cache keeps (untagged): docker's build cache records.
+pub struct CacheUsage {
+    pub id: crate::image::digest::Digest,
+    /// Bytes of the layers no other image uses.
+    pub size: u64,
+    /// Whether some of its layers are other images' too.
+    pub shared: bool,
+    pub created: Option<String>,
+    pub last_used: String,
+    /// Cache entries that name it.
+    pub usage_count: usize,
+    /// A container was made from it.
+    pub in_use: bool,
+}
+
+/// What `system df` and `GET /system/df` report, computed from the store and the files:
+/// every layer counted once, by chain id.
 pub struct DiskUsage {
-    /// Bytes of the unpacked layers, each shared layer counted once.
+    /// Bytes of every unpacked layer.
     pub layers_size: u64,
-    pub images: Vec<crate::store::ImageRow>,
+    /// Bytes of the layers of the images in `images`.
+    pub images_size: u64,
+    /// Bytes of those layers that no image with a container uses.
+    pub images_reclaimable: u64,
+    pub images: Vec<ImageUsage>,
     /// Each container and the size of its writable layer.
     pub containers: Vec<(crate::container::Container, u64)>,
     /// Each volume, the size of its data and how many containers use it.
     pub volumes: Vec<(crate::volume::Volume, u64, usize)>,
+    pub build_cache: Vec<CacheUsage>,
 }
 
 pub fn disk_usage(root: &Path) -> Result<DiskUsage, OperationError> {
+    use std::collections::{HashMap, HashSet};
     let ctx = Context::open(root, Access::Shared)?;
-    let images = ctx.db.images()?;
-    let mut seen = std::collections::HashSet::new();
-    let mut layers_size = 0;
-    for img in &images {
-        for l in ctx.db.layers(&img.id)? {
-            if seen.insert(l.chain_id.clone()) {
-                layers_size += l.size;
+    let rows = ctx.db.images()?;
+    let containers = container::all(&ctx.db)?;
+    let mut users: HashMap<String, usize> = HashMap::new();
+    for c in &containers {
+        *users.entry(c.image_id.clone()).or_default() += 1;
+    }
+    let cache: HashMap<String, (usize, String)> = ctx
+        .db
+        .build_cache_usage()?
+        .into_iter()
+        .map(|(id, n, last)| (id, (n, last)))
+        .collect();
+    let mut layers_of = Vec::new();
+    let mut size_of: HashMap<String, u64> = HashMap::new();
+    let mut holders: HashMap<String, usize> = HashMap::new();
+    for img in &rows {
+        let chain: Vec<String> = ctx
+            .db
+            .layers(&img.id)?
+            .into_iter()
+            .map(|l| {
+                size_of.insert(l.chain_id.to_string(), l.size);
+                l.chain_id.to_string()
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for l in &chain {
+            *holders.entry(l.clone()).or_default() += 1;
+        }
+        layers_of.push(chain);
+    }
+    let bytes = |ls: &mut dyn Iterator<Item = &String>| -> u64 {
+        ls.map(|l| size_of.get(l).copied().unwrap_or(0)).sum()
+    };
+    let mut images = Vec::new();
+    let mut build_cache = Vec::new();
+    let (mut image_layers, mut used_layers) = (HashSet::new(), HashSet::new());
+    for (img, chain) in rows.into_iter().zip(&layers_of) {
+        let n = users.get(img.id.as_str()).copied().unwrap_or(0);
+        let shared_size = bytes(&mut chain.iter().filter(|l| holders[*l] > 1));
+        match cache.get(img.id.as_str()) {
+            Some((count, last)) if img.tags.is_empty() => build_cache.push(CacheUsage {
+                id: img.id.clone(),
+                size: bytes(&mut chain.iter().filter(|l| holders[*l] == 1)),
+                shared: shared_size > 0,
+                created: img.created.clone(),
+                last_used: last.clone(),
+                usage_count: *count,
+                in_use: n > 0,
+            }),
+            _ => {
+                image_layers.extend(chain.iter().cloned());
+                if n > 0 {
+                    used_layers.extend(chain.iter().cloned());
+                }
+                images.push(ImageUsage {
+                    row: img,
+                    shared_size,
+                    containers: n,
+                });
             }
         }
     }
-    let containers = container::all(&ctx.db)?
+    let layers_size = bytes(&mut size_of.keys());
+    let images_size = bytes(&mut image_layers.iter());
+    let images_reclaimable = bytes(&mut image_layers.difference(&used_layers));
+    let containers = containers
         .into_iter()
         .map(|c| {
             let upper = container::rootfs::Layout::new(&container::dir(root, &c.id)).upper;
@@ -197,8 +285,11 @@ pub fn disk_usage(root: &Path) -> Result<DiskUsage, OperationError> {
         .collect();
     Ok(DiskUsage {
         layers_size,
+        images_size,
+        images_reclaimable,
         images,
         containers,
         volumes,
+        build_cache,
     })
 }

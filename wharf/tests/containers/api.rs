@@ -999,7 +999,7 @@ fn responses_decode_as_dockers_models() {
         s.curl(
             "POST",
             "/containers/create?name=shape",
-            Some(r#"{"Image":"busybox","Cmd":["sleep","60"],"Labels":{"k":"v"},"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":""}]}}}"#),
+            Some(r#"{"Image":"busybox","Cmd":["sleep","60"],"Labels":{"k":"v"},"Healthcheck":{"Test":["CMD","true"],"Interval":200000000,"Timeout":null},"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":""}]}}}"#),
         ),
     );
     let id = created.id;
@@ -1008,8 +1008,33 @@ fn responses_decode_as_dockers_models() {
         204
     );
     let _: Vec<m::ContainerSummaryInner> = decode("list", s.curl("GET", "/containers/json", None));
-    let _: m::ContainerInspectResponse =
-        decode("inspect", s.curl("GET", "/containers/shape/json", None));
+    let inspected: m::ContainerInspectResponse = g.until(20, "a health result", || {
+        let i: m::ContainerInspectResponse =
+            decode("inspect", s.curl("GET", "/containers/shape/json", None));
+        let logged = i.state.as_ref()?.health.as_ref()?.log.as_ref()?.len();
+        (logged > 0).then_some(i)
+    });
+    let health = inspected.state.unwrap().health.unwrap();
+    assert_eq!(health.log.unwrap()[0].exit_code, Some(0));
+    let _: m::ContainerUpdateResponse = decode(
+        "update",
+        s.curl(
+            "POST",
+            "/containers/shape/update",
+            Some(
+                r#"{"CpuShares":256,"Memory":0,"RestartPolicy":{"Name":"","MaximumRetryCount":0}}"#,
+            ),
+        ),
+    );
+    assert_eq!(
+        s.curl(
+            "POST",
+            "/containers/shape/update",
+            Some(r#"{"KernelMemory":1}"#)
+        )
+        .0,
+        400
+    );
     let _: m::ContainerTopResponse = decode("top", s.curl("GET", "/containers/shape/top", None));
     let _: Vec<m::ContainerChangeResponseItem> = {
         let exec: m::IdResponse = decode(
@@ -1102,4 +1127,122 @@ fn responses_decode_as_dockers_models() {
     };
     let _: m::ContainerPruneResponse =
         { decode("container prune", s.curl("POST", "/containers/prune", None)) };
+}
+
+#[test]
+fn docker_cli_sees_health_updates_and_disk_usage() {
+    let Some((g, s)) = setup() else { return };
+    let Some(cli) = clients().into_iter().next() else {
+        return integration::skip("no docker CLI installed (Debian's docker.io)");
+    };
+    let d = |args: &[&str]| -> String {
+        let out = docker(&cli, &s, args);
+        assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    d(&[
+        "run",
+        "-d",
+        "--name",
+        "checked",
+        "--health-cmd",
+        "echo up",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    g.until(20, "healthy through the API", || {
+        (d(&["inspect", "-f", "{{.State.Health.Status}}", "checked"]).trim() == "healthy")
+            .then_some(())
+    });
+    assert!(d(&["ps", "--format", "{{.Status}}"]).contains("(healthy)"));
+    assert_eq!(
+        d(&["ps", "--filter", "health=healthy", "--format", "{{.Names}}"]).trim(),
+        "checked"
+    );
+    assert_eq!(
+        d(&[
+            "update",
+            "--cpu-shares",
+            "300",
+            "--pids-limit",
+            "20",
+            "checked"
+        ])
+        .trim(),
+        "checked"
+    );
+    assert_eq!(
+        d(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}}",
+            "checked"
+        ])
+        .trim(),
+        "300 20"
+    );
+    let out = docker(&cli, &s, &["update", "--cpuset-cpus", "99", "checked"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Requested CPUs are not available"),
+        "{}",
+        text(&out)
+    );
+    let df = d(&["system", "df"]);
+    for kind in ["Images", "Containers", "Local Volumes", "Build Cache"] {
+        assert!(df.contains(kind), "{df}");
+    }
+    assert!(d(&["system", "df", "-v"]).contains("Build cache usage: 0B"));
+}
+
+#[test]
+fn compose_starts_a_service_once_its_dependency_is_healthy() {
+    if !super::common::have("/usr/bin/docker-compose", "docker-compose") {
+        return;
+    }
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let project = g.env.path("healthy");
+    std::fs::create_dir_all(&project).unwrap();
+    // The check passes once db has been up for a second; compose 1.29 waits for it.
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        "version: \"2.4\"\nservices:\n  db:\n    image: busybox\n    network_mode: none\n    command: sh -c 'sleep 1; touch /tmp/ready; exec sleep 60'\n    healthcheck:\n      test: [\"CMD-SHELL\", \"[ -f /tmp/ready ]\"]\n      interval: 200ms\n      retries: 100\n  app:\n    image: busybox\n    network_mode: none\n    command: sleep 60\n    depends_on:\n      db:\n        condition: service_healthy\n",
+    )
+    .unwrap();
+    let out = g
+        .command(&["compose", "up", "-d", "app"])
+        .current_dir(&project)
+        .stdin(Stdio::null())
+        .output()
+        .expect("wharf compose");
+    assert!(out.status.success(), "{}", text(&out));
+    let db = "healthy_db_1";
+    let app = "healthy_app_1";
+    assert_eq!(g.inspect(db, "{{.State.Health.Status}}"), "healthy");
+    let healthy_at = g.inspect(
+        db,
+        "{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.End}} {{end}}{{end}}",
+    );
+    let first_pass = healthy_at
+        .split_whitespace()
+        .next()
+        .expect("a passing probe")
+        .to_string();
+    let app_started = g.inspect(app, "{{.State.StartedAt}}");
+    assert!(
+        app_started.as_str() > first_pass.as_str(),
+        "app started at {app_started}, before db's first passing probe at {first_pass}"
+    );
+    let down = g
+        .command(&["compose", "down", "-t", "0"])
+        .current_dir(&project)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down));
 }

@@ -1,0 +1,302 @@
+//! The monitor's healthcheck runner: probes a running container on docker's schedule
+//! through the runtime's `exec`, without blocking the monitor's loop. A probe is the
+//! runtime as a child of the monitor, its output in a pipe the loop reads; its exit comes
+//! with the monitor's other children, and a probe past its timeout is killed. Each result
+//! goes to the store with the `health_status` event when the status changes.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::container::health::{self, Health, HealthConfig, HealthResult};
+use crate::container::{self, Container, Status};
+use crate::runtime::{self, Runtime};
+use crate::store::Db;
+
+/// A probe under way.
+struct Probe {
+    /// The runtime's `exec`, whose exit status is the probe's.
+    runtime: Pid,
+    output: File,
+    /// The pipe reached end of file: nothing more to poll for.
+    eof: bool,
+    buf: Vec<u8>,
+    start: String,
+    deadline: Instant,
+}
+
+pub struct Checker<'a> {
+    db: &'a mut Db,
+    container: &'a Container,
+    cfg: HealthConfig,
+    health: Health,
+    command: Command,
+    pid_file: PathBuf,
+    log: PathBuf,
+    process_file: PathBuf,
+    /// When the container started: the start period counts from here.
+    started: Instant,
+    next: Instant,
+    probe: Option<Probe>,
+    setup_error: Option<String>,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker for a container that has just started with `health` (starting); None
+    /// when it has no active check. The probe's process is written once, beside the
+    /// bundle; when it cannot be, every probe fails with the reason, as a result the
+    /// user sees in `inspect`.
+    pub fn new(
+        db: &'a mut Db,
+        container: &'a Container,
+        cdir: &Path,
+        rt: &Runtime,
+        health: Health,
+    ) -> Option<Self> {
+        let argv = container.health_command()?;
+        let cfg = container.spec.config.healthcheck.clone()?;
+        let process_file = cdir.join("health.json");
+        let setup_error = crate::bundle::process_with_args(&cdir.join("bundle"), &argv)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                std::fs::write(&process_file, serde_json::to_vec(&p).unwrap_or_default())
+                    .map_err(|e| format!("writing {}: {e}", process_file.display()))
+            })
+            .err();
+        let pid_file = cdir.join("health.pid");
+        let log = cdir.join("health.log");
+        let mut command = rt.command(&[]);
+        command
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "exec", "--process"])
+            .arg(&process_file)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(&container.id)
+            .stdin(Stdio::null());
+        let started = Instant::now();
+        Some(Self {
+            db,
+            container,
+            next: started + cfg.next_wait(Duration::ZERO, &health.status),
+            cfg,
+            health,
+            command,
+            pid_file,
+            log,
+            process_file,
+            started,
+            probe: None,
+            setup_error,
+        })
+    }
+
+    /// How long the monitor may wait before `on_time` has work.
+    pub fn timeout(&self) -> Duration {
+        let at = self.probe.as_ref().map_or(self.next, |p| p.deadline);
+        at.saturating_duration_since(Instant::now())
+    }
+
+    /// The running probe's output, for the monitor's poll.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.probe
+            .as_ref()
+            .filter(|p| !p.eof)
+            .map(|p| p.output.as_fd())
+    }
+
+    /// Reads what the probe wrote; keeps docker's 4 KiB and drops the rest.
+    pub fn on_output(&mut self) {
+        if let Some(p) = &mut self.probe {
+            let mut chunk = [0u8; 4096];
+            match p.output.read(&mut chunk) {
+                Ok(0) | Err(_) => p.eof = true,
+                Ok(n) => {
+                    let room = health::MAX_OUTPUT.saturating_sub(p.buf.len());
+                    p.buf.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            }
+        }
+    }
+
+    /// Starts a probe when one is due, or ends one past its timeout.
+    pub fn on_time(&mut self) {
+        let now = Instant::now();
+        if let Some(p) = &self.probe {
+            if now >= p.deadline {
+                self.time_out();
+            }
+            return;
+        }
+        if now < self.next {
+            return;
+        }
+        // docker does not probe a paused container; the schedule goes on.
+        let paused = container::load(self.db, &self.container.id)
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.state.status == Status::Paused);
+        if paused {
+            self.schedule();
+            return;
+        }
+        if let Err(e) = self.spawn() {
+            let now = container::now_go();
+            self.record(HealthResult {
+                start: now.clone(),
+                end: now,
+                exit_code: -1,
+                output: e.to_string(),
+            });
+        }
+    }
+
+    /// Takes the exit of a child the monitor reaped; false when it was not the probe.
+    pub fn on_exit(&mut self, pid: Pid, code: i32) -> bool {
+        if self.probe.as_ref().is_none_or(|p| p.runtime != pid) {
+            return false;
+        }
+        let Some(mut p) = self.probe.take() else {
+            return false;
+        };
+        let _ = nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&p.output),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
+        let mut rest = Vec::new();
+        let _ = (&p.output)
+            .take(health::MAX_OUTPUT as u64)
+            .read_to_end(&mut rest);
+        let room = health::MAX_OUTPUT.saturating_sub(p.buf.len());
+        p.buf.extend_from_slice(&rest[..rest.len().min(room)]);
+        // The runtime's own failure (it could not start the command) is docker's -1 with
+        // the runtime's message, as docker reports an OCI runtime exec failure.
+        let failure = std::fs::read_to_string(&self.log).ok().and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| l.contains("\"error\""))
+                .map(runtime::error_line)
+        });
+        let (exit_code, output) = match failure {
+            Some(msg) => (-1, format!("OCI runtime exec failed: {msg}")),
+            _ => (
+                i64::from(code),
+                String::from_utf8_lossy(&p.buf).into_owned(),
+            ),
+        };
+        self.record(HealthResult {
+            start: p.start,
+            end: container::now_go(),
+            exit_code,
+            output: health::truncate_output(output),
+        });
+        true
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        if let Some(e) = &self.setup_error {
+            return Err(std::io::Error::other(e.clone()));
+        }
+        let _ = std::fs::remove_file(&self.pid_file);
+        let _ = std::fs::remove_file(&self.log);
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let w2 = w.try_clone()?;
+        let start = container::now_go();
+        self.command.stdout(Stdio::from(w)).stderr(Stdio::from(w2));
+        let child = self.command.spawn()?;
+        // The monitor's loop reaps it (it reaps every child as a subreaper); the Child
+        // handle must not wait for it.
+        let runtime = Pid::from_raw(child.id() as i32);
+        drop(child);
+        // Our copies of the write end go with the Command's stdio: replace them so that
+        // end of file comes when the probe's processes close theirs.
+        self.command.stdout(Stdio::null()).stderr(Stdio::null());
+        self.probe = Some(Probe {
+            runtime,
+            output: File::from(r),
+            eof: false,
+            buf: Vec::new(),
+            start,
+            deadline: Instant::now() + self.cfg.timeout(),
+        });
+        Ok(())
+    }
+
+    /// Kills a probe that ran past its timeout: the process in the container, then the
+    /// runtime waiting for it. Its exit, reaped later, is no longer the probe's.
+    fn time_out(&mut self) {
+        let Some(p) = self.probe.take() else {
+            return;
+        };
+        let pid = std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 0) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = kill(p.runtime, Signal::SIGKILL);
+        let took = crate::format::go_duration_text(self.cfg.timeout().as_nanos() as i64);
+        let out = String::from_utf8_lossy(&p.buf).into_owned();
+        let output = if out.is_empty() {
+            format!("Health check exceeded timeout ({took})")
+        } else {
+            format!("Health check exceeded timeout ({took}): {out}")
+        };
+        self.record(HealthResult {
+            start: p.start,
+            end: container::now_go(),
+            exit_code: -1,
+            output: health::truncate_output(output),
+        });
+    }
+
+    /// Applies docker's rules to a result, stores the health (with the event when the
+    /// status changed) and schedules the next probe from now.
+    fn record(&mut self, result: HealthResult) {
+        let changed = self
+            .health
+            .record(result, &self.cfg, self.started.elapsed());
+        let events: Vec<_> = changed
+            .iter()
+            .map(|s| {
+                crate::events::container_event(self.container, &format!("health_status: {s}"), &[])
+            })
+            .collect();
+        let health = self.health.clone();
+        // A store that cannot be written must not stop the monitor; the next result
+        // writes the whole health again.
+        let _ = container::update_reporting(
+            self.db,
+            &self.container.id,
+            |s| s.health = Some(health.clone()),
+            &events,
+        );
+        self.schedule();
+    }
+
+    fn schedule(&mut self) {
+        let wait = self
+            .cfg
+            .next_wait(self.started.elapsed(), &self.health.status);
+        self.next = Instant::now() + wait;
+    }
+}
+
+impl Drop for Checker<'_> {
+    /// A probe still running when the container stops is killed with it; the files go.
+    fn drop(&mut self) {
+        if let Some(p) = self.probe.take() {
+            let _ = kill(p.runtime, Signal::SIGKILL);
+        }
+        for f in [&self.process_file, &self.pid_file, &self.log] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
