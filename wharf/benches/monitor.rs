@@ -1,0 +1,255 @@
+//! What a container's monitor costs while the container idles: CPU time (the monitor's
+//! own and its reaped children's, which is where a healthcheck's probes go) over a window
+//! and the resident memory at its end, for wharf's monitor with each runtime, without a
+//! healthcheck and with docker's default 30 s one, beside podman's conmon (no check:
+//! podman runs its checks from systemd timers, outside conmon). Prints the figures and
+//! what the check adds to the same monitor without one.
+//!
+//! Run: `cargo bench -p wharf --bench monitor` (`WHARF_BENCH_WINDOW=SECONDS`, default
+//! 65: two probes of a 30 s check). Needs root, podman, crun and runc.
+//!
+//! crun 1.8.1 refuses this machine's hybrid cgroup layout while cgroup2 holds hugetlb,
+//! so hugetlb is mounted as a v1 hierarchy for the bench and unmounted at the end.
+
+#[path = "../../benches/src/cgroup.rs"]
+mod cgroup;
+#[path = "../tests/common/mod.rs"]
+mod common;
+// Shared by the benches; this one takes no medians.
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// CPU time (self and reaped children) in milliseconds and VmRSS in kB of `pid`.
+fn usage(pid: i32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    // Fields 14-17 (utime, stime, cutime, cstime) are 11-14 after the state.
+    let ticks: u64 = fields[11..15]
+        .iter()
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .ok()?;
+    Some((ticks as f64 * 1000.0 / hz, rss))
+}
+
+/// The parent of a container's init: its monitor (wharf's, as subreaper) or conmon.
+fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
+}
+
+fn output(mut c: Command, what: &str) -> Result<String, String> {
+    let out = c
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+struct Row {
+    name: String,
+    monitor: i32,
+    start: (f64, u64),
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: the monitor benchmark needs root");
+        return;
+    }
+    for tool in ["podman", "crun", "runc"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("SKIPPED: {tool} not found (.ci/setup installs it)");
+            return;
+        }
+    }
+    let window: u64 = std::env::var("WHARF_BENCH_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(65);
+    let hull = support::hull();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("busybox.tar");
+    support::rootfs_tar(&tar, &["sh", "true", "sleep"]);
+    let wharf_bin = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
+    let data_root = dir.path().join("wharf");
+    let wharf = |rt: &str| {
+        let mut c = Command::new(&wharf_bin);
+        c.arg("--data-root")
+            .arg(&data_root)
+            .arg("--runtime")
+            .arg(rt);
+        c
+    };
+    let pod_dir = dir.path().join("podman");
+    let conf = dir.path().join("containers.conf");
+    // No CAP_SYS_RESOURCE here: podman's default ulimits cannot be raised.
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+    )
+    .unwrap();
+    let podman = || {
+        let mut c = common::podman(&pod_dir);
+        c.env("CONTAINERS_CONF", &conf);
+        c
+    };
+    // Nothing may panic while the host's cgroup layout is changed (the bench profile
+    // aborts on panic, which would skip the guard): failures end the run instead.
+    let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
+    let measured = measure(&wharf, &podman, &tar, &hull, window);
+    let mut rm = wharf("runc");
+    rm.args(["rm", "-f"]);
+    for i in 0..6 {
+        rm.arg(format!("idle{i}"));
+    }
+    let _ = rm.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let mut reset = podman();
+    reset.args(["system", "reset", "--force"]);
+    let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    drop(hugetlb);
+    common::remove_cgroup_tree("libpod_parent");
+    common::remove_empty_cgroup_parents(&["wharf"]);
+    match measured {
+        Ok(rows) => report(&rows, window),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Starts the containers, waits the window and returns (name, CPU ms, RSS kB) for each.
+fn measure(
+    wharf: &dyn Fn(&str) -> Command,
+    podman: &dyn Fn() -> Command,
+    tar: &Path,
+    hull: &Path,
+    window: u64,
+) -> Result<Vec<(String, f64, u64)>, String> {
+    let mut import = wharf("runc");
+    import.arg("import").arg(tar).arg("busybox");
+    output(import, "wharf import")?;
+    let mut import = podman();
+    import.arg("import").arg(tar).arg("busybox");
+    output(import, "podman import")?;
+    let mut rows = Vec::new();
+    let runtimes = [
+        ("hull", hull.display().to_string()),
+        ("crun", "crun".to_string()),
+        ("runc", "runc".to_string()),
+    ];
+    let mut n = 0;
+    for (label, rt) in &runtimes {
+        for check in [false, true] {
+            let name = format!("idle{n}");
+            n += 1;
+            let mut run = wharf(rt);
+            run.args(["run", "-d", "--network", "none", "--name", &name]);
+            if check {
+                run.args(["--health-cmd", "true", "--health-interval", "30s"]);
+            }
+            run.args(["busybox", "sleep", "3600"]);
+            output(run, "wharf run")?;
+            let mut pid = wharf(rt);
+            pid.args(["inspect", "-f", "{{.State.Pid}}", &name]);
+            let pid: i32 = output(pid, "wharf inspect")?
+                .parse()
+                .map_err(|e| format!("pid of {name}: {e}"))?;
+            let monitor = parent(pid).ok_or("no monitor")?;
+            let suffix = if check { " + 30s check" } else { "" };
+            rows.push(Row {
+                name: format!("wharf + {label}{suffix}"),
+                monitor,
+                start: (0.0, 0),
+            });
+        }
+    }
+    let mut run = podman();
+    run.args([
+        "--runtime",
+        "crun",
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "busybox",
+    ])
+    .args(["sleep", "3600"]);
+    let id = output(run, "podman run")?;
+    let mut pid = podman();
+    pid.args(["inspect", "-f", "{{.State.Pid}}", &id]);
+    let pid: i32 = output(pid, "podman inspect")?
+        .parse()
+        .map_err(|e| format!("podman pid: {e}"))?;
+    rows.push(Row {
+        name: "podman + crun (conmon)".into(),
+        monitor: parent(pid).ok_or("no conmon")?,
+        start: (0.0, 0),
+    });
+    // Start-up is not idling: the window opens once everything has settled.
+    std::thread::sleep(Duration::from_secs(2));
+    for r in &mut rows {
+        r.start = usage(r.monitor).ok_or(format!("{} is gone", r.name))?;
+    }
+    std::thread::sleep(Duration::from_secs(window));
+    rows.iter()
+        .map(|r| {
+            let (cpu, rss) = usage(r.monitor).ok_or(format!("{} is gone", r.name))?;
+            Ok((r.name.clone(), cpu - r.start.0, rss))
+        })
+        .collect()
+}
+
+fn report(rows: &[(String, f64, u64)], window: u64) {
+    println!(
+        "monitor of an idle container over {window}s: CPU (own and reaped children's) and RSS"
+    );
+    println!(
+        "{:<28} {:>12} {:>9} {:>24}",
+        "", "CPU ms/min", "RSS kB", "the check adds"
+    );
+    let per_min = |ms: f64| ms * 60.0 / window as f64;
+    for (name, cpu, rss) in rows {
+        // An idle monitor's CPU is near zero, so the check's cost is a difference, not a
+        // ratio.
+        let added = name
+            .strip_suffix(" + 30s check")
+            .and_then(|base| rows.iter().find(|(n, _, _)| n == base))
+            .map(|(_, base_cpu, base_rss)| {
+                format!(
+                    "{:+.1} ms/min, {:+} kB",
+                    per_min(*cpu) - per_min(*base_cpu),
+                    *rss as i64 - *base_rss as i64
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "{:<28} {:>12.1} {:>9} {:>24}",
+            name,
+            per_min(*cpu),
+            rss,
+            added
+        );
+    }
+}
