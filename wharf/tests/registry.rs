@@ -63,6 +63,36 @@ fn push_then_pull_into_a_fresh_store() {
     );
     let digests = other.ok(&["images", "--digests", "--format", "{{.Digest}}"]);
     assert_eq!(digests.trim(), digest);
+    // Each pull is an image event, the push one in the pusher's store.
+    let events = |e: &Env| {
+        e.ok(&[
+            "events",
+            "--since",
+            "10m",
+            "--until",
+            "0s",
+            "--filter",
+            "type=image",
+            "--filter",
+            "event=pull",
+            "--filter",
+            "event=push",
+            "--format",
+            "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+        ])
+    };
+    let repo = format!("{}/team/bb", reg.host());
+    assert_eq!(
+        events(&other),
+        format!("pull {name} {repo}\npull {name} {repo}\n")
+    );
+    assert_eq!(
+        events(&env)
+            .lines()
+            .filter(|l| l.starts_with("push "))
+            .count(),
+        2
+    );
     // By digest too.
     let by_digest = format!("{}/team/bb@{digest}", reg.host());
     let third = Env::new();

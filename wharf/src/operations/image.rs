@@ -75,7 +75,16 @@ pub fn pull(
     let ctx = Context::open(root, Access::Shared)?;
     let opts = registry_options(&r.domain, req.insecure, req.credentials.clone());
     let pulled = Undo::guard(ctx, |ctx| {
-        registry::pull(ctx, &r, &platform, &opts, progress)
+        let pulled = registry::pull(ctx, &r, &platform, &opts, progress)?;
+        // docker's pull event: the reference as given, its repository as the name.
+        let reference = r.familiar();
+        let name = r
+            .tag
+            .as_ref()
+            .and_then(|t| reference.strip_suffix(&format!(":{t}")))
+            .unwrap_or(&reference);
+        events::record(&ctx.db, Kind::Image, "pull", &reference, &[("name", name)]);
+        Ok::<_, registry::RegistryError>(pulled)
     })?;
     Ok(Pulled {
         id: pulled.image.id.clone(),
