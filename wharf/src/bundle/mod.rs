@@ -230,7 +230,7 @@ fn config_json(
     } else {
         defaults::device_rules()
     }});
-    if let (Some(to), Value::Object(from)) = (resources.as_object_mut(), limits(h, false)) {
+    if let (Some(to), Value::Object(from)) = (resources.as_object_mut(), limits(h)) {
         to.extend(from);
     }
     let mut linux = json!({
@@ -272,9 +272,8 @@ fn config_json(
 }
 
 /// docker's resource flags as OCI LinuxResources (device rules aside): what the bundle
-/// asks for at start and what `update` hands the runtime. With `unset_as_max`, a limit
-/// the record leaves unset is written as unlimited, so an update can lift one.
-pub fn limits(h: &crate::container::HostConfig, unset_as_max: bool) -> Value {
+/// asks for at start, and what `update` takes its values from.
+pub fn limits(h: &crate::container::HostConfig) -> Value {
     let mut out = serde_json::Map::new();
     let mut memory = serde_json::Map::new();
     if h.memory > 0 {
@@ -302,8 +301,6 @@ pub fn limits(h: &crate::container::HostConfig, unset_as_max: bool) -> Value {
         }
         if h.cpu_quota != 0 {
             cpu.insert("quota".into(), json!(h.cpu_quota));
-        } else if unset_as_max {
-            cpu.insert("quota".into(), json!(-1));
         }
     }
     if h.cpu_shares > 0 {
@@ -318,14 +315,8 @@ pub fn limits(h: &crate::container::HostConfig, unset_as_max: bool) -> Value {
     if !cpu.is_empty() {
         out.insert("cpu".into(), Value::Object(cpu));
     }
-    match h.pids_limit.filter(|p| *p > 0) {
-        Some(p) => {
-            out.insert("pids".into(), json!({"limit": p}));
-        }
-        None if unset_as_max => {
-            out.insert("pids".into(), json!({"limit": -1}));
-        }
-        None => {}
+    if let Some(p) = h.pids_limit.filter(|p| *p > 0) {
+        out.insert("pids".into(), json!({"limit": p}));
     }
     if h.blkio_weight > 0 {
         out.insert("blockIO".into(), json!({"weight": h.blkio_weight}));

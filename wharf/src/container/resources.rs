@@ -108,6 +108,51 @@ impl Update {
         Ok(())
     }
 
+    /// What the runtime's `update --resources` gets: only the values this update sets,
+    /// taken from the record after it (`after`), so the runtime rewrites nothing else (crun
+    /// 1.8.1 cannot write "unlimited" into every v1 file). A lifted pids limit is -1.
+    pub fn runtime_resources(&self, after: &HostConfig) -> serde_json::Value {
+        let full = crate::bundle::limits(after);
+        let mut out = serde_json::json!({});
+        let mut take = |section: &str, key: &str| {
+            if let Some(v) = full.get(section).and_then(|s| s.get(key)) {
+                out[section][key] = v.clone();
+            }
+        };
+        if self.memory.is_some() {
+            take("memory", "limit");
+            take("memory", "swap");
+        }
+        if self.memory_swap.is_some() {
+            take("memory", "swap");
+        }
+        if self.memory_reservation.is_some() {
+            take("memory", "reservation");
+        }
+        if self.nano_cpus.is_some() || self.cpu_period.is_some() {
+            take("cpu", "period");
+        }
+        if self.nano_cpus.is_some() || self.cpu_quota.is_some() {
+            take("cpu", "quota");
+        }
+        if self.cpu_shares.is_some() {
+            take("cpu", "shares");
+        }
+        if self.cpuset_cpus.is_some() {
+            take("cpu", "cpus");
+        }
+        if self.cpuset_mems.is_some() {
+            take("cpu", "mems");
+        }
+        if self.blkio_weight.is_some() {
+            take("blockIO", "weight");
+        }
+        if self.pids_limit.is_some() {
+            out["pids"]["limit"] = serde_json::json!(after.pids_limit.unwrap_or(-1));
+        }
+        out
+    }
+
     /// The record after the update, with docker's checks against what it already holds.
     pub fn apply(&self, current: &HostConfig) -> Result<HostConfig, String> {
         let mut h = current.clone();
@@ -273,6 +318,21 @@ mod tests {
         };
         h.pids_limit = Some(10);
         assert_eq!(unlimited.apply(&h).unwrap().pids_limit, None);
+        // The runtime hears only of what changes.
+        let shares = Update {
+            cpu_shares: Some(300),
+            ..Default::default()
+        };
+        let after = shares.apply(&h).unwrap();
+        assert_eq!(
+            shares.runtime_resources(&after),
+            serde_json::json!({"cpu": {"shares": 300}})
+        );
+        let lifted = unlimited.apply(&h).unwrap();
+        assert_eq!(
+            unlimited.runtime_resources(&lifted),
+            serde_json::json!({"pids": {"limit": -1}})
+        );
         assert!(Update::default().is_empty());
         assert!(always.limits_unchanged());
     }

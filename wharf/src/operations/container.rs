@@ -248,7 +248,7 @@ pub fn update(root: &Path, name: &str, req: &Update) -> Result<(), OperationErro
         container::Status::Running | container::Status::Paused
     );
     if live && !req.limits_unchanged() {
-        let limits = crate::bundle::limits(&spec.host, true);
+        let limits = req.runtime_resources(&spec.host);
         if let Err(e) = ops::runtime(root, &c).update(&c.id, &limits) {
             if let Some(old) = before {
                 container::update_spec(&mut ctx.db, &c.id, |_| Ok(old.clone()), &[])?;

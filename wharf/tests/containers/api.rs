@@ -139,10 +139,10 @@ fn ping_versions_and_errors_as_dockerd_sends_them() {
     let (code, body) = s.curl(
         "POST",
         "/containers/create",
-        Some(r#"{"Image":"busybox","HostConfig":{"CpuShares":512}}"#),
+        Some(r#"{"Image":"busybox","HostConfig":{"CpuRealtimePeriod":1000}}"#),
     );
     assert_eq!(code, 400, "{body}");
-    assert!(body.contains("HostConfig.CpuShares"), "{body}");
+    assert!(body.contains("HostConfig.CpuRealtimePeriod"), "{body}");
     let (code, body) = s.curl(
         "POST",
         "/containers/create",
