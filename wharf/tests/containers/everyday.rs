@@ -688,6 +688,32 @@ fn events_stream_what_other_processes_do_once_each_in_order() {
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 
+    // An OOM kill: oom, then die, and State.OOMKilled.
+    let out = g.run(&[
+        "run",
+        "--name",
+        "hog",
+        "--network",
+        "none",
+        "-m",
+        "8m",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    assert_eq!(out.status.code(), Some(137));
+    assert_eq!(g.inspect("hog", "{{.State.OOMKilled}}"), "true");
+    let hog: Vec<String> = s
+        .until(|e| e["Action"] == "die" && e["Actor"]["Attributes"]["name"] == "hog")
+        .iter()
+        .filter(|e| e["Actor"]["Attributes"]["name"] == "hog")
+        .map(|e| e["Action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hog, ["create", "start", "oom", "die"]);
+
     // Volumes: mount and unmount around a run, with docker's attributes.
     let v = Stream::start(&g, &["--filter", "type=volume", "--filter", "volume=evol"]);
     g.ok(&[
