@@ -30,6 +30,16 @@ pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), IdMapError> {
     let gid = linux
         .and_then(|l| l.gid_mappings().as_deref())
         .unwrap_or_default();
+    // Without root the kernel takes a gid_map only once setgroups is denied (the container
+    // then keeps the groups it has, which init knows to leave alone).
+    if !nix::unistd::geteuid().is_root() {
+        let path = PathBuf::from(format!("/proc/{pid}/setgroups"));
+        std::fs::write(&path, "deny").map_err(|source| IdMapError {
+            path,
+            content: "deny".into(),
+            source,
+        })?;
+    }
     for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
         let path = PathBuf::from(format!("/proc/{pid}/{file}"));
         let content = map_text(maps);

@@ -62,8 +62,9 @@ impl ExecCgroups {
 
     /// How an exec'd process gets into the container's cgroup `container`, or the sub-cgroups
     /// asked for, in every hierarchy the container has: by itself on v1, by the parent's write
-    /// to cgroup.procs on v2. Sub-cgroups must already exist, as in runc.
-    pub fn plan(&self, container: &Path) -> Result<Join, CgroupError> {
+    /// to cgroup.procs on v2. Sub-cgroups must already exist, as in runc. A rootless
+    /// container made without a cgroup (`Join::Outside`) has its processes stay outside too.
+    pub fn plan(&self, container: &Path, rootless: bool) -> Result<Join, CgroupError> {
         let rel = container.strip_prefix("/").unwrap_or(container);
         let mut used = vec![false; self.per_controller.len()];
         let (mut tasks, mut procs) = (Vec::new(), Vec::new());
@@ -108,6 +109,10 @@ impl ExecCgroups {
                 "unknown controller {:?}: the container has no cgroup for it",
                 c.0
             )));
+        }
+        let asked = self.all.is_some() || !self.per_controller.is_empty();
+        if tasks.is_empty() && procs.is_empty() && rootless && !asked {
+            return Ok(Join::Outside);
         }
         if tasks.is_empty() && procs.is_empty() {
             return Err(CgroupError::ExecJoin(format!(

@@ -145,11 +145,15 @@ impl Cgroup {
 
     /// Creates the cgroup and applies `linux.resources` before the container's init exists, and
     /// says how init joins it: by itself on cgroup v1 (see `Join`), else by the parent.
+    ///
+    /// `rootless`: a cgroup the caller may not create is not an error unless the spec asks
+    /// for limits, which could then not be kept (runc's rule); the container runs outside.
     pub fn prepare(
         &self,
         spec: &Spec,
         user_ns: bool,
         hierarchies: &[Hierarchy],
+        rootless: bool,
     ) -> Result<Join, CgroupError> {
         if self.systemd {
             return Ok(Join::ByParent);
@@ -168,7 +172,12 @@ impl Cgroup {
                     message: e.to_string(),
                 }
             };
-            create_dirs(&dir).map_err(io("creating the cgroup"))?;
+            if let Err(e) = create_dirs(&dir) {
+                if rootless && denied(&e) {
+                    return self.outside(spec, &dir, e);
+                }
+                return Err(io("creating the cgroup")(e));
+            }
             if !by_self {
                 continue;
             }
@@ -182,6 +191,20 @@ impl Cgroup {
         }
         self.apply_spec(spec)?;
         Ok(Join::BySelf(tasks))
+    }
+
+    /// A rootless container that could not create its cgroup at `dir`: it runs outside
+    /// any cgroup of its own, unless the spec asks for a limit (runc's words for that).
+    fn outside(&self, spec: &Spec, dir: &Path, e: std::io::Error) -> Result<Join, CgroupError> {
+        let _ = self.remove();
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        if let Some(what) = resources.and_then(limit_asked) {
+            return Err(CgroupError::Unusable(format!(
+                "cannot set {what} limit: container could not join or create cgroup ({}: {e})",
+                dir.display()
+            )));
+        }
+        Ok(Join::Outside)
     }
 
     /// Refuses, as runc does, a cgroup that a container cannot start in: one with processes
@@ -221,6 +244,11 @@ impl Cgroup {
             .map(|d| d.join("cgroup.procs"))
             .collect();
         join_procs(&procs, pid)
+    }
+
+    /// Whether the cgroup is there in some hierarchy.
+    pub fn exists(&self) -> bool {
+        hierarchies().is_ok_and(|hs| hs.iter().any(|h| h.mount.join(self.rel()).is_dir()))
     }
 
     fn rel(&self) -> &Path {
@@ -592,6 +620,41 @@ pub enum Join {
     /// moves itself without taking the global threadgroup lock, whose RCU grace period made the
     /// parent's write cost 5-25 ms per create on this machine.
     BySelf(Vec<PathBuf>),
+    /// Rootless without a cgroup it may write: the process stays in its caller's cgroup, as
+    /// runc's rootless cgroup manager leaves it (only when no limit is asked for).
+    Outside,
+}
+
+/// A refusal that rootless mode forgives: the caller may not write there.
+pub fn denied(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+    )
+}
+
+/// The first kind of limit `resources` asks for (device rules are not limits: a rootless
+/// container cannot have them applied and needs none).
+fn limit_asked(r: &LinuxResources) -> Option<&'static str> {
+    if r.memory().is_some() {
+        Some("memory")
+    } else if r.cpu().is_some() {
+        Some("cpu")
+    } else if r.pids().is_some() {
+        Some("pids")
+    } else if r.block_io().is_some() {
+        Some("blkio")
+    } else if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
+        Some("hugetlb")
+    } else if r.network().is_some() {
+        Some("network")
+    } else if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        Some("unified")
+    } else if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
+        Some("rdma")
+    } else {
+        None
+    }
 }
 
 /// `create_dir_all` that survives another container's `remove` taking the shared default

@@ -30,6 +30,10 @@ pub struct Cli {
     /// Manage cgroups through systemd (cgroupsPath is slice:prefix:name).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// Ignore cgroup permission errors: true, false or auto (when not root, or root in a
+    /// user namespace). Before the command, as in runc (`spec --rootless` is another flag).
+    #[arg(long = "rootless", id = "rootless_mode", value_name = "true|false|auto", default_value = "auto", value_parser = ["true", "false", "auto"])]
+    rootless: String,
     /// Print the version.
     #[arg(short = 'v', long)]
     version: bool,
@@ -383,6 +387,24 @@ enum Command {
     },
 }
 
+/// Whether this process is in a user namespace other than the host's (whose uid_map maps
+/// every id onto itself).
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
+/// runc's default state root: `/run/hull` for root on the host, `$XDG_RUNTIME_DIR/hull` for
+/// a user without root, and for root in a user namespace that is not the user "root".
+fn default_root() -> PathBuf {
+    let honor_xdg = !nix::unistd::geteuid().is_root()
+        || (in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| honor_xdg && !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("hull"),
+        None => PathBuf::from("/run/hull"),
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ListFormat {
     Table,
@@ -461,8 +483,13 @@ pub fn main() -> i32 {
     };
     let g = Global {
         root_given: cli.root.is_some(),
-        root: cli.root.unwrap_or_else(|| PathBuf::from("/run/hull")),
+        root: cli.root.unwrap_or_else(default_root),
         systemd_cgroup: cli.systemd_cgroup,
+        rootless: match cli.rootless.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => !nix::unistd::geteuid().is_root() || in_user_namespace(),
+        },
     };
     // exec reports its own failures as 255, so they differ from the process's statuses.
     let failure = if matches!(command, Command::Exec(_)) {

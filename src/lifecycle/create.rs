@@ -152,7 +152,7 @@ pub fn create_container(
     undo.cgroup = Some(&cgroup);
     let user_ns =
         namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
-    let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies)?;
+    let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies, g.rootless)?;
 
     let container = Container {
         id: &o.id,

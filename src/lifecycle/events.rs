@@ -11,7 +11,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::json;
 
 use super::{status, Global};
-use crate::cgroups::{Cgroup, OomWatch};
+use crate::cgroups::OomWatch;
 use crate::state::Status;
 
 pub fn events(g: &Global, id: &str, stats_once: bool, interval: Duration) -> anyhow::Result<()> {
@@ -20,7 +20,7 @@ pub fn events(g: &Global, id: &str, stats_once: bool, interval: Duration) -> any
     if status(&state, &store.dir(id)) == Status::Stopped {
         bail!("container with id {id} is not running");
     }
-    let cgroup = Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?;
+    let cgroup = super::container_cgroup(g, &state, id)?;
     let emit = |kind: &str, data: serde_json::Value| -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         // runc leaves out an empty data (`{"type":"oom","id":"..."}`); callers match the line.

@@ -195,7 +195,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         bail!("container not running");
     }
     let container_dir = crate::cgroups::fs_dir(&state.cgroup_path, state.systemd_cgroup)?;
-    let cgroup_join = ExecCgroups::parse(&o.cgroup)?.plan(&container_dir)?;
+    let cgroup_join = ExecCgroups::parse(&o.cgroup)?.plan(&container_dir, g.rootless)?;
 
     let (ours, theirs) = match (&o.console_socket, terminal) {
         (Some(path), true) => (None, Some(tty::connect(path)?)),
@@ -277,7 +277,7 @@ fn start(
             cgroups::join_procs(procs, child)?;
             ch.send(&Message::Proceed)?;
         }
-        Join::ByParent => ch.send(&Message::Proceed)?,
+        Join::ByParent | Join::Outside => ch.send(&Message::Proceed)?,
     }
     let pid = match ch.recv()? {
         Message::InitPid(p) => Pid::from_raw(p),

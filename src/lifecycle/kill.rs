@@ -6,7 +6,6 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::{status, Global};
-use crate::cgroups::Cgroup;
 use crate::state::Status;
 use crate::syscall;
 
@@ -58,7 +57,7 @@ pub fn kill(g: &Global, id: &str, signal: &str, all: bool) -> anyhow::Result<()>
         || (sig == libc::SIGKILL
             && !super::saved_spec(&dir.path).is_ok_and(|s| super::own_pid_namespace(&s)));
     if all {
-        let cgroup = Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?;
+        let cgroup = super::container_cgroup(g, &state, id)?;
         for pid in cgroup.pids()? {
             // SAFETY: kill with integer arguments.
             unsafe { libc::kill(pid.as_raw(), sig) };

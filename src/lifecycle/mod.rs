@@ -34,6 +34,8 @@ pub struct Global {
     /// Whether --root was given rather than defaulted.
     pub root_given: bool,
     pub systemd_cgroup: bool,
+    /// `--rootless`: a cgroup the caller may not create is not an error (see `Cgroup::prepare`).
+    pub rootless: bool,
 }
 
 impl Global {
@@ -54,6 +56,19 @@ pub fn status(state: &State, dir: &Path) -> Status {
     } else {
         Status::Running
     }
+}
+
+/// The cgroup a container was made in. A rootless container may have none of its own
+/// (`cgroups::Join::Outside`); the commands that need one say so.
+pub fn container_cgroup(g: &Global, state: &State, id: &str) -> anyhow::Result<cgroups::Cgroup> {
+    let cgroup = cgroups::Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?;
+    if g.rootless && !cgroup.exists() {
+        anyhow::bail!(
+            "container {id} has no cgroup: it was created rootless, where its cgroup {:?} could not be made",
+            state.cgroup_path
+        );
+    }
+    Ok(cgroup)
 }
 
 /// The config as it was at create time; later edits of the bundle have no effect.

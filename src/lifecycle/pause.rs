@@ -3,7 +3,6 @@
 use anyhow::bail;
 
 use super::{status, Global};
-use crate::cgroups::Cgroup;
 use crate::state::Status;
 
 pub fn pause(g: &Global, id: &str) -> anyhow::Result<()> {
@@ -13,7 +12,7 @@ pub fn pause(g: &Global, id: &str) -> anyhow::Result<()> {
         Status::Paused => bail!("container already paused"),
         _ => bail!("container not running"),
     }
-    Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?.freeze(true)?;
+    super::container_cgroup(g, &state, id)?.freeze(true)?;
     Ok(())
 }
 
@@ -22,6 +21,6 @@ pub fn resume(g: &Global, id: &str) -> anyhow::Result<()> {
     if status(&state, &dir.path) != Status::Paused {
         bail!("container not paused");
     }
-    Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?.freeze(false)?;
+    super::container_cgroup(g, &state, id)?.freeze(false)?;
     Ok(())
 }

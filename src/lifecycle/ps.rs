@@ -6,12 +6,11 @@ use std::process::Command;
 use anyhow::{bail, Context as _};
 
 use super::Global;
-use crate::cgroups::Cgroup;
 
 pub fn ps(g: &Global, id: &str, json: bool, ps_args: &[String]) -> anyhow::Result<String> {
     let state = g.store().peek(id)?;
     // A stopped container has no processes to list, which is no error (runc prints the header).
-    let pids: Vec<i32> = Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?
+    let pids: Vec<i32> = super::container_cgroup(g, &state, id)?
         .pids()?
         .into_iter()
         .map(|p| p.as_raw())

@@ -9,7 +9,6 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
 use super::{status, Global};
-use crate::cgroups::Cgroup;
 use crate::state::Status;
 
 #[derive(Debug, Clone, Default)]
@@ -132,7 +131,7 @@ pub fn update(g: &Global, id: &str, o: &UpdateOptions) -> anyhow::Result<()> {
     if status(&state, &dir.path) == Status::Stopped {
         bail!("container not running");
     }
-    Cgroup::open(&state.cgroup_path, state.systemd_cgroup, id)?.apply(&resources)?;
+    super::container_cgroup(g, &state, id)?.apply(&resources)?;
     Ok(())
 }
 

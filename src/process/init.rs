@@ -38,9 +38,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
 
     // Until exec, nothing in the container may ptrace or open /proc/<pid>/exe of this process,
     // which is still the hull binary (CVE-2016-9962, CVE-2019-5736).
-    // SAFETY: prctl with integer arguments.
-    Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
-        .step("prctl(PR_SET_DUMPABLE)")?;
+    set_dumpable(false)?;
     // In the cgroup before anything can fork: by itself, or once the parent has moved it.
     match &c.cgroup_join {
         Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
@@ -216,8 +214,13 @@ fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
         write_time_offsets(c)?;
     }
     if plan.creates(LinuxNamespaceType::User) {
+        // A parent without root may open this process's map files only while it is dumpable
+        // (a non-dumpable process's /proc files belong to root), as in runc. Nothing of the
+        // container runs yet, and the window closes before anything does.
+        set_dumpable(true)?;
         ch.send(&Message::WriteIdMaps).step("user namespace")?;
         ch.wait_proceed().step("user namespace")?;
+        set_dumpable(false)?;
     }
     // In a user namespace, made or joined, init works as its root: host root is not mapped
     // there, and what it creates must belong to the namespace's root.
@@ -265,4 +268,11 @@ fn write_time_offsets(c: &Container) -> Result<(), InitFailure> {
         })
         .collect();
     std::fs::write("/proc/self/timens_offsets", text).step("linux.timeOffsets")
+}
+
+fn set_dumpable(on: bool) -> Result<(), InitFailure> {
+    // SAFETY: prctl with integer arguments.
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) })
+        .map(drop)
+        .step("prctl(PR_SET_DUMPABLE)")
 }

@@ -87,10 +87,14 @@ fn drive(
 ) -> Result<(), SpawnError> {
     let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
     // A child that joins its cgroup by itself does not wait for this.
-    if let Join::ByParent = c.cgroup_join {
-        cgroup.add(child)?;
-        cgroup.apply_spec(c.spec())?;
-        proceed(ch)?;
+    match c.cgroup_join {
+        Join::ByParent => {
+            cgroup.add(child)?;
+            cgroup.apply_spec(c.spec())?;
+            proceed(ch)?;
+        }
+        Join::Outside => proceed(ch)?,
+        Join::BySelf(_) | Join::Procs(_) => {}
     }
     loop {
         let (msg, fd) = match ch.recv_fd() {

@@ -103,10 +103,6 @@ pub fn default_spec(rootless: Option<(u32, u32)>) -> Value {
                     "mode=0620"
                 ]);
             }
-            if m["destination"] == "/dev/mqueue" {
-                *m = json!({"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue",
-                            "options": ["rbind", "nosuid", "noexec", "nodev"]});
-            }
         }
     }
     spec
