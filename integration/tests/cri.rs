@@ -254,7 +254,7 @@ state = "{d}/state"
                 .await
                 .expect("connect to containerd")
         });
-        let mut c = Cluster {
+        let c = Cluster {
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
             cgroup_parent: format!("/hullcri{}", n.replace('-', "")),
