@@ -354,6 +354,116 @@ impl Drop for Containerd {
     }
 }
 
+/// containerd's `ctr container checkpoint --task --rw` and `ctr container restore --live
+/// --rw` through the runtime (the shim passes `restore ... -no-subreaper`, Go's single-dash
+/// spelling): the restored task carries on counting from where the checkpoint left it.
+#[test]
+fn containerd_checkpoint_and_restore_a_task() {
+    if !integration::features::require(
+        integration::features::Feature::Criu,
+        "containerd checkpoint",
+    ) {
+        return;
+    }
+    let rt = Runtime::new();
+    let Some(p) = Podman::new(&rt) else { return };
+    let Some(ctd) = Containerd::start() else {
+        return;
+    };
+    let archive = ctd.dir.path.join("image.tar");
+    let o = p.run(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        "localhost/hulltest:1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&[
+        "image",
+        "import",
+        "--base-name",
+        "localhost/hulltest",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bin = rt.bin.display().to_string();
+    let o = ctd.ctr(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        &bin,
+        "localhost/hulltest:1",
+        "counter",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /n; mv /n /count; sleep 0.05; done",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let count = |exec: &str| -> u64 {
+        let o = ctd.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            exec,
+            "counter",
+            "cat",
+            "/count",
+        ]);
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Far enough that a counter started afresh could not be mistaken for the restored one.
+    while count("before") < 20 {
+        assert!(Instant::now() < deadline, "the counter did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = ctd.ctr(&[
+        "container",
+        "checkpoint",
+        "--task",
+        "--rw",
+        "counter",
+        "hullckpt:1",
+    ]);
+    assert!(o.status.success(), "checkpoint: {}", text(&o));
+    let at_checkpoint = count("at");
+    for args in [
+        &["task", "delete", "--force", "counter"][..],
+        &["container", "delete", "counter"],
+    ] {
+        let o = ctd.ctr(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    let o = ctd.ctr(&[
+        "container",
+        "restore",
+        "--live",
+        "--rw",
+        "counter",
+        "hullckpt:1",
+    ]);
+    assert!(o.status.success(), "restore: {}", text(&o));
+    let restored = count("after");
+    assert!(
+        (20..=at_checkpoint + 40).contains(&restored),
+        "restored at {restored}, checkpointed at {at_checkpoint}: not from the checkpoint"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count("later") <= restored {
+        assert!(
+            Instant::now() < deadline,
+            "the restored counter does not count"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = ctd.ctr(&["image", "rm", "hullckpt:1"]);
+}
+
 #[test]
 fn containerd_runs_execs_pauses_and_reads_metrics() {
     let rt = Runtime::new();

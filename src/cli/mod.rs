@@ -435,8 +435,80 @@ fn command() -> clap::Command {
 
 /// The parsed command line, or the exit status of clap's own output (help, usage errors).
 /// `hull foo -h` says there is no help for `foo`, as runc does.
+/// runc's flag parser (Go's) takes `-name` for `--name`, and callers use it: containerd's
+/// shim passes `restore ... -no-subreaper`. Such an argument becomes `--name` when `name` is a
+/// long flag of hull or of the command, up to the command's first positional argument (after
+/// it come a process's own arguments, as in `exec ID ls -la`).
+fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let long = |c: &clap::Command, name: &str| {
+        c.get_arguments()
+            .find(|a| a.get_long() == Some(name))
+            .map(|a| a.get_action().takes_values())
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut sub: Option<&clap::Command> = None;
+    let mut expects_value = false;
+    let mut done = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        let text = arg.to_string_lossy().into_owned();
+        if i == 0 || done || expects_value {
+            expects_value = false;
+            out.push(arg);
+            continue;
+        }
+        if text == "--" {
+            done = true;
+            out.push(arg);
+            continue;
+        }
+        let single = text
+            .strip_prefix('-')
+            .filter(|r| r.len() > 1 && !r.starts_with('-'));
+        let flag = single.or_else(|| text.strip_prefix("--"));
+        match flag {
+            Some(rest) => {
+                let name = rest.split('=').next().unwrap_or(rest);
+                let takes = sub.and_then(|c| long(c, name)).or_else(|| long(cmd, name));
+                expects_value = takes == Some(true) && !rest.contains('=');
+                match (single, takes) {
+                    (Some(_), Some(_)) => out.push(format!("-{text}").into()),
+                    _ => out.push(arg),
+                }
+            }
+            None if sub.is_none() && !text.starts_with('-') => {
+                sub = cmd.find_subcommand(&text);
+                done = sub.is_none();
+                out.push(arg);
+            }
+            None => {
+                // A short flag (its value may follow), or a positional argument of the
+                // command, after which come its process's arguments.
+                let short = text.strip_prefix('-').and_then(|r| {
+                    let mut chars = r.chars();
+                    chars.next().filter(|_| chars.next().is_none())
+                });
+                match short {
+                    Some(c) => {
+                        expects_value = sub
+                            .into_iter()
+                            .chain([cmd])
+                            .flat_map(|c| c.get_arguments())
+                            .find(|a| a.get_short() == Some(c))
+                            .is_some_and(|a| a.get_action().takes_values());
+                    }
+                    None => done = !text.starts_with('-'),
+                }
+                out.push(arg);
+            }
+        }
+    }
+    out
+}
+
 fn parse() -> Result<Cli, i32> {
-    let matches = command().try_get_matches().map_err(|e| {
+    let cmd = command();
+    let args = go_style_flags(&cmd, std::env::args_os().collect());
+    let matches = cmd.try_get_matches_from(args).map_err(|e| {
         let asks_help = std::env::args().any(|a| a == "-h" || a == "--help");
         if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_help {
             if let Some(clap::error::ContextValue::String(name)) =
@@ -661,4 +733,52 @@ pub fn version() -> String {
         env!("HULL_COMMIT"),
         crate::state::OCI_VERSION
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(args: &[&str]) -> Vec<String> {
+        go_style_flags(&command(), args.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn go_style_long_flags_are_taken_up_to_the_process_arguments() {
+        assert_eq!(
+            normalized(&[
+                "hull",
+                "restore",
+                "--image-path",
+                "/i",
+                "-no-subreaper",
+                "-b",
+                "/b",
+                "c1"
+            ]),
+            [
+                "hull",
+                "restore",
+                "--image-path",
+                "/i",
+                "--no-subreaper",
+                "-b",
+                "/b",
+                "c1"
+            ]
+        );
+        assert_eq!(
+            normalized(&["hull", "-root", "/r", "state", "c1"]),
+            ["hull", "--root", "/r", "state", "c1"]
+        );
+        let exec = ["hull", "exec", "-e", "A=1", "c1", "sh", "-tty", "-la"];
+        assert_eq!(normalized(&exec), exec);
+        let update = ["hull", "update", "--cpu-quota", "-1", "c1"];
+        assert_eq!(normalized(&update), update);
+        let unknown = ["hull", "run", "-nosuchflag", "c1"];
+        assert_eq!(normalized(&unknown), unknown);
+    }
 }
