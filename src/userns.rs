@@ -14,6 +14,14 @@ pub struct IdMapError {
     source: std::io::Error,
 }
 
+/// Whether this process runs in a user namespace other than the host's (whose uid_map maps
+/// every id onto itself): rootless podman runs the runtime so, with no user namespace in the
+/// config, and mknod and some mounts are refused there all the same.
+pub fn running_in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
 /// The text of a map file: one `inside outside count` line per mapping.
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {
     maps.iter()

@@ -21,6 +21,15 @@ impl User {
     /// None (after printing why) where the test cannot make one or the kernel gives users no
     /// user namespaces.
     fn new() -> Option<User> {
+        Self::make(true)
+    }
+
+    /// A regular user, whom useradd gives subordinate uid and gid ranges (for podman).
+    fn with_subids() -> Option<User> {
+        Self::make(false)
+    }
+
+    fn make(system: bool) -> Option<User> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             skip("making a user needs root");
@@ -36,13 +45,12 @@ impl User {
         }
         let name = format!("hrl{}", &unique("")[..].replace(['-', '_'], ""));
         let name: String = name.chars().take(30).collect();
-        let ok = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-            ])
+        let mut useradd = Command::new("useradd");
+        if system {
+            useradd.arg("--system");
+        }
+        let ok = useradd
+            .args(["--no-create-home", "--shell", "/usr/sbin/nologin"])
             .arg(&name)
             .status()
             .is_ok_and(|s| s.success());
@@ -275,4 +283,130 @@ fn rootless_refuses_a_limit_it_could_not_keep_and_leaves_nothing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("permission denied"), "{err}");
+}
+
+/// Rootless podman, as a user with subordinate ids, drives the runtime from inside its own
+/// user namespace with a config that has none: devices are bind mounts there too.
+#[test]
+fn rootless_podman_runs_containers_through_the_runtime() {
+    if Command::new("podman").arg("--version").output().is_err() {
+        return skip("podman is not installed (apt-get install podman)");
+    }
+    if !Path::new("/usr/bin/newuidmap").exists() {
+        return skip("newuidmap is not installed (apt-get install uidmap)");
+    }
+    let rt = Runtime::new();
+    let Some(user) = User::with_subids() else {
+        return;
+    };
+    let subids = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+    if !subids
+        .lines()
+        .any(|l| l.starts_with(&format!("{}:", user.name)))
+    {
+        return skip("useradd gave the user no subordinate ids");
+    }
+    let dir = TempDir::new("rootless-podman");
+    let xdg = dir.path.join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    make_rootfs(&dir.path.join("rootfs"));
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path.join("rootfs"))
+        .arg("-cf")
+        .arg(dir.path.join("busybox.tar"))
+        .arg(".")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok);
+    user.own(&dir.path);
+    std::fs::set_permissions(&xdg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let podman = |args: &[&str]| -> Output {
+        Command::new("podman")
+            .arg("--root")
+            .arg(dir.path.join("storage"))
+            .arg("--runroot")
+            .arg(xdg.join("run"))
+            .args([
+                "--storage-driver=vfs",
+                "--cgroup-manager=cgroupfs",
+                "--events-backend=file",
+            ])
+            .arg("--runtime")
+            .arg(&rt.bin)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &xdg)
+            .env("HOME", &dir.path)
+            .env("USER", &user.name)
+            .current_dir(&dir.path)
+            .uid(user.uid)
+            .gid(user.gid)
+            .stdin(Stdio::null())
+            .output()
+            .expect("podman")
+    };
+    let ok = |args: &[&str]| -> String {
+        let o = podman(args);
+        assert!(
+            o.status.success(),
+            "podman {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // Whatever happens, the containers go, then podman's pause process (it holds the user
+    // namespace), by the pid podman recorded.
+    struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> Output, PathBuf);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["rm", "-f", "-a", "-t", "0"]);
+            if let Some(pid) = std::fs::read_to_string(self.1.join("libpod/tmp/pause.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+            {
+                // SAFETY: kill with integer arguments, on the pause process podman started for us.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    let _cleanup = Cleanup(&podman, xdg.clone());
+    ok(&[
+        "import",
+        dir.path.join("busybox.tar").to_str().unwrap(),
+        "localhost/rl:1",
+    ]);
+    let out = ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/rl:1",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; ls -l /dev/null",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    let uid = user.uid.to_string();
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", uid.as_str(), "1"],
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("crw")), "{out}");
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rl",
+        "--network",
+        "none",
+        "localhost/rl:1",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(ok(&["exec", "rl", "id", "-u"]), "0\n");
+    ok(&["stop", "-t", "0", "rl"]);
+    ok(&["rm", "rl"]);
 }

@@ -387,18 +387,12 @@ enum Command {
     },
 }
 
-/// Whether this process is in a user namespace other than the host's (whose uid_map maps
-/// every id onto itself).
-fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
-}
-
 /// runc's default state root: `/run/hull` for root on the host, `$XDG_RUNTIME_DIR/hull` for
 /// a user without root, and for root in a user namespace that is not the user "root".
 fn default_root() -> PathBuf {
     let honor_xdg = !nix::unistd::geteuid().is_root()
-        || (in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+        || (crate::userns::running_in_user_namespace()
+            && std::env::var("USER").map_or(true, |u| u != "root"));
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| honor_xdg && !d.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("hull"),
         None => PathBuf::from("/run/hull"),
@@ -560,7 +554,7 @@ pub fn main() -> i32 {
         rootless: match cli.rootless.as_str() {
             "true" => true,
             "false" => false,
-            _ => !nix::unistd::geteuid().is_root() || in_user_namespace(),
+            _ => !nix::unistd::geteuid().is_root() || crate::userns::running_in_user_namespace(),
         },
     };
     // exec reports its own failures as 255, so they differ from the process's statuses.

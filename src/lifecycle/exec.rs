@@ -183,7 +183,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         None => None,
     };
     let mut flags = nix::sched::CloneFlags::empty();
-    let mut in_userns = false;
+    let mut in_userns = crate::userns::running_in_user_namespace();
     for ns in namespaces::listed(&spec) {
         flags |= namespaces::clone_flag(ns.typ());
         in_userns |= ns.typ() == LinuxNamespaceType::User;

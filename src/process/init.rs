@@ -47,7 +47,8 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
 
     enter_namespaces(c, ch)?;
     let in_userns = c.namespaces.creates(LinuxNamespaceType::User)
-        || c.namespaces.joins(LinuxNamespaceType::User);
+        || c.namespaces.joins(LinuxNamespaceType::User)
+        || crate::userns::running_in_user_namespace();
     namespaces::set_uts_names(spec).step("uts namespace")?;
     if c.new_keyring {
         keyring::join_new(c.id).step("keyring")?;
