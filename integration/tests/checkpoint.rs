@@ -101,6 +101,20 @@ fn refusals_come_before_criu_and_leave_nothing() {
         assert_eq!(rt.state(&c.id)["status"], "running", "{flags:?}");
     }
 
+    // --criu names the binary; a missing one is named in the error and changes nothing.
+    let out = rt.run(&[
+        "--criu",
+        "/no/such/criu",
+        "checkpoint",
+        "--image-path",
+        img,
+        &c.id,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/no/such/criu"), "{err}");
+    assert_eq!(rt.state(&c.id)["status"], "running");
+
     // A restore from images that are not there makes no container.
     let id = integration::unique("restored");
     fails_with(

@@ -30,6 +30,9 @@ pub struct Cli {
     /// Manage cgroups through systemd (cgroupsPath is slice:prefix:name).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// Path to the criu binary used for checkpoint and restore.
+    #[arg(long, global = true, default_value = "criu")]
+    criu: PathBuf,
     /// Ignore cgroup permission errors: true, false or auto (when not root, or root in a
     /// user namespace). Before the command, as in runc (`spec --rootless` is another flag).
     #[arg(long = "rootless", id = "rootless_mode", value_name = "true|false|auto", default_value = "auto", value_parser = ["true", "false", "auto"])]
@@ -551,6 +554,7 @@ pub fn main() -> i32 {
         root_given: cli.root.is_some(),
         root: cli.root.unwrap_or_else(default_root),
         systemd_cgroup: cli.systemd_cgroup,
+        criu: cli.criu,
         rootless: match cli.rootless.as_str() {
             "true" => true,
             "false" => false,

@@ -22,8 +22,8 @@ use rpc::{Req, ReqType, Resp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CriuError {
-    #[error("exec: \"criu\": executable file not found in $PATH")]
-    NotFound,
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotFound(String),
     #[error("starting criu: {0}")]
     Spawn(std::io::Error),
     #[error("talking to criu: {0}")]
@@ -64,7 +64,7 @@ pub struct Swrk {
 impl Swrk {
     /// Starts CRIU with `stdio` as its fds 0-2 and `extra` as its fds 4, 5, ... (CRIU's own
     /// numbers, which inherit_fd entries name).
-    pub fn start(stdio: [Stdio; 3], extra: &[RawFd]) -> Result<Swrk, CriuError> {
+    pub fn start(binary: &Path, stdio: [Stdio; 3], extra: &[RawFd]) -> Result<Swrk, CriuError> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -77,7 +77,7 @@ impl Swrk {
         // Allocated here: the child between fork and exec only makes system calls.
         let mut high = vec![0; sources.len()];
         let [stdin, stdout, stderr] = stdio;
-        let mut cmd = Command::new("criu");
+        let mut cmd = Command::new(binary);
         cmd.args(["swrk", "3"])
             .stdin(stdin)
             .stdout(stdout)
@@ -96,7 +96,7 @@ impl Swrk {
             });
         }
         let child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CriuError::NotFound,
+            std::io::ErrorKind::NotFound => CriuError::NotFound(binary.display().to_string()),
             _ => CriuError::Spawn(e),
         })?;
         drop(theirs);
@@ -189,9 +189,9 @@ impl Swrk {
 }
 
 /// Asks CRIU whether it can do what `features` names; the names of what it cannot.
-pub fn check_features(features: rpc::Features) -> Result<(), CriuError> {
+pub fn check_features(binary: &Path, features: rpc::Features) -> Result<(), CriuError> {
     let want = features.clone();
-    let resp = Swrk::start([Stdio::null(), Stdio::null(), Stdio::null()], &[])?.call(
+    let resp = Swrk::start(binary, [Stdio::null(), Stdio::null(), Stdio::null()], &[])?.call(
         &Req {
             r#type: ReqType::FeatureCheck as i32,
             features: Some(features),

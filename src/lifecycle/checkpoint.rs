@@ -73,21 +73,26 @@ pub fn checkpoint(g: &Global, o: &CheckpointOptions) -> anyhow::Result<()> {
         opts.track_mem = Some(true);
     }
     let kind = if o.pre_dump {
-        criu::check_features(Features {
-            mem_track: Some(true),
-            ..Default::default()
-        })?;
+        criu::check_features(
+            &g.criu,
+            Features {
+                mem_track: Some(true),
+                ..Default::default()
+            },
+        )?;
         ReqType::PreDump
     } else {
         opts.ext_mnt = mounts::for_dump(&spec, &state.rootfs, state.pid);
-        write_descriptors(&images, state.pid)?;
         ReqType::Dump
     };
     if o.criu.lazy_pages {
-        criu::check_features(Features {
-            lazy_pages: Some(true),
-            ..Default::default()
-        })?;
+        criu::check_features(
+            &g.criu,
+            Features {
+                lazy_pages: Some(true),
+                ..Default::default()
+            },
+        )?;
     }
     let mut status_fd = status_fd;
     let req = Req {
@@ -95,15 +100,19 @@ pub fn checkpoint(g: &Global, o: &CheckpointOptions) -> anyhow::Result<()> {
         opts: Some(opts),
         ..Default::default()
     };
-    let done =
-        Swrk::start([Stdio::null(), Stdio::null(), Stdio::null()], &[])?.call(&req, |note| {
-            if note.script == "status-ready" {
-                if let Some(mut f) = status_fd.take() {
-                    f.write_all(&[0]).map_err(|e| format!("--status-fd: {e}"))?;
-                }
+    // CRIU first: a binary that cannot start leaves the image directory as it was.
+    let swrk = Swrk::start(&g.criu, [Stdio::null(), Stdio::null(), Stdio::null()], &[])?;
+    if kind == ReqType::Dump {
+        write_descriptors(&images, state.pid)?;
+    }
+    let done = swrk.call(&req, |note| {
+        if note.script == "status-ready" {
+            if let Some(mut f) = status_fd.take() {
+                f.write_all(&[0]).map_err(|e| format!("--status-fd: {e}"))?;
             }
-            Ok(())
-        });
+        }
+        Ok(())
+    });
     if let Err(e) = done {
         criu::quote_log(&CriuOptions::log_path(&images, work.as_ref(), "dump.log"));
         return Err(e.into());

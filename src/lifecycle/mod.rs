@@ -36,6 +36,8 @@ pub struct Global {
     pub systemd_cgroup: bool,
     /// `--rootless`: a cgroup the caller may not create is not an error (see `Cgroup::prepare`).
     pub rootless: bool,
+    /// `--criu`: the CRIU binary checkpoint and restore run (looked up in PATH by default).
+    pub criu: PathBuf,
 }
 
 impl Global {

@@ -157,7 +157,7 @@ pub fn restore(g: &Global, o: &RestoreOptions) -> anyhow::Result<i32> {
         [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
     };
     let extra_raw: Vec<i32> = extra.iter().map(AsRawFd::as_raw_fd).collect();
-    let swrk = Swrk::start(stdio, &extra_raw)?;
+    let swrk = Swrk::start(&g.criu, stdio, &extra_raw)?;
     let criu_pid = Pid::from_raw(swrk.pid());
     cgroup.add(criu_pid)?;
     cgroup.apply_spec(spec)?;
