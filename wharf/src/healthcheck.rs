@@ -27,8 +27,41 @@ struct Probe {
     /// The pipe reached end of file: nothing more to poll for.
     eof: bool,
     buf: Vec<u8>,
+    /// More output came than docker keeps.
+    truncated: bool,
     start: String,
+    /// When it started: the start period is judged by this, as docker judges it.
+    started: Instant,
     deadline: Instant,
+}
+
+impl Probe {
+    /// Keeps docker's 4 KiB of output and notes that more came.
+    fn keep(&mut self, data: &[u8]) {
+        let room = health::MAX_OUTPUT.saturating_sub(self.buf.len());
+        self.truncated |= data.len() > room;
+        self.buf.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// The output as docker reports it: `...` after what was cut.
+    fn output(&self) -> String {
+        let out = String::from_utf8_lossy(&self.buf).into_owned();
+        if self.truncated {
+            out + "..."
+        } else {
+            out
+        }
+    }
+
+    /// Whether the runtime has exited (not yet reaped): the process it ran is gone too.
+    fn runtime_exited(&self) -> bool {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        !matches!(
+            waitid(Id::Pid(self.runtime), flags),
+            Ok(WaitStatus::StillAlive)
+        )
+    }
 }
 
 pub struct Checker<'a> {
@@ -118,52 +151,49 @@ impl<'a> Checker<'a> {
             let mut chunk = [0u8; 4096];
             match p.output.read(&mut chunk) {
                 Ok(0) | Err(_) => p.eof = true,
-                Ok(n) => {
-                    let room = health::MAX_OUTPUT.saturating_sub(p.buf.len());
-                    p.buf.extend_from_slice(&chunk[..n.min(room)]);
-                }
+                Ok(n) => p.keep(&chunk[..n]),
             }
         }
     }
 
-    /// Starts a probe when one is due, or ends one past its timeout.
+    /// Starts a probe when one is due, or ends one past its timeout. The monitor calls it
+    /// after reaping, so a probe that has finished is taken as finished, not timed out.
     pub fn on_time(&mut self) {
         let now = Instant::now();
         if let Some(p) = &self.probe {
             if now >= p.deadline {
-                self.time_out();
+                if self.paused() {
+                    self.discard();
+                } else {
+                    self.time_out();
+                }
             }
             return;
         }
         if now < self.next {
             return;
         }
-        // docker does not probe a paused container; the schedule goes on.
-        let paused = container::load(self.db, &self.container.id)
-            .ok()
-            .flatten()
-            .is_some_and(|c| c.state.status == Status::Paused);
-        if paused {
-            self.schedule();
+        if self.paused() {
+            self.discard();
             return;
         }
         if let Err(e) = self.spawn() {
             let now = container::now_go();
-            self.record(HealthResult {
-                start: now.clone(),
-                end: now,
-                exit_code: -1,
-                output: e.to_string(),
-            });
+            self.record(
+                HealthResult {
+                    start: now.clone(),
+                    end: now,
+                    exit_code: -1,
+                    output: e,
+                },
+                Instant::now(),
+            );
         }
     }
 
     /// Takes the exit of a child the monitor reaped; false when it was not the probe.
     pub fn on_exit(&mut self, pid: Pid, code: i32) -> bool {
-        if self.probe.as_ref().is_none_or(|p| p.runtime != pid) {
-            return false;
-        }
-        let Some(mut p) = self.probe.take() else {
+        let Some(mut p) = self.probe.take_if(|p| p.runtime == pid) else {
             return false;
         };
         let _ = nix::fcntl::fcntl(
@@ -174,95 +204,133 @@ impl<'a> Checker<'a> {
         let _ = (&p.output)
             .take(health::MAX_OUTPUT as u64)
             .read_to_end(&mut rest);
-        let room = health::MAX_OUTPUT.saturating_sub(p.buf.len());
-        p.buf.extend_from_slice(&rest[..rest.len().min(room)]);
+        p.keep(&rest);
         // The runtime's own failure (it could not start the command) is docker's -1 with
         // the runtime's message, as docker reports an OCI runtime exec failure.
-        let failure = std::fs::read_to_string(&self.log).ok().and_then(|t| {
-            t.lines()
-                .rev()
-                .find(|l| l.contains("\"error\""))
-                .map(runtime::error_line)
-        });
-        let (exit_code, output) = match failure {
+        let (exit_code, output) = match runtime::logged_error(&self.log) {
             Some(msg) => (-1, format!("OCI runtime exec failed: {msg}")),
-            _ => (
-                i64::from(code),
-                String::from_utf8_lossy(&p.buf).into_owned(),
-            ),
+            None => (i64::from(code), p.output()),
         };
-        self.record(HealthResult {
-            start: p.start,
-            end: container::now_go(),
-            exit_code,
-            output: health::truncate_output(output),
-        });
+        self.record(
+            HealthResult {
+                start: p.start.clone(),
+                end: container::now_go(),
+                exit_code,
+                output,
+            },
+            p.started,
+        );
         true
     }
 
-    fn spawn(&mut self) -> std::io::Result<()> {
+    /// Starts the runtime's exec of the check; the reason, naming the runtime, when it
+    /// cannot.
+    fn spawn(&mut self) -> Result<(), String> {
         if let Some(e) = &self.setup_error {
-            return Err(std::io::Error::other(e.clone()));
+            return Err(e.clone());
         }
         let _ = std::fs::remove_file(&self.pid_file);
         let _ = std::fs::remove_file(&self.log);
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let w2 = w.try_clone()?;
+        let runtime_name = self.command.get_program().to_string_lossy().into_owned();
+        let failed = |e: std::io::Error| format!("running {runtime_name}: {e}");
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(e.into()))?;
+        let w2 = w.try_clone().map_err(failed)?;
         let start = container::now_go();
         self.command.stdout(Stdio::from(w)).stderr(Stdio::from(w2));
-        let child = self.command.spawn()?;
+        let spawned = self.command.spawn();
+        // Our copies of the write end go with the Command's stdio: replace them so that
+        // end of file comes when the probe's processes close theirs.
+        self.command.stdout(Stdio::null()).stderr(Stdio::null());
+        let child = spawned.map_err(failed)?;
         // The monitor's loop reaps it (it reaps every child as a subreaper); the Child
         // handle must not wait for it.
         let runtime = Pid::from_raw(child.id() as i32);
         drop(child);
-        // Our copies of the write end go with the Command's stdio: replace them so that
-        // end of file comes when the probe's processes close theirs.
-        self.command.stdout(Stdio::null()).stderr(Stdio::null());
         self.probe = Some(Probe {
             runtime,
             output: File::from(r),
             eof: false,
             buf: Vec::new(),
+            truncated: false,
             start,
+            started: Instant::now(),
             deadline: Instant::now() + self.cfg.timeout(),
         });
         Ok(())
     }
 
-    /// Kills a probe that ran past its timeout: the process in the container, then the
-    /// runtime waiting for it. Its exit, reaped later, is no longer the probe's.
+    fn paused(&self) -> bool {
+        container::load(self.db, &self.container.id)
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.state.status == Status::Paused)
+    }
+
+    /// docker stops checking a paused container: a probe under way is killed and not
+    /// counted, the status reads unhealthy (without an event) and the schedule starts
+    /// again once it runs.
+    fn discard(&mut self) {
+        if let Some(p) = self.probe.take() {
+            self.kill(&p);
+        }
+        if self.health.status != health::UNHEALTHY {
+            self.health.status = health::UNHEALTHY.into();
+            let health = self.health.clone();
+            let _ = container::update_reporting(
+                self.db,
+                &self.container.id,
+                |s| s.health = Some(health.clone()),
+                &[],
+            );
+        }
+        self.schedule();
+    }
+
+    /// Kills a probe: the process in the container (by its pid file, and only while the
+    /// runtime that reaps it has not exited, so the pid is still that process), then the
+    /// runtime. Its exit, reaped later, is no longer the probe's.
+    fn kill(&self, p: &Probe) {
+        if !p.runtime_exited() {
+            let pid = std::fs::read_to_string(&self.pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok());
+            if let Some(pid) = pid.filter(|p| *p > 0) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        let _ = kill(p.runtime, Signal::SIGKILL);
+    }
+
+    /// Ends a probe that ran past its timeout, recorded as docker records it.
     fn time_out(&mut self) {
         let Some(p) = self.probe.take() else {
             return;
         };
-        let pid = std::fs::read_to_string(&self.pid_file)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
-        if let Some(pid) = pid.filter(|p| *p > 0) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        let _ = kill(p.runtime, Signal::SIGKILL);
+        self.kill(&p);
         let took = crate::format::go_duration_text(self.cfg.timeout().as_nanos() as i64);
-        let out = String::from_utf8_lossy(&p.buf).into_owned();
+        let out = p.output();
         let output = if out.is_empty() {
             format!("Health check exceeded timeout ({took})")
         } else {
             format!("Health check exceeded timeout ({took}): {out}")
         };
-        self.record(HealthResult {
-            start: p.start,
-            end: container::now_go(),
-            exit_code: -1,
-            output: health::truncate_output(output),
-        });
+        self.record(
+            HealthResult {
+                start: p.start.clone(),
+                end: container::now_go(),
+                exit_code: -1,
+                output,
+            },
+            p.started,
+        );
     }
 
-    /// Applies docker's rules to a result, stores the health (with the event when the
-    /// status changed) and schedules the next probe from now.
-    fn record(&mut self, result: HealthResult) {
-        let changed = self
-            .health
-            .record(result, &self.cfg, self.started.elapsed());
+    /// Applies docker's rules to a result of a probe started at `probe_started`, stores
+    /// the health (with the event when the status changed) and schedules the next probe.
+    fn record(&mut self, result: HealthResult, probe_started: Instant) {
+        let since_start = probe_started.saturating_duration_since(self.started);
+        let changed = self.health.record(result, &self.cfg, since_start);
         let events: Vec<_> = changed
             .iter()
             .map(|s| {
@@ -293,7 +361,7 @@ impl Drop for Checker<'_> {
     /// A probe still running when the container stops is killed with it; the files go.
     fn drop(&mut self) {
         if let Some(p) = self.probe.take() {
-            let _ = kill(p.runtime, Signal::SIGKILL);
+            self.kill(&p);
         }
         for f in [&self.process_file, &self.pid_file, &self.log] {
             let _ = std::fs::remove_file(f);

@@ -260,7 +260,7 @@ fn supervise(
             let _ = m.db.add_event(&died);
             return Ok(());
         };
-        // `update` may have changed the policy and the limits the next run gets.
+        // `update` may have changed the policy.
         c = now;
         let state = c.state.clone();
         let policy = &c.spec.host.restart_policy;
@@ -294,9 +294,13 @@ fn supervise(
         }
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(60));
-        let stopped = container::load(&m.db, &m.id)?
-            .map(|c| c.state.stop_requested || c.state.status == Status::Removing)
-            .unwrap_or(true);
+        // After the wait: an `update` made while the container was between runs is in the
+        // record, and the next run's bundle is written from it.
+        let Some(now) = container::load(&m.db, &m.id)? else {
+            return Ok(());
+        };
+        let stopped = now.state.stop_requested || now.state.status == Status::Removing;
+        c = now;
         if stopped {
             return finish(m, &c, &cdir, Some(code), &[]);
         }
@@ -498,14 +502,8 @@ fn run_once(
             rt.start(&c.id).map(|_| pid).map_err(|e| e.to_string())
         })
     } else {
-        let text = std::fs::read_to_string(&runtime_log).unwrap_or_default();
-        let err_line = text
-            .lines()
-            .rev()
-            .find(|l| l.contains("\"error\""))
-            .map(runtime::error_line)
-            .unwrap_or_else(|| format!("runtime create failed with {status}"));
-        Err(err_line)
+        Err(runtime::logged_error(&runtime_log)
+            .unwrap_or_else(|| format!("runtime create failed with {status}")))
     };
     drop(console);
     let pid = match started {
@@ -736,7 +734,6 @@ fn pump(
             if ready.get(probe_at) == Some(&true) {
                 ch.on_output();
             }
-            ch.on_time();
         }
         if let Some(r) = resolver.as_deref_mut() {
             if ready[dns_at] {
@@ -793,6 +790,13 @@ fn pump(
                 } else if let Some(ch) = checker.as_deref_mut() {
                     ch.on_exit(p, c);
                 }
+            }
+        }
+        // After reaping: a probe that ended is taken as ended, not timed out, and no probe
+        // starts in a container whose init is gone.
+        if code.is_none() {
+            if let Some(ch) = checker.as_deref_mut() {
+                ch.on_time();
             }
         }
     }

@@ -164,6 +164,16 @@ impl Runtime {
     }
 }
 
+/// The runtime's error in the JSON log it wrote (`--log FILE --log-format json`): the
+/// message of the last error line, None when it logged none.
+pub fn logged_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| l.contains("\"error\""))
+        .map(error_line)
+}
+
 /// The message in a runtime's stderr: the last non-empty line, with runc's
 /// `time=... level=error msg="..."` wrapper and JSON log lines unwrapped.
 pub fn error_line(stderr: &str) -> String {

@@ -1017,7 +1017,6 @@ impl Db {
         Ok(())
     }
 
-    /// Every image a cache entry points at.
     /// Each image the build cache keeps: how many cache entries name it and when the
     /// last of them was made.
     pub fn build_cache_usage(&self) -> Result<Vec<(String, usize, String)>, StoreError> {
@@ -1030,6 +1029,7 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every image a cache entry points at.
     pub fn build_cache_images(&self) -> Result<HashSet<String>, StoreError> {
         let mut stmt = self
             .conn

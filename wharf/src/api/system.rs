@@ -115,7 +115,8 @@ pub async fn df(State(s): State<AppState>) -> Result<axum::Json<serde_json::Valu
         })
         .collect();
     Ok(axum::Json(serde_json::json!({
-        "LayersSize": du.layers_size,
+        // The docker client shows this as the images' size; the cache's bytes are its own.
+        "LayersSize": du.images_size,
         "Images": images,
         "Containers": containers,
         "Volumes": volumes,

@@ -146,8 +146,8 @@ fn verbose(out: &mut impl Write, du: &DiskUsage) -> anyhow::Result<()> {
                 "Repository": repo, "Tag": tag, "ID": i.row.id.short(),
                 "CreatedSince": since(i.row.created.as_deref()),
                 "Size": human_size(i.row.size),
-                "SharedSize": human_size(i.shared_size),
-                "UniqueSize": human_size(i.row.size.saturating_sub(i.shared_size)),
+                "SharedSize": size(i.shared_size),
+                "UniqueSize": size(i.row.size.saturating_sub(i.shared_size)),
                 "Containers": i.containers.to_string(),
             })
         })

@@ -250,8 +250,25 @@ pub fn update(root: &Path, name: &str, req: &Update) -> Result<(), OperationErro
     if live && !req.limits_unchanged() {
         let limits = req.runtime_resources(&spec.host);
         if let Err(e) = ops::runtime(root, &c).update(&c.id, &limits) {
+            // docker restores the HostConfig: here only if nothing changed it since, so a
+            // concurrent update is not undone; the runtime's error is reported whatever
+            // the restore does.
             if let Some(old) = before {
-                container::update_spec(&mut ctx.db, &c.id, |_| Ok(old.clone()), &[])?;
+                let written = serde_json::to_value(&spec.host).ok();
+                let _ = container::update_spec(
+                    &mut ctx.db,
+                    &c.id,
+                    |s| {
+                        if serde_json::to_value(&s.host).ok() != written {
+                            return Err("changed since".into());
+                        }
+                        Ok(container::Spec {
+                            host: old.host.clone(),
+                            ..s.clone()
+                        })
+                    },
+                    &[],
+                );
             }
             return Err(OperationError::Runtime {
                 code: 125,

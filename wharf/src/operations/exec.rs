@@ -182,15 +182,11 @@ impl Prepared {
     }
 
     fn failure(&self, status: ExitStatus) -> OperationError {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        match text.lines().rev().find(|l| l.contains("\"error\"")) {
-            Some(l) => {
-                let msg = crate::runtime::error_line(l);
-                OperationError::Runtime {
-                    code: crate::monitor::start_failure_code(&msg).max(126),
-                    msg,
-                }
-            }
+        match crate::runtime::logged_error(&self.log) {
+            Some(msg) => OperationError::Runtime {
+                code: crate::monitor::start_failure_code(&msg).max(126),
+                msg,
+            },
             None => OperationError::Runtime {
                 code: status.code().unwrap_or(125),
                 msg: format!("the runtime's exec failed: {status}"),

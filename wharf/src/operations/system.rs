@@ -168,9 +168,9 @@ pub struct ImageUsage {
 /// An image only the build cache keeps (untagged): docker's build cache records.
 pub struct CacheUsage {
     pub id: crate::image::digest::Digest,
-    /// Bytes of the layers no other image uses.
+    /// Bytes of its layers that no image, and no record before it, counts.
     pub size: u64,
-    /// Whether some of its layers are other images' too.
+    /// Always false: what it shares is counted where it is shared.
     pub shared: bool,
     pub created: Option<String>,
     pub last_used: String,
@@ -183,8 +183,6 @@ pub struct CacheUsage {
 /// What `system df` and `GET /system/df` report, computed from the store and the files:
 /// every layer counted once, by chain id.
 pub struct DiskUsage {
-    /// Bytes of every unpacked layer.
-    pub layers_size: u64,
     /// Bytes of the layers of the images in `images`.
     pub images_size: u64,
     /// Bytes of those layers that no image with a container uses.
@@ -235,36 +233,47 @@ pub fn disk_usage(root: &Path) -> Result<DiskUsage, OperationError> {
     let bytes = |ls: &mut dyn Iterator<Item = &String>| -> u64 {
         ls.map(|l| size_of.get(l).copied().unwrap_or(0)).sum()
     };
+    let cache_only =
+        |img: &crate::store::ImageRow| img.tags.is_empty() && cache.contains_key(img.id.as_str());
+    let (mut image_layers, mut used_layers) = (HashSet::new(), HashSet::new());
+    for (img, chain) in rows.iter().zip(&layers_of) {
+        if !cache_only(img) {
+            image_layers.extend(chain.iter().cloned());
+            if users.contains_key(img.id.as_str()) {
+                used_layers.extend(chain.iter().cloned());
+            }
+        }
+    }
+    // A cache record's size is the bytes no image and no earlier record counts, so that
+    // the images' and the records' sizes add up to every layer once.
+    let mut counted = image_layers.clone();
     let mut images = Vec::new();
     let mut build_cache = Vec::new();
-    let (mut image_layers, mut used_layers) = (HashSet::new(), HashSet::new());
     for (img, chain) in rows.into_iter().zip(&layers_of) {
         let n = users.get(img.id.as_str()).copied().unwrap_or(0);
         let shared_size = bytes(&mut chain.iter().filter(|l| holders[*l] > 1));
-        match cache.get(img.id.as_str()) {
-            Some((count, last)) if img.tags.is_empty() => build_cache.push(CacheUsage {
+        if cache_only(&img) {
+            let (count, last) = &cache[img.id.as_str()];
+            let own: Vec<&String> = chain.iter().filter(|l| !counted.contains(*l)).collect();
+            let size = bytes(&mut own.iter().copied());
+            counted.extend(own.into_iter().cloned());
+            build_cache.push(CacheUsage {
                 id: img.id.clone(),
-                size: bytes(&mut chain.iter().filter(|l| holders[*l] == 1)),
-                shared: shared_size > 0,
+                size,
+                shared: false,
                 created: img.created.clone(),
                 last_used: last.clone(),
                 usage_count: *count,
                 in_use: n > 0,
-            }),
-            _ => {
-                image_layers.extend(chain.iter().cloned());
-                if n > 0 {
-                    used_layers.extend(chain.iter().cloned());
-                }
-                images.push(ImageUsage {
-                    row: img,
-                    shared_size,
-                    containers: n,
-                });
-            }
+            });
+        } else {
+            images.push(ImageUsage {
+                row: img,
+                shared_size,
+                containers: n,
+            });
         }
     }
-    let layers_size = bytes(&mut size_of.keys());
     let images_size = bytes(&mut image_layers.iter());
     let images_reclaimable = bytes(&mut image_layers.difference(&used_layers));
     let containers = containers
@@ -284,7 +293,6 @@ pub fn disk_usage(root: &Path) -> Result<DiskUsage, OperationError> {
         })
         .collect();
     Ok(DiskUsage {
-        layers_size,
         images_size,
         images_reclaimable,
         images,

@@ -86,6 +86,17 @@ fn healthchecks_run_by_the_monitor_as_docker_runs_them() {
         .concat(),
     );
     run("plain", &[]);
+    run(
+        "loud",
+        &[
+            &[
+                "--health-cmd",
+                "i=0; while [ $i -lt 5000 ]; do printf x; i=$((i+1)); done",
+            ][..],
+            &fast,
+        ]
+        .concat(),
+    );
 
     let h = wait_status(&g, "good", "healthy");
     assert_eq!(h["FailingStreak"], 0);
@@ -128,6 +139,7 @@ fn healthchecks_run_by_the_monitor_as_docker_runs_them() {
         (Some("starting"), Some(0))
     );
 
+    wait_status(&g, "loud", "healthy");
     let ps = |filter: &str| {
         let mut names: Vec<String> = g
             .ok(&["ps", "--filter", filter, "--format", "{{.Names}}"])
@@ -137,7 +149,7 @@ fn healthchecks_run_by_the_monitor_as_docker_runs_them() {
         names.sort();
         names
     };
-    assert_eq!(ps("health=healthy"), ["good"]);
+    assert_eq!(ps("health=healthy"), ["good", "loud"]);
     assert_eq!(ps("health=unhealthy"), ["bad", "hung"]);
     assert_eq!(ps("health=starting"), ["later", "warming"]);
     assert_eq!(ps("health=none"), ["plain"]);
@@ -177,6 +189,19 @@ fn healthchecks_run_by_the_monitor_as_docker_runs_them() {
     ] {
         assert_eq!(events.lines().filter(|l| *l == want).count(), 1, "{events}");
     }
+
+    // docker keeps 4 KiB of output and marks the cut.
+    let h = wait_status(&g, "loud", "healthy");
+    let out = h["Log"][0]["Output"].as_str().unwrap().to_string();
+    assert_eq!(out.len(), 4096 + 3);
+    assert!(out.ends_with("x..."), "{}", &out[4000..]);
+
+    // A paused container is not probed and reads unhealthy; once it runs again, the
+    // checks resume.
+    g.ok(&["pause", "good"]);
+    wait_status(&g, "good", "unhealthy");
+    g.ok(&["unpause", "good"]);
+    wait_status(&g, "good", "healthy");
 
     // A restart starts the schedule again and keeps the log; a stop reports unhealthy.
     let before = health(&g, "good")["Log"].as_array().unwrap().len();
