@@ -512,6 +512,11 @@ fn stream_exec(url: &str) -> (String, String) {
     let tcp = std::net::TcpStream::connect(addr).expect("the stream server");
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let (mut ws, _) = tungstenite::client(req, tcp).expect("WebSocket handshake");
+    // kubectl's first message on a terminal: its size (channel 4).
+    let mut resize = vec![4u8];
+    resize.extend_from_slice(br#"{"Width":80,"Height":24}"#);
+    ws.send(tungstenite::Message::Binary(resize.into()))
+        .expect("send the terminal size");
     let (mut out, mut status) = (Vec::new(), Vec::new());
     loop {
         match ws.read() {
@@ -642,7 +647,11 @@ fn kubelets_calls_run_a_pod_of_two_containers_through_the_runtime() {
             r.exec(cri::ExecRequest {
                 container_id: id,
                 cmd: vec!["tty".into()],
+                // As `kubectl exec -it`: containerd 1.6 relays a terminal's output reliably
+                // only with stdin attached too (without it, the output went missing in most
+                // runs, with runc as with hull).
                 tty: true,
+                stdin: true,
                 stdout: true,
                 ..Default::default()
             })
@@ -653,7 +662,10 @@ fn kubelets_calls_run_a_pod_of_two_containers_through_the_runtime() {
     };
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let (out, status) = stream_exec(&url);
-    assert!(out.starts_with("/dev/pts/"), "the exec's terminal: {out:?}");
+    assert!(
+        out.starts_with("/dev/pts/"),
+        "the exec's terminal: {out:?} (status {status:?})"
+    );
     assert!(status.contains("Success"), "{status}");
 
     for id in [&web, &client] {

@@ -625,6 +625,17 @@ pub enum Join {
     Outside,
 }
 
+/// Whether a rootless caller's cgroup refusal is forgiven: only at the default path, as runc
+/// has it; a caller that named a cgroup will look for the container there.
+pub fn forgiven(spec: &Spec, rootless: bool) -> bool {
+    rootless
+        && spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .is_none_or(|p| p.as_os_str().is_empty())
+}
+
 /// A refusal that rootless mode forgives: the caller may not write there.
 pub fn denied(e: &std::io::Error) -> bool {
     matches!(
@@ -633,16 +644,48 @@ pub fn denied(e: &std::io::Error) -> bool {
     )
 }
 
-/// The first kind of limit `resources` asks for (device rules are not limits: a rootless
-/// container cannot have them applied and needs none).
+/// The first kind of limit `resources` asks for: a value set, not an empty section (docker
+/// sends `memory: {}`; device rules are not limits, a rootless container needs none).
 fn limit_asked(r: &LinuxResources) -> Option<&'static str> {
-    if r.memory().is_some() {
+    let memory = r.memory().as_ref().is_some_and(|m| {
+        m.limit().is_some_and(|v| v != 0)
+            || m.reservation().is_some_and(|v| v != 0)
+            || m.swap().is_some_and(|v| v != 0)
+            || m.kernel().is_some_and(|v| v != 0)
+            || m.swappiness().is_some()
+    });
+    let cpu = r.cpu().as_ref().is_some_and(|c| {
+        c.shares().is_some_and(|v| v != 0)
+            || c.quota().is_some_and(|v| v != 0)
+            || c.period().is_some_and(|v| v != 0)
+            || c.realtime_runtime().is_some_and(|v| v != 0)
+            || c.realtime_period().is_some_and(|v| v != 0)
+            || c.cpus().as_ref().is_some_and(|v| !v.is_empty())
+            || c.mems().as_ref().is_some_and(|v| !v.is_empty())
+            || c.idle().is_some_and(|v| v != 0)
+            || c.burst().is_some_and(|v| v != 0)
+    });
+    let pids = r.pids().as_ref().is_some_and(|p| p.limit() > 0);
+    let blkio = r.block_io().as_ref().is_some_and(|b| {
+        b.weight().is_some_and(|v| v != 0)
+            || b.leaf_weight().is_some_and(|v| v != 0)
+            || [
+                b.weight_device().as_ref().map(Vec::len),
+                b.throttle_read_bps_device().as_ref().map(Vec::len),
+                b.throttle_write_bps_device().as_ref().map(Vec::len),
+                b.throttle_read_iops_device().as_ref().map(Vec::len),
+                b.throttle_write_iops_device().as_ref().map(Vec::len),
+            ]
+            .iter()
+            .any(|n| n.unwrap_or(0) > 0)
+    });
+    if memory {
         Some("memory")
-    } else if r.cpu().is_some() {
+    } else if cpu {
         Some("cpu")
-    } else if r.pids().is_some() {
+    } else if pids {
         Some("pids")
-    } else if r.block_io().is_some() {
+    } else if blkio {
         Some("blkio")
     } else if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
         Some("hugetlb")

@@ -35,8 +35,8 @@ pub struct Cli {
     criu: PathBuf,
     /// Ignore cgroup permission errors: true, false or auto (when not root, or root in a
     /// user namespace). Before the command, as in runc (`spec --rootless` is another flag).
-    #[arg(long = "rootless", id = "rootless_mode", value_name = "true|false|auto", default_value = "auto", value_parser = ["true", "false", "auto"])]
-    rootless: String,
+    #[arg(long = "rootless", id = "rootless_mode", value_name = "true|false|auto", default_value = "auto", value_parser = rootless_mode)]
+    rootless: RootlessMode,
     /// Print the version.
     #[arg(short = 'v', long)]
     version: bool,
@@ -390,6 +390,22 @@ enum Command {
     },
 }
 
+/// `--rootless`: a choice, or None (`auto`) to decide by who runs hull.
+#[derive(Debug, Clone, Copy)]
+struct RootlessMode(Option<bool>);
+
+/// Go's boolean spellings, as runc takes them, and `auto` or nothing for auto.
+fn rootless_mode(v: &str) -> Result<RootlessMode, String> {
+    match v {
+        "" | "auto" => Ok(RootlessMode(None)),
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(RootlessMode(Some(true))),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(RootlessMode(Some(false))),
+        other => Err(format!(
+            "invalid --rootless value {other:?}: true, false or auto"
+        )),
+    }
+}
+
 /// runc's default state root: `/run/hull` for root on the host, `$XDG_RUNTIME_DIR/hull` for
 /// a user without root, and for root in a user namespace that is not the user "root".
 fn default_root() -> PathBuf {
@@ -468,7 +484,12 @@ fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std
                 let takes = sub.and_then(|c| long(c, name)).or_else(|| long(cmd, name));
                 expects_value = takes == Some(true) && !rest.contains('=');
                 match (single, takes) {
-                    (Some(_), Some(_)) => out.push(format!("-{text}").into()),
+                    (Some(_), Some(_)) => {
+                        // The argument's own bytes: a path in it need not be UTF-8.
+                        let mut long = std::ffi::OsString::from("-");
+                        long.push(&arg);
+                        out.push(long);
+                    }
                     _ => out.push(arg),
                 }
             }
@@ -555,11 +576,9 @@ pub fn main() -> i32 {
         root: cli.root.unwrap_or_else(default_root),
         systemd_cgroup: cli.systemd_cgroup,
         criu: cli.criu,
-        rootless: match cli.rootless.as_str() {
-            "true" => true,
-            "false" => false,
-            _ => !nix::unistd::geteuid().is_root() || crate::userns::running_in_user_namespace(),
-        },
+        rootless: cli.rootless.0.unwrap_or_else(|| {
+            !nix::unistd::geteuid().is_root() || crate::userns::running_in_user_namespace()
+        }),
     };
     // exec reports its own failures as 255, so they differ from the process's statuses.
     let failure = if matches!(command, Command::Exec(_)) {

@@ -22,7 +22,7 @@ use rpc::{Req, ReqType, Resp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CriuError {
-    #[error("exec: {0:?}: executable file not found in $PATH")]
+    #[error("{}", not_found(.0))]
     NotFound(String),
     #[error("starting criu: {0}")]
     Spawn(std::io::Error),
@@ -59,6 +59,15 @@ pub struct Notification {
 pub struct Swrk {
     child: Child,
     sock: OwnedFd,
+}
+
+/// Go's words for a missing program: looked up in PATH, or a path that is not there.
+fn not_found(binary: &str) -> String {
+    if binary.contains('/') {
+        format!("fork/exec {binary}: no such file or directory")
+    } else {
+        format!("exec: {binary:?}: executable file not found in $PATH")
+    }
 }
 
 impl Swrk {

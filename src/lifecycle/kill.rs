@@ -57,12 +57,21 @@ pub fn kill(g: &Global, id: &str, signal: &str, all: bool) -> anyhow::Result<()>
         || (sig == libc::SIGKILL
             && !super::saved_spec(&dir.path).is_ok_and(|s| super::own_pid_namespace(&s)));
     if all {
-        let cgroup = super::container_cgroup(g, &state, id)?;
-        for pid in cgroup.pids()? {
-            // SAFETY: kill with integer arguments.
-            unsafe { libc::kill(pid.as_raw(), sig) };
+        match super::container_cgroup(g, &state, id) {
+            Ok(cgroup) => {
+                for pid in cgroup.pids()? {
+                    // SAFETY: kill with integer arguments.
+                    unsafe { libc::kill(pid.as_raw(), sig) };
+                }
+                return Ok(());
+            }
+            // A rootless container without a cgroup: its processes cannot be found, so
+            // init alone gets the signal, as runc does, and the user is told.
+            Err(e) if g.rootless => {
+                crate::logging::warn(&format!("{e}: signalling its init only"));
+            }
+            Err(e) => return Err(e),
         }
-        return Ok(());
     }
     if status == Status::Stopped {
         bail!("container not running");

@@ -120,7 +120,12 @@ pub fn restore(g: &Global, o: &RestoreOptions) -> anyhow::Result<i32> {
     cgroup.check_usable(&hierarchies)?;
     write_atomic(&dir.path.join(CONFIG_FILE), &bundle.raw)?;
     undo.cgroup = Some(&cgroup);
-    cgroup.prepare(spec, false, &hierarchies, g.rootless)?;
+    let join = cgroup.prepare(
+        spec,
+        false,
+        &hierarchies,
+        cgroups::forgiven(spec, g.rootless),
+    )?;
 
     // CRIU wants the root as a mount point of its own.
     let criu_root = dir.path.join("criu-root");
@@ -159,8 +164,11 @@ pub fn restore(g: &Global, o: &RestoreOptions) -> anyhow::Result<i32> {
     let extra_raw: Vec<i32> = extra.iter().map(AsRawFd::as_raw_fd).collect();
     let swrk = Swrk::start(&g.criu, stdio, &extra_raw)?;
     let criu_pid = Pid::from_raw(swrk.pid());
-    cgroup.add(criu_pid)?;
-    cgroup.apply_spec(spec)?;
+    // A rootless restore without a cgroup of its own stays in its caller's.
+    if !matches!(join, cgroups::Join::Outside) {
+        cgroup.add(criu_pid)?;
+        cgroup.apply_spec(spec)?;
+    }
     opts.cg_root = cgroup_roots(criu_pid)?;
 
     let base_state = State {

@@ -104,6 +104,19 @@ pub fn prepare(steps: &Steps<'_>, ch: &Channel) -> Result<Ready, InitFailure> {
     stdio_to_user(process.user().uid()).step("process.user: stdio")?;
     let setgroups = !in_userns
         || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
+    // Groups asked for that the kernel will not set are an error, not dropped (runc's rule).
+    if !setgroups
+        && process
+            .user()
+            .additional_gids()
+            .as_ref()
+            .is_some_and(|g| !g.is_empty())
+    {
+        return Err(
+            "cannot set any additional groups in a rootless container (setgroups is denied)",
+        )
+        .step("process.user.additionalGids");
+    }
     capabilities::switch_user(process.user(), setgroups).step("process.user")?;
     if let Some(caps) = caps {
         caps.apply().step("capabilities")?;

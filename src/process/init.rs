@@ -48,7 +48,7 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     enter_namespaces(c, ch)?;
     let in_userns = c.namespaces.creates(LinuxNamespaceType::User)
         || c.namespaces.joins(LinuxNamespaceType::User)
-        || crate::userns::running_in_user_namespace();
+        || c.runtime_in_userns;
     namespaces::set_uts_names(spec).step("uts namespace")?;
     if c.new_keyring {
         keyring::join_new(c.id).step("keyring")?;
@@ -217,11 +217,17 @@ fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
     if plan.creates(LinuxNamespaceType::User) {
         // A parent without root may open this process's map files only while it is dumpable
         // (a non-dumpable process's /proc files belong to root), as in runc. Nothing of the
-        // container runs yet, and the window closes before anything does.
-        set_dumpable(true)?;
+        // container runs yet, and the window closes before anything does. A root parent
+        // needs no window, and gets none: the new namespace's owner is host root, and every
+        // root process of the host could then ptrace this one.
+        if c.unprivileged_parent {
+            set_dumpable(true)?;
+        }
         ch.send(&Message::WriteIdMaps).step("user namespace")?;
         ch.wait_proceed().step("user namespace")?;
-        set_dumpable(false)?;
+        if c.unprivileged_parent {
+            set_dumpable(false)?;
+        }
     }
     // In a user namespace, made or joined, init works as its root: host root is not mapped
     // there, and what it creates must belong to the namespace's root.

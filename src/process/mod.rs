@@ -41,6 +41,11 @@ pub struct Container<'a> {
     pub extra_env: Vec<String>,
     /// How init gets into its cgroup, already created with its limits.
     pub cgroup_join: crate::cgroups::Join,
+    /// The parent has no root: it may open init's map files only while init is dumpable.
+    pub unprivileged_parent: bool,
+    /// The runtime itself runs in a user namespace (rootless podman's), decided before clone
+    /// where /proc is the caller's.
+    pub runtime_in_userns: bool,
 }
 
 impl Container<'_> {
