@@ -155,8 +155,12 @@ const EVENTS_KEPT: i64 = 2048;
 /// log keeps.
 fn append_events(conn: &Connection, events: &[EventRow]) -> Result<(), StoreError> {
     for e in events {
+        // Writers are serialised: an event stamped before another process's but committed
+        // after it takes that one's time, so times never go backwards in the journal's order.
         conn.execute(
-            "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES \
+             (MAX(?1, COALESCE((SELECT time_nano FROM events ORDER BY seq DESC LIMIT 1), 0)), \
+             ?2, ?3, ?4, ?5)",
             params![e.time_nano, e.kind, e.action, e.actor, e.attributes],
         )?;
         let seq = conn.last_insert_rowid();
