@@ -286,6 +286,23 @@ pub fn make_rootfs(dest: &Path) {
     std::fs::write(dest.join("etc/group"), "root:x:0:\nuser:x:1000:\n").expect("group");
 }
 
+/// A tarball of a fresh busybox rootfs (the image engines import), made in `dir`.
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    make_rootfs(&rootfs);
+    let tar = dir.join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "tar of {rootfs:?}");
+    tar
+}
+
 /// A bundle in a temporary directory with a fresh busybox rootfs and an editable config.
 pub struct Bundle {
     pub dir: TempDir,

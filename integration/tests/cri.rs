@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration::{make_rootfs, skip, unique, Runtime, TempDir};
+use integration::{busybox_tar, skip, unique, Runtime, TempDir};
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -83,18 +83,7 @@ impl Drop for Registry {
 /// busybox as `busybox:1` and a pause image (`sleep inf`) as `pause:1` in the registry,
 /// made with podman in a store of the test's own.
 fn push_images(dir: &Path, registry: &str) {
-    let rootfs = dir.join("image-rootfs");
-    make_rootfs(&rootfs);
-    let tar = dir.join("busybox.tar");
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "tar of the rootfs");
+    let tar = busybox_tar(dir);
     let podman = |args: &[&str]| {
         let out = Command::new("podman")
             .arg("--root")

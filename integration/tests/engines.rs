@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use integration::{make_rootfs, Runtime, TempDir};
+use integration::{busybox_tar, Runtime, TempDir};
 
 struct Podman<'a> {
     rt: &'a Runtime,
@@ -95,23 +95,6 @@ impl Drop for Podman<'_> {
         // podman's cgroupfs parent outlives its containers; removed only if now empty.
         integration::remove_empty_cgroups("libpod_parent");
     }
-}
-
-/// A tarball of a fresh busybox rootfs (the image engines import), made in `dir`.
-fn busybox_tar(dir: &Path) -> PathBuf {
-    let rootfs = dir.join("rootfs");
-    make_rootfs(&rootfs);
-    let tar = dir.join("rootfs.tar");
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    tar
 }
 
 fn text(o: &Output) -> String {
@@ -321,6 +304,28 @@ impl Containerd {
         Some(c)
     }
 
+    /// podman's busybox image, as an OCI archive podman makes and ctr imports.
+    fn import_busybox(&self, p: &Podman) {
+        let archive = self.dir.path.join("image.tar");
+        let o = p.run(&[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            archive.to_str().unwrap(),
+            "localhost/hulltest:1",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = self.ctr(&[
+            "image",
+            "import",
+            "--base-name",
+            "localhost/hulltest",
+            archive.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+
     fn ctr(&self, args: &[&str]) -> Output {
         Command::new("ctr")
             .arg("--address")
@@ -370,24 +375,7 @@ fn containerd_checkpoint_and_restore_a_task() {
     let Some(ctd) = Containerd::start() else {
         return;
     };
-    let archive = ctd.dir.path.join("image.tar");
-    let o = p.run(&[
-        "save",
-        "--format",
-        "oci-archive",
-        "-o",
-        archive.to_str().unwrap(),
-        "localhost/hulltest:1",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = ctd.ctr(&[
-        "image",
-        "import",
-        "--base-name",
-        "localhost/hulltest",
-        archive.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    ctd.import_busybox(&p);
     let bin = rt.bin.display().to_string();
     let o = ctd.ctr(&[
         "run",
@@ -471,25 +459,7 @@ fn containerd_runs_execs_pauses_and_reads_metrics() {
     let Some(ctd) = Containerd::start() else {
         return;
     };
-    // podman makes the OCI archive of the busybox image; ctr imports it.
-    let archive = ctd.dir.path.join("image.tar");
-    let o = p.run(&[
-        "save",
-        "--format",
-        "oci-archive",
-        "-o",
-        archive.to_str().unwrap(),
-        "localhost/hulltest:1",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = ctd.ctr(&[
-        "image",
-        "import",
-        "--base-name",
-        "localhost/hulltest",
-        archive.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    ctd.import_busybox(&p);
     let bin = rt.bin.display().to_string();
 
     let o = ctd.ctr(&[

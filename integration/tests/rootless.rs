@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use integration::{make_rootfs, skip, unique, Runtime, TempDir};
+use integration::{busybox_tar, make_rootfs, skip, unique, Runtime, TempDir};
 use serde_json::Value;
 
 /// A system user made for one test and deleted with it.
@@ -309,16 +309,7 @@ fn rootless_podman_runs_containers_through_the_runtime() {
     let dir = TempDir::new("rootless-podman");
     let xdg = dir.path.join("xdg");
     std::fs::create_dir_all(&xdg).unwrap();
-    make_rootfs(&dir.path.join("rootfs"));
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(dir.path.join("rootfs"))
-        .arg("-cf")
-        .arg(dir.path.join("busybox.tar"))
-        .arg(".")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok);
+    let tar = busybox_tar(&dir.path);
     user.own(&dir.path);
     std::fs::set_permissions(&xdg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let podman = |args: &[&str]| -> Output {
@@ -371,11 +362,7 @@ fn rootless_podman_runs_containers_through_the_runtime() {
         }
     }
     let _cleanup = Cleanup(&podman, xdg.clone());
-    ok(&[
-        "import",
-        dir.path.join("busybox.tar").to_str().unwrap(),
-        "localhost/rl:1",
-    ]);
+    ok(&["import", tar.to_str().unwrap(), "localhost/rl:1"]);
     let out = ok(&[
         "run",
         "--rm",

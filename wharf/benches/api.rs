@@ -77,10 +77,7 @@ fn main() {
 }
 
 fn bench() -> Result<(), String> {
-    let runs: usize = std::env::var("WHARF_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let runs: usize = support::env_or("WHARF_BENCH_RUNS", 20);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let tar = dir.path().join("busybox.tar");
     support::rootfs_tar(&tar, &["sh", "true"]);
@@ -121,13 +118,7 @@ fn bench() -> Result<(), String> {
     }
 
     let pod_dir = dir.path().join("podman");
-    let conf = dir.path().join("containers.conf");
-    // No CAP_SYS_RESOURCE here: podman's default ulimits cannot be raised.
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
-    )
-    .map_err(|e| e.to_string())?;
+    let conf = support::podman_conf(dir.path());
     let podman = || {
         let mut c = common::podman(&pod_dir);
         c.env("CONTAINERS_CONF", &conf);

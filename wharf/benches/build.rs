@@ -45,15 +45,10 @@ fn run(mut c: Command, what: &str) -> Result<Duration, String> {
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: the build benchmark needs root");
+    if !support::ready("build", &[]) {
         return;
     }
-    let runs: usize = std::env::var("WHARF_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs: usize = support::env_or("WHARF_BENCH_RUNS", 5);
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
     support::rootfs_tar(&tar, &["sh", "ls", "echo", "httpd"]);

@@ -15,8 +15,6 @@
 mod cgroup;
 #[path = "../tests/common/mod.rs"]
 mod common;
-// Shared by the benches; this one takes no medians.
-#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -72,21 +70,10 @@ struct Row {
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: the monitor benchmark needs root");
+    if !support::ready("monitor", &["podman", "crun", "runc"]) {
         return;
     }
-    for tool in ["podman", "crun", "runc"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            eprintln!("SKIPPED: {tool} not found (.ci/setup installs it)");
-            return;
-        }
-    }
-    let window: u64 = std::env::var("WHARF_BENCH_WINDOW")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(65);
+    let window: u64 = support::env_or("WHARF_BENCH_WINDOW", 65);
     let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
@@ -102,13 +89,7 @@ fn main() {
         c
     };
     let pod_dir = dir.path().join("podman");
-    let conf = dir.path().join("containers.conf");
-    // No CAP_SYS_RESOURCE here: podman's default ulimits cannot be raised.
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
-    )
-    .unwrap();
+    let conf = support::podman_conf(dir.path());
     let podman = || {
         let mut c = common::podman(&pod_dir);
         c.env("CONTAINERS_CONF", &conf);

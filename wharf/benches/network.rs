@@ -162,21 +162,10 @@ impl Drop for HostChanges {
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: the network benchmark needs root");
+    if !support::ready("network", &["podman", "crun", "nft"]) {
         return;
     }
-    for tool in ["podman", "crun", "nft"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            eprintln!("SKIPPED: {tool} not found (.ci/setup installs it)");
-            return;
-        }
-    }
-    let runs: usize = std::env::var("WHARF_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
+    let runs: usize = support::env_or("WHARF_BENCH_RUNS", 15);
     let hull = support::hull().display().to_string();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
@@ -192,12 +181,7 @@ fn main() {
         .arg("busybox");
     output(import, "wharf import").unwrap();
     let pod_dir = dir.path().join("podman");
-    let conf = dir.path().join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
-    )
-    .unwrap();
+    let conf = support::podman_conf(dir.path());
     let podman = {
         let (pod_dir, conf) = (pod_dir.clone(), conf.clone());
         move || {

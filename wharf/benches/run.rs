@@ -63,21 +63,10 @@ fn sample(rows: &mut [Row], runs: usize) -> Result<(), String> {
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: the run benchmark needs root");
+    if !support::ready("run", &["podman", "crun", "runc"]) {
         return;
     }
-    for tool in ["podman", "crun", "runc"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            eprintln!("SKIPPED: {tool} not found (.ci/setup installs it)");
-            return;
-        }
-    }
-    let runs: usize = std::env::var("WHARF_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let runs: usize = support::env_or("WHARF_BENCH_RUNS", 20);
     let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
@@ -93,13 +82,7 @@ fn main() {
         .arg("busybox");
     check(import, "wharf import");
     let pod_dir = dir.path().join("podman");
-    let conf = dir.path().join("containers.conf");
-    // No CAP_SYS_RESOURCE here: podman's default ulimits cannot be raised.
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
-    )
-    .unwrap();
+    let conf = support::podman_conf(dir.path());
     let podman = {
         let (pod_dir, conf) = (pod_dir.clone(), conf.clone());
         move || {

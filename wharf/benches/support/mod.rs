@@ -1,5 +1,8 @@
-//! What the wharf benches share: the release hull they drive and the busybox image they
-//! import.
+//! What the wharf benches share: the release hull they drive, the busybox image they
+//! import, the check that they can run, their settings from the environment and podman's
+//! configuration.
+// Each bench uses a part of what they share.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,4 +50,41 @@ pub fn rootfs_tar(out: &Path, applets: &[&str]) {
 pub fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+/// Whether the bench can run: as root, with every tool of `tools` answering `--version`;
+/// prints why not.
+pub fn ready(bench: &str, tools: &[&str]) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: the {bench} benchmark needs root");
+        return false;
+    }
+    for tool in tools {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("SKIPPED: {tool} not found (.ci/setup installs it)");
+            return false;
+        }
+    }
+    true
+}
+
+/// A number from the environment (`WHARF_BENCH_RUNS`...), or `default`.
+pub fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// podman's containers.conf for the benches, in `dir`: no CAP_SYS_RESOURCE here, so
+/// podman's default ulimits cannot be raised and are set to what the machine allows.
+pub fn podman_conf(dir: &Path) -> PathBuf {
+    let conf = dir.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+    )
+    .expect("write containers.conf");
+    conf
 }

@@ -86,6 +86,13 @@ fn docker(cli: &Path, s: &Service, args: &[&str]) -> Output {
         .expect("run docker")
 }
 
+/// `docker`, asserting success; its stdout.
+fn docker_ok(cli: &Path, s: &Service, args: &[&str]) -> String {
+    let out = docker(cli, s, args);
+    assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -677,11 +684,7 @@ fn docker_cli_everyday_commands_through_the_socket() {
     let Some(cli) = clients().into_iter().next() else {
         return integration::skip("no docker CLI installed (Debian's docker.io)");
     };
-    let d = |args: &[&str]| -> String {
-        let out = docker(&cli, &s, args);
-        assert!(out.status.success(), "docker {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let d = |args: &[&str]| docker_ok(&cli, &s, args);
     d(&["run", "-d", "--name", "box", "busybox", "sleep", "60"]);
     // cp both ways, through the archive endpoints.
     let host = g.env.path("cp");
@@ -1135,11 +1138,7 @@ fn docker_cli_sees_health_updates_and_disk_usage() {
     let Some(cli) = clients().into_iter().next() else {
         return integration::skip("no docker CLI installed (Debian's docker.io)");
     };
-    let d = |args: &[&str]| -> String {
-        let out = docker(&cli, &s, args);
-        assert!(out.status.success(), "docker {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let d = |args: &[&str]| docker_ok(&cli, &s, args);
     d(&[
         "run",
         "-d",
