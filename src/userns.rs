@@ -29,8 +29,8 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
-/// Writes both maps of `pid`'s user namespace.
-pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), IdMapError> {
+/// Writes both maps of `pid`'s user namespace; `unprivileged`: the caller has no root.
+pub fn write_id_maps(pid: Pid, spec: &Spec, unprivileged: bool) -> Result<(), IdMapError> {
     let linux = spec.linux().as_ref();
     let uid = linux
         .and_then(|l| l.uid_mappings().as_deref())
@@ -40,7 +40,7 @@ pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), IdMapError> {
         .unwrap_or_default();
     // Without root the kernel takes a gid_map only once setgroups is denied (the container
     // then keeps the groups it has, which init knows to leave alone).
-    if !nix::unistd::geteuid().is_root() {
+    if unprivileged {
         let path = PathBuf::from(format!("/proc/{pid}/setgroups"));
         std::fs::write(&path, "deny").map_err(|source| IdMapError {
             path,

@@ -173,7 +173,7 @@ impl Cgroup {
                 }
             };
             if let Err(e) = create_dirs(&dir) {
-                if rootless && denied(&e) {
+                if forgiven(spec, rootless) && denied(&e) {
                     return self.outside(spec, &dir, e);
                 }
                 return Err(io("creating the cgroup")(e));
@@ -627,7 +627,7 @@ pub enum Join {
 
 /// Whether a rootless caller's cgroup refusal is forgiven: only at the default path, as runc
 /// has it; a caller that named a cgroup will look for the container there.
-pub fn forgiven(spec: &Spec, rootless: bool) -> bool {
+fn forgiven(spec: &Spec, rootless: bool) -> bool {
     rootless
         && spec
             .linux()
@@ -689,7 +689,10 @@ fn limit_asked(r: &LinuxResources) -> Option<&'static str> {
         Some("blkio")
     } else if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
         Some("hugetlb")
-    } else if r.network().is_some() {
+    } else if r.network().as_ref().is_some_and(|n| {
+        n.class_id().is_some_and(|c| c != 0)
+            || n.priorities().as_ref().is_some_and(|p| !p.is_empty())
+    }) {
         Some("network")
     } else if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         Some("unified")

@@ -408,10 +408,9 @@ fn rootless_mode(v: &str) -> Result<RootlessMode, String> {
 
 /// runc's default state root: `/run/hull` for root on the host, `$XDG_RUNTIME_DIR/hull` for
 /// a user without root, and for root in a user namespace that is not the user "root".
-fn default_root() -> PathBuf {
-    let honor_xdg = !nix::unistd::geteuid().is_root()
-        || (crate::userns::running_in_user_namespace()
-            && std::env::var("USER").map_or(true, |u| u != "root"));
+fn default_root(unprivileged: bool, in_userns: bool) -> PathBuf {
+    let honor_xdg =
+        unprivileged || (in_userns && std::env::var("USER").map_or(true, |u| u != "root"));
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| honor_xdg && !d.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("hull"),
         None => PathBuf::from("/run/hull"),
@@ -571,14 +570,18 @@ pub fn main() -> i32 {
         eprintln!("hull: a command is required; see hull --help");
         return 1;
     };
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    let in_userns = crate::userns::running_in_user_namespace();
     let g = Global {
         root_given: cli.root.is_some(),
-        root: cli.root.unwrap_or_else(default_root),
+        root: cli
+            .root
+            .unwrap_or_else(|| default_root(unprivileged, in_userns)),
         systemd_cgroup: cli.systemd_cgroup,
         criu: cli.criu,
-        rootless: cli.rootless.0.unwrap_or_else(|| {
-            !nix::unistd::geteuid().is_root() || crate::userns::running_in_user_namespace()
-        }),
+        rootless: cli.rootless.0.unwrap_or(unprivileged || in_userns),
+        unprivileged,
+        in_userns,
     };
     // exec reports its own failures as 255, so they differ from the process's statuses.
     let failure = if matches!(command, Command::Exec(_)) {

@@ -152,12 +152,7 @@ pub fn create_container(
     undo.cgroup = Some(&cgroup);
     let user_ns =
         namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
-    let cgroup_join = cgroup.prepare(
-        spec,
-        user_ns,
-        &hierarchies,
-        cgroups::forgiven(spec, g.rootless),
-    )?;
+    let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies, g.rootless)?;
 
     let container = Container {
         id: &o.id,
@@ -172,8 +167,8 @@ pub fn create_container(
         preserve_fds,
         extra_env,
         cgroup_join,
-        unprivileged_parent: !nix::unistd::geteuid().is_root(),
-        runtime_in_userns: crate::userns::running_in_user_namespace(),
+        unprivileged_parent: g.unprivileged,
+        runtime_in_userns: g.in_userns,
     };
     let mut state = State {
         id: o.id.clone(),

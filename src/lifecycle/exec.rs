@@ -183,7 +183,7 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         None => None,
     };
     let mut flags = nix::sched::CloneFlags::empty();
-    let mut in_userns = crate::userns::running_in_user_namespace();
+    let mut in_userns = g.in_userns;
     for ns in namespaces::listed(&spec) {
         flags |= namespaces::clone_flag(ns.typ());
         in_userns |= ns.typ() == LinuxNamespaceType::User;
@@ -277,7 +277,8 @@ fn start(
             cgroups::join_procs(procs, child)?;
             ch.send(&Message::Proceed)?;
         }
-        Join::ByParent | Join::Outside => ch.send(&Message::Proceed)?,
+        Join::ByParent => ch.send(&Message::Proceed)?,
+        Join::Outside => {}
     }
     let pid = match ch.recv()? {
         Message::InitPid(p) => Pid::from_raw(p),

@@ -38,6 +38,10 @@ pub struct Global {
     pub rootless: bool,
     /// `--criu`: the CRIU binary checkpoint and restore run (looked up in PATH by default).
     pub criu: PathBuf,
+    /// Who runs hull, read once: without root (it writes a user namespace's maps itself),
+    /// and inside a user namespace (rootless podman's: mknod and some mounts are refused).
+    pub unprivileged: bool,
+    pub in_userns: bool,
 }
 
 impl Global {

@@ -66,7 +66,8 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
     }
     match e.cgroup_join {
         Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
-        _ => ch.wait_proceed().step("waiting for the cgroup")?,
+        Join::Outside => {}
+        Join::ByParent | Join::Procs(_) => ch.wait_proceed().step("waiting for the cgroup")?,
     }
     setns(e.init.as_fd(), e.namespaces).step("joining the container's namespaces")?;
     // SAFETY: single-threaded; the intermediate only reports its child and exits.

@@ -105,16 +105,15 @@ pub fn prepare(steps: &Steps<'_>, ch: &Channel) -> Result<Ready, InitFailure> {
     let setgroups = !in_userns
         || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
     // Groups asked for that the kernel will not set are an error, not dropped (runc's rule).
-    if !setgroups
-        && process
-            .user()
-            .additional_gids()
-            .as_ref()
-            .is_some_and(|g| !g.is_empty())
+    if let Some(gids) = process
+        .user()
+        .additional_gids()
+        .as_ref()
+        .filter(|g| !setgroups && !g.is_empty())
     {
-        return Err(
-            "cannot set any additional groups in a rootless container (setgroups is denied)",
-        )
+        return Err(format!(
+            "cannot set additional groups {gids:?} in a rootless container (setgroups is denied)"
+        ))
         .step("process.user.additionalGids");
     }
     capabilities::switch_user(process.user(), setgroups).step("process.user")?;

@@ -42,7 +42,8 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     // In the cgroup before anything can fork: by itself, or once the parent has moved it.
     match &c.cgroup_join {
         Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
-        _ => ch.wait_proceed().step("waiting for the cgroup")?,
+        Join::Outside => {}
+        Join::ByParent | Join::Procs(_) => ch.wait_proceed().step("waiting for the cgroup")?,
     }
 
     enter_namespaces(c, ch)?;

@@ -93,8 +93,7 @@ fn drive(
             cgroup.apply_spec(c.spec())?;
             proceed(ch)?;
         }
-        Join::Outside => proceed(ch)?,
-        Join::BySelf(_) | Join::Procs(_) => {}
+        Join::Outside | Join::BySelf(_) | Join::Procs(_) => {}
     }
     loop {
         let (msg, fd) = match ch.recv_fd() {
@@ -107,7 +106,7 @@ fn drive(
         };
         match msg {
             Message::WriteIdMaps => {
-                userns::write_id_maps(child, c.spec())?;
+                userns::write_id_maps(child, c.spec(), c.unprivileged_parent)?;
                 proceed(ch)?;
             }
             Message::InitPid(pid) => {
