@@ -81,8 +81,8 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    /// A checker for a container that has just started with `health` (starting); None
-    /// when it has no active check. The probe's process is written once, beside the
+    /// A checker running `argv` (the container's check command) for a container that has
+    /// just started with `health` (starting); None when it has no check configured. The probe's process is written once, beside the
     /// bundle; when it cannot be, every probe fails with the reason, as a result the
     /// user sees in `inspect`.
     pub fn new(
@@ -90,9 +90,9 @@ impl<'a> Checker<'a> {
         container: &'a Container,
         cdir: &Path,
         rt: &Runtime,
+        argv: Vec<String>,
         health: Health,
     ) -> Option<Self> {
-        let argv = container.health_command()?;
         let cfg = container.spec.config.healthcheck.clone()?;
         let process_file = cdir.join("health.json");
         let setup_error = crate::bundle::process_with_args(&cdir.join("bundle"), &argv)
@@ -191,10 +191,10 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Takes the exit of a child the monitor reaped; false when it was not the probe.
-    pub fn on_exit(&mut self, pid: Pid, code: i32) -> bool {
+    /// Takes the exit of a child the monitor reaped, when it is the probe's.
+    pub fn on_exit(&mut self, pid: Pid, code: i32) {
         let Some(mut p) = self.probe.take_if(|p| p.runtime == pid) else {
-            return false;
+            return;
         };
         let _ = nix::fcntl::fcntl(
             std::os::fd::AsRawFd::as_raw_fd(&p.output),
@@ -220,7 +220,6 @@ impl<'a> Checker<'a> {
             },
             p.started,
         );
-        true
     }
 
     /// Starts the runtime's exec of the check; the reason, naming the runtime, when it

@@ -245,19 +245,26 @@ fn supervise(
             log: &mut log,
             hub: &mut hub,
         };
-        let code = match run_once(m, &c, &cdir, &rt, io, stdin.take())? {
-            Ok(code) => code,
+        let Ended { code, oom, events } = match run_once(m, &c, &cdir, &rt, io, stdin.take())? {
+            Ok(ended) => ended,
             // Could not start: the error is recorded; report it once cleanup is done.
             Err((code, msg)) => {
-                finish(m, &c, &cdir, None, &[])?;
+                finish(m, &c, &cdir, None, false, &[])?;
                 m.report(&format!("error {code} {msg}"));
                 return Ok(());
             }
         };
-        let died = crate::events::container_event(&c, "die", &[("exitCode", &code.to_string())]);
+        let mut events = events;
+        events.push(crate::events::container_event(
+            &c,
+            "die",
+            &[("exitCode", &code.to_string())],
+        ));
         let Some(now) = container::load(&m.db, &m.id)? else {
             // rm -f removed the record meanwhile.
-            let _ = m.db.add_event(&died);
+            for e in &events {
+                let _ = m.db.add_event(e);
+            }
             return Ok(());
         };
         // `update` may have changed the policy.
@@ -276,7 +283,7 @@ fn supervise(
                 _ => false,
             };
         if !restart {
-            return finish(m, &c, &cdir, Some(code), &[died]);
+            return finish(m, &c, &cdir, Some(code), oom, &events);
         }
         m.update_reporting(
             |s| {
@@ -285,8 +292,9 @@ fn supervise(
                 s.pid = 0;
                 s.finished_at = Some(container::now());
                 s.restart_count += 1;
+                record_end(s, oom);
             },
-            &[died],
+            &events,
         )?;
         // docker's backoff: doubling from 100 ms, reset after a run of 10 s or more.
         if started.elapsed() >= Duration::from_secs(10) {
@@ -302,8 +310,17 @@ fn supervise(
         let stopped = now.state.stop_requested || now.state.status == Status::Removing;
         c = now;
         if stopped {
-            return finish(m, &c, &cdir, Some(code), &[]);
+            return finish(m, &c, &cdir, Some(code), false, &[]);
         }
+    }
+}
+
+/// What an exit changes in the state besides the code: the OOM kill, and docker's unhealthy
+/// for a check that stopped with the container.
+fn record_end(s: &mut State, oom: bool) {
+    s.oom_killed |= oom;
+    if let Some(h) = &mut s.health {
+        h.status = health::UNHEALTHY.into();
     }
 }
 
@@ -313,6 +330,7 @@ fn finish(
     c: &Container,
     cdir: &Path,
     code: Option<i32>,
+    oom: bool,
     events: &[EventRow],
 ) -> Result<(), MonitorError> {
     let removing = container::load(&m.db, &m.id)?
@@ -337,6 +355,7 @@ fn finish(
                     s.exit_code = code;
                     s.pid = 0;
                     s.finished_at = Some(container::now());
+                    record_end(s, oom);
                 },
                 events,
             )?;
@@ -400,7 +419,7 @@ fn run_once(
     rt: &Runtime,
     io: Io<'_>,
     attached_stdin: Option<OwnedFd>,
-) -> Result<Result<i32, (i32, String)>, MonitorError> {
+) -> Result<Result<Ended, (i32, String)>, MonitorError> {
     let layout = Layout::new(cdir);
     let lowers: Vec<PathBuf> = c
         .spec
@@ -516,7 +535,8 @@ fn run_once(
             return not_started(m, start_failure_code(&msg), msg);
         }
     };
-    let checked = c.health_command().is_some();
+    let probe = c.health_command();
+    let checked = probe.is_some();
     let state = m.update_reporting(
         |s| {
             // rm -f may have claimed the container meanwhile.
@@ -545,7 +565,7 @@ fn run_once(
         tty,
     };
     let health = state.and_then(|s| s.health).unwrap_or_default();
-    let mut checker = Checker::new(&mut m.db, c, cdir, rt, health);
+    let mut checker = probe.and_then(|argv| Checker::new(&mut m.db, c, cdir, rt, argv, health));
     let code = pump(
         io,
         Pid::from_raw(pid),
@@ -560,24 +580,21 @@ fn run_once(
         network_down(m, c)?;
     }
     drop(sandbox);
+    // Committed with the exit's own state change, not in a write of their own.
     let mut events = Vec::new();
     if oom {
         events.push(crate::events::container_event(c, "oom", &[]));
     }
     events.extend(volume_events(c, "unmount"));
-    if !events.is_empty() || checked {
-        // docker reports a stopped check as unhealthy.
-        m.update_reporting(
-            |s| {
-                s.oom_killed |= oom;
-                if let Some(h) = &mut s.health {
-                    h.status = health::UNHEALTHY.into();
-                }
-            },
-            &events,
-        )?;
-    }
-    Ok(Ok(code))
+    Ok(Ok(Ended { code, oom, events }))
+}
+
+/// How a run ended: its exit code, whether the kernel killed it for memory, and the
+/// events that come before `die` (oom, the volumes' unmount).
+struct Ended {
+    code: i32,
+    oom: bool,
+    events: Vec<EventRow>,
 }
 
 /// docker's `mount` and `unmount` events of the container's volumes.
@@ -642,7 +659,7 @@ fn not_started(
     m: &mut Monitor,
     code: i32,
     msg: String,
-) -> Result<Result<i32, (i32, String)>, MonitorError> {
+) -> Result<Result<Ended, (i32, String)>, MonitorError> {
     m.update(|s| {
         s.error = msg.clone();
         s.exit_code = code;

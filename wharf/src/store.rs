@@ -684,7 +684,6 @@ impl Db {
         Ok(())
     }
 
-    /// The exit code of a container `remove_exited_container` removed.
     /// Appends an event, dropping the oldest beyond what the log keeps.
     pub fn add_event(&self, e: &EventRow) -> Result<(), StoreError> {
         append_events(&self.conn, std::slice::from_ref(e))
@@ -716,6 +715,7 @@ impl Db {
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
     }
 
+    /// The exit code of a container `remove_exited_container` removed.
     pub fn removed_exit(&self, id: &str) -> Result<Option<i32>, StoreError> {
         Ok(self
             .conn

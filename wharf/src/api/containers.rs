@@ -308,16 +308,10 @@ fn update_request(body: &[u8]) -> Result<container::resources::Update, ApiError>
     let b: UpdateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid update body: {e}")))?;
     let restart_policy = match b.restart_policy.filter(|p| !p.name.is_empty()) {
-        Some(p) => {
-            let spec = match p.maximum_retry_count {
-                0 => p.name.clone(),
-                n => format!("{}:{n}", p.name),
-            };
-            Some(
-                container::parse::restart_policy(&spec)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
-            )
-        }
+        Some(p) => Some(
+            container::parse::restart_policy_parts(&p.name, i64::from(p.maximum_retry_count))
+                .map_err(|e| ApiError::bad_request(format!("RestartPolicy: {e}")))?,
+        ),
         None => None,
     };
     let asked = container::HostConfig {
@@ -380,7 +374,31 @@ pub async fn remove(
     .await
 }
 
-pub async fn prune(State(s): State<AppState>) -> Result<Json<m::ContainerPruneResponse>, ApiError> {
+/// A prune's query: its filters, which wharf does not take yet.
+#[derive(Deserialize)]
+pub struct PruneQuery {
+    filters: Option<String>,
+}
+
+impl PruneQuery {
+    /// Refuses filters rather than prune more than the client asked for.
+    pub fn refuse_filters(&self) -> Result<(), ApiError> {
+        let asked = filters(&self.filters)?;
+        if asked.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::bad_request(format!(
+            "prune filters are not supported by wharf: {}",
+            asked.join(", ")
+        )))
+    }
+}
+
+pub async fn prune(
+    State(s): State<AppState>,
+    Query(q): Query<PruneQuery>,
+) -> Result<Json<m::ContainerPruneResponse>, ApiError> {
+    q.refuse_filters()?;
     let p = blocking(move || Ok(op::prune(&s.root)?)).await?;
     Ok(Json(m::ContainerPruneResponse {
         containers_deleted: Some(p.ids),

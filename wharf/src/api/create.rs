@@ -15,7 +15,6 @@ use crate::network::ports::{PortBinding, PortMap};
 /// Config fields wharf applies.
 const CONFIG: &[&str] = &[
     "Hostname",
-    "Domainname",
     "User",
     "AttachStdin",
     "AttachStdout",
@@ -37,7 +36,6 @@ const CONFIG: &[&str] = &[
     "NetworkingConfig",
     "OnBuild",
     "MacAddress",
-    "NetworkDisabled",
     "ArgsEscaped",
     "Healthcheck",
 ];
@@ -204,11 +202,8 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
                 .map(|n| n.to_string())
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "no".into());
-            let spec = match p.maximum_retry_count {
-                Some(n) if n > 0 => format!("{name}:{n}"),
-                _ => name,
-            };
-            parse::restart_policy(&spec).map_err(|e| bad("HostConfig.RestartPolicy", e))?
+            parse::restart_policy_parts(&name, p.maximum_retry_count.unwrap_or(0))
+                .map_err(|e| bad("HostConfig.RestartPolicy", e))?
         }
         None => RestartPolicy {
             name: "no".into(),

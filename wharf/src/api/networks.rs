@@ -147,7 +147,11 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn prune(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn prune(
+    State(s): State<AppState>,
+    Query(q): Query<super::containers::PruneQuery>,
+) -> Result<Json<Value>, ApiError> {
+    q.refuse_filters()?;
     let names = blocking(move || Ok(opnet::prune(&s.root)?)).await?;
     Ok(Json(json!({"NetworksDeleted": names})))
 }

@@ -109,7 +109,7 @@ pub async fn df(State(s): State<AppState>) -> Result<axum::Json<serde_json::Valu
             serde_json::json!({
                 "ID": b.id.to_string(), "Parent": "", "Type": "regular",
                 "Description": "an image the builder's cache keeps", "InUse": b.in_use,
-                "Shared": b.shared, "Size": b.size, "CreatedAt": b.created,
+                "Shared": false, "Size": b.size, "CreatedAt": b.created,
                 "LastUsedAt": b.last_used, "UsageCount": b.usage_count,
             })
         })

@@ -278,12 +278,7 @@ pub fn limits(h: &crate::container::HostConfig) -> Value {
     let mut memory = serde_json::Map::new();
     if h.memory > 0 {
         memory.insert("limit".into(), json!(h.memory));
-        // docker gives as much swap as memory unless told otherwise (2x in total).
-        let swap = match h.memory_swap {
-            0 => h.memory * 2,
-            s => s,
-        };
-        memory.insert("swap".into(), json!(swap));
+        memory.insert("swap".into(), json!(h.swap()));
     }
     if h.memory_reservation > 0 {
         memory.insert("reservation".into(), json!(h.memory_reservation));

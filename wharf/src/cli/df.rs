@@ -133,13 +133,8 @@ fn verbose(out: &mut impl Write, du: &DiskUsage) -> anyhow::Result<()> {
                 .first()
                 .and_then(|t| wharf::image::reference::ImageRef::parse(t).ok())
                 .map(|r| {
-                    let f = r.familiar();
-                    match f.rsplit_once(':') {
-                        Some((repo, tag)) if !tag.contains('/') => {
-                            (repo.to_string(), tag.to_string())
-                        }
-                        _ => (f, "<none>".to_string()),
-                    }
+                    let tag = r.tag.clone().unwrap_or_else(|| "<none>".into());
+                    (r.familiar_repository(), tag)
                 })
                 .unwrap_or_else(|| ("<none>".into(), "<none>".into()));
             json!({
@@ -206,7 +201,7 @@ fn verbose(out: &mut impl Write, du: &DiskUsage) -> anyhow::Result<()> {
             json!({"ID": b.id.short(), "CacheType": "regular", "Size": size(b.size),
                    "CreatedSince": since(b.created.as_deref()),
                    "LastUsedSince": since(Some(&b.last_used)),
-                   "UsageCount": b.usage_count.to_string(), "Shared": b.shared.to_string()})
+                   "UsageCount": b.usage_count.to_string(), "Shared": "false"})
         })
         .collect();
     section(

@@ -342,10 +342,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
                 host: HostConfig {
                     binds: (!binds.is_empty()).then_some(binds),
                     // docker records the swap a memory limit gets by default.
-                    memory_swap: match (o.host.memory, o.host.memory_swap) {
-                        (m, 0) if m > 0 => m * 2,
-                        (_, s) => s,
-                    },
+                    memory_swap: o.host.swap(),
                     ..o.host.clone()
                 },
                 mounts: mounts.clone(),

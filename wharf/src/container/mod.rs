@@ -187,6 +187,17 @@ pub struct HostConfig {
     pub extra_hosts: Option<Vec<String>>,
 }
 
+impl HostConfig {
+    /// The memory plus swap limit: what was asked, else docker's default for a memory
+    /// limit (as much swap as memory, 2x in total), else 0 (none).
+    pub fn swap(&self) -> i64 {
+        match (self.memory, self.memory_swap) {
+            (m, 0) if m > 0 => m * 2,
+            (_, s) => s,
+        }
+    }
+}
+
 /// What `create` resolved from the image and the options and must not change later.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spec {
@@ -449,13 +460,12 @@ pub fn update_reporting(
     Ok(new.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
-/// Rewrites the stored spec with `f` in one transaction, appending `events`; returns the
-/// new spec, or None when the container is gone. When `f` refuses, nothing changes.
+/// Rewrites the stored spec with `f` in one transaction; returns the new spec, or None when
+/// the container is gone. When `f` refuses, nothing changes.
 pub fn update_spec(
     db: &mut Db,
     id: &str,
     mut f: impl FnMut(&Spec) -> Result<Spec, String>,
-    events: &[crate::store::EventRow],
 ) -> Result<Option<Spec>, ContainerError> {
     let mut failure: Option<ContainerError> = None;
     let new = db.update_container(
@@ -481,7 +491,7 @@ pub fn update_spec(
                 }
             }
         },
-        events,
+        &[],
     )?;
     if let Some(e) = failure {
         return Err(e);

@@ -182,6 +182,14 @@ pub fn nano_cpus(s: &str) -> Result<i64, ParseError> {
     Ok((v * 1e9) as i64)
 }
 
+/// The API's form of a restart policy: a name and a maximum retry count (0: none).
+pub fn restart_policy_parts(name: &str, count: i64) -> Result<RestartPolicy, ParseError> {
+    match count {
+        n if n > 0 => restart_policy(&format!("{name}:{n}")),
+        _ => restart_policy(name),
+    }
+}
+
 /// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
 pub fn restart_policy(s: &str) -> Result<RestartPolicy, ParseError> {
     let (name, count) = match s.split_once(':') {

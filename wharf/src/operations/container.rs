@@ -225,18 +225,13 @@ pub fn update(root: &Path, name: &str, req: &Update) -> Result<(), OperationErro
         )));
     }
     let mut before = None;
-    let spec = container::update_spec(
-        &mut ctx.db,
-        &c.id,
-        |s| {
-            before = Some(s.clone());
-            Ok(container::Spec {
-                host: req.apply(&s.host)?,
-                ..s.clone()
-            })
-        },
-        &[],
-    )
+    let spec = container::update_spec(&mut ctx.db, &c.id, |s| {
+        before = Some(s.clone());
+        Ok(container::Spec {
+            host: req.apply(&s.host)?,
+            ..s.clone()
+        })
+    })
     .map_err(|e| match e {
         container::ContainerError::Refused(m) => OperationError::Conflict(m),
         e => e.into(),
@@ -255,20 +250,15 @@ pub fn update(root: &Path, name: &str, req: &Update) -> Result<(), OperationErro
             // the restore does.
             if let Some(old) = before {
                 let written = serde_json::to_value(&spec.host).ok();
-                let _ = container::update_spec(
-                    &mut ctx.db,
-                    &c.id,
-                    |s| {
-                        if serde_json::to_value(&s.host).ok() != written {
-                            return Err("changed since".into());
-                        }
-                        Ok(container::Spec {
-                            host: old.host.clone(),
-                            ..s.clone()
-                        })
-                    },
-                    &[],
-                );
+                let _ = container::update_spec(&mut ctx.db, &c.id, |s| {
+                    if serde_json::to_value(&s.host).ok() != written {
+                        return Err("changed since".into());
+                    }
+                    Ok(container::Spec {
+                        host: old.host.clone(),
+                        ..s.clone()
+                    })
+                });
             }
             return Err(OperationError::Runtime {
                 code: 125,

@@ -77,13 +77,13 @@ pub fn pull(
     let pulled = Undo::guard(ctx, |ctx| {
         let pulled = registry::pull(ctx, &r, &platform, &opts, progress)?;
         // docker's pull event: the reference as given, its repository as the name.
-        let reference = r.familiar();
-        let name = r
-            .tag
-            .as_ref()
-            .and_then(|t| reference.strip_suffix(&format!(":{t}")))
-            .unwrap_or(&reference);
-        events::record(&ctx.db, Kind::Image, "pull", &reference, &[("name", name)]);
+        events::record(
+            &ctx.db,
+            Kind::Image,
+            "pull",
+            &r.familiar(),
+            &[("name", &r.familiar_repository())],
+        );
         Ok::<_, registry::RegistryError>(pulled)
     })?;
     Ok(Pulled {

@@ -170,8 +170,6 @@ pub struct CacheUsage {
     pub id: crate::image::digest::Digest,
     /// Bytes of its layers that no image, and no record before it, counts.
     pub size: u64,
-    /// Always false: what it shares is counted where it is shared.
-    pub shared: bool,
     pub created: Option<String>,
     pub last_used: String,
     /// Cache entries that name it.
@@ -260,7 +258,6 @@ pub fn disk_usage(root: &Path) -> Result<DiskUsage, OperationError> {
             build_cache.push(CacheUsage {
                 id: img.id.clone(),
                 size,
-                shared: false,
                 created: img.created.clone(),
                 last_used: last.clone(),
                 usage_count: *count,

@@ -153,6 +153,23 @@ fn ping_versions_and_errors_as_dockerd_sends_them() {
     let (code, body) = s.curl(
         "POST",
         "/containers/create",
+        Some(r#"{"Image":"busybox","NetworkDisabled":true}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("NetworkDisabled"), "{body}");
+    // A prune with filters wharf does not take is refused, not widened to everything.
+    for what in ["containers", "networks"] {
+        let (code, body) = s.curl(
+            "POST",
+            &format!("/{what}/prune?filters=%7B%22label%22%3A%5B%22keep%22%5D%7D"),
+            None,
+        );
+        assert_eq!(code, 400, "{what}: {body}");
+        assert!(body.contains("label=keep"), "{body}");
+    }
+    let (code, body) = s.curl(
+        "POST",
+        "/containers/create",
         Some(r#"{"Image":"busybox","HostConfig":{"Memory":1024}}"#),
     );
     assert_eq!(code, 400, "{body}");
