@@ -19,8 +19,19 @@ use crate::image::registry::{Event, Progress};
 use crate::operations::image as op;
 use crate::operations::OperationError;
 
-pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<m::ImageSummary>>, ApiError> {
-    let images = blocking(move || Ok(op::list(&s.root)?)).await?;
+#[derive(Deserialize)]
+pub struct ListQuery {
+    all: Option<String>,
+    filters: Option<String>,
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<m::ImageSummary>>, ApiError> {
+    let filters = super::containers::filters(&q.filters)?;
+    let all = super::truthy(q.all.as_deref());
+    let images = blocking(move || Ok(op::list(&s.root, &filters, None, all)?)).await?;
     Ok(Json(summaries(&images)))
 }
 

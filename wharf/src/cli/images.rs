@@ -5,9 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use wharf::context::Access;
 use wharf::format::{go_json, Format};
-use wharf::image::filter::Filters;
 use wharf::inspect::image_rows;
 
 #[derive(clap::Args, Debug)]
@@ -40,14 +38,12 @@ const WITH_DIGESTS: &str =
     "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 pub fn run(root: &Path, a: Args) -> anyhow::Result<()> {
-    let filters = Filters::parse(&a.filter, a.reference.as_deref())?;
-    let ctx = super::open(root, Access::Shared)?;
+    let images = wharf::operations::image::list(root, &a.filter, a.reference.as_deref(), a.all)?;
     let need_digests = a
         .format
         .as_deref()
         .is_some_and(|f| f.contains("{{.Digest}}"));
-    let rows: Vec<Value> = filters
-        .select(&ctx, a.all)?
+    let rows: Vec<Value> = images
         .iter()
         .flat_map(|img| image_rows(img, a.no_trunc, a.digests, need_digests))
         .collect();

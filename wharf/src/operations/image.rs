@@ -379,9 +379,23 @@ pub fn search(
 }
 
 /// Every image in the store.
-pub fn list(root: &Path) -> Result<Vec<crate::store::ImageRow>, OperationError> {
+/// The images `docker images` and `GET /images/json` list: docker's filters (`key=value`),
+/// the `images REPOSITORY[:TAG]` argument, and with `all` the intermediate ones too.
+pub fn list(
+    root: &Path,
+    filters: &[String],
+    name: Option<&str>,
+    all: bool,
+) -> Result<Vec<crate::store::ImageRow>, OperationError> {
+    use crate::image::filter::{FilterError, Filters};
+    let invalid = |e: FilterError| match e {
+        FilterError::Lookup(e) => OperationError::Lookup(e),
+        FilterError::Image(e) => OperationError::Image(e),
+        e => OperationError::Invalid(e.to_string()),
+    };
+    let filters = Filters::parse(filters, name).map_err(invalid)?;
     let ctx = Context::open(root, Access::Shared)?;
-    Ok(ctx.db.images()?)
+    filters.select(&ctx, all).map_err(invalid)
 }
 
 /// The image `name` and its history rows, newest first (`docker history`).

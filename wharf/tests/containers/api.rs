@@ -157,6 +157,20 @@ fn ping_versions_and_errors_as_dockerd_sends_them() {
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("NetworkDisabled"), "{body}");
+    // The image list takes docker's filters, as `docker images` does.
+    let (code, body) = s.curl(
+        "GET",
+        "/images/json?filters=%7B%22reference%22%3A%5B%22nosuch%22%5D%7D",
+        None,
+    );
+    assert_eq!((code, body.trim()), (200, "[]"));
+    let (code, body) = s.curl(
+        "GET",
+        "/images/json?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D",
+        None,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("colour"), "{body}");
     // A prune with filters wharf does not take is refused, not widened to everything.
     for what in ["containers", "networks"] {
         let (code, body) = s.curl(
