@@ -19,6 +19,9 @@ use crate::container::{self, Container, Status};
 use crate::runtime::{self, Runtime};
 use crate::store::Db;
 
+/// How often a long probe looks whether the container was paused under it.
+const PAUSE_CHECK: Duration = Duration::from_secs(1);
+
 /// A probe under way.
 struct Probe {
     /// The runtime's `exec`, whose exit status is the probe's.
@@ -33,6 +36,8 @@ struct Probe {
     /// When it started: the start period is judged by this, as docker judges it.
     started: Instant,
     deadline: Instant,
+    /// When to look again whether the container was paused under the probe.
+    pause_check: Instant,
 }
 
 impl Probe {
@@ -133,7 +138,10 @@ impl<'a> Checker<'a> {
 
     /// How long the monitor may wait before `on_time` has work.
     pub fn timeout(&self) -> Duration {
-        let at = self.probe.as_ref().map_or(self.next, |p| p.deadline);
+        let at = self
+            .probe
+            .as_ref()
+            .map_or(self.next, |p| p.deadline.min(p.pause_check));
         at.saturating_duration_since(Instant::now())
     }
 
@@ -160,13 +168,18 @@ impl<'a> Checker<'a> {
     /// after reaping, so a probe that has finished is taken as finished, not timed out.
     pub fn on_time(&mut self) {
         let now = Instant::now();
-        if let Some(p) = &self.probe {
-            if now >= p.deadline {
-                if self.paused() {
-                    self.discard();
-                } else {
-                    self.time_out();
-                }
+        if let Some(p) = &mut self.probe {
+            // A probe in a container paused meanwhile would hang until its timeout (30 s
+            // by default): a long probe looks at the record once a second.
+            let look = now >= p.pause_check;
+            if look {
+                p.pause_check = now + PAUSE_CHECK;
+            }
+            let late = now >= p.deadline;
+            if (look || late) && self.paused() {
+                self.discard();
+            } else if late {
+                self.time_out();
             }
             return;
         }
@@ -255,6 +268,7 @@ impl<'a> Checker<'a> {
             start,
             started: Instant::now(),
             deadline: Instant::now() + self.cfg.timeout(),
+            pause_check: Instant::now() + PAUSE_CHECK,
         });
         Ok(())
     }
