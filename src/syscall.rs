@@ -2,7 +2,7 @@
 //! mode, pidfds, close_range, mount_setattr, openat2 is left to pathrs). Each returns nix's
 //! `Errno` so callers handle them like any other nix call.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -45,16 +45,24 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// clone3's flag (Linux 5.7) that starts the child in the cgroup2 directory `CloneArgs::cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// Forks with `flags` (CLONE_NEW* namespaces) applied to the child, like fork(2) but able to
-/// create every namespace in the same call. Returns None in the child.
+/// create every namespace in the same call, and with `cgroup` (a cgroup2 directory) the child
+/// is born in that cgroup. Returns None in the child.
 ///
 /// The caller must be single-threaded: as with fork, only the calling thread exists in the child.
-pub fn clone_fork(flags: u64) -> Result<Option<Pid>, Errno> {
+pub fn clone_fork(flags: u64, cgroup: Option<BorrowedFd>) -> Result<Option<Pid>, Errno> {
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     // SAFETY: clone3 without a stack behaves like fork: the child continues on a copy of this
     // stack. hull is single-threaded, so no lock can be held by a thread that does not exist in
     // the child.

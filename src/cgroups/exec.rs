@@ -61,13 +61,13 @@ impl ExecCgroups {
     }
 
     /// How an exec'd process gets into the container's cgroup `container`, or the sub-cgroups
-    /// asked for, in every hierarchy the container has: by itself on v1, by the parent's write
-    /// to cgroup.procs on v2. Sub-cgroups must already exist, as in runc. A rootless
+    /// asked for, in every hierarchy the container has: by itself on v1, born in it on v2
+    /// (`Join::BySelf`). Sub-cgroups must already exist, as in runc. A rootless
     /// container made without a cgroup (`Join::Outside`) has its processes stay outside too.
     pub fn plan(&self, container: &Path, rootless: bool) -> Result<Join, CgroupError> {
         let rel = container.strip_prefix("/").unwrap_or(container);
         let mut used = vec![false; self.per_controller.len()];
-        let (mut tasks, mut procs) = (Vec::new(), Vec::new());
+        let (mut tasks, mut into) = (Vec::new(), None);
         let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
         for h in hierarchies()? {
             let base = h.mount.join(rel);
@@ -99,7 +99,7 @@ impl ExecCgroups {
                 )));
             }
             if h.controllers.is_empty() {
-                procs.push(dir.join("cgroup.procs"));
+                into = Some(dir);
             } else {
                 tasks.push(dir.join("tasks"));
             }
@@ -111,24 +111,15 @@ impl ExecCgroups {
             )));
         }
         let asked = self.all.is_some() || !self.per_controller.is_empty();
-        if tasks.is_empty() && procs.is_empty() && rootless && !asked {
+        if tasks.is_empty() && into.is_none() && rootless && !asked {
             return Ok(Join::Outside);
         }
-        if tasks.is_empty() && procs.is_empty() {
+        if tasks.is_empty() && into.is_none() {
             return Err(CgroupError::ExecJoin(format!(
                 "the container's cgroup {container:?} exists in no hierarchy"
             )));
         }
-        Ok(if procs.is_empty() {
-            Join::BySelf(tasks)
-        } else {
-            procs.extend(
-                tasks
-                    .iter()
-                    .filter_map(|t| t.parent().map(|d| d.join("cgroup.procs"))),
-            );
-            Join::Procs(procs)
-        })
+        Ok(Join::BySelf { tasks, into })
     }
 }
 

@@ -18,7 +18,7 @@ mod systemd;
 pub use exec::ExecCgroups;
 use systemd::SystemdPath;
 
-/// The parent directory of the default cgroup paths (`/hull/<id>`), removed when it empties.
+/// The parent directory of the default cgroup paths (`/hull/<id>`); it stays once made.
 pub const DEFAULT_PARENT: &str = "hull";
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,8 @@ pub enum CgroupError {
     ExecArg { arg: String, reason: &'static str },
     #[error("--cgroup: {0}")]
     ExecJoin(String),
+    #[error("creating the process: {0}")]
+    Clone(&'static str),
     #[error("cgroup {path:?}: {what}: {message}")]
     Op {
         path: PathBuf,
@@ -161,7 +163,7 @@ impl Cgroup {
         let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
         let by_self = !user_ns && !unified;
         let rel = self.dir.strip_prefix("/").unwrap_or(&self.dir);
-        let mut tasks = Vec::new();
+        let (mut tasks, mut into) = (Vec::new(), None);
         for h in hierarchies {
             let dir = h.mount.join(rel);
             let io = |what| {
@@ -172,7 +174,7 @@ impl Cgroup {
                     message: e.to_string(),
                 }
             };
-            if let Err(e) = create_dirs(&dir) {
+            if let Err(e) = std::fs::create_dir_all(&dir) {
                 if forgiven(spec, rootless) && denied(&e) {
                     return self.outside(spec, &dir, e);
                 }
@@ -184,13 +186,17 @@ impl Cgroup {
             if h.controllers.iter().any(|c| c == "cpuset") {
                 inherit_cpuset(&h.mount, rel).map_err(io("copying cpuset.cpus and cpuset.mems"))?;
             }
-            tasks.push(dir.join(if h.is_v2() { "cgroup.procs" } else { "tasks" }));
+            if h.is_v2() {
+                into = Some(dir);
+            } else {
+                tasks.push(dir.join("tasks"));
+            }
         }
         if !by_self {
             return Ok(Join::ByParent);
         }
         self.apply_spec(spec)?;
-        Ok(Join::BySelf(tasks))
+        Ok(Join::BySelf { tasks, into })
     }
 
     /// A rootless container that could not create its cgroup at `dir`: it runs outside
@@ -440,7 +446,9 @@ impl Cgroup {
         &self.dir
     }
 
-    /// Removes the cgroup (killing what is left in it), then the default parent if now empty.
+    /// Removes the cgroup, killing what is left in it. The default parent stays, as docker's
+    /// `/docker` does: making and removing it in every hierarchy for each container was a
+    /// tenth of a `run`.
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.op("removing", self.manager.remove())?;
         for h in unmanaged_hierarchies() {
@@ -453,12 +461,6 @@ impl Cgroup {
                     })
                 }
                 _ => {}
-            }
-        }
-        if self.dir.parent() == Some(&Path::new("/").join(DEFAULT_PARENT)) {
-            for hierarchy in hierarchy_roots() {
-                // Another container may still use it: then rmdir fails and that is fine.
-                let _ = std::fs::remove_dir(hierarchy.join(DEFAULT_PARENT));
             }
         }
         Ok(())
@@ -614,12 +616,15 @@ const V1_CONTROLLERS: [&str; 12] = [
 pub enum Join {
     /// The parent moves the child with the libcgroups manager (user namespaces, v2, systemd).
     ByParent,
-    /// The parent writes the child's pid to these cgroup.procs files (exec on v2).
-    Procs(Vec<PathBuf>),
-    /// Init writes "0" to these `tasks` files itself, first thing. cgroup v1 moves a thread that
-    /// moves itself without taking the global threadgroup lock, whose RCU grace period made the
-    /// parent's write cost 5-25 ms per create on this machine.
-    BySelf(Vec<PathBuf>),
+    /// The process is cloned into the cgroup2 directory `into` and writes "0" to the v1 `tasks`
+    /// files itself, first thing. A write to cgroup.procs takes the kernel's global threadgroup
+    /// lock for writing and waits for an RCU grace period (5-25 ms per process on this
+    /// machine); clone3's CLONE_INTO_CGROUP takes it only for reading, and v1 moves a thread that
+    /// moves itself without it. Before Linux 5.7 the process writes `into`'s cgroup.procs too.
+    BySelf {
+        tasks: Vec<PathBuf>,
+        into: Option<PathBuf>,
+    },
     /// Rootless without a cgroup it may write: the process stays in its caller's cgroup, as
     /// runc's rootless cgroup manager leaves it (only when no limit is asked for).
     Outside,
@@ -703,29 +708,76 @@ fn limit_asked(r: &LinuxResources) -> Option<&'static str> {
     }
 }
 
-/// `create_dir_all` that survives another container's `remove` taking the shared default
-/// parent away between our mkdirs: once our own directory exists the parent is not empty, so
-/// a few tries always win.
-fn create_dirs(dir: &Path) -> std::io::Result<()> {
-    let mut tries = 0;
-    loop {
-        match std::fs::create_dir_all(dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 8 => tries += 1,
-            done => return done,
-        }
-    }
-}
-
-/// Joins the cgroup as `Join::BySelf` says; init is single-threaded, so its only thread is the
-/// whole process.
-pub fn join_self(tasks: &[PathBuf]) -> std::io::Result<()> {
-    for t in tasks {
+/// Joins the cgroup as `Join::BySelf` says, in a process `fork` made; init is single-threaded,
+/// so its only thread is the whole process.
+pub fn join_self(join: &Join, born_in: bool) -> std::io::Result<()> {
+    let Join::BySelf { tasks, into } = join else {
+        return Ok(());
+    };
+    let procs = into
+        .as_ref()
+        .filter(|_| !born_in)
+        .map(|d| d.join("cgroup.procs"));
+    for t in tasks.iter().chain(&procs) {
         std::fs::write(t, "0").map_err(|e| std::io::Error::new(e.kind(), format!("{t:?}: {e}")))?;
     }
     Ok(())
 }
 
-/// Moves `pid` as `Join::Procs` says.
+/// What `fork` returned: the child's pid in the parent; in the child, whether it was born in
+/// `Join::BySelf`'s cgroup2 directory.
+pub enum Forked {
+    Parent(Pid),
+    Child { born_in: bool },
+}
+
+/// Forks with the namespace `flags`, the child born in `join`'s cgroup2 directory when it
+/// names one (see `Join::BySelf`). Kernels before 5.7 refuse the flag (EINVAL, E2BIG): the
+/// child then joins by a write of its own.
+pub fn fork(flags: u64, join: &Join) -> Result<Forked, CgroupError> {
+    let into = match join {
+        Join::BySelf {
+            into: Some(dir), ..
+        } => Some(dir),
+        _ => None,
+    };
+    let clone_err = |e: nix::Error| CgroupError::Clone(e.desc());
+    let Some(dir) = into else {
+        return match crate::syscall::clone_fork(flags, None).map_err(clone_err)? {
+            Some(pid) => Ok(Forked::Parent(pid)),
+            None => Ok(Forked::Child { born_in: false }),
+        };
+    };
+    let fd = nix::fcntl::open(
+        dir.as_path(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| CgroupError::Op {
+        path: dir.clone(),
+        what: "opening the cgroup",
+        message: crate::syscall::errno_text(e),
+    })?;
+    // SAFETY: open returned a new fd that nothing else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    match crate::syscall::clone_fork(flags, Some(std::os::fd::AsFd::as_fd(&fd))) {
+        Ok(Some(pid)) => Ok(Forked::Parent(pid)),
+        Ok(None) => Ok(Forked::Child { born_in: true }),
+        Err(nix::Error::EINVAL | nix::Error::E2BIG) => {
+            match crate::syscall::clone_fork(flags, None).map_err(clone_err)? {
+                Some(pid) => Ok(Forked::Parent(pid)),
+                None => Ok(Forked::Child { born_in: false }),
+            }
+        }
+        Err(e) => Err(CgroupError::Op {
+            path: dir.clone(),
+            what: "starting the process in it",
+            message: crate::syscall::errno_text(e),
+        }),
+    }
+}
+
+/// Writes `pid` to these cgroup.procs files.
 pub fn join_procs(procs: &[PathBuf], pid: Pid) -> Result<(), CgroupError> {
     for p in procs {
         std::fs::write(p, pid.to_string()).map_err(|e| CgroupError::Op {
@@ -984,13 +1036,6 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
         });
     }
     Ok(out)
-}
-
-/// The mount points of every cgroup hierarchy on this host.
-fn hierarchy_roots() -> Vec<PathBuf> {
-    hierarchies()
-        .map(|hs| hs.into_iter().map(|h| h.mount).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
 
 use super::run::{become_supervisor, console_pair, forwarded_signals, supervise};
 use super::{saved_spec, status, Global};
-use crate::cgroups::{self, ExecCgroups, Join};
+use crate::cgroups::{self, ExecCgroups, Forked, Join};
 use crate::process::channel::{self, ChannelError, Message};
 use crate::process::exec::ExecProcess;
 use crate::process::fd_at_least;
@@ -224,12 +224,12 @@ pub fn exec(g: &Global, o: &ExecOptions) -> anyhow::Result<i32> {
         cgroup_join: &cgroup_join,
     };
     let (parent_end, child_end) = channel::pair(min_fd)?;
-    let child = match syscall::clone_fork(0).context("forking the exec process")? {
-        None => {
+    let child = match cgroups::fork(0, &cgroup_join).context("forking the exec process")? {
+        Forked::Child { born_in } => {
             drop(parent_end);
-            crate::process::exec::run(&e, child_end)
+            crate::process::exec::run(&e, child_end, born_in)
         }
-        Some(pid) => pid,
+        Forked::Parent(pid) => pid,
     };
     drop(child_end);
     drop(e);
@@ -272,13 +272,8 @@ fn start(
 ) -> anyhow::Result<Pid> {
     // A child that joins by itself does not wait for Proceed.
     match cgroup_join {
-        Join::BySelf(_) => {}
-        Join::Procs(procs) => {
-            cgroups::join_procs(procs, child)?;
-            ch.send(&Message::Proceed)?;
-        }
+        Join::BySelf { .. } | Join::Outside => {}
         Join::ByParent => ch.send(&Message::Proceed)?,
-        Join::Outside => {}
     }
     let pid = match ch.recv()? {
         Message::InitPid(p) => Pid::from_raw(p),

@@ -38,8 +38,8 @@ pub struct ExecProcess<'a> {
 }
 
 /// Runs in the forked child and never returns.
-pub fn run(e: &ExecProcess, ch: Channel) -> ! {
-    let failure = match setup(e, &ch) {
+pub fn run(e: &ExecProcess, ch: Channel, born_in: bool) -> ! {
+    let failure = match setup(e, &ch, born_in) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -48,7 +48,7 @@ pub fn run(e: &ExecProcess, ch: Channel) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
+fn setup(e: &ExecProcess, ch: &Channel, born_in: bool) -> Result<Infallible, InitFailure> {
     // Nothing in the container may ptrace this process or open its exe before exec
     // (CVE-2016-9962, CVE-2019-5736).
     // SAFETY: prctl with integer arguments.
@@ -65,9 +65,11 @@ fn setup(e: &ExecProcess, ch: &Channel) -> Result<Infallible, InitFailure> {
         crate::sched::set_affinity(Some(cpus)).step("process.execCPUAffinity.initial")?;
     }
     match e.cgroup_join {
-        Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
+        Join::BySelf { .. } => {
+            cgroups::join_self(e.cgroup_join, born_in).step("joining the cgroup")?
+        }
         Join::Outside => {}
-        Join::ByParent | Join::Procs(_) => ch.wait_proceed().step("waiting for the cgroup")?,
+        Join::ByParent => ch.wait_proceed().step("waiting for the cgroup")?,
     }
     setns(e.init.as_fd(), e.namespaces).step("joining the container's namespaces")?;
     // SAFETY: single-threaded; the intermediate only reports its child and exits.

@@ -22,8 +22,8 @@ use crate::{keyring, namespaces, rlimits, rootfs, sysctl, tty};
 
 /// Runs in the cloned child and never returns: it execs the container's process or exits after
 /// reporting what failed.
-pub fn run(c: &Container, ch: Channel) -> ! {
-    let failure = match setup(c, &ch) {
+pub fn run(c: &Container, ch: Channel, born_in: bool) -> ! {
+    let failure = match setup(c, &ch, born_in) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -32,7 +32,7 @@ pub fn run(c: &Container, ch: Channel) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
+fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitFailure> {
     let spec = c.spec();
     let process = spec.process().as_ref().expect("validated: process exists");
 
@@ -41,9 +41,11 @@ fn setup(c: &Container, ch: &Channel) -> Result<Infallible, InitFailure> {
     set_dumpable(false)?;
     // In the cgroup before anything can fork: by itself, or once the parent has moved it.
     match &c.cgroup_join {
-        Join::BySelf(tasks) => cgroups::join_self(tasks).step("joining the cgroup")?,
+        Join::BySelf { .. } => {
+            cgroups::join_self(&c.cgroup_join, born_in).step("joining the cgroup")?
+        }
         Join::Outside => {}
-        Join::ByParent | Join::Procs(_) => ch.wait_proceed().step("waiting for the cgroup")?,
+        Join::ByParent => ch.wait_proceed().step("waiting for the cgroup")?,
     }
 
     enter_namespaces(c, ch)?;

@@ -8,9 +8,9 @@ use nix::unistd::Pid;
 
 use super::channel::{self, ChannelError, InitFailure, Message};
 use super::{init, Container};
-use crate::cgroups::{Cgroup, Join};
+use crate::cgroups::{self, Cgroup, Forked, Join};
 use crate::hooks::{self, Kind};
-use crate::{syscall, userns};
+use crate::userns;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -52,14 +52,12 @@ pub fn spawn(
         "nsexec container setup: cloning init with flags {:#x}",
         c.namespaces.clone_flags().bits()
     ));
-    let child = match syscall::clone_fork(c.namespaces.clone_flags().bits() as u64)
-        .map_err(SpawnError::Clone)?
-    {
-        None => {
+    let child = match cgroups::fork(c.namespaces.clone_flags().bits() as u64, &c.cgroup_join)? {
+        Forked::Child { born_in } => {
             drop(parent_end);
-            init::run(c, child_end)
+            init::run(c, child_end, born_in)
         }
-        Some(pid) => pid,
+        Forked::Parent(pid) => pid,
     };
     drop(child_end);
     crate::logging::debug(&format!("child process in init(): pid {child}"));
@@ -93,7 +91,7 @@ fn drive(
             cgroup.apply_spec(c.spec())?;
             proceed(ch)?;
         }
-        Join::Outside | Join::BySelf(_) | Join::Procs(_) => {}
+        Join::Outside | Join::BySelf { .. } => {}
     }
     loop {
         let (msg, fd) = match ch.recv_fd() {

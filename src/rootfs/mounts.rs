@@ -3,13 +3,14 @@
 //! cgroupfs laid out for the host's cgroup version, and nothing mounted over /proc's contents.
 
 use std::fs::Permissions;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{fstat, SFlag};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::statvfs as statfs;
 use oci_spec::runtime::{Mount, Spec};
 use pathrs::{Handle, InodeType, Root};
@@ -387,7 +388,8 @@ fn mount_cgroups(
                 .map(|c| c.pathname.clone());
             let src = Path::new("/sys/fs/cgroup")
                 .join(own_path.unwrap_or_default().trim_start_matches('/'));
-            bind_with(root, &src, rel, opts.bind_attrs())?;
+            let dest = || make_destination(root, rel, false).map(OwnedFd::from);
+            bind_with(&src, dest, opts.bind_attrs())?;
         }
         return Ok(());
     }
@@ -400,6 +402,9 @@ fn mount_cgroups(
         Some("mode=755"),
     )
     .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
+    // The hierarchies' directories are made straight in the fresh tmpfs: nothing of the
+    // rootfs is on the way, and no process of the container runs yet to race with.
+    let tmpfs = reopen(root, rel)?;
     // Each hierarchy once, where it is mounted first (the host's /sys/fs/cgroup): not its
     // later views, under this rootfs (a config that binds the host's /sys brings them along)
     // or anywhere else (another container's left in the host's mount namespace).
@@ -414,9 +419,27 @@ fn mount_cgroups(
             continue;
         };
         let sub = rel.join(name);
-        let dir = make_destination(root, &sub, false)?;
-        let dir_path = fd_path(dir.as_fd().as_raw_fd());
+        let in_tmpfs = || {
+            match mkdirat(
+                Some(tmpfs.as_fd().as_raw_fd()),
+                name,
+                Mode::from_bits_truncate(0o755),
+            ) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(RootfsError::sys("creating", &sub, e)),
+            }
+            let fd = openat(
+                Some(tmpfs.as_fd().as_raw_fd()),
+                name,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| RootfsError::sys("opening", &sub, e))?;
+            // SAFETY: openat returned a new fd that nothing else owns.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        };
         if ctx.new_cgroupns {
+            let dir = in_tmpfs()?;
             let data: Vec<String> = m
                 .super_options
                 .iter()
@@ -425,7 +448,7 @@ fn mount_cgroups(
                 .collect();
             mount(
                 Some("cgroup"),
-                &dir_path,
+                &fd_path(dir.as_raw_fd()),
                 Some("cgroup"),
                 flags | ro_flag(ro),
                 Some(data.join(",").as_str()),
@@ -446,7 +469,7 @@ fn mount_cgroups(
                 .map(|c| c.pathname.clone())
                 .unwrap_or_default();
             let src = m.mount_point.join(own_path.trim_start_matches('/'));
-            bind_with(root, &src, &sub, opts.bind_attrs())?;
+            bind_with(&src, in_tmpfs, opts.bind_attrs())?;
         }
     }
     Ok(())
@@ -460,26 +483,23 @@ fn ro_flag(ro: bool) -> MsFlags {
     }
 }
 
-/// Binds `src` at `rel` inside the rootfs with the per-mount attributes `attrs` (set on the new
-/// mount, reopened: the handle taken before mounting points below it).
+/// Binds `src` onto the directory `dest` opens, with the per-mount attributes `attrs` (set on
+/// the new mount, opened again: the fd taken before mounting points below it).
 fn bind_with(
-    root: &Root,
     src: &Path,
-    rel: &Path,
+    dest: impl Fn() -> Result<OwnedFd, RootfsError>,
     attrs: options::Attrs,
 ) -> Result<(), RootfsError> {
-    let dest = make_destination(root, rel, false)?;
     mount(
         Some(src),
-        &fd_path(dest.as_fd().as_raw_fd()),
+        &fd_path(dest()?.as_raw_fd()),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
     .map_err(|e| RootfsError::sys("bind-mounting", src, e))?;
     if !attrs.is_empty() {
-        let top = reopen(root, rel)?;
-        mount_setattr(top.as_fd().as_raw_fd(), false, attrs.set, attrs.clear)
+        mount_setattr(dest()?.as_raw_fd(), false, attrs.set, attrs.clear)
             .map_err(|e| RootfsError::sys("setting the mount flags of", src, e))?;
     }
     Ok(())

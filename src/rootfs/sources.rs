@@ -208,7 +208,7 @@ fn tree(source: &Path, whole_tree: bool, map: Option<&Mapping>) -> Result<OwnedF
 /// A user namespace with these mappings: a child made in it waits while hull writes its maps
 /// and opens the namespace, then goes.
 fn user_namespace(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<OwnedFd, String> {
-    let child = match syscall::clone_fork(libc::CLONE_NEWUSER as u64)
+    let child = match syscall::clone_fork(libc::CLONE_NEWUSER as u64, None)
         .map_err(|e| format!("making a user namespace: {e}"))?
     {
         None => {
