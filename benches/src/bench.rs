@@ -1,11 +1,10 @@
-//! The benchmarks of issue 7. Every loop interleaves the runtimes (hull, crun, runc, floor,
-//! hull, ...) so that drift on this noisy machine hits them all alike; a runtime that fails is
-//! dropped from that benchmark with its error recorded, and the others go on.
+//! The benchmarks: each runtime and the floor timed back to back as hyperfine times one
+//! command, or interleaved (`Order`); a runtime that fails is dropped from that benchmark with
+//! its error recorded, and the others go on.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -23,20 +22,16 @@ pub struct Ctx<'a> {
     pub floor: Floor,
 }
 
-/// How to start the floor program.
+/// How to run the floor (`unshare ... chroot ROOTFS /bin/true`).
 pub struct Floor {
-    pub exe: PathBuf,
     pub rootfs: PathBuf,
     /// stderr of the floor runs.
     pub log: File,
 }
 
 impl Floor {
-    fn run(&self, flags: libc::c_int) -> Result<Duration, String> {
-        let mut c = Command::new(&self.exe);
-        c.arg(crate::floor::ARG)
-            .arg(&self.rootfs)
-            .arg(flags.to_string());
+    fn run(&self, namespaces: &[String]) -> Result<Duration, String> {
+        let c = crate::floor::command(namespaces, &self.rootfs)?;
         let out = proc::run_timed(c, &self.log)?;
         if out.exit_code != 0 {
             return Err(format!("floor exited {}", out.exit_code));
@@ -91,12 +86,18 @@ impl Series {
 /// create + start + wait + delete of `/bin/true`, timed as a whole, per phase, and with the
 /// peak RSS of each runtime process (the container is not theirs to reap: we are the
 /// subreaper, so this is the runtime process alone).
-pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Result<Row, String> {
-    let flags = crate::floor::clone_flags(&crate::bundle::namespaces(bundle)?)?;
+pub fn lifecycle(
+    ctx: &Ctx,
+    bundle: &Path,
+    order: Order,
+    key: &'static str,
+    title: &str,
+) -> Result<Row, String> {
+    let ns = crate::bundle::namespaces(bundle)?;
     let mut series = Series::new();
     let mut phases: BTreeMap<String, [Vec<Duration>; 4]> = BTreeMap::new();
     let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    interleaved(ctx, &mut series, flags, |rt, keep| {
+    order.sample(ctx, &mut series, &ns, |rt, keep| {
         let r = one_lifecycle(rt, bundle).map(|(total, p, kb)| {
             if keep {
                 let ph = phases.entry(rt.name.to_string()).or_default();
@@ -127,39 +128,73 @@ pub fn lifecycle(ctx: &Ctx, bundle: &Path, key: &'static str, title: &str) -> Re
     Ok(row)
 }
 
-/// One unrecorded warm-up round (it fills the page cache for every binary and the rootfs), then
-/// `ctx.runs` rounds, each timing `sample(runtime, keep)` for every runtime still in the series
-/// after a `settle`, then the floor.
-fn interleaved(
-    ctx: &Ctx,
-    series: &mut Series,
-    floor_flags: libc::c_int,
-    mut sample: impl FnMut(&Runtime, bool) -> Result<Duration, String>,
-) -> Result<(), String> {
-    for i in 0..=ctx.runs {
-        proc::check_interrupted()?;
-        let keep = i > 0;
-        for rt in ctx.runtimes {
-            if !series.live(rt.name) {
-                continue;
-            }
-            settle();
-            series.record(rt.name, sample(rt, keep), keep);
-        }
-        if series.live("floor") {
-            series.record("floor", ctx.floor.run(floor_flags), keep);
-        }
-    }
-    Ok(())
+/// How the samples of a benchmark are taken. Neither pauses between samples: a user's
+/// containers start back to back, and a pause (this bench once slept 100 ms before each)
+/// makes every runtime that writes cgroup.procs wait for a fresh RCU grace period, which
+/// back-to-back runs share - it priced crun at 24 ms where hyperfine measures 9-11 ms.
+#[derive(Clone, Copy)]
+pub enum Order {
+    /// As `hyperfine -N --warmup 3` times one command: each runtime's runs in a row after
+    /// three unrecorded warm-ups, then the next runtime's, then the floor's.
+    BackToBack,
+    /// One unrecorded warm-up round, then rounds of hull, crun, runc, floor, hull, ...: drift
+    /// on this noisy machine hits them all alike.
+    Interleaved,
 }
 
-/// A pause before each timed sample so that every runtime starts from the same kernel state.
-/// A process write to a v1 cgroup.procs takes the cgroup threadgroup lock for writing, which
-/// waits for an RCU grace period (5-25 ms here) unless another writer held it within the last
-/// grace period or two: without the pause, a runtime that runs right after another one's
-/// cgroup write gets its own for free, and interleaving decides who pays.
-fn settle() {
-    std::thread::sleep(Duration::from_millis(100));
+impl Order {
+    pub fn label(self) -> &'static str {
+        match self {
+            Order::BackToBack => "back to back",
+            Order::Interleaved => "interleaved",
+        }
+    }
+
+    /// Takes `ctx.runs` recorded samples of `sample(runtime, keep)` for every runtime still in
+    /// the series, and of the floor.
+    fn sample(
+        self,
+        ctx: &Ctx,
+        series: &mut Series,
+        namespaces: &[String],
+        mut sample: impl FnMut(&Runtime, bool) -> Result<Duration, String>,
+    ) -> Result<(), String> {
+        let mut one = |name: &str, keep: bool, series: &mut Series| -> Result<(), String> {
+            proc::check_interrupted()?;
+            if !series.live(name) {
+                return Ok(());
+            }
+            let r = match ctx.runtimes.iter().find(|r| r.name == name) {
+                Some(rt) => sample(rt, keep),
+                None => ctx.floor.run(namespaces),
+            };
+            series.record(name, r, keep);
+            Ok(())
+        };
+        let names: Vec<&str> = ctx
+            .runtimes
+            .iter()
+            .map(|r| r.name)
+            .chain(["floor"])
+            .collect();
+        match self {
+            Order::BackToBack => {
+                for name in &names {
+                    for i in 0..3 + ctx.runs {
+                        one(name, i >= 3, series)?;
+                    }
+                }
+            }
+            Order::Interleaved => {
+                for i in 0..=ctx.runs {
+                    for name in &names {
+                        one(name, i > 0, series)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One container's life; returns the total, the four phase times and the largest ru_maxrss
@@ -182,11 +217,11 @@ fn one_lifecycle(rt: &Runtime, bundle: &Path) -> Result<(Duration, [Duration; 4]
 }
 
 /// Foreground `run` of `/bin/true` to completion, with the peak RSS of the runtime process.
-pub fn run(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
-    let flags = crate::floor::clone_flags(&crate::bundle::namespaces(bundle)?)?;
+pub fn run(ctx: &Ctx, bundle: &Path, order: Order) -> Result<Row, String> {
+    let ns = crate::bundle::namespaces(bundle)?;
     let mut series = Series::new();
     let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    interleaved(ctx, &mut series, flags, |rt, keep| {
+    order.sample(ctx, &mut series, &ns, |rt, keep| {
         run_once(rt, bundle).map(|(d, kb)| {
             if keep {
                 rss.entry(rt.name.to_string()).or_default().push(kb);
@@ -194,9 +229,13 @@ pub fn run(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
             d
         })
     })?;
+    let key = match order {
+        Order::BackToBack => "run",
+        Order::Interleaved => "run_interleaved",
+    };
     let mut row = series.into_row(Row::new(
-        "run",
-        "run /bin/true (all ns)".to_string(),
+        key,
+        format!("run /bin/true, {}", order.label()),
         "ms per container",
     ));
     for (name, v) in rss {
@@ -219,7 +258,7 @@ fn run_once(rt: &Runtime, bundle: &Path) -> Result<(Duration, u64), String> {
 
 /// `n` foreground runs in a row, timed as one batch; `rounds` interleaved rounds.
 pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row, String> {
-    let flags = crate::floor::clone_flags(&crate::bundle::namespaces(bundle)?)?;
+    let ns = crate::bundle::namespaces(bundle)?;
     let mut series = Series::new();
     for _ in 0..rounds {
         proc::check_interrupted()?;
@@ -235,9 +274,7 @@ pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row
             series.record(rt.name, r, true);
         }
         if series.live("floor") {
-            let r = (0..n).try_fold(Duration::ZERO, |sum, _| {
-                ctx.floor.run(flags).map(|d| sum + d)
-            });
+            let r = (0..n).try_fold(Duration::ZERO, |sum, _| ctx.floor.run(&ns).map(|d| sum + d));
             series.record("floor", r, true);
         }
     }
@@ -318,7 +355,6 @@ pub fn exec(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
             if !series.live(c.rt.name) {
                 continue;
             }
-            settle();
             let r = c.rt.timed(&["exec", &c.id, "/bin/true"]).map(|o| o.elapsed);
             series.record(c.rt.name, r, i > 0);
         }
@@ -364,7 +400,7 @@ pub fn resources(runtimes: &[Runtime], rows: &[Row]) -> Value {
 /// Debian ships runc and crun fully stripped, so this is the like-for-like figure.
 fn stripped_size(bin: &Path) -> Option<u64> {
     let tmp = std::env::temp_dir().join(unique("hull-bench-strip"));
-    let ok = Command::new("strip")
+    let ok = std::process::Command::new("strip")
         .arg("--strip-all")
         .arg("-o")
         .arg(&tmp)

@@ -1,6 +1,8 @@
 //! The busybox bundles every runtime runs: one rootfs made by bundle-fixtures/make-rootfs.sh,
-//! and one bundle directory per config, each written by `hull spec` (runc's default config)
-//! and pointed at that rootfs by absolute path so all runtimes read the very same files.
+//! and one bundle directory per config, each written by `runc spec` (hull's when runc is
+//! missing) and pointed at that rootfs by absolute path so all runtimes read the very same
+//! files. The seccomp rows take the profile docker 20.10 generated
+//! (bundle-fixtures/generated/docker.json), since runc's default config has none.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +36,7 @@ pub const DEFENCES: [(&str, bool, bool); 4] = [
 ];
 
 impl Bundles {
-    pub fn make(repo: &Path, hull: &Path) -> Result<Bundles, String> {
+    pub fn make(repo: &Path, spec_tool: &crate::runtime::Runtime) -> Result<Bundles, String> {
         let dir = TempDir::new("hull-bench-bundles");
         let rootfs = dir.path.join("rootfs");
         let script = repo.join("bundle-fixtures/make-rootfs.sh");
@@ -51,17 +53,24 @@ impl Bundles {
         }
         let template = dir.path.join("template");
         std::fs::create_dir_all(&template).map_err(|e| e.to_string())?;
-        let out = Command::new(hull)
+        let tool = spec_tool.name;
+        let out = Command::new(&spec_tool.bin)
             .args(["spec", "--bundle"])
             .arg(&template)
             .output()
-            .map_err(|e| format!("hull spec: {e}"))?;
+            .map_err(|e| format!("{tool} spec: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "hull spec failed: {}",
+                "{tool} spec failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+        let docker = repo.join("bundle-fixtures/generated/docker.json");
+        let docker: Value = std::fs::read_to_string(&docker)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| format!("{}: {e}", docker.display()))?;
+        let profile = &docker["linux"]["seccomp"];
         let text = std::fs::read_to_string(template.join("config.json"))
             .map_err(|e| format!("template config: {e}"))?;
         let base: Value = serde_json::from_str(&text).map_err(|e| format!("template: {e}"))?;
@@ -83,7 +92,7 @@ impl Bundles {
             let text = std::fs::read_to_string(&cfg_path).map_err(|e| e.to_string())?;
             let cfg = keep_defences(
                 serde_json::from_str(&text).map_err(|e| e.to_string())?,
-                seccomp,
+                seccomp.then_some(profile),
                 paths,
             );
             let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
@@ -119,19 +128,21 @@ fn customise(base: &Value, rootfs: &Path, args: &[&str], net: bool) -> Result<Va
     cfg["root"]["path"] = json!(rootfs);
     let ns = cfg["linux"]["namespaces"]
         .as_array_mut()
-        .ok_or("hull spec wrote no linux.namespaces")?;
+        .ok_or("the spec has no linux.namespaces")?;
     if !net {
         ns.retain(|n| n["type"] != "network");
     }
     Ok(cfg)
 }
 
-/// Drops the seccomp profile and/or the masked and read-only paths from a config.
-fn keep_defences(mut cfg: Value, seccomp: bool, paths: bool) -> Value {
+/// Gives a config the seccomp profile or none, and keeps or drops its masked and read-only
+/// paths.
+fn keep_defences(mut cfg: Value, seccomp: Option<&Value>, paths: bool) -> Value {
     if let Some(linux) = cfg["linux"].as_object_mut() {
-        if !seccomp {
-            linux.remove("seccomp");
-        }
+        match seccomp {
+            Some(profile) => linux.insert("seccomp".into(), profile.clone()),
+            None => linux.remove("seccomp"),
+        };
         if !paths {
             linux.remove("maskedPaths");
             linux.remove("readonlyPaths");
@@ -173,12 +184,18 @@ mod tests {
     }
 
     #[test]
-    fn keep_defences_removes_only_what_is_off() {
-        let cfg = json!({"linux": {"seccomp": {}, "maskedPaths": [], "readonlyPaths": [], "namespaces": []}});
-        let none = keep_defences(cfg.clone(), false, false);
+    fn keep_defences_sets_the_profile_and_drops_what_is_off() {
+        let cfg = json!({"linux": {"seccomp": {"old": 1}, "maskedPaths": [], "readonlyPaths": [], "namespaces": []}});
+        let none = keep_defences(cfg.clone(), None, false);
         assert_eq!(none["linux"], json!({"namespaces": []}));
-        let seccomp = keep_defences(cfg.clone(), true, false);
-        assert_eq!(seccomp["linux"], json!({"seccomp": {}, "namespaces": []}));
-        assert_eq!(keep_defences(cfg.clone(), true, true), cfg);
+        let profile = json!({"defaultAction": "SCMP_ACT_ERRNO"});
+        let seccomp = keep_defences(cfg.clone(), Some(&profile), false);
+        assert_eq!(
+            seccomp["linux"],
+            json!({"seccomp": profile, "namespaces": []})
+        );
+        let all = keep_defences(cfg.clone(), Some(&profile), true);
+        assert_eq!(all["linux"]["maskedPaths"], json!([]));
+        assert_eq!(all["linux"]["seccomp"], profile);
     }
 }

@@ -1,9 +1,10 @@
 //! hull vs crun vs runc, side by side in one run (issue 7).
 //!
 //! `cargo run --release --manifest-path benches/Cargo.toml -- [--runs N] [--json PATH]
-//! [--hull PATH]` builds hull as shipped (`DIST_BUILD`, unless `--hull` names a binary), finds crun and runc on
-//! PATH, makes busybox bundles in a temp dir, runs every benchmark with the runtimes
-//! interleaved, prints a table and writes a JSON summary. Needs root. Everything it makes
+//! [--hull PATH]` builds hull as shipped (`RELEASE_BUILD`, unless `--hull` names a binary),
+//! finds crun and runc on PATH, makes busybox bundles from `runc spec` in a temp dir, times
+//! every benchmark back to back (as hyperfine does) and interleaved, prints a table and writes
+//! a JSON summary. Needs root. Everything it makes
 //! (containers, state roots, bundles, the hugetlb mount crun needs) is undone on exit.
 
 mod bench;
@@ -20,7 +21,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::bench::{Ctx, Floor};
+use crate::bench::{Ctx, Floor, Order};
 use crate::runtime::Runtime;
 
 /// Command-line options.
@@ -31,7 +32,7 @@ struct Opts {
 }
 
 const USAGE: &str = "usage: hull-benches [--runs N (default 30)] [--json PATH (default \
-benches/target/bench-summary.json)] [--hull PATH (default: the dist build of hull)]";
+benches/target/bench-summary.json)] [--hull PATH (default: the release build of hull)]";
 
 fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
@@ -66,9 +67,6 @@ fn repo() -> PathBuf {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(floor::ARG) {
-        floor::run(&args[1..]);
-    }
     let code = match parse_args(&args).and_then(|o| bench_all(&o)) {
         Ok(()) => 0,
         Err(e) => {
@@ -80,9 +78,8 @@ fn main() {
     std::process::exit(code)
 }
 
-/// How hull is built for shipping (README): the `dist` profile, linked statically.
-const DIST_BUILD: &str =
-    "cargo rustc --profile dist -p hull --bin hull -- -C target-feature=+crt-static";
+/// How hull is built for shipping (README).
+const RELEASE_BUILD: &str = "cargo build --release -p hull";
 
 /// Builds the shipped hull, or takes the one given.
 fn locate_hull(given: &Option<PathBuf>) -> Result<PathBuf, String> {
@@ -90,30 +87,20 @@ fn locate_hull(given: &Option<PathBuf>) -> Result<PathBuf, String> {
         return std::fs::canonicalize(p).map_err(|e| format!("--hull {}: {e}", p.display()));
     }
     let repo = repo();
-    println!("building the shipped hull ({DIST_BUILD})...");
+    println!("building the shipped hull ({RELEASE_BUILD})...");
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "rustc",
-            "--profile",
-            "dist",
-            "--quiet",
-            "-p",
-            "hull",
-            "--bin",
-            "hull",
-        ])
+        .args(["build", "--release", "--quiet", "-p", "hull"])
         .arg("--manifest-path")
         .arg(repo.join("Cargo.toml"))
-        .args(["--", "-C", "target-feature=+crt-static"])
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !st.success() {
-        return Err(format!("{DIST_BUILD} failed (or pass --hull PATH)"));
+        return Err(format!("{RELEASE_BUILD} failed (or pass --hull PATH)"));
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join("target"));
-    Ok(target.join("dist/hull"))
+    Ok(target.join("release/hull"))
 }
 
 /// An executable named `name` on PATH.
@@ -207,7 +194,11 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         "cgroup layout left as found"
     };
 
-    let bundles = bundle::Bundles::make(&repo(), &hull_bin)?;
+    let spec_tool = runtimes
+        .iter()
+        .find(|r| r.name == "runc")
+        .unwrap_or(&runtimes[0]);
+    let bundles = bundle::Bundles::make(&repo(), spec_tool)?;
     let floor_log = std::fs::File::options()
         .append(true)
         .create(true)
@@ -217,7 +208,6 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         runtimes: &runtimes,
         runs: o.runs,
         floor: Floor {
-            exe: std::env::current_exe().map_err(|e| e.to_string())?,
             rootfs: bundles.rootfs.clone(),
             log: floor_log,
         },
@@ -241,32 +231,55 @@ fn bench_all(o: &Opts) -> Result<(), String> {
     println!("hull source: {hull_rev}");
     println!("cgroups: {cgroup_note}");
     println!(
-        "runs per benchmark: {} (+1 warm-up), runtimes interleaved",
+        "bundles: `{} spec`, args /bin/true, no terminal",
+        spec_tool.name
+    );
+    println!(
+        "runs per benchmark: {} (back to back after 3 warm-ups, or interleaved after 1 \
+         warm-up round)",
         o.runs
     );
 
     let mut rows = Vec::new();
-    println!("lifecycle, all namespaces...");
+    println!("run, back to back...");
+    rows.push(bench::run(&ctx, &bundles.true_all, Order::BackToBack)?);
+    println!("run, interleaved...");
+    rows.push(bench::run(&ctx, &bundles.true_all, Order::Interleaved)?);
+    println!("lifecycle, back to back...");
     rows.push(bench::lifecycle(
         &ctx,
         &bundles.true_all,
+        Order::BackToBack,
         "lifecycle_all_ns",
-        "create+start+wait+delete, all ns",
+        "create+start+wait+delete, back to back",
+    )?);
+    println!("lifecycle, interleaved...");
+    rows.push(bench::lifecycle(
+        &ctx,
+        &bundles.true_all,
+        Order::Interleaved,
+        "lifecycle_interleaved",
+        "create+start+wait+delete, interleaved",
     )?);
     println!("lifecycle, no network namespace...");
     rows.push(bench::lifecycle(
         &ctx,
         &bundles.true_no_net,
+        Order::BackToBack,
         "lifecycle_no_net",
         "create+start+wait+delete, no netns",
     )?);
     let mut defence_rows = Vec::new();
     for (key, title, bundle) in &bundles.defences {
         println!("lifecycle, {title}...");
-        defence_rows.push(bench::lifecycle(&ctx, bundle, key, title)?);
+        defence_rows.push(bench::lifecycle(
+            &ctx,
+            bundle,
+            Order::BackToBack,
+            key,
+            title,
+        )?);
     }
-    println!("run...");
-    rows.push(bench::run(&ctx, &bundles.true_all)?);
     println!("100 runs in a row...");
     rows.push(bench::run_many(&ctx, &bundles.true_all, 100, 3)?);
     println!("20 concurrent creates...");

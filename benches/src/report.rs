@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::stats::Summary;
 
-/// Columns of the table, in order; "floor" is the namespace+pivot_root+exec program.
+/// Columns of the table, in order; "floor" is `unshare ... chroot ROOTFS /bin/true`.
 pub const COLUMNS: [&str; 4] = ["hull", "crun", "runc", "floor"];
 
 /// One benchmark's results.
@@ -58,14 +58,18 @@ impl Row {
             "title": self.title,
             "unit": self.unit,
             "results": results,
-            "ratios": {"hull/crun": self.ratio("crun"), "hull/runc": self.ratio("runc")},
+            "ratios": {
+                "hull/crun": self.ratio("crun"),
+                "hull/runc": self.ratio("runc"),
+                "hull/floor": self.ratio("floor"),
+            },
             "skipped": skipped,
             "extra": self.extra,
         })
     }
 }
 
-/// Prints the timing table: "median / p95" per column, then the two ratios.
+/// Prints the timing table: "median / p95" per column, then hull's ratios to the others.
 pub fn print_table(rows: &[Row]) {
     let w = rows
         .iter()
@@ -77,7 +81,10 @@ pub fn print_table(rows: &[Row]) {
     for c in COLUMNS {
         print!("  {c:>17}");
     }
-    println!("  {:>9}  {:>9}", "hull/crun", "hull/runc");
+    println!(
+        "  {:>9}  {:>9}  {:>10}",
+        "hull/crun", "hull/runc", "hull/floor"
+    );
     for r in rows {
         print!("{:<w$}", r.title);
         for c in COLUMNS {
@@ -89,7 +96,12 @@ pub fn print_table(rows: &[Row]) {
             print!("  {cell:>17}");
         }
         let ratio = |o| r.ratio(o).map_or("-".to_string(), |x| format!("{x:.2}"));
-        println!("  {:>9}  {:>9}", ratio("crun"), ratio("runc"));
+        println!(
+            "  {:>9}  {:>9}  {:>10}",
+            ratio("crun"),
+            ratio("runc"),
+            ratio("floor")
+        );
     }
     for r in rows {
         for (n, why) in &r.skipped {
