@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknodat, umask, Mode, SFlag};
-use nix::unistd::{fchownat, Gid, Uid};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 use pathrs::{InodeType, Root};
 
@@ -107,9 +107,13 @@ fn create_device(root: &Root, d: &Device, in_userns: bool) -> Result<(), RootfsE
             d.path
         )));
     };
-    let dir = root
-        .mkdir_all(parent, &Permissions::from_mode(0o755))
-        .map_err(|e| RootfsError::resolve(parent, e))?;
+    // Checked creation (forty system calls in pathrs) only when the directory is missing.
+    let dir = match root.resolve(parent) {
+        Ok(dir) => dir,
+        Err(_) => root
+            .mkdir_all(parent, &Permissions::from_mode(0o755))
+            .map_err(|e| RootfsError::resolve(parent, e))?,
+    };
     if in_userns {
         let _ = root.create(rel, &InodeType::File(Permissions::from_mode(0o644)));
         let node = root
@@ -147,24 +151,34 @@ fn create_device(root: &Root, d: &Device, in_userns: bool) -> Result<(), RootfsE
     .map_err(|e| RootfsError::sys("setting the owner of", &d.path, e))
 }
 
+/// The links of /dev, made in /dev as resolved inside the rootfs; an existing entry is kept,
+/// except /dev/ptmx, which must be the devpts instance's own, not a host node.
 fn create_links(root: &Root) -> Result<(), RootfsError> {
     let mut links = vec![
-        ("dev/fd", "/proc/self/fd"),
-        ("dev/stdin", "/proc/self/fd/0"),
-        ("dev/stdout", "/proc/self/fd/1"),
-        ("dev/stderr", "/proc/self/fd/2"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
     ];
     if Path::new("/proc/kcore").exists() {
-        links.push(("dev/core", "/proc/kcore"));
+        links.push(("core", "/proc/kcore"));
     }
-    // /dev/ptmx must be the devpts instance's own, not a host node.
-    let _ = root.remove_file("dev/ptmx");
-    links.push(("dev/ptmx", "pts/ptmx"));
-    for (link, target) in links {
-        match root.create(link, &InodeType::Symlink(target.into())) {
-            Ok(()) => {}
-            Err(_) if root.resolve_nofollow(link).is_ok() => {}
-            Err(e) => return Err(RootfsError::resolve(link, e)),
+    links.push(("ptmx", "pts/ptmx"));
+    let dev = root
+        .resolve("dev")
+        .map_err(|e| RootfsError::resolve("dev", e))?;
+    let dev = dev.as_fd().as_raw_fd();
+    let _ = unlinkat(Some(dev), "ptmx", UnlinkatFlags::NoRemoveDir);
+    for (name, target) in links {
+        match symlinkat(target, Some(dev), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => {
+                return Err(RootfsError::sys(
+                    "creating the link",
+                    Path::new("/dev").join(name),
+                    e,
+                ))
+            }
         }
     }
     Ok(())
