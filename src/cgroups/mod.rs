@@ -64,7 +64,11 @@ pub struct Cgroup {
     systemd: bool,
     /// Relative to each hierarchy's root.
     dir: PathBuf,
-    manager: AnyCgroupManager,
+    id: String,
+    /// Made on first use: libcgroups' v1 manager reads mountinfo once per controller, a third
+    /// of a `run`'s system calls, and a container's creation builds it in the parent while
+    /// init sets up its root (see `Join::BySelf`).
+    manager: std::cell::OnceCell<AnyCgroupManager>,
 }
 
 /// `linux.cgroupsPath`, or the default: `/hull/<id>` for cgroupfs, `:hull:<id>` for systemd.
@@ -107,10 +111,6 @@ pub fn fs_dir(path: &Path, systemd: bool) -> Result<PathBuf, CgroupError> {
 
 impl Cgroup {
     pub fn open(path: &Path, systemd: bool, id: &str) -> Result<Cgroup, CgroupError> {
-        let err = |message: String| CgroupError::Manager {
-            path: path.to_path_buf(),
-            message,
-        };
         if systemd && !Path::new("/run/systemd/system").exists() {
             return Err(CgroupError::NoSystemd);
         }
@@ -119,18 +119,35 @@ impl Cgroup {
             return Err(CgroupError::SystemdOnV1);
         }
         let dir = fs_dir(path, systemd)?;
-        let manager = create_cgroup_manager(CgroupConfig {
-            cgroup_path: path.to_path_buf(),
-            systemd_cgroup: systemd,
-            container_name: id.to_string(),
-        })
-        .map_err(|e| err(e.to_string()))?;
-        Ok(Cgroup {
+        let cgroup = Cgroup {
             path: path.to_path_buf(),
             systemd,
             dir,
-            manager,
+            id: id.to_string(),
+            manager: std::cell::OnceCell::new(),
+        };
+        // systemd's manager checks the unit's path and reaches D-Bus: errors there belong to
+        // open, as they did when every manager was made here.
+        if systemd {
+            cgroup.manager()?;
+        }
+        Ok(cgroup)
+    }
+
+    fn manager(&self) -> Result<&AnyCgroupManager, CgroupError> {
+        if let Some(m) = self.manager.get() {
+            return Ok(m);
+        }
+        let m = create_cgroup_manager(CgroupConfig {
+            cgroup_path: self.path.clone(),
+            systemd_cgroup: self.systemd,
+            container_name: self.id.clone(),
         })
+        .map_err(|e| CgroupError::Manager {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(self.manager.get_or_init(|| m))
     }
 
     fn op<T, E: std::fmt::Display>(
@@ -145,8 +162,9 @@ impl Cgroup {
         })
     }
 
-    /// Creates the cgroup and applies `linux.resources` before the container's init exists, and
-    /// says how init joins it: by itself on cgroup v1 (see `Join`), else by the parent.
+    /// Creates the cgroup before the container's init exists, and says how init joins it: by
+    /// itself on cgroup v1 (see `Join`), else by the parent. The parent applies
+    /// `linux.resources` once init exists (`process::parent`).
     ///
     /// `rootless`: a cgroup the caller may not create is not an error unless the spec asks
     /// for limits, which could then not be kept (runc's rule); the container runs outside.
@@ -195,7 +213,6 @@ impl Cgroup {
         if !by_self {
             return Ok(Join::ByParent);
         }
-        self.apply_spec(spec)?;
         Ok(Join::BySelf { tasks, into })
     }
 
@@ -242,7 +259,10 @@ impl Cgroup {
     /// Moves `pid` into the cgroup, creating it, in the hierarchies libcgroups manages and in
     /// the others that `prepare` made it in.
     pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
-        self.op("adding the container's process", self.manager.add_task(pid))?;
+        self.op(
+            "adding the container's process",
+            self.manager()?.add_task(pid),
+        )?;
         let procs: Vec<PathBuf> = unmanaged_hierarchies()
             .iter()
             .map(|h| h.mount.join(self.rel()))
@@ -287,7 +307,7 @@ impl Cgroup {
             oom_score_adj: None,
             freezer_state: None,
         };
-        self.op("applying linux.resources", self.manager.apply(&opt))
+        self.op("applying linux.resources", self.manager()?.apply(&opt))
     }
 
     /// On v1, CFS period and quota, and RT period and runtime, depend on each other (and on the
@@ -355,7 +375,7 @@ impl Cgroup {
 
     /// Statistics in runc's `events` shape (types.Stats).
     pub fn stats(&self) -> Result<Value, CgroupError> {
-        let s = self.op("reading statistics", self.manager.stats())?;
+        let s = self.op("reading statistics", self.manager()?.stats())?;
         let mem = |m: &libcgroups::stats::MemoryData| json!({"usage": m.usage, "max": m.max_usage, "failcnt": m.fail_count, "limit": m.limit});
         let mut blkio = serde_json::Map::new();
         for (key, v) in [
@@ -429,7 +449,7 @@ impl Cgroup {
     }
 
     pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
-        self.op("listing processes", self.manager.get_all_pids())
+        self.op("listing processes", self.manager()?.get_all_pids())
     }
 
     pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
@@ -438,7 +458,7 @@ impl Cgroup {
         } else {
             FreezerState::Thawed
         };
-        self.op("changing the freezer state", self.manager.freeze(state))
+        self.op("changing the freezer state", self.manager()?.freeze(state))
     }
 
     /// Relative to each hierarchy's root.
@@ -450,7 +470,7 @@ impl Cgroup {
     /// `/docker` does: making and removing it in every hierarchy for each container was a
     /// tenth of a `run`.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        self.op("removing", self.manager.remove())?;
+        self.op("removing", self.manager()?.remove())?;
         for h in unmanaged_hierarchies() {
             match std::fs::remove_dir(h.mount.join(self.rel())) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -84,14 +84,17 @@ fn drive(
     hook_state: &impl Fn(i32) -> Vec<u8>,
 ) -> Result<(), SpawnError> {
     let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
-    // A child that joins its cgroup by itself does not wait for this.
     match c.cgroup_join {
         Join::ByParent => {
             cgroup.add(child)?;
             cgroup.apply_spec(c.spec())?;
             proceed(ch)?;
         }
-        Join::Outside | Join::BySelf { .. } => {}
+        // The limits are applied while init mounts its root, on the other core, and before
+        // anything that could see them: the hooks, Ready, the container's process. runc sets
+        // them at the same point of init's setup (its procHooks).
+        Join::BySelf { .. } => cgroup.apply_spec(c.spec())?,
+        Join::Outside => {}
     }
     loop {
         let (msg, fd) = match ch.recv_fd() {
