@@ -65,9 +65,9 @@ pub struct Cgroup {
     /// Relative to each hierarchy's root.
     dir: PathBuf,
     id: String,
-    /// Made on first use: libcgroups' v1 manager reads mountinfo once per controller, a third
-    /// of a `run`'s system calls, and a container's creation builds it in the parent while
-    /// init sets up its root (see `Join::BySelf`).
+    /// Made on first use (limits, stats, pids, freezing, removal): libcgroups' v1 manager reads
+    /// mountinfo once per controller, a third of a `run`'s system calls, and commands that only
+    /// look at a container's state need none of it.
     manager: std::cell::OnceCell<AnyCgroupManager>,
 }
 
@@ -162,9 +162,10 @@ impl Cgroup {
         })
     }
 
-    /// Creates the cgroup before the container's init exists, and says how init joins it: by
-    /// itself on cgroup v1 (see `Join`), else by the parent. The parent applies
-    /// `linux.resources` once init exists (`process::parent`).
+    /// Creates the cgroup and applies `linux.resources` before the container's init exists, and
+    /// says how init joins it: by itself on cgroup v1 (see `Join`), else by the parent. Not
+    /// later: the device rules are written as "deny all", then each allow, and an init making
+    /// its /dev nodes meanwhile gets EPERM.
     ///
     /// `rootless`: a cgroup the caller may not create is not an error unless the spec asks
     /// for limits, which could then not be kept (runc's rule); the container runs outside.
@@ -213,6 +214,7 @@ impl Cgroup {
         if !by_self {
             return Ok(Join::ByParent);
         }
+        self.apply_spec(spec)?;
         Ok(Join::BySelf { tasks, into })
     }
 

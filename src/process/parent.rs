@@ -90,11 +90,8 @@ fn drive(
             cgroup.apply_spec(c.spec())?;
             proceed(ch)?;
         }
-        // The limits are applied while init mounts its root, on the other core, and before
-        // anything that could see them: the hooks, Ready, the container's process. runc sets
-        // them at the same point of init's setup (its procHooks).
-        Join::BySelf { .. } => cgroup.apply_spec(c.spec())?,
-        Join::Outside => {}
+        // A child that joins its cgroup by itself does not wait for this.
+        Join::Outside | Join::BySelf { .. } => {}
     }
     loop {
         let (msg, fd) = match ch.recv_fd() {
