@@ -376,3 +376,46 @@ fn sigterm_ends_a_created_container() {
     unsafe { libc::kill(init, libc::SIGTERM) };
     assert_eq!(rt.wait_status(&c.id, "stopped")["status"], "stopped");
 }
+
+/// A container that joins a namespace by path gets its pid namespace through an intermediate
+/// process, which reports init's pid and exits. However late that report comes (hull's debug
+/// build holds it back for HULL_TEST_SLOW_INTERMEDIATE_MS; other runtimes ignore the
+/// variable), the state names init - pid 1 of its namespace - and start runs it. hull once
+/// recorded the intermediate when init's Ready overtook the report.
+#[test]
+fn a_late_intermediate_still_leaves_the_real_init_in_the_state() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    let namespaces = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|n| n["type"] != "network");
+    namespaces.push(serde_json::json!({"type": "network", "path": "/proc/self/ns/net"}));
+    b.save();
+    let c = Container::new(&rt);
+    // stderr through a file: the created container keeps the runtime's stdio open.
+    let dir = integration::TempDir::new("late-intermediate");
+    let err = dir.path.join("stderr");
+    let status = rt
+        .cmd()
+        .env("HULL_TEST_SLOW_INTERMEDIATE_MS", "300")
+        .args(["create", "--bundle", b.path_str(), &c.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    let pid = rt.state(&c.id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(
+        nspid.split_whitespace().skip(1).collect::<Vec<_>>().len(),
+        2,
+        "the state's pid is not init (pid 1 of its own namespace): {status}"
+    );
+    rt.ok(&["start", &c.id]);
+    rt.wait_status(&c.id, "stopped");
+}

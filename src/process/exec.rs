@@ -7,7 +7,6 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
-use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::{Linux, Process};
 
 use super::channel::{Channel, InitFailure, Message, Step};
@@ -72,15 +71,7 @@ fn setup(e: &ExecProcess, ch: &Channel, born_in: bool) -> Result<Infallible, Ini
         Join::ByParent => ch.wait_proceed().step("waiting for the cgroup")?,
     }
     setns(e.init.as_fd(), e.namespaces).step("joining the container's namespaces")?;
-    // SAFETY: single-threaded; the intermediate only reports its child and exits.
-    match unsafe { fork() }.step("forking into the pid namespace")? {
-        ForkResult::Child => {}
-        ForkResult::Parent { child } => {
-            let code = ch.send(&Message::InitPid(child.as_raw())).is_err() as i32;
-            // SAFETY: as in run.
-            unsafe { libc::_exit(code) }
-        }
-    }
+    super::fork_reporting_pid(ch).step("forking into the pid namespace")?;
     rlimits::apply(e.process).step("process limits")?;
     if e.process.terminal() == Some(true) {
         let size = e

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
-use nix::unistd::{fork, setresgid, setresuid, ForkResult, Gid, Uid};
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, InitFailure, Message, Step};
@@ -245,15 +245,7 @@ fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
         || plan.joins(LinuxNamespaceType::Pid)
         || plan.joins(LinuxNamespaceType::Time);
     if must_fork {
-        // SAFETY: single-threaded; the intermediate only sends one message and exits.
-        match unsafe { fork() }.step("forking into the pid namespace")? {
-            ForkResult::Child => {}
-            ForkResult::Parent { child } => {
-                let code = ch.send(&Message::InitPid(child.as_raw())).is_err() as i32;
-                // SAFETY: as in run.
-                unsafe { libc::_exit(code) }
-            }
-        }
+        super::fork_reporting_pid(ch).step("forking into the pid namespace")?;
     }
     Ok(())
 }
