@@ -451,7 +451,9 @@ fn run_once(
         }
     };
     // A leftover from a killed monitor would make create fail with "already exists".
-    let _ = rt.delete_force(&c.id);
+    if rt.has_state(&c.id) {
+        let _ = rt.delete_force(&c.id);
+    }
     let tty = c.spec.config.tty;
     let console = if tty {
         Some(ConsoleSocket::bind(cdir, "console.sock")?)

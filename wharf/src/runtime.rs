@@ -113,6 +113,12 @@ impl Runtime {
         self.run(&["delete", "--force", id]).map(drop)
     }
 
+    /// Whether the runtime keeps state for `id`: runc, crun, youki and hull keep a container's
+    /// in `<root>/<id>`. Cheaper than asking the runtime, one process per question.
+    pub fn has_state(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+
     pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
         self.run(&["pause", id]).map(drop)
     }
