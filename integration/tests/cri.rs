@@ -224,8 +224,10 @@ state = "{d}/state"
             .unwrap();
         let socket = dir.path.join("sock");
         let channel = tokio.block_on(async {
+            // The socket exists between containerd's bind and its listen, when a connection is
+            // refused: wait for one that is taken.
             let deadline = Instant::now() + Duration::from_secs(20);
-            while !socket.exists() {
+            while std::os::unix::net::UnixStream::connect(&socket).is_err() {
                 assert!(Instant::now() < deadline, "containerd did not listen");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
