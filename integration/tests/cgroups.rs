@@ -642,8 +642,8 @@ fn unified_v2_resources_reach_their_files() {
     assert_eq!(f("pids.max"), "50");
 }
 
-/// Containers created and deleted side by side under the default cgroup parent: one's delete
-/// must never make a concurrent create fail.
+/// Containers created and deleted side by side under the default cgroup parent: a delete
+/// removes that parent once empty, which must never make a concurrent create fail.
 #[test]
 fn parallel_creates_and_deletes_share_the_default_parent() {
     let rt = Runtime::new();

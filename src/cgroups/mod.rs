@@ -18,7 +18,7 @@ mod systemd;
 pub use exec::ExecCgroups;
 use systemd::SystemdPath;
 
-/// The parent directory of the default cgroup paths (`/hull/<id>`); it stays once made.
+/// The parent directory of the default cgroup paths (`/hull/<id>`), removed when it empties.
 pub const DEFAULT_PARENT: &str = "hull";
 
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +193,7 @@ impl Cgroup {
                     message: e.to_string(),
                 }
             };
-            if let Err(e) = std::fs::create_dir_all(&dir) {
+            if let Err(e) = create_dirs(&dir) {
                 if forgiven(spec, rootless) && denied(&e) {
                     return self.outside(spec, &dir, e);
                 }
@@ -468,9 +468,8 @@ impl Cgroup {
         &self.dir
     }
 
-    /// Removes the cgroup, killing what is left in it. The default parent stays, as docker's
-    /// `/docker` does: making and removing it in every hierarchy for each container was a
-    /// tenth of a `run`.
+    /// Removes the cgroup, killing what is left in it, then the default parent if now empty:
+    /// a `delete` of the last container leaves nothing of hull's on the host.
     ///
     /// On cgroupfs hull removes the directories itself, in every hierarchy from one read of
     /// mountinfo: libcgroups' v1 manager would first read mountinfo once per controller, a
@@ -479,6 +478,7 @@ impl Cgroup {
         if self.systemd {
             return self.op("removing", self.manager()?.remove());
         }
+        let default_parent = self.dir.parent() == Some(&Path::new("/").join(DEFAULT_PARENT));
         for h in hierarchies()? {
             let dir = h.mount.join(self.rel());
             remove_killing(&dir).map_err(|e| CgroupError::Op {
@@ -486,6 +486,10 @@ impl Cgroup {
                 what: "removing",
                 message: e.to_string(),
             })?;
+            if default_parent {
+                // Another container may still use it: then rmdir fails and that is fine.
+                let _ = std::fs::remove_dir(h.mount.join(DEFAULT_PARENT));
+            }
         }
         Ok(())
     }
@@ -798,6 +802,19 @@ pub fn fork(flags: u64, join: &Join) -> Result<Forked, CgroupError> {
             what: "starting the process in it",
             message: crate::syscall::errno_text(e),
         }),
+    }
+}
+
+/// `create_dir_all` that survives another container's `remove` taking the shared default
+/// parent away between our mkdirs: once our own directory exists the parent is not empty, so
+/// a few tries always win.
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::create_dir_all(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 8 => tries += 1,
+            done => return done,
+        }
     }
 }
 
