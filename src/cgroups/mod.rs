@@ -763,45 +763,35 @@ pub enum Forked {
 /// names one (see `Join::BySelf`). Kernels before 5.7 refuse the flag (EINVAL, E2BIG): the
 /// child then joins by a write of its own.
 pub fn fork(flags: u64, join: &Join) -> Result<Forked, CgroupError> {
-    let into = match join {
-        Join::BySelf {
-            into: Some(dir), ..
-        } => Some(dir),
-        _ => None,
+    let forked = |pid: Option<Pid>, born_in| pid.map_or(Forked::Child { born_in }, Forked::Parent);
+    let plain = || {
+        crate::syscall::clone_fork(flags, None)
+            .map(|pid| forked(pid, false))
+            .map_err(|e| CgroupError::Clone(e.desc()))
     };
-    let clone_err = |e: nix::Error| CgroupError::Clone(e.desc());
-    let Some(dir) = into else {
-        return match crate::syscall::clone_fork(flags, None).map_err(clone_err)? {
-            Some(pid) => Ok(Forked::Parent(pid)),
-            None => Ok(Forked::Child { born_in: false }),
-        };
+    let Join::BySelf {
+        into: Some(dir), ..
+    } = join
+    else {
+        return plain();
+    };
+    let op = |what, e| CgroupError::Op {
+        path: dir.clone(),
+        what,
+        message: crate::syscall::errno_text(e),
     };
     let fd = nix::fcntl::open(
         dir.as_path(),
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|e| CgroupError::Op {
-        path: dir.clone(),
-        what: "opening the cgroup",
-        message: crate::syscall::errno_text(e),
-    })?;
+    .map_err(|e| op("opening the cgroup", e))?;
     // SAFETY: open returned a new fd that nothing else owns.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     match crate::syscall::clone_fork(flags, Some(std::os::fd::AsFd::as_fd(&fd))) {
-        Ok(Some(pid)) => Ok(Forked::Parent(pid)),
-        Ok(None) => Ok(Forked::Child { born_in: true }),
-        Err(nix::Error::EINVAL | nix::Error::E2BIG) => {
-            match crate::syscall::clone_fork(flags, None).map_err(clone_err)? {
-                Some(pid) => Ok(Forked::Parent(pid)),
-                None => Ok(Forked::Child { born_in: false }),
-            }
-        }
-        Err(e) => Err(CgroupError::Op {
-            path: dir.clone(),
-            what: "starting the process in it",
-            message: crate::syscall::errno_text(e),
-        }),
+        Ok(pid) => Ok(forked(pid, true)),
+        Err(nix::Error::EINVAL | nix::Error::E2BIG) => plain(),
+        Err(e) => Err(op("starting the process in it", e)),
     }
 }
 

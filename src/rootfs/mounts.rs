@@ -252,18 +252,22 @@ pub fn make_destination(root: &Root, rel: &Path, is_file: bool) -> Result<Handle
 /// forty. Anything else (a dangling symlink, a deeper missing path) is left to `mkdir_all`.
 fn make_last_dir(root: &Root, rel: &Path) -> Option<Handle> {
     let (parent, name) = (rel.parent()?, rel.file_name()?);
-    let dir = root.resolve(parent).ok()?;
-    let dir = Some(dir.as_fd().as_raw_fd());
-    mkdirat(dir, name, Mode::from_bits_truncate(0o755)).ok()?;
+    let parent = root.resolve(parent).ok()?;
+    let parent = parent.as_fd().as_raw_fd();
+    mkdirat(Some(parent), name, Mode::from_bits_truncate(0o755)).ok()?;
+    open_dir_at(parent, Path::new(name)).ok().map(Handle::from)
+}
+
+/// Opens the directory `name` of `dir` as an O_PATH handle, never through a link.
+fn open_dir_at(dir: std::os::fd::RawFd, name: &Path) -> nix::Result<OwnedFd> {
     let fd = openat(
-        dir,
+        Some(dir),
         name,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
-    .ok()?;
+    )?;
     // SAFETY: openat returned a new fd that nothing else owns.
-    Some(Handle::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Opens the mount now on top of `rel` (a handle taken before mounting still points below it).
@@ -453,15 +457,8 @@ fn mount_cgroups(
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(RootfsError::sys("creating", &sub, e)),
             }
-            let fd = openat(
-                Some(tmpfs.as_fd().as_raw_fd()),
-                name,
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| RootfsError::sys("opening", &sub, e))?;
-            // SAFETY: openat returned a new fd that nothing else owns.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+            open_dir_at(tmpfs.as_fd().as_raw_fd(), name.as_ref())
+                .map_err(|e| RootfsError::sys("opening", &sub, e))
         };
         if ctx.new_cgroupns {
             let dir = in_tmpfs()?;

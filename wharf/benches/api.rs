@@ -85,14 +85,7 @@ fn bench() -> Result<(), String> {
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
 
     let data_root = dir.path().join("wharf");
-    let mut import = Command::new(&wharf);
-    import
-        .arg("--data-root")
-        .arg(&data_root)
-        .args(["import", "-c", "CMD [\"sh\"]"])
-        .arg(&tar)
-        .arg(IMAGE);
-    ok(import, "wharf import")?;
+    support::wharf_import(&wharf, &data_root, &tar, IMAGE);
     let mut servers = Vec::new();
     let mut rows: Vec<(String, String)> = Vec::new();
     for (label, rt) in [

@@ -73,14 +73,7 @@ fn main() {
     support::rootfs_tar(&tar, &["sh", "true"]);
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
     let data_root = dir.path().join("wharf");
-    let mut import = Command::new(&wharf);
-    import
-        .arg("--data-root")
-        .arg(&data_root)
-        .args(["import", "-c", "CMD [\"sh\"]"])
-        .arg(&tar)
-        .arg("busybox");
-    check(import, "wharf import");
+    support::wharf_import(&wharf, &data_root, &tar, "busybox");
     let pod_dir = dir.path().join("podman");
     let conf = support::podman_conf(dir.path());
     let podman = {

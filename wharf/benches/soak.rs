@@ -101,16 +101,7 @@ fn main() {
     support::rootfs_tar(&tar, &["sh", "true"]);
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
     let data_root = dir.path().join("wharf");
-    let ok = Command::new(&wharf)
-        .arg("--data-root")
-        .arg(&data_root)
-        .args(["import", "-c", "CMD [\"sh\"]"])
-        .arg(&tar)
-        .arg("busybox")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "wharf import failed");
+    support::wharf_import(&wharf, &data_root, &tar, "busybox");
     let mut cmd = Command::new(&wharf);
     cmd.arg("--data-root")
         .arg(&data_root)

@@ -46,6 +46,24 @@ pub fn rootfs_tar(out: &Path, applets: &[&str]) {
     b.into_inner().unwrap();
 }
 
+/// `wharf import`s the rootfs tarball `tar` into `data_root` as `image`, with `sh` as its
+/// command.
+pub fn wharf_import(wharf: &Path, data_root: &Path, tar: &Path, image: &str) {
+    let out = Command::new(wharf)
+        .arg("--data-root")
+        .arg(data_root)
+        .args(["import", "-c", "CMD [\"sh\"]"])
+        .arg(tar)
+        .arg(image)
+        .output()
+        .expect("run wharf import");
+    assert!(
+        out.status.success(),
+        "wharf import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The median of the samples (sorted in place).
 pub fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
     v.sort();
