@@ -953,9 +953,12 @@ fn docker_runs_execs_pauses_updates_and_oom_kills() {
     while d.run(&["inspect", "c1"]).status.success() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let left = d.run(&["inspect", "c1"]);
     assert!(
-        !d.run(&["inspect", "c1"]).status.success(),
-        "c1 survived rm"
+        !left.status.success(),
+        "c1 survived rm: {}{}",
+        text(&left),
+        d.diag()
     );
 
     // Memory limit enforced by the OOM killer, and seen by docker. The container outlives its
