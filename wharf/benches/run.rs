@@ -69,11 +69,8 @@ fn main() {
     let runs: usize = support::env_or("WHARF_BENCH_RUNS", 20);
     let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
-    let tar = dir.path().join("busybox.tar");
-    support::rootfs_tar(&tar, &["sh", "true"]);
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
-    let data_root = dir.path().join("wharf");
-    support::wharf_import(&wharf, &data_root, &tar, "busybox");
+    let (tar, data_root) = support::busybox_store(&wharf, dir.path(), &["sh", "true"]);
     let pod_dir = dir.path().join("podman");
     let conf = support::podman_conf(dir.path());
     let podman = {

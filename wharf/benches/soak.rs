@@ -97,11 +97,8 @@ fn main() {
     let parent_before = cgroup_parents();
     let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
-    let tar = dir.path().join("busybox.tar");
-    support::rootfs_tar(&tar, &["sh", "true"]);
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
-    let data_root = dir.path().join("wharf");
-    support::wharf_import(&wharf, &data_root, &tar, "busybox");
+    let (_, data_root) = support::busybox_store(&wharf, dir.path(), &["sh", "true"]);
     let mut cmd = Command::new(&wharf);
     cmd.arg("--data-root")
         .arg(&data_root)

@@ -64,6 +64,15 @@ pub fn wharf_import(wharf: &Path, data_root: &Path, tar: &Path, image: &str) {
     );
 }
 
+/// A busybox tarball with `applets` in `dir`, imported as `busybox` into the data root
+/// `dir/wharf`: (tarball, data root).
+pub fn busybox_store(wharf: &Path, dir: &Path, applets: &[&str]) -> (PathBuf, PathBuf) {
+    let (tar, data_root) = (dir.join("busybox.tar"), dir.join("wharf"));
+    rootfs_tar(&tar, applets);
+    wharf_import(wharf, &data_root, &tar, "busybox");
+    (tar, data_root)
+}
+
 /// The median of the samples (sorted in place).
 pub fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
     v.sort();
