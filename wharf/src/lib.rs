@@ -9,6 +9,7 @@ pub mod container;
 pub mod context;
 pub mod credentials;
 pub mod events;
+pub mod fault;
 pub mod format;
 pub mod healthcheck;
 pub mod image;

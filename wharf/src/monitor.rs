@@ -359,6 +359,7 @@ fn finish(
                 },
                 events,
             )?;
+            crate::fault::at(crate::fault::Step::MonitorExitRecorded);
             layout.umount()?;
         }
         m.report(&format!("exit {code}"));
@@ -381,6 +382,7 @@ fn auto_remove(
     events: &[EventRow],
 ) -> Result<(), MonitorError> {
     network::release(&m.root, &mut m.db, c)?;
+    crate::fault::at(crate::fault::Step::MonitorAutoRemoving);
     container::rootfs::remove_dir(cdir)?;
     let mut events = events.to_vec();
     events.push(crate::events::container_event(c, "destroy", &[]));
@@ -428,6 +430,7 @@ fn run_once(
         .map(|l| m.root.join("snapshots").join(l))
         .collect();
     layout.mount(&lowers)?;
+    crate::fault::at(crate::fault::Step::MonitorRootfsMounted);
     let init = match c.spec.host.init {
         Some(true) => Some(crate::init::install(&m.root)?),
         _ => None,
@@ -436,6 +439,7 @@ fn run_once(
         Ok(s) => s,
         Err(e) => return not_started(m, 125, e.to_string()),
     };
+    crate::fault::at(crate::fault::Step::MonitorSandboxBuilt);
     // From here on, a failure takes the sandbox down again before it is reported.
     let prepared = prepare_networking(m, c, sandbox.as_ref()).and_then(|(net, resolver)| {
         let bundle = crate::bundle::write_bundle(cdir, c, init.as_deref(), net.as_ref())?;
@@ -507,6 +511,7 @@ fn run_once(
     // The runtime's own error goes to its stderr, which is the container's; read it back
     // from the runtime's log instead so it is not mistaken for output.
     let started = if status.success() {
+        crate::fault::at(crate::fault::Step::MonitorRuntimeCreated);
         let master = console
             .as_ref()
             .map(|console| console.receive(|| false).map_err(|e| e.to_string()))
@@ -561,6 +566,7 @@ fn run_once(
         .concat(),
     )?;
     m.report("started");
+    crate::fault::at(crate::fault::Step::MonitorRunning);
     let stdio = Stdio {
         outputs,
         input,
@@ -576,10 +582,12 @@ fn run_once(
         checker.as_mut(),
     )?;
     drop(checker);
+    crate::fault::at(crate::fault::Step::MonitorExited);
     let oom = container::stats::oom_kills(&c.id) > 0;
     let _ = rt.delete_force(&c.id);
     if sandbox.is_some() {
         network_down(m, c)?;
+        crate::fault::at(crate::fault::Step::MonitorNetworkDown);
     }
     drop(sandbox);
     // Committed with the exit's own state change, not in a write of their own.

@@ -117,6 +117,7 @@ pub fn create(
         path: data.clone(),
         source,
     })?;
+    crate::fault::at(crate::fault::Step::VolumeDirMade);
     let row = VolumeRow {
         name: name.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -172,6 +173,7 @@ pub fn remove(db: &mut Db, root: &Path, name: &str) -> Result<(), VolumeError> {
 /// shows, never a volume without data.
 fn discard(db: &mut Db, root: &Path, name: &str) -> Result<(), VolumeError> {
     db.remove_volume(name)?;
+    crate::fault::at(crate::fault::Step::VolumeRowRemoved);
     Ok(container::rootfs::remove_dir(
         &root.join("volumes").join(name),
     )?)

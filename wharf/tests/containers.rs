@@ -17,6 +17,8 @@ mod cgroup;
 mod common;
 #[path = "containers/everyday.rs"]
 mod everyday;
+#[path = "containers/faults.rs"]
+mod faults;
 #[path = "containers/networking.rs"]
 mod networking;
 

@@ -767,6 +767,7 @@ impl Builder<'_> {
     fn finish_step(&mut self, key: &str, mut img: Image) -> Result<Image, BuildError> {
         let id = self.install(&img)?;
         self.ctx.db.build_cache_put(key, &id.to_string())?;
+        crate::fault::at(crate::fault::Step::BuildStepCommitted);
         img.id = Some(id.clone());
         self.say(&format!(" ---> {}", short(&id)));
         Ok(img)
@@ -1687,6 +1688,7 @@ impl Builder<'_> {
             ..Default::default()
         };
         let c = create::create(self.ctx, &base_id, opts)?;
+        crate::fault::at(crate::fault::Step::BuildContainerCreated);
         self.say(&format!(" ---> Running in {}", c.short_id()));
         let ran = self.run_container(&c);
         let outcome = ran.and_then(|code| {
@@ -1699,6 +1701,7 @@ impl Builder<'_> {
             self.remove_mount_stubs(&img, &c)?;
             let (diff_id, size) = crate::container::commit::write_layer(self.ctx, &c)
                 .map_err(|e| BuildError::Step(e.to_string()))?;
+            crate::fault::at(crate::fault::Step::BuildLayerWritten);
             Ok(Self::add_layer(img.clone(), diff_id, size, &created_by))
         });
         // `--rm=false` keeps the intermediate containers of steps that succeeded (a failed

@@ -113,6 +113,7 @@ pub fn commit(ctx: &mut Context, c: &Container, o: &Options) -> Result<Installed
     );
     config["rootfs"]["type"] = json!("layers");
     let cfg_bytes = serde_json::to_vec(&config).map_err(ImageError::Json)?;
+    crate::fault::at(crate::fault::Step::CommitLayerWritten);
     let mut layers = install::layer_descriptors(ctx, &image_id)?;
     layers.push(Descriptor::layer(
         Compression::None.layer_media_type(),

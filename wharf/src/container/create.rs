@@ -287,6 +287,7 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
     let mut made_volumes = Vec::new();
     let built = (|| -> Result<Container, CreateError> {
         layout.prepare()?;
+        crate::fault::at(crate::fault::Step::CreateDirPrepared);
         let lowers: Vec<PathBuf> = layers
             .iter()
             .map(|l| ctx.root.join("snapshots").join(l))
@@ -301,10 +302,12 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         // The user is resolved, and volumes filled, from the image as the container will
         // see it.
         layout.mount(&lowers)?;
+        crate::fault::at(crate::fault::Step::CreateRootfsMounted);
         let resolved = user::resolve(&layout.merged, &user_spec)
             .map_err(CreateError::from)
             .and_then(|r| {
                 provision_volumes(ctx, &layout.merged, &mut mounts, &mut made_volumes)?;
+                crate::fault::at(crate::fault::Step::CreateVolumesMade);
                 Ok(r)
             });
         layout.umount()?;
@@ -358,9 +361,11 @@ pub fn create(ctx: &mut Context, image_id: &Digest, o: Options) -> Result<Contai
         };
         if let Some(n) = network.as_ref().filter(|n| n.bridge.is_some()) {
             crate::network::join(&mut ctx.db, &ctx.root, &c.id, n, &o.join)?;
+            crate::fault::at(crate::fault::Step::CreateNetworkJoined);
         }
         let created = crate::events::container_event(&c, "create", &[]);
         ctx.db.add_container(&c.to_row(), &[created])?;
+        crate::fault::at(crate::fault::Step::CreateRecorded);
         Ok(c)
     })();
     if built.is_err() {

@@ -333,6 +333,7 @@ pub fn remove(root: &Path, db: &mut Db, c: &Container, force: bool) -> Result<()
         s.status = Status::Removing;
         s.stop_requested = true;
     })?;
+    crate::fault::at(crate::fault::Step::RmMarked);
     let rt = runtime(root, c);
     if c.is_running() {
         let _ = rt.resume(&c.id);
@@ -349,12 +350,17 @@ pub fn remove(root: &Path, db: &mut Db, c: &Container, force: bool) -> Result<()
             nix::sys::signal::Signal::SIGKILL,
         );
     }
+    crate::fault::at(crate::fault::Step::RmKilled);
     let _ = rt.delete_force(&c.id);
+    crate::fault::at(crate::fault::Step::RmRuntimeDeleted);
     crate::network::release(root, db, c)?;
+    crate::fault::at(crate::fault::Step::RmNetworkReleased);
     let cdir = super::dir(root, &c.id);
     Layout::new(&cdir).umount()?;
+    crate::fault::at(crate::fault::Step::RmUnmounted);
     // Files first: once the record is gone, `ps -a` says the container is gone.
     remove_dir(&cdir)?;
+    crate::fault::at(crate::fault::Step::RmDirRemoved);
     db.remove_container(&c.id, &[crate::events::container_event(c, "destroy", &[])])?;
     Ok(())
 }

@@ -40,12 +40,18 @@ pub fn prune(root: &Path, db: &mut Db) -> Result<Pruned, OpsError> {
     Ok(out)
 }
 
-/// Removes container and volume directories that have no record: a create or `volume
-/// create` killed between making the directory and recording it. Only safe with the data
-/// root locked exclusively, when no create is half done.
-pub fn orphans(ctx: &crate::context::Context) -> Result<(), OpsError> {
+/// Removes container and volume directories that have no record, and addresses held for
+/// containers that have none: a create or `volume create` killed between making them and
+/// recording the container or volume. Only safe with the data root locked exclusively,
+/// when no create is half done.
+pub fn orphans(ctx: &mut crate::context::Context) -> Result<(), OpsError> {
     let ids: std::collections::HashSet<String> =
         super::all(&ctx.db)?.into_iter().map(|c| c.id).collect();
+    for ep in ctx.db.endpoints(None)? {
+        if !ids.contains(&ep.container_id) {
+            ctx.db.remove_endpoints(&ep.container_id, None)?;
+        }
+    }
     let volumes: std::collections::HashSet<String> =
         ctx.db.volumes()?.into_iter().map(|v| v.name).collect();
     for (dir, known) in [("containers", &ids), ("volumes", &volumes)] {

@@ -219,6 +219,7 @@ pub fn load(ctx: &mut Context, input: impl Read + Send) -> Result<Vec<Loaded>, A
         let (d, _) = ctx.blobs.put_reader(&mut entry, named_digest)?;
         files.insert(path, d);
     }
+    crate::fault::at(crate::fault::Step::LoadBlobsStored);
     if let Some(m) = json.get("manifest.json") {
         let entries: Vec<DockerEntry> =
             serde_json::from_slice(m).map_err(|source| ArchiveError::Json {

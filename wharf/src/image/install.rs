@@ -113,6 +113,7 @@ pub fn install(
         });
     }
     let unpacked = ctx.snapshots.unpack_all(&jobs)?;
+    crate::fault::at(crate::fault::Step::ImageUnpacked);
     let mut layers = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let size = match unpacked[i] {
@@ -142,6 +143,7 @@ pub fn install(
         repo_digests: repo_digests.to_vec(),
     };
     let new = ctx.db.add_image(&img)?;
+    crate::fault::at(crate::fault::Step::ImageRecorded);
     layout::write_index(ctx)?;
     Ok(Installed {
         id: config_digest,

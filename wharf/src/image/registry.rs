@@ -281,6 +281,7 @@ pub fn pull(
         }
         Ok((body.to_vec(), top))
     })?;
+    crate::fault::at(crate::fault::Step::PullManifestFetched);
     let m: Manifest =
         serde_json::from_slice(&manifest_body).map_err(|source| ImageError::Manifest {
             digest: Digest::of(&manifest_body),
@@ -344,6 +345,7 @@ pub fn pull(
                             .into());
                         }
                         w.commit()?;
+                        crate::fault::at(crate::fault::Step::PullBlobStored);
                         if is_layer {
                             progress.event(Event::Done(digest));
                         }
@@ -356,6 +358,7 @@ pub fn pull(
         .await
     })?;
     drop(rt);
+    crate::fault::at(crate::fault::Step::PullBlobsDone);
     let before = match r.tagged_name() {
         Some(n) => ctx.db.tag_target(&n).map_err(ImageError::from)?,
         None => None,
@@ -442,6 +445,7 @@ pub fn push(
                     .push_blob(oref, data, digest.as_str())
                     .await
                     .map_err(err)?;
+                crate::fault::at(crate::fault::Step::PushBlobUploaded);
                 if is_layer {
                     progress.event(Event::Done(digest));
                 }
@@ -464,6 +468,7 @@ pub fn push(
         Ok::<(), RegistryError>(())
     })?;
     drop(rt);
+    crate::fault::at(crate::fault::Step::PushManifestPushed);
     let digest = Digest::of(&body);
     ctx.db
         .add_repo_digest(&format!("{}@{}", r.repository(), digest), &id)

@@ -313,6 +313,7 @@ pub fn create(db: &mut Db, root: &Path, o: CreateOptions) -> Result<NetworkRow, 
         created: container::now(),
     };
     db.add_network(&row)?;
+    crate::fault::at(crate::fault::Step::NetworkRecorded);
     if let Err(e) = bring_up(root, &row) {
         let _ = take_down(root, &row);
         let _ = db.remove_network(&row.id);
@@ -395,13 +396,23 @@ pub fn remove(db: &mut Db, root: &Path, key: &str) -> Result<NetworkRow, Network
     if !user_defined(&n) {
         return Err(NetworkError::Predefined(n.name));
     }
-    if !db.remove_network(&n.id)? {
-        return Err(NetworkError::InUse {
-            name: n.name,
-            id: n.id,
-        });
+    let in_use = |n: NetworkRow| NetworkError::InUse {
+        name: n.name,
+        id: n.id,
+    };
+    // The bridge and rules go before the record: a crash between leaves a record whose
+    // bridge comes back with its next member, never a bridge that no record names.
+    let _lock = host_lock()?;
+    if !db.endpoints(Some(&n.id))?.is_empty() {
+        return Err(in_use(n));
     }
     take_down(root, &n)?;
+    crate::fault::at(crate::fault::Step::NetworkTakenDown);
+    if !db.remove_network(&n.id)? {
+        // A container joined meanwhile: its network stays as it was.
+        bring_up(root, &n)?;
+        return Err(in_use(n));
+    }
     Ok(n)
 }
 
@@ -1077,19 +1088,25 @@ pub fn connect(
     if c.spec.host.network_mode == "host" || c.spec.host.network_mode.starts_with("container:") {
         return Err(NetworkError::NotConnectable);
     }
-    if db
-        .endpoints_of(&c.id)?
-        .iter()
-        .any(|ep| ep.network_id == n.id)
-    {
-        return Err(NetworkError::AlreadyConnected {
-            container: c.name.clone(),
-            network: n.name,
-        });
-    }
-    let ep = join(db, root, &c.id, &n, o)?;
     let path = netns::path(root, &c.id);
-    if c.is_running() && netns::is_namespace(&path) {
+    let live = c.is_running() && netns::is_namespace(&path);
+    let recorded = db
+        .endpoints_of(&c.id)?
+        .into_iter()
+        .find(|ep| ep.network_id == n.id);
+    let ep = match recorded {
+        // A connect killed between recording and wiring: this one finishes it.
+        Some(ep) if live && !has_veth(&c.id, &n.id)? => ep,
+        Some(_) => {
+            return Err(NetworkError::AlreadyConnected {
+                container: c.name.clone(),
+                network: n.name,
+            })
+        }
+        None => join(db, root, &c.id, &n, o)?,
+    };
+    crate::fault::at(crate::fault::Step::NetworkJoined);
+    if live {
         let wired = netns::enter(&path, Netlink::open)
             .map_err(kernel("opening netlink in the container's namespace"))
             .and_then(|mut inner| {
@@ -1117,6 +1134,16 @@ pub fn connect(
         refresh_peers(root, db, c)?;
     }
     Ok(ep)
+}
+
+/// Whether the host end of `container_id`'s veth on `network_id` exists.
+fn has_veth(container_id: &str, network_id: &str) -> Result<bool, NetworkError> {
+    let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
+    let name = veth_name(container_id, network_id);
+    Ok(nl
+        .index(&name)
+        .map_err(kernel(format!("finding {name}")))?
+        .is_some())
 }
 
 /// `network disconnect`: unwires and forgets the container's endpoint on the network.

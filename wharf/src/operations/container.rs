@@ -67,7 +67,14 @@ pub fn start(
     if c.is_running() {
         return Ok(None);
     }
+    // An `rm` that was killed has claimed it: only `rm -f` may finish it now.
+    if c.state.status == container::Status::Removing {
+        return Err(OperationError::Conflict(
+            "container is marked for removal and cannot be started".into(),
+        ));
+    }
     let mut pipe = ops::start_monitor(root, c, stdin, client)?;
+    crate::fault::at(crate::fault::Step::StartMonitorSpawned);
     pipe.wait_started(&c.id)?;
     Ok(Some(Started {
         container: c.clone(),
@@ -302,7 +309,7 @@ pub fn prune(root: &Path) -> Result<container::prune::Pruned, OperationError> {
     // Exclusive: no create is half done, so a directory without a record is a leftover.
     let mut ctx = Context::open(root, Access::Exclusive)?;
     let p = container::prune::prune(root, &mut ctx.db)?;
-    container::prune::orphans(&ctx)?;
+    container::prune::orphans(&mut ctx)?;
     Ok(p)
 }
 
