@@ -4,9 +4,10 @@
 //! Blobs stream into the content store, digest-checked; layers transfer concurrently.
 
 use std::io::Write;
+use std::time::Duration;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
@@ -19,12 +20,17 @@ use super::oci::{
     OCI_MANIFEST,
 };
 use super::reference::ImageRef;
-use super::store::BlobError;
+use super::store::{BlobError, BlobStore, BlobWriter};
 use super::ImageError;
 use crate::context::Context;
 
 /// Layers transferred at once, as docker's default `max-concurrent-downloads` is 3.
 const CONCURRENCY: usize = 3;
+/// Attempts per blob transfer: docker makes five.
+const ATTEMPTS: u32 = 5;
+/// The pause after a blob's first failed attempt, doubled after each further one (docker
+/// waits 5 s more each time; a registry that recovers does so in well under that).
+const BACKOFF: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -52,12 +58,27 @@ pub enum RegistryError {
         domain: String,
         source: reqwest::Error,
     },
+    /// A blob transfer that failed for good, naming the blob.
+    #[error("blob {digest}: {source}{}", gave_up(*attempts))]
+    Blob {
+        digest: Digest,
+        attempts: u32,
+        source: Box<RegistryError>,
+    },
     #[error("starting the network runtime: {0}")]
     Runtime(std::io::Error),
     #[error("An image does not exist locally with the tag: {0}")]
     NoTag(String),
     #[error(transparent)]
     Image(#[from] ImageError),
+}
+
+fn gave_up(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (gave up after {attempts} attempts)")
+    } else {
+        String::new()
+    }
 }
 
 impl From<BlobError> for RegistryError {
@@ -323,28 +344,16 @@ pub fn pull(
                             size: size as i64,
                             ..Default::default()
                         };
-                        let mut s = client.pull_blob_stream(oref, &desc).await.map_err(err)?;
-                        let mut w = blobs.writer(Some(digest.clone()))?;
-                        while let Some(chunk) =
-                            s.stream.try_next().await.map_err(|e| err(e.into()))?
-                        {
-                            w.write_all(&chunk).map_err(|e| w.write_error(e))?;
-                            if is_layer {
-                                progress.event(Event::Progress {
-                                    digest: digest.clone(),
-                                    done: w.written(),
-                                });
-                            }
-                        }
-                        if w.written() != size {
-                            return Err(BlobError::Size {
-                                digest: digest.clone(),
-                                expected: size,
-                                actual: w.written(),
-                            }
-                            .into());
-                        }
-                        w.commit()?;
+                        let fetch = Fetch {
+                            client,
+                            oref,
+                            desc: &desc,
+                            digest: &digest,
+                            size,
+                            progress: is_layer.then_some(progress),
+                            err,
+                        };
+                        fetch.run(blobs).await?;
                         crate::fault::at(crate::fault::Step::PullBlobStored);
                         if is_layer {
                             progress.event(Event::Done(digest));
@@ -371,6 +380,127 @@ pub fn pull(
         image,
         digest: top_digest,
     })
+}
+
+/// Whether a failed transfer is worth another attempt, as docker decides: a dropped
+/// connection, a server error (5xx) or a blob that arrived damaged is; an answer the
+/// registry meant (401, 404, 429 "too many requests") is not.
+fn transient(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Registry { source, .. } => match source {
+            OciDistributionError::ServerError { code, .. } => *code >= 500,
+            OciDistributionError::RequestError(e) => e.status().is_none_or(|s| s.is_server_error()),
+            OciDistributionError::IoError(_) => true,
+            _ => false,
+        },
+        RegistryError::Image(ImageError::Blob(
+            BlobError::Mismatch { .. } | BlobError::Size { .. },
+        )) => true,
+        _ => false,
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    BACKOFF * 2u32.pow(attempt - 1)
+}
+
+/// One blob to download into the content store.
+struct Fetch<'a> {
+    client: &'a Client,
+    oref: &'a Reference,
+    desc: &'a OciDescriptor,
+    digest: &'a Digest,
+    size: u64,
+    /// Where a layer's progress goes (none for the config).
+    progress: Option<&'a dyn Progress>,
+    err: &'a dyn Fn(OciDistributionError) -> RegistryError,
+}
+
+impl Fetch<'_> {
+    /// Downloads the blob: a dropped transfer resumes where it stopped, one whose bytes do
+    /// not match the digest starts over, and nothing is stored unless it matches.
+    async fn run(&self, blobs: &BlobStore) -> Result<(), RegistryError> {
+        let fresh = || blobs.writer(Some(self.digest.clone()));
+        let mut w = fresh()?;
+        let mut attempt = 1;
+        loop {
+            let failed: RegistryError = match self.receive(&mut w, blobs).await {
+                Ok(()) if w.written() == self.size => match w.commit() {
+                    Ok(_) => return Ok(()),
+                    Err(e) => {
+                        w = fresh()?;
+                        e.into()
+                    }
+                },
+                Ok(()) => {
+                    let e = BlobError::Size {
+                        digest: self.digest.clone(),
+                        expected: self.size,
+                        actual: w.written(),
+                    };
+                    w = fresh()?;
+                    e.into()
+                }
+                Err(e) => {
+                    // All of it arrived and still failed (the client's own digest check):
+                    // resuming cannot mend it.
+                    if w.written() >= self.size {
+                        w = fresh()?;
+                    }
+                    e
+                }
+            };
+            if attempt == ATTEMPTS || !transient(&failed) {
+                return Err(RegistryError::Blob {
+                    digest: self.digest.clone(),
+                    attempts: attempt,
+                    source: Box::new(failed),
+                });
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Streams the rest of the blob, from what `w` already holds, into `w`.
+    async fn receive(&self, w: &mut BlobWriter, blobs: &BlobStore) -> Result<(), RegistryError> {
+        let offset = w.written();
+        let mut s = if offset == 0 {
+            self.client
+                .pull_blob_stream(self.oref, self.desc)
+                .await
+                .map_err(self.err)?
+        } else {
+            match self
+                .client
+                .pull_blob_stream_partial(self.oref, self.desc, offset, None)
+                .await
+                .map_err(self.err)?
+            {
+                BlobResponse::Partial(s) => s,
+                // The registry ignored the range and sends all of it.
+                BlobResponse::Full(s) => {
+                    *w = blobs.writer(Some(self.digest.clone()))?;
+                    s
+                }
+            }
+        };
+        while let Some(chunk) = s
+            .stream
+            .try_next()
+            .await
+            .map_err(|e| (self.err)(e.into()))?
+        {
+            w.write_all(&chunk).map_err(|e| w.write_error(e))?;
+            if let Some(p) = self.progress {
+                p.event(Event::Progress {
+                    digest: self.digest.clone(),
+                    done: w.written(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a push did: the pushed manifest's digest and size.
@@ -440,11 +570,23 @@ pub fn push(
                         size,
                     });
                 }
-                let data = blobs.read(&digest)?;
-                client
-                    .push_blob(oref, data, digest.as_str())
+                let data = bytes::Bytes::from(blobs.read(&digest)?);
+                let mut attempt = 1;
+                while let Err(e) = client
+                    .push_blob(oref, data.clone(), digest.as_str())
                     .await
-                    .map_err(err)?;
+                    .map_err(err)
+                {
+                    if attempt == ATTEMPTS || !transient(&e) {
+                        return Err(RegistryError::Blob {
+                            digest,
+                            attempts: attempt,
+                            source: Box::new(e),
+                        });
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
                 crate::fault::at(crate::fault::Step::PushBlobUploaded);
                 if is_layer {
                     progress.event(Event::Done(digest));
