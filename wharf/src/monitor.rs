@@ -443,6 +443,11 @@ fn run_once(
     // From here on, a failure takes the sandbox down again before it is reported.
     let prepared = prepare_networking(m, c, sandbox.as_ref()).and_then(|(net, resolver)| {
         let bundle = crate::bundle::write_bundle(cdir, c, init.as_deref(), net.as_ref())?;
+        // A peer that started while our text was computed skipped our file, which did not
+        // exist yet: computed again now, under the file's lock, it has every live peer.
+        if net.is_some() {
+            network::rewrite_own_hosts(&m.root, &m.db, c)?;
+        }
         Ok((bundle, resolver))
     });
     let (bundle, mut resolver) = match prepared {

@@ -19,6 +19,8 @@ mod common;
 mod everyday;
 #[path = "containers/faults.rs"]
 mod faults;
+#[path = "containers/load.rs"]
+mod load;
 #[path = "containers/networking.rs"]
 mod networking;
 

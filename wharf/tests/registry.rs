@@ -1148,3 +1148,56 @@ fn search_reads_the_catalog_of_a_registry_without_a_search_api() {
     ]);
     assert_eq!(none.lines().count(), 1, "only the header: {none}");
 }
+
+/// Twenty pulls of one image into one store at once (#20's load): each exits 0 without a
+/// lock error reaching the user, the store holds the image once, and every blob file's
+/// content matches its name.
+#[test]
+fn twenty_pulls_of_one_image_at_once() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    if !have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let pusher = Env::new();
+    pusher.import("load", "load:1");
+    let name = format!("{}/load/bb:1", reg.host());
+    pusher.ok(&["tag", "load:1", &name]);
+    pusher.ok(&["push", &name]);
+    let env = Env::new();
+    let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let pulls: Vec<_> = (0..20)
+            .map(|_| s.spawn(|| env.run(&["pull", &name])))
+            .collect();
+        pulls.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    for (i, out) in outs.iter().enumerate() {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(out.status.success(), "pull {i}: {text}");
+        assert!(!text.contains("locked"), "pull {i}: {text}");
+        assert!(text.ends_with(&format!("{name}\n")), "pull {i}: {text}");
+    }
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1);
+    let blobs = env.root().join("images/blobs/sha256");
+    for e in std::fs::read_dir(&blobs).unwrap().flatten() {
+        use sha2::Digest as _;
+        let data = std::fs::read(e.path()).unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&data)),
+            e.file_name().to_string_lossy(),
+            "a damaged blob"
+        );
+    }
+    let tmp: Vec<_> = std::fs::read_dir(env.root().join("images/blobs/tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    env.ok(&["image", "inspect", &name]);
+}

@@ -127,12 +127,17 @@ pub fn host_servers() -> Vec<String> {
 }
 
 /// Replaces the text of `path` in place (see the module comment) with what `text`
-/// computes while the file is locked against other writers.
+/// computes while the file is locked against other writers. A file not written yet is
+/// left alone: a container starting at this moment computes its own text once its
+/// file exists (`network::rewrite_own_hosts`), and sees every peer live by then.
 pub fn rewrite<E: From<std::io::Error>>(
     path: &Path,
     text: impl FnOnce() -> Result<String, E>,
 ) -> Result<(), E> {
-    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let f = match std::fs::OpenOptions::new().write(true).open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        f => f?,
+    };
     let mut f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| std::io::Error::from(e))?;
     let old = f.metadata()?.len() as usize;

@@ -1186,7 +1186,7 @@ pub fn disconnect(
 
 /// Rewrites `c`'s hosts file from the store. The text is computed while the file is
 /// locked, so of two containers starting at once the later writer sees both.
-fn rewrite_own_hosts(root: &Path, db: &Db, c: &Container) -> Result<(), NetworkError> {
+pub fn rewrite_own_hosts(root: &Path, db: &Db, c: &Container) -> Result<(), NetworkError> {
     let path = container::dir(root, &c.id).join("hosts");
     hosts::rewrite(&path, || hosts_of(root, db, c))
 }
