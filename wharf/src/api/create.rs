@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::ApiError;
 use crate::container::create::Options;
 use crate::container::{parse, RestartPolicy};
-use crate::network::ports::{PortBinding, PortMap};
+use crate::network::ports::PortMap;
 
 /// Config fields wharf applies.
 const CONFIG: &[&str] = &[
@@ -114,6 +114,20 @@ fn bad(field: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!("{field}: {e}"))
 }
 
+/// Decodes `v` (the part of the body at `section`, "" for the top level), naming the field
+/// whose value is wrong: "HostConfig.Memory: invalid type: string ...".
+fn decode<T: serde::de::DeserializeOwned>(section: &str, v: &Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match (section, path.as_str()) {
+            (s, ".") => s.to_string(),
+            ("", p) => p.to_string(),
+            (s, p) => format!("{s}.{p}"),
+        };
+        bad(&field, e.into_inner())
+    })
+}
+
 /// Decodes the body into create options for `name`, with `runtime` as the default.
 pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Options, ApiError> {
     let raw: Value = serde_json::from_slice(body)
@@ -150,10 +164,10 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
             "HostConfig.MemorySwappiness is not supported by wharf",
         ));
     }
-    let cfg: ContainerConfig = serde_json::from_value(raw.clone()).map_err(|e| bad("Config", e))?;
+    let cfg: ContainerConfig = decode("", &raw)?;
     let host: HostConfig = match host_raw {
         Value::Null => HostConfig::default(),
-        v => serde_json::from_value(v.clone()).map_err(|e| bad("HostConfig", e))?,
+        v => decode("HostConfig", v)?,
     };
     let image = cfg
         .image
@@ -180,20 +194,23 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
     }
     let mut port_bindings = PortMap::new();
     for (port, list) in host.port_bindings.iter().flatten() {
-        let key = if port.contains('/') {
-            port.clone()
-        } else {
-            format!("{port}/tcp")
-        };
-        let list: Vec<PortBinding> = list
-            .iter()
-            .flatten()
-            .map(|b| PortBinding {
-                host_ip: b.host_ip.clone().unwrap_or_default(),
-                host_port: b.host_port.clone().unwrap_or_default(),
-            })
-            .collect();
-        port_bindings.insert(key, list);
+        let bad_port = |e| bad("HostConfig.PortBindings", e);
+        let bindings: Vec<_> = list.iter().flatten().collect();
+        if bindings.is_empty() {
+            for key in crate::network::ports::parse_expose(port).map_err(bad_port)? {
+                port_bindings.entry(key).or_default();
+            }
+        }
+        // Each binding as the `-p` text it stands for, so that one parser checks both.
+        for b in bindings {
+            let ip = b.host_ip.as_deref().unwrap_or_default();
+            let host_port = b.host_port.as_deref().unwrap_or_default();
+            crate::network::ports::parse_publish(
+                &format!("{ip}:{host_port}:{port}"),
+                &mut port_bindings,
+            )
+            .map_err(bad_port)?;
+        }
     }
     let restart_policy = match &host.restart_policy {
         Some(p) => {
@@ -220,9 +237,8 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
     let endpoint: Option<EndpointSettings> = raw["NetworkingConfig"]["EndpointsConfig"]
         .as_object()
         .and_then(|m| m.get(&network).or_else(|| m.values().next()))
-        .map(|v| serde_json::from_value(v.clone()))
-        .transpose()
-        .map_err(|e| bad("NetworkingConfig", e))?;
+        .map(|v| decode("NetworkingConfig.EndpointsConfig", v))
+        .transpose()?;
     let ip = endpoint
         .as_ref()
         .and_then(|e| e.ipam_config.as_ref())
@@ -250,11 +266,16 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
     // Parsed from the body, not bollard's model: API 1.41's has no StartInterval.
     let healthcheck = match &raw["Healthcheck"] {
         Value::Null => None,
-        v => Some(
-            serde_json::from_value::<crate::container::health::HealthConfig>(v.clone())
-                .map_err(|e| bad("Config.Healthcheck", e))?,
-        ),
+        v => Some(decode::<crate::container::health::HealthConfig>(
+            "Healthcheck",
+            v,
+        )?),
     };
+    let mut expose = Vec::new();
+    for key in cfg.exposed_ports.iter().flat_map(|m| m.keys()) {
+        expose
+            .extend(crate::network::ports::parse_expose(key).map_err(|e| bad("ExposedPorts", e))?);
+    }
     Ok(Options {
         name,
         image,
@@ -306,11 +327,7 @@ pub fn options(body: &[u8], name: Option<String>, runtime: &str) -> Result<Optio
         mounts,
         runtime_path,
         join: crate::network::JoinOptions { ip, aliases, mac },
-        expose: cfg
-            .exposed_ports
-            .as_ref()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default(),
+        expose,
         healthcheck,
     })
 }

@@ -7,7 +7,7 @@
 
 mod build;
 mod containers;
-mod create;
+pub mod create;
 mod error;
 mod exec;
 mod images;

@@ -55,6 +55,8 @@ pub enum BuildError {
     },
     #[error("failed to reach build target {0} in Dockerfile")]
     Target(String),
+    #[error("the Dockerfile has no stage: it needs a FROM instruction")]
+    NoStage,
     #[error("{0}")]
     Unsupported(String),
     #[error("The command '{command}' returned a non-zero code: {code}")]
@@ -314,23 +316,8 @@ pub fn build(
     };
     let lifted = heredoc::lift(&written);
     let text = &lifted.text;
-    let df = parse_dockerfile::parse(text).map_err(|e| BuildError::Parse {
-        line: e.line(),
-        column: e.column(),
-        msg: e.to_string(),
-    })?;
-    let escape = df
-        .parser_directives
-        .escape
-        .as_ref()
-        .map(|d| d.value.value)
-        .unwrap_or('\\');
     let ignore_text = std::fs::read_to_string(o.context.join(".dockerignore")).unwrap_or_default();
     let ignore = Matcher::parse(&ignore_text)?;
-    out(&format!(
-        "Sending build context to Docker daemon  {}",
-        context_size(context_bytes(&o.context, &ignore))
-    ));
     let mut given_args = HashMap::new();
     for a in &o.build_args {
         match a.split_once('=') {
@@ -340,45 +327,20 @@ pub fn build(
                 .and_then(|v| given_args.insert(a.clone(), v)),
         };
     }
-    let stages: Vec<parse_dockerfile::Stage> = df.stages().collect();
-    let names: Vec<Option<String>> = stages
-        .iter()
-        .map(|s| {
-            s.from
-                .as_
-                .as_ref()
-                .map(|(_, n)| n.value.to_ascii_lowercase())
-        })
-        .collect();
-    let target = match &o.target {
-        Some(t) => names
-            .iter()
-            .position(|n| n.as_deref() == Some(t.to_ascii_lowercase().as_str()))
-            .ok_or_else(|| BuildError::Target(t.clone()))?,
-        None => stages.len() - 1,
-    };
-    // Global ARGs (before the first FROM) only reach FROM lines.
-    let mut global = BTreeMap::new();
-    for a in df.global_args() {
-        for w in expand::words(&a.arguments.value, &|_| None, escape).map_err(|source| {
-            BuildError::Expand {
-                text: a.arguments.value.to_string(),
-                source,
-            }
-        })? {
-            let (k, v) = w
-                .split_once('=')
-                .map(|(k, v)| (k, Some(v)))
-                .unwrap_or((&w, None));
-            let v = given_args
-                .get(k)
-                .cloned()
-                .or(v.map(String::from))
-                .unwrap_or_default();
-            global.insert(k.to_string(), v);
-        }
-    }
-    let (needed, deps) = needed_stages(&stages, &names, target, &global, escape)?;
+    let Plan {
+        dockerfile,
+        escape,
+        names,
+        global,
+        target,
+        needed,
+        deps,
+    } = plan(text, &given_args, o.target.as_deref())?;
+    let stages: Vec<parse_dockerfile::Stage> = dockerfile.stages().collect();
+    out(&format!(
+        "Sending build context to Docker daemon  {}",
+        context_size(context_bytes(&o.context, &ignore))
+    ));
     let steps: usize = needed
         .iter()
         .map(|i| stages[*i].instructions.len() + 1)
@@ -525,6 +487,93 @@ pub fn build(
         (b.out)(&format!("Successfully tagged {}", r.familiar()));
     }
     Ok(id)
+}
+
+/// A Dockerfile read and checked before anything runs: its escape character, stages and
+/// their names, the global ARGs, the stages the target needs and what each one uses.
+pub struct Plan<'a> {
+    pub dockerfile: parse_dockerfile::Dockerfile<'a>,
+    pub escape: char,
+    pub names: Vec<Option<String>>,
+    pub global: BTreeMap<String, String>,
+    /// The stage built, by index.
+    pub target: usize,
+    pub needed: Vec<usize>,
+    pub deps: HashMap<usize, Vec<usize>>,
+}
+
+/// Parses `text` (here-documents already lifted) and resolves what building `target` (the
+/// last stage when None) with `given_args` needs, without touching the store.
+pub fn plan<'a>(
+    text: &'a str,
+    given_args: &HashMap<String, String>,
+    target: Option<&str>,
+) -> Result<Plan<'a>, BuildError> {
+    let df = parse_dockerfile::parse(text).map_err(|e| {
+        // The parser's text ends with the position this error already gives first.
+        let at = format!(" at line {} column {}", e.line(), e.column());
+        let msg = e.to_string();
+        BuildError::Parse {
+            line: e.line(),
+            column: e.column(),
+            msg: msg.strip_suffix(&at).unwrap_or(&msg).to_string(),
+        }
+    })?;
+    let escape = df
+        .parser_directives
+        .escape
+        .as_ref()
+        .map(|d| d.value.value)
+        .unwrap_or('\\');
+    let stages: Vec<parse_dockerfile::Stage> = df.stages().collect();
+    let names: Vec<Option<String>> = stages
+        .iter()
+        .map(|s| {
+            s.from
+                .as_
+                .as_ref()
+                .map(|(_, n)| n.value.to_ascii_lowercase())
+        })
+        .collect();
+    let target = match target {
+        Some(t) => names
+            .iter()
+            .position(|n| n.as_deref() == Some(t.to_ascii_lowercase().as_str()))
+            .ok_or_else(|| BuildError::Target(t.to_string()))?,
+        None => stages.len().checked_sub(1).ok_or(BuildError::NoStage)?,
+    };
+    // Global ARGs (before the first FROM) only reach FROM lines.
+    let mut global = BTreeMap::new();
+    for a in df.global_args() {
+        for w in expand::words(&a.arguments.value, &|_| None, escape).map_err(|source| {
+            BuildError::Expand {
+                text: a.arguments.value.to_string(),
+                source,
+            }
+        })? {
+            let (k, v) = w
+                .split_once('=')
+                .map(|(k, v)| (k, Some(v)))
+                .unwrap_or((&w, None));
+            let v = given_args
+                .get(k)
+                .cloned()
+                .or(v.map(String::from))
+                .unwrap_or_default();
+            global.insert(k.to_string(), v);
+        }
+    }
+    let (needed, deps) = needed_stages(&stages, &names, target, &global, escape)?;
+    drop(stages);
+    Ok(Plan {
+        dockerfile: df,
+        escape,
+        names,
+        global,
+        target,
+        needed,
+        deps,
+    })
 }
 
 /// Unpacks a build context sent as a tar archive (plain, gzip, zstd or xz: `build -`)

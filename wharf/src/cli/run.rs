@@ -277,11 +277,6 @@ fn options(f: &CreateFlags, runtime: &str, attach: bool) -> anyhow::Result<Optio
         eprintln!("WARNING: Published ports are discarded when using host network mode");
         port_bindings.clear();
     }
-    for h in &f.add_host {
-        if wharf::network::hosts::parse_add_host(h, Some("0.0.0.0")).is_none() {
-            anyhow::bail!("invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\"");
-        }
-    }
     let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut security_opt = Vec::new();
     for o in &f.security_opt {

@@ -120,6 +120,13 @@ pub fn validate(o: &Options) -> Result<(), CreateError> {
     super::resources::Update::of(h)
         .validate(std::path::Path::new("/sys"))
         .map_err(CreateError::Invalid)?;
+    for e in h.extra_hosts.iter().flatten() {
+        if crate::network::hosts::parse_add_host(e, Some("0.0.0.0")).is_none() {
+            return invalid(format!(
+                "invalid argument \"{e}\" for \"--add-host\" flag: bad format for add-host: \"{e}\""
+            ));
+        }
+    }
     if h.auto_remove && !matches!(h.restart_policy.name.as_str(), "" | "no") {
         return invalid("Conflicting options: --restart and --rm".into());
     }

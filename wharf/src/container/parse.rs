@@ -247,6 +247,11 @@ pub fn volume(spec: &str) -> Result<Mount, ParseError> {
         [s, d, m] => (*s, *d, *m),
         _ => return Err(bad()),
     };
+    if parts.len() > 1 && src.is_empty() {
+        return Err(ParseError::Volume(format!(
+            "{spec}: empty section between colons"
+        )));
+    }
     if !dst.starts_with('/') || dst == "/" {
         return Err(bad());
     }
@@ -451,6 +456,7 @@ mod tests {
         );
         assert!(volume("/a:/b:nocopy").is_err());
         assert!(volume("x:/b").is_err());
+        assert!(volume(":/b").is_err());
         assert!(volume("/foo:rw").is_err());
         assert!(volume("named:/b:ro,rw").is_err());
         let m = mount("type=volume,target=/d,volume-nocopy").unwrap();

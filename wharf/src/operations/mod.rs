@@ -102,6 +102,7 @@ impl OperationError {
             | Self::Remove(RemoveError::Lookup(LookupError::NotFound(_)))
             | Self::Registry(RegistryError::NotFound(_))
             | Self::Network(NetworkError::NotFound(_))
+            | Self::Create(CreateError::Network(NetworkError::NotFound(_)))
             | Self::Volume(VolumeError::NotFound(_)) => ErrorKind::NotFound,
             Self::Network(
                 NetworkError::InUse { .. }

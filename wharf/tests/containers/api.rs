@@ -1276,3 +1276,155 @@ fn compose_starts_a_service_once_its_dependency_is_healthy() {
         .unwrap();
     assert!(down.status.success(), "{}", text(&down));
 }
+
+/// (create body, what the 4xx message must name): bodies a broken or hostile client sends.
+const BAD_CREATE_BODIES: &[(&str, &str)] = &[
+    ("", "invalid JSON body"),
+    ("[]", "JSON object"),
+    ("null", "JSON object"),
+    (r#"{"Image":5}"#, "Image"),
+    (r#"{"Image":"busybox","Cmd":{"a":1}}"#, "Cmd"),
+    (r#"{"Image":"busybox","Env":"A=1"}"#, "Env"),
+    (r#"{"Image":"busybox","Env":["=x"]}"#, "=x"),
+    (r#"{"Image":"busybox","WorkingDir":"relative"}"#, "relative"),
+    (r#"{"Image":"busybox","StopSignal":"SIGFOO"}"#, "SIGFOO"),
+    (r#"{"Image":"busybox","ExposedPorts":{"abc":{}}}"#, "abc"),
+    (
+        r#"{"Image":"busybox","Healthcheck":{"Interval":-5}}"#,
+        "Interval",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#,
+        "Memory",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"Memory":1e400}}"#,
+        "invalid JSON body",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"NanoCpus":-1}}"#,
+        "Range of CPUs",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"PortBindings":{"eighty/tcp":[{"HostPort":"1"}]}}}"#,
+        "eighty",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}}"#,
+        "99999",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"Binds":[":/x"]}}"#,
+        ":/x",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"Binds":["/a:rel"]}}"#,
+        "/a:rel",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bogus","Target":"/x"}]}}"#,
+        "bogus",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#,
+        "sometimes",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"CapAdd":["NOPE"]}}"#,
+        "NOPE",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"NetworkMode":"nosuch"}}"#,
+        "nosuch",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"ExtraHosts":["nohost"]}}"#,
+        "nohost",
+    ),
+    (
+        r#"{"Image":"busybox","HostConfig":{"Tmpfs":{"rel":""}}}"#,
+        "rel",
+    ),
+];
+
+#[test]
+fn bad_create_bodies_are_refused_by_name_and_make_nothing() {
+    let Some((g, s)) = setup() else { return };
+    // Nested past any recursion limit; too long for an argument, curl reads it from a file.
+    let deep = g.env.path("deep.json");
+    std::fs::write(
+        &deep,
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    )
+    .unwrap();
+    let deep = format!("@{}", deep.display());
+    let mut cases: Vec<(&str, &str)> = BAD_CREATE_BODIES.to_vec();
+    cases.push((&deep, "invalid JSON body"));
+    for (body, names) in cases {
+        let what = &body[..body.len().min(80)];
+        let (code, answer) = s.curl("POST", "/containers/create", Some(body));
+        println!("{what}: {code} {answer}");
+        assert!((400..500).contains(&code), "{what}: {code} {answer}");
+        assert!(
+            answer.contains(names),
+            "{what}: expected {names:?} in {answer}"
+        );
+        assert_eq!(g.ok(&["ps", "-a", "-q"]), "", "{what}");
+    }
+    let (code, answer) = s.curl(
+        "POST",
+        "/containers/create?name=a%20b",
+        Some(r#"{"Image":"busybox"}"#),
+    );
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("Invalid container name (a b)"), "{answer}");
+    // The service took all that and still works.
+    let (code, answer) = s.curl("POST", "/containers/create", Some(r#"{"Image":"busybox"}"#));
+    assert_eq!(code, 201, "{answer}");
+    let made = g.ok(&["ps", "-a", "-q", "--no-trunc"]);
+    assert_eq!(made.lines().count(), 1, "{made}");
+    g.ok(&["rm", made.trim()]);
+    g.assert_clean();
+}
+
+#[test]
+fn bad_compose_files_fail_and_leave_nothing() {
+    if !super::common::have("/usr/bin/docker-compose", "docker-compose") {
+        return;
+    }
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let project = g.env.path("broken");
+    std::fs::create_dir_all(&project).unwrap();
+    let cases = [
+        ("not YAML", "services: [\n  web: {image: busybox\n"),
+        ("an unknown key", "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n    colour: red\n"),
+        ("a bad port", "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n    ports:\n      - \"eighty:80\"\n"),
+        ("a service without image or build", "version: \"3.8\"\nservices:\n  web:\n    command: \"true\"\n"),
+        ("a bad volume", "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n    command: \"true\"\n    volumes:\n      - \":/x\"\n"),
+    ];
+    for (what, yaml) in cases {
+        std::fs::write(project.join("docker-compose.yml"), yaml).unwrap();
+        let out = g
+            .command(&["compose", "up", "-d"])
+            .current_dir(&project)
+            .stdin(Stdio::null())
+            .output()
+            .expect("wharf compose");
+        println!("{what}: {}", text(&out));
+        assert!(!out.status.success(), "{what}: {}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{what}: {}", text(&out));
+        // What compose made before the failure (its network) goes with `down`, as with
+        // dockerd.
+        g.command(&["compose", "down", "-v"])
+            .current_dir(&project)
+            .stdin(Stdio::null())
+            .output()
+            .expect("wharf compose down");
+        assert_eq!(g.ok(&["ps", "-a", "-q"]), "", "{what}");
+        assert_eq!(g.ok(&["volume", "ls", "-q"]), "", "{what}");
+        let nets = g.ok(&["network", "ls", "--format", "{{.Name}}"]);
+        assert_eq!(nets, "bridge\nhost\nnone\n", "{what}");
+    }
+}

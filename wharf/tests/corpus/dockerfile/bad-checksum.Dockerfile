@@ -1,0 +1,2 @@
+FROM busybox
+ADD --checksum=sha256:00 a /a

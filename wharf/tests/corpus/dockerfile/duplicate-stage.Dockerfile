@@ -1,0 +1,2 @@
+FROM busybox AS one
+FROM one AS one
