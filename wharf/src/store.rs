@@ -150,6 +150,10 @@ pub struct EventRow {
 /// How many events the log keeps (docker's daemon keeps 256 in memory).
 const EVENTS_KEPT: i64 = 2048;
 
+/// How many exit codes of removed `--rm` containers are kept for `wait`: a waiter asks
+/// within moments of the removal.
+const EXITS_KEPT: i64 = 256;
+
 /// Appends events (inside the caller's transaction when it has one, so that a state change
 /// and its event commit together: one fsync, not two), dropping the oldest beyond what the
 /// log keeps.
@@ -661,7 +665,8 @@ impl Db {
     }
 
     /// Removes an auto-removed (`--rm`) container and keeps its exit code for a while, for
-    /// a `wait` that finds the record gone. Codes older than an hour are dropped.
+    /// a `wait` that finds the record gone. Codes older than an hour are dropped, and all
+    /// but the newest `EXITS_KEPT`, so a long stream of `run --rm` keeps the file's size flat.
     pub fn remove_exited_container(
         &mut self,
         id: &str,
@@ -673,7 +678,11 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let cutoff = (chrono::Utc::now() - chrono::Duration::hours(1))
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        tx.execute("DELETE FROM removed_exits WHERE removed < ?1", [cutoff])?;
+        tx.execute(
+            "DELETE FROM removed_exits WHERE removed < ?1 OR rowid <= \
+             (SELECT MAX(rowid) FROM removed_exits) - ?2",
+            params![cutoff, EXITS_KEPT],
+        )?;
         tx.execute(
             "INSERT OR REPLACE INTO removed_exits (id, code, removed) VALUES (?1, ?2, ?3)",
             params![id, code, now()],
@@ -1083,6 +1092,27 @@ fn set_tag(tx: &rusqlite::Transaction, name: &str, id: &Digest) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removed_exit_codes_are_bounded_newest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db")).unwrap();
+        for i in 0..EXITS_KEPT + 100 {
+            db.remove_exited_container(&format!("c{i}"), (i % 100) as i32, &[])
+                .unwrap();
+        }
+        let kept: i64 = db
+            .conn
+            .query_row("SELECT COUNT(*) FROM removed_exits", [], |r| r.get(0))
+            .unwrap();
+        assert!(kept <= EXITS_KEPT + 1, "{kept}");
+        assert_eq!(db.removed_exit("c0").unwrap(), None);
+        let last = EXITS_KEPT + 99;
+        assert_eq!(
+            db.removed_exit(&format!("c{last}")).unwrap(),
+            Some((last % 100) as i32)
+        );
+    }
 
     fn img(n: u8, tags: &[&str]) -> NewImage {
         let d = |s: &str| Digest::of(format!("{s}{n}").as_bytes());

@@ -1,6 +1,6 @@
 //! The registry client against a registry that misbehaves on purpose: it drops the
 //! connection in the middle of a blob, answers 500 or 429, or sends bytes that do not match
-//! the digest. wharf retries with back-off where docker retries (drops, 5xx, damaged
+//! the digest; on push it answers an upload with 500, 503 or 429. wharf retries with back-off where docker retries (drops, 5xx, damaged
 //! bytes; a dropped transfer resumes with a Range request), gives up at once where docker
 //! does (429), never stores a wrong blob and names the blob that failed.
 
@@ -30,6 +30,8 @@ struct Plan {
     faults: HashMap<String, VecDeque<Fault>>,
     /// Each blob request as received: its digest and Range header, if any.
     seen: Vec<(String, Option<String>)>,
+    /// Blobs pushed, by the digest the client named.
+    pushed: HashMap<String, Vec<u8>>,
 }
 
 /// A registry serving one image (`fault/bb:1`) from memory on 127.0.0.1.
@@ -134,6 +136,7 @@ fn serve(
         return;
     }
     let mut range = None;
+    let mut length = 0;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -143,13 +146,23 @@ fn serve(
             if k.eq_ignore_ascii_case("range") {
                 range = Some(v.trim().to_string());
             }
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
         }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
     }
     let mut words = request.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let head_only = method == "HEAD";
     if path == "/v2/" {
         return respond(&mut conn, "200 OK", &[], b"{}");
+    }
+    if path.starts_with("/v2/fault/pushed/") {
+        return receive(&mut conn, method, path, body, plan);
     }
     if path.starts_with("/v2/fault/bb/manifests/") {
         let headers = [
@@ -213,6 +226,54 @@ fn serve(
             let _ = conn.write_all(&body[..body.len() / 2]);
             let _ = conn.shutdown(std::net::Shutdown::Both);
         }
+    }
+}
+
+/// The push side of `fault/pushed`: nothing is there yet, an upload is one POST and one
+/// PUT (oci-client's monolithic push), and a PUT may meet the blob's planned fault.
+fn receive(conn: &mut TcpStream, method: &str, path: &str, body: Vec<u8>, plan: &Mutex<Plan>) {
+    let created = |conn: &mut TcpStream, location: &str, digest: &str| {
+        let headers = [
+            ("Location", location.to_string()),
+            ("Docker-Content-Digest", digest.to_string()),
+        ];
+        respond(conn, "201 Created", &headers, b"");
+    };
+    match method {
+        "HEAD" | "GET" => respond(conn, "404 Not Found", &[], b""),
+        "POST" => {
+            let location = [("Location", "/v2/fault/pushed/blobs/uploads/u".to_string())];
+            respond(conn, "202 Accepted", &location, b"");
+        }
+        "PUT" if path.contains("/manifests/") => {
+            created(conn, path, Digest::of(&body).as_str());
+        }
+        "PUT" => {
+            let digest = path
+                .rsplit("digest=")
+                .next()
+                .unwrap_or("")
+                .replace("%3A", ":");
+            let fault = {
+                let mut p = plan.lock().unwrap();
+                p.seen.push((digest.clone(), None));
+                p.faults.get_mut(&digest).and_then(VecDeque::pop_front)
+            };
+            match fault {
+                Some(Fault::Status(429)) => {
+                    respond(conn, "429 Too Many Requests", &[], b"slow down")
+                }
+                Some(Fault::Status(code)) => {
+                    respond(conn, &format!("{code} Server Error"), &[], b"broke")
+                }
+                _ => {
+                    plan.lock().unwrap().pushed.insert(digest.clone(), body);
+                    let location = format!("/v2/fault/pushed/blobs/{digest}");
+                    created(conn, &location, &digest);
+                }
+            }
+        }
+        _ => respond(conn, "405 Method Not Allowed", &[], b""),
     }
 }
 
@@ -297,4 +358,51 @@ fn a_blob_with_the_wrong_digest_is_never_stored() {
     reg.fail(&reg.layer, &[Fault::Corrupt]);
     env.ok(&["pull", &reg.image()]);
     env.ok(&["image", "inspect", &reg.image()]);
+}
+
+#[test]
+fn a_push_retries_a_server_error_and_stops_at_too_many_requests() {
+    if !common::have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let env = Env::new();
+    let reg = FaultyRegistry::start(&env);
+    env.import("push", "local:1");
+    let name = format!("127.0.0.1:{}/fault/pushed:1", reg.port);
+    env.ok(&["tag", "local:1", &name]);
+    // Every blob of the image (layer and config) meets two server errors first.
+    let blobs: Vec<String> = std::fs::read_dir(env.root().join("images/blobs/sha256"))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+        .collect();
+    for b in &blobs {
+        reg.fail(b, &[Fault::Status(500), Fault::Status(503)]);
+    }
+    let out = env.ok(&["push", &name]);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    let pushed = reg.plan.lock().unwrap().pushed.clone();
+    assert!(!pushed.is_empty());
+    for (digest, data) in &pushed {
+        assert_eq!(&Digest::of(data).to_string(), digest, "a pushed blob");
+        assert_eq!(
+            reg.seen(digest).len(),
+            3,
+            "{digest}: two failures, then the upload"
+        );
+    }
+    // Refused with 429: the push stops at once and names the blob.
+    let other = format!("127.0.0.1:{}/fault/pushed:2", reg.port);
+    env.ok(&["tag", "local:1", &other]);
+    reg.plan.lock().unwrap().seen.clear();
+    for b in &blobs {
+        reg.fail(b, &[Fault::Status(429)]);
+    }
+    let err = env.fails(&["push", &other]);
+    println!("{err}");
+    assert!(err.contains("429"), "{err}");
+    assert!(blobs.iter().any(|b| err.contains(b.as_str())), "{err}");
+    for b in &blobs {
+        assert!(reg.seen(b).len() <= 1, "{b}: retried after a 429");
+    }
 }
