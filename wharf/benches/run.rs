@@ -1,6 +1,7 @@
 //! `wharf run --rm --network none busybox true` against `podman run --rm --network none`
-//! of the same image, and wharf driving hull, crun and runc, interleaved in one run; prints
-//! medians and ratios to wharf + hull. Needs root, podman, crun and runc. (What networking
+//! of the same image, and wharf driving hull, crun and runc; then `run -d` of a sleeping
+//! container followed by `rm -f` of it, wharf + hull against podman + crun. All rows
+//! interleaved in one run; prints medians and ratios to wharf + hull. Needs root, podman, crun and runc. (What networking
 //! adds is the `network` bench's.)
 //!
 //! Run: `cargo bench -p wharf --bench run` (`WHARF_BENCH_RUNS=N`, default 20 samples per
@@ -21,9 +22,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A row: the commands of one sample, run in order and timed together.
 struct Row {
     name: String,
-    cmd: Box<dyn Fn() -> Command>,
+    cmds: Box<dyn Fn() -> Vec<Command>>,
     samples: Vec<Duration>,
 }
 
@@ -36,24 +38,28 @@ fn check(mut c: Command, what: &str) {
     );
 }
 
+const DETACHED_WHARF: &str = "wharf + hull, run -d + rm -f";
+const DETACHED_PODMAN: &str = "podman + crun, run -d + rm -f";
+
 /// One warm-up round, then `runs` rounds of every row in turn.
 fn sample(rows: &mut [Row], runs: usize) -> Result<(), String> {
     for round in 0..=runs {
         for r in rows.iter_mut() {
-            let mut c = (r.cmd)();
-            c.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
             let start = Instant::now();
-            let out = c.output().map_err(|e| format!("{}: {e}", r.name))?;
-            let took = start.elapsed();
-            if !out.status.success() {
-                return Err(format!(
-                    "{} failed: {}",
-                    r.name,
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+            for mut c in (r.cmds)() {
+                c.stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped());
+                let out = c.output().map_err(|e| format!("{}: {e}", r.name))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "{} failed: {}",
+                        r.name,
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
             }
+            let took = start.elapsed();
             if round > 0 {
                 r.samples.push(took);
             }
@@ -93,14 +99,14 @@ fn main() {
         let (wharf, data_root) = (wharf.clone(), data_root.clone());
         rows.push(Row {
             name: format!("wharf + {label}"),
-            cmd: Box::new(move || {
+            cmds: Box::new(move || {
                 let mut c = Command::new(&wharf);
                 c.arg("--data-root")
                     .arg(&data_root)
                     .arg("--runtime")
                     .arg(&rt)
                     .args(["run", "--rm", "--network", "none", "busybox", "true"]);
-                c
+                vec![c]
             }),
             samples: Vec::new(),
         });
@@ -109,11 +115,58 @@ fn main() {
         let podman = podman.clone();
         rows.push(Row {
             name: format!("podman + {rt}"),
-            cmd: Box::new(move || {
+            cmds: Box::new(move || {
                 let mut c = podman();
                 c.args(["--runtime", rt, "run", "--rm", "--network", "none"])
                     .args(["busybox", "true"]);
-                c
+                vec![c]
+            }),
+            samples: Vec::new(),
+        });
+    }
+    {
+        let (wharf, data_root, hull) = (wharf.clone(), data_root.clone(), hull.clone());
+        rows.push(Row {
+            name: DETACHED_WHARF.into(),
+            cmds: Box::new(move || {
+                let w = |args: &[&str]| {
+                    let mut c = Command::new(&wharf);
+                    c.arg("--data-root")
+                        .arg(&data_root)
+                        .arg("--runtime")
+                        .arg(&hull)
+                        .args(args);
+                    c
+                };
+                vec![
+                    w(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        "benchd",
+                        "--network",
+                        "none",
+                        "busybox",
+                        "sleep",
+                        "60",
+                    ]),
+                    w(&["rm", "-f", "benchd"]),
+                ]
+            }),
+            samples: Vec::new(),
+        });
+    }
+    {
+        let podman = podman.clone();
+        rows.push(Row {
+            name: DETACHED_PODMAN.into(),
+            cmds: Box::new(move || {
+                let mut run = podman();
+                run.args(["--runtime", "crun", "run", "-d", "--name", "benchd"])
+                    .args(["--network", "none", "busybox", "sleep", "60"]);
+                let mut rm = podman();
+                rm.args(["--runtime", "crun", "rm", "-f", "-t", "0", "benchd"]);
+                vec![run, rm]
             }),
             samples: Vec::new(),
         });
@@ -127,6 +180,9 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    let (mut detached, mut rows): (Vec<Row>, Vec<Row>) = rows
+        .into_iter()
+        .partition(|r| r.name == DETACHED_WHARF || r.name == DETACHED_PODMAN);
     let medians: Vec<(String, Duration)> = rows
         .iter_mut()
         .map(|r| (r.name.clone(), support::median(&mut r.samples)))
@@ -158,6 +214,16 @@ fn main() {
             p.as_secs_f64() / w.as_secs_f64()
         );
     }
+    let d: Vec<Duration> = detached
+        .iter_mut()
+        .map(|r| support::median(&mut r.samples))
+        .collect();
+    println!(
+        "run -d busybox sleep 60, then rm -f: {DETACHED_WHARF} {:.1}ms, {DETACHED_PODMAN} {:.1}ms: wharf / podman = {:.2}x",
+        d[0].as_secs_f64() * 1000.0,
+        d[1].as_secs_f64() * 1000.0,
+        d[0].as_secs_f64() / d[1].as_secs_f64()
+    );
     // podman's storage is removed with its own command: vfs layers are plain directories,
     // but its run directory may hold mounts.
     let mut reset = podman();
