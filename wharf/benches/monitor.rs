@@ -1,9 +1,10 @@
 //! What a container's monitor costs while the container idles: CPU time (the monitor's
 //! own and its reaped children's, which is where a healthcheck's probes go) over a window
-//! and the resident memory at its end, for wharf's monitor with each runtime, without a
-//! healthcheck and with docker's default 30 s one, beside podman's conmon (no check:
-//! podman runs its checks from systemd timers, outside conmon). Prints the figures and
-//! what the check adds to the same monitor without one.
+//! and the memory at its end (RSS, and PSS: its share of the pages it maps with others),
+//! for wharf's monitor with each runtime, without a healthcheck and with docker's default
+//! 30 s one, beside podman's conmon (no check: podman runs its checks from systemd timers,
+//! outside conmon). Prints the figures and what the check adds to the same monitor
+//! without one.
 //!
 //! Run: `cargo bench -p wharf --bench monitor` (`WHARF_BENCH_WINDOW=SECONDS`, default
 //! 65: two probes of a 30 s check). Needs root, podman, crun and runc.
@@ -20,6 +21,19 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+/// The proportional set size of `pid` in kB: its private pages plus its share of the pages
+/// it maps with other processes (every wharf monitor shares wharf's text).
+fn pss(pid: i32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))?
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .ok()
+}
 
 /// CPU time (self and reaped children) in milliseconds and VmRSS in kB of `pid`.
 fn usage(pid: i32) -> Option<(f64, u64)> {
@@ -127,7 +141,7 @@ fn measure(
     tar: &Path,
     hull: &Path,
     window: u64,
-) -> Result<Vec<(String, f64, u64)>, String> {
+) -> Result<Vec<(String, f64, u64, u64)>, String> {
     let mut import = wharf("runc");
     import.arg("import").arg(tar).arg("busybox");
     output(import, "wharf import")?;
@@ -197,27 +211,28 @@ fn measure(
     rows.iter()
         .map(|r| {
             let (cpu, rss) = usage(r.monitor).ok_or(format!("{} is gone", r.name))?;
-            Ok((r.name.clone(), cpu - r.start.0, rss))
+            let pss = pss(r.monitor).ok_or(format!("{} is gone", r.name))?;
+            Ok((r.name.clone(), cpu - r.start.0, rss, pss))
         })
         .collect()
 }
 
-fn report(rows: &[(String, f64, u64)], window: u64) {
+fn report(rows: &[(String, f64, u64, u64)], window: u64) {
     println!(
-        "monitor of an idle container over {window}s: CPU (own and reaped children's) and RSS"
+        "monitor of an idle container over {window}s: CPU (own and reaped children's), RSS and PSS"
     );
     println!(
-        "{:<28} {:>12} {:>9} {:>24}",
-        "", "CPU ms/min", "RSS kB", "the check adds"
+        "{:<28} {:>12} {:>9} {:>9} {:>24}",
+        "", "CPU ms/min", "RSS kB", "PSS kB", "the check adds"
     );
     let per_min = |ms: f64| ms * 60.0 / window as f64;
-    for (name, cpu, rss) in rows {
+    for (name, cpu, rss, pss) in rows {
         // An idle monitor's CPU is near zero, so the check's cost is a difference, not a
         // ratio.
         let added = name
             .strip_suffix(" + 30s check")
-            .and_then(|base| rows.iter().find(|(n, _, _)| n == base))
-            .map(|(_, base_cpu, base_rss)| {
+            .and_then(|base| rows.iter().find(|(n, _, _, _)| n == base))
+            .map(|(_, base_cpu, base_rss, _)| {
                 format!(
                     "{:+.1} ms/min, {:+} kB",
                     per_min(*cpu) - per_min(*base_cpu),
@@ -226,10 +241,11 @@ fn report(rows: &[(String, f64, u64)], window: u64) {
             })
             .unwrap_or_default();
         println!(
-            "{:<28} {:>12.1} {:>9} {:>24}",
+            "{:<28} {:>12.1} {:>9} {:>9} {:>24}",
             name,
             per_min(*cpu),
             rss,
+            pss,
             added
         );
     }

@@ -76,7 +76,7 @@ fn main() {
     let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
     let wharf = PathBuf::from(env!("CARGO_BIN_EXE_wharf"));
-    let (tar, data_root) = support::busybox_store(&wharf, dir.path(), &["sh", "true"]);
+    let (tar, data_root) = support::busybox_store(&wharf, dir.path(), &["sh", "true", "sleep"]);
     let pod_dir = dir.path().join("podman");
     let conf = support::podman_conf(dir.path());
     let podman = {
@@ -176,6 +176,18 @@ fn main() {
     let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
     let failure = sample(&mut rows, runs);
     drop(hugetlb);
+    // What the rows left (a detached container whose `rm` did not run, podman's storage,
+    // the cgroup parents) goes whether or not every sample succeeded.
+    let _ = Command::new(&wharf)
+        .arg("--data-root")
+        .arg(&data_root)
+        .args(["rm", "-f", "benchd"])
+        .output();
+    let mut reset = podman();
+    reset.args(["system", "reset", "--force"]);
+    let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    common::remove_cgroup_tree("libpod_parent");
+    common::remove_empty_cgroup_parents(&["wharf"]);
     if let Err(e) = failure {
         eprintln!("{e}");
         std::process::exit(1);
@@ -224,11 +236,4 @@ fn main() {
         d[1].as_secs_f64() * 1000.0,
         d[0].as_secs_f64() / d[1].as_secs_f64()
     );
-    // podman's storage is removed with its own command: vfs layers are plain directories,
-    // but its run directory may hold mounts.
-    let mut reset = podman();
-    reset.args(["system", "reset", "--force"]);
-    let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
-    common::remove_cgroup_tree("libpod_parent");
-    common::remove_empty_cgroup_parents(&["wharf"]);
 }
