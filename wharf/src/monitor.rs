@@ -176,6 +176,15 @@ pub fn run(
     stdin: Option<OwnedFd>,
     client: Option<OwnedFd>,
 ) -> ! {
+    // The starter cleared FD_CLOEXEC on these to hand them over our exec. Set again, so the
+    // runtime and the container do not inherit them: a container a killed monitor left
+    // `created` would hold the status pipe open, and its starter would wait for ever.
+    for fd in [&status, &stdin, &client].into_iter().flatten() {
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
     // SAFETY: wharf has started no thread when it runs the monitor; the child only
     // continues the same single-threaded program.
     match unsafe { nix::unistd::fork() } {
