@@ -51,12 +51,31 @@ fn lines(s: &str) -> Vec<String> {
 }
 
 impl Guard {
+    /// Runs wharf with `step` armed; a command still running after two minutes is hung (a
+    /// crash left something waiting for ever) and fails the test instead of CI's hour.
     fn with_fault(&self, step: Step, mark: &Path, args: &[&str]) -> Output {
-        self.command(args)
+        let mut child = self
+            .command(args)
             .env(VAR, step.name())
             .env(MARK_VAR, mark)
-            .output()
-            .expect("run wharf")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run wharf");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while child.try_wait().expect("wait for wharf").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("wharf output");
+                panic!(
+                    "{} in {args:?}: hung after the kill: {}",
+                    step.name(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("wharf output")
     }
 
     fn observe(&self, seen: &mut Seen) {
