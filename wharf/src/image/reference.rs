@@ -43,11 +43,7 @@ impl ImageRef {
         if name.chars().any(|c| c.is_ascii_uppercase()) {
             // Docker reports the normalised path, e.g. `library/Alpine`.
             let path = match name.split_once('/') {
-                Some((first, rest))
-                    if first.contains('.') || first.contains(':') || first == "localhost" =>
-                {
-                    rest.to_string()
-                }
+                Some((first, rest)) if names_a_domain(first) => rest.to_string(),
                 Some(_) => name.to_string(),
                 None => format!("{OFFICIAL_PREFIX}{name}"),
             };
@@ -77,9 +73,7 @@ impl ImageRef {
             ));
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
+            Some((first, rest)) if names_a_domain(first) => {
                 if !valid_domain(first) {
                     return Err(invalid());
                 }
@@ -131,9 +125,15 @@ impl ImageRef {
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
             // Like docker's FamiliarName: `library/` goes only when one component remains.
-            match self.path.strip_prefix(OFFICIAL_PREFIX) {
-                Some(rest) if !rest.contains('/') => rest.to_string(),
-                _ => self.path.clone(),
+            let short = match self.path.strip_prefix(OFFICIAL_PREFIX) {
+                Some(rest) if !rest.contains('/') => rest,
+                _ => &self.path,
+            };
+            // Unlike it, `docker.io/` stays when the short name would read as another
+            // registry's (`docker.io/a.b/c` is not `a.b/c`).
+            match short.split_once('/') {
+                Some((first, _)) if names_a_domain(first) => self.repository(),
+                _ => short.to_string(),
             }
         } else {
             self.repository()
@@ -161,6 +161,11 @@ impl fmt::Display for ImageRef {
         push_suffix(&mut s, self);
         f.write_str(&s)
     }
+}
+
+/// Whether the first component of a name is a registry's address rather than a path.
+fn names_a_domain(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first == "localhost"
 }
 
 fn push_suffix(s: &mut String, r: &ImageRef) {
@@ -280,6 +285,17 @@ mod tests {
                 "alpine:3.19",
             ),
             ("user/app", "docker.io/user/app:latest", "user/app:latest"),
+            // Found by the `reference` fuzz target: the short form must name the same image.
+            (
+                "docker.io/a.b/c",
+                "docker.io/a.b/c:latest",
+                "docker.io/a.b/c:latest",
+            ),
+            (
+                "docker.io/library/localhost/x",
+                "docker.io/library/localhost/x:latest",
+                "library/localhost/x:latest",
+            ),
             (
                 "docker.io/library/alpine:edge",
                 "docker.io/library/alpine:edge",
