@@ -10,6 +10,7 @@ pub mod context;
 pub mod credentials;
 pub mod events;
 pub mod fault;
+pub mod footprint;
 pub mod format;
 pub mod healthcheck;
 pub mod image;

@@ -707,6 +707,9 @@ fn network_down(m: &mut Monitor, c: &Container) -> Result<(), MonitorError> {
 /// Copies the container's output into the log and to attached clients, and clients'
 /// input to the container, until the container's init exits and its output is drained;
 /// reaps every child that reparents to us meanwhile.
+/// How long a monitor waits with nothing to do before it gives back its start-up's pages.
+const IDLE: Duration = Duration::from_secs(10);
+
 fn pump(
     io: Io<'_>,
     pid: Pid,
@@ -723,6 +726,10 @@ fn pump(
     let mut input = stdio.input;
     let mut code = None;
     let mut buf = vec![0u8; 32 * 1024];
+    // Once nothing has happened for IDLE, the start-up's pages go back (`footprint`); again
+    // after each later burst of work.
+    let mut active = Instant::now();
+    let mut shed = false;
     loop {
         if code.is_some() {
             // Init is gone; read what is left without waiting for processes that may
@@ -765,10 +772,21 @@ fn pump(
         if let Some(f) = probe_fd {
             fds.push(PollFd::new(f, PollFlags::POLLIN));
         }
-        let timeout = checker.as_ref().map(|c| c.timeout());
+        let idle_left = (!shed).then(|| IDLE.saturating_sub(active.elapsed()));
+        let timeout = match (checker.as_ref().map(|c| c.timeout()), idle_left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let Some(ready) = crate::attach::poll_ready(&mut fds, timeout)? else {
             continue;
         };
+        if ready.iter().any(|r| *r) {
+            active = Instant::now();
+            shed = false;
+        } else if !shed && active.elapsed() >= IDLE {
+            crate::footprint::shed();
+            shed = true;
+        }
         drop(fds);
         drop(hub_fds);
         if let Some(ch) = checker.as_deref_mut() {

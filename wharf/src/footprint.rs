@@ -1,0 +1,102 @@
+//! What a long-lived, mostly idle process (a container's monitor) gives back to the
+//! kernel once it has been idle a while: the pages of clean file mappings (wharf's program
+//! text, read-only data, shared libraries), which page faults filled in whole page-cache
+//! folios at start-up though the idle loop needs few of them, and the free memory malloc
+//! holds. The file pages stay in the page cache: what the loop uses again comes back as a
+//! minor fault, and other wharf processes keep theirs.
+
+/// Unmaps the pages of every private, read-only file mapping that holds no copied page
+/// (a relocated RELRO segment does, and dropping it would undo the relocations), and
+/// returns malloc's free memory.
+pub fn shed() {
+    // SAFETY: malloc_trim only returns memory malloc holds free.
+    unsafe { libc::malloc_trim(0) };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    for (start, len) in clean_file_mappings(&smaps) {
+        let Some(at) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
+            continue;
+        };
+        // SAFETY: the range is a read-only private file mapping without anonymous (copied)
+        // pages, so dropping its pages loses nothing: each refaults from the file as it was.
+        let _ =
+            unsafe { nix::sys::mman::madvise(at, len, nix::sys::mman::MmapAdvise::MADV_DONTNEED) };
+    }
+}
+
+/// (start, length) of each mapping in `smaps` that is private, not writable, backed by a
+/// file and has no anonymous pages.
+fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            current = None;
+            let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            else {
+                continue;
+            };
+            let perms = words.next().unwrap_or("");
+            let inode = words.nth(2).unwrap_or("0");
+            let path = words.next().unwrap_or("");
+            if perms.starts_with('r')
+                && !perms.contains('w')
+                && perms.ends_with('p')
+                && inode != "0"
+                && path.starts_with('/')
+            {
+                current = Some((a, b - a));
+            }
+        } else if first == "Anonymous:" {
+            if let Some(m) = current.take() {
+                if words.next() == Some("0") {
+                    out.push(m);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_clean_read_only_file_mappings_are_picked() {
+        let smaps = "\
+55d0a0000000-55d0a0100000 r--p 00000000 fe:01 1234 /usr/bin/wharf
+Rss: 400 kB
+Anonymous: 0 kB
+55d0a0100000-55d0a0900000 r-xp 00100000 fe:01 1234 /usr/bin/wharf
+Anonymous: 0 kB
+55d0a0900000-55d0a0a00000 r--p 00900000 fe:01 1234 /usr/bin/wharf
+Anonymous: 380 kB
+55d0a0a00000-55d0a0a10000 rw-p 00a00000 fe:01 1234 /usr/bin/wharf
+Anonymous: 64 kB
+55d0a1000000-55d0a1100000 rw-p 00000000 00:00 0 [heap]
+Anonymous: 776 kB
+7f0000000000-7f0000001000 r-xp 00000000 00:00 0 [vdso]
+Anonymous: 0 kB
+7f0000100000-7f0000200000 r--s 00000000 fe:01 99 /tmp/shared
+Anonymous: 0 kB
+";
+        assert_eq!(
+            clean_file_mappings(smaps),
+            [(0x55d0a0000000, 0x100000), (0x55d0a0100000, 0x800000)]
+        );
+    }
+
+    #[test]
+    fn shedding_keeps_the_process_working() {
+        let before = "text".repeat(3);
+        shed();
+        assert_eq!(before, "texttexttext");
+        assert!(
+            !clean_file_mappings(&std::fs::read_to_string("/proc/self/smaps").unwrap()).is_empty()
+        );
+    }
+}
