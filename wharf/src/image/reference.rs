@@ -66,12 +66,6 @@ impl ImageRef {
                 Some(t.to_string())
             }
         };
-        if name.len() > 255 {
-            return Err(RefError::Invalid(
-                "invalid reference format: repository name must not be more than 255 characters"
-                    .into(),
-            ));
-        }
         let (domain, path) = match name.split_once('/') {
             Some((first, rest)) if names_a_domain(first) => {
                 if !valid_domain(first) {
@@ -94,6 +88,14 @@ impl ImageRef {
         } else {
             path
         };
+        // As docker's ParseNormalizedNamed: the limit is on the normalised name
+        // (`docker.io/library/...`), so what is printed always parses again.
+        if domain.len() + 1 + path.len() > 255 {
+            return Err(RefError::Invalid(
+                "invalid reference format: repository name must not be more than 255 characters"
+                    .into(),
+            ));
+        }
         // docker's TagNameOnly: neither tag nor digest means `latest`.
         let tag = match (&tag, &digest) {
             (None, None) => Some("latest".to_string()),
@@ -274,6 +276,15 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn the_length_limit_is_on_the_normalised_name() {
+        // 237 + "docker.io/library/" (18) = 255: the longest official name.
+        assert!(ImageRef::parse(&"a".repeat(237)).is_ok());
+        assert!(ImageRef::parse(&"a".repeat(238)).is_err());
+        assert!(ImageRef::parse(&format!("x/{}", "a".repeat(243))).is_ok());
+        assert!(ImageRef::parse(&format!("x/{}", "a".repeat(244))).is_err());
+    }
 
     #[test]
     fn normalises_like_docker() {
