@@ -127,8 +127,9 @@ impl ImageRef {
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
             // Like docker's FamiliarName: `library/` goes only when one component remains.
+            // A 64-hex name alone would read as an image id, so it keeps `library/`.
             let short = match self.path.strip_prefix(OFFICIAL_PREFIX) {
-                Some(rest) if !rest.contains('/') => rest,
+                Some(rest) if !rest.contains('/') && !is_full_hex(rest) => rest,
                 _ => &self.path,
             };
             // Unlike it, `docker.io/` stays when the short name would read as another
@@ -301,6 +302,11 @@ mod tests {
                 "docker.io/a.b/c",
                 "docker.io/a.b/c:latest",
                 "docker.io/a.b/c:latest",
+            ),
+            (
+                &format!("library/{}", "b".repeat(64)),
+                &format!("docker.io/library/{}:latest", "b".repeat(64)),
+                &format!("library/{}:latest", "b".repeat(64)),
             ),
             (
                 "docker.io/library/localhost/x",
