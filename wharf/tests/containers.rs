@@ -151,6 +151,14 @@ impl Guard {
         ]);
     }
 
+    /// A build context directory `name` in the test's directory holding `dockerfile`.
+    fn build_context(&self, name: &str, dockerfile: &str) -> PathBuf {
+        let ctx = self.env.path(name);
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+        ctx
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         self.env
             .wharf()

@@ -450,13 +450,7 @@ fn docker_cli_builds_through_the_socket() {
     let Some(cli) = clients().into_iter().next() else {
         return integration::skip("no docker CLI installed (Debian's docker.io)");
     };
-    let ctx = g.env.path("build-ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        "FROM busybox\nARG WHO=nobody\nRUN echo \"built for $WHO\" > /built\nCMD [\"cat\", \"/built\"]\n",
-    )
-    .unwrap();
+    let ctx = g.build_context("build-ctx", "FROM busybox\nARG WHO=nobody\nRUN echo \"built for $WHO\" > /built\nCMD [\"cat\", \"/built\"]\n");
     let out = docker(
         &cli,
         &s,
@@ -940,13 +934,7 @@ fn a_service_killed_mid_pull_build_or_attach_leaves_a_consistent_store() {
     }
     // A build: killed while a RUN step's container runs; the next build through the next
     // service removes what it left.
-    let ctx = g.env.path("slow");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        "FROM busybox\nRUN sleep 3; echo done > /done\n",
-    )
-    .unwrap();
+    let ctx = g.build_context("slow", "FROM busybox\nRUN sleep 3; echo done > /done\n");
     let mut build = Command::new(&cli)
         .env("DOCKER_HOST", s.host())
         .env("DOCKER_BUILDKIT", "0")

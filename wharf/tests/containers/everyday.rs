@@ -220,13 +220,10 @@ fn an_images_healthcheck_runs_and_no_healthcheck_turns_it_off() {
     let Some(g) = Guard::new(&runtime()) else {
         return;
     };
-    let ctx = g.env.path("hc");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
+    let ctx = g.build_context(
+        "hc",
         "FROM busybox\nHEALTHCHECK --interval=200ms --retries=2 CMD echo from-image\n",
-    )
-    .unwrap();
+    );
     g.ok(&["build", "-q", "-t", "checked", ctx.to_str().unwrap()]);
     g.ok(&[
         "run",
@@ -869,13 +866,7 @@ fn system_df_counts_what_is_on_disk() {
     );
 
     // A build leaves an intermediate image in the builder's cache; prune takes it.
-    let ctx = g.env.path("dfbuild");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        "FROM busybox\nRUN echo x > /x\nCMD [\"true\"]\n",
-    )
-    .unwrap();
+    let ctx = g.build_context("dfbuild", "FROM busybox\nRUN echo x > /x\nCMD [\"true\"]\n");
     g.ok(&["build", "-q", "-t", "built", ctx.to_str().unwrap()]);
     let rows = g.ok(&["system", "df", "--format", "{{.Type}}|{{.TotalCount}}"]);
     assert!(

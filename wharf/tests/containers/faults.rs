@@ -160,13 +160,10 @@ fn prepare(g: &Guard, command: &str, remote: &Remote, step: Step) -> Vec<String>
             own(&["push", &name])
         }
         "build" => {
-            let ctx = g.env.path("ctx");
-            std::fs::create_dir_all(&ctx).unwrap();
-            std::fs::write(
-                ctx.join("Dockerfile"),
+            let ctx = g.build_context(
+                "ctx",
                 "FROM busybox\nRUN echo built > /built\nLABEL fault=1\n",
-            )
-            .unwrap();
+            );
             own(&[
                 "build",
                 "--network",

@@ -103,13 +103,10 @@ fn twenty_builds_at_once_share_one_cache() {
     let Some(g) = Guard::new(&runtime()) else {
         return;
     };
-    let ctx = g.env.path("load-ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
+    let ctx = g.build_context(
+        "load-ctx",
         "FROM busybox\nRUN echo shared > /shared\nARG N\nRUN echo $N > /n\n",
-    )
-    .unwrap();
+    );
     let ctx = ctx.display().to_string();
     let build = |n: &str, tag: &str| {
         [
