@@ -420,17 +420,6 @@ fn clean_and_check(g: &Guard, seen: &Seen, what: &str) {
     }
 }
 
-fn wait_for(mark: &Path, secs: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if mark.exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 /// One crash: `command` killed at `step`, then the checks.
 fn crash(step: Step, command: &str, remote: Option<&Remote>) {
     let remote = match remote {
@@ -463,9 +452,10 @@ fn crash(step: Step, command: &str, remote: Option<&Remote>) {
             out.status.success() || stderr.contains("exited without reporting"),
             "{what}: {stderr}"
         );
-        assert!(
-            wait_for(&mark, 20),
-            "{what}: the monitor never reached the step"
+        g.until(
+            20,
+            &format!("{what}: the monitor to reach the step"),
+            || mark.exists().then_some(()),
         );
         // The monitor's own kill comes at its step: let its process be gone before looking.
         std::thread::sleep(Duration::from_millis(50));
