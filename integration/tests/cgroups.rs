@@ -642,28 +642,34 @@ fn unified_v2_resources_reach_their_files() {
     assert_eq!(f("pids.max"), "50");
 }
 
-/// Containers created and deleted side by side under the default cgroup parent: a delete
-/// removes that parent once empty, which must never make a concurrent create fail.
+/// Without `cgroupsPath` a container's cgroup is `/<id>` in every hierarchy, where crun and runc
+/// (started from the root cgroup) put it, and its delete leaves nothing there.
 #[test]
-fn parallel_creates_and_deletes_share_the_default_parent() {
+fn the_default_cgroup_is_the_id_under_each_root() {
     let rt = Runtime::new();
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..3)
-            .map(|_| {
-                s.spawn(|| {
-                    // No cgroupsPath: hull's default, /hull/<id>.
-                    let b = Bundle::new(&["true"]);
-                    for _ in 0..15 {
-                        let (code, _, err) = integration::run_bundle(&rt, &b);
-                        assert_eq!(code, 0, "{err}");
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
-    });
+    let mut b = Bundle::new(&["cat", "/proc/self/cgroup"]);
+    // A cgroup namespace would show every path as "/".
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["run", "--bundle", b.path_str(), &c.id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!("/{}", c.id);
+    assert!(text.lines().count() > 1, "{text}");
+    for line in text.lines() {
+        assert_eq!(line.splitn(3, ':').nth(2), Some(want.as_str()), "{text}");
+    }
+    for d in integration::cgroup_dirs(&format!("/{}", c.id)) {
+        assert!(!d.exists(), "{d:?} left behind");
+    }
 }
 
 /// A cgroup the container cannot start in is refused before anything is made, without

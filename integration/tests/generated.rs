@@ -335,7 +335,7 @@ fn containerd_config() {
 
 #[test]
 fn normalising_keeps_facts_and_hides_ids() {
-    let out = "cgroup: 3:memory:/hull/gen-1\ncgroup: 2:pids:/docker/gen-1\nhostname: gen-1\n";
+    let out = "cgroup: 3:memory:/gen-1\ncgroup: 2:pids:/docker/gen-1\nhostname: gen-1\n";
     assert_eq!(
         normalise(out, "gen-1"),
         "cgroup: 2:pids:<parent>/<id>\ncgroup: 3:memory:<parent>/<id>\nhostname: <id>"

@@ -481,7 +481,7 @@ fn seccomp_notify_without_an_agent_leaves_nothing() {
         assert!(err.contains("nobody-listens"), "{err}");
         assert_eq!(rt.ok(&["list", "-q"]), "", "no container left");
         assert!(
-            integration::cgroup_dirs(&format!("/hull/{}", c.id))
+            integration::cgroup_dirs(&format!("/{}", c.id))
                 .iter()
                 .all(|d| !d.exists()),
             "no cgroup left"

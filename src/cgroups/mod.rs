@@ -14,12 +14,10 @@ use serde_json::{json, Value};
 
 mod exec;
 mod systemd;
+mod v1_writes;
 
 pub use exec::ExecCgroups;
 use systemd::SystemdPath;
-
-/// The parent directory of the default cgroup paths (`/hull/<id>`), removed when it empties.
-pub const DEFAULT_PARENT: &str = "hull";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -71,7 +69,8 @@ pub struct Cgroup {
     manager: std::cell::OnceCell<AnyCgroupManager>,
 }
 
-/// `linux.cgroupsPath`, or the default: `/hull/<id>` for cgroupfs, `:hull:<id>` for systemd.
+/// `linux.cgroupsPath`, or the default: `/<id>` for cgroupfs, where runc (started from the root
+/// cgroup) and crun put it, and `:hull:<id>` for systemd.
 /// Relative cgroupfs paths are taken from the root of each hierarchy, as runtime-spec allows;
 /// systemd paths must be `slice:prefix:name`.
 pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> Result<PathBuf, CgroupError> {
@@ -95,7 +94,7 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> Result<PathBuf, CgroupE
     Ok(match given {
         Some(p) if p.is_absolute() => p.clone(),
         Some(p) => Path::new("/").join(p),
-        None => Path::new("/").join(DEFAULT_PARENT).join(id),
+        None => Path::new("/").join(id),
     })
 }
 
@@ -291,12 +290,16 @@ impl Cgroup {
         }
     }
 
-    /// Applies resource limits; the kernel's refusal names the cgroup file and value.
+    /// Applies resource limits; the kernel's refusal names the cgroup file and value. On v1
+    /// hull writes the common ones itself (`v1_writes`), and libcgroups only what is left.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
         let mut resources = screen(resources, unified, blkio_has_weight)?;
         if !unified && !self.systemd {
-            self.cpu_pairs_v1(&mut resources)?;
+            match v1_writes::write(&hierarchies()?, self.rel(), resources)? {
+                Some(rest) => resources = rest,
+                None => return Ok(()),
+            }
         }
         let resources = &resources;
         let opt = ControllerOpt {
@@ -310,69 +313,6 @@ impl Cgroup {
             freezer_state: None,
         };
         self.op("applying linux.resources", self.manager()?.apply(&opt))
-    }
-
-    /// On v1, CFS period and quota, and RT period and runtime, depend on each other (and on the
-    /// parent's limits): the kernel refuses a new period that the old quota makes invalid.
-    /// When both of a pair are given, the period goes first and, if refused, after the other,
-    /// as runc writes them; the pair is then taken out of what libcgroups applies.
-    fn cpu_pairs_v1(&self, resources: &mut Cow<'_, LinuxResources>) -> Result<(), CgroupError> {
-        let Some(cpu) = resources.cpu().clone() else {
-            return Ok(());
-        };
-        // 0 means "not given", as engines send it (docker's update fills every field).
-        let given = |v: Option<i64>| v.filter(|v| *v != 0).map(|v| v.to_string());
-        let pairs = [
-            (
-                given(cpu.period().map(|p| p as i64)),
-                given(cpu.quota()),
-                ("cpu.cfs_period_us", "cpu.cfs_quota_us"),
-            ),
-            (
-                given(cpu.realtime_period().map(|p| p as i64)),
-                given(cpu.realtime_runtime()),
-                ("cpu.rt_period_us", "cpu.rt_runtime_us"),
-            ),
-        ];
-        if !pairs.iter().any(|(a, b, _)| a.is_some() && b.is_some()) {
-            return Ok(());
-        }
-        let dir = hierarchies()?
-            .into_iter()
-            .find(|h| h.controllers.iter().any(|c| c == "cpu"))
-            .map(|h| h.mount.join(self.rel()));
-        let Some(dir) = dir else { return Ok(()) };
-        let failed = |file: &str, value: &str, e: std::io::Error| CgroupError::Op {
-            path: dir.join(file),
-            what: "applying linux.resources.cpu",
-            message: format!("writing {value}: {e}"),
-        };
-        let write = |file: &str, value: &str| {
-            std::fs::write(dir.join(file), value).map_err(|e| failed(file, value, e))
-        };
-        let mut rest = cpu.clone();
-        for (i, (period, other, (period_file, other_file))) in pairs.iter().enumerate() {
-            let (Some(period), Some(other)) = (period, other) else {
-                continue;
-            };
-            match std::fs::write(dir.join(period_file), period) {
-                Ok(()) => write(other_file, other)?,
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    write(other_file, other)?;
-                    write(period_file, period)?;
-                }
-                Err(e) => return Err(failed(period_file, period, e)),
-            }
-            if i == 0 {
-                rest.set_period(None);
-                rest.set_quota(None);
-            } else {
-                rest.set_realtime_period(None);
-                rest.set_realtime_runtime(None);
-            }
-        }
-        resources.to_mut().set_cpu(Some(rest));
-        Ok(())
     }
 
     /// Statistics in runc's `events` shape (types.Stats).
@@ -468,8 +408,7 @@ impl Cgroup {
         &self.dir
     }
 
-    /// Removes the cgroup, killing what is left in it, then the default parent if now empty:
-    /// a `delete` of the last container leaves nothing of hull's on the host.
+    /// Removes the cgroup, killing what is left in it.
     ///
     /// On cgroupfs hull removes the directories itself, in every hierarchy from one read of
     /// mountinfo: libcgroups' v1 manager would first read mountinfo once per controller, a
@@ -478,7 +417,6 @@ impl Cgroup {
         if self.systemd {
             return self.op("removing", self.manager()?.remove());
         }
-        let default_parent = self.dir.parent() == Some(&Path::new("/").join(DEFAULT_PARENT));
         for h in hierarchies()? {
             let dir = h.mount.join(self.rel());
             remove_killing(&dir).map_err(|e| CgroupError::Op {
@@ -486,10 +424,6 @@ impl Cgroup {
                 what: "removing",
                 message: e.to_string(),
             })?;
-            if default_parent {
-                // Another container may still use it: then rmdir fails and that is fine.
-                let _ = std::fs::remove_dir(h.mount.join(DEFAULT_PARENT));
-            }
         }
         Ok(())
     }
@@ -808,10 +742,16 @@ fn create_dirs(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Removes a cgroup directory after killing its processes (all at once through cgroup.kill
-/// where v2 has it). rmdir fails while the killed ones are still exiting: it is tried again,
-/// as libcgroups tries, for about two thirds of a second in all.
+/// Removes a cgroup directory, first killing its processes if it has some (all at once
+/// through cgroup.kill where v2 has it). rmdir fails while the killed ones are still exiting:
+/// it is tried again, as libcgroups tries, for about two thirds of a second in all.
 fn remove_killing(dir: &Path) -> std::io::Result<()> {
+    // Usually the container has exited and one rmdir is all it takes.
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        done => return done,
+    }
     let kill = dir.join("cgroup.kill");
     if kill.exists() {
         std::fs::write(&kill, "1")?;
@@ -1026,6 +966,7 @@ impl OomWatch {
 
 /// One mounted cgroup hierarchy: its mount point and its controllers (`name=x` for a named v1
 /// hierarchy; none for cgroup2).
+#[derive(Clone)]
 pub struct Hierarchy {
     pub mount: PathBuf,
     pub controllers: Vec<String>,
@@ -1058,10 +999,35 @@ fn unmanaged_hierarchies() -> Vec<Hierarchy> {
         .collect()
 }
 
-/// Every cgroup hierarchy mounted here, from one read of mountinfo (a hierarchy mounted twice
-/// counts once).
+/// Every cgroup hierarchy mounted here, from one read of mountinfo per process (a hierarchy
+/// mounted twice counts once): a command asks several times, and no hull command mounts or
+/// unmounts a hierarchy of the host.
 pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
-    let fail = |e: procfs::ProcError| CgroupError::Op {
+    static FOUND: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return Ok(found.clone());
+    }
+    let found = read_hierarchies()?;
+    Ok(FOUND.get_or_init(|| found).clone())
+}
+
+/// The cgroup and cgroup2 mounts of this process's mount namespace, in mountinfo's order. Only
+/// their lines are parsed: procfs' parser costs more instructions than the rest of `create`'s
+/// cgroup set-up, and most of a host's mounts are something else.
+pub fn cgroup_mounts() -> Result<Vec<procfs::process::MountInfo>, std::io::Error> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    mountinfo
+        .lines()
+        .filter(|l| {
+            l.split_once(" - ")
+                .is_some_and(|(_, fs)| fs.starts_with("cgroup ") || fs.starts_with("cgroup2 "))
+        })
+        .map(|l| procfs::process::MountInfo::from_line(l).map_err(std::io::Error::other))
+        .collect()
+}
+
+fn read_hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
+    let fail = |e: &dyn std::fmt::Display| CgroupError::Op {
         path: PathBuf::from("/proc/self/mountinfo"),
         what: "finding cgroup hierarchies",
         message: e.to_string(),
@@ -1074,11 +1040,8 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
         .collect();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for m in procfs::process::Process::myself()
-        .and_then(|p| p.mountinfo())
-        .map_err(fail)?
-    {
-        if !matches!(m.fs_type.as_str(), "cgroup" | "cgroup2") || !seen.insert(m.majmin.clone()) {
+    for m in cgroup_mounts().map_err(|e| fail(&e))? {
+        if !seen.insert(m.majmin.clone()) {
             continue;
         }
         // procfs splits `name=systemd` into a key and a value.
@@ -1187,7 +1150,7 @@ mod tests {
     #[test]
     fn default_and_relative_paths() {
         let spec: Spec = serde_json::from_str(r#"{"ociVersion":"1.0.2"}"#).unwrap();
-        assert_eq!(path_for(&spec, "c1", false).unwrap(), Path::new("/hull/c1"));
+        assert_eq!(path_for(&spec, "c1", false).unwrap(), Path::new("/c1"));
         assert_eq!(path_for(&spec, "c1", true).unwrap(), Path::new(":hull:c1"));
         let spec: Spec =
             serde_json::from_str(r#"{"ociVersion":"1.0.2","linux":{"cgroupsPath":"a/b"}}"#)

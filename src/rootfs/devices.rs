@@ -44,6 +44,17 @@ pub fn device_paths(spec: &Spec) -> Vec<PathBuf> {
     devices(spec).into_iter().map(|d| d.path).collect()
 }
 
+/// The character devices every container gets (path, major, minor); the cgroup's device rules
+/// allow them.
+pub const DEFAULT_DEVICE_NODES: [(&str, i64, i64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
 fn devices(spec: &Spec) -> Vec<Device> {
     let char_dev = |path: &str, major, minor| Device {
         path: path.into(),
@@ -54,14 +65,10 @@ fn devices(spec: &Spec) -> Vec<Device> {
         uid: 0,
         gid: 0,
     };
-    let mut list = vec![
-        char_dev("/dev/null", 1, 3),
-        char_dev("/dev/zero", 1, 5),
-        char_dev("/dev/full", 1, 7),
-        char_dev("/dev/random", 1, 8),
-        char_dev("/dev/urandom", 1, 9),
-        char_dev("/dev/tty", 5, 0),
-    ];
+    let mut list: Vec<Device> = DEFAULT_DEVICE_NODES
+        .iter()
+        .map(|(path, major, minor)| char_dev(path, *major, *minor))
+        .collect();
     for d in spec
         .linux()
         .as_ref()

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
-pub use devices::{device_paths, needs_dev_setup, reopen_dev_null};
+pub use devices::{device_paths, needs_dev_setup, reopen_dev_null, DEFAULT_DEVICE_NODES};
 pub use error::RootfsError;
 pub use mounts::make_destination;
 pub use pivot::{chroot_into, move_root, pivot_root};

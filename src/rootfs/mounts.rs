@@ -389,8 +389,7 @@ fn mount_cgroups(
 ) -> Result<(), RootfsError> {
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
-    let infos = procfs::process::Process::myself()
-        .and_then(|p| p.mountinfo())
+    let infos = crate::cgroups::cgroup_mounts()
         .map_err(|e| RootfsError::Refused(format!("reading /proc/self/mountinfo: {e}")))?;
     let own = procfs::process::Process::myself()
         .and_then(|p| p.cgroups())

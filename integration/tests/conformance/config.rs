@@ -320,7 +320,7 @@ pub fn failing_or_slow_create_hooks_abort_and_leave_nothing() {
         assert!(err.contains(says), "{err}");
         assert!(!rt.root.path.join(&c.id).exists(), "state left behind");
         assert!(integration::mounts_below(b.path()).is_empty());
-        for d in integration::cgroup_dirs(&format!("/hull/{}", c.id)) {
+        for d in integration::cgroup_dirs(&format!("/{}", c.id)) {
             assert!(!d.exists(), "{d:?} left behind");
         }
     }

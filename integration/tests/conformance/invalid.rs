@@ -73,7 +73,7 @@ fn invalid_bundle(fixture: &Path) {
     if !mounts_below(&bundle.path).is_empty() {
         problems.push(format!("mounts left: {:?}", mounts_below(&bundle.path)));
     }
-    for d in cgroup_dirs(&format!("/hull/{}", c.id)) {
+    for d in cgroup_dirs(&format!("/{}", c.id)) {
         if d.exists() {
             problems.push(format!("cgroup left: {d:?}"));
         }
