@@ -303,7 +303,10 @@ struct RestoreArgs {
     container_id: String,
 }
 
+/// Deferred: only the subcommand named on the command line has its arguments built, a third
+/// of the instructions of a `run`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// Checkpoint a running container.
     Checkpoint(Box<CheckpointArgs>),
@@ -458,7 +461,7 @@ fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std
             .map(|a| a.get_action().takes_values())
     };
     let mut out = Vec::with_capacity(args.len());
-    let mut sub: Option<&clap::Command> = None;
+    let mut sub: Option<clap::Command> = None;
     let mut expects_value = false;
     let mut done = false;
     for (i, arg) in args.into_iter().enumerate() {
@@ -480,7 +483,10 @@ fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std
         match flag {
             Some(rest) => {
                 let name = rest.split('=').next().unwrap_or(rest);
-                let takes = sub.and_then(|c| long(c, name)).or_else(|| long(cmd, name));
+                let takes = sub
+                    .as_ref()
+                    .and_then(|c| long(c, name))
+                    .or_else(|| long(cmd, name));
                 expects_value = takes == Some(true) && !rest.contains('=');
                 match (single, takes) {
                     (Some(_), Some(_)) => {
@@ -493,7 +499,12 @@ fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std
                 }
             }
             None if sub.is_none() && !text.starts_with('-') => {
-                sub = cmd.find_subcommand(&text);
+                // Its arguments are deferred (`Command`): built here on a copy.
+                sub = cmd.find_subcommand(&text).map(|c| {
+                    let mut c = c.clone();
+                    c.build();
+                    c
+                });
                 done = sub.is_none();
                 out.push(arg);
             }
@@ -507,7 +518,7 @@ fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std
                 match short {
                     Some(c) => {
                         expects_value = sub
-                            .into_iter()
+                            .iter()
                             .chain([cmd])
                             .flat_map(|c| c.get_arguments())
                             .find(|a| a.get_short() == Some(c))
