@@ -1,9 +1,12 @@
-//! docker 20.10 with its own bridge for the network bench, confined to a network namespace
+//! docker 20.10 for the network and image benches, confined to a network namespace
 //! the bench makes (entered with nsenter, which unlike `ip netns exec` keeps the host's
 //! /sys and its cgroup mounts): dockerd (on its own containerd, data and exec roots) rewrites iptables
 //! and adds docker0 and docker-proxy only inside it, so the host's firewall and links are
 //! left alone. Drop removes the containers, stops both daemons by pid, unmounts what they
 //! left and deletes the namespace.
+
+// Each bench uses a part of it.
+#![allow(dead_code)]
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use std::time::{Duration, Instant};
 pub struct Dockerd {
     dir: PathBuf,
     netns: String,
+    /// Whether the namespace is this daemon's, deleted with it, or the caller's.
+    own_netns: bool,
     containerd: Option<Child>,
     daemon: Option<Child>,
     /// Host paths dockerd makes outside its roots that did not exist before it started.
@@ -22,7 +27,22 @@ pub struct Dockerd {
 /// What dockerd creates outside its data and exec roots (its key, plugin directories).
 const HOST_PATHS: [&str; 3] = ["/etc/docker/key.json", "/run/docker/plugins", "/run/docker"];
 
-fn ip(args: &[&str]) -> Result<(), String> {
+/// Err(what is missing) unless docker.io's daemons and the tools they call are installed.
+pub fn installed() -> Result<(), String> {
+    for tool in ["dockerd", "containerd", "docker-proxy", "iptables"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            return Err(format!("{tool} is not installed"));
+        }
+    }
+    Ok(())
+}
+
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -40,25 +60,28 @@ impl Dockerd {
     /// Starts both daemons in a fresh namespace; Err(why) when docker.io is missing or
     /// they do not come up.
     pub fn start(dir: &Path) -> Result<Dockerd, String> {
-        for tool in ["dockerd", "containerd", "docker-proxy", "iptables"] {
-            if Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .map(|o| !o.status.success())
-                .unwrap_or(true)
-            {
-                return Err(format!("{tool} is not installed"));
-            }
-        }
+        installed()?;
         let netns = format!("wharfbench{}", std::process::id());
+        ip(&["netns", "add", &netns])?;
+        Self::start_in(dir, netns, true)
+    }
+
+    /// Starts both daemons in the caller's network namespace `netns` (made with `ip netns
+    /// add`), which outlives them: several daemons in turn can reach what listens there.
+    pub fn start_in_netns(dir: &Path, netns: &str) -> Result<Dockerd, String> {
+        installed()?;
+        Self::start_in(dir, netns.to_string(), false)
+    }
+
+    fn start_in(dir: &Path, netns: String, own_netns: bool) -> Result<Dockerd, String> {
         let created = HOST_PATHS
             .into_iter()
             .filter(|p| !Path::new(p).exists())
             .collect();
-        ip(&["netns", "add", &netns])?;
         let mut d = Dockerd {
             dir: dir.to_path_buf(),
             netns: netns.clone(),
+            own_netns,
             containerd: None,
             daemon: None,
             created,
@@ -140,6 +163,15 @@ impl Dockerd {
         }
     }
 
+    /// `program`, to be run in the daemon's network namespace (where a registry it pulls
+    /// from listens on loopback).
+    pub fn command_inside(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(program);
+        c
+    }
+
     pub fn docker(&self, args: &[&str]) -> Result<Output, String> {
         self.client()()
             .args(args)
@@ -199,7 +231,9 @@ impl Drop for Dockerd {
         for m in mounts {
             let _ = Command::new("umount").arg("-l").arg(&m).status();
         }
-        let _ = ip(&["netns", "del", &self.netns]);
+        if self.own_netns {
+            let _ = ip(&["netns", "del", &self.netns]);
+        }
         // The cgroup parent (named as the namespace) and whatever dockerd left below it.
         super::common::remove_cgroup_tree(&self.netns);
         for p in &self.created {
