@@ -9,7 +9,6 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[allow(dead_code)]
 #[path = "engines/dockerd.rs"]
 mod dockerd;
 mod support;

@@ -10,9 +10,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 mod support;
-// The network bench's helper; this bench does not enter the namespace.
+// The benches' dockerd; this bench does not enter the namespace.
 #[path = "engines/dockerd.rs"]
-#[allow(dead_code)]
 mod dockerd;
 
 use std::path::{Path, PathBuf};

@@ -3,8 +3,7 @@
 //! containerd inside a network namespace the test makes (see the bench helper), so the host's
 //! firewall and links are left alone. Skipped, with the reason, where dockerd cannot run.
 
-// The network bench's helper; the bench uses the parts this test does not.
-#[allow(dead_code)]
+// The benches' dockerd.
 #[path = "../benches/engines/dockerd.rs"]
 mod dockerd;
 
