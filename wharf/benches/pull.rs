@@ -148,22 +148,6 @@ impl Drop for Netns {
     }
 }
 
-/// Unmounts whatever the engines left mounted under `dir`, deepest first, so that removing
-/// it cannot cross into another filesystem.
-fn unmount_below(dir: &Path) {
-    let prefix = format!("{}/", dir.display());
-    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|m| m.starts_with(&prefix))
-        .collect();
-    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for m in mounts {
-        let _ = Command::new("umount").arg("-l").arg(&m).status();
-    }
-}
-
 /// The samples of one tool for one operation.
 #[derive(Default)]
 struct Samples(Vec<Duration>);
@@ -353,7 +337,7 @@ fn main() {
                 .status();
         }
     }
-    unmount_below(work.path());
+    dockerd::unmount_below(work.path());
     drop(reg);
     report(runs, &mut [("pull", pull), ("save", save), ("load", load)]);
 }

@@ -42,6 +42,22 @@ pub fn installed() -> Result<(), String> {
     Ok(())
 }
 
+/// Unmounts whatever an engine left mounted under `dir`, deepest first, so that removing it
+/// cannot cross into another filesystem.
+pub fn unmount_below(dir: &Path) {
+    let prefix = format!("{}/", dir.display());
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        let _ = Command::new("umount").arg("-l").arg(&m).status();
+    }
+}
+
 pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
@@ -220,17 +236,7 @@ impl Drop for Dockerd {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let prefix = format!("{}/", self.dir.display());
-        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mounts {
-            let _ = Command::new("umount").arg("-l").arg(&m).status();
-        }
+        unmount_below(&self.dir);
         if self.own_netns {
             let _ = ip(&["netns", "del", &self.netns]);
         }
