@@ -10,6 +10,7 @@
 mod bench;
 mod bundle;
 mod cgroup;
+mod figures;
 mod floor;
 mod proc;
 mod report;
@@ -29,16 +30,20 @@ struct Opts {
     runs: usize,
     json: PathBuf,
     hull: Option<PathBuf>,
+    /// Also run wharf's benches and print issue 19's one table of figures.
+    all: bool,
 }
 
 const USAGE: &str = "usage: hull-benches [--runs N (default 30)] [--json PATH (default \
-benches/target/bench-summary.json)] [--hull PATH (default: the release build of hull)]";
+benches/target/bench-summary.json)] [--hull PATH (default: the release build of hull)] [--all \
+(then wharf's run, network, monitor and pull benches, and one table of every figure)]";
 
 fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         runs: 30,
         json: repo().join("benches/target/bench-summary.json"),
         hull: None,
+        all: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -47,6 +52,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--runs" => o.runs = val()?.parse().map_err(|_| format!("bad --runs\n{USAGE}"))?,
             "--json" => o.json = PathBuf::from(val()?),
             "--hull" => o.hull = Some(PathBuf::from(val()?)),
+            "--all" => o.all = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
@@ -324,9 +330,19 @@ fn bench_all(o: &Opts) -> Result<(), String> {
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     std::fs::write(&o.json, text + "\n").map_err(|e| format!("{}: {e}", o.json.display()))?;
     println!("JSON summary: {}", o.json.display());
+    let figures = o.json.with_file_name("figures.jsonl");
+    if o.all {
+        let _ = std::fs::remove_file(&figures);
+        figures::hull(&figures, &rows, &resources)?;
+    }
     drop(ctx);
     drop(bundles);
     drop(runtimes);
     drop(hugetlb);
+    if o.all {
+        figures::wharf(&repo(), &figures)?;
+        println!("\nissue 19's figures, from this run (date {date}, load before {load_before}):");
+        figures::print(&figures)?;
+    }
     Ok(())
 }

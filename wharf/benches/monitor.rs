@@ -218,6 +218,15 @@ fn measure(
 }
 
 fn report(rows: &[(String, f64, u64, u64)], window: u64) {
+    let pss = |n: &str| rows.iter().find(|r| r.0 == n).map(|r| r.3 as f64 / 1024.0);
+    if let (Some(w), Some(c)) = (pss("wharf + hull"), pss("podman + crun (conmon)")) {
+        support::figure(
+            "idle monitor PSS (wharf + hull)",
+            (w, "MiB"),
+            ("conmon", c),
+            1.0,
+        );
+    }
     println!(
         "monitor of an idle container over {window}s: CPU (own and reaped children's), RSS and PSS"
     );

@@ -306,6 +306,12 @@ fn measure(
         cost("wharf + crun"),
         cost("podman + crun"),
     );
+    support::figure(
+        "wharf run --rm busybox true, bridge (hull)",
+        (ms(get("wharf + hull, bridge")), "ms"),
+        ("podman + crun, bridge", ms(get("podman + crun, bridge"))),
+        0.3,
+    );
     println!("networking cost per container (bridge - none):");
     println!("  wharf + hull {:>7.1}ms", ms(wh));
     println!("  wharf + crun {:>7.1}ms", ms(wc));

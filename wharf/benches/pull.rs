@@ -339,12 +339,16 @@ fn main() {
     }
     dockerd::unmount_below(work.path());
     drop(reg);
-    report(runs, &mut [("pull", pull), ("save", save), ("load", load)]);
+    report(
+        runs,
+        unpacked as f64 / 1e6,
+        &mut [("pull", pull), ("save", save), ("load", load)],
+    );
 }
 
 /// One table: medians in seconds and wharf's ratio to docker, to podman and to the best of
 /// the two.
-fn report(runs: usize, rows: &mut [(&str, Row)]) {
+fn report(runs: usize, image_mb: f64, rows: &mut [(&str, Row)]) {
     let secs =
         |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.2}", d.as_secs_f64()));
     let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
@@ -357,6 +361,19 @@ fn report(runs: usize, rows: &mut [(&str, Row)]) {
     for (name, row) in rows.iter_mut() {
         let (w, d, p) = (row.wharf.median(), row.docker.median(), row.podman.median());
         let best = [d, p].into_iter().flatten().min();
+        // Issue 19 measures pull against docker, save and load against the better engine.
+        let anchor = match *name {
+            "pull" => d.map(|d| ("docker", d)),
+            _ => best.map(|b| (if Some(b) == d { "docker" } else { "podman" }, b)),
+        };
+        if let (Some(w), Some((anchor, a))) = (w, anchor) {
+            support::figure(
+                &format!("wharf {name}, {image_mb:.0} MB image"),
+                (w.as_secs_f64(), "s"),
+                (anchor, a.as_secs_f64()),
+                0.5,
+            );
+        }
         println!(
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
             secs(w),

@@ -226,6 +226,15 @@ fn main() {
             p.as_secs_f64() / w.as_secs_f64()
         );
     }
+    let by = |n: &str| medians.iter().find(|(m, _)| m == n).map(|m| ms(m.1));
+    if let (Some(w), Some(p)) = (by("wharf + hull"), by("podman + crun")) {
+        support::figure(
+            "wharf run --rm --network none busybox true (hull)",
+            (w, "ms"),
+            ("podman + crun", p),
+            0.3,
+        );
+    }
     let d: Vec<Duration> = detached
         .iter_mut()
         .map(|r| support::median(&mut r.samples))
@@ -236,4 +245,14 @@ fn main() {
         d[1].as_secs_f64() * 1000.0,
         d[0].as_secs_f64() / d[1].as_secs_f64()
     );
+    support::figure(
+        "wharf run -d, then rm -f (hull)",
+        (ms(d[0]), "ms"),
+        (DETACHED_PODMAN, ms(d[1])),
+        0.3,
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

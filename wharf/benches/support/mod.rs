@@ -115,3 +115,28 @@ pub fn podman_conf(dir: &Path) -> PathBuf {
     .expect("write containers.conf");
     conf
 }
+
+/// One of issue 19's figures, for `hull-benches --all`'s table: appended as a JSON line to
+/// the file `BENCH_FIGURES` names (nothing when it is unset). `target` is the largest ratio
+/// of `value` to `anchor_value` that meets the issue.
+pub fn figure(
+    name: &str,
+    (value, unit): (f64, &str),
+    (anchor, anchor_value): (&str, f64),
+    target: f64,
+) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("BENCH_FIGURES") else {
+        return;
+    };
+    let line = serde_json::json!({
+        "figure": name, "value": value, "unit": unit,
+        "anchor": anchor, "anchor_value": anchor_value, "target": target,
+    });
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .expect("append to BENCH_FIGURES");
+}
