@@ -175,7 +175,6 @@ fn main() {
     // aborts on panic, which would skip the guard): failures end the loop instead.
     let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
     let failure = sample(&mut rows, runs);
-    drop(hugetlb);
     // What the rows left (a detached container whose `rm` did not run, podman's storage,
     // the cgroup parents) goes whether or not every sample succeeded.
     let _ = Command::new(&wharf)
@@ -188,6 +187,9 @@ fn main() {
     let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
     common::remove_cgroup_tree("libpod_parent");
     common::remove_empty_cgroup_parents(&["wharf"]);
+    // Only now: a cgroup left in the v1 hugetlb hierarchy (the last detached container's)
+    // would keep hugetlb there, and crun would then write plain files under its mount point.
+    drop(hugetlb);
     if let Err(e) = failure {
         eprintln!("{e}");
         std::process::exit(1);
