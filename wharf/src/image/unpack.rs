@@ -207,14 +207,31 @@ impl Extractor {
 
     fn run<R: Read>(mut self, reader: Hashing<R>) -> Result<Unpacked, UnpackError> {
         let mut archive = tar::Archive::new(reader);
+        // Where the last entry's data ends in the stream, and the error that ended it early.
+        let (mut data_end, mut broken) = (None, None);
         for entry in archive.entries().map_err(UnpackError::Tar)? {
-            let mut entry = entry.map_err(UnpackError::Tar)?;
+            let mut entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            };
+            data_end = Some(entry.raw_file_position() + entry.size());
             self.entry(&mut entry)?;
         }
         let mut reader = archive.into_inner();
         // The diff_id covers the whole stream, including padding after the end marker.
         io::copy(&mut reader, &mut io::sink()).map_err(UnpackError::Tar)?;
         let (_, diff_id, tar_size) = reader.finish();
+        // Go's archive/tar (docker, containerd, podman, umoci) ends a stream that stops right
+        // after an entry's data, with no padding or end marker, as a complete archive, and
+        // umoci 0.4's `insert` writes layers like that. Any other early end is an error.
+        if let Some(e) = broken {
+            if data_end != Some(tar_size) {
+                return Err(UnpackError::Tar(e));
+            }
+        }
         self.finish_dirs()?;
         Ok(Unpacked {
             diff_id,
@@ -693,6 +710,40 @@ mod tests {
             Path::new("/bin/busybox")
         );
         sb.assert_outside_untouched();
+    }
+
+    /// The stream cut right after the last entry's data (as umoci 0.4 writes layers), and
+    /// cut inside that data.
+    fn unpadded_and_truncated() -> (Vec<u8>, Vec<u8>) {
+        let full = Tar::new().dir("etc/").file("etc/hostname", b"box\n").done();
+        // Two 512-byte headers and the directory's, then 4 bytes of data.
+        let data_end = 512 * 2 + 4;
+        (full[..data_end].to_vec(), full[..data_end - 1].to_vec())
+    }
+
+    #[test]
+    fn a_stream_ending_right_after_the_last_data_is_complete_as_go_reads_it() {
+        let (unpadded, _) = unpadded_and_truncated();
+        let sb = Sandbox::new();
+        let out = sb.unpack(unpadded.clone()).unwrap();
+        assert_eq!(out.diff_id, Digest::of(&unpadded));
+        assert_eq!(out.tar_size, unpadded.len() as u64);
+        assert_eq!(
+            std::fs::read(sb.layer().join("etc/hostname")).unwrap(),
+            b"box\n"
+        );
+        sb.assert_outside_untouched();
+    }
+
+    #[test]
+    fn a_stream_cut_inside_data_or_padding_is_refused() {
+        let (unpadded, truncated) = unpadded_and_truncated();
+        let err = Sandbox::new().unpack(truncated).unwrap_err();
+        assert!(matches!(err, UnpackError::Tar(_)), "{err}");
+        let mut half_padding = unpadded;
+        half_padding.extend_from_slice(&[0; 100]);
+        let err = Sandbox::new().unpack(half_padding).unwrap_err();
+        assert!(matches!(err, UnpackError::Tar(_)), "{err}");
     }
 
     #[test]
