@@ -127,7 +127,24 @@ impl Snapshots {
     /// Unpacks all jobs, two at a time (this machine kind has two cores), in order of
     /// completion; returns each job's content size when it was unpacked now.
     pub fn unpack_all(&self, jobs: &[Job]) -> Result<Vec<Option<u64>>, SnapshotError> {
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (ready, queue) = std::sync::mpsc::channel();
+        for i in 0..jobs.len() {
+            let _ = ready.send(i);
+        }
+        drop(ready);
+        self.unpack_as_ready(jobs, queue)
+    }
+
+    /// Unpacks the jobs whose indexes arrive on `queue`, as they arrive, two at a time, until
+    /// its sender is dropped; returns each job's content size when it was unpacked now (None
+    /// for a job never sent or already unpacked). After a failure no new job starts.
+    pub fn unpack_as_ready(
+        &self,
+        jobs: &[Job],
+        queue: std::sync::mpsc::Receiver<usize>,
+    ) -> Result<Vec<Option<u64>>, SnapshotError> {
+        let queue = std::sync::Mutex::new(queue);
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let results: Vec<Slot> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -137,16 +154,21 @@ impl Snapshots {
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(job) = jobs.get(i) else { return };
+                    let next = queue.lock().ok().and_then(|q| q.recv().ok());
+                    let Some(job) = next.and_then(|i| Some((i, jobs.get(i)?))) else {
+                        return;
+                    };
+                    if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    let (i, job) = job;
                     let r = self.unpack(job);
-                    let failed = r.is_err();
+                    if r.is_err() {
+                        // The first error is what the user sees.
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(r);
-                    }
-                    if failed {
-                        // Stop handing out work; the first error is what the user sees.
-                        next.store(jobs.len(), std::sync::atomic::Ordering::SeqCst);
                     }
                 });
             }
@@ -260,5 +282,69 @@ mod tests {
         );
         assert!(snaps.path(&right.chain_id).join("f").is_file());
         assert_eq!(snaps.list().unwrap(), vec![right.chain_id.clone()]);
+    }
+
+    /// A one-file layer `name` holding `data`, written to `dir/name`; its unpack job.
+    fn layer_job(dir: &Path, name: &str, data: &[u8]) -> Job {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+        let tar = b.into_inner().unwrap();
+        let blob_path = dir.join(name);
+        fs::write(&blob_path, &tar).unwrap();
+        Job {
+            chain_id: Digest::of(name.as_bytes()),
+            blob: Digest::of(&tar),
+            blob_path,
+            diff_id: Digest::of(&tar),
+        }
+    }
+
+    #[test]
+    fn layers_are_unpacked_as_they_arrive_not_after_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
+        let jobs = [
+            layer_job(dir.path(), "first", b"1"),
+            layer_job(dir.path(), "second", b"22"),
+        ];
+        let (ready, queue) = std::sync::mpsc::channel();
+        let out = std::thread::scope(|s| {
+            let unpacking = s.spawn(|| snaps.unpack_as_ready(&jobs, queue));
+            // The second layer's blob "arrives" first: it is unpacked while the first is
+            // still on its way.
+            ready.send(1).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !snaps.exists(&jobs[1].chain_id) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "second never unpacked"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert!(!snaps.exists(&jobs[0].chain_id));
+            ready.send(0).unwrap();
+            drop(ready);
+            unpacking.join().unwrap()
+        });
+        assert_eq!(out.unwrap(), vec![Some(1), Some(2)]);
+        assert!(snaps.path(&jobs[0].chain_id).join("first").is_file());
+    }
+
+    #[test]
+    fn a_job_never_sent_is_not_unpacked() {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
+        let jobs = [layer_job(dir.path(), "only", b"1")];
+        let (ready, queue) = std::sync::mpsc::channel::<usize>();
+        drop(ready);
+        assert_eq!(snaps.unpack_as_ready(&jobs, queue).unwrap(), vec![None]);
+        assert!(!snaps.exists(&jobs[0].chain_id));
     }
 }

@@ -1,6 +1,7 @@
-//! Records an image whose blobs are already in the content store: checks the manifest and
-//! config, unpacks missing layers into snapshots (verifying diff_ids), then makes the image
-//! and its names visible in one database transaction. Until that commit nothing of the new
+//! Records an image whose blobs are in the content store: checks the manifest and config
+//! (`plan`), unpacks missing layers into snapshots, verifying diff_ids (a pull does it as each
+//! blob arrives), then makes the image and its names visible in one database transaction
+//! (`finish`). Until that commit nothing of the new
 //! image is visible, so an interruption leaves the store as it was.
 
 use super::digest::Digest;
@@ -63,6 +64,47 @@ pub fn install(
     names: &[ImageRef],
     repo_digests: &[String],
 ) -> Result<Installed, ImageError> {
+    let plan = plan(ctx, manifest)?;
+    // A missing or short blob is named before anything is unpacked.
+    for i in 0..plan.jobs.len() {
+        plan.blob_size(ctx, i)?;
+    }
+    let unpacked = ctx.snapshots.unpack_all(&plan.jobs)?;
+    crate::fault::at(crate::fault::Step::ImageUnpacked);
+    finish(ctx, plan, unpacked, names, repo_digests)
+}
+
+/// An image whose manifest is stored and whose config is stored and checked, with the unpack
+/// job of each layer; the layers' blobs may still be on their way (a pull unpacks each as it
+/// arrives).
+pub struct Plan {
+    manifest_digest: Digest,
+    manifest: Manifest,
+    config_digest: Digest,
+    config: ImageConfig,
+    chains: Vec<Digest>,
+    pub jobs: Vec<Job>,
+}
+
+impl Plan {
+    /// The stored size of layer `i`'s blob, which must be the manifest's.
+    fn blob_size(&self, ctx: &Context, i: usize) -> Result<u64, ImageError> {
+        let (job, layer) = (&self.jobs[i], &self.manifest.layers[i]);
+        let size = ctx.blobs.size(&job.blob)?;
+        if size != layer.size {
+            return Err(ImageError::Blob(super::store::BlobError::Size {
+                digest: job.blob.clone(),
+                expected: layer.size,
+                actual: size,
+            }));
+        }
+        Ok(size)
+    }
+}
+
+/// Stores `manifest`, checks the config it names (which must be stored) and plans the
+/// unpacking of its layers.
+pub fn plan(ctx: &Context, manifest: &[u8]) -> Result<Plan, ImageError> {
     let manifest_digest = ctx.blobs.put(manifest)?;
     let m: Manifest = serde_json::from_slice(manifest).map_err(|source| ImageError::Manifest {
         digest: manifest_digest.clone(),
@@ -93,18 +135,8 @@ pub fn install(
         .collect::<Result<Vec<_>, _>>()?;
     let chains = chain_ids(&diff_ids);
     let mut jobs = Vec::new();
-    let mut blobs = Vec::new();
     for (i, layer) in m.layers.iter().enumerate() {
         let blob = Digest::parse(&layer.digest)?;
-        let size = ctx.blobs.size(&blob)?;
-        if size != layer.size {
-            return Err(ImageError::Blob(super::store::BlobError::Size {
-                digest: blob,
-                expected: layer.size,
-                actual: size,
-            }));
-        }
-        blobs.push((blob.clone(), size));
         jobs.push(Job {
             chain_id: chains[i].clone(),
             blob_path: ctx.blobs.path(&blob),
@@ -112,11 +144,29 @@ pub fn install(
             diff_id: diff_ids[i].clone(),
         });
     }
-    let unpacked = ctx.snapshots.unpack_all(&jobs)?;
-    crate::fault::at(crate::fault::Step::ImageUnpacked);
-    let mut layers = Vec::with_capacity(jobs.len());
-    for (i, job) in jobs.iter().enumerate() {
-        let size = match unpacked[i] {
+    Ok(Plan {
+        manifest_digest,
+        manifest: m,
+        config_digest,
+        config,
+        chains,
+        jobs,
+    })
+}
+
+/// Records the planned image once its layers are unpacked (`unpacked`: each job's content
+/// size when it was unpacked now, as `Snapshots::unpack_all` returns them).
+pub fn finish(
+    ctx: &mut Context,
+    plan: Plan,
+    unpacked: Vec<Option<u64>>,
+    names: &[ImageRef],
+    repo_digests: &[String],
+) -> Result<Installed, ImageError> {
+    let mut layers = Vec::with_capacity(plan.jobs.len());
+    for (i, job) in plan.jobs.iter().enumerate() {
+        let blob_size = plan.blob_size(ctx, i)?;
+        let size = match unpacked.get(i).copied().flatten() {
             Some(s) => s,
             None => match ctx.db.layer_size(&job.chain_id)? {
                 Some(s) => s,
@@ -126,13 +176,20 @@ pub fn install(
         layers.push(LayerRow {
             chain_id: job.chain_id.clone(),
             diff_id: job.diff_id.clone(),
-            parent: i.checked_sub(1).map(|p| chains[p].clone()),
+            parent: i.checked_sub(1).map(|p| plan.chains[p].clone()),
             size,
-            blob: blobs[i].0.clone(),
-            blob_size: blobs[i].1,
-            media_type: m.layers[i].media_type.clone(),
+            blob: job.blob.clone(),
+            blob_size,
+            media_type: plan.manifest.layers[i].media_type.clone(),
         });
     }
+    let Plan {
+        manifest_digest,
+        manifest: m,
+        config_digest,
+        config,
+        ..
+    } = plan;
     let img = NewImage {
         id: config_digest.clone(),
         manifest_digest,

@@ -308,73 +308,100 @@ pub fn pull(
             digest: Digest::of(&manifest_body),
             source,
         })?;
-    let mut wanted = vec![m.config.clone()];
-    wanted.extend(m.layers.iter().cloned());
+    // Fetches descriptors (layer index or None for the config, digest, size, media type)
+    // several at once; `stored` hears of each layer once its blob is in the store.
+    let blobs = ctx.blobs.clone();
+    let fetch_all = |wanted: Vec<(Option<usize>, Digest, u64, String)>,
+                     stored: &dyn Fn(usize)|
+     -> Result<(), RegistryError> {
+        rt.block_on(async {
+            stream::iter(wanted.into_iter().map(|(layer, digest, size, media_type)| {
+                let client = &client;
+                let oref = &oref;
+                let blobs = &blobs;
+                let err = &err;
+                async move {
+                    if layer.is_some() {
+                        progress.event(Event::Start {
+                            digest: digest.clone(),
+                            size,
+                        });
+                    }
+                    let desc = OciDescriptor {
+                        media_type,
+                        digest: digest.to_string(),
+                        size: size as i64,
+                        ..Default::default()
+                    };
+                    let fetch = Fetch {
+                        client,
+                        oref,
+                        desc: &desc,
+                        digest: &digest,
+                        size,
+                        progress: layer.is_some().then_some(progress),
+                        err,
+                    };
+                    fetch.run(blobs).await?;
+                    crate::fault::at(crate::fault::Step::PullBlobStored);
+                    if let Some(i) = layer {
+                        progress.event(Event::Done(digest));
+                        stored(i);
+                    }
+                    Ok::<(), RegistryError>(())
+                }
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await
+        })
+        .map(drop)
+    };
+    // The config first: the layers' unpack jobs come from it, and then each layer is
+    // unpacked as soon as its blob is stored while the others download, on both cores.
+    let config = Digest::parse(&m.config.digest).map_err(ImageError::from)?;
+    if !ctx.blobs.has(&config) {
+        let wanted = vec![(None, config, m.config.size, m.config.media_type.clone())];
+        fetch_all(wanted, &|_| {})?;
+    }
+    let plan = install::plan(ctx, &manifest_body)?;
+    let (ready, queue) = std::sync::mpsc::channel();
     let mut missing = Vec::new();
-    for (i, d) in wanted.iter().enumerate() {
+    for (i, d) in m.layers.iter().enumerate() {
         let digest = Digest::parse(&d.digest).map_err(ImageError::from)?;
         if ctx.blobs.has(&digest) {
-            if i > 0 {
-                progress.event(Event::Exists(digest));
-            }
+            progress.event(Event::Exists(digest));
+            let _ = ready.send(i);
         } else {
-            missing.push((i > 0, digest, d.size, d.media_type.clone()));
+            missing.push((Some(i), digest, d.size, d.media_type.clone()));
         }
     }
-    let blobs = ctx.blobs.clone();
-    rt.block_on(async {
-        stream::iter(
-            missing
-                .into_iter()
-                .map(|(is_layer, digest, size, media_type)| {
-                    let client = &client;
-                    let oref = &oref;
-                    let blobs = &blobs;
-                    let err = &err;
-                    async move {
-                        if is_layer {
-                            progress.event(Event::Start {
-                                digest: digest.clone(),
-                                size,
-                            });
-                        }
-                        let desc = OciDescriptor {
-                            media_type,
-                            digest: digest.to_string(),
-                            size: size as i64,
-                            ..Default::default()
-                        };
-                        let fetch = Fetch {
-                            client,
-                            oref,
-                            desc: &desc,
-                            digest: &digest,
-                            size,
-                            progress: is_layer.then_some(progress),
-                            err,
-                        };
-                        fetch.run(blobs).await?;
-                        crate::fault::at(crate::fault::Step::PullBlobStored);
-                        if is_layer {
-                            progress.event(Event::Done(digest));
-                        }
-                        Ok::<(), RegistryError>(())
-                    }
-                }),
-        )
-        .buffer_unordered(CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await
-    })?;
+    let snapshots = &ctx.snapshots;
+    let (fetched, unpacked) = std::thread::scope(|s| {
+        let unpacking = s.spawn(|| snapshots.unpack_as_ready(&plan.jobs, queue));
+        let stored = |i: usize| {
+            let _ = ready.send(i);
+        };
+        let fetched = fetch_all(missing, &stored);
+        drop(ready);
+        let unpacked = match unpacking.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (fetched, unpacked)
+    });
+    fetched?;
     drop(rt);
     crate::fault::at(crate::fault::Step::PullBlobsDone);
+    let unpacked = unpacked.map_err(ImageError::from)?;
+    crate::fault::at(crate::fault::Step::ImageUnpacked);
     let before = match r.tagged_name() {
         Some(n) => ctx.db.tag_target(&n).map_err(ImageError::from)?,
         None => None,
     };
     let names: Vec<ImageRef> = r.tag.is_some().then(|| r.clone()).into_iter().collect();
     let repo_digest = format!("{}@{}", r.repository(), top_digest);
-    let image = install::install(ctx, &manifest_body, &names, &[repo_digest])?;
+    let image = install::finish(ctx, plan, unpacked, &names, &[repo_digest])?;
     Ok(Pulled {
         up_to_date: !image.new && (r.tag.is_none() || before.as_ref() == Some(&image.id)),
         image,
