@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use libcgroups::common::{get_cgroup_setup, CgroupSetup};
-
 use super::{hierarchies, CgroupError, Join};
 
 /// Where `exec --cgroup` puts a process inside the container's cgroup: one sub-path for every
@@ -68,7 +66,7 @@ impl ExecCgroups {
         let rel = container.strip_prefix("/").unwrap_or(container);
         let mut used = vec![false; self.per_controller.len()];
         let (mut tasks, mut into) = (Vec::new(), None);
-        let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+        let unified = super::unified();
         for h in hierarchies()? {
             let base = h.mount.join(rel);
             if !base.is_dir() {

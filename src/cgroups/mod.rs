@@ -114,7 +114,7 @@ impl Cgroup {
             return Err(CgroupError::NoSystemd);
         }
         // libcgroups would quietly build its v1 manager here instead.
-        if systemd && !matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+        if systemd && !unified() {
             return Err(CgroupError::SystemdOnV1);
         }
         let dir = fs_dir(path, systemd)?;
@@ -178,7 +178,7 @@ impl Cgroup {
         if self.systemd {
             return Ok(Join::ByParent);
         }
-        let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+        let unified = unified();
         let by_self = !user_ns && !unified;
         let rel = self.dir.strip_prefix("/").unwrap_or(&self.dir);
         let (mut tasks, mut into) = (Vec::new(), None);
@@ -293,7 +293,7 @@ impl Cgroup {
     /// Applies resource limits; the kernel's refusal names the cgroup file and value. On v1
     /// hull writes the common ones itself (`v1_writes`), and libcgroups only what is left.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+        let unified = unified();
         let mut resources = screen(resources, unified, blkio_has_weight)?;
         if !unified && !self.systemd {
             match v1_writes::write(&hierarchies()?, self.rel(), resources)? {
@@ -827,7 +827,7 @@ fn cpu_list(s: &str) -> Vec<u64> {
 /// runc's cpuset statistics, read from the cpuset files (libcgroups does not report them).
 fn cpuset_stats(path: &Path) -> Value {
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let unified = matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified));
+    let unified = unified();
     let dir = if unified {
         Path::new("/sys/fs/cgroup").join(rel)
     } else {
@@ -914,7 +914,7 @@ impl OomWatch {
                 message: e.to_string(),
             }
         };
-        if matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+        if unified() {
             let events = Path::new("/sys/fs/cgroup").join(rel).join("memory.events");
             let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
                 .map_err(|e| err("watching memory.events")(e.into()))?;
@@ -983,7 +983,7 @@ impl Hierarchy {
 /// hierarchies (`name=systemd`) and, on a hybrid host, the cgroup2 one. runc places the
 /// container there too, and callers see it in /proc/<pid>/cgroup.
 fn unmanaged_hierarchies() -> Vec<Hierarchy> {
-    if matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
+    if unified() {
         return Vec::new();
     }
     hierarchies()
@@ -997,6 +997,13 @@ fn unmanaged_hierarchies() -> Vec<Hierarchy> {
                     .all(|c| V1_CONTROLLERS.contains(&c.as_str()))
         })
         .collect()
+}
+
+/// Whether the host's cgroups are unified (v2 only), asked of libcgroups once per process: it
+/// stats and statfs's two mount points each time, and `create` asks four times.
+pub fn unified() -> bool {
+    static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNIFIED.get_or_init(|| matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)))
 }
 
 /// Every cgroup hierarchy mounted here, from one read of mountinfo per process (a hierarchy
