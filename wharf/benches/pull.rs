@@ -18,7 +18,6 @@ mod dockerd;
 mod support;
 
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -125,20 +124,12 @@ impl Netns {
 
     /// `program` run inside the namespace.
     fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.0)).arg(program);
-        c
+        dockerd::command_in(&self.0, program)
     }
 
     /// A registry listening on the namespace's loopback.
     fn registry(&self) -> Option<Registry> {
-        let ns = std::fs::File::open(format!("/run/netns/{}", self.0)).expect("open netns");
-        std::thread::spawn(move || {
-            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            Registry::start(None)
-        })
-        .join()
-        .expect("registry thread")
+        dockerd::run_in(&self.0, || Registry::start(None)).expect("registry in the namespace")
     }
 }
 

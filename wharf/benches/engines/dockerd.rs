@@ -58,6 +58,29 @@ pub fn unmount_below(dir: &Path) {
     }
 }
 
+/// `program`, to be run in the network namespace `netns` (nsenter, which unlike `ip netns
+/// exec` keeps the host's /sys and its cgroup mounts).
+pub fn command_in(netns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net=/run/netns/{netns}")).arg(program);
+    c
+}
+
+/// Runs `f` on a thread inside the network namespace `netns`; processes it spawns start there.
+pub fn run_in<T: Send + 'static>(
+    netns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let ns = std::fs::File::open(format!("/run/netns/{netns}")).map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("setns: {e}"))?;
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| "thread panicked".to_string())?
+}
+
 pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
@@ -116,9 +139,8 @@ impl Dockerd {
         .map_err(|e| e.to_string())?;
         let log = |name: &str| std::fs::File::create(p(name)).map_err(|e| e.to_string());
         d.containerd = Some(
-            Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{netns}"))
-                .args(["containerd", "--config"])
+            command_in(&netns, "containerd")
+                .arg("--config")
                 .arg(p("containerd.toml"))
                 .stdout(log("containerd.log")?)
                 .stderr(log("containerd.err")?)
@@ -127,9 +149,8 @@ impl Dockerd {
         );
         std::fs::write(p("daemon.json"), "{}\n").map_err(|e| e.to_string())?;
         d.daemon = Some(
-            Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{netns}"))
-                .args(["dockerd", "--config-file"])
+            command_in(&netns, "dockerd")
+                .arg("--config-file")
                 .arg(p("daemon.json"))
                 .arg("--data-root")
                 .arg(p("data"))
@@ -179,15 +200,6 @@ impl Dockerd {
         }
     }
 
-    /// `program`, to be run in the daemon's network namespace (where a registry it pulls
-    /// from listens on loopback).
-    pub fn command_inside(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.netns))
-            .arg(program);
-        c
-    }
-
     pub fn docker(&self, args: &[&str]) -> Result<Output, String> {
         self.client()()
             .args(args)
@@ -202,15 +214,7 @@ impl Dockerd {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
-        let ns =
-            std::fs::File::open(format!("/run/netns/{}", self.netns)).map_err(|e| e.to_string())?;
-        std::thread::spawn(move || {
-            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| format!("setns: {e}"))?;
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| "thread panicked".to_string())?
+        run_in(&self.netns, f)
     }
 }
 
