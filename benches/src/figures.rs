@@ -1,39 +1,20 @@
 //! Issue 19's one table: every speed and memory figure it sets a target for, with its anchor
 //! (the tool it is measured against), the ratio and the target, from one run. With `--all`,
 //! hull's benchmarks add their figures, then wharf's `run`, `network`, `monitor` and `pull`
-//! benches run (`cargo bench -p wharf`) and append theirs, one JSON object per line, to the
-//! file that `BENCH_FIGURES` names; the table is printed from that file.
+//! benches run (`cargo bench -p wharf`) and append theirs (`figure.rs`) to the file that
+//! `BENCH_FIGURES` names; the table is printed from that file.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use crate::figure::append;
 
 use crate::report::Row;
 
 /// The wharf benches that report figures, in the order they run.
 const WHARF_BENCHES: [&str; 4] = ["run", "network", "monitor", "pull"];
-
-/// Appends one figure to `file`.
-pub fn append(
-    file: &Path,
-    name: &str,
-    (value, unit): (f64, &str),
-    (anchor, anchor_value): (&str, f64),
-    target: f64,
-) -> Result<(), String> {
-    let line = json!({
-        "figure": name, "value": value, "unit": unit,
-        "anchor": anchor, "anchor_value": anchor_value, "target": target,
-    });
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .and_then(|mut f| writeln!(f, "{line}"))
-        .map_err(|e| format!("{}: {e}", file.display()))
-}
 
 /// hull's figures: `run` against crun and the floor, the lifecycle and 100 runs against
 /// crun, and peak RSS against crun's.

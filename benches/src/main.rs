@@ -10,6 +10,7 @@
 mod bench;
 mod bundle;
 mod cgroup;
+mod figure;
 mod figures;
 mod floor;
 mod proc;

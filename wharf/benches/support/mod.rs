@@ -9,6 +9,9 @@ use std::process::Command;
 
 use super::common;
 
+#[path = "../../../benches/src/figure.rs"]
+mod figure;
+
 /// The workspace's release hull, built first if missing (`WHARF_BENCH_HULL=PATH` picks
 /// another).
 pub fn hull() -> PathBuf {
@@ -116,27 +119,11 @@ pub fn podman_conf(dir: &Path) -> PathBuf {
     conf
 }
 
-/// One of issue 19's figures, for `hull-benches --all`'s table: appended as a JSON line to
-/// the file `BENCH_FIGURES` names (nothing when it is unset). `target` is the largest ratio
-/// of `value` to `anchor_value` that meets the issue.
-pub fn figure(
-    name: &str,
-    (value, unit): (f64, &str),
-    (anchor, anchor_value): (&str, f64),
-    target: f64,
-) {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("BENCH_FIGURES") else {
-        return;
-    };
-    let line = serde_json::json!({
-        "figure": name, "value": value, "unit": unit,
-        "anchor": anchor, "anchor_value": anchor_value, "target": target,
-    });
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| writeln!(f, "{line}"))
-        .expect("append to BENCH_FIGURES");
+/// One of issue 19's figures, for `hull-benches --all`'s table: appended to the file
+/// `BENCH_FIGURES` names (nothing when it is unset). `target` is the largest ratio of `value`
+/// to `anchor_value` that meets the issue.
+pub fn figure(name: &str, value: (f64, &str), anchor: (&str, f64), target: f64) {
+    if let Some(path) = std::env::var_os("BENCH_FIGURES") {
+        figure::append(Path::new(&path), name, value, anchor, target).expect("BENCH_FIGURES");
+    }
 }
