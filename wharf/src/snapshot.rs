@@ -250,22 +250,11 @@ mod tests {
     fn diff_id_mismatch_leaves_no_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(1);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_cksum();
-        b.append_data(&mut h, "f", &b"x"[..]).unwrap();
-        let tar = b.into_inner().unwrap();
-        let blob_path = dir.path().join("blob");
-        fs::write(&blob_path, &tar).unwrap();
+        let right = layer_job(dir.path(), "f", b"x");
         let job = |diff_id: Digest| Job {
             chain_id: diff_id.clone(),
-            blob: Digest::of(&tar),
-            blob_path: blob_path.clone(),
+            blob: right.blob.clone(),
+            blob_path: right.blob_path.clone(),
             diff_id,
         };
         let wrong = job(Digest::of(b"other"));
@@ -275,7 +264,7 @@ mod tests {
         ));
         assert!(!snaps.exists(&wrong.chain_id));
         assert_eq!(fs::read_dir(dir.path().join("s/tmp")).unwrap().count(), 0);
-        let right = job(Digest::of(&tar));
+        let right = job(right.diff_id.clone());
         assert_eq!(
             snaps.unpack_all(std::slice::from_ref(&right)).unwrap(),
             vec![Some(1)]
