@@ -10,6 +10,9 @@
 //!
 //! It reports to its starter over an optional status pipe, one line each:
 //! `started`, `error <code> <message>` or `exit <code>`.
+//!
+//! Monitors of one container start it one at a time, under `start.lock` in its directory:
+//! a monitor that finds it running once the lock is its own reports `started` and leaves.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -17,6 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -134,6 +138,8 @@ struct Monitor {
     id: String,
     db: Db,
     status: Option<File>,
+    /// Held from before the container is loaded until it has started or failed to.
+    start_lock: Option<Flock<File>>,
 }
 
 impl Monitor {
@@ -202,6 +208,7 @@ pub fn run(
         id: id.to_string(),
         db,
         status: status.map(File::from),
+        start_lock: None,
     };
     if let Err(e) = supervise(&mut m, stdin, client) {
         let msg = e.to_string();
@@ -223,6 +230,14 @@ fn supervise(
     client: Option<OwnedFd>,
 ) -> Result<(), MonitorError> {
     nix::sys::prctl::set_child_subreaper(true)?;
+    // Two starts of one container (a starter killed after spawning its monitor, then
+    // `start` again) must not both create it: the second monitor waits here until the first
+    // has started the container or given up, and then finds it running and only says so.
+    m.start_lock = Some(lock_start(&container::dir(&m.root, &m.id))?);
+    if container::load(&m.db, &m.id)?.is_some_and(|c| c.is_running()) {
+        m.report("started");
+        return Ok(());
+    }
     let me = std::process::id() as i32;
     let start = container::process_start(me).unwrap_or(0);
     m.update(|s| {
@@ -398,6 +413,16 @@ fn auto_remove(
     m.db.remove_exited_container(&m.id, code, &events)?;
     crate::volume::remove_anonymous_of(&mut m.db, &m.root, c)?;
     Ok(())
+}
+
+/// The lock on `start.lock` in the container's directory that serializes its starts.
+fn lock_start(cdir: &Path) -> Result<Flock<File>, MonitorError> {
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cdir.join("start.lock"))?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| e.into())
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), MonitorError> {
@@ -580,6 +605,7 @@ fn run_once(
         .concat(),
     )?;
     m.report("started");
+    m.start_lock = None;
     crate::fault::at(crate::fault::Step::MonitorRunning);
     let stdio = Stdio {
         outputs,

@@ -149,3 +149,34 @@ fn twenty_builds_at_once_share_one_cache() {
     }
     g.assert_clean();
 }
+
+/// Starts that overlap (a starter killed after it spawned the monitor, then `start` again,
+/// or two clients at once) start the container once: every start succeeds, one process
+/// runs, and its network namespace is the one its record names.
+#[test]
+fn eight_starts_of_one_container_at_once_start_it_once() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    g.ok(&["create", "--name", "once", "busybox", "sleep", "300"]);
+    all_at_once(&g, 8, |_| ["start", "once"].map(String::from).to_vec());
+    assert_eq!(g.inspect("once", "{{.State.Status}}"), "running");
+    assert_eq!(g.inspect("once", "{{.RestartCount}}"), "0");
+    let pid = g.inspect("once", "{{.State.Pid}}");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the recorded pid {pid} is not a live process"
+    );
+    let sandbox = g.inspect("once", "{{.NetworkSettings.SandboxKey}}");
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("the process's netns");
+    let recorded = std::fs::metadata(&sandbox).expect("the recorded sandbox exists");
+    let live = std::fs::metadata(format!("/proc/{pid}/ns/net")).expect("netns");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (recorded.dev(), recorded.ino()),
+        (live.dev(), live.ino()),
+        "the container runs in {theirs:?}, not in the sandbox {sandbox} of its record"
+    );
+    g.ok(&["rm", "-f", "once"]);
+    g.assert_clean();
+}
