@@ -170,6 +170,50 @@ fn help_and_version_in_runcs_layout() {
     assert!(lines[2].starts_with("spec: 1."), "{text}");
 }
 
+/// runc's global flags come before the command (urfave/cli): after it they are unknown.
+#[test]
+fn global_flags_after_the_command_are_refused() {
+    let rt = Runtime::new();
+    let root = rt.root.path.to_str().unwrap();
+    let out = rt.run(&["list", "--root", root]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(stderr(&out).contains("root"), "{out:?}");
+    rt.ok(&["list"]);
+}
+
+/// A caller that leaves stdin, stdout and stderr closed: the container's process gets them
+/// on /dev/null, not a pipe or file that hull opened into their numbers (runc hands it pipes
+/// of its own; crun refuses to run).
+#[test]
+fn closed_standard_fds_reach_the_container_as_dev_null() {
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        integration::skip("the reference runtime gives the container pipes of its own");
+        return;
+    }
+    let mut b = Bundle::new(&[]);
+    // Read in command substitutions, whose shell is the one with the container's stdio.
+    b.script(r#"echo "$(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) $(readlink /proc/$$/fd/2)" > /stdio.txt"#);
+    b.save();
+    let c = Container::new(&rt);
+    let mut cmd = rt.cmd();
+    cmd.args(["run", "--bundle", b.path_str(), &c.id]);
+    // SAFETY: only close, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().expect("run the runtime");
+    assert!(status.success(), "{status:?}");
+    let seen = std::fs::read_to_string(b.rootfs().join("stdio.txt")).expect("the script ran");
+    assert_eq!(seen, "/dev/null /dev/null /dev/null\n");
+}
+
 #[test]
 fn debug_writes_log_lines_to_stderr_or_the_log_file() {
     let rt = Runtime::new();

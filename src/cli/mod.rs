@@ -16,22 +16,22 @@ use crate::logging;
 )]
 pub struct Cli {
     /// Root directory for container state (default /run/hull).
-    #[arg(long, global = true)]
+    #[arg(long)]
     root: Option<PathBuf>,
     /// Also write log messages to this file.
-    #[arg(long, global = true)]
+    #[arg(long)]
     log: Option<PathBuf>,
     /// Format of the --log file.
-    #[arg(long, global = true, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
     /// Log debug messages too.
-    #[arg(long, global = true)]
+    #[arg(long)]
     debug: bool,
     /// Manage cgroups through systemd (cgroupsPath is slice:prefix:name).
-    #[arg(long, global = true)]
+    #[arg(long)]
     systemd_cgroup: bool,
     /// Path to the criu binary used for checkpoint and restore.
-    #[arg(long, global = true, default_value = "criu")]
+    #[arg(long, default_value = "criu")]
     criu: PathBuf,
     /// Ignore cgroup permission errors: true, false or auto (when not root, or root in a
     /// user namespace). Before the command, as in runc (`spec --rootless` is another flag).
@@ -455,6 +455,15 @@ fn command() -> clap::Command {
 /// long flag of hull or of the command, up to the command's first positional argument (after
 /// it come a process's own arguments, as in `exec ID ls -la`).
 fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    // Only a single-dash word can change, and most callers write none: then the command's
+    // arguments need not be built on a copy (a tenth of a `run`'s instructions).
+    let single_dash_word = |a: &std::ffi::OsString| {
+        let b = a.as_encoded_bytes();
+        b.len() > 2 && b[0] == b'-' && b[1] != b'-'
+    };
+    if !args.iter().skip(1).any(single_dash_word) {
+        return args;
+    }
     let long = |c: &clap::Command, name: &str| {
         c.get_arguments()
             .find(|a| a.get_long() == Some(name))
@@ -558,6 +567,7 @@ fn parse() -> Result<Cli, i32> {
 
 /// Parses the command line, runs the command, and returns the process exit status.
 pub fn main() -> i32 {
+    crate::process::as_rust_starts();
     let cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,

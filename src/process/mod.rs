@@ -109,6 +109,29 @@ const ENDING: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
+/// What Rust's start-up does that hull relies on, for a binary without it: standard fds
+/// that the caller left closed are opened on /dev/null (or a file hull opens would take their
+/// numbers and receive the container's output), and SIGPIPE is ignored, so that a write to a
+/// caller that went away fails with EPIPE instead of killing hull halfway through a create.
+/// std reads the arguments itself (glibc hands them to its `.init_array` hook).
+pub fn as_rust_starts() {
+    for fd in 0..3 {
+        // The new fd takes the lowest free number, the closed one, and stays open for good.
+        if fcntl(fd, FcntlArg::F_GETFD) == Err(nix::Error::EBADF)
+            && nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_RDWR,
+                nix::sys::stat::Mode::empty(),
+            )
+            .is_err()
+        {
+            std::process::abort();
+        }
+    }
+    // SAFETY: ignoring a signal installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+}
+
 /// Restores the signal state a new program expects: Rust ignores SIGPIPE, `run` blocks the
 /// signals it forwards and a waiting init handles the ending ones; none of it may leak into the
 /// container or a hook.
