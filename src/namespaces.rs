@@ -113,6 +113,10 @@ impl Plan {
     /// and the time namespace until its offsets are written; the pid namespace then waits too,
     /// because the process that forks into the time namespace must not be the new pid 1 (its
     /// exit would kill the namespace).
+    ///
+    /// Without a new user namespace, which must come first to own the others, the child also
+    /// makes its mount, network, IPC and UTS namespaces itself: then that work runs on its
+    /// CPU while the parent makes the cgroup, not inside the parent's clone.
     pub fn clone_flags(&self) -> CloneFlags {
         if !self.joins.is_empty() {
             return CloneFlags::empty();
@@ -121,7 +125,23 @@ impl Plan {
         if self.creates(LinuxNamespaceType::Time) {
             deferred |= CloneFlags::CLONE_NEWPID;
         }
+        if !self.creates(LinuxNamespaceType::User) {
+            deferred |= CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS;
+        }
         self.new - deferred
+    }
+
+    /// Whether init forks before it sets up the rootfs: the pid namespace (joined, or made
+    /// after the time namespace) only takes the children of the process that enters it.
+    pub fn init_forks(&self) -> bool {
+        let pending = self.new - self.clone_flags();
+        let children_only = CloneFlags::CLONE_NEWPID | clone_flag(LinuxNamespaceType::Time);
+        pending.intersects(children_only)
+            || self.joins(LinuxNamespaceType::Pid)
+            || self.joins(LinuxNamespaceType::Time)
     }
 
     pub fn creates(&self, t: LinuxNamespaceType) -> bool {
@@ -231,14 +251,26 @@ mod tests {
 
     #[test]
     fn clone_defers_cgroup_time_and_with_time_pid() {
-        let p = plan(r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"cgroup"},{"type":"time"},{"type":"mount"}]}}"#).unwrap();
-        assert_eq!(p.clone_flags(), CloneFlags::CLONE_NEWNS);
-        assert!(p.creates(LinuxNamespaceType::Time));
-        let p = plan(r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"cgroup"},{"type":"mount"}]}}"#).unwrap();
+        let p = plan(r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"cgroup"},{"type":"time"},{"type":"mount"},{"type":"user"}]}}"#).unwrap();
         assert_eq!(
             p.clone_flags(),
-            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER
         );
+        assert!(p.creates(LinuxNamespaceType::Time));
+        assert!(p.init_forks());
+        let p = plan(r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"cgroup"},{"type":"mount"},{"type":"user"}]}}"#).unwrap();
+        assert_eq!(
+            p.clone_flags(),
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER
+        );
+        assert!(!p.init_forks());
+    }
+
+    #[test]
+    fn without_a_user_namespace_the_child_makes_all_but_pid() {
+        let p = plan(r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]}}"#).unwrap();
+        assert_eq!(p.clone_flags(), CloneFlags::CLONE_NEWPID);
+        assert!(!p.init_forks());
     }
 
     #[test]

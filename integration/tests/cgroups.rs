@@ -845,3 +845,37 @@ fn device_rules_that_change_nothing_are_not_written() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "null-ok\n");
 }
+
+/// A createRuntime hook, the first thing of the container's that the host runs, finds init
+/// in the container's cgroup in every hierarchy: on v1 hull makes the cgroup after the clone,
+/// while init sets up its namespaces and mounts, and init must have joined by then.
+#[test]
+fn create_hooks_find_init_in_its_cgroup_in_every_hierarchy() {
+    let rt = Runtime::new();
+    let dir = TempDir::new("hookcg");
+    let seen = dir.path.join("init.cgroup");
+    let mut b = Bundle::new(&["true"]);
+    let script = format!(
+        r#"pid=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'); cat /proc/$pid/cgroup > {}"#,
+        seen.display()
+    );
+    b.config["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    // No cgroup mount, whose set-up would join first: the join before the hooks is tested.
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "cgroup");
+    b.save();
+    let c = Container::new(&rt);
+    rt.ok(&["create", "--bundle", b.path_str(), &c.id]);
+    let text = std::fs::read_to_string(&seen).expect("the hook ran");
+    assert!(!text.is_empty());
+    for line in text.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap_or_default();
+        assert!(
+            path.ends_with(&format!("/{}", c.id)),
+            "{line:?} is not the container's cgroup:\n{text}"
+        );
+    }
+}

@@ -117,7 +117,11 @@ impl ExecCgroups {
                 "the container's cgroup {container:?} exists in no hierarchy"
             )));
         }
-        Ok(Join::BySelf { tasks, into })
+        Ok(Join::BySelf {
+            tasks,
+            into,
+            made_after_clone: false,
+        })
     }
 }
 

@@ -161,10 +161,15 @@ impl Cgroup {
         })
     }
 
-    /// Creates the cgroup and applies `linux.resources` before the container's init exists, and
-    /// says how init joins it: by itself on cgroup v1 (see `Join`), else by the parent. Not
-    /// later: the device rules are written as "deny all", then each allow, and an init making
-    /// its /dev nodes meanwhile gets EPERM.
+    /// Creates the cgroup and applies `linux.resources` before the container's init can run
+    /// anything, and says how init joins it: by itself on cgroup v1 (see `Join`), else by the
+    /// parent. The device rules are written as "deny all", then each allow: init joins only
+    /// once they are all there.
+    ///
+    /// `after_clone`: on v1, only the cgroup2 directory init is cloned into is made now; the
+    /// v1 directories and the limits follow in `make_after_clone`, while init sets up its
+    /// namespaces and mounts (`Join::BySelf`). The caller passes it only when init does not
+    /// fork before it joins.
     ///
     /// `rootless`: a cgroup the caller may not create is not an error unless the spec asks
     /// for limits, which could then not be kept (runc's rule); the container runs outside.
@@ -174,47 +179,74 @@ impl Cgroup {
         user_ns: bool,
         hierarchies: &[Hierarchy],
         rootless: bool,
+        after_clone: bool,
     ) -> Result<Join, CgroupError> {
         if self.systemd {
             return Ok(Join::ByParent);
         }
         let unified = unified();
         let by_self = !user_ns && !unified;
-        let rel = self.dir.strip_prefix("/").unwrap_or(&self.dir);
+        let after_clone = after_clone && by_self && !rootless;
         let (mut tasks, mut into) = (Vec::new(), None);
         for h in hierarchies {
-            let dir = h.mount.join(rel);
-            let io = |what| {
-                let path = dir.clone();
-                move |e: std::io::Error| CgroupError::Op {
-                    path,
-                    what,
-                    message: e.to_string(),
-                }
-            };
-            if let Err(e) = create_dirs(&dir) {
-                if forgiven(spec, rootless) && denied(&e) {
-                    return self.outside(spec, &dir, e);
-                }
-                return Err(io("creating the cgroup")(e));
+            let dir = h.mount.join(self.rel());
+            if by_self && h.is_v2() {
+                into = Some(dir.clone());
+            } else if by_self {
+                tasks.push(dir.join("tasks"));
             }
-            if !by_self {
+            if after_clone && !h.is_v2() {
                 continue;
             }
-            if h.controllers.iter().any(|c| c == "cpuset") {
-                inherit_cpuset(&h.mount, rel).map_err(io("copying cpuset.cpus and cpuset.mems"))?;
-            }
-            if h.is_v2() {
-                into = Some(dir);
-            } else {
-                tasks.push(dir.join("tasks"));
+            match self.make_in(h, by_self) {
+                Err((CREATING, e)) if forgiven(spec, rootless) && denied(&e) => {
+                    return self.outside(spec, &dir, e);
+                }
+                Err((what, e)) => {
+                    return Err(CgroupError::Op {
+                        path: dir,
+                        what,
+                        message: e.to_string(),
+                    })
+                }
+                Ok(()) => {}
             }
         }
         if !by_self {
             return Ok(Join::ByParent);
         }
-        self.apply_spec(spec)?;
-        Ok(Join::BySelf { tasks, into })
+        if !after_clone {
+            self.apply_spec(spec)?;
+        }
+        Ok(Join::BySelf {
+            tasks,
+            into,
+            made_after_clone: after_clone,
+        })
+    }
+
+    /// The rest of `prepare` for `Join::BySelf { made_after_clone: true, .. }`: the v1
+    /// directories and `linux.resources`.
+    pub fn make_after_clone(&self, spec: &Spec) -> Result<(), CgroupError> {
+        for h in hierarchies()?.iter().filter(|h| !h.is_v2()) {
+            self.make_in(h, true).map_err(|(what, e)| CgroupError::Op {
+                path: h.mount.join(self.rel()),
+                what,
+                message: e.to_string(),
+            })?;
+        }
+        self.apply_spec(spec)
+    }
+
+    /// Makes the cgroup's directory in hierarchy `h`, with the parent's cpuset copied down
+    /// when init will join by itself (the kernel refuses a task in an empty cpuset).
+    fn make_in(&self, h: &Hierarchy, by_self: bool) -> Result<(), (&'static str, std::io::Error)> {
+        create_dirs(&h.mount.join(self.rel())).map_err(|e| (CREATING, e))?;
+        if by_self && h.controllers.iter().any(|c| c == "cpuset") {
+            inherit_cpuset(&h.mount, self.rel())
+                .map_err(|e| ("copying cpuset.cpus and cpuset.mems", e))?;
+        }
+        Ok(())
     }
 
     /// A rootless container that could not create its cgroup at `dir`: it runs outside
@@ -574,6 +606,9 @@ const V1_CONTROLLERS: [&str; 12] = [
     "pids",
 ];
 
+/// What a failed mkdir of the cgroup was doing (the one failure rootless mode forgives).
+const CREATING: &str = "creating the cgroup";
+
 /// How the container's init gets into its cgroup.
 pub enum Join {
     /// The parent moves the child with the libcgroups manager (user namespaces, v2, systemd).
@@ -583,9 +618,15 @@ pub enum Join {
     /// lock for writing and waits for an RCU grace period (5-25 ms per process on this
     /// machine); clone3's CLONE_INTO_CGROUP takes it only for reading, and v1 moves a thread that
     /// moves itself without it. Before Linux 5.7 the process writes `into`'s cgroup.procs too.
+    ///
+    /// `made_after_clone`: the parent makes the v1 directories and writes the limits after
+    /// the clone, while init sets up its namespaces and mounts on the other CPU; init joins
+    /// once the parent says they are ready, before it mounts cgroupfs, asks the parent for a
+    /// mount source, or anything of the container runs.
     BySelf {
         tasks: Vec<PathBuf>,
         into: Option<PathBuf>,
+        made_after_clone: bool,
     },
     /// Rootless without a cgroup it may write: the process stays in its caller's cgroup, as
     /// runc's rootless cgroup manager leaves it (only when no limit is asked for).
@@ -673,7 +714,7 @@ fn limit_asked(r: &LinuxResources) -> Option<&'static str> {
 /// Joins the cgroup as `Join::BySelf` says, in a process `fork` made; init is single-threaded,
 /// so its only thread is the whole process.
 pub fn join_self(join: &Join, born_in: bool) -> std::io::Result<()> {
-    let Join::BySelf { tasks, into } = join else {
+    let Join::BySelf { tasks, into, .. } = join else {
         return Ok(());
     };
     let procs = into

@@ -152,7 +152,10 @@ pub fn create_container(
     undo.cgroup = Some(&cgroup);
     let user_ns =
         namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
-    let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies, g.rootless)?;
+    // An init that forks before its mounts (into a joined pid or a time namespace) must be
+    // in the cgroup before that fork: only an init that does not waits for the v1 part.
+    let after_clone = !namespaces.init_forks();
+    let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies, g.rootless, after_clone)?;
 
     let container = Container {
         id: &o.id,

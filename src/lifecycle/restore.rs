@@ -120,7 +120,7 @@ pub fn restore(g: &Global, o: &RestoreOptions) -> anyhow::Result<i32> {
     cgroup.check_usable(&hierarchies)?;
     write_atomic(&dir.path.join(CONFIG_FILE), &bundle.raw)?;
     undo.cgroup = Some(&cgroup);
-    let join = cgroup.prepare(spec, false, &hierarchies, g.rootless)?;
+    let join = cgroup.prepare(spec, false, &hierarchies, g.rootless, false)?;
 
     // CRIU wants the root as a mount point of its own.
     let criu_root = dir.path.join("criu-root");

@@ -1,7 +1,8 @@
-//! The container side, top to bottom as runtime-spec orders it: wait for the cgroup, enter the
-//! namespaces, become pid 1, build the rootfs (with the create hooks), pivot_root, finish the
-//! filesystem, set up the terminal, limits, user, capabilities and seccomp, report Ready, wait
-//! on exec.fifo, run the startContainer hooks and exec the process.
+//! The container side, top to bottom as runtime-spec orders it: join the cgroup (or, on v1,
+//! once the parent has made it, while the mounts are under way), enter the namespaces, become
+//! pid 1, build the rootfs (with the create hooks), pivot_root, finish the filesystem, set up
+//! the terminal, limits, user, capabilities and seccomp, report Ready, wait on exec.fifo, run
+//! the startContainer hooks and exec the process.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -39,16 +40,41 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
     // Until exec, nothing in the container may ptrace or open /proc/<pid>/exe of this process,
     // which is still the hull binary (CVE-2016-9962, CVE-2019-5736).
     set_dumpable(false)?;
-    // In the cgroup before anything can fork: by itself, or once the parent has moved it.
+    // In the cgroup before anything can fork: by itself, or once the parent has moved it. A
+    // cgroup the parent makes after the clone is joined later (`join_late`), and the cgroup
+    // namespace, rooted where init is when it is made, with it.
+    let late = matches!(
+        c.cgroup_join,
+        Join::BySelf {
+            made_after_clone: true,
+            ..
+        }
+    );
     match &c.cgroup_join {
+        Join::BySelf { .. } if late => {}
         Join::BySelf { .. } => {
             cgroups::join_self(&c.cgroup_join, born_in).step("joining the cgroup")?
         }
         Join::Outside => {}
         Join::ByParent => ch.wait_proceed().step("waiting for the cgroup")?,
     }
+    let joined = std::cell::Cell::new(!late);
+    let join_late = || -> Result<(), String> {
+        if joined.get() {
+            return Ok(());
+        }
+        ch.wait_proceed()
+            .map_err(|e| format!("waiting for the cgroup: {e}"))?;
+        cgroups::join_self(&c.cgroup_join, born_in)
+            .map_err(|e| format!("joining the cgroup: {e}"))?;
+        if c.namespaces.creates(LinuxNamespaceType::Cgroup) {
+            namespaces::create(CloneFlags::CLONE_NEWCGROUP).map_err(|e| e.to_string())?;
+        }
+        joined.set(true);
+        Ok(())
+    };
 
-    enter_namespaces(c, ch)?;
+    enter_namespaces(c, ch, late)?;
     let in_userns = c.namespaces.creates(LinuxNamespaceType::User)
         || c.namespaces.joins(LinuxNamespaceType::User)
         || c.runtime_in_userns;
@@ -61,6 +87,8 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
         .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
         .unwrap_or(0);
     let source = |index: usize| {
+        // The parent answers only once it has said the cgroup is ready.
+        join_late()?;
         ch.send(&Message::MountSource(index))
             .map_err(|e| e.to_string())?;
         match ch.recv_fd() {
@@ -78,8 +106,11 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
         new_cgroupns: c.namespaces.creates(LinuxNamespaceType::Cgroup),
         host_mntns,
         source: &source,
+        join_cgroup: &join_late,
     };
     rootfs::prepare(spec, &ctx).step("rootfs")?;
+    // At the latest here: next come the hooks, the first processes of the container.
+    join_late().step("cgroup")?;
     // After the rootfs: its set-up holds fds (mount sources) that a low RLIMIT_NOFILE meant
     // for the process would not leave room for. The create hooks run under the limits.
     rlimits::apply(process).step("process limits")?;
@@ -207,10 +238,14 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
 
 /// Joins and creates namespaces; when a pid or time namespace only applies to children, forks
 /// so that init is the first process inside them.
-fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
+/// `late`: the cgroup namespace waits for `join_late`.
+fn enter_namespaces(c: &Container, ch: &Channel, late: bool) -> Result<(), InitFailure> {
     let plan = &c.namespaces;
     plan.join_all().step("namespaces")?;
-    let pending = plan.new - plan.clone_flags();
+    let mut pending = plan.new - plan.clone_flags();
+    if late {
+        pending -= CloneFlags::CLONE_NEWCGROUP;
+    }
     namespaces::create(pending).step("namespaces")?;
     // Before becoming the user namespace's root: this process is not dumpable, so its /proc
     // files belong to host root, who may write them and the namespace's root may not.
@@ -240,11 +275,7 @@ fn enter_namespaces(c: &Container, ch: &Channel) -> Result<(), InitFailure> {
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .step("becoming root in the user namespace")?;
     }
-    let children_only = CloneFlags::CLONE_NEWPID | namespaces::clone_flag(LinuxNamespaceType::Time);
-    let must_fork = pending.intersects(children_only)
-        || plan.joins(LinuxNamespaceType::Pid)
-        || plan.joins(LinuxNamespaceType::Time);
-    if must_fork {
+    if plan.init_forks() {
         super::fork_reporting_pid(ch).step("forking into the pid namespace")?;
     }
     Ok(())

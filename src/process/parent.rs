@@ -1,4 +1,5 @@
-//! The parent side of create: clone the child, put it in its cgroup before it can fork, write
+//! The parent side of create: clone the child, put it in its cgroup before it can fork (on v1,
+//! make the cgroup while the child sets up its namespaces and mounts on the other CPU), write
 //! its id maps, run the hooks that belong to the runtime namespace, and wait for Ready. On any
 //! failure the child is killed, so the caller only has to remove the cgroup and the state.
 
@@ -88,6 +89,14 @@ fn drive(
         Join::ByParent => {
             cgroup.add(child)?;
             cgroup.apply_spec(c.spec())?;
+            proceed(ch)?;
+        }
+        // Init sets up its namespaces and mounts meanwhile, and joins on this word.
+        Join::BySelf {
+            made_after_clone: true,
+            ..
+        } => {
+            cgroup.make_after_clone(c.spec())?;
             proceed(ch)?;
         }
         // A child that joins its cgroup by itself does not wait for this.

@@ -37,6 +37,9 @@ pub struct Context<'a> {
     pub host_mntns: bool,
     /// Asks hull's side for the source of `mounts[index]` (see `sources`).
     pub source: &'a dyn Fn(usize) -> Result<std::os::fd::OwnedFd, String>,
+    /// Puts init into its cgroup if it is not there yet (`cgroups::Join::BySelf`): a cgroup
+    /// mount shows init's own cgroup.
+    pub join_cgroup: &'a dyn Fn() -> Result<(), String>,
 }
 
 /// `/proc/self/fd/N`: a path that mount(2) follows to exactly the inode behind the fd.

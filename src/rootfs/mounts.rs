@@ -121,6 +121,7 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context, index: usize) -> Result<(), 
             set_bind_flags(&fd_path(top.as_fd().as_raw_fd()), &source, &opts, remount)?;
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
+        (ctx.join_cgroup)().map_err(RootfsError::Refused)?;
         mount_cgroups(root, rel, &target, &opts, ctx)?;
     } else {
         let fs_source = source.clone().unwrap_or_else(|| PathBuf::from(typ));
