@@ -144,6 +144,13 @@ impl Plan {
             || self.joins(LinuxNamespaceType::Time)
     }
 
+    /// Whether init may join its cgroup after it has set up its namespaces and started on its
+    /// mounts: it joins no namespace (a joined mount namespace would resolve the host's cgroup
+    /// paths in its own view) and does not fork before the rootfs.
+    pub fn init_may_join_cgroup_late(&self) -> bool {
+        self.joins.is_empty() && !self.init_forks()
+    }
+
     pub fn creates(&self, t: LinuxNamespaceType) -> bool {
         self.new.contains(clone_flag(t))
     }

@@ -879,3 +879,24 @@ fn create_hooks_find_init_in_its_cgroup_in_every_hierarchy() {
         );
     }
 }
+
+/// An init that fails early, while hull is still making its cgroup on v1, and exits: hull
+/// reports init's own error, not the broken channel its word to init then meets.
+#[test]
+fn an_init_that_fails_while_the_cgroup_is_made_is_reported_in_its_words() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        integration::skip("runc words the /proc symlink refusal otherwise");
+        return;
+    }
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    std::fs::create_dir(b.rootfs().join("fakeproc")).unwrap();
+    std::os::unix::fs::symlink("/fakeproc", b.rootfs().join("proc")).unwrap();
+    // The race is narrow: enough tries that the old behaviour failed every run here.
+    for _ in 0..100 {
+        let (code, _, err) = integration::run_bundle(&rt, &b);
+        assert_ne!(code, 0);
+        assert!(err.contains("symlink"), "{err}");
+    }
+}

@@ -152,9 +152,7 @@ pub fn create_container(
     undo.cgroup = Some(&cgroup);
     let user_ns =
         namespaces.creates(LinuxNamespaceType::User) || namespaces.joins(LinuxNamespaceType::User);
-    // An init that forks before its mounts (into a joined pid or a time namespace) must be
-    // in the cgroup before that fork: only an init that does not waits for the v1 part.
-    let after_clone = !namespaces.init_forks();
+    let after_clone = namespaces.init_may_join_cgroup_late();
     let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies, g.rootless, after_clone)?;
 
     let container = Container {

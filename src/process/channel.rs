@@ -122,7 +122,12 @@ impl Channel {
     /// Receives a message and the fd attached to it, if any.
     pub fn recv_fd(&self) -> Result<(Message, Option<OwnedFd>), ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
-        let (n, fd) = crate::fdpass::recv(self.fd.as_fd(), &mut buf)?;
+        // A peer that exits with our last message unread leaves a one-time ECONNRESET in
+        // front of what it sent before it went (its failure report): read on.
+        let (n, fd) = match crate::fdpass::recv(self.fd.as_fd(), &mut buf) {
+            Err(Errno::ECONNRESET) => crate::fdpass::recv(self.fd.as_fd(), &mut buf)?,
+            r => r?,
+        };
         if n == 0 {
             return Err(ChannelError::Closed);
         }

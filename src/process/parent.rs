@@ -97,7 +97,12 @@ fn drive(
             ..
         } => {
             cgroup.make_after_clone(c.spec())?;
-            proceed(ch)?;
+            // Init may have failed meanwhile and gone: its report, read below, says why.
+            match ch.send(&Message::Proceed) {
+                Err(ChannelError::Io(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET)) => {
+                }
+                r => r.map_err(SpawnError::Channel)?,
+            }
         }
         // A child that joins its cgroup by itself does not wait for this.
         Join::Outside | Join::BySelf { .. } => {}

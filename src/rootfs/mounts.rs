@@ -156,6 +156,9 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context, index: usize) -> Result<(), 
             }
         }
         if opts.tmpcopyup && typ == "tmpfs" {
+            // The copy is the container's memory and I/O: made inside its cgroup, where the
+            // kernel charges it for good.
+            (ctx.join_cgroup)().map_err(RootfsError::Refused)?;
             // `dest` was opened before the mount: through it the covered directory is still
             // reachable.
             let top = reopen(root, rel)?;
