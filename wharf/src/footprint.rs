@@ -3,7 +3,8 @@
 //! text, read-only data, shared libraries), which page faults filled in whole page-cache
 //! folios at start-up though the idle loop needs few of them, and the free memory malloc
 //! holds. The file pages stay in the page cache: what the loop uses again comes back as a
-//! minor fault, and other wharf processes keep theirs.
+//! minor fault, and other wharf processes keep theirs. Also the main thread's stack below
+//! the idle loop: start-up went deeper than the loop does.
 
 /// Unmaps the pages of every private, read-only file mapping that holds no copied page
 /// (a relocated RELRO segment does, and dropping it would undo the relocations), and
@@ -14,6 +15,7 @@ pub fn shed() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
+    shed_stack(&smaps);
     for (start, len) in clean_file_mappings(&smaps) {
         let Some(at) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
             continue;
@@ -22,6 +24,46 @@ pub fn shed() {
         // pages, so dropping its pages loses nothing: each refaults from the file as it was.
         let _ =
             unsafe { nix::sys::mman::madvise(at, len, nix::sys::mman::MmapAdvise::MADV_DONTNEED) };
+    }
+}
+
+/// What `shed_stack` leaves below the frame it is called from: room for the calls it makes.
+const STACK_KEPT: usize = 16 * 1024;
+
+/// Drops the pages of the `[stack]` mapping more than `STACK_KEPT` below this frame. Nothing
+/// live is there (the stack grows down): a later call that goes that deep gets zeroed pages.
+#[inline(never)]
+fn shed_stack(smaps: &str) {
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as usize;
+    let Some((start, top)) = smaps.lines().find_map(|l| {
+        let (range, rest) = l.split_once(' ')?;
+        rest.trim_end().ends_with("[stack]").then_some(())?;
+        let (a, b) = range.split_once('-')?;
+        Some((
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        ))
+    }) else {
+        return;
+    };
+    // Another thread's stack is elsewhere: the main thread's is live all the way down.
+    if !(start..top).contains(&sp) {
+        return;
+    }
+    let end = sp.saturating_sub(STACK_KEPT) & !(page - 1);
+    let Some(at) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
+        return;
+    };
+    if end > start {
+        // SAFETY: the range lies below the live frames (see STACK_KEPT); its contents are dead.
+        let _ = unsafe {
+            nix::sys::mman::madvise(at, end - start, nix::sys::mman::MmapAdvise::MADV_DONTNEED)
+        };
     }
 }
 

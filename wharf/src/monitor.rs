@@ -606,6 +606,9 @@ fn run_once(
     )?;
     m.report("started");
     m.start_lock = None;
+    // SQLite's cache goes back to malloc, whose free memory the idle loop returns to the
+    // kernel (`footprint::shed`).
+    m.db.release_memory();
     crate::fault::at(crate::fault::Step::MonitorRunning);
     let stdio = Stdio {
         outputs,

@@ -250,6 +250,13 @@ fn now() -> String {
 }
 
 impl Db {
+    /// Gives back the page cache and the cached statements: for a process that keeps the
+    /// connection for long and uses it seldom (a monitor while its container idles).
+    pub fn release_memory(&self) {
+        self.conn.flush_prepared_statement_cache();
+        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+    }
+
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // Two processes making a new database at once can meet inside SQLite's switch to WAL,
         // which reports "database is locked" without waiting: setting up is one at a time.

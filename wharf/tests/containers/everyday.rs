@@ -877,3 +877,60 @@ fn system_df_counts_what_is_on_disk() {
     let rows = g.ok(&["system", "df", "--format", "{{.Type}}|{{.TotalCount}}"]);
     assert!(rows.contains("Build Cache|0\n"), "{rows}");
 }
+
+/// Kilobytes of the `[stack]` mapping of `pid` that are resident.
+fn stack_rss_kb(pid: i32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut in_stack = false;
+    for l in smaps.lines() {
+        if l.contains('-') && !l.ends_with(" kB") {
+            in_stack = l.trim_end().ends_with("[stack]");
+        } else if in_stack {
+            if let Some(v) = l.strip_prefix("Rss:") {
+                return v.trim().trim_end_matches(" kB").trim().parse().unwrap();
+            }
+        }
+    }
+    panic!("no [stack] in {pid}'s smaps");
+}
+
+/// A monitor idle for 10 s gives back its start-up pages (`footprint`): the stack below
+/// its idle loop too. It then still logs, runs an exec and records the stop.
+#[test]
+fn an_idle_monitor_gives_memory_back_and_still_serves() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    g.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "idler",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 12; echo late; sleep 60",
+    ]);
+    let pid: i32 = g.inspect("idler", "{{.State.Pid}}").parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let monitor: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    let before = stack_rss_kb(monitor);
+    g.until(30, "the container's late line", || {
+        g.ok(&["logs", "idler"]).contains("late").then_some(())
+    });
+    let after = stack_rss_kb(monitor);
+    assert!(
+        after * 2 <= before,
+        "the monitor's stack: {before} kB at start, {after} kB after idling"
+    );
+    assert_eq!(g.ok(&["exec", "idler", "echo", "in"]), "in\n");
+    g.ok(&["stop", "-t", "1", "idler"]);
+    assert_eq!(g.inspect("idler", "{{.State.Status}}"), "exited");
+    g.ok(&["rm", "idler"]);
+}
