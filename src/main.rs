@@ -5,8 +5,10 @@
 //! guard it parses /proc/self/maps, a tenth of the instructions of `hull --version`, on every
 //! start of a program that each container runs three times. The rest of what it does hull
 //! needs, and `cli::main` does it first (`process::as_rust_starts`).
-#![no_main]
+// The test harness of `cargo test --bins` brings its own main.
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(
     _argc: std::ffi::c_int,
