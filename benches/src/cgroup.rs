@@ -106,8 +106,9 @@ impl Drop for HugetlbV1 {
         // MACHINE.md: the hierarchy can outlive the unmount while the containers' removed
         // cgroups are still referenced; another mount and unmount cycle, once they are
         // released, lets it go and brings hugetlb back to cgroup2.
+        // After the hull bench's containers five one-second cycles were not always enough.
         let mut restored = wait_hugetlb_off_v1(Duration::from_secs(1));
-        for _ in 0..5 {
+        for _ in 0..30 {
             if restored || mount_hugetlb().is_err() {
                 break;
             }
