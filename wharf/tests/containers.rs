@@ -207,6 +207,17 @@ impl Guard {
         }
     }
 
+    /// The pid of the monitor of the running container `name`: its process's parent.
+    fn monitor_of(&self, name: &str) -> i32 {
+        let pid = self.inspect(name, "{{.State.Pid}}");
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    }
+
     fn inspect(&self, name: &str, template: &str) -> String {
         self.ok(&["inspect", "-f", template, name])
             .trim()

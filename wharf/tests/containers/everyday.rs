@@ -913,13 +913,7 @@ fn an_idle_monitor_gives_memory_back_and_still_serves() {
         "-c",
         "sleep 12; echo late; sleep 60",
     ]);
-    let pid: i32 = g.inspect("idler", "{{.State.Pid}}").parse().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let monitor: i32 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap();
+    let monitor = g.monitor_of("idler");
     let before = stack_rss_kb(monitor);
     g.until(30, "the container's late line", || {
         g.ok(&["logs", "idler"]).contains("late").then_some(())

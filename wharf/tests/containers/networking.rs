@@ -658,13 +658,7 @@ fn a_killed_monitor_leaves_nothing_after_rm_and_prune() {
         "sleep",
         "300",
     ]);
-    let pid: i32 = g.inspect("victim", "{{.State.Pid}}").parse().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let monitor: i32 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap();
+    let monitor = g.monitor_of("victim");
     let netns = g.env.root().join("netns");
     assert_eq!(std::fs::read_dir(&netns).unwrap().count(), 1);
     assert_eq!(veths(&g).len(), 1);
