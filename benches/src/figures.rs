@@ -117,7 +117,10 @@ mod tests {
         append(&file, "x", (3.0, "ms"), ("crun", 6.0), 0.6).unwrap();
         let line = std::fs::read_to_string(&file).unwrap();
         let v: Value = serde_json::from_str(line.trim()).unwrap();
-        assert_eq!((v["value"].as_f64(), v["anchor"].as_str()), (Some(3.0), Some("crun")));
+        assert_eq!(
+            (v["value"].as_f64(), v["anchor"].as_str()),
+            (Some(3.0), Some("crun"))
+        );
         print(&file).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
