@@ -202,13 +202,7 @@ impl Cgroup {
                 Err((CREATING, e)) if forgiven(spec, rootless) && denied(&e) => {
                     return self.outside(spec, &dir, e);
                 }
-                Err((what, e)) => {
-                    return Err(CgroupError::Op {
-                        path: dir,
-                        what,
-                        message: e.to_string(),
-                    })
-                }
+                Err(failure) => return Err(make_error(dir, failure)),
                 Ok(()) => {}
             }
         }
@@ -229,11 +223,8 @@ impl Cgroup {
     /// directories and `linux.resources`.
     pub fn make_after_clone(&self, spec: &Spec) -> Result<(), CgroupError> {
         for h in hierarchies()?.iter().filter(|h| !h.is_v2()) {
-            self.make_in(h, true).map_err(|(what, e)| CgroupError::Op {
-                path: h.mount.join(self.rel()),
-                what,
-                message: e.to_string(),
-            })?;
+            self.make_in(h, true)
+                .map_err(|failure| make_error(h.mount.join(self.rel()), failure))?;
         }
         self.apply_spec(spec)
     }
@@ -608,6 +599,15 @@ const V1_CONTROLLERS: [&str; 12] = [
 
 /// What a failed mkdir of the cgroup was doing (the one failure rootless mode forgives).
 const CREATING: &str = "creating the cgroup";
+
+/// The error of `Cgroup::make_in` at `dir`.
+fn make_error(dir: PathBuf, (what, e): (&'static str, std::io::Error)) -> CgroupError {
+    CgroupError::Op {
+        path: dir,
+        what,
+        message: e.to_string(),
+    }
+}
 
 /// How the container's init gets into its cgroup.
 pub enum Join {

@@ -51,12 +51,12 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
         }
     );
     match &c.cgroup_join {
-        Join::BySelf { .. } if late => {}
-        Join::BySelf { .. } => {
-            cgroups::join_self(&c.cgroup_join, born_in).step("joining the cgroup")?
-        }
-        Join::Outside => {}
+        Join::BySelf {
+            made_after_clone: false,
+            ..
+        } => cgroups::join_self(&c.cgroup_join, born_in).step("joining the cgroup")?,
         Join::ByParent => ch.wait_proceed().step("waiting for the cgroup")?,
+        Join::BySelf { .. } | Join::Outside => {}
     }
     let joined = std::cell::Cell::new(!late);
     let join_late = || -> Result<(), String> {

@@ -84,7 +84,12 @@ fn drive(
     ch: &channel::Channel,
     hook_state: &impl Fn(i32) -> Vec<u8>,
 ) -> Result<(), SpawnError> {
-    let proceed = |ch: &channel::Channel| ch.send(&Message::Proceed).map_err(SpawnError::Channel);
+    // After every word to init the loop below reads again: an init that failed and went
+    // meanwhile left its report there (or its exit status), which says more than EPIPE.
+    let proceed = |ch: &channel::Channel| match ch.send(&Message::Proceed) {
+        Err(ChannelError::Io(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET)) => Ok(()),
+        r => r.map_err(SpawnError::Channel),
+    };
     match c.cgroup_join {
         Join::ByParent => {
             cgroup.add(child)?;
@@ -97,12 +102,7 @@ fn drive(
             ..
         } => {
             cgroup.make_after_clone(c.spec())?;
-            // Init may have failed meanwhile and gone: its report, read below, says why.
-            match ch.send(&Message::Proceed) {
-                Err(ChannelError::Io(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET)) => {
-                }
-                r => r.map_err(SpawnError::Channel)?,
-            }
+            proceed(ch)?;
         }
         // A child that joins its cgroup by itself does not wait for this.
         Join::Outside | Join::BySelf { .. } => {}

@@ -451,15 +451,16 @@ fn mount_cgroups(
             continue;
         };
         let sub = rel.join(name);
+        match mkdirat(
+            Some(tmpfs.as_fd().as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(0o755),
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(RootfsError::sys("creating", &sub, e)),
+        }
+        // Opened again after the bind, for its flags: then it is the mount's top.
         let in_tmpfs = || {
-            match mkdirat(
-                Some(tmpfs.as_fd().as_raw_fd()),
-                name,
-                Mode::from_bits_truncate(0o755),
-            ) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(RootfsError::sys("creating", &sub, e)),
-            }
             open_dir_at(tmpfs.as_fd().as_raw_fd(), name.as_ref())
                 .map_err(|e| RootfsError::sys("opening", &sub, e))
         };
