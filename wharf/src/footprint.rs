@@ -40,15 +40,12 @@ fn shed_stack(smaps: &str) {
         .ok()
         .flatten()
         .unwrap_or(4096) as usize;
-    let Some((start, top)) = smaps.lines().find_map(|l| {
-        let (range, rest) = l.split_once(' ')?;
-        rest.trim_end().ends_with("[stack]").then_some(())?;
-        let (a, b) = range.split_once('-')?;
-        Some((
-            usize::from_str_radix(a, 16).ok()?,
-            usize::from_str_radix(b, 16).ok()?,
-        ))
-    }) else {
+    let Some((start, top)) = smaps
+        .lines()
+        .filter_map(mapping)
+        .find(|m| m.path == "[stack]")
+        .map(|m| (m.start, m.end))
+    else {
         return;
     };
     // Another thread's stack is elsewhere: the main thread's is live all the way down.
@@ -67,34 +64,50 @@ fn shed_stack(smaps: &str) {
     }
 }
 
+/// The header line of one mapping in /proc/PID/smaps: `start-end perms offset dev inode path`.
+struct Mapping<'a> {
+    start: usize,
+    end: usize,
+    perms: &'a str,
+    inode: &'a str,
+    path: &'a str,
+}
+
+/// The mapping a header line of smaps describes; None for the other lines.
+fn mapping(line: &str) -> Option<Mapping<'_>> {
+    let mut words = line.split_whitespace();
+    let (a, b) = words.next()?.split_once('-')?;
+    let (start, end) = (
+        usize::from_str_radix(a, 16).ok()?,
+        usize::from_str_radix(b, 16).ok()?,
+    );
+    let perms = words.next()?;
+    let inode = words.nth(2)?;
+    Some(Mapping {
+        start,
+        end,
+        perms,
+        inode,
+        path: words.next().unwrap_or(""),
+    })
+}
+
 /// (start, length) of each mapping in `smaps` that is private, not writable, backed by a
 /// file and has no anonymous pages.
 fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut current: Option<(usize, usize)> = None;
     for line in smaps.lines() {
-        let mut words = line.split_whitespace();
-        let first = words.next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
-            current = None;
-            let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-            else {
-                continue;
-            };
-            let perms = words.next().unwrap_or("");
-            let inode = words.nth(2).unwrap_or("0");
-            let path = words.next().unwrap_or("");
-            if perms.starts_with('r')
-                && !perms.contains('w')
-                && perms.ends_with('p')
-                && inode != "0"
-                && path.starts_with('/')
-            {
-                current = Some((a, b - a));
-            }
-        } else if first == "Anonymous:" {
+        if let Some(m) = mapping(line) {
+            let clean_file = m.perms.starts_with('r')
+                && !m.perms.contains('w')
+                && m.perms.ends_with('p')
+                && m.inode != "0"
+                && m.path.starts_with('/');
+            current = clean_file.then_some((m.start, m.end - m.start));
+        } else if let Some(anon) = line.strip_prefix("Anonymous:") {
             if let Some(m) = current.take() {
-                if words.next() == Some("0") {
+                if anon.split_whitespace().next() == Some("0") {
                     out.push(m);
                 }
             }

@@ -155,13 +155,12 @@ impl Snapshots {
             for _ in 0..workers {
                 s.spawn(|| loop {
                     let next = queue.lock().ok().and_then(|q| q.recv().ok());
-                    let Some(job) = next.and_then(|i| Some((i, jobs.get(i)?))) else {
+                    let Some((i, job)) = next.and_then(|i| jobs.get(i).map(|job| (i, job))) else {
                         return;
                     };
                     if failed.load(std::sync::atomic::Ordering::SeqCst) {
                         return;
                     }
-                    let (i, job) = job;
                     let r = self.unpack(job);
                     if r.is_err() {
                         // The first error is what the user sees.
