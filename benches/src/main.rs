@@ -13,6 +13,7 @@ mod cgroup;
 mod figure;
 mod figures;
 mod floor;
+mod hot_text;
 mod proc;
 mod report;
 mod runtime;
@@ -33,11 +34,14 @@ struct Opts {
     hull: Option<PathBuf>,
     /// Also run wharf's benches and print issue 19's one table of figures.
     all: bool,
+    /// Regenerate src/hot-text.order instead of benchmarking.
+    hot_text: bool,
 }
 
 const USAGE: &str = "usage: hull-benches [--runs N (default 30)] [--json PATH (default \
 benches/target/bench-summary.json)] [--hull PATH (default: the release build of hull)] [--all \
-(then wharf's run, network, monitor and pull benches, and one table of every figure)]";
+(then wharf's run, network, monitor and pull benches, and one table of every figure)] | \
+hull-benches --hot-text (regenerate src/hot-text.order, the functions hull links first)";
 
 fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
@@ -45,6 +49,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         json: repo().join("benches/target/bench-summary.json"),
         hull: None,
         all: false,
+        hot_text: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -54,6 +59,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--json" => o.json = PathBuf::from(val()?),
             "--hull" => o.hull = Some(PathBuf::from(val()?)),
             "--all" => o.all = true,
+            "--hot-text" => o.hot_text = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
@@ -74,7 +80,23 @@ fn repo() -> PathBuf {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match parse_args(&args).and_then(|o| bench_all(&o)) {
+    if args.first().map(String::as_str) == Some("--trace-one") {
+        match hot_text::trace_one_main(&args[1..]) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("hull-benches --trace-one: {e}");
+                std::process::exit(1)
+            }
+        }
+    }
+    let run = |o: Opts| {
+        if o.hot_text {
+            hot_text::regenerate(&repo())
+        } else {
+            bench_all(&o)
+        }
+    };
+    let code = match parse_args(&args).and_then(run) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("hull-benches: {e}");
