@@ -32,9 +32,7 @@ pub fn regenerate(repo: &Path) -> Result<(), String> {
         .map(|bin| Runtime::new("runc", bin))
         .transpose()?;
     let bundles = Bundles::make(repo, runc.as_ref().unwrap_or(&rt))?;
-    let mut ids = Ids(&rt, Vec::new());
-    let traces = trace_commands(&rt, &bundles, &work.path, &mut ids)?;
-    drop(ids);
+    let traces = trace_commands(&rt, &bundles, &work.path)?;
     let sections = text_sections(&map)?;
     let mut names = Vec::new();
     let mut seen = HashSet::new();
@@ -86,12 +84,9 @@ fn build_with_map(repo: &Path, map: &Path) -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !st.success() {
-        return Err("cargo rustc -p hull failed".into());
+        return Err(format!("cargo rustc -p hull: {st}"));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("target"));
-    Ok(target.join("release/hull"))
+    Ok(crate::release_hull(repo))
 }
 
 /// Containers made while tracing, deleted whatever happens.
@@ -110,16 +105,11 @@ impl Drop for Ids<'_> {
 }
 
 /// Traces each command in turn; returns each one's executed addresses in first-run order.
-fn trace_commands(
-    rt: &Runtime,
-    bundles: &Bundles,
-    dir: &Path,
-    ids: &mut Ids,
-) -> Result<Vec<Vec<u64>>, String> {
+fn trace_commands(rt: &Runtime, bundles: &Bundles, dir: &Path) -> Result<Vec<Vec<u64>>, String> {
     let bundle = bundles.true_all.to_string_lossy().to_string();
     let sleeper = bundles.sleeper.to_string_lossy().to_string();
     let (ran, made, killed) = (unique("hot-run"), unique("hot-made"), unique("hot-kill"));
-    ids.1 = vec![ran.clone(), made.clone(), killed.clone()];
+    let _ids = Ids(rt, vec![ran.clone(), made.clone(), killed.clone()]);
     let mut traces = Vec::new();
     let mut trace = |args: &[&str]| -> Result<(), String> {
         println!("tracing hull {}...", args.join(" "));
@@ -145,7 +135,14 @@ fn init_pid(rt: &Runtime, id: &str) -> Result<i32, String> {
     let out = rt
         .command(&["state", id])
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("state {id}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "state {id}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
     let state: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("state {id}: {e}"))?;
     state["pid"]
@@ -169,13 +166,13 @@ fn trace_one(rt: &Runtime, args: &[&str], dir: &Path) -> Result<Vec<u64>, String
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .status()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("--trace-one: {e}"))?;
     if !st.success() {
-        return Err(format!("tracing hull {} failed", args.join(" ")));
+        return Err(format!("tracing hull {}: {st}", args.join(" ")));
     }
-    let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     text.lines()
-        .map(|l| u64::from_str_radix(l, 16).map_err(|e| e.to_string()))
+        .map(|l| u64::from_str_radix(l, 16).map_err(|e| format!("{}: {l:?}: {e}", out.display())))
         .collect()
 }
 

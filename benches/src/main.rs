@@ -67,6 +67,10 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     if o.runs == 0 {
         return Err("--runs must be at least 1".into());
     }
+    // It builds and traces the release hull itself and measures nothing.
+    if o.hot_text && args.len() > 1 {
+        return Err(format!("--hot-text takes no other argument\n{USAGE}"));
+    }
     Ok(o)
 }
 
@@ -126,10 +130,15 @@ fn locate_hull(given: &Option<PathBuf>) -> Result<PathBuf, String> {
     if !st.success() {
         return Err(format!("{RELEASE_BUILD} failed (or pass --hull PATH)"));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    Ok(release_hull(&repo))
+}
+
+/// Where cargo puts the release build of hull.
+fn release_hull(repo: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("target"));
-    Ok(target.join("release/hull"))
+        .unwrap_or_else(|| repo.join("target"))
+        .join("release/hull")
 }
 
 /// An executable named `name` on PATH.
@@ -368,4 +377,25 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         figures::print(&figures)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn hot_text_stands_alone() {
+        assert!(parse_args(&args(&["--hot-text"])).unwrap().hot_text);
+        for other in [&["--runs", "5"][..], &["--all"], &["--hull", "/x"]] {
+            let mut a = args(&["--hot-text"]);
+            a.extend(args(other));
+            let e = parse_args(&a).err().expect("refused");
+            assert!(e.contains("--hot-text takes no other argument"), "{e}");
+        }
+        assert!(!parse_args(&args(&["--runs", "5"])).unwrap().hot_text);
+    }
 }
