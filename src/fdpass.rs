@@ -1,11 +1,15 @@
-//! Passing one fd with a few bytes of data over a unix socket (SCM_RIGHTS): the pty master to a
-//! console socket, and a seccomp listener from the container to hull and on to the agent.
+//! Passing fds with a few bytes of data over a unix socket (SCM_RIGHTS): the pty master to a
+//! console socket, a seccomp listener from the container to hull and on to the agent, and
+//! what hull's side makes for the container's init (mount sources, its cgroup's files).
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+/// The most fds one message carries: two per cgroup hierarchy at most.
+const MAX_FDS: usize = 64;
 
 /// Connects to the unix socket at `path` and sends `data` and `fd` in one message, as runc's
 /// `--pidfd-socket` does (the data says which kind of process: `standard` or `setns`).
@@ -16,12 +20,19 @@ pub fn send_to(path: &std::path::Path, data: &[u8], fd: BorrowedFd) -> std::io::
 
 /// Sends `data` and `fd` in one message.
 pub fn send(socket: BorrowedFd, data: &[u8], fd: BorrowedFd) -> nix::Result<()> {
-    let fds = [fd.as_raw_fd()];
+    send_fds(socket, data, &[fd])
+}
+
+/// Sends `data` and `fds` (at most 64) in one message.
+pub fn send_fds(socket: BorrowedFd, data: &[u8], fds: &[BorrowedFd]) -> nix::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let rights = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
     loop {
         match sendmsg::<()>(
             socket.as_raw_fd(),
             &[IoSlice::new(data)],
-            &[ControlMessage::ScmRights(&fds)],
+            cmsgs,
             MsgFlags::MSG_NOSIGNAL,
             None,
         ) {
@@ -31,10 +42,17 @@ pub fn send(socket: BorrowedFd, data: &[u8], fd: BorrowedFd) -> nix::Result<()> 
     }
 }
 
-/// Receives one message into `buf`: its length and the fd it carried, if any (close-on-exec).
+/// Receives one message into `buf`: its length and the first fd it carried, if any
+/// (close-on-exec); any others are closed.
 pub fn recv(socket: BorrowedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<OwnedFd>)> {
+    recv_fds(socket, buf).map(|(n, fds)| (n, fds.into_iter().next()))
+}
+
+/// Receives one message into `buf`: its length and the fds it carried, in order
+/// (close-on-exec).
+pub fn recv_fds(socket: BorrowedFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = [IoSliceMut::new(buf)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
     let msg = loop {
         match recvmsg::<()>(
             socket.as_raw_fd(),
@@ -46,15 +64,15 @@ pub fn recv(socket: BorrowedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<Ow
             r => break r?,
         }
     };
-    let mut fd = None;
+    let mut fds = Vec::new();
     for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
-                // SAFETY: the kernel installed these fds for us; extra ones are closed here.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                fd.get_or_insert(owned);
-            }
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            // SAFETY: the kernel installed these fds for us.
+            fds.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
         }
     }
-    Ok((msg.bytes, fd))
+    Ok((msg.bytes, fds))
 }

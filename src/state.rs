@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -189,7 +190,7 @@ pub struct Store {
 /// A container's directory, locked for as long as this value lives.
 pub struct ContainerDir {
     pub path: PathBuf,
-    _lock: Flock<File>,
+    lock: Flock<File>,
 }
 
 impl Store {
@@ -268,7 +269,7 @@ fn lock(path: PathBuf) -> Result<ContainerDir, StateError> {
         .map_err(io(&path))?;
     loop {
         match Flock::lock(file, FlockArg::LockExclusive) {
-            Ok(lock) => return Ok(ContainerDir { path, _lock: lock }),
+            Ok(lock) => return Ok(ContainerDir { path, lock }),
             Err((f, Errno::EINTR)) => file = f,
             Err((_, source)) => return Err(StateError::Lock { path, source }),
         }
@@ -287,7 +288,12 @@ impl ContainerDir {
 
     /// Replaces state.json atomically: readers see the old or the new state, never a mix.
     pub fn write(&self, state: &State) -> Result<(), StateError> {
-        write_atomic(
+        self.stage(state)?.commit()
+    }
+
+    /// Writes `state` beside state.json, for `Staged::commit` to put in place later.
+    pub fn stage(&self, state: &State) -> Result<Staged, StateError> {
+        stage(
             &self.path.join(STATE_FILE),
             &serde_json::to_vec(state).expect("state serialises"),
         )
@@ -297,22 +303,66 @@ impl ContainerDir {
         self.path.join(EXEC_FIFO)
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it: the files hull keeps there, then the
+    /// directory, searched for anything else only if it is not empty then.
     pub fn remove(self) -> Result<(), StateError> {
-        std::fs::remove_dir_all(&self.path).map_err(io(&self.path))
+        for name in [STATE_FILE, CONFIG_FILE, EXEC_FIFO] {
+            let _ = nix::unistd::unlinkat(
+                Some(self.lock.as_raw_fd()),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
+        match std::fs::remove_dir(&self.path) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                std::fs::remove_dir_all(&self.path)
+            }
+            r => r,
+        }
+        .map_err(io(&self.path))
     }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = std::fs::File::create(&tmp)
+    stage(path, bytes)?.commit()
+}
+
+/// A file written under a temporary name beside `path`, which `commit` renames into place
+/// (readers see the old file or the new one, never a mix); dropped uncommitted, it is removed.
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+/// Writes `bytes` beside `path`, for `Staged::commit`.
+pub fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, StateError> {
+    let staged = Staged {
+        tmp: path.with_extension(format!("tmp{}", std::process::id())),
+        path: path.to_path_buf(),
+        committed: false,
+    };
+    std::fs::File::create(&staged.tmp)
         .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        .map_err(io(path))?;
+    Ok(staged)
+}
+
+impl Staged {
+    pub fn commit(mut self) -> Result<(), StateError> {
+        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        self.committed = true;
+        Ok(())
     }
-    result.map_err(io(path))
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 #[cfg(test)]

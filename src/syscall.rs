@@ -1,5 +1,5 @@
 //! Thin, safe wrappers of the Linux system calls that nix 0.29 does not cover (clone3 in fork
-//! mode, pidfds, close_range, mount_setattr, openat2 is left to pathrs). Each returns nix's
+//! mode, pidfds, close_range, the new mount API: open_tree, mount_setattr, move_mount). Each returns nix's
 //! `Errno` so callers handle them like any other nix call.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -189,7 +189,30 @@ struct MountAttr {
 /// Sets and clears mount attributes (MOUNT_ATTR_*) on the mount at `fd`, recursively when
 /// `recursive`: the only way to make a whole rbind tree read-only or nosuid.
 pub fn mount_setattr(fd: RawFd, recursive: bool, set: u64, clear: u64) -> Result<(), Errno> {
-    setattr(fd, recursive, set, clear, 0)
+    setattr(fd, recursive, set, clear, 0, 0)
+}
+
+/// mount_setattr that also makes the mount a slave: it still receives mounts from its peers,
+/// and sends none back.
+pub fn mount_setattr_slave(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
+    setattr(fd, false, set, clear, 0, libc::MS_SLAVE)
+}
+
+/// A detached copy of the mount at `path` (the whole tree below it when `recursive`), to be
+/// attached with `move_mount`; a clone of a shared mount is one of its peers until told
+/// otherwise.
+pub fn open_tree_clone(path: &std::path::Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: u32 = 1;
+    const AT_RECURSIVE: u32 = 0x8000;
+    let path =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: open_tree with a valid C string; the result is a new fd.
+    let fd = Errno::result(unsafe {
+        libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags)
+    })?;
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// mount_setattr with MOUNT_ATTR_IDMAP (in `set`) and the user namespace that maps the ids.
@@ -199,7 +222,7 @@ pub fn mount_setattr_idmap(
     set: u64,
     userns: &OwnedFd,
 ) -> Result<(), Errno> {
-    setattr(fd, recursive, set, 0, userns.as_raw_fd() as u64)
+    setattr(fd, recursive, set, 0, userns.as_raw_fd() as u64, 0)
 }
 
 /// Attaches the detached mount `from` (an open_tree clone) at the directory `to`.
@@ -220,13 +243,20 @@ pub fn move_mount(from: RawFd, to: RawFd) -> Result<(), Errno> {
     .map(drop)
 }
 
-fn setattr(fd: RawFd, recursive: bool, set: u64, clear: u64, userns_fd: u64) -> Result<(), Errno> {
+fn setattr(
+    fd: RawFd,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    userns_fd: u64,
+    propagation: u64,
+) -> Result<(), Errno> {
     const AT_EMPTY_PATH: u32 = 0x1000;
     const AT_RECURSIVE: u32 = 0x8000;
     let mut attr = MountAttr {
         attr_set: set,
         attr_clr: clear,
-        propagation: 0,
+        propagation,
         userns_fd,
     };
     let flags = AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use integration::features::{self, Feature};
-use integration::{cgroup_dir, cgroup_file, Bundle, Container, Runtime, TempDir};
+use integration::{cgroup_dir, cgroup_file, run_script, Bundle, Container, Runtime, TempDir};
 use serde_json::{json, Value};
 
 fn v1() -> bool {
@@ -898,5 +898,96 @@ fn an_init_that_fails_while_the_cgroup_is_made_is_reported_in_its_words() {
         let (code, _, err) = integration::run_bundle(&rt, &b);
         assert_ne!(code, 0);
         assert!(err.contains("symlink"), "{err}");
+    }
+}
+
+/// The container's view of `/sys/fs/cgroup/cpu` without a cgroup namespace (a `runc spec`
+/// config): its mountinfo line and its `cpu` line of /proc/self/cgroup.
+fn cgroup_cpu_view(rt: &Runtime, propagation: Option<&str>) -> (Vec<String>, String) {
+    let out = run_script(
+        rt,
+        "grep ' /sys/fs/cgroup/cpu ' /proc/self/mountinfo; grep ':cpu[,:]' /proc/self/cgroup; \
+         test -r /sys/fs/cgroup/cpu/cpu.shares && echo readable",
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "cgroup");
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+            if let Some(p) = propagation {
+                c["linux"]["rootfsPropagation"] = json!(p);
+            }
+        },
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[2], "readable", "{out}");
+    let mount = lines[0].split_whitespace().map(str::to_string).collect();
+    let path = lines[1].rsplit(':').next().unwrap().to_string();
+    (mount, path)
+}
+
+/// Makes a host mount shared for a test (systemd hosts have their cgroup hierarchies so) and
+/// private again on drop, if it was private before.
+struct SharedForTest(Option<&'static str>);
+
+impl SharedForTest {
+    fn new(path: &'static str) -> SharedForTest {
+        let line = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.split_whitespace().nth(4) == Some(path))
+            .map(str::to_string)
+            .unwrap_or_default();
+        if line.contains(" shared:") {
+            return SharedForTest(None);
+        }
+        let made = std::process::Command::new("mount")
+            .args(["--make-shared", path])
+            .status()
+            .unwrap();
+        assert!(made.success(), "mount --make-shared {path}");
+        SharedForTest(Some(path))
+    }
+}
+
+impl Drop for SharedForTest {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            let _ = std::process::Command::new("mount")
+                .args(["--make-private", path])
+                .status();
+        }
+    }
+}
+
+/// On v1, hull's side binds the container's cgroup for its cgroupfs mount while init sets up
+/// (`Cgroup::hand_over`). The bind must be what init's own was: a read-only view of the
+/// container's cgroup that is a slave of the host's hierarchy, never its peer (a peer would
+/// carry the container's mounts back to the host). With another root propagation init binds
+/// by itself, and the view is the same.
+#[test]
+fn cgroup_binds_are_read_only_slaves_of_the_host() {
+    if !v1() {
+        integration::skip("checks v1 cgroup binds; this host is not v1/hybrid");
+        return;
+    }
+    let rt = Runtime::new();
+    let _shared = SharedForTest::new("/sys/fs/cgroup/cpu");
+    for propagation in [None, Some("rslave"), Some("rprivate")] {
+        let (mount, path) = cgroup_cpu_view(&rt, propagation);
+        let case = format!("{propagation:?}: {mount:?}");
+        assert_eq!(mount[3], path, "the container's own cgroup: {case}");
+        assert!(mount[5].split(',').any(|o| o == "ro"), "{case}");
+        let tags: Vec<&str> = mount[6..]
+            .iter()
+            .take_while(|f| *f != "-")
+            .map(String::as_str)
+            .collect();
+        assert!(!tags.iter().any(|t| t.starts_with("shared:")), "{case}");
+        let slave = tags.iter().any(|t| t.starts_with("master:"));
+        assert_eq!(slave, propagation != Some("rprivate"), "{case}");
     }
 }

@@ -2,6 +2,7 @@
 //! freezing, listing pids and removing it, on v1, hybrid and unified hosts.
 
 use std::borrow::Cow;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{
@@ -227,6 +228,49 @@ impl Cgroup {
                 .map_err(|failure| make_error(h.mount.join(self.rel()), failure))?;
         }
         self.apply_spec(spec)
+    }
+
+    /// What init gets with the word that its cgroup is made (`Join::BySelf` after the clone),
+    /// made here while it sets up: its v1 `tasks` files opened for writing and, when `binds`
+    /// gives the flags of its cgroupfs mount, a detached bind of the cgroup's directory in
+    /// each v1 hierarchy, a slave of the host's mount as init's own bind would be. A bind
+    /// that cannot be made is left to init.
+    pub fn hand_over(
+        &self,
+        join: &Join,
+        binds: Option<crate::rootfs::options::Attrs>,
+    ) -> Result<HandOver, CgroupError> {
+        let Join::BySelf { tasks, .. } = join else {
+            return Ok(HandOver::default());
+        };
+        let tasks = tasks
+            .iter()
+            .map(|t| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(t)
+                    .map(OwnedFd::from)
+                    .map_err(|e| make_error(t.clone(), ("opening", e)))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut made = Vec::new();
+        if let Some(attrs) = binds {
+            for h in hierarchies()?.iter().filter(|h| !h.is_v2()) {
+                let Some(name) = h.mount.file_name() else {
+                    continue;
+                };
+                let tree = crate::syscall::open_tree_clone(&h.mount.join(self.rel()), false)
+                    .and_then(|tree| {
+                        let fd = tree.as_raw_fd();
+                        crate::syscall::mount_setattr_slave(fd, attrs.set, attrs.clear)
+                            .map(|()| tree)
+                    });
+                if let Ok(tree) = tree {
+                    made.push((name.to_string_lossy().into_owned(), tree));
+                }
+            }
+        }
+        Ok(HandOver { tasks, binds: made })
     }
 
     /// Makes the cgroup's directory in hierarchy `h`, with the parent's cpuset copied down
@@ -609,6 +653,14 @@ fn make_error(dir: PathBuf, (what, e): (&'static str, std::io::Error)) -> Cgroup
     }
 }
 
+/// See `Cgroup::hand_over`.
+#[derive(Default)]
+pub struct HandOver {
+    pub tasks: Vec<OwnedFd>,
+    /// (hierarchy's directory name under /sys/fs/cgroup, detached bind)
+    pub binds: Vec<(String, OwnedFd)>,
+}
+
 /// How the container's init gets into its cgroup.
 pub enum Join {
     /// The parent moves the child with the libcgroups manager (user namespaces, v2, systemd).
@@ -712,8 +764,9 @@ fn limit_asked(r: &LinuxResources) -> Option<&'static str> {
 }
 
 /// Joins the cgroup as `Join::BySelf` says, in a process `fork` made; init is single-threaded,
-/// so its only thread is the whole process.
-pub fn join_self(join: &Join, born_in: bool) -> std::io::Result<()> {
+/// so its only thread is the whole process. `opened` are the `tasks` files as hull's side
+/// opened them (`HandOver`), in order; the rest are opened here.
+pub fn join_self(join: &Join, born_in: bool, opened: Vec<OwnedFd>) -> std::io::Result<()> {
     let Join::BySelf { tasks, into, .. } = join else {
         return Ok(());
     };
@@ -721,8 +774,13 @@ pub fn join_self(join: &Join, born_in: bool) -> std::io::Result<()> {
         .as_ref()
         .filter(|_| !born_in)
         .map(|d| d.join("cgroup.procs"));
+    let mut opened = opened.into_iter();
     for t in tasks.iter().chain(&procs) {
-        std::fs::write(t, "0").map_err(|e| std::io::Error::new(e.kind(), format!("{t:?}: {e}")))?;
+        match opened.next() {
+            Some(fd) => std::io::Write::write_all(&mut std::fs::File::from(fd), b"0"),
+            None => std::fs::write(t, "0"),
+        }
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{t:?}: {e}")))?;
     }
     Ok(())
 }
@@ -906,18 +964,16 @@ pub fn is_frozen(path: &Path, systemd: bool) -> bool {
         return false;
     };
     let rel = dir.strip_prefix("/").unwrap_or(&dir);
-    match get_cgroup_setup() {
-        Ok(CgroupSetup::Unified) => {
-            std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze"))
-                .is_ok_and(|s| s.trim() == "1")
-        }
-        Ok(_) => std::fs::read_to_string(
+    if unified() {
+        std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze"))
+            .is_ok_and(|s| s.trim() == "1")
+    } else {
+        std::fs::read_to_string(
             Path::new("/sys/fs/cgroup/freezer")
                 .join(rel)
                 .join("freezer.state"),
         )
-        .is_ok_and(|s| s.trim() != "THAWED"),
-        Err(_) => false,
+        .is_ok_and(|s| s.trim() != "THAWED")
     }
 }
 
@@ -1059,6 +1115,18 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
     Ok(FOUND.get_or_init(|| found).clone())
 }
 
+/// `cgroup_mounts` of the namespace hull started in, read once per process: `create` reads it
+/// before the clone, and the container's init, whose new mount namespace is a copy of that
+/// one, mounts cgroupfs from the same list without reading its mountinfo again.
+pub fn runtime_cgroup_mounts() -> Result<&'static [procfs::process::MountInfo], std::io::Error> {
+    static FOUND: std::sync::OnceLock<Vec<procfs::process::MountInfo>> = std::sync::OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return Ok(found);
+    }
+    let found = cgroup_mounts()?;
+    Ok(FOUND.get_or_init(|| found))
+}
+
 /// The cgroup and cgroup2 mounts of this process's mount namespace, in mountinfo's order. Only
 /// their lines are parsed: procfs' parser costs more instructions than the rest of `create`'s
 /// cgroup set-up, and most of a host's mounts are something else.
@@ -1088,7 +1156,7 @@ fn read_hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
         .collect();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for m in cgroup_mounts().map_err(|e| fail(&e))? {
+    for m in runtime_cgroup_mounts().map_err(|e| fail(&e))? {
         if !seen.insert(m.majmin.clone()) {
             continue;
         }
@@ -1106,7 +1174,7 @@ fn read_hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
         }
         controllers.sort();
         out.push(Hierarchy {
-            mount: m.mount_point,
+            mount: m.mount_point.clone(),
             controllers,
         });
     }

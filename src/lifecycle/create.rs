@@ -138,7 +138,6 @@ pub fn create_container(
     // After the ID is taken (a duplicate ID is refused as such), before the cgroup is touched.
     let hierarchies = crate::cgroups::hierarchies()?;
     cgroup.check_usable(&hierarchies)?;
-    write_atomic(&dir.path.join(CONFIG_FILE), &bundle.raw)?;
     let fifo_path = dir.fifo();
     mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
         .with_context(|| format!("creating {fifo_path:?}"))?;
@@ -155,6 +154,7 @@ pub fn create_container(
     let after_clone = namespaces.init_may_join_cgroup_late();
     let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies, g.rootless, after_clone)?;
 
+    let cgroup_binds = crate::rootfs::cgroup_binds_ahead(spec, &namespaces);
     let container = Container {
         id: &o.id,
         bundle: &bundle,
@@ -168,6 +168,7 @@ pub fn create_container(
         preserve_fds,
         extra_env,
         cgroup_join,
+        cgroup_binds,
         unprivileged_parent: g.unprivileged,
         runtime_in_userns: g.in_userns,
     };
@@ -188,21 +189,48 @@ pub fn create_container(
         cgroup_path,
         systemd_cgroup: g.systemd_cgroup,
     };
-    let init = parent::spawn(&container, &cgroup, |pid| {
+    // The saved config is for the commands that come after create, which wait on the
+    // directory's lock, and state.json only goes in place once init is ready: both are
+    // written while init sets up.
+    let staged = std::cell::RefCell::new(None);
+    let meanwhile = |pid: Option<Pid>| {
+        write_atomic(&dir.path.join(CONFIG_FILE), &bundle.raw)?;
+        let Some(pid) = pid else {
+            return Ok(());
+        };
+        if let Some((_, start_time)) = read_stat(pid.as_raw()) {
+            let mut s = state.clone();
+            s.pid = pid.as_raw();
+            s.start_time = start_time;
+            let file = dir.stage(&s)?;
+            staged.replace(Some((s, file)));
+        }
+        Ok(())
+    };
+    let hook_state = |pid| {
         let mut s = state.clone();
         s.pid = pid;
         s.hook_state(Status::Creating)
-    })?;
+    };
+    let init = parent::spawn(&container, &cgroup, hook_state, meanwhile)?;
     undo.init = Some(init.pid);
     logging::debug(&format!(
         "create {}: init {} is waiting on exec.fifo",
         o.id, init.pid
     ));
-    state.pid = init.pid.as_raw();
-    state.start_time = read_stat(state.pid)
-        .map(|(_, start)| start)
-        .context("reading the start time of the container's init")?;
-    dir.write(&state)?;
+    match staged.take() {
+        Some((s, file)) if s.pid == init.pid.as_raw() => {
+            state = s;
+            file.commit()?;
+        }
+        _ => {
+            state.pid = init.pid.as_raw();
+            state.start_time = read_stat(state.pid)
+                .map(|(_, start)| start)
+                .context("reading the start time of the container's init")?;
+            dir.write(&state)?;
+        }
+    }
     if let Some(pid_file) = &o.pid_file {
         write_atomic(pid_file, state.pid.to_string().as_bytes())
             .with_context(|| format!("writing --pid-file {pid_file:?}"))?;

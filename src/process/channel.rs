@@ -37,6 +37,12 @@ pub enum Message {
     WriteIdMaps,
     /// Child -> parent: the container's init, forked into the new pid or time namespace.
     InitPid(i32),
+    /// Parent -> child, instead of Proceed when init joins a cgroup made after the clone
+    /// (`cgroups::Join::BySelf`): the cgroup is ready. Attached are `tasks` fds, the v1
+    /// `tasks` files in `Join::BySelf`'s order, open for writing, then one detached bind of
+    /// the cgroup's directory (an open_tree clone with the cgroup mount's flags) for each
+    /// hierarchy named in `binds`, for init's cgroupfs mount.
+    CgroupMade { tasks: usize, binds: Vec<String> },
     /// Child -> parent: make the source of `mounts[N]` (see `rootfs::sources`); the answer is
     /// Proceed with the source's fd attached.
     MountSource(usize),
@@ -111,27 +117,37 @@ impl Channel {
 
     /// Sends a message with an fd attached.
     pub fn send_fd(&self, msg: &Message, fd: BorrowedFd) -> Result<(), ChannelError> {
+        self.send_fds(msg, &[fd])
+    }
+
+    /// Sends a message with fds attached, in order.
+    pub fn send_fds(&self, msg: &Message, fds: &[BorrowedFd]) -> Result<(), ChannelError> {
         let bytes = serde_json::to_vec(msg)?;
-        Ok(crate::fdpass::send(self.fd.as_fd(), &bytes, fd)?)
+        Ok(crate::fdpass::send_fds(self.fd.as_fd(), &bytes, fds)?)
     }
 
     pub fn recv(&self) -> Result<Message, ChannelError> {
-        self.recv_fd().map(|(m, _)| m)
+        self.recv_fds().map(|(m, _)| m)
     }
 
-    /// Receives a message and the fd attached to it, if any.
+    /// Receives a message and the first fd attached to it, if any.
     pub fn recv_fd(&self) -> Result<(Message, Option<OwnedFd>), ChannelError> {
+        self.recv_fds().map(|(m, fds)| (m, fds.into_iter().next()))
+    }
+
+    /// Receives a message and the fds attached to it, in order.
+    pub fn recv_fds(&self) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
         // A peer that exits with our last message unread leaves a one-time ECONNRESET in
         // front of what it sent before it went (its failure report): read on.
-        let (n, fd) = match crate::fdpass::recv(self.fd.as_fd(), &mut buf) {
-            Err(Errno::ECONNRESET) => crate::fdpass::recv(self.fd.as_fd(), &mut buf)?,
+        let (n, fds) = match crate::fdpass::recv_fds(self.fd.as_fd(), &mut buf) {
+            Err(Errno::ECONNRESET) => crate::fdpass::recv_fds(self.fd.as_fd(), &mut buf)?,
             r => r?,
         };
         if n == 0 {
             return Err(ChannelError::Closed);
         }
-        Ok((serde_json::from_slice(&buf[..n])?, fd))
+        Ok((serde_json::from_slice(&buf[..n])?, fds))
     }
 
     /// Waits for `Proceed`; a `Failed` from the other side becomes the error.

@@ -65,7 +65,7 @@ fn setup(e: &ExecProcess, ch: &Channel, born_in: bool) -> Result<Infallible, Ini
     }
     match e.cgroup_join {
         Join::BySelf { .. } => {
-            cgroups::join_self(e.cgroup_join, born_in).step("joining the cgroup")?
+            cgroups::join_self(e.cgroup_join, born_in, Vec::new()).step("joining the cgroup")?
         }
         Join::Outside => {}
         Join::ByParent => ch.wait_proceed().step("waiting for the cgroup")?,

@@ -54,19 +54,27 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
         Join::BySelf {
             made_after_clone: false,
             ..
-        } => cgroups::join_self(&c.cgroup_join, born_in).step("joining the cgroup")?,
+        } => cgroups::join_self(&c.cgroup_join, born_in, Vec::new()).step("joining the cgroup")?,
         Join::ByParent => ch.wait_proceed().step("waiting for the cgroup")?,
         Join::BySelf { .. } | Join::Outside => {}
     }
     let joined = std::cell::Cell::new(!late);
+    let cgroup_binds = std::cell::RefCell::new(Vec::new());
     let join_late = || -> Result<(), String> {
         if joined.get() {
             return Ok(());
         }
-        ch.wait_proceed()
-            .map_err(|e| format!("waiting for the cgroup: {e}"))?;
-        cgroups::join_self(&c.cgroup_join, born_in)
+        let (tasks, mut fds, names) = match ch.recv_fds() {
+            Ok((Message::CgroupMade { tasks, binds }, fds)) if fds.len() == tasks + binds.len() => {
+                (tasks, fds, binds)
+            }
+            Ok((other, _)) => return Err(format!("waiting for the cgroup: got {other:?}")),
+            Err(e) => return Err(format!("waiting for the cgroup: {e}")),
+        };
+        let binds = fds.split_off(tasks);
+        cgroups::join_self(&c.cgroup_join, born_in, fds)
             .map_err(|e| format!("joining the cgroup: {e}"))?;
+        cgroup_binds.replace(names.into_iter().zip(binds).collect());
         if c.namespaces.creates(LinuxNamespaceType::Cgroup) {
             namespaces::create(CloneFlags::CLONE_NEWCGROUP).map_err(|e| e.to_string())?;
         }
@@ -105,6 +113,8 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
         in_userns,
         new_cgroupns: c.namespaces.creates(LinuxNamespaceType::Cgroup),
         host_mntns,
+        joined_mntns: c.namespaces.joins(LinuxNamespaceType::Mount),
+        cgroup_binds: &cgroup_binds,
         source: &source,
         join_cgroup: &join_late,
     };

@@ -3,6 +3,9 @@
 //! its id maps, run the hooks that belong to the runtime namespace, and wait for Ready. On any
 //! failure the child is killed, so the caller only has to remove the cgroup and the state.
 
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -33,6 +36,8 @@ pub enum SpawnError {
     Died(String),
     #[error(transparent)]
     Channel(ChannelError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 /// The container's init, running and blocked on exec.fifo.
@@ -41,11 +46,15 @@ pub struct Spawned {
 }
 
 /// Clones the container and drives it until it is Ready. `hook_state(pid)` renders the state
-/// handed to the prestart and createRuntime hooks.
+/// handed to the prestart and createRuntime hooks. `meanwhile` is the caller's work that
+/// neither the clone nor init waits for: it runs while init sets up, once init has what it
+/// needs from this side to go on, and is given init's pid when it is already known (init
+/// does not fork into a pid namespace it joins).
 pub fn spawn(
     c: &Container,
     cgroup: &Cgroup,
     hook_state: impl Fn(i32) -> Vec<u8>,
+    meanwhile: impl FnOnce(Option<Pid>) -> Result<(), SpawnError>,
 ) -> Result<Spawned, SpawnError> {
     let (parent_end, child_end) = channel::pair(3 + c.preserve_fds).map_err(SpawnError::Clone)?;
     // The three steps are named as runc's debug log names them, for people who read both.
@@ -64,7 +73,15 @@ pub fn spawn(
     crate::logging::debug(&format!("child process in init(): pid {child}"));
 
     let mut init_pid = child;
-    let result = drive(c, cgroup, child, &mut init_pid, &parent_end, &hook_state);
+    let result = drive(
+        c,
+        cgroup,
+        child,
+        &mut init_pid,
+        &parent_end,
+        &hook_state,
+        meanwhile,
+    );
     match result {
         Ok(()) => Ok(Spawned { pid: init_pid }),
         Err(e) => {
@@ -83,13 +100,17 @@ fn drive(
     init_pid: &mut Pid,
     ch: &channel::Channel,
     hook_state: &impl Fn(i32) -> Vec<u8>,
+    meanwhile: impl FnOnce(Option<Pid>) -> Result<(), SpawnError>,
 ) -> Result<(), SpawnError> {
     // After every word to init the loop below reads again: an init that failed and went
     // meanwhile left its report there (or its exit status), which says more than EPIPE.
-    let proceed = |ch: &channel::Channel| match ch.send(&Message::Proceed) {
-        Err(ChannelError::Io(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET)) => Ok(()),
+    let tell = |ch: &channel::Channel, msg: &Message, fds: &[std::os::fd::BorrowedFd]| match ch
+        .send_fds(msg, fds)
+    {
+        Err(ChannelError::Io(Errno::EPIPE | Errno::ECONNRESET)) => Ok(()),
         r => r.map_err(SpawnError::Channel),
     };
+    let proceed = |ch: &channel::Channel| tell(ch, &Message::Proceed, &[]);
     match c.cgroup_join {
         Join::ByParent => {
             cgroup.add(child)?;
@@ -102,11 +123,21 @@ fn drive(
             ..
         } => {
             cgroup.make_after_clone(c.spec())?;
-            proceed(ch)?;
+            let made = cgroup.hand_over(&c.cgroup_join, c.cgroup_binds)?;
+            let msg = Message::CgroupMade {
+                tasks: made.tasks.len(),
+                binds: made.binds.iter().map(|(name, _)| name.clone()).collect(),
+            };
+            let fds: Vec<_> = (made.tasks.iter())
+                .chain(made.binds.iter().map(|(_, fd)| fd))
+                .map(AsFd::as_fd)
+                .collect();
+            tell(ch, &msg, &fds)?;
         }
         // A child that joins its cgroup by itself does not wait for this.
         Join::Outside | Join::BySelf { .. } => {}
     }
+    meanwhile((!c.namespaces.init_forks()).then_some(child))?;
     loop {
         let (msg, fd) = match ch.recv_fd() {
             Ok(m) => m,
@@ -162,10 +193,10 @@ fn drive(
                 return Ok(());
             }
             Message::Failed(f) => return Err(SpawnError::Init(f)),
-            Message::Proceed => {
+            got @ (Message::Proceed | Message::CgroupMade { .. }) => {
                 return Err(SpawnError::Channel(ChannelError::Unexpected {
                     expected: "a request from init",
-                    got: Message::Proceed,
+                    got,
                 }))
             }
         }

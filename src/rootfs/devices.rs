@@ -13,8 +13,9 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknodat, umask, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
-use pathrs::{InodeType, Root};
+use pathrs::{Handle, InodeType, Root};
 
+use super::resolve::lookup;
 use super::{fd_path, Context, RootfsError};
 
 struct Device {
@@ -98,15 +99,46 @@ fn devices(spec: &Spec) -> Vec<Device> {
 pub fn create_all(root: &Root, spec: &Spec, ctx: &Context) -> Result<(), RootfsError> {
     // Device modes must be exactly what the config says.
     let old = umask(Mode::empty());
+    let mut dirs = Dirs::default();
     let result = devices(spec)
         .iter()
-        .try_for_each(|d| create_device(root, d, ctx.in_userns))
-        .and_then(|()| create_links(root));
+        .try_for_each(|d| create_device(root, &mut dirs, d, ctx.in_userns))
+        .and_then(|()| create_links(dirs.get(root, Path::new("dev"))?));
     umask(old);
     result
 }
 
-fn create_device(root: &Root, d: &Device, in_userns: bool) -> Result<(), RootfsError> {
+/// The directories the nodes go in, each opened once: most nodes share /dev.
+#[derive(Default)]
+struct Dirs(Vec<(PathBuf, Handle)>);
+
+impl Dirs {
+    /// `rel` inside the rootfs, made first if it is missing (pathrs' checked creation, forty
+    /// system calls, only then).
+    fn get(&mut self, root: &Root, rel: &Path) -> Result<&Handle, RootfsError> {
+        let i = match self.0.iter().position(|(p, _)| p == rel) {
+            Some(i) => i,
+            None => {
+                let dir = match lookup(root, rel, false) {
+                    Ok(dir) => dir,
+                    Err(_) => root
+                        .mkdir_all(rel, &Permissions::from_mode(0o755))
+                        .map_err(|e| RootfsError::resolve(rel, e))?,
+                };
+                self.0.push((rel.to_path_buf(), dir));
+                self.0.len() - 1
+            }
+        };
+        Ok(&self.0[i].1)
+    }
+}
+
+fn create_device(
+    root: &Root,
+    dirs: &mut Dirs,
+    d: &Device,
+    in_userns: bool,
+) -> Result<(), RootfsError> {
     let rel = d.path.strip_prefix("/").unwrap_or(&d.path);
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return Err(RootfsError::Refused(format!(
@@ -114,18 +146,10 @@ fn create_device(root: &Root, d: &Device, in_userns: bool) -> Result<(), RootfsE
             d.path
         )));
     };
-    // Checked creation (forty system calls in pathrs) only when the directory is missing.
-    let dir = match root.resolve(parent) {
-        Ok(dir) => dir,
-        Err(_) => root
-            .mkdir_all(parent, &Permissions::from_mode(0o755))
-            .map_err(|e| RootfsError::resolve(parent, e))?,
-    };
+    let dir = dirs.get(root, parent)?;
     if in_userns {
         let _ = root.create(rel, &InodeType::File(Permissions::from_mode(0o644)));
-        let node = root
-            .resolve(rel)
-            .map_err(|e| RootfsError::resolve(rel, e))?;
+        let node = lookup(root, rel, false)?;
         return mount(
             Some(&d.path),
             &fd_path(node.as_fd().as_raw_fd()),
@@ -160,7 +184,7 @@ fn create_device(root: &Root, d: &Device, in_userns: bool) -> Result<(), RootfsE
 
 /// The links of /dev, made in /dev as resolved inside the rootfs; an existing entry is kept,
 /// except /dev/ptmx, which must be the devpts instance's own, not a host node.
-fn create_links(root: &Root) -> Result<(), RootfsError> {
+fn create_links(dev: &Handle) -> Result<(), RootfsError> {
     let mut links = vec![
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -171,9 +195,6 @@ fn create_links(root: &Root) -> Result<(), RootfsError> {
         links.push(("core", "/proc/kcore"));
     }
     links.push(("ptmx", "pts/ptmx"));
-    let dev = root
-        .resolve("dev")
-        .map_err(|e| RootfsError::resolve("dev", e))?;
     let dev = dev.as_fd().as_raw_fd();
     let _ = unlinkat(Some(dev), "ptmx", UnlinkatFlags::NoRemoveDir);
     for (name, target) in links {

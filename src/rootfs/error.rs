@@ -23,6 +23,8 @@ pub enum RootfsError {
         path: PathBuf,
         source: pathrs::error::Error,
     },
+    #[error("resolving {path:?} inside the rootfs: {}", crate::syscall::errno_text(*source))]
+    Lookup { path: PathBuf, source: Errno },
     #[error("{field}: {message}")]
     Config { field: String, message: String },
     #[error("{0}")]

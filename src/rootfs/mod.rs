@@ -11,6 +11,7 @@ mod mounts;
 pub mod options;
 mod paths;
 mod pivot;
+mod resolve;
 pub mod sources;
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -21,7 +22,7 @@ use oci_spec::runtime::Spec;
 
 pub use devices::{device_paths, needs_dev_setup, reopen_dev_null, DEFAULT_DEVICE_NODES};
 pub use error::RootfsError;
-pub use mounts::make_destination;
+pub use mounts::{cgroup_binds_ahead, make_destination};
 pub use pivot::{chroot_into, move_root, pivot_root};
 
 /// What the rootfs set-up needs to know beyond the spec.
@@ -35,6 +36,11 @@ pub struct Context<'a> {
     /// The container has no mount namespace of its own: its mounts are made in the host's,
     /// whose propagation is left alone, and the root is switched with chroot.
     pub host_mntns: bool,
+    /// The container joined a mount namespace: its mounts are not a copy of hull's.
+    pub joined_mntns: bool,
+    /// Binds of init's cgroup made by hull's side (`cgroups::HandOver`), by hierarchy name,
+    /// which the cgroupfs mount attaches instead of binding again.
+    pub cgroup_binds: &'a std::cell::RefCell<Vec<(String, std::os::fd::OwnedFd)>>,
     /// Asks hull's side for the source of `mounts[index]` (see `sources`).
     pub source: &'a dyn Fn(usize) -> Result<std::os::fd::OwnedFd, String>,
     /// Puts init into its cgroup if it is not there yet (`cgroups::Join::BySelf`): a cgroup

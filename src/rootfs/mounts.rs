@@ -16,6 +16,7 @@ use oci_spec::runtime::{Mount, Spec};
 use pathrs::{Handle, InodeType, Root};
 
 use super::options::{self, MountOptions};
+use super::resolve::lookup;
 use super::sources;
 use super::{fd_path, Context, RootfsError};
 use crate::syscall::mount_setattr;
@@ -73,7 +74,7 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context, index: usize) -> Result<(), 
     // explicit mode= comes later in the data and wins. A new mount point gets tmpfs' 1777.
     let mut data = opts.data_string();
     if typ == "tmpfs" {
-        if let Ok(existing) = reopen(root, rel) {
+        if let Ok(existing) = lookup(root, rel, false) {
             let st = fstat(existing.as_fd().as_raw_fd())
                 .map_err(|e| RootfsError::sys("stat", m.destination(), e))?;
             let inherited = format!("mode={:04o}", st.st_mode & 0o7777);
@@ -222,7 +223,7 @@ fn set_bind_flags(
 /// Resolves `rel` inside the rootfs, creating it (a directory, or an empty file for a file bind
 /// mount) when missing.
 pub fn make_destination(root: &Root, rel: &Path, is_file: bool) -> Result<Handle, RootfsError> {
-    if let Ok(h) = root.resolve(rel) {
+    if let Ok(h) = lookup(root, rel, false) {
         return Ok(h);
     }
     if !is_file {
@@ -256,7 +257,7 @@ pub fn make_destination(root: &Root, rel: &Path, is_file: bool) -> Result<Handle
 /// forty. Anything else (a dangling symlink, a deeper missing path) is left to `mkdir_all`.
 fn make_last_dir(root: &Root, rel: &Path) -> Option<Handle> {
     let (parent, name) = (rel.parent()?, rel.file_name()?);
-    let parent = root.resolve(parent).ok()?;
+    let parent = lookup(root, parent, false).ok()?;
     let parent = parent.as_fd().as_raw_fd();
     mkdirat(Some(parent), name, Mode::from_bits_truncate(0o755)).ok()?;
     open_dir_at(parent, Path::new(name)).ok().map(Handle::from)
@@ -276,7 +277,7 @@ fn open_dir_at(dir: std::os::fd::RawFd, name: &Path) -> nix::Result<OwnedFd> {
 
 /// Opens the mount now on top of `rel` (a handle taken before mounting still points below it).
 fn reopen(root: &Root, rel: &Path) -> Result<Handle, RootfsError> {
-    root.resolve(rel).map_err(|e| RootfsError::resolve(rel, e))
+    lookup(root, rel, false)
 }
 
 /// `rel` with each symlink along it replaced by its target, read inside the rootfs and taken
@@ -323,7 +324,7 @@ fn expand_symlinks(root: &Root, rel: &Path) -> PathBuf {
 /// proc and sysfs are never mounted through a symlink (CVE-2023-27561): a rootfs whose /proc
 /// points elsewhere would get an unmasked procfs where the masks do not look.
 fn refuse_symlink(root: &Root, rel: &Path, dest: &Path) -> Result<(), RootfsError> {
-    if let Ok(h) = root.resolve_nofollow(rel) {
+    if let Ok(h) = lookup(root, rel, true) {
         let st = fstat(h.as_fd().as_raw_fd()).map_err(|e| RootfsError::sys("stat", dest, e))?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
             return Err(RootfsError::Refused(format!(
@@ -393,11 +394,24 @@ fn mount_cgroups(
 ) -> Result<(), RootfsError> {
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
-    let infos = crate::cgroups::cgroup_mounts()
-        .map_err(|e| RootfsError::Refused(format!("reading /proc/self/mountinfo: {e}")))?;
-    let own = procfs::process::Process::myself()
-        .and_then(|p| p.cgroups())
-        .map_err(|e| RootfsError::Refused(format!("reading /proc/self/cgroup: {e}")))?;
+    let mountinfo_error = |e| RootfsError::Refused(format!("reading /proc/self/mountinfo: {e}"));
+    let joined;
+    let infos = if ctx.joined_mntns {
+        joined = crate::cgroups::cgroup_mounts().map_err(mountinfo_error)?;
+        &joined[..]
+    } else {
+        crate::cgroups::runtime_cgroup_mounts().map_err(mountinfo_error)?
+    };
+    // Read only when a bind is made here: hull's side may have made them all.
+    let own = std::cell::OnceCell::new();
+    let own = || -> Result<&procfs::ProcessCGroups, RootfsError> {
+        if let Some(own) = own.get() {
+            return Ok(own);
+        }
+        let read = procfs::FromRead::from_file("/proc/self/cgroup")
+            .map_err(|e| RootfsError::Refused(format!("reading /proc/self/cgroup: {e}")))?;
+        Ok(own.get_or_init(|| read))
+    };
     let unified = infos
         .iter()
         .any(|m| m.mount_point == Path::new("/sys/fs/cgroup") && m.fs_type == "cgroup2");
@@ -413,7 +427,7 @@ fn mount_cgroups(
             )
             .map_err(|e| RootfsError::sys("mounting cgroup2 at", rel, e))?;
         } else {
-            let own_path = own
+            let own_path = own()?
                 .0
                 .iter()
                 .find(|c| c.hierarchy == 0)
@@ -440,6 +454,7 @@ fn mount_cgroups(
     // Each hierarchy once, where it is mounted first (the host's /sys/fs/cgroup): not its
     // later views, under this rootfs (a config that binds the host's /sys brings them along)
     // or anywhere else (another container's left in the host's mount namespace).
+    let mut made = ctx.cgroup_binds.take();
     let mut seen = std::collections::HashSet::new();
     let host_hierarchies = infos.iter().filter(|m| {
         m.fs_type == "cgroup"
@@ -480,9 +495,13 @@ fn mount_cgroups(
                 Some(data.join(",").as_str()),
             )
             .map_err(|e| RootfsError::sys("mounting the cgroup hierarchy at", &sub, e))?;
+        } else if let Some(i) = made.iter().position(|(n, _)| name == n.as_str()) {
+            let (_, bind) = made.swap_remove(i);
+            crate::syscall::move_mount(bind.as_raw_fd(), in_tmpfs()?.as_raw_fd())
+                .map_err(|e| RootfsError::sys("attaching the cgroup's bind at", &sub, e))?;
         } else {
             let controllers = name.to_string_lossy();
-            let own_path = own
+            let own_path = own()?
                 .0
                 .iter()
                 .find(|c| {
@@ -499,6 +518,30 @@ fn mount_cgroups(
         }
     }
     Ok(())
+}
+
+/// The flags of the binds init's cgroupfs mount makes of its cgroup in each v1 hierarchy, when
+/// hull's side can make them while init sets up (`cgroups::Cgroup::hand_over`): a v1 host,
+/// one cgroup mount in the config, no cgroup namespace, and a new mount namespace whose
+/// mounts are slaves of the host's (the default propagation), as such a bind is.
+pub fn cgroup_binds_ahead(spec: &Spec, plan: &crate::namespaces::Plan) -> Option<options::Attrs> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let mut cgroup_mounts = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    let (Some(m), None) = (cgroup_mounts.next(), cgroup_mounts.next()) else {
+        return None;
+    };
+    let slaves = super::root_propagation(spec).ok()?.is_none_or(|p| {
+        p.contains(MsFlags::MS_SLAVE) && !p.intersects(MsFlags::MS_SHARED | MsFlags::MS_PRIVATE)
+    });
+    let plain = plan.creates(LinuxNamespaceType::Mount)
+        && !plan.creates(LinuxNamespaceType::Cgroup)
+        && !crate::cgroups::unified();
+    let opts = options::parse(m.options().as_deref().unwrap_or_default()).ok()?;
+    (slaves && plain).then(|| opts.bind_attrs())
 }
 
 fn ro_flag(ro: bool) -> MsFlags {

@@ -6,11 +6,9 @@
 //! container is found, idmaps it through a user namespace carrying the mapping
 //! (mount_setattr MOUNT_ATTR_IDMAP), and passes the fd; init attaches it with move_mount.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::waitpid;
@@ -21,9 +19,6 @@ use super::options;
 use super::RootfsError;
 use crate::syscall;
 
-const OPEN_TREE_CLONE: u32 = 1;
-const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
-const AT_RECURSIVE: u32 = 0x8000;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 /// How an idmapped mount maps ids, and whether the mounts below the top one are mapped too.
@@ -177,21 +172,8 @@ pub fn open_for(init: Pid, spec: &Spec, index: usize, bundle: &Path) -> Result<O
 
 /// A detached copy of `source`, idmapped with `map` when given.
 fn tree(source: &Path, whole_tree: bool, map: Option<&Mapping>) -> Result<OwnedFd, String> {
-    let path = CString::new(source.as_os_str().as_encoded_bytes())
-        .map_err(|_| format!("{source:?} contains a NUL byte"))?;
-    let rec = if whole_tree { AT_RECURSIVE } else { 0 };
-    // SAFETY: open_tree with a valid C string; the result is a new fd.
-    let tree = Errno::result(unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec,
-        )
-    })
-    .map_err(|e| format!("open_tree {source:?}: {e}"))?;
-    // SAFETY: open_tree returned a new fd that nothing else owns.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    let tree = syscall::open_tree_clone(source, whole_tree)
+        .map_err(|e| format!("open_tree {source:?}: {e}"))?;
     if let Some(map) = map {
         let userns = match &map.ids {
             Ids::Maps(uids, gids) => user_namespace(uids, gids)?,
