@@ -1,5 +1,6 @@
 //! Thin, safe wrappers of the Linux system calls that nix 0.29 does not cover (clone3 in fork
-//! mode, pidfds, close_range, the new mount API: open_tree, mount_setattr, move_mount). Each returns nix's
+//! mode, pidfds, close_range, the new mount API: fsopen and fsmount, open_tree, mount_setattr,
+//! move_mount). Each returns nix's
 //! `Errno` so callers handle them like any other nix call.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -196,6 +197,58 @@ pub fn mount_setattr(fd: RawFd, recursive: bool, set: u64, clear: u64) -> Result
 /// and sends none back.
 pub fn mount_setattr_slave(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
     setattr(fd, false, set, clear, 0, libc::MS_SLAVE)
+}
+
+/// A new mount of a filesystem of type `fstype` with `options` (key, value), not attached
+/// anywhere yet (fsopen, fsconfig, fsmount), with the mount attributes `attrs`.
+pub fn new_mount(fstype: &str, options: &[(&str, &str)], attrs: u64) -> Result<OwnedFd, Errno> {
+    const FSOPEN_CLOEXEC: u32 = 1;
+    const FSCONFIG_SET_STRING: u32 = 1;
+    const FSCONFIG_CMD_CREATE: u32 = 6;
+    const FSMOUNT_CLOEXEC: u32 = 1;
+    let c = |s: &str| std::ffi::CString::new(s).map_err(|_| Errno::EINVAL);
+    let fstype = c(fstype)?;
+    // SAFETY: fsopen with a valid C string; the result is a new fd.
+    let context =
+        Errno::result(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
+    // SAFETY: fsopen returned a new fd that nothing else owns.
+    let context = unsafe { OwnedFd::from_raw_fd(context as RawFd) };
+    for (key, value) in options {
+        let (key, value) = (c(key)?, c(value)?);
+        // SAFETY: valid C strings; the fd is the context's.
+        Errno::result(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                context.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        })?;
+    }
+    // SAFETY: the create command takes no key or value.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            context.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    })?;
+    // SAFETY: fsmount of a created context; the result is a new fd.
+    let mount = Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            context.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            attrs,
+        )
+    })?;
+    // SAFETY: fsmount returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(mount as RawFd) })
 }
 
 /// A detached copy of the mount at `path` (the whole tree below it when `recursive`), to be

@@ -902,12 +902,15 @@ fn an_init_that_fails_while_the_cgroup_is_made_is_reported_in_its_words() {
 }
 
 /// The container's view of `/sys/fs/cgroup/cpu` without a cgroup namespace (a `runc spec`
-/// config): its mountinfo line and its `cpu` line of /proc/self/cgroup.
+/// config): its mountinfo line and its `cpu` line of /proc/self/cgroup. The tmpfs must come
+/// first in /proc/mounts, as when init mounts it before the binds: runc's test of read-only
+/// cgroup mounts takes the last line that names /sys/fs/cgroup as the binds' own.
 fn cgroup_cpu_view(rt: &Runtime, propagation: Option<&str>) -> (Vec<String>, String) {
     let out = run_script(
         rt,
         "grep ' /sys/fs/cgroup/cpu ' /proc/self/mountinfo; grep ':cpu[,:]' /proc/self/cgroup; \
-         test -r /sys/fs/cgroup/cpu/cpu.shares && echo readable",
+         test -r /sys/fs/cgroup/cpu/cpu.shares && echo readable; \
+         grep -m1 /sys/fs/cgroup /proc/mounts | cut -d' ' -f2,3",
         |c| {
             c["linux"]["namespaces"]
                 .as_array_mut()
@@ -922,8 +925,9 @@ fn cgroup_cpu_view(rt: &Runtime, propagation: Option<&str>) -> (Vec<String>, Str
         },
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert_eq!(lines[2], "readable", "{out}");
+    assert_eq!(lines[3], "/sys/fs/cgroup tmpfs", "{out}");
     let mount = lines[0].split_whitespace().map(str::to_string).collect();
     let path = lines[1].rsplit(':').next().unwrap().to_string();
     (mount, path)

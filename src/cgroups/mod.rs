@@ -9,6 +9,7 @@ use libcgroups::common::{
     create_cgroup_manager, get_cgroup_setup, AnyCgroupManager, CgroupConfig, CgroupManager,
     CgroupSetup, ControllerOpt, FreezerState,
 };
+use nix::errno::Errno;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Spec};
 use serde_json::{json, Value};
@@ -232,9 +233,8 @@ impl Cgroup {
 
     /// What init gets with the word that its cgroup is made (`Join::BySelf` after the clone),
     /// made here while it sets up: its v1 `tasks` files opened for writing and, when `binds`
-    /// gives the flags of its cgroupfs mount, a detached bind of the cgroup's directory in
-    /// each v1 hierarchy, a slave of the host's mount as init's own bind would be. A bind
-    /// that cannot be made is left to init.
+    /// gives the flags of its cgroupfs mount, that mount ready to attach (`CgroupFs`). A
+    /// cgroupfs that cannot be made here is left to init.
     pub fn hand_over(
         &self,
         join: &Join,
@@ -253,24 +253,41 @@ impl Cgroup {
                     .map_err(|e| make_error(t.clone(), ("opening", e)))
             })
             .collect::<Result<_, _>>()?;
-        let mut made = Vec::new();
-        if let Some(attrs) = binds {
-            for h in hierarchies()?.iter().filter(|h| !h.is_v2()) {
-                let Some(name) = h.mount.file_name() else {
-                    continue;
-                };
-                let tree = crate::syscall::open_tree_clone(&h.mount.join(self.rel()), false)
-                    .and_then(|tree| {
-                        let fd = tree.as_raw_fd();
-                        crate::syscall::mount_setattr_slave(fd, attrs.set, attrs.clear)
-                            .map(|()| tree)
-                    });
-                if let Ok(tree) = tree {
-                    made.push((name.to_string_lossy().into_owned(), tree));
-                }
-            }
+        let cgroupfs = binds.and_then(|attrs| self.cgroupfs(attrs).ok());
+        Ok(HandOver { tasks, cgroupfs })
+    }
+
+    /// init's v1 cgroupfs as runc lays it out: a tmpfs (nosuid, nodev, noexec, mode 755)
+    /// with a directory per hierarchy, and a bind of the cgroup's directory in each with the
+    /// mount's flags, a slave of the host's hierarchy as init's own bind of its rslave view
+    /// would be. The tmpfs is made first, so that it is listed before the binds in
+    /// /proc/mounts, as when init mounts them one after the other.
+    fn cgroupfs(&self, attrs: crate::rootfs::options::Attrs) -> Result<CgroupFs, Errno> {
+        use crate::rootfs::options::{ATTR_NODEV, ATTR_NOEXEC, ATTR_NOSUID};
+        let tmpfs = crate::syscall::new_mount(
+            "tmpfs",
+            &[("source", "tmpfs"), ("mode", "755")],
+            ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC,
+        )?;
+        let mut binds = Vec::new();
+        for h in hierarchies()
+            .map_err(|_| Errno::ENOENT)?
+            .iter()
+            .filter(|h| !h.is_v2())
+        {
+            let Some(name) = h.mount.file_name() else {
+                continue;
+            };
+            nix::sys::stat::mkdirat(
+                Some(tmpfs.as_raw_fd()),
+                name,
+                nix::sys::stat::Mode::from_bits_truncate(0o755),
+            )?;
+            let bind = crate::syscall::open_tree_clone(&h.mount.join(self.rel()), false)?;
+            crate::syscall::mount_setattr_slave(bind.as_raw_fd(), attrs.set, attrs.clear)?;
+            binds.push((name.to_string_lossy().into_owned(), bind));
         }
-        Ok(HandOver { tasks, binds: made })
+        Ok(CgroupFs { tmpfs, binds })
     }
 
     /// Makes the cgroup's directory in hierarchy `h`, with the parent's cpuset copied down
@@ -657,7 +674,13 @@ fn make_error(dir: PathBuf, (what, e): (&'static str, std::io::Error)) -> Cgroup
 #[derive(Default)]
 pub struct HandOver {
     pub tasks: Vec<OwnedFd>,
-    /// (hierarchy's directory name under /sys/fs/cgroup, detached bind)
+    pub cgroupfs: Option<CgroupFs>,
+}
+
+/// A v1 cgroupfs made for init, not attached yet: the tmpfs, with a directory per hierarchy,
+/// and the bind for each, by directory name.
+pub struct CgroupFs {
+    pub tmpfs: OwnedFd,
     pub binds: Vec<(String, OwnedFd)>,
 }
 

@@ -154,7 +154,7 @@ pub fn create_container(
     let after_clone = namespaces.init_may_join_cgroup_late();
     let cgroup_join = cgroup.prepare(spec, user_ns, &hierarchies, g.rootless, after_clone)?;
 
-    let cgroup_binds = crate::rootfs::cgroup_binds_ahead(spec, &namespaces);
+    let cgroupfs_ahead = crate::rootfs::cgroupfs_ahead(spec, &namespaces);
     let container = Container {
         id: &o.id,
         bundle: &bundle,
@@ -168,7 +168,7 @@ pub fn create_container(
         preserve_fds,
         extra_env,
         cgroup_join,
-        cgroup_binds,
+        cgroupfs_ahead,
         unprivileged_parent: g.unprivileged,
         runtime_in_userns: g.in_userns,
     };

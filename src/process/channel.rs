@@ -39,10 +39,13 @@ pub enum Message {
     InitPid(i32),
     /// Parent -> child, instead of Proceed when init joins a cgroup made after the clone
     /// (`cgroups::Join::BySelf`): the cgroup is ready. Attached are `tasks` fds, the v1
-    /// `tasks` files in `Join::BySelf`'s order, open for writing, then one detached bind of
-    /// the cgroup's directory (an open_tree clone with the cgroup mount's flags) for each
-    /// hierarchy named in `binds`, for init's cgroupfs mount.
-    CgroupMade { tasks: usize, binds: Vec<String> },
+    /// `tasks` files in `Join::BySelf`'s order, open for writing; then, when `cgroupfs` names
+    /// hierarchies, init's cgroupfs mount made ahead (`cgroups::CgroupFs`): its tmpfs, and a
+    /// bind of the cgroup for each name, in order.
+    CgroupMade {
+        tasks: usize,
+        cgroupfs: Option<Vec<String>>,
+    },
     /// Child -> parent: make the source of `mounts[N]` (see `rootfs::sources`); the answer is
     /// Proceed with the source's fd attached.
     MountSource(usize),

@@ -59,22 +59,30 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
         Join::BySelf { .. } | Join::Outside => {}
     }
     let joined = std::cell::Cell::new(!late);
-    let cgroup_binds = std::cell::RefCell::new(Vec::new());
+    let cgroupfs = std::cell::RefCell::new(None);
     let join_late = || -> Result<(), String> {
         if joined.get() {
             return Ok(());
         }
         let (tasks, mut fds, names) = match ch.recv_fds() {
-            Ok((Message::CgroupMade { tasks, binds }, fds)) if fds.len() == tasks + binds.len() => {
-                (tasks, fds, binds)
+            Ok((Message::CgroupMade { tasks, cgroupfs }, fds))
+                if fds.len() == tasks + cgroupfs.as_ref().map_or(0, |n| n.len() + 1) =>
+            {
+                (tasks, fds, cgroupfs)
             }
             Ok((other, _)) => return Err(format!("waiting for the cgroup: got {other:?}")),
             Err(e) => return Err(format!("waiting for the cgroup: {e}")),
         };
-        let binds = fds.split_off(tasks);
+        let made = fds.split_off(tasks);
         cgroups::join_self(&c.cgroup_join, born_in, fds)
             .map_err(|e| format!("joining the cgroup: {e}"))?;
-        cgroup_binds.replace(names.into_iter().zip(binds).collect());
+        if let Some(names) = names {
+            let mut made = made.into_iter();
+            cgroupfs.replace(made.next().map(|tmpfs| cgroups::CgroupFs {
+                tmpfs,
+                binds: names.into_iter().zip(made).collect(),
+            }));
+        }
         if c.namespaces.creates(LinuxNamespaceType::Cgroup) {
             namespaces::create(CloneFlags::CLONE_NEWCGROUP).map_err(|e| e.to_string())?;
         }
@@ -114,7 +122,7 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
         new_cgroupns: c.namespaces.creates(LinuxNamespaceType::Cgroup),
         host_mntns,
         joined_mntns: c.namespaces.joins(LinuxNamespaceType::Mount),
-        cgroup_binds: &cgroup_binds,
+        cgroupfs: &cgroupfs,
         source: &source,
         join_cgroup: &join_late,
     };

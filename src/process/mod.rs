@@ -41,9 +41,9 @@ pub struct Container<'a> {
     pub extra_env: Vec<String>,
     /// How init gets into its cgroup, already created with its limits.
     pub cgroup_join: crate::cgroups::Join,
-    /// The flags of the binds init's cgroupfs mount makes of its cgroup, when hull's side
-    /// makes them ahead (`rootfs::cgroup_binds_ahead`).
-    pub cgroup_binds: Option<crate::rootfs::options::Attrs>,
+    /// The flags of the binds in init's v1 cgroupfs, when hull's side makes that mount
+    /// ahead (`rootfs::cgroupfs_ahead`).
+    pub cgroupfs_ahead: Option<crate::rootfs::options::Attrs>,
     /// The parent has no root: it may open init's map files only while init is dumpable.
     pub unprivileged_parent: bool,
     /// The runtime itself runs in a user namespace (rootless podman's), decided before clone

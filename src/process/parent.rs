@@ -123,13 +123,19 @@ fn drive(
             ..
         } => {
             cgroup.make_after_clone(c.spec())?;
-            let made = cgroup.hand_over(&c.cgroup_join, c.cgroup_binds)?;
+            let made = cgroup.hand_over(&c.cgroup_join, c.cgroupfs_ahead)?;
+            let cgroupfs = made.cgroupfs.as_ref();
             let msg = Message::CgroupMade {
                 tasks: made.tasks.len(),
-                binds: made.binds.iter().map(|(name, _)| name.clone()).collect(),
+                cgroupfs: cgroupfs.map(|fs| fs.binds.iter().map(|(n, _)| n.clone()).collect()),
             };
             let fds: Vec<_> = (made.tasks.iter())
-                .chain(made.binds.iter().map(|(_, fd)| fd))
+                .chain(cgroupfs.map(|fs| &fs.tmpfs))
+                .chain(
+                    cgroupfs
+                        .into_iter()
+                        .flat_map(|fs| fs.binds.iter().map(|(_, b)| b)),
+                )
                 .map(AsFd::as_fd)
                 .collect();
             tell(ch, &msg, &fds)?;

@@ -22,7 +22,7 @@ use oci_spec::runtime::Spec;
 
 pub use devices::{device_paths, needs_dev_setup, reopen_dev_null, DEFAULT_DEVICE_NODES};
 pub use error::RootfsError;
-pub use mounts::{cgroup_binds_ahead, make_destination};
+pub use mounts::{cgroupfs_ahead, make_destination};
 pub use pivot::{chroot_into, move_root, pivot_root};
 
 /// What the rootfs set-up needs to know beyond the spec.
@@ -38,9 +38,9 @@ pub struct Context<'a> {
     pub host_mntns: bool,
     /// The container joined a mount namespace: its mounts are not a copy of hull's.
     pub joined_mntns: bool,
-    /// Binds of init's cgroup made by hull's side (`cgroups::HandOver`), by hierarchy name,
-    /// which the cgroupfs mount attaches instead of binding again.
-    pub cgroup_binds: &'a std::cell::RefCell<Vec<(String, std::os::fd::OwnedFd)>>,
+    /// The v1 cgroupfs hull's side made for init (`cgroups::HandOver`), which the cgroup
+    /// mount attaches instead of making it.
+    pub cgroupfs: &'a std::cell::RefCell<Option<crate::cgroups::CgroupFs>>,
     /// Asks hull's side for the source of `mounts[index]` (see `sources`).
     pub source: &'a dyn Fn(usize) -> Result<std::os::fd::OwnedFd, String>,
     /// Puts init into its cgroup if it is not there yet (`cgroups::Join::BySelf`): a cgroup

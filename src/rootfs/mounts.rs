@@ -123,7 +123,7 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context, index: usize) -> Result<(), 
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
         (ctx.join_cgroup)().map_err(RootfsError::Refused)?;
-        mount_cgroups(root, rel, &target, &opts, ctx)?;
+        mount_cgroups(root, rel, (&target, &dest), &opts, ctx)?;
     } else {
         let fs_source = source.clone().unwrap_or_else(|| PathBuf::from(typ));
         let mut flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
@@ -388,7 +388,7 @@ fn is_procfs_root(path: &Path) -> bool {
 fn mount_cgroups(
     root: &Root,
     rel: &Path,
-    target: &Path,
+    (target, dest): (&Path, &Handle),
     opts: &MountOptions,
     ctx: &Context,
 ) -> Result<(), RootfsError> {
@@ -440,21 +440,29 @@ fn mount_cgroups(
         return Ok(());
     }
 
-    mount(
-        Some("tmpfs"),
-        target,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=755"),
-    )
-    .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
-    // The hierarchies' directories are made straight in the fresh tmpfs: nothing of the
-    // rootfs is on the way, and no process of the container runs yet to race with.
-    let tmpfs = reopen(root, rel)?;
+    let (tmpfs, mut made) = match ctx.cgroupfs.take() {
+        Some(fs) => {
+            crate::syscall::move_mount(fs.tmpfs.as_raw_fd(), dest.as_fd().as_raw_fd())
+                .map_err(|e| RootfsError::sys("attaching the cgroup tmpfs at", rel, e))?;
+            (fs.tmpfs, fs.binds)
+        }
+        None => {
+            mount(
+                Some("tmpfs"),
+                target,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("mode=755"),
+            )
+            .map_err(|e| RootfsError::sys("mounting the cgroup tmpfs at", rel, e))?;
+            // The hierarchies' directories are made straight in the fresh tmpfs: nothing of
+            // the rootfs is on the way, and no process of the container runs yet to race with.
+            (OwnedFd::from(reopen(root, rel)?), Vec::new())
+        }
+    };
     // Each hierarchy once, where it is mounted first (the host's /sys/fs/cgroup): not its
     // later views, under this rootfs (a config that binds the host's /sys brings them along)
     // or anywhere else (another container's left in the host's mount namespace).
-    let mut made = ctx.cgroup_binds.take();
     let mut seen = std::collections::HashSet::new();
     let host_hierarchies = infos.iter().filter(|m| {
         m.fs_type == "cgroup"
@@ -467,7 +475,7 @@ fn mount_cgroups(
         };
         let sub = rel.join(name);
         match mkdirat(
-            Some(tmpfs.as_fd().as_raw_fd()),
+            Some(tmpfs.as_raw_fd()),
             name,
             Mode::from_bits_truncate(0o755),
         ) {
@@ -476,7 +484,7 @@ fn mount_cgroups(
         }
         // Opened again after the bind, for its flags: then it is the mount's top.
         let in_tmpfs = || {
-            open_dir_at(tmpfs.as_fd().as_raw_fd(), name.as_ref())
+            open_dir_at(tmpfs.as_raw_fd(), name.as_ref())
                 .map_err(|e| RootfsError::sys("opening", &sub, e))
         };
         if ctx.new_cgroupns {
@@ -520,11 +528,11 @@ fn mount_cgroups(
     Ok(())
 }
 
-/// The flags of the binds init's cgroupfs mount makes of its cgroup in each v1 hierarchy, when
-/// hull's side can make them while init sets up (`cgroups::Cgroup::hand_over`): a v1 host,
-/// one cgroup mount in the config, no cgroup namespace, and a new mount namespace whose
-/// mounts are slaves of the host's (the default propagation), as such a bind is.
-pub fn cgroup_binds_ahead(spec: &Spec, plan: &crate::namespaces::Plan) -> Option<options::Attrs> {
+/// The flags of the binds of init's cgroup in its v1 cgroupfs, when hull's side can make that
+/// mount while init sets up (`cgroups::Cgroup::hand_over`): a v1 host, one cgroup mount in
+/// the config, no cgroup namespace, and a new mount namespace whose mounts are slaves of the
+/// host's (the default propagation), as such a bind is.
+pub fn cgroupfs_ahead(spec: &Spec, plan: &crate::namespaces::Plan) -> Option<options::Attrs> {
     use oci_spec::runtime::LinuxNamespaceType;
     let mut cgroup_mounts = spec
         .mounts()
