@@ -60,7 +60,7 @@ fn convert(
 
 /// The highest capability this kernel knows.
 fn kernel_last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    crate::procfile::read("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(u8::MAX)

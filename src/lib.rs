@@ -17,6 +17,7 @@ mod lifecycle;
 mod math;
 mod namespaces;
 mod process;
+mod procfile;
 pub mod pstable;
 mod rlimits;
 pub(crate) mod rootfs;

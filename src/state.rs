@@ -158,7 +158,7 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
 
 /// (state letter, start time) of a process from /proc/<pid>/stat.
 pub fn read_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::procfile::read(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split_ascii_whitespace();

@@ -18,7 +18,7 @@ pub struct IdMapError {
 /// every id onto itself): rootless podman runs the runtime so, with no user namespace in the
 /// config, and mknod and some mounts are refused there all the same.
 pub fn running_in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
+    crate::procfile::read("/proc/self/uid_map")
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 

@@ -1154,7 +1154,7 @@ pub fn runtime_cgroup_mounts() -> Result<&'static [procfs::process::MountInfo], 
 /// their lines are parsed: procfs' parser costs more instructions than the rest of `create`'s
 /// cgroup set-up, and most of a host's mounts are something else.
 pub fn cgroup_mounts() -> Result<Vec<procfs::process::MountInfo>, std::io::Error> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mountinfo = crate::procfile::read("/proc/self/mountinfo")?;
     mountinfo
         .lines()
         .filter(|l| {
@@ -1171,7 +1171,7 @@ fn read_hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
         what: "finding cgroup hierarchies",
         message: e.to_string(),
     };
-    let known: Vec<String> = std::fs::read_to_string("/proc/cgroups")
+    let known: Vec<String> = crate::procfile::read("/proc/cgroups")
         .unwrap_or_default()
         .lines()
         .filter(|l| !l.starts_with('#'))

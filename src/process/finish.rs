@@ -103,7 +103,7 @@ pub fn prepare(steps: &Steps<'_>, ch: &Channel) -> Result<Ready, InitFailure> {
     }
     stdio_to_user(process.user().uid()).step("process.user: stdio")?;
     let setgroups = !in_userns
-        || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
+        || crate::procfile::read("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
     // Groups asked for that the kernel will not set are an error, not dropped (runc's rule).
     if let Some(gids) = process
         .user()
