@@ -207,13 +207,21 @@ impl Store {
     /// Makes the directory of a new container; fails if the ID is taken.
     pub fn create(&self, id: &str) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(&self.root)
-            .map_err(io(&self.root))?;
         let path = self.dir(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
+        let mkdir = || std::fs::DirBuilder::new().mode(0o711).create(&path);
+        // The root is made only the first time: usually it is there.
+        let made = match mkdir() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o711)
+                    .create(&self.root)
+                    .map_err(io(&self.root))?;
+                mkdir()
+            }
+            r => r,
+        };
+        match made {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(StateError::Exists)
