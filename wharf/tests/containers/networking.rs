@@ -596,10 +596,19 @@ fn fifty_concurrent_runs_get_distinct_addresses_and_ports() {
     let Some(g) = guard() else {
         return;
     };
-    // Held together while they are picked, so the kernel hands out 50 distinct ports.
-    let held: Vec<TcpListener> = (0..50)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+    // 50 free ports from just below the kernel's ephemeral range: between this check and
+    // wharf's bind no outgoing connection of a test running alongside can take one, as one
+    // took a port the kernel had picked for port 0 here.
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let held: Vec<TcpListener> = (1024..ephemeral_low)
+        .rev()
+        .filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+        .take(50)
         .collect();
+    assert_eq!(held.len(), 50, "50 free ports below {ephemeral_low}");
     let ports: Vec<u16> = held
         .iter()
         .map(|l| l.local_addr().unwrap().port())
