@@ -280,17 +280,32 @@ pub fn mount_setattr_idmap(
 
 /// Attaches the detached mount `from` (an open_tree clone) at the directory `to`.
 pub fn move_mount(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    attach(from, to, c"")
+}
+
+/// Attaches the detached mount `from` at `name` in the directory `dir`, without opening it.
+pub fn move_mount_into(from: RawFd, dir: RawFd, name: &std::ffi::OsStr) -> Result<(), Errno> {
+    let name = std::ffi::CString::new(name.as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    attach(from, dir, &name)
+}
+
+fn attach(from: RawFd, to: RawFd, to_path: &std::ffi::CStr) -> Result<(), Errno> {
     const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
     const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
-    // SAFETY: both paths are valid empty C strings; the fds are the caller's.
+    let to_empty = if to_path.is_empty() {
+        MOVE_MOUNT_T_EMPTY_PATH
+    } else {
+        0
+    };
+    // SAFETY: both paths are valid C strings; the fds are the caller's.
     Errno::result(unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             from,
             c"".as_ptr(),
             to,
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+            to_path.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | to_empty,
         )
     })
     .map(drop)

@@ -270,8 +270,9 @@ impl Cgroup {
             ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC,
         )?;
         let mut binds = Vec::new();
+        // Read before the clone: a failure there would have stopped create.
         for h in hierarchies()
-            .map_err(|_| Errno::ENOENT)?
+            .unwrap_or_default()
             .iter()
             .filter(|h| !h.is_v2())
         {

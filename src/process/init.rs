@@ -65,14 +65,17 @@ fn setup(c: &Container, ch: &Channel, born_in: bool) -> Result<Infallible, InitF
             return Ok(());
         }
         let (tasks, mut fds, names) = match ch.recv_fds() {
-            Ok((Message::CgroupMade { tasks, cgroupfs }, fds))
-                if fds.len() == tasks + cgroupfs.as_ref().map_or(0, |n| n.len() + 1) =>
-            {
-                (tasks, fds, cgroupfs)
-            }
+            Ok((Message::CgroupMade { tasks, cgroupfs }, fds)) => (tasks, fds, cgroupfs),
             Ok((other, _)) => return Err(format!("waiting for the cgroup: got {other:?}")),
             Err(e) => return Err(format!("waiting for the cgroup: {e}")),
         };
+        let expected = tasks + names.as_ref().map_or(0, |n| n.len() + 1);
+        if fds.len() != expected {
+            return Err(format!(
+                "waiting for the cgroup: {} fds came with it, {expected} expected",
+                fds.len()
+            ));
+        }
         let made = fds.split_off(tasks);
         cgroups::join_self(&c.cgroup_join, born_in, fds)
             .map_err(|e| format!("joining the cgroup: {e}"))?;

@@ -123,7 +123,7 @@ fn mount_one(root: &Root, m: &Mount, ctx: &Context, index: usize) -> Result<(), 
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
         (ctx.join_cgroup)().map_err(RootfsError::Refused)?;
-        mount_cgroups(root, rel, (&target, &dest), &opts, ctx)?;
+        mount_cgroups(root, rel, &dest, &opts, ctx)?;
     } else {
         let fs_source = source.clone().unwrap_or_else(|| PathBuf::from(typ));
         let mut flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
@@ -388,10 +388,11 @@ fn is_procfs_root(path: &Path) -> bool {
 fn mount_cgroups(
     root: &Root,
     rel: &Path,
-    (target, dest): (&Path, &Handle),
+    dest: &Handle,
     opts: &MountOptions,
     ctx: &Context,
 ) -> Result<(), RootfsError> {
+    let target = &fd_path(dest.as_fd().as_raw_fd());
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let mountinfo_error = |e| RootfsError::Refused(format!("reading /proc/self/mountinfo: {e}"));
@@ -474,6 +475,13 @@ fn mount_cgroups(
             continue;
         };
         let sub = rel.join(name);
+        // Made ahead: its directory is in the tmpfs already.
+        if let Some(i) = made.iter().position(|(n, _)| name == n.as_str()) {
+            let (_, bind) = made.swap_remove(i);
+            crate::syscall::move_mount_into(bind.as_raw_fd(), tmpfs.as_raw_fd(), name)
+                .map_err(|e| RootfsError::sys("attaching the cgroup's bind at", &sub, e))?;
+            continue;
+        }
         match mkdirat(
             Some(tmpfs.as_raw_fd()),
             name,
@@ -503,10 +511,6 @@ fn mount_cgroups(
                 Some(data.join(",").as_str()),
             )
             .map_err(|e| RootfsError::sys("mounting the cgroup hierarchy at", &sub, e))?;
-        } else if let Some(i) = made.iter().position(|(n, _)| name == n.as_str()) {
-            let (_, bind) = made.swap_remove(i);
-            crate::syscall::move_mount(bind.as_raw_fd(), in_tmpfs()?.as_raw_fd())
-                .map_err(|e| RootfsError::sys("attaching the cgroup's bind at", &sub, e))?;
         } else {
             let controllers = name.to_string_lossy();
             let own_path = own()?
