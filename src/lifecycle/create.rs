@@ -218,8 +218,9 @@ pub fn create_container(
         "create {}: init {} is waiting on exec.fifo",
         o.id, init.pid
     ));
+    // `meanwhile` had init's pid (spawn gives it only when it is final) and its start time.
     match staged.take() {
-        Some((s, file)) if s.pid == init.pid.as_raw() => {
+        Some((s, file)) => {
             state = s;
             file.commit()?;
         }
