@@ -14,6 +14,7 @@ mod fdpass;
 mod hooks;
 mod keyring;
 mod lifecycle;
+mod loopback;
 mod math;
 mod namespaces;
 mod process;

@@ -296,6 +296,10 @@ fn enter_namespaces(c: &Container, ch: &Channel, late: bool) -> Result<(), InitF
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .step("becoming root in the user namespace")?;
     }
+    // As init, in the user namespace that owns the new network namespace.
+    if plan.creates(LinuxNamespaceType::Network) {
+        crate::loopback::up().step("bringing up the loopback device")?;
+    }
     if plan.init_forks() {
         super::fork_reporting_pid(ch).step("forking into the pid namespace")?;
     }

@@ -57,6 +57,65 @@ pub fn namespaces_are_new_or_joined_by_path() {
     assert_ne!(net_a, host_net);
 }
 
+/// runc's "loopback" network: `lo` is up in a network namespace the runtime creates (with a
+/// user namespace too), and a namespace joined by path is left as it was.
+pub fn loopback_is_up_only_in_a_new_network_namespace() {
+    let rt = Runtime::new();
+    // IFF_UP is 0x1, IFF_LOOPBACK 0x8.
+    let flags = "cat /sys/class/net/lo/flags";
+    assert_eq!(run_script(&rt, flags, |_| {}), "0x9\n");
+
+    let down = HeldNetns::new();
+    let out = run_script(&rt, flags, |c| {
+        c["linux"]["namespaces"] = json!([
+            {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "network", "path": down.path()}
+        ]);
+    });
+    assert_eq!(out, "0x8\n", "a joined namespace keeps its lo down");
+
+    if let Some(why) = features::missing(Feature::UserNamespace) {
+        println!("not checked with a user namespace: {why}");
+        return;
+    }
+    let out = run_script(&rt, flags, integration::add_user_namespace);
+    assert_eq!(out, "0x9\n", "in a user namespace too");
+}
+
+/// A network namespace with `lo` down, held by a process of ours until dropped.
+struct HeldNetns(std::process::Child);
+
+impl HeldNetns {
+    fn new() -> Self {
+        let child = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "60"])
+            .spawn()
+            .expect("unshare --net sleep");
+        let held = HeldNetns(child);
+        let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_link(held.path()).ok().as_ref() == Some(&host) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare --net did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        held
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+}
+
+impl Drop for HeldNetns {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn pid_namespace_makes_the_process_pid_1() {
     let rt = Runtime::new();
     assert_eq!(run_script(&rt, "echo $$", |_| {}), "1\n");

@@ -314,6 +314,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "config-linux: namespaces",
+            "lo is up in a new network namespace, untouched in a joined one",
+            config::loopback_is_up_only_in_a_new_network_namespace,
+        ),
+        case(
+            "config-linux: namespaces",
             "pid namespace: process is pid 1",
             config::pid_namespace_makes_the_process_pid_1,
         ),
