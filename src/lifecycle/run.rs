@@ -43,7 +43,7 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool, keep: bool) -> anyhow::R
     if !detach {
         become_supervisor(&signals)?;
     }
-    let created = create_container(g, o, theirs)?;
+    let mut created = create_container(g, o, theirs, true)?;
     let terminal = created
         .bundle
         .spec
@@ -68,7 +68,9 @@ pub fn run(g: &Global, o: &CreateOptions, detach: bool, keep: bool) -> anyhow::R
     };
     // The config is the one create just loaded: no second read of the saved copy.
     let hooks = created.bundle.spec.hooks().as_ref();
-    let master = match take_master().and_then(|m| release(&created.dir, &created.state).map(|()| m))
+    let reader = created.reader.take();
+    let master = match take_master()
+        .and_then(|m| release(&created.dir, &created.state, reader).map(|()| m))
     {
         Ok(m) => m,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! `start`: release a created container's init by opening exec.fifo, wait until it has run the
 //! startContainer hooks and exec'd, then run the poststart hooks.
 
+use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,7 +24,7 @@ pub fn start(g: &Global, id: &str) -> anyhow::Result<()> {
         _ => bail!("cannot start an already running container"),
     }
     let spec = saved_spec(&dir.path)?;
-    release(&dir, &state)?;
+    release(&dir, &state, None)?;
     crate::logging::debug(&format!(
         "start {id}: init {} exec'd the process",
         state.pid
@@ -33,14 +34,18 @@ pub fn start(g: &Global, id: &str) -> anyhow::Result<()> {
 
 /// Opens exec.fifo for reading, which lets init's open for writing return; init then reports
 /// "0" once its startContainer hooks passed, or "1<error>", and the fifo closes at its exec.
-pub fn release(dir: &ContainerDir, state: &State) -> anyhow::Result<()> {
+/// `reader` is the fifo already opened (non-blocking) before init reached it.
+pub fn release(dir: &ContainerDir, state: &State, reader: Option<File>) -> anyhow::Result<()> {
     let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid))
         .context("the container's init is gone")?;
-    let mut fifo = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(dir.fifo())
-        .with_context(|| format!("opening {:?}", dir.fifo()))?;
+    let mut fifo = match reader {
+        Some(f) => f,
+        None => std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(dir.fifo())
+            .with_context(|| format!("opening {:?}", dir.fifo()))?,
+    };
     let mut report = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
