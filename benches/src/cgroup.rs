@@ -15,11 +15,15 @@ pub struct HugetlbV1 {
     created_dir: bool,
 }
 
-/// Mounts hugetlb as v1 if cgroup2 holds controllers in a hybrid layout; None when the layout
-/// needs no change.
+/// Mounts hugetlb as v1 if cgroup2 holds controllers in a hybrid layout, or if an earlier
+/// bench's hierarchy outlived its unmount (crun then takes the layout for v1 and, with nothing
+/// mounted at /sys/fs/cgroup/hugetlb, writes plain directories and `cgroup.procs` files into
+/// the tmpfs there); None when the layout needs no change.
 pub fn ensure_hugetlb_v1() -> Result<Option<HugetlbV1>, String> {
     let controllers = std::fs::read_to_string(UNIFIED_CONTROLLERS).unwrap_or_default();
-    if !controllers.split_whitespace().any(|c| c == "hugetlb") {
+    let on_unified = controllers.split_whitespace().any(|c| c == "hugetlb");
+    let lingering = hugetlb_on_v1() && !mounted(HUGETLB);
+    if !on_unified && !lingering {
         return Ok(None);
     }
     let created_dir = !Path::new(HUGETLB).exists();
@@ -27,6 +31,16 @@ pub fn ensure_hugetlb_v1() -> Result<Option<HugetlbV1>, String> {
     let guard = HugetlbV1 { created_dir };
     mount_hugetlb()?;
     Ok(Some(guard))
+}
+
+/// Whether `dir` is a mount point (on another device than its parent).
+fn mounted(dir: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = Path::new(dir).parent().unwrap_or(Path::new("/"));
+    match (std::fs::metadata(dir), std::fs::metadata(parent)) {
+        (Ok(d), Ok(p)) => d.dev() != p.dev(),
+        _ => false,
+    }
 }
 
 fn mount_hugetlb() -> Result<(), String> {
