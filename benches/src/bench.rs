@@ -246,12 +246,18 @@ pub fn run(ctx: &Ctx, bundle: &Path, order: Order) -> Result<Row, String> {
 }
 
 /// One foreground `run`; its state is deleted afterwards (untimed) should the runtime leave it.
+/// Nothing else runs between two runs: a `delete --force` after every run (as this did until
+/// 2026-12-06) gave the kernel the time of one more process start to finish the previous
+/// run's teardown (network namespace cleanup, RCU callbacks), which back-to-back runs of a
+/// user's shell or hyperfine do not have; hull's `run`, which keeps both CPUs busy, gained
+/// most from it (0.54x crun here against 0.67x in a plain hyperfine the same hour).
 fn run_once(rt: &Runtime, bundle: &Path) -> Result<(Duration, u64), String> {
     let id = unique("hb");
     let bundle_s = bundle.to_string_lossy();
     let r = rt.timed(&["run", "--bundle", &bundle_s, &id]);
-    // Cleanup either way; a runtime that already removed the container may complain.
-    let _ = proc::run_timed(rt.command(&["delete", "--force", &id]), &null_log()?);
+    if rt.has_state(&id) {
+        let _ = proc::run_timed(rt.command(&["delete", "--force", &id]), &null_log()?);
+    }
     reap_orphans();
     r.map(|o| (o.elapsed, o.maxrss_kb))
 }
@@ -266,8 +272,8 @@ pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row
             if !series.live(rt.name) {
                 continue;
             }
-            // The sum of the runs themselves: the safety `delete --force` after each is not
-            // part of running containers in a row.
+            // The sum of the runs themselves (nothing runs between them but the bench's
+            // check for left state).
             let r = (0..n).try_fold(Duration::ZERO, |sum, _| {
                 run_once(rt, bundle).map(|(d, _)| sum + d)
             });

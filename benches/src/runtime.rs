@@ -49,6 +49,11 @@ impl Runtime {
         })
     }
 
+    /// Whether the runtime keeps state for `id` (runc, crun and hull all keep `ROOT/ID`).
+    pub fn has_state(&self, id: &str) -> bool {
+        self.root.path.join(id).exists()
+    }
+
     /// `RUNTIME --root ROOT args...`, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
