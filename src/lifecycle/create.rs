@@ -3,7 +3,7 @@
 //! Any failure after the first side effect undoes all of them.
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
@@ -159,14 +159,8 @@ pub fn create_container(
     // the fifo (a round trip between the CPUs, 0.1-1 ms on a VM whose idle CPUs halt).
     let at_once = at_once && !terminal && o.pid_file.is_none() && o.pidfd_socket.is_none();
     let reader = at_once
-        .then(|| {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&fifo_path)
-        })
-        .transpose()
-        .with_context(|| format!("opening {fifo_path:?} for reading"))?;
+        .then(|| super::start::open_reader(&fifo_path))
+        .transpose()?;
     let min_fd = 3 + preserve_fds;
     undo.cgroup = Some(&cgroup);
     let user_ns =

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -40,11 +41,7 @@ pub fn release(dir: &ContainerDir, state: &State, reader: Option<File>) -> anyho
         .context("the container's init is gone")?;
     let mut fifo = match reader {
         Some(f) => f,
-        None => std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(dir.fifo())
-            .with_context(|| format!("opening {:?}", dir.fifo()))?,
+        None => open_reader(&dir.fifo())?,
     };
     let mut report = Vec::new();
     let mut buf = [0u8; 4096];
@@ -78,6 +75,15 @@ pub fn release(dir: &ContainerDir, state: &State, reader: Option<File>) -> anyho
             "the container's init exited before starting the process"
         )),
     }
+}
+
+/// exec.fifo opened for reading, non-blocking: the open never waits for init.
+pub fn open_reader(fifo: &Path) -> anyhow::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .with_context(|| format!("opening {fifo:?} for reading"))
 }
 
 /// Poststart hooks. A failure kills the container and fails the command, as runc does (engines
