@@ -19,6 +19,10 @@ fn main() {
             println!("cargo:rerun-if-changed={p}");
         }
     }
+    // The wrapper links the hull binary statically: a changed one must relink it.
+    for p in [".cargo/rustc-wrapper", ".cargo/config.toml"] {
+        println!("cargo:rerun-if-changed={p}");
+    }
     link_hot_text_together();
 }
 
