@@ -2,7 +2,7 @@
 //! build.rs): links the shipped hull with a linker map, single-steps it with ptrace through
 //! `run`, `create`, `state`, `start`, `kill` and `delete` of the bench's `runc spec` bundle
 //! (following every process it clones until that process execs the container's program), and
-//! names the functions it ran, in the order they first ran, from the map's `.text.*` input
+//! names the functions it ran, in the order they first ran, from the map's `.text*` input
 //! sections. Single-stepping is slow (about a minute per command) but exact: a sampling
 //! profiler misses functions that run once, and those are most of a start.
 
@@ -323,26 +323,52 @@ fn text_mapping(pid: libc::pid_t, bin: &Path) -> Result<(u64, u64, u64), String>
     }
 }
 
-/// Every `.text.NAME` input section of the map: (address, size, NAME), sorted by address.
+/// Every `.text*` input section of the map: (address, size, NAME), sorted by address. NAME is
+/// what lld's ordering file takes: a Rust function's mangled name from its section's, and for
+/// sections named otherwise (a static libc's `.text` or `.text.avx` of one object) the first
+/// symbol the map lists in it.
 fn text_sections(map: &Path) -> Result<Vec<(u64, u64, String)>, String> {
     let text = std::fs::read_to_string(map).map_err(|e| format!("{}: {e}", map.display()))?;
-    let mut sections: Vec<(u64, u64, String)> = text
-        .lines()
-        .filter_map(|l| {
-            let mut name = l.split_once(":(.text.")?.1.strip_suffix(')')?;
-            // LLVM's section prefixes for cold, hot and start-up code come before the name.
-            for prefix in ["unlikely.", "hot.", "startup.", "exit.", "split."] {
-                name = name.strip_prefix(prefix).unwrap_or(name);
+    let mut sections: Vec<(u64, u64, String)> = Vec::new();
+    let mut unnamed: Option<(u64, u64)> = None;
+    for l in text.lines() {
+        let mut f = l.split_whitespace();
+        let (Some(addr), Some(size)) = (
+            f.next().and_then(|a| u64::from_str_radix(a, 16).ok()),
+            f.nth(1).and_then(|s| u64::from_str_radix(s, 16).ok()),
+        ) else {
+            continue;
+        };
+        let Some((_, section)) = l.split_once(":(") else {
+            // A symbol line: it names the section just before it that had no name of its own.
+            if let Some((start, len)) = unnamed.take().filter(|(start, _)| *start == addr) {
+                if let Some(symbol) = f.nth(1) {
+                    sections.push((start, len, symbol.to_string()));
+                }
             }
-            let mut f = l.split_whitespace();
-            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-            let size = u64::from_str_radix(f.nth(1)?, 16).ok()?;
-            Some((addr, size, name.to_string()))
-        })
-        .collect();
+            continue;
+        };
+        unnamed = None;
+        let Some(section) = section.strip_suffix(')') else {
+            continue;
+        };
+        if section != ".text" && !section.starts_with(".text.") {
+            continue;
+        }
+        let mut name = section.strip_prefix(".text.").unwrap_or("");
+        // LLVM's section prefixes for cold, hot and start-up code come before the name.
+        for prefix in ["unlikely.", "hot.", "startup.", "exit.", "split."] {
+            name = name.strip_prefix(prefix).unwrap_or(name);
+        }
+        if name.starts_with("_ZN") || name.starts_with("_R") {
+            sections.push((addr, size, name.to_string()));
+        } else if size > 0 {
+            unnamed = Some((addr, size));
+        }
+    }
     sections.sort();
     if sections.is_empty() {
-        return Err(format!("{}: no .text.* sections", map.display()));
+        return Err(format!("{}: no .text* sections", map.display()));
     }
     Ok(sections)
 }
@@ -371,16 +397,22 @@ mod tests {
     }
 
     #[test]
-    fn the_map_gives_each_text_section_its_address_size_and_symbol() {
+    fn the_map_gives_each_text_section_its_address_size_and_the_name_lld_orders_it_by() {
         let dir = TempDir::new("hot-text-map");
         let map = dir.path.join("m");
         std::fs::write(
             &map,
             "             VMA              LMA     Size Align Out     In      Symbol\n\
              e3a12            e3a12        d     1         /x/h.rcgu.o:(.text.main)\n\
+             e3a12            e3a12        d     1                 main\n\
              b354             b354       40     4         /x/h.rcgu.o:(.rodata._ZN1a1bE)\n\
              e3a00            e3a00       12    16         /x/h.rcgu.o:(.text._ZN1a1bE)\n\
-             e3a20            e3a20        8    16         /x/h.rcgu.o:(.text.unlikely._ZN1c1dE)\n",
+             e3a00            e3a00       12     1                 a::b\n\
+             e3a20            e3a20        8    16         /x/h.rcgu.o:(.text.unlikely._ZN1c1dE)\n\
+             e3a40            e3a40       97    32         /l/libc.a(memchr-avx2.o):(.text.avx)\n\
+             e3a40            e3a40       97     1                 __memchr_avx2\n\
+             e3b00            e3b00       10    16         /l/libc.a(memcpy.o):(.text)\n\
+             e3b10            e3b10        0     1                 memcpy_after_the_start\n",
         )
         .unwrap();
         assert_eq!(
@@ -388,7 +420,8 @@ mod tests {
             vec![
                 (0xe3a00, 0x12, "_ZN1a1bE".to_string()),
                 (0xe3a12, 0xd, "main".to_string()),
-                (0xe3a20, 0x8, "_ZN1c1dE".to_string())
+                (0xe3a20, 0x8, "_ZN1c1dE".to_string()),
+                (0xe3a40, 0x97, "__memchr_avx2".to_string())
             ]
         );
     }
