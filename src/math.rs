@@ -1,8 +1,9 @@
 //! The two C math functions hull's code calls, `pow` and `log2` (libcgroups' conversion of
-//! cpu shares to a cgroup v2 weight), defined here from the pure-Rust `libm` crate so that the
-//! linker needs nothing from glibc's libm and drops it (`--as-needed`). Loading libm cost every
-//! hull process its mapping and the run of its ifunc resolvers, which left about 300 KiB of its
-//! pages resident: a tenth of a `run`'s peak RSS, for two functions used on one config field.
+//! cpu shares to a cgroup v2 weight), defined here from the pure-Rust `libm` crate so that
+//! nothing of glibc's libm is linked. When hull was linked dynamically, loading libm.so cost
+//! every process about 300 KiB of resident pages; linked statically, glibc's `pow` and `log2`
+//! would bring their ifunc resolvers, which a static binary runs at every start, and their
+//! tables, for two functions used on one config field.
 
 /// C's `double pow(double, double)`.
 #[no_mangle]
