@@ -1,5 +1,6 @@
 //! Records the git commit hull is built from for `hull --version`, whose `commit:` line
-//! callers and runc's tests expect; "unknown" outside a git checkout.
+//! callers and runc's tests expect ("unknown" outside a git checkout), and sets up how the
+//! hull binary links: statically (through `.cargo/rustc-wrapper`) and hot functions first.
 use std::env;
 use std::path::Path;
 use std::process::Command;
@@ -19,21 +20,25 @@ fn main() {
             println!("cargo:rerun-if-changed={p}");
         }
     }
-    // The wrapper links the hull binary statically: a changed one must relink it, and one
-    // from the environment (sccache, say) takes its place.
+    link_statically();
+    link_hot_text_together();
+}
+
+/// `.cargo/rustc-wrapper` gives the hull binary alone `crt-static` (cargo has no per-binary
+/// target feature): a changed wrapper or config must relink it, and a `RUSTC_WRAPPER` from the
+/// environment (sccache, say) takes its place, which the build says.
+fn link_statically() {
     for p in [".cargo/rustc-wrapper", ".cargo/config.toml"] {
         println!("cargo:rerun-if-changed={p}");
     }
     println!("cargo:rerun-if-env-changed=RUSTC_WRAPPER");
-    if let Ok(w) = env::var("RUSTC_WRAPPER") {
-        if !w.is_empty() && !w.ends_with(".cargo/rustc-wrapper") {
-            println!(
-                "cargo:warning=RUSTC_WRAPPER={w} replaces .cargo/rustc-wrapper: this hull \
-                 links dynamically and starts about 0.4 ms slower"
-            );
-        }
+    let wrapper = env::var("RUSTC_WRAPPER").unwrap_or_default();
+    if !wrapper.is_empty() && !wrapper.ends_with(".cargo/rustc-wrapper") {
+        println!(
+            "cargo:warning=RUSTC_WRAPPER={wrapper} replaces .cargo/rustc-wrapper: this hull \
+             links dynamically and starts about 0.4 ms slower"
+        );
     }
-    link_hot_text_together();
 }
 
 /// Each fault on hull's text maps the whole 64 KiB block around it, so a start that touches
