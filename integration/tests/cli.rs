@@ -483,3 +483,29 @@ fn a_late_intermediate_still_leaves_the_real_init_in_the_state() {
     rt.ok(&["start", &c.id]);
     rt.wait_status(&c.id, "stopped");
 }
+
+/// A bundle whose rootfs is a symlink (to a shared image directory, say) runs where the link
+/// leads, as with crun; hull used to fail inside init with "open root handle failed".
+#[test]
+fn run_takes_a_symlinked_rootfs_where_it_leads() {
+    let rt = Runtime::new();
+    if !rt.is_hull() {
+        integration::skip(
+            "runc refuses a symlinked rootfs (\"not an absolute path, or a symlink\")",
+        );
+        return;
+    }
+    let mut b = Bundle::new(&["cat", "/etc/hostname-probe"]);
+    let image = TempDir::new("hull-image");
+    let real = image.path.join("rootfs");
+    std::fs::rename(b.rootfs(), &real).unwrap();
+    std::fs::write(real.join("etc/hostname-probe"), "through the link\n").unwrap();
+    std::os::unix::fs::symlink(&real, b.rootfs()).unwrap();
+    b.config["root"]["readonly"] = serde_json::json!(true);
+    b.save();
+    let c = Container::new(&rt);
+    let out = rt.run(&["run", "--bundle", b.path_str(), &c.id]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "through the link\n");
+    assert!(!rt.root.path.join(&c.id).exists());
+}

@@ -33,12 +33,16 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
     if root.path().as_os_str().is_empty() {
         return Err(bad("root.path", "must not be empty".into()));
     }
-    let rootfs = dir.join(root.path());
-    match std::fs::metadata(&rootfs) {
+    let given = dir.join(root.path());
+    match std::fs::metadata(&given) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(bad("root.path", format!("{rootfs:?} is not a directory"))),
-        Err(e) => return Err(bad("root.path", format!("{rootfs:?}: {e}"))),
+        Ok(_) => return Err(bad("root.path", format!("{given:?} is not a directory"))),
+        Err(e) => return Err(bad("root.path", format!("{given:?}: {e}"))),
     }
+    // A rootfs reached through a symlink is taken where it leads, as crun takes it (runc
+    // refuses it): init opens the rootfs without following a symlink in its last component.
+    let rootfs =
+        std::fs::canonicalize(&given).map_err(|e| bad("root.path", format!("{given:?}: {e}")))?;
 
     let process = spec
         .process()
@@ -306,6 +310,19 @@ mod tests {
     #[test]
     fn accepts_minimal() {
         check(base()).unwrap();
+    }
+
+    #[test]
+    fn takes_a_symlinked_rootfs_where_it_leads() {
+        let bundle = tempfile::tempdir().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(target.path(), bundle.path().join("rootfs")).unwrap();
+        let mut v = base();
+        v["root"]["path"] = json!("rootfs");
+        let config = bundle.path().join("config.json");
+        let spec = super::super::parse(&config, v.to_string().as_bytes()).unwrap();
+        let rootfs = validate(&config, bundle.path(), &spec).unwrap();
+        assert_eq!(rootfs, target.path().canonicalize().unwrap());
     }
 
     #[test]
