@@ -687,7 +687,13 @@ fn proxied_terminal_keeps_newlines_and_belongs_to_the_user() {
     assert_eq!(out, "x\ny\n1000:5\n");
     let (_b, c, _) = running(&rt);
     let out = in_script(&format!("exec -t {} sh -c 'printf \"a\\nb\\n\"'", c.id));
-    assert_eq!(out, "a\nb\n");
+    // runc 1.1.5 once gave "a\r\nb\r\n" here in CI (ONLCR still on for an exec's pty, in a
+    // run where its `run` above had it off): the reference is racy there, hull must not be.
+    if rt.is_hull() || out != "a\r\nb\r\n" {
+        assert_eq!(out, "a\nb\n");
+    } else {
+        println!("reference runtime: exec's output came before ONLCR was off: {out:?}");
+    }
 }
 
 /// `--pidfd-socket` on create and exec hands over a pidfd of the process, named as runc names
