@@ -674,6 +674,10 @@ fn the_default_cgroup_is_the_id_under_each_root() {
     };
     assert!(text.lines().count() > 1, "{text}");
     for line in text.lines() {
+        if !integration::hierarchy_mounted(line) {
+            println!("not mounted here, so no runtime's: {line}");
+            continue;
+        }
         let (hierarchy, path) = line.rsplit_once(':').unwrap();
         assert_eq!(path, format!("{}/{}", parent(hierarchy), c.id), "{text}");
     }
@@ -872,6 +876,10 @@ fn create_hooks_find_init_in_its_cgroup_in_every_hierarchy() {
     let text = std::fs::read_to_string(&seen).expect("the hook ran");
     assert!(!text.is_empty());
     for line in text.lines() {
+        if !integration::hierarchy_mounted(line) {
+            println!("not mounted here, so no runtime's: {line}");
+            continue;
+        }
         let path = line.splitn(3, ':').nth(2).unwrap_or_default();
         assert!(
             path.ends_with(&format!("/{}", c.id)),

@@ -454,6 +454,9 @@ fn containerd_checkpoint_and_restore_a_task() {
 
 #[test]
 fn containerd_runs_execs_pauses_and_reads_metrics() {
+    if integration::skip_if_a_hierarchy_lingers("containerd's metrics") {
+        return;
+    }
     let rt = Runtime::new();
     let Some(p) = Podman::new(&rt) else { return };
     let Some(ctd) = Containerd::start() else {
@@ -866,6 +869,9 @@ impl Drop for Docker {
 
 #[test]
 fn docker_runs_execs_pauses_updates_and_oom_kills() {
+    if integration::skip_if_a_hierarchy_lingers("docker's OOM events") {
+        return;
+    }
     let rt = Runtime::new();
     let Some(d) = Docker::start(&rt) else { return };
     let bin = absolute_bin(&rt.bin).display().to_string();
