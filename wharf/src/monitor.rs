@@ -370,6 +370,9 @@ fn finish(
     let layout = Layout::new(cdir);
     if let Some(code) = code {
         if c.spec.host.auto_remove {
+            // The code first: a removal that fails or is cut short leaves the record, and
+            // `wait` reads the code from it.
+            m.update(|s| s.exit_code = code)?;
             layout.umount()?;
             auto_remove(m, c, cdir, code, events)?;
         } else {

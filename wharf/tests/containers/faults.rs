@@ -510,3 +510,40 @@ fn killed_at_every_step_nothing_is_half_made_or_left_behind() {
     }
     println!("{crashes} crashes at {} steps", Step::ALL.len());
 }
+
+/// A `--rm` container whose monitor is cut short while it removes the container: the exit
+/// code is recorded before the removal starts, so `wait` still reports it. (It read 0, the
+/// value a started container's record holds until its exit is recorded.)
+#[test]
+fn a_monitor_cut_short_while_removing_leaves_the_exit_code_for_wait() {
+    if !super::common::have("/bin/busybox", "busybox-static") {
+        return;
+    }
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    let mark = g.env.path("fault-reached");
+    let args = [
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ];
+    let out = g.with_fault(Step::MonitorAutoRemoving, &mark, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    g.until(20, "the monitor to reach the removal", || {
+        mark.exists().then_some(())
+    });
+    assert_eq!(g.ok(&["wait", &id]), "3\n");
+    g.ok(&["rm", "-f", &id]);
+}
