@@ -34,15 +34,21 @@ pub fn validate(config: &Path, dir: &Path, spec: &Spec) -> Result<PathBuf, SpecE
         return Err(bad("root.path", "must not be empty".into()));
     }
     let given = dir.join(root.path());
-    match std::fs::metadata(&given) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(bad("root.path", format!("{given:?} is not a directory"))),
-        Err(e) => return Err(bad("root.path", format!("{given:?}: {e}"))),
+    let unreadable = |e: std::io::Error| bad("root.path", format!("{given:?}: {e}"));
+    // A rootfs that is a symlink is taken where it leads, as crun takes it (runc refuses it):
+    // init opens the rootfs without following a symlink in its last component. Other
+    // components are followed there; the common case costs one lstat.
+    let (rootfs, meta) = match std::fs::symlink_metadata(&given).map_err(unreadable)? {
+        m if m.is_symlink() => {
+            let real = std::fs::canonicalize(&given).map_err(unreadable)?;
+            let m = std::fs::metadata(&real).map_err(unreadable)?;
+            (real, m)
+        }
+        m => (given.clone(), m),
+    };
+    if !meta.is_dir() {
+        return Err(bad("root.path", format!("{given:?} is not a directory")));
     }
-    // A rootfs reached through a symlink is taken where it leads, as crun takes it (runc
-    // refuses it): init opens the rootfs without following a symlink in its last component.
-    let rootfs =
-        std::fs::canonicalize(&given).map_err(|e| bad("root.path", format!("{given:?}: {e}")))?;
 
     let process = spec
         .process()
