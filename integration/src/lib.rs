@@ -428,21 +428,13 @@ pub fn hierarchy_mounted(cgroup_line: &str) -> bool {
             let mut f = fs.split(' ');
             match (f.next(), f.nth(1)) {
                 (Some("cgroup2"), _) => controllers.is_empty(),
+                // A controller (or name=) is in one hierarchy only: the mount whose options
+                // name this line's controllers is that hierarchy's.
                 (Some("cgroup"), Some(options)) => {
-                    let mine: std::collections::BTreeSet<&str> = controllers.split(',').collect();
-                    let known = [
-                        "rw",
-                        "ro",
-                        "xattr",
-                        "clone_children",
-                        "noprefix",
-                        "nsdelegate",
-                    ];
-                    let theirs: std::collections::BTreeSet<&str> = options
-                        .split(',')
-                        .filter(|o| !known.contains(o) && !o.starts_with("release_agent="))
-                        .collect();
-                    !controllers.is_empty() && mine == theirs
+                    !controllers.is_empty()
+                        && controllers
+                            .split(',')
+                            .all(|c| options.split(',').any(|o| o == c))
                 }
                 _ => false,
             }
