@@ -792,8 +792,10 @@ impl Docker {
         self.run(&args)
     }
 
+    /// `docker container inspect`: a bare `inspect` also matches networks and images by ID
+    /// prefix, and a name such as `c1` is the prefix of a random ID now and then.
     fn inspect(&self, id: &str, format: &str) -> String {
-        let o = self.run(&["inspect", "--format", format, id]);
+        let o = self.run(&["container", "inspect", "--format", format, id]);
         assert!(o.status.success(), "inspect {id}: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
@@ -956,10 +958,10 @@ fn docker_runs_execs_pauses_updates_and_oom_kills() {
     assert!(o.status.success(), "{}{}", text(&o), d.diag());
     // dockerd may still be finishing the removal when rm's reply arrives (seen once with runc).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while d.run(&["inspect", "c1"]).status.success() && Instant::now() < deadline {
+    while d.run(&["container", "inspect", "c1"]).status.success() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let left = d.run(&["inspect", "c1"]);
+    let left = d.run(&["container", "inspect", "c1"]);
     assert!(
         !left.status.success(),
         "c1 survived rm: {}{}",
