@@ -40,10 +40,14 @@ impl Floor {
     }
 }
 
-/// Per-runtime samples of one benchmark, with runtimes dropped on their first error.
+/// Per-runtime samples of one benchmark, with runtimes dropped on their first error, and the
+/// host's steal time between one record and the next, charged to the runtime whose recorded
+/// sample it was.
 struct Series {
     samples: BTreeMap<String, Vec<Duration>>,
     failed: BTreeMap<String, String>,
+    steal: BTreeMap<String, Duration>,
+    steal_mark: Duration,
 }
 
 impl Series {
@@ -51,6 +55,8 @@ impl Series {
         Series {
             samples: BTreeMap::new(),
             failed: BTreeMap::new(),
+            steal: BTreeMap::new(),
+            steal_mark: crate::steal::total(),
         }
     }
 
@@ -60,6 +66,12 @@ impl Series {
 
     /// Records one sample or the error that ends this runtime's part in the benchmark.
     fn record(&mut self, name: &str, r: Result<Duration, String>, keep: bool) {
+        let now = crate::steal::total();
+        let stolen = now.saturating_sub(self.steal_mark);
+        self.steal_mark = now;
+        if keep {
+            *self.steal.entry(name.to_string()).or_default() += stolen;
+        }
         match r {
             Ok(d) if keep => self.samples.entry(name.to_string()).or_default().push(d),
             Ok(_) => {}
@@ -79,6 +91,7 @@ impl Series {
         for (name, e) in self.failed {
             row.skipped.push((name, format!("failed: {e}")));
         }
+        row.steal = self.steal.into_iter().collect();
         row
     }
 }

@@ -18,6 +18,7 @@ mod proc;
 mod report;
 mod runtime;
 mod stats;
+mod steal;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! Results: one row per benchmark with each runtime's median and p95, the ratios issue 7 sets
 //! targets for (hull/crun, hull/runc), printed as a table and kept for the JSON summary.
 
+use std::time::Duration;
+
 use serde_json::{json, Map, Value};
 
 use crate::stats::Summary;
@@ -20,6 +22,8 @@ pub struct Row {
     pub skipped: Vec<(String, String)>,
     /// Extra per-runtime figures for the JSON only (phase medians, RSS samples).
     pub extra: Map<String, Value>,
+    /// Host steal time during each runtime's recorded samples.
+    pub steal: Vec<(String, Duration)>,
 }
 
 impl Row {
@@ -31,6 +35,7 @@ impl Row {
             results: Vec::new(),
             skipped: Vec::new(),
             extra: Map::new(),
+            steal: Vec::new(),
         }
     }
 
@@ -65,6 +70,11 @@ impl Row {
             },
             "skipped": skipped,
             "extra": self.extra,
+            "steal_s": self
+                .steal
+                .iter()
+                .map(|(n, d)| (n.clone(), json!(d.as_secs_f64())))
+                .collect::<Map<String, Value>>(),
         })
     }
 }
@@ -107,6 +117,30 @@ pub fn print_table(rows: &[Row]) {
         for (n, why) in &r.skipped {
             println!("skipped: {} for {n}: {why}", r.title);
         }
+    }
+    print_steal(rows);
+}
+
+/// The host's steal time during each row's recorded samples, where there was any: those
+/// medians carry the host's load too, and a ratio whose two sides met different amounts of it
+/// says little.
+fn print_steal(rows: &[Row]) {
+    let stolen: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.steal.iter().any(|(_, d)| !d.is_zero()))
+        .collect();
+    if stolen.is_empty() {
+        println!("host steal time during the recorded samples: none");
+        return;
+    }
+    println!("host steal time during the recorded samples (s; the host ran something else on this VM's CPUs):");
+    for r in stolen {
+        let each: Vec<String> = r
+            .steal
+            .iter()
+            .map(|(n, d)| format!("{n} {:.2}", d.as_secs_f64()))
+            .collect();
+        println!("  {}: {}", r.title, each.join(", "));
     }
 }
 
