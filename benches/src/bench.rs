@@ -13,6 +13,7 @@ use crate::proc::{self, reap_orphans};
 use crate::report::Row;
 use crate::runtime::{Container, Runtime};
 use crate::stats::{median_u64, Summary};
+use crate::steal::{Mark, Window};
 use integration::unique;
 
 /// Everything a benchmark needs.
@@ -41,13 +42,13 @@ impl Floor {
 }
 
 /// Per-runtime samples of one benchmark, with runtimes dropped on their first error, and the
-/// host's steal time between one record and the next, charged to the runtime whose recorded
-/// sample it was.
+/// host's steal time over each recorded sample (from `mark`, or else from the previous record,
+/// to the end of the sample), charged to its runtime.
 struct Series {
     samples: BTreeMap<String, Vec<Duration>>,
     failed: BTreeMap<String, String>,
-    steal: BTreeMap<String, Duration>,
-    steal_mark: Duration,
+    steal: BTreeMap<String, Window>,
+    start: Mark,
 }
 
 impl Series {
@@ -56,8 +57,13 @@ impl Series {
             samples: BTreeMap::new(),
             failed: BTreeMap::new(),
             steal: BTreeMap::new(),
-            steal_mark: crate::steal::total(),
+            start: Mark::now(),
         }
+    }
+
+    /// A sample starts now: what ran since the previous record (clean-up, set-up) is not its.
+    fn mark(&mut self) {
+        self.start = Mark::now();
     }
 
     fn live(&self, name: &str) -> bool {
@@ -66,14 +72,18 @@ impl Series {
 
     /// Records one sample or the error that ends this runtime's part in the benchmark.
     fn record(&mut self, name: &str, r: Result<Duration, String>, keep: bool) {
-        let now = crate::steal::total();
-        let stolen = now.saturating_sub(self.steal_mark);
-        self.steal_mark = now;
-        if keep {
-            *self.steal.entry(name.to_string()).or_default() += stolen;
-        }
+        self.record_ended(name, r, keep, Mark::now());
+    }
+
+    /// `record` of a sample that ended at `end`, before untimed work.
+    fn record_ended(&mut self, name: &str, r: Result<Duration, String>, keep: bool, end: Mark) {
+        let window = self.start.until(end);
+        self.start = Mark::now();
         match r {
-            Ok(d) if keep => self.samples.entry(name.to_string()).or_default().push(d),
+            Ok(d) if keep => {
+                *self.steal.entry(name.to_string()).or_default() += window;
+                self.samples.entry(name.to_string()).or_default().push(d);
+            }
             Ok(_) => {}
             Err(e) => {
                 eprintln!("  {name} failed: {e}");
@@ -177,6 +187,7 @@ impl Order {
             if !series.live(name) {
                 return Ok(());
             }
+            series.mark();
             let r = match ctx.runtimes.iter().find(|r| r.name == name) {
                 Some(rt) => sample(rt, keep),
                 None => ctx.floor.run(namespaces),
@@ -287,12 +298,14 @@ pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row
             }
             // The sum of the runs themselves (nothing runs between them but the bench's
             // check for left state).
+            series.mark();
             let r = (0..n).try_fold(Duration::ZERO, |sum, _| {
                 run_once(rt, bundle).map(|(d, _)| sum + d)
             });
             series.record(rt.name, r, true);
         }
         if series.live("floor") {
+            series.mark();
             let r = (0..n).try_fold(Duration::ZERO, |sum, _| ctx.floor.run(&ns).map(|d| sum + d));
             series.record("floor", r, true);
         }
@@ -314,6 +327,7 @@ pub fn concurrent_create(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> R
             if !series.live(rt.name) {
                 continue;
             }
+            series.mark();
             let t0 = Instant::now();
             let made: Vec<Result<Container, String>> = std::thread::scope(|s| {
                 let hs: Vec<_> = (0..n)
@@ -327,6 +341,7 @@ pub fn concurrent_create(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> R
                     .collect()
             });
             let elapsed = t0.elapsed();
+            let end = Mark::now();
             let mut err = None;
             for m in made {
                 match m {
@@ -341,7 +356,7 @@ pub fn concurrent_create(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> R
                 }
             }
             reap_orphans();
-            series.record(rt.name, err.map_or(Ok(elapsed), Err), true);
+            series.record_ended(rt.name, err.map_or(Ok(elapsed), Err), true, end);
         }
     }
     Ok(series.into_row(Row::new(
@@ -374,6 +389,7 @@ pub fn exec(ctx: &Ctx, bundle: &Path) -> Result<Row, String> {
             if !series.live(c.rt.name) {
                 continue;
             }
+            series.mark();
             let r = c.rt.timed(&["exec", &c.id, "/bin/true"]).map(|o| o.elapsed);
             series.record(c.rt.name, r, i > 0);
         }

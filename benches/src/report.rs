@@ -1,11 +1,10 @@
 //! Results: one row per benchmark with each runtime's median and p95, the ratios issue 7 sets
 //! targets for (hull/crun, hull/runc), printed as a table and kept for the JSON summary.
 
-use std::time::Duration;
-
 use serde_json::{json, Map, Value};
 
 use crate::stats::Summary;
+use crate::steal::Window;
 
 /// Columns of the table, in order; "floor" is `unshare ... chroot ROOTFS /bin/true`.
 pub const COLUMNS: [&str; 4] = ["hull", "crun", "runc", "floor"];
@@ -23,7 +22,7 @@ pub struct Row {
     /// Extra per-runtime figures for the JSON only (phase medians, RSS samples).
     pub extra: Map<String, Value>,
     /// Host steal time during each runtime's recorded samples.
-    pub steal: Vec<(String, Duration)>,
+    pub steal: Vec<(String, Window)>,
 }
 
 impl Row {
@@ -70,10 +69,10 @@ impl Row {
             },
             "skipped": skipped,
             "extra": self.extra,
-            "steal_s": self
+            "steal": self
                 .steal
                 .iter()
-                .map(|(n, d)| (n.clone(), json!(d.as_secs_f64())))
+                .map(|(n, w)| (n.clone(), json!({"cpu_s": w.steal.as_secs_f64(), "share": w.share()})))
                 .collect::<Map<String, Value>>(),
         })
     }
@@ -127,18 +126,27 @@ pub fn print_table(rows: &[Row]) {
 fn print_steal(rows: &[Row]) {
     let stolen: Vec<&Row> = rows
         .iter()
-        .filter(|r| r.steal.iter().any(|(_, d)| !d.is_zero()))
+        .filter(|r| r.steal.iter().any(|(_, w)| !w.steal.is_zero()))
         .collect();
     if stolen.is_empty() {
         println!("host steal time during the recorded samples: none");
         return;
     }
-    println!("host steal time during the recorded samples (s; the host ran something else on this VM's CPUs):");
+    println!(
+        "host steal time during the recorded samples (CPU-seconds, and the share of the CPUs' \
+         time while they ran; the host ran something else on this VM's CPUs):"
+    );
     for r in stolen {
         let each: Vec<String> = r
             .steal
             .iter()
-            .map(|(n, d)| format!("{n} {:.2}", d.as_secs_f64()))
+            .map(|(n, w)| {
+                format!(
+                    "{n} {:.2} s ({:.1}%)",
+                    w.steal.as_secs_f64(),
+                    100.0 * w.share()
+                )
+            })
             .collect();
         println!("  {}: {}", r.title, each.join(", "));
     }
