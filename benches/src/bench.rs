@@ -42,8 +42,8 @@ impl Floor {
 }
 
 /// Per-runtime samples of one benchmark, with runtimes dropped on their first error, and the
-/// host's steal time over each recorded sample (from `mark`, or else from the previous record,
-/// to the end of the sample), charged to its runtime.
+/// host's steal time over each recorded sample (from its `mark` to its end), charged to its
+/// runtime.
 struct Series {
     samples: BTreeMap<String, Vec<Duration>>,
     failed: BTreeMap<String, String>,
@@ -61,7 +61,8 @@ impl Series {
         }
     }
 
-    /// A sample starts now: what ran since the previous record (clean-up, set-up) is not its.
+    /// A sample starts now (every sample marks its start): what ran since the previous record
+    /// (clean-up, set-up) is not its.
     fn mark(&mut self) {
         self.start = Mark::now();
     }
@@ -78,7 +79,6 @@ impl Series {
     /// `record` of a sample that ended at `end`, before untimed work.
     fn record_ended(&mut self, name: &str, r: Result<Duration, String>, keep: bool, end: Mark) {
         let window = self.start.until(end);
-        self.start = Mark::now();
         match r {
             Ok(d) if keep => {
                 *self.steal.entry(name.to_string()).or_default() += window;
