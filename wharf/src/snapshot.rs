@@ -2,9 +2,13 @@
 //! that has the same layer stack. A layer is unpacked into a temporary directory, its
 //! diff_id checked, then renamed into place, so a present directory is always complete.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest as _, Sha256};
 
@@ -52,16 +56,18 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     out
 }
 
-/// Where a worker leaves one job's outcome.
-type Slot = std::sync::Mutex<Option<Result<Option<u64>, SnapshotError>>>;
-
 /// One layer to unpack: where its blob is and what it must hash to uncompressed.
+#[derive(Debug, Clone)]
 pub struct Job {
     pub chain_id: Digest,
     pub blob: Digest,
     pub blob_path: PathBuf,
     pub diff_id: Digest,
 }
+
+/// The content size of each layer an operation unpacked, by chain id; a layer whose
+/// snapshot was already there is not in it.
+pub type Unpacked = HashMap<Digest, u64>;
 
 #[derive(Debug, Clone)]
 pub struct Snapshots {
@@ -125,61 +131,55 @@ impl Snapshots {
     }
 
     /// Unpacks all jobs, two at a time (this machine kind has two cores), in order of
-    /// completion; returns each job's content size when it was unpacked now.
-    pub fn unpack_all(&self, jobs: &[Job]) -> Result<Vec<Option<u64>>, SnapshotError> {
+    /// completion.
+    pub fn unpack_all(&self, jobs: &[Job]) -> Result<Unpacked, SnapshotError> {
         let (ready, queue) = std::sync::mpsc::channel();
-        for i in 0..jobs.len() {
-            let _ = ready.send(i);
+        for job in jobs {
+            let _ = ready.send(job.clone());
         }
         drop(ready);
-        self.unpack_as_ready(jobs, queue)
+        self.unpack_as_ready(queue)
     }
 
-    /// Unpacks the jobs whose indexes arrive on `queue`, as they arrive, two at a time, until
-    /// its sender is dropped; returns each job's content size when it was unpacked now (None
-    /// for a job never sent or already unpacked). After a failure no new job starts.
-    pub fn unpack_as_ready(
-        &self,
-        jobs: &[Job],
-        queue: std::sync::mpsc::Receiver<usize>,
-    ) -> Result<Vec<Option<u64>>, SnapshotError> {
-        let queue = std::sync::Mutex::new(queue);
-        let failed = std::sync::atomic::AtomicBool::new(false);
-        let results: Vec<Slot> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(jobs.len())
-            .max(1);
+    /// Unpacks the jobs that arrive on `queue`, as they arrive, two at a time, until its
+    /// sender is dropped. After a failure no new job starts, and the first failure is the
+    /// result.
+    pub fn unpack_as_ready(&self, queue: Receiver<Job>) -> Result<Unpacked, SnapshotError> {
+        let queue = Mutex::new(queue);
+        let failed = AtomicBool::new(false);
+        let outcome: Mutex<(Unpacked, Option<SnapshotError>)> = Mutex::default();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
-                    let next = queue.lock().ok().and_then(|q| q.recv().ok());
-                    let Some((i, job)) = next.and_then(|i| jobs.get(i).map(|job| (i, job))) else {
+                    let Some(job) = queue.lock().ok().and_then(|q| q.recv().ok()) else {
                         return;
                     };
-                    if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    if failed.load(Ordering::SeqCst) {
                         return;
                     }
-                    let r = self.unpack(job);
-                    if r.is_err() {
-                        // The first error is what the user sees.
-                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(r);
+                    let r = self.unpack(&job);
+                    let Ok(mut outcome) = outcome.lock() else {
+                        return;
+                    };
+                    match r {
+                        Ok(Some(size)) => {
+                            outcome.0.insert(job.chain_id, size);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            failed.store(true, Ordering::SeqCst);
+                            outcome.1.get_or_insert(e);
+                        }
                     }
                 });
             }
         });
-        let mut out = Vec::with_capacity(jobs.len());
-        for slot in results {
-            match slot.into_inner().ok().flatten() {
-                Some(r) => out.push(r?),
-                None => out.push(None),
-            }
+        // A worker that panicked has made the scope panic already.
+        match outcome.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            (_, Some(e)) => Err(e),
+            (sizes, None) => Ok(sizes),
         }
-        Ok(out)
     }
 
     /// Content bytes of an existing snapshot, for a layer whose size was never recorded.
@@ -266,7 +266,7 @@ mod tests {
         let right = job(right.diff_id.clone());
         assert_eq!(
             snaps.unpack_all(std::slice::from_ref(&right)).unwrap(),
-            vec![Some(1)]
+            Unpacked::from([(right.chain_id.clone(), 1)])
         );
         assert!(snaps.path(&right.chain_id).join("f").is_file());
         assert_eq!(snaps.list().unwrap(), vec![right.chain_id.clone()]);
@@ -304,10 +304,10 @@ mod tests {
         ];
         let (ready, queue) = std::sync::mpsc::channel();
         let out = std::thread::scope(|s| {
-            let unpacking = s.spawn(|| snaps.unpack_as_ready(&jobs, queue));
+            let unpacking = s.spawn(|| snaps.unpack_as_ready(queue));
             // The second layer's blob "arrives" first: it is unpacked while the first is
             // still on its way.
-            ready.send(1).unwrap();
+            ready.send(jobs[1].clone()).unwrap();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while !snaps.exists(&jobs[1].chain_id) {
                 assert!(
@@ -317,11 +317,14 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             assert!(!snaps.exists(&jobs[0].chain_id));
-            ready.send(0).unwrap();
+            ready.send(jobs[0].clone()).unwrap();
             drop(ready);
             unpacking.join().unwrap()
         });
-        assert_eq!(out.unwrap(), vec![Some(1), Some(2)]);
+        assert_eq!(
+            out.unwrap(),
+            Unpacked::from([(jobs[0].chain_id.clone(), 1), (jobs[1].chain_id.clone(), 2)])
+        );
         assert!(snaps.path(&jobs[0].chain_id).join("first").is_file());
     }
 
@@ -329,10 +332,24 @@ mod tests {
     fn a_job_never_sent_is_not_unpacked() {
         let dir = tempfile::tempdir().unwrap();
         let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
-        let jobs = [layer_job(dir.path(), "only", b"1")];
-        let (ready, queue) = std::sync::mpsc::channel::<usize>();
+        let job = layer_job(dir.path(), "only", b"1");
+        let (ready, queue) = std::sync::mpsc::channel::<Job>();
         drop(ready);
-        assert_eq!(snaps.unpack_as_ready(&jobs, queue).unwrap(), vec![None]);
-        assert!(!snaps.exists(&jobs[0].chain_id));
+        assert!(snaps.unpack_as_ready(queue).unwrap().is_empty());
+        assert!(!snaps.exists(&job.chain_id));
+    }
+
+    #[test]
+    fn a_failed_job_is_the_result_though_others_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
+        let good = layer_job(dir.path(), "good", b"1");
+        let mut bad = layer_job(dir.path(), "bad", b"2");
+        bad.diff_id = Digest::of(b"not this layer");
+        assert!(matches!(
+            snaps.unpack_all(&[good.clone(), bad.clone()]),
+            Err(SnapshotError::DiffId { .. })
+        ));
+        assert!(!snaps.exists(&bad.chain_id));
     }
 }

@@ -11,14 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use super::compression::{self, Compression};
 use super::digest::{is_hex64, Digest};
+use super::early::{self, EarlyUnpack};
 use super::install::{self, Installed};
 use super::oci::{
     default_platform, is_index, select_platform, Descriptor, Index, Manifest, IMAGE_NAME,
     OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, REF_NAME,
 };
 use super::reference::ImageRef;
+use super::store::BlobStore;
 use super::ImageError;
 use crate::context::Context;
+use crate::snapshot::Unpacked;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -184,10 +187,65 @@ const MAX_JSON: u64 = 16 << 20;
 
 pub fn load(ctx: &mut Context, input: impl Read + Send) -> Result<Vec<Loaded>, ArchiveError> {
     let (_, input) = compression::decoder(input).map_err(ArchiveError::Read)?;
+    let (read, early) = std::thread::scope(|s| {
+        let (ready, queue) = std::sync::mpsc::channel();
+        let snapshots = &ctx.snapshots;
+        let unpacking = s.spawn(move || snapshots.unpack_as_ready(queue));
+        let read = read_entries(&ctx.blobs, input, EarlyUnpack::new(&ctx.blobs, ready));
+        match unpacking.join() {
+            Ok(early) => (read, early),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    let Entries { json, files } = read?;
+    // A layer that failed early is unpacked again below if an image needs it, and its
+    // error reported then.
+    let early = early.unwrap_or_default();
+    crate::fault::at(crate::fault::Step::LoadBlobsStored);
+    if let Some(m) = json.get("manifest.json") {
+        let entries: Vec<DockerEntry> =
+            serde_json::from_slice(m).map_err(|source| ArchiveError::Json {
+                file: "manifest.json".into(),
+                source,
+            })?;
+        return entries
+            .iter()
+            .map(|e| load_docker_entry(ctx, e, &json, &files, early.clone()))
+            .collect();
+    }
+    if let Some(i) = json.get("index.json") {
+        let index: Index = serde_json::from_slice(i).map_err(|source| ArchiveError::Json {
+            file: "index.json".into(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for d in &index.manifests {
+            out.push(load_oci_entry(ctx, d, early.clone())?);
+        }
+        return Ok(out);
+    }
+    Err(ArchiveError::NoManifest)
+}
+
+/// An archive's files once read: JSON documents kept in memory by path, and every other
+/// file stored as a blob.
+struct Entries {
+    json: HashMap<String, Vec<u8>>,
+    files: HashMap<String, Digest>,
+}
+
+/// Reads every file of the archive, handing each blob and document to `early` as it is
+/// stored.
+fn read_entries(
+    blobs: &BlobStore,
+    input: impl Read,
+    mut early: EarlyUnpack,
+) -> Result<Entries, ArchiveError> {
     let mut archive = tar::Archive::new(input);
-    let mut json: HashMap<String, Vec<u8>> = HashMap::new();
-    // Files stored as blobs, by their path in the archive.
-    let mut files: HashMap<String, Digest> = HashMap::new();
+    let mut out = Entries {
+        json: HashMap::new(),
+        files: HashMap::new(),
+    };
     for entry in archive.entries().map_err(ArchiveError::Read)? {
         let mut entry = entry.map_err(ArchiveError::Read)?;
         if !matches!(
@@ -203,46 +261,37 @@ pub fn load(ctx: &mut Context, input: impl Read + Send) -> Result<Vec<Loaded>, A
             .strip_prefix("blobs/sha256/")
             .filter(|h| is_hex64(h))
             .and_then(|h| Digest::from_hex(h).ok());
+        let size = entry.header().size().map_err(ArchiveError::Read)?;
         if named_digest.is_none() && path.ends_with(".json")
             || path == "repositories"
             || path == "oci-layout"
         {
-            let size = entry.header().size().map_err(ArchiveError::Read)?;
             if size > MAX_JSON {
                 return Err(ArchiveError::TooLarge(path));
             }
-            let mut buf = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut buf).map_err(ArchiveError::Read)?;
-            json.insert(path, buf);
+            let buf = read_small(&mut entry, size)?;
+            early.document(&Digest::of(&buf), &buf);
+            out.json.insert(path, buf);
             continue;
         }
-        let (d, _) = ctx.blobs.put_reader(&mut entry, named_digest)?;
-        files.insert(path, d);
+        let d = if size <= early::MAX_DOCUMENT {
+            let buf = read_small(&mut entry, size)?;
+            let (d, _) = blobs.put_reader(&mut &buf[..], named_digest)?;
+            early.document(&d, &buf);
+            d
+        } else {
+            blobs.put_reader(&mut entry, named_digest)?.0
+        };
+        early.stored(&d);
+        out.files.insert(path, d);
     }
-    crate::fault::at(crate::fault::Step::LoadBlobsStored);
-    if let Some(m) = json.get("manifest.json") {
-        let entries: Vec<DockerEntry> =
-            serde_json::from_slice(m).map_err(|source| ArchiveError::Json {
-                file: "manifest.json".into(),
-                source,
-            })?;
-        return entries
-            .iter()
-            .map(|e| load_docker_entry(ctx, e, &json, &files))
-            .collect();
-    }
-    if let Some(i) = json.get("index.json") {
-        let index: Index = serde_json::from_slice(i).map_err(|source| ArchiveError::Json {
-            file: "index.json".into(),
-            source,
-        })?;
-        let mut out = Vec::new();
-        for d in &index.manifests {
-            out.push(load_oci_entry(ctx, d)?);
-        }
-        return Ok(out);
-    }
-    Err(ArchiveError::NoManifest)
+    Ok(out)
+}
+
+fn read_small(r: &mut impl Read, size: u64) -> Result<Vec<u8>, ArchiveError> {
+    let mut buf = Vec::with_capacity(size as usize);
+    r.read_to_end(&mut buf).map_err(ArchiveError::Read)?;
+    Ok(buf)
 }
 
 /// The blob holding an archive file, storing in-memory JSON files as blobs on demand.
@@ -267,6 +316,7 @@ fn load_docker_entry(
     e: &DockerEntry,
     json: &HashMap<String, Vec<u8>>,
     files: &HashMap<String, Digest>,
+    early: Unpacked,
 ) -> Result<Loaded, ArchiveError> {
     let config = file_blob(ctx, &e.config, json, files)?;
     let mut layers = Vec::new();
@@ -304,11 +354,15 @@ fn load_docker_entry(
         .map(|t| ImageRef::parse_tagged(t).map_err(ImageError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let body = serde_json::to_vec(&manifest).map_err(ImageError::Json)?;
-    let image = install::install(ctx, &body, &names, &[])?;
+    let image = install::install(ctx, &body, &names, &[], early)?;
     Ok(Loaded { image, names })
 }
 
-fn load_oci_entry(ctx: &mut Context, d: &Descriptor) -> Result<Loaded, ArchiveError> {
+fn load_oci_entry(
+    ctx: &mut Context,
+    d: &Descriptor,
+    early: Unpacked,
+) -> Result<Loaded, ArchiveError> {
     let digest = Digest::parse(&d.digest).map_err(ImageError::from)?;
     let mut body = ctx.blobs.read(&digest)?;
     if is_index(&d.media_type, &body) {
@@ -333,6 +387,115 @@ fn load_oci_entry(ctx: &mut Context, d: &Descriptor) -> Result<Loaded, ArchiveEr
         .transpose()?
         .into_iter()
         .collect();
-    let image = install::install(ctx, &body, &names, &[])?;
+    let image = install::install(ctx, &body, &names, &[], early)?;
     Ok(Loaded { image, names })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::context::Access;
+    use crate::snapshot::chain_ids;
+
+    /// A gzip layer holding one file; its blob and its diff_id.
+    fn layer(name: &str) -> (Vec<u8>, Digest) {
+        let mut b = tar::Builder::new(Vec::new());
+        append_to(&mut b, name, b"x");
+        let tar = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        (gz.finish().unwrap(), Digest::of(&tar))
+    }
+
+    fn append_to(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+        let mut h = header(data.len() as u64);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+
+    /// Reads `data`, and before going past `gate` waits until `path` exists; `seen` says
+    /// whether it did.
+    struct Gate<'a> {
+        data: &'a [u8],
+        pos: usize,
+        gate: usize,
+        path: &'a Path,
+        seen: Option<bool>,
+    }
+
+    impl Read for Gate<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos >= self.gate && self.seen.is_none() {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !self.path.exists() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                self.seen = Some(self.path.exists());
+            }
+            let end = if self.pos < self.gate {
+                self.gate
+            } else {
+                self.data.len()
+            };
+            let n = buf.len().min(end - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_layer_is_unpacked_while_the_rest_of_the_archive_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Context::open(dir.path(), Access::Shared).unwrap();
+        let (b1, diff1) = layer("first");
+        let (b2, diff2) = layer("second");
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff1.to_string(), diff2.to_string()]},
+        }))
+        .unwrap();
+        let desc =
+            |kind: &str, blob: &[u8]| Descriptor::layer(kind, &Digest::of(blob), blob.len() as u64);
+        let gzip = Compression::Gzip.layer_media_type();
+        let manifest = serde_json::to_vec(&Manifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.into()),
+            config: desc(OCI_CONFIG, &config),
+            layers: vec![desc(gzip, &b1), desc(gzip, &b2)],
+        })
+        .unwrap();
+        let index = serde_json::to_vec(&Index {
+            schema_version: 2,
+            media_type: None,
+            manifests: vec![desc(OCI_MANIFEST, &manifest)],
+        })
+        .unwrap();
+        // wharf's own order: the manifest and config, then the layers, then the index.
+        let mut b = tar::Builder::new(Vec::new());
+        for blob in [&manifest, &config, &b1] {
+            append_to(&mut b, &blob_path(&Digest::of(blob)), blob);
+        }
+        let gate = b.get_ref().len();
+        append_to(&mut b, &blob_path(&Digest::of(&b2)), &b2);
+        append_to(&mut b, "index.json", &index);
+        let data = b.into_inner().unwrap();
+        let first = ctx.snapshots.path(&diff1);
+        let mut input = Gate {
+            data: &data,
+            pos: 0,
+            gate,
+            path: &first,
+            seen: None,
+        };
+        let loaded = load(&mut ctx, &mut input).unwrap();
+        assert_eq!(input.seen, Some(true), "the first layer waited for the end");
+        assert_eq!(loaded.len(), 1);
+        let top = &chain_ids(&[diff1, diff2])[1];
+        assert!(ctx.snapshots.path(top).join("second").is_file());
+        assert_eq!(ctx.db.layer_size(top).unwrap(), Some(1));
+    }
 }

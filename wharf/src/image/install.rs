@@ -10,7 +10,7 @@ use super::oci::{Descriptor, ImageConfig, Manifest, OCI_CONFIG, OCI_MANIFEST};
 use super::reference::ImageRef;
 use super::ImageError;
 use crate::context::Context;
-use crate::snapshot::{chain_ids, Job};
+use crate::snapshot::{chain_ids, Job, Unpacked};
 use crate::store::{LayerRow, NewImage};
 
 #[derive(Debug, Clone)]
@@ -53,25 +53,27 @@ pub fn install_local(
     };
     let body = serde_json::to_vec(&manifest).map_err(ImageError::Json)?;
     let names: Vec<ImageRef> = name.cloned().into_iter().collect();
-    install(ctx, &body, &names, &[])
+    install(ctx, &body, &names, &[], Unpacked::new())
 }
 
 /// Installs the image described by `manifest` (stored as a blob here) with `names` as tags
-/// and `repo_digest` names such as `docker.io/library/alpine@sha256:...`.
+/// and `repo_digest` names such as `docker.io/library/alpine@sha256:...`. `unpacked` holds
+/// the layers this operation has unpacked already (a load does while it reads).
 pub fn install(
     ctx: &mut Context,
     manifest: &[u8],
     names: &[ImageRef],
     repo_digests: &[String],
+    mut unpacked: Unpacked,
 ) -> Result<Installed, ImageError> {
     let plan = plan(ctx, manifest)?;
     // A missing or short blob is named before anything is unpacked.
     for i in 0..plan.jobs.len() {
         plan.blob_size(ctx, i)?;
     }
-    let unpacked = ctx.snapshots.unpack_all(&plan.jobs)?;
+    unpacked.extend(ctx.snapshots.unpack_all(&plan.jobs)?);
     crate::fault::at(crate::fault::Step::ImageUnpacked);
-    finish(ctx, plan, unpacked, names, repo_digests)
+    finish(ctx, plan, &unpacked, names, repo_digests)
 }
 
 /// An image whose manifest is stored and whose config is stored and checked, with the unpack
@@ -154,20 +156,20 @@ pub fn plan(ctx: &Context, manifest: &[u8]) -> Result<Plan, ImageError> {
     })
 }
 
-/// Records the planned image once its layers are unpacked (`unpacked`: each job's content
-/// size when it was unpacked now, as `Snapshots::unpack_all` returns them).
+/// Records the planned image once its layers are unpacked (`unpacked`: the content size of
+/// each layer this operation unpacked, as `Snapshots::unpack_all` returns them).
 pub fn finish(
     ctx: &mut Context,
     plan: Plan,
-    unpacked: Vec<Option<u64>>,
+    unpacked: &Unpacked,
     names: &[ImageRef],
     repo_digests: &[String],
 ) -> Result<Installed, ImageError> {
     let mut layers = Vec::with_capacity(plan.jobs.len());
     for (i, job) in plan.jobs.iter().enumerate() {
         let blob_size = plan.blob_size(ctx, i)?;
-        let size = match unpacked.get(i).copied().flatten() {
-            Some(s) => s,
+        let size = match unpacked.get(&job.chain_id) {
+            Some(&s) => s,
             None => match ctx.db.layer_size(&job.chain_id)? {
                 Some(s) => s,
                 None => ctx.snapshots.measure(&job.chain_id),

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod digest;
+pub mod early;
 pub mod filter;
 pub mod import;
 pub mod install;

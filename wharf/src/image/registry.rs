@@ -371,16 +371,16 @@ pub fn pull(
         let digest = Digest::parse(&d.digest).map_err(ImageError::from)?;
         if ctx.blobs.has(&digest) {
             progress.event(Event::Exists(digest));
-            let _ = ready.send(i);
+            let _ = ready.send(plan.jobs[i].clone());
         } else {
             missing.push((Some(i), digest, d.size, d.media_type.clone()));
         }
     }
     let snapshots = &ctx.snapshots;
     let (fetched, unpacked) = std::thread::scope(|s| {
-        let unpacking = s.spawn(|| snapshots.unpack_as_ready(&plan.jobs, queue));
+        let unpacking = s.spawn(|| snapshots.unpack_as_ready(queue));
         let stored = |i: usize| {
-            let _ = ready.send(i);
+            let _ = ready.send(plan.jobs[i].clone());
         };
         let fetched = fetch_all(missing, &stored);
         drop(ready);
@@ -401,7 +401,7 @@ pub fn pull(
     };
     let names: Vec<ImageRef> = r.tag.is_some().then(|| r.clone()).into_iter().collect();
     let repo_digest = format!("{}@{}", r.repository(), top_digest);
-    let image = install::finish(ctx, plan, unpacked, &names, &[repo_digest])?;
+    let image = install::finish(ctx, plan, &unpacked, &names, &[repo_digest])?;
     Ok(Pulled {
         up_to_date: !image.new && (r.tag.is_none() || before.as_ref() == Some(&image.id)),
         image,
