@@ -69,6 +69,22 @@ pub struct Job {
 /// snapshot was already there is not in it.
 pub type Unpacked = HashMap<Digest, u64>;
 
+/// What `Snapshots::unpack_as_ready` did: the layers it unpacked, and the first failure.
+#[derive(Debug)]
+pub struct Outcome {
+    pub unpacked: Unpacked,
+    pub failure: Option<SnapshotError>,
+}
+
+impl Outcome {
+    pub fn into_result(self) -> Result<Unpacked, SnapshotError> {
+        match self.failure {
+            Some(e) => Err(e),
+            None => Ok(self.unpacked),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Snapshots {
     dir: PathBuf,
@@ -130,24 +146,26 @@ impl Snapshots {
         }
     }
 
-    /// Unpacks all jobs, two at a time (this machine kind has two cores), in order of
-    /// completion.
+    /// Unpacks all jobs, as many at a time as there are cores.
     pub fn unpack_all(&self, jobs: &[Job]) -> Result<Unpacked, SnapshotError> {
         let (ready, queue) = std::sync::mpsc::channel();
         for job in jobs {
             let _ = ready.send(job.clone());
         }
         drop(ready);
-        self.unpack_as_ready(queue)
+        self.unpack_as_ready(queue, &AtomicBool::new(false))
+            .into_result()
     }
 
-    /// Unpacks the jobs that arrive on `queue`, as they arrive, two at a time, until its
-    /// sender is dropped. After a failure no new job starts, and the first failure is the
-    /// result.
-    pub fn unpack_as_ready(&self, queue: Receiver<Job>) -> Result<Unpacked, SnapshotError> {
+    /// Unpacks the jobs that arrive on `queue`, as they arrive, as many at a time as there
+    /// are cores, until its sender is dropped. No new job starts after a failure or once
+    /// `stop` is set (by a caller whose own part failed), so what is queued then is dropped.
+    pub fn unpack_as_ready(&self, queue: Receiver<Job>, stop: &AtomicBool) -> Outcome {
         let queue = Mutex::new(queue);
-        let failed = AtomicBool::new(false);
-        let outcome: Mutex<(Unpacked, Option<SnapshotError>)> = Mutex::default();
+        let outcome = Mutex::new(Outcome {
+            unpacked: Unpacked::new(),
+            failure: None,
+        });
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -155,7 +173,7 @@ impl Snapshots {
                     let Some(job) = queue.lock().ok().and_then(|q| q.recv().ok()) else {
                         return;
                     };
-                    if failed.load(Ordering::SeqCst) {
+                    if stop.load(Ordering::SeqCst) {
                         return;
                     }
                     let r = self.unpack(&job);
@@ -164,22 +182,19 @@ impl Snapshots {
                     };
                     match r {
                         Ok(Some(size)) => {
-                            outcome.0.insert(job.chain_id, size);
+                            outcome.unpacked.insert(job.chain_id, size);
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            failed.store(true, Ordering::SeqCst);
-                            outcome.1.get_or_insert(e);
+                            stop.store(true, Ordering::SeqCst);
+                            outcome.failure.get_or_insert(e);
                         }
                     }
                 });
             }
         });
         // A worker that panicked has made the scope panic already.
-        match outcome.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            (_, Some(e)) => Err(e),
-            (sizes, None) => Ok(sizes),
-        }
+        outcome.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Content bytes of an existing snapshot, for a layer whose size was never recorded.
@@ -304,7 +319,7 @@ mod tests {
         ];
         let (ready, queue) = std::sync::mpsc::channel();
         let out = std::thread::scope(|s| {
-            let unpacking = s.spawn(|| snaps.unpack_as_ready(queue));
+            let unpacking = s.spawn(|| snaps.unpack_as_ready(queue, &AtomicBool::new(false)));
             // The second layer's blob "arrives" first: it is unpacked while the first is
             // still on its way.
             ready.send(jobs[1].clone()).unwrap();
@@ -322,34 +337,59 @@ mod tests {
             unpacking.join().unwrap()
         });
         assert_eq!(
-            out.unwrap(),
+            out.into_result().unwrap(),
             Unpacked::from([(jobs[0].chain_id.clone(), 1), (jobs[1].chain_id.clone(), 2)])
         );
         assert!(snaps.path(&jobs[0].chain_id).join("first").is_file());
     }
 
     #[test]
-    fn a_job_never_sent_is_not_unpacked() {
+    fn nothing_sent_is_nothing_unpacked_and_a_set_stop_starts_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
-        let job = layer_job(dir.path(), "only", b"1");
         let (ready, queue) = std::sync::mpsc::channel::<Job>();
         drop(ready);
-        assert!(snaps.unpack_as_ready(queue).unwrap().is_empty());
+        let out = snaps.unpack_as_ready(queue, &AtomicBool::new(false));
+        assert!(out.unpacked.is_empty() && out.failure.is_none());
+        let job = layer_job(dir.path(), "queued", b"1");
+        let (ready, queue) = std::sync::mpsc::channel();
+        ready.send(job.clone()).unwrap();
+        drop(ready);
+        let out = snaps.unpack_as_ready(queue, &AtomicBool::new(true));
+        assert!(out.unpacked.is_empty() && out.failure.is_none());
         assert!(!snaps.exists(&job.chain_id));
     }
 
     #[test]
-    fn a_failed_job_is_the_result_though_others_succeed() {
+    fn a_failure_stops_what_follows_and_keeps_what_went_before() {
         let dir = tempfile::tempdir().unwrap();
         let snaps = Snapshots::open(&dir.path().join("s")).unwrap();
         let good = layer_job(dir.path(), "good", b"1");
         let mut bad = layer_job(dir.path(), "bad", b"2");
         bad.diff_id = Digest::of(b"not this layer");
-        assert!(matches!(
-            snaps.unpack_all(&[good.clone(), bad.clone()]),
-            Err(SnapshotError::DiffId { .. })
-        ));
-        assert!(!snaps.exists(&bad.chain_id));
+        let after = layer_job(dir.path(), "after", b"3");
+        let stop = AtomicBool::new(false);
+        let (ready, queue) = std::sync::mpsc::channel();
+        let out = std::thread::scope(|s| {
+            let unpacking = s.spawn(|| snaps.unpack_as_ready(queue, &stop));
+            ready.send(good.clone()).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !snaps.exists(&good.chain_id) {
+                assert!(std::time::Instant::now() < deadline, "good never unpacked");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            ready.send(bad).unwrap();
+            while !stop.load(Ordering::SeqCst) {
+                assert!(std::time::Instant::now() < deadline, "bad never failed");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            ready.send(after.clone()).unwrap();
+            drop(ready);
+            unpacking.join().unwrap()
+        });
+        assert!(matches!(out.failure, Some(SnapshotError::DiffId { .. })));
+        assert_eq!(out.unpacked, Unpacked::from([(good.chain_id, 1)]));
+        assert!(!snaps.exists(&after.chain_id));
+        assert_eq!(fs::read_dir(dir.path().join("s/tmp")).unwrap().count(), 0);
     }
 }

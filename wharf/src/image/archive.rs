@@ -2,10 +2,12 @@
 //! OCI image layout (oci-layout, index.json, blobs/sha256) and, for docker-archive, the
 //! `manifest.json` docker and podman read, pointing at the same blobs (docker 25's
 //! format). `load` reads docker-archive (docker, podman, skopeo; legacy `<id>/layer.tar`
-//! or blob paths) and OCI layouts, compressed or not, in one streaming pass.
+//! or blob paths) and OCI layouts, compressed or not, in one streaming pass, unpacking each
+//! layer meanwhile once the archive has shown which layer it is (`early`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -187,11 +189,18 @@ const MAX_JSON: u64 = 16 << 20;
 
 pub fn load(ctx: &mut Context, input: impl Read + Send) -> Result<Vec<Loaded>, ArchiveError> {
     let (_, input) = compression::decoder(input).map_err(ArchiveError::Read)?;
+    let stop = AtomicBool::new(false);
     let (read, early) = std::thread::scope(|s| {
         let (ready, queue) = std::sync::mpsc::channel();
-        let snapshots = &ctx.snapshots;
-        let unpacking = s.spawn(move || snapshots.unpack_as_ready(queue));
-        let read = read_entries(&ctx.blobs, input, EarlyUnpack::new(&ctx.blobs, ready));
+        let (snapshots, stop) = (&ctx.snapshots, &stop);
+        let unpacking = s.spawn(move || snapshots.unpack_as_ready(queue, stop));
+        let mut early = EarlyUnpack::new(&ctx.blobs, ready);
+        let read = read_entries(&ctx.blobs, input, &mut early);
+        if read.is_err() {
+            // What is queued is not worth unpacking just to be removed again.
+            stop.store(true, Ordering::SeqCst);
+        }
+        drop(early);
         match unpacking.join() {
             Ok(early) => (read, early),
             Err(panic) => std::panic::resume_unwind(panic),
@@ -199,8 +208,8 @@ pub fn load(ctx: &mut Context, input: impl Read + Send) -> Result<Vec<Loaded>, A
     });
     let Entries { json, files } = read?;
     // A layer that failed early is unpacked again below if an image needs it, and its
-    // error reported then.
-    let early = early.unwrap_or_default();
+    // failure reported then; the layers unpacked before it count as unpacked.
+    let early = early.unpacked;
     crate::fault::at(crate::fault::Step::LoadBlobsStored);
     if let Some(m) = json.get("manifest.json") {
         let entries: Vec<DockerEntry> =
@@ -239,7 +248,7 @@ struct Entries {
 fn read_entries(
     blobs: &BlobStore,
     input: impl Read,
-    mut early: EarlyUnpack,
+    early: &mut EarlyUnpack,
 ) -> Result<Entries, ArchiveError> {
     let mut archive = tar::Archive::new(input);
     let mut out = Entries {
@@ -261,7 +270,8 @@ fn read_entries(
             .strip_prefix("blobs/sha256/")
             .filter(|h| is_hex64(h))
             .and_then(|h| Digest::from_hex(h).ok());
-        let size = entry.header().size().map_err(ArchiveError::Read)?;
+        // The entry's size, not its header's: a PAX header carries sizes over 8 GiB.
+        let size = entry.size();
         if named_digest.is_none() && path.ends_with(".json")
             || path == "repositories"
             || path == "oci-layout"
@@ -401,10 +411,13 @@ mod tests {
     use crate::context::Access;
     use crate::snapshot::chain_ids;
 
-    /// A gzip layer holding one file; its blob and its diff_id.
+    /// A gzip layer holding a one-byte file and a hard link to it; its blob and diff_id.
     fn layer(name: &str) -> (Vec<u8>, Digest) {
         let mut b = tar::Builder::new(Vec::new());
         append_to(&mut b, name, b"x");
+        let mut h = header(0);
+        h.set_entry_type(tar::EntryType::Link);
+        b.append_link(&mut h, format!("{name}-link"), name).unwrap();
         let tar = b.into_inner().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&tar).unwrap();
@@ -494,8 +507,11 @@ mod tests {
         let loaded = load(&mut ctx, &mut input).unwrap();
         assert_eq!(input.seen, Some(true), "the first layer waited for the end");
         assert_eq!(loaded.len(), 1);
-        let top = &chain_ids(&[diff1, diff2])[1];
+        let top = &chain_ids(&[diff1.clone(), diff2])[1];
         assert!(ctx.snapshots.path(top).join("second").is_file());
-        assert_eq!(ctx.db.layer_size(top).unwrap(), Some(1));
+        // The size the early unpack counted (a hard link is not content twice), not one
+        // measured afterwards from the tree.
+        assert_eq!(ctx.db.layer_size(&diff1).unwrap(), Some(1));
+        assert_eq!(ctx.snapshots.measure(&diff1), 2);
     }
 }

@@ -2,10 +2,14 @@
 //! known to be a layer, and which one, once the archive has shown a config that lists it
 //! (an uncompressed layer's digest is its diff_id) or a manifest and its config (a
 //! compressed one). Archives that hold these before their layers, as wharf's own and most
-//! OCI ones do, get each layer unpacked on the other core as soon as its blob is stored.
-//! This is only a head start: the install that follows plans every image from what the
-//! archive names and unpacks whatever is not there yet, so a guess that was wrong or a
-//! layer never reached here costs time, not correctness.
+//! OCI ones do, get each layer unpacked by the snapshot workers as soon as its blob is
+//! stored, while the reader goes on. This is only a head start: the install that follows
+//! plans every image from what the archive names and unpacks whatever is not there yet, so
+//! a layer never reached here costs time, not correctness. Configs of another platform are
+//! passed over, as a multi-platform index installs only this one; a stack the archive turns
+//! out not to install (two variants of amd64, a manifest no index names) stays unreferenced
+//! until the next `image prune`, since removing a snapshot another process may have just
+//! found takes the exclusive lock.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::Sender;

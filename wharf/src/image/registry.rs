@@ -377,12 +377,17 @@ pub fn pull(
         }
     }
     let snapshots = &ctx.snapshots;
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let (fetched, unpacked) = std::thread::scope(|s| {
-        let unpacking = s.spawn(|| snapshots.unpack_as_ready(queue));
+        let unpacking = s.spawn(|| snapshots.unpack_as_ready(queue, &stop));
         let stored = |i: usize| {
             let _ = ready.send(plan.jobs[i].clone());
         };
         let fetched = fetch_all(missing, &stored);
+        if fetched.is_err() {
+            // The pull fails: what is queued would only be unpacked to be removed again.
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         drop(ready);
         let unpacked = match unpacking.join() {
             Ok(r) => r,
@@ -393,7 +398,7 @@ pub fn pull(
     fetched?;
     drop(rt);
     crate::fault::at(crate::fault::Step::PullBlobsDone);
-    let unpacked = unpacked.map_err(ImageError::from)?;
+    let unpacked = unpacked.into_result().map_err(ImageError::from)?;
     crate::fault::at(crate::fault::Step::ImageUnpacked);
     let before = match r.tagged_name() {
         Some(n) => ctx.db.tag_target(&n).map_err(ImageError::from)?,
