@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use bollard_stubs::models as m;
+use futures_util::TryStreamExt as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::error::{blocking, ApiError};
 use super::AppState;
@@ -366,10 +368,13 @@ async fn save_names(s: AppState, names: Vec<String>) -> Result<Response, ApiErro
     .await
 }
 
-/// `POST /images/load`: a docker or OCI archive in the body. (`quiet` only silences
+/// `POST /images/load`: a docker or OCI archive in the body, read as it arrives, so an
+/// image of any size never sits whole in the service's memory. (`quiet` only silences
 /// progress, which wharf's load does not report; the loaded names are always said.)
-pub async fn load(State(s): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let loaded = blocking(move || Ok(op::load(&s.root, std::io::Cursor::new(body))?)).await?;
+pub async fn load(State(s): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let input = SyncIoBridge::new(StreamReader::new(stream));
+    let loaded = blocking(move || Ok(op::load(&s.root, input)?)).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     for l in loaded {
         if l.names.is_empty() {
