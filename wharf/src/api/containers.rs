@@ -760,13 +760,10 @@ pub async fn archive_put(
     State(s): State<AppState>,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<ArchiveQuery>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    blocking(move || {
-        let mut input: &[u8] = &body;
-        Ok(op::archive_put(&s.root, &id, &q.path, &mut input)?)
-    })
-    .await?;
+    let mut input = super::body_reader(body);
+    blocking(move || Ok(op::archive_put(&s.root, &id, &q.path, &mut input)?)).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -10,10 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use bollard_stubs::models as m;
-use futures_util::TryStreamExt as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::error::{blocking, ApiError};
 use super::AppState;
@@ -372,8 +370,7 @@ async fn save_names(s: AppState, names: Vec<String>) -> Result<Response, ApiErro
 /// image of any size never sits whole in the service's memory. (`quiet` only silences
 /// progress, which wharf's load does not report; the loaded names are always said.)
 pub async fn load(State(s): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let input = SyncIoBridge::new(StreamReader::new(stream));
+    let input = super::body_reader(body);
     let loaded = blocking(move || Ok(op::load(&s.root, input)?)).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     for l in loaded {

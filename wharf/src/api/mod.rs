@@ -102,6 +102,15 @@ pub fn truthy(v: Option<&str>) -> bool {
 }
 
 /// Serves until idle for `idle`, or forever.
+/// A request body as a blocking reader for an operation run by `blocking`: read as it
+/// arrives, so an upload of any size never sits whole in the service. Call it from the
+/// handler, inside the runtime.
+pub fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+    use futures_util::TryStreamExt as _;
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
+}
+
 pub fn serve(o: ServiceOptions) -> Result<(), ServiceError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
