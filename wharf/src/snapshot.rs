@@ -153,7 +153,7 @@ impl Snapshots {
             let _ = ready.send(job.clone());
         }
         drop(ready);
-        self.unpack_as_ready(queue, &AtomicBool::new(false))
+        self.unpack_queue(queue, &AtomicBool::new(false), jobs.len())
             .into_result()
     }
 
@@ -161,12 +161,18 @@ impl Snapshots {
     /// are cores, until its sender is dropped. No new job starts after a failure or once
     /// `stop` is set (by a caller whose own part failed), so what is queued then is dropped.
     pub fn unpack_as_ready(&self, queue: Receiver<Job>, stop: &AtomicBool) -> Outcome {
+        self.unpack_queue(queue, stop, usize::MAX)
+    }
+
+    /// `unpack_as_ready` with no more workers than `jobs`, the most that can arrive.
+    fn unpack_queue(&self, queue: Receiver<Job>, stop: &AtomicBool, jobs: usize) -> Outcome {
         let queue = Mutex::new(queue);
         let outcome = Mutex::new(Outcome {
             unpacked: Unpacked::new(),
             failure: None,
         });
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = cores.min(jobs).max(1);
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {

@@ -101,7 +101,6 @@ pub fn truthy(v: Option<&str>) -> bool {
     v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
-/// Serves until idle for `idle`, or forever.
 /// A request body as a blocking reader for an operation run by `blocking`: read as it
 /// arrives, so an upload of any size never sits whole in the service. Call it from the
 /// handler, inside the runtime.
@@ -111,6 +110,7 @@ pub fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
     tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
 }
 
+/// Serves until idle for `idle`, or forever.
 pub fn serve(o: ServiceOptions) -> Result<(), ServiceError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

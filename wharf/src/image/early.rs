@@ -84,13 +84,7 @@ impl<'a> EarlyUnpack<'a> {
         {
             return;
         }
-        let Ok(diff_ids) = c
-            .rootfs
-            .diff_ids
-            .iter()
-            .map(|d| Digest::parse(d))
-            .collect::<Result<Vec<_>, _>>()
-        else {
+        let Ok(diff_ids) = c.diff_ids() else {
             return;
         };
         let targets: Vec<Target> = chain_ids(&diff_ids)
@@ -153,6 +147,8 @@ impl<'a> EarlyUnpack<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc::Receiver;
+
     use super::*;
 
     fn config(diff_ids: &[&Digest], arch: &str) -> Vec<u8> {
@@ -173,64 +169,66 @@ mod tests {
     }
 
     /// The (blob, chain id, diff_id) of each job sent so far.
-    fn sent(queue: &std::sync::mpsc::Receiver<Job>) -> Vec<(Digest, Digest, Digest)> {
+    fn sent(queue: &Receiver<Job>) -> Vec<(Digest, Digest, Digest)> {
         queue
             .try_iter()
             .map(|j| (j.blob, j.chain_id, j.diff_id))
             .collect()
     }
 
-    #[test]
-    fn a_compressed_layer_is_sent_once_its_manifest_and_config_are_read_in_any_order() {
+    /// Runs `test` on an EarlyUnpack over an empty store, with the end its jobs arrive at.
+    fn with_early(test: impl FnOnce(&mut EarlyUnpack, &Receiver<Job>, &BlobStore)) {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(dir.path()).unwrap();
         let (ready, queue) = std::sync::mpsc::channel();
-        let mut e = EarlyUnpack::new(&blobs, ready);
-        let (gz1, gz2) = (Digest::of(b"gz1"), Digest::of(b"gz2"));
-        let (d1, d2) = (Digest::of(b"tar1"), Digest::of(b"tar2"));
-        let chains = chain_ids(&[d1.clone(), d2.clone()]);
-        let c = config(&[&d1, &d2], "amd64");
-        let cd = Digest::of(&c);
-        e.stored(&gz2);
-        e.document(&Digest::of(b"m"), &manifest(&cd, &[&gz1, &gz2]));
-        assert!(sent(&queue).is_empty(), "the config is not read yet");
-        e.document(&cd, &c);
-        assert_eq!(sent(&queue), vec![(gz2, chains[1].clone(), d2)]);
-        e.stored(&Digest::of(b"something else"));
-        assert!(sent(&queue).is_empty());
-        e.stored(&gz1);
-        e.stored(&gz1);
-        assert_eq!(sent(&queue), vec![(gz1, chains[0].clone(), d1)]);
+        test(&mut EarlyUnpack::new(&blobs, ready), &queue, &blobs);
+    }
+
+    #[test]
+    fn a_compressed_layer_is_sent_once_its_manifest_and_config_are_read_in_any_order() {
+        with_early(|e, queue, _| {
+            let (gz1, gz2) = (Digest::of(b"gz1"), Digest::of(b"gz2"));
+            let (d1, d2) = (Digest::of(b"tar1"), Digest::of(b"tar2"));
+            let chains = chain_ids(&[d1.clone(), d2.clone()]);
+            let c = config(&[&d1, &d2], "amd64");
+            let cd = Digest::of(&c);
+            e.stored(&gz2);
+            e.document(&Digest::of(b"m"), &manifest(&cd, &[&gz1, &gz2]));
+            assert!(sent(queue).is_empty(), "the config is not read yet");
+            e.document(&cd, &c);
+            assert_eq!(sent(queue), vec![(gz2, chains[1].clone(), d2)]);
+            e.stored(&Digest::of(b"something else"));
+            assert!(sent(queue).is_empty());
+            e.stored(&gz1);
+            e.stored(&gz1);
+            assert_eq!(sent(queue), vec![(gz1, chains[0].clone(), d1)]);
+        });
     }
 
     #[test]
     fn an_uncompressed_layer_is_known_from_the_config_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(dir.path()).unwrap();
-        let (ready, queue) = std::sync::mpsc::channel();
-        let mut e = EarlyUnpack::new(&blobs, ready);
-        let tar = Digest::of(b"tar");
-        e.stored(&tar);
-        let c = config(&[&tar], "amd64");
-        e.document(&Digest::of(&c), &c);
-        let jobs: Vec<Job> = queue.try_iter().collect();
-        assert_eq!(jobs.len(), 1);
-        assert_eq!((&jobs[0].chain_id, &jobs[0].diff_id), (&tar, &tar));
-        assert_eq!(jobs[0].blob_path, blobs.path(&tar));
+        with_early(|e, queue, blobs| {
+            let tar = Digest::of(b"tar");
+            e.stored(&tar);
+            let c = config(&[&tar], "amd64");
+            e.document(&Digest::of(&c), &c);
+            let jobs: Vec<Job> = queue.try_iter().collect();
+            assert_eq!(jobs.len(), 1);
+            assert_eq!((&jobs[0].chain_id, &jobs[0].diff_id), (&tar, &tar));
+            assert_eq!(jobs[0].blob_path, blobs.path(&tar));
+        });
     }
 
     #[test]
     fn another_platforms_layers_and_other_documents_send_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(dir.path()).unwrap();
-        let (ready, queue) = std::sync::mpsc::channel();
-        let mut e = EarlyUnpack::new(&blobs, ready);
-        let tar = Digest::of(b"tar");
-        e.stored(&tar);
-        let c = config(&[&tar], "arm64");
-        e.document(&Digest::of(&c), &c);
-        e.document(&Digest::of(b"i"), br#"{"schemaVersion":2,"manifests":[]}"#);
-        e.document(&Digest::of(b"x"), b"not json");
-        assert!(sent(&queue).is_empty());
+        with_early(|e, queue, _| {
+            let tar = Digest::of(b"tar");
+            e.stored(&tar);
+            let c = config(&[&tar], "arm64");
+            e.document(&Digest::of(&c), &c);
+            e.document(&Digest::of(b"i"), br#"{"schemaVersion":2,"manifests":[]}"#);
+            e.document(&Digest::of(b"x"), b"not json");
+            assert!(sent(queue).is_empty());
+        });
     }
 }

@@ -129,12 +129,7 @@ pub fn plan(ctx: &Context, manifest: &[u8]) -> Result<Plan, ImageError> {
             layers: m.layers.len(),
         });
     }
-    let diff_ids = config
-        .rootfs
-        .diff_ids
-        .iter()
-        .map(|d| Digest::parse(d))
-        .collect::<Result<Vec<_>, _>>()?;
+    let diff_ids = config.diff_ids()?;
     let chains = chain_ids(&diff_ids);
     let mut jobs = Vec::new();
     for (i, layer) in m.layers.iter().enumerate() {

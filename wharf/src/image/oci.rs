@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::digest::{Digest, DigestError};
+
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -160,6 +162,17 @@ pub struct ImageConfig {
     pub history: Vec<History>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+}
+
+impl ImageConfig {
+    /// The layers' diff_ids, bottom first.
+    pub fn diff_ids(&self) -> Result<Vec<Digest>, DigestError> {
+        self.rootfs
+            .diff_ids
+            .iter()
+            .map(|d| Digest::parse(d))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -1458,19 +1458,6 @@ fn big_tarball(g: &Guard) -> PathBuf {
     tarball
 }
 
-/// curl sending the file `body` to the service: its output.
-fn upload(s: &Service, method: &str, path: &str, body: &Path) -> String {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "60", "-X", method, "--data-binary"])
-        .arg(format!("@{}", body.display()))
-        .args(["-H", "Content-Type: application/x-tar", "--unix-socket"])
-        .arg(&s.socket)
-        .arg(format!("http://wharf{path}"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 // Held whole, a 48 MiB upload grows the peak by more than 48 MiB (54848 KiB for load
 // before it streamed); streamed, what grows is buffers and threads (about 10 MiB).
 const STREAMED_KIB: u64 = 24 << 10;
@@ -1482,9 +1469,12 @@ fn a_large_archive_is_loaded_through_the_api_without_holding_it_in_memory() {
     let archive = g.env.path("big-image.tar");
     g.ok(&["save", "-o", archive.to_str().unwrap(), "big:1"]);
     g.ok(&["rmi", "big:1"]);
-    let mut said = String::new();
-    let grew = peak_growth(&s, || said = upload(&s, "POST", "/images/load", &archive));
-    assert!(said.contains("Loaded image: big:1"), "{said}");
+    // curl's --data-binary reads a file named after an @.
+    let body = format!("@{}", archive.display());
+    let mut said = (0, String::new());
+    let grew = peak_growth(&s, || said = s.curl("POST", "/images/load", Some(&body)));
+    assert_eq!(said.0, 200, "{}", said.1);
+    assert!(said.1.contains("Loaded image: big:1"), "{}", said.1);
     assert!(
         grew < STREAMED_KIB,
         "peak RSS grew {grew} KiB for a 48 MiB archive"
@@ -1499,9 +1489,10 @@ fn a_large_copy_into_a_container_through_the_api_is_not_held_in_memory() {
     let Some((g, s)) = setup() else { return };
     let tarball = big_tarball(&g);
     g.ok(&["create", "--name", "box", "busybox", "true"]);
+    let body = format!("@{}", tarball.display());
     let grew = peak_growth(&s, || {
-        let said = upload(&s, "PUT", "/containers/box/archive?path=/tmp", &tarball);
-        assert!(said.is_empty(), "{said}");
+        let (code, said) = s.curl("PUT", "/containers/box/archive?path=/tmp", Some(&body));
+        assert_eq!(code, 200, "{said}");
     });
     assert!(
         grew < STREAMED_KIB,
