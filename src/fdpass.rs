@@ -48,6 +48,21 @@ pub fn recv(socket: BorrowedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<Ow
     recv_fds(socket, buf).map(|(n, fds)| (n, fds.into_iter().next()))
 }
 
+/// The length of the next message on a datagram or seqpacket socket, waiting for one; 0 when
+/// the peer has gone. The message stays queued, and any fds it carries stay with it.
+pub fn pending_len(socket: BorrowedFd) -> nix::Result<usize> {
+    loop {
+        match nix::sys::socket::recv(
+            socket.as_raw_fd(),
+            &mut [],
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        ) {
+            Err(Errno::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
 /// Receives one message into `buf`: its length and the fds it carried, in order
 /// (close-on-exec).
 pub fn recv_fds(socket: BorrowedFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
