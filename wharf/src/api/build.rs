@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde_json::json;
@@ -48,7 +48,7 @@ fn json_map(v: Option<&String>, what: &str) -> Result<BTreeMap<String, String>, 
 pub async fn build(
     State(s): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v);
     // Parameters wharf's builder does not implement are refused by name when they ask
@@ -106,10 +106,11 @@ pub async fn build(
         .unwrap_or_else(|| "Dockerfile".into());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let root = s.root.clone();
+    let body = super::body_reader(body);
     tokio::task::spawn_blocking(move || {
         let stream_line = |l: &str| json!({"stream": format!("{l}\n")});
         let result = (|| -> Result<_, OperationError> {
-            let unpacked = opbuild::unpack(&root, &body)?;
+            let unpacked = opbuild::unpack(&root, body)?;
             o.context = unpacked.path().to_path_buf();
             match &unpacked.dockerfile_text {
                 Some(t) => o.dockerfile_text = Some(t.clone()),

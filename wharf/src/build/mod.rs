@@ -14,6 +14,7 @@ pub mod heredoc;
 pub mod layer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -578,7 +579,7 @@ pub fn plan<'a>(
 
 /// Unpacks a build context sent as a tar archive (plain, gzip, zstd or xz: `build -`)
 /// into `into`, keeping every entry inside it.
-pub fn unpack_context(data: &[u8], into: &Path) -> Result<(), BuildError> {
+pub fn unpack_context(data: impl Read + Send, into: &Path) -> Result<(), BuildError> {
     let err = |source| BuildError::Read {
         path: into.to_path_buf(),
         source,

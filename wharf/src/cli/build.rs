@@ -80,9 +80,7 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
     // `-`: the context comes as a tar on stdin (or stdin is the Dockerfile, with an empty
     // context), unpacked into a directory of the data root for the build's time.
     let unpacked = if a.context == Path::new("-") {
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)?;
-        Some(opbuild::unpack(root, &data)?)
+        Some(opbuild::unpack(root, std::io::stdin())?)
     } else {
         None
     };

@@ -1,6 +1,7 @@
 //! Builds as `docker build` and `POST /build` run them: a context from a directory or
-//! from bytes (a tar, plain or compressed, or a Dockerfile alone), then the builder.
+//! from a stream (a tar, plain or compressed, or a Dockerfile alone), then the builder.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::OperationError;
@@ -21,18 +22,23 @@ impl Unpacked {
     }
 }
 
-/// The context sent as bytes: a tar is unpacked, anything else is the Dockerfile with an
-/// empty context (`docker build - < Dockerfile`).
-pub fn unpack(root: &Path, data: &[u8]) -> Result<Unpacked, OperationError> {
+/// The context sent as a stream: a tar is unpacked as it arrives, so a context of any size
+/// never sits whole in memory; anything else is the Dockerfile with an empty context
+/// (`docker build - < Dockerfile`).
+pub fn unpack(root: &Path, mut data: impl Read + Send) -> Result<Unpacked, OperationError> {
     std::fs::create_dir_all(root)?;
     let dir = tempfile::Builder::new()
         .prefix("build-context-")
         .tempdir_in(root)?;
-    let dockerfile_text = if build::is_context_archive(data) {
-        build::unpack_context(data, dir.path())?;
+    // Enough of the head to tell: a tar's magic is at byte 257.
+    let mut head = Vec::with_capacity(512);
+    (&mut data).take(512).read_to_end(&mut head)?;
+    let dockerfile_text = if build::is_context_archive(&head) {
+        build::unpack_context(std::io::Cursor::new(head).chain(data), dir.path())?;
         None
     } else {
-        Some(String::from_utf8_lossy(data).into_owned())
+        data.read_to_end(&mut head)?;
+        Some(String::from_utf8_lossy(&head).into_owned())
     };
     Ok(Unpacked {
         dir,

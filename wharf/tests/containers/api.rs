@@ -1485,6 +1485,44 @@ fn a_large_archive_is_loaded_through_the_api_without_holding_it_in_memory() {
 }
 
 #[test]
+fn a_large_build_context_through_the_api_is_not_held_in_memory() {
+    let Some((g, s)) = setup() else { return };
+    let context = big_tarball(&g);
+    let dir = g.env.path("big");
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY blob /blob\n").unwrap();
+    super::common::tool(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-rf")
+            .arg(&context)
+            .arg("Dockerfile"),
+    );
+    let body = format!("@{}", context.display());
+    let grew = peak_growth(&s, || {
+        let (code, said) = s.curl("POST", "/build?t=big:ctx", Some(&body));
+        assert_eq!(code, 200, "{said}");
+        assert!(!said.contains("errorDetail"), "{said}");
+    });
+    assert!(
+        grew < STREAMED_KIB,
+        "peak RSS grew {grew} KiB for a 48 MiB build context"
+    );
+    let size = g.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "big:ctx",
+        "/bin/busybox",
+        "wc",
+        "-c",
+        "/blob",
+    ]);
+    assert!(size.contains(&(48u64 << 20).to_string()), "{size}");
+}
+
+#[test]
 fn a_large_copy_into_a_container_through_the_api_is_not_held_in_memory() {
     let Some((g, s)) = setup() else { return };
     let tarball = big_tarball(&g);
