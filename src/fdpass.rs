@@ -49,7 +49,8 @@ pub fn recv(socket: BorrowedFd, buf: &mut [u8]) -> nix::Result<(usize, Option<Ow
 }
 
 /// The length of the next message on a datagram or seqpacket socket, waiting for one; 0 when
-/// the peer has gone. The message stays queued, and any fds it carries stay with it.
+/// the peer has gone (or for an empty message, which callers must not send). The message
+/// stays queued, and any fds it carries stay with it.
 pub fn pending_len(socket: BorrowedFd) -> nix::Result<usize> {
     loop {
         match nix::sys::socket::recv(

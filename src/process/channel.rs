@@ -141,19 +141,28 @@ impl Channel {
     /// Receives a message and the fds attached to it, in order.
     pub fn recv_fds(&self) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
         // A peer that exits with our last message unread leaves a one-time ECONNRESET in
-        // front of what it sent before it went (its failure report): read on.
-        let len = match crate::fdpass::pending_len(self.fd.as_fd()) {
-            Err(Errno::ECONNRESET) => crate::fdpass::pending_len(self.fd.as_fd())?,
-            r => r?,
-        };
-        if len == 0 {
-            return Err(ChannelError::Closed);
+        // front of what it sent before it went (its failure report), at the peek or, when it
+        // exits in between, at the read after it: the message is still queued, read on.
+        let mut reset = false;
+        loop {
+            let got = crate::fdpass::pending_len(self.fd.as_fd())
+                .and_then(|len| (len > 0).then(|| self.recv_sized(len)).transpose());
+            match got {
+                Err(Errno::ECONNRESET) if !reset => reset = true,
+                Err(e) => return Err(e.into()),
+                Ok(None) => return Err(ChannelError::Closed),
+                Ok(Some((bytes, fds))) => return Ok((serde_json::from_slice(&bytes)?, fds)),
+            }
         }
-        // Sized to the message: a buffer for the largest one (64 KiB, zeroed) cost the parent
-        // and init 16 page faults each on every start.
+    }
+
+    /// Receives the next message, `len` bytes long. Sized to the message: a buffer for the
+    /// largest one (64 KiB, zeroed) cost the parent and init 16 page faults each per start.
+    fn recv_sized(&self, len: usize) -> Result<(Vec<u8>, Vec<OwnedFd>), Errno> {
         let mut buf = vec![0u8; len];
         let (n, fds) = crate::fdpass::recv_fds(self.fd.as_fd(), &mut buf)?;
-        Ok((serde_json::from_slice(&buf[..n])?, fds))
+        buf.truncate(n);
+        Ok((buf, fds))
     }
 
     /// Waits for `Proceed`; a `Failed` from the other side becomes the error.
@@ -202,5 +211,17 @@ mod tests {
         drop(a);
         assert!(matches!(b.recv().unwrap(), Message::Failed(f) if f.message == "no such file"));
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn a_peer_gone_between_the_peek_and_the_read_still_has_its_message_read() {
+        let (a, b) = pair(3).unwrap();
+        a.send(&failure("no such file".into())).unwrap();
+        let len = crate::fdpass::pending_len(b.fd.as_fd()).unwrap();
+        b.send(&Message::Proceed).unwrap();
+        drop(a);
+        // The read after the peek meets the reset; the message stays queued.
+        assert_eq!(b.recv_sized(len).err(), Some(Errno::ECONNRESET));
+        assert!(matches!(b.recv().unwrap(), Message::Failed(f) if f.message == "no such file"));
     }
 }
