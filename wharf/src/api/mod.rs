@@ -335,8 +335,7 @@ fn routes() -> Router<AppState> {
             "/containers/{id}/archive",
             get(containers::archive_get)
                 .head(containers::archive_head)
-                .put(containers::archive_put)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
+                .put(containers::archive_put),
         )
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
@@ -358,17 +357,11 @@ fn routes() -> Router<AppState> {
             "/volumes/{name}",
             get(networks::volume_inspect).delete(networks::volume_remove),
         )
-        .route(
-            "/build",
-            post(build::build).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
+        .route("/build", post(build::build))
         .route("/images/json", get(images::list))
         .route("/images/get", get(images::save))
         .route("/images/search", get(images::search))
-        .route(
-            "/images/load",
-            post(images::load).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
+        .route("/images/load", post(images::load))
         .route("/images/prune", post(images::prune))
         .route("/auth", post(images::auth))
         .route("/images/create", post(images::pull))

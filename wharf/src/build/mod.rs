@@ -579,18 +579,23 @@ pub fn plan<'a>(
 
 /// Unpacks a build context sent as a tar archive (plain, gzip, zstd or xz: `build -`)
 /// into `into`, keeping every entry inside it.
-pub fn unpack_context(data: impl Read + Send, into: &Path) -> Result<(), BuildError> {
-    let err = |source| BuildError::Read {
-        path: into.to_path_buf(),
-        source,
-    };
-    let (_, reader) = crate::image::compression::decoder(data).map_err(err)?;
+pub fn unpack_context(data: impl Read + Send, into: &Path) -> std::io::Result<()> {
+    let (_, reader) = crate::image::compression::decoder(data)?;
     let mut a = tar::Archive::new(reader);
     a.set_preserve_permissions(true);
-    for e in a.entries().map_err(err)? {
-        let mut e = e.map_err(err)?;
-        // unpack_in refuses paths that would leave `into`.
-        e.unpack_in(into).map_err(err)?;
+    for e in a.entries()? {
+        let mut e = e?;
+        let name = e.path()?.into_owned();
+        // unpack_in refuses paths that would leave `into`. Its errors say "failed to unpack"
+        // with paths in our temporary directory, the cause innermost: name the entry and
+        // the cause.
+        e.unpack_in(into).map_err(|err| {
+            let mut cause: &dyn std::error::Error = &err;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            std::io::Error::new(err.kind(), format!("{}: {cause}", name.display()))
+        })?;
     }
     Ok(())
 }

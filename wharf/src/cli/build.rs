@@ -77,6 +77,10 @@ pub fn run(root: &Path, runtime: &str, a: Args) -> anyhow::Result<()> {
         eprintln!("wharf builds linux/amd64 images only, not {p}");
         return Err(Exit(1).into());
     }
+    if a.context == Path::new("-") && a.file.as_deref() == Some(Path::new("-")) {
+        eprintln!("invalid argument: can't use stdin for both build context and dockerfile");
+        return Err(Exit(1).into());
+    }
     // `-`: the context comes as a tar on stdin (or stdin is the Dockerfile, with an empty
     // context), unpacked into a directory of the data root for the build's time.
     let unpacked = if a.context == Path::new("-") {

@@ -22,6 +22,9 @@ impl Unpacked {
     }
 }
 
+/// The most a context that is not an archive may hold: it is a Dockerfile, read whole.
+const MAX_DOCKERFILE: u64 = 4 << 20;
+
 /// The context sent as a stream: a tar is unpacked as it arrives, so a context of any size
 /// never sits whole in memory; anything else is the Dockerfile with an empty context
 /// (`docker build - < Dockerfile`).
@@ -30,14 +33,33 @@ pub fn unpack(root: &Path, mut data: impl Read + Send) -> Result<Unpacked, Opera
     let dir = tempfile::Builder::new()
         .prefix("build-context-")
         .tempdir_in(root)?;
+    let reading =
+        |e: std::io::Error| OperationError::Invalid(format!("reading the build context: {e}"));
     // Enough of the head to tell: a tar's magic is at byte 257.
     let mut head = Vec::with_capacity(512);
-    (&mut data).take(512).read_to_end(&mut head)?;
+    (&mut data)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(reading)?;
     let dockerfile_text = if build::is_context_archive(&head) {
-        build::unpack_context(std::io::Cursor::new(head).chain(data), dir.path())?;
+        build::unpack_context(std::io::Cursor::new(head).chain(data), dir.path())
+            .map_err(reading)?;
         None
     } else {
-        data.read_to_end(&mut head)?;
+        // A short head was the end already; reading on would wait for a second end of
+        // input from a terminal.
+        if head.len() == 512 {
+            data.take(MAX_DOCKERFILE)
+                .read_to_end(&mut head)
+                .map_err(reading)?;
+        }
+        if head.len() as u64 > MAX_DOCKERFILE {
+            return Err(OperationError::Invalid(format!(
+                "the build context is neither a tar archive (plain, gzip, zstd or xz) nor a \
+                 Dockerfile: it is over {} MiB",
+                MAX_DOCKERFILE >> 20
+            )));
+        }
         Some(String::from_utf8_lossy(&head).into_owned())
     };
     Ok(Unpacked {
@@ -67,4 +89,76 @@ pub fn dockerfile_in(context: &Path, name: &str) -> Result<PathBuf, OperationErr
         )));
     }
     Ok(context.join(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left_over(root: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    }
+
+    #[test]
+    fn a_compressed_context_is_unpacked_from_the_stream() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "Dockerfile", &b"FROM x"[..5])
+            .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+        let gz = gz.finish().unwrap();
+        let u = unpack(root.path(), &gz[..]).unwrap();
+        assert_eq!(u.dockerfile_text, None);
+        assert_eq!(
+            std::fs::read(u.path().join("Dockerfile")).unwrap(),
+            b"FROM "
+        );
+    }
+
+    #[test]
+    fn a_dockerfile_alone_is_read_whole_and_an_oversized_one_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let text = format!("FROM busybox\n{}", "# padding\n".repeat(100));
+        let u = unpack(root.path(), text.as_bytes()).unwrap();
+        assert_eq!(u.dockerfile_text.as_deref(), Some(text.as_str()));
+        drop(u);
+        let huge = std::io::repeat(b'x').take(MAX_DOCKERFILE + 1);
+        let e = unpack(root.path(), huge).err().unwrap().to_string();
+        assert!(e.contains("neither a tar archive"), "{e}");
+        assert!(left_over(root.path()).is_empty());
+    }
+
+    #[test]
+    fn a_stream_that_breaks_is_named_and_leaves_nothing() {
+        struct Breaks(Vec<u8>);
+        impl Read for Breaks {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("connection reset"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0.drain(..n);
+                Ok(n)
+            }
+        }
+        let root = tempfile::tempdir().unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4096);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "big", &[0u8; 4096][..]).unwrap();
+        let mut head = tar.into_inner().unwrap();
+        head.truncate(2048);
+        let e = unpack(root.path(), Breaks(head)).err().unwrap().to_string();
+        assert_eq!(e, "reading the build context: big: connection reset");
+        assert!(left_over(root.path()).is_empty());
+    }
 }

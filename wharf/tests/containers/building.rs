@@ -554,6 +554,16 @@ fn a_context_or_a_dockerfile_on_stdin() {
     assert!(g
         .ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "lone"])
         .contains("LONE=1"));
+    // stdin cannot be both, as docker says.
+    let out = feed(&g, &["build", "-f", "-", "-"], &data);
+    assert!(!out.status.success());
+    assert!(
+        text(&out)
+            .1
+            .contains("can't use stdin for both build context and dockerfile"),
+        "{:?}",
+        text(&out)
+    );
     // Nothing of the piped contexts stays in the data root.
     let left: Vec<_> = std::fs::read_dir(g.env.root())
         .unwrap()
