@@ -106,9 +106,9 @@ impl Series {
     }
 }
 
-/// create + start + wait + delete of `/bin/true`, timed as a whole, per phase, and with the
-/// peak RSS of each runtime process (the container is not theirs to reap: we are the
-/// subreaper, so this is the runtime process alone).
+/// create + start + wait + delete of `/bin/true`, timed as a whole and per phase, then the
+/// peak RSS of each runtime process (`peak_rss`; the container is not theirs to reap: we are
+/// the subreaper, so this is the runtime process alone).
 pub fn lifecycle(
     ctx: &Ctx,
     bundle: &Path,
@@ -119,20 +119,26 @@ pub fn lifecycle(
     let ns = crate::bundle::namespaces(bundle)?;
     let mut series = Series::new();
     let mut phases: BTreeMap<String, [Vec<Duration>; 4]> = BTreeMap::new();
-    let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     order.sample(ctx, &mut series, &ns, |rt, keep| {
-        let r = one_lifecycle(rt, bundle).map(|(total, p, kb)| {
+        let r = one_lifecycle(rt, bundle).map(|(total, p)| {
             if keep {
                 let ph = phases.entry(rt.name.to_string()).or_default();
                 for (v, d) in ph.iter_mut().zip(p) {
                     v.push(d);
                 }
-                rss.entry(rt.name.to_string()).or_default().push(kb);
             }
             total
         });
         reap_orphans();
         r
+    })?;
+    let rss = peak_rss(ctx, &series, |rt| {
+        let (mut c, created) = Container::create_measured(rt, bundle)?;
+        let started = rt.peak_rss(&["start", &c.id])?;
+        c.wait()?;
+        let deleted = c.delete_measured()?;
+        reap_orphans();
+        Ok(created.max(started).max(deleted))
     })?;
     let mut row = series.into_row(Row::new(key, title.to_string(), "ms per container"));
     for (name, ph) in phases {
@@ -144,7 +150,7 @@ pub fn lifecycle(
                     "create": med(&ph[0]), "start": med(&ph[1]),
                     "wait": med(&ph[2]), "delete": med(&ph[3]),
                 },
-                "peak_rss_kb_median": rss.get(&name).and_then(|v| median_u64(v)),
+                "peak_rss_kb_median": rss.get(&name),
             }),
         );
     }
@@ -221,38 +227,35 @@ impl Order {
     }
 }
 
-/// One container's life; returns the total, the four phase times and the largest ru_maxrss
-/// of the three runtime processes.
-fn one_lifecycle(rt: &Runtime, bundle: &Path) -> Result<(Duration, [Duration; 4], u64), String> {
+/// One container's life; returns the total and the four phase times.
+fn one_lifecycle(rt: &Runtime, bundle: &Path) -> Result<(Duration, [Duration; 4]), String> {
     let t0 = Instant::now();
-    let (mut c, created) = Container::create(rt, bundle)?;
+    let (mut c, _) = Container::create(rt, bundle)?;
     let t1 = Instant::now();
-    let started = c.start()?;
+    c.start()?;
     let t2 = Instant::now();
     c.wait()?;
     let t3 = Instant::now();
-    let deleted = c.delete()?;
+    c.delete()?;
     let t4 = Instant::now();
-    let kb = created
-        .maxrss_kb
-        .max(started.maxrss_kb)
-        .max(deleted.maxrss_kb);
-    Ok((t4 - t0, [t1 - t0, t2 - t1, t3 - t2, t4 - t3], kb))
+    Ok((t4 - t0, [t1 - t0, t2 - t1, t3 - t2, t4 - t3]))
 }
 
-/// Foreground `run` of `/bin/true` to completion, with the peak RSS of the runtime process.
+/// Foreground `run` of `/bin/true` to completion; back to back, then the peak RSS of the
+/// runtime process (`peak_rss`).
 pub fn run(ctx: &Ctx, bundle: &Path, order: Order) -> Result<Row, String> {
     let ns = crate::bundle::namespaces(bundle)?;
     let mut series = Series::new();
-    let mut rss: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    order.sample(ctx, &mut series, &ns, |rt, keep| {
-        run_once(rt, bundle).map(|(d, kb)| {
-            if keep {
-                rss.entry(rt.name.to_string()).or_default().push(kb);
-            }
-            d
-        })
-    })?;
+    order.sample(ctx, &mut series, &ns, |rt, _| run_once(rt, bundle))?;
+    let rss = match order {
+        Order::BackToBack => peak_rss(ctx, &series, |rt| {
+            let id = unique("hb");
+            let kb = rt.peak_rss(&["run", "--bundle", &bundle.to_string_lossy(), &id]);
+            remove_state(rt, &id)?;
+            kb
+        })?,
+        Order::Interleaved => BTreeMap::new(),
+    };
     let key = match order {
         Order::BackToBack => "run",
         Order::Interleaved => "run_interleaved",
@@ -262,11 +265,41 @@ pub fn run(ctx: &Ctx, bundle: &Path, order: Order) -> Result<Row, String> {
         format!("run /bin/true, {}", order.label()),
         "ms per container",
     ));
-    for (name, v) in rss {
-        row.extra
-            .insert(name, json!({"peak_rss_kb_median": median_u64(&v)}));
+    for (name, kb) in rss {
+        row.extra.insert(name, json!({"peak_rss_kb_median": kb}));
     }
     Ok(row)
+}
+
+/// Runs behind each runtime's peak RSS, taken after its timed samples.
+const RSS_RUNS: usize = 5;
+
+/// The median peak RSS (KiB) of `RSS_RUNS` runs of `one` for each runtime still in `series`,
+/// under GNU time (`Runtime::peak_rss`), apart from the timed samples, which it would slow.
+/// A runtime whose measurement fails is left out with a warning, its timings kept.
+fn peak_rss(
+    ctx: &Ctx,
+    series: &Series,
+    mut one: impl FnMut(&Runtime) -> Result<u64, String>,
+) -> Result<BTreeMap<String, u64>, String> {
+    let mut out = BTreeMap::new();
+    for rt in ctx.runtimes.iter().filter(|rt| series.live(rt.name)) {
+        let mut kb = Vec::new();
+        for _ in 0..RSS_RUNS {
+            proc::check_interrupted()?;
+            match one(rt) {
+                Ok(k) => kb.push(k),
+                Err(e) => {
+                    eprintln!("peak RSS of {}: {e}", rt.name);
+                    break;
+                }
+            }
+        }
+        if kb.len() == RSS_RUNS {
+            out.insert(rt.name.to_string(), median_u64(&kb).unwrap_or_default());
+        }
+    }
+    Ok(out)
 }
 
 /// One foreground `run`; its state is deleted afterwards (untimed) should the runtime leave it.
@@ -275,15 +308,20 @@ pub fn run(ctx: &Ctx, bundle: &Path, order: Order) -> Result<Row, String> {
 /// run's teardown (network namespace cleanup, RCU callbacks), which back-to-back runs of a
 /// user's shell or hyperfine do not have; hull's `run`, which keeps both CPUs busy, gained
 /// most from it (0.54x crun here against 0.67x in a plain hyperfine the same hour).
-fn run_once(rt: &Runtime, bundle: &Path) -> Result<(Duration, u64), String> {
+fn run_once(rt: &Runtime, bundle: &Path) -> Result<Duration, String> {
     let id = unique("hb");
-    let bundle_s = bundle.to_string_lossy();
-    let r = rt.timed(&["run", "--bundle", &bundle_s, &id]);
-    if rt.has_state(&id) {
-        let _ = proc::run_timed(rt.command(&["delete", "--force", &id]), &null_log()?);
+    let r = rt.timed(&["run", "--bundle", &bundle.to_string_lossy(), &id]);
+    remove_state(rt, &id)?;
+    r.map(|o| o.elapsed)
+}
+
+/// Deletes what a `run` left of `id`, if anything, and reaps orphans.
+fn remove_state(rt: &Runtime, id: &str) -> Result<(), String> {
+    if rt.has_state(id) {
+        let _ = proc::run_timed(rt.command(&["delete", "--force", id]), &null_log()?);
     }
     reap_orphans();
-    r.map(|o| (o.elapsed, o.maxrss_kb))
+    Ok(())
 }
 
 /// `n` foreground runs in a row, timed as one batch; `rounds` interleaved rounds.
@@ -300,7 +338,7 @@ pub fn run_many(ctx: &Ctx, bundle: &Path, n: usize, rounds: usize) -> Result<Row
             // check for left state).
             series.mark();
             let r = (0..n).try_fold(Duration::ZERO, |sum, _| {
-                run_once(rt, bundle).map(|(d, _)| sum + d)
+                run_once(rt, bundle).map(|d| sum + d)
             });
             series.record(rt.name, r, true);
         }

@@ -1,5 +1,4 @@
-//! Process plumbing: timing one command from spawn to reap with wait4 (which also yields the
-//! peak RSS of that process), and waiting for container processes that are not our children
+//! Process plumbing: timing one command from spawn to reap, and waiting for container processes that are not our children
 //! until the runtime exits and they are reparented to us (the bench is a subreaper, as
 //! containerd's shim is, so no container is left for the slow reaper at PID 1).
 
@@ -12,9 +11,6 @@ use std::time::{Duration, Instant};
 pub struct Outcome {
     pub elapsed: Duration,
     pub exit_code: i32,
-    /// ru_maxrss of the waited process in KiB: the maximum of its own peak and that of the
-    /// descendants it reaped itself.
-    pub maxrss_kb: u64,
 }
 
 /// Makes this process the reaper of orphaned descendants.
@@ -28,7 +24,7 @@ pub fn become_subreaper() -> Result<(), String> {
 }
 
 /// Spawns `cmd` with stdin/stdout on /dev/null and stderr appended to `log`, and reaps it with
-/// wait4. Stdout is never a pipe: a detached container inherits it and would hold it open.
+/// waitpid. Stdout is never a pipe: a detached container inherits it and would hold it open.
 pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
     let stderr = log.try_clone().map_err(|e| format!("dup log: {e}"))?;
     cmd.stdin(Stdio::null())
@@ -40,16 +36,14 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
         .map_err(|e| format!("spawn {:?}: {e}", cmd.get_program()))?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value to be overwritten.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: valid pointers to locals; the pid is our child, not yet reaped.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        // SAFETY: a valid pointer to a local; the pid is our child, not yet reaped.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
         if rc == pid {
             break;
         }
         if errno() != libc::EINTR {
-            return Err(format!("wait4 {pid}: {}", errno()));
+            return Err(format!("waitpid {pid}: {}", errno()));
         }
     }
     let elapsed = start.elapsed();
@@ -58,11 +52,7 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
     } else {
         128 + libc::WTERMSIG(status)
     };
-    Ok(Outcome {
-        elapsed,
-        exit_code,
-        maxrss_kb: ru.ru_maxrss as u64,
-    })
+    Ok(Outcome { elapsed, exit_code })
 }
 
 /// Waits up to `timeout` for `pid` to exit, then reaps it if it is our child. A pidfd works

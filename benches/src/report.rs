@@ -208,8 +208,9 @@ pub fn print_resources(resources: &Value) {
         }
     }
     println!(
-        "(peak RSS: median ru_maxrss from wait4 of the runtime process we spawned. A foreground \
-         run counts the children the runtime reaps itself, e.g. hull's forked init; in \
+        "(peak RSS: median of 5 runs under GNU time (%M, ru_maxrss), after the timed samples: \
+         our own spawn would hand the bench's high-water mark to the runtime at exec. A \
+         foreground run counts the children the runtime reaps itself, e.g. hull's forked init; in \
          create/start/delete the container is reaped by the bench (a subreaper), so that column \
          is the runtime processes alone, the largest of the three. Sizes are of the executable \
          only: crun also loads libsystemd, libseccomp, libcap, libyajl and their dependencies.)"

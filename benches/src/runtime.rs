@@ -10,6 +10,9 @@ use std::time::Duration;
 use crate::proc::{self, Outcome};
 use integration::{unique, TempDir};
 
+/// GNU time, which `peak_rss` runs each measured command under (`.ci/setup` installs it).
+pub const TIME: &str = "/usr/bin/time";
+
 /// One runc-compatible runtime binary with a private state root.
 pub struct Runtime {
     pub name: &'static str,
@@ -63,7 +66,32 @@ impl Runtime {
 
     /// Runs a command and times it; a non-zero exit is an error carrying the runtime's stderr.
     pub fn timed(&self, args: &[&str]) -> Result<Outcome, String> {
-        let out = proc::run_timed(self.command(args), &self.log)?;
+        self.checked(args, proc::run_timed(self.command(args), &self.log)?)
+    }
+
+    /// The peak RSS (KiB) of a command, as GNU time reports it (`%M`). Not from our own
+    /// spawn: at exec the kernel keeps the old mm's high-water mark in the new program's
+    /// ru_maxrss, and a posix_spawn'd child's old mm is this process's, so every runtime
+    /// would weigh at least what the bench does. GNU time forks from about 0.5 MiB.
+    pub fn peak_rss(&self, args: &[&str]) -> Result<u64, String> {
+        let report = std::env::temp_dir().join(unique("hull-bench-rss"));
+        let mut c = Command::new(TIME);
+        c.arg("-f").arg("%M").arg("-o").arg(&report);
+        c.arg(&self.bin)
+            .arg("--root")
+            .arg(&self.root.path)
+            .args(args);
+        let out = proc::run_timed(c, &self.log).and_then(|o| self.checked(args, o));
+        let said = std::fs::read_to_string(&report);
+        let _ = std::fs::remove_file(&report);
+        out?;
+        let said = said.map_err(|e| format!("{TIME}'s report: {e}"))?;
+        said.trim()
+            .parse()
+            .map_err(|_| format!("{TIME} reported {said:?}, not a size in KiB"))
+    }
+
+    fn checked(&self, args: &[&str], out: Outcome) -> Result<Outcome, String> {
         if out.exit_code != 0 {
             return Err(format!(
                 "{} {} exited {}: {}",
@@ -111,11 +139,24 @@ pub struct Container<'a> {
 impl<'a> Container<'a> {
     /// `create --bundle B --pid-file F ID`; returns the guard and the create's outcome.
     pub fn create(rt: &'a Runtime, bundle: &Path) -> Result<(Container<'a>, Outcome), String> {
+        Self::create_by(rt, bundle, |args| rt.timed(args))
+    }
+
+    /// `create` run under GNU time; returns the guard and the create's peak RSS (KiB).
+    pub fn create_measured(rt: &'a Runtime, bundle: &Path) -> Result<(Container<'a>, u64), String> {
+        Self::create_by(rt, bundle, |args| rt.peak_rss(args))
+    }
+
+    fn create_by<T>(
+        rt: &'a Runtime,
+        bundle: &Path,
+        run: impl FnOnce(&[&str]) -> Result<T, String>,
+    ) -> Result<(Container<'a>, T), String> {
         let id = unique("hb");
         let pid_file = rt.root.path.join(format!("{id}.pid"));
         let bundle_s = bundle.to_string_lossy();
         let pid_s = pid_file.to_string_lossy();
-        let created = rt.timed(&["create", "--bundle", &bundle_s, "--pid-file", &pid_s, &id]);
+        let created = run(&["create", "--bundle", &bundle_s, "--pid-file", &pid_s, &id]);
         // From here on the guard owns whatever was made, even if create half-failed.
         let mut c = Container {
             rt,
@@ -147,6 +188,13 @@ impl<'a> Container<'a> {
         let out = self.rt.timed(&["delete", &self.id])?;
         self.deleted = true;
         Ok(out)
+    }
+
+    /// `delete` run under GNU time; its peak RSS (KiB).
+    pub fn delete_measured(&mut self) -> Result<u64, String> {
+        let kb = self.rt.peak_rss(&["delete", &self.id])?;
+        self.deleted = true;
+        Ok(kb)
     }
 
     /// Kills, reaps and deletes a container that may still be running.
