@@ -1,6 +1,7 @@
-//! Process plumbing: timing one command from spawn to reap, and waiting for container processes that are not our children
-//! until the runtime exits and they are reparented to us (the bench is a subreaper, as
-//! containerd's shim is, so no container is left for the slow reaper at PID 1).
+//! Process plumbing: timing one command from spawn to reap, and waiting for container
+//! processes that are not our children until the runtime exits and they are reparented to us
+//! (the bench is a subreaper, as containerd's shim is, so no container is left for the slow
+//! reaper at PID 1).
 
 use std::fs::File;
 use std::process::{Command, Stdio};

@@ -185,16 +185,23 @@ impl<'a> Container<'a> {
     }
 
     pub fn delete(&mut self) -> Result<Outcome, String> {
-        let out = self.rt.timed(&["delete", &self.id])?;
-        self.deleted = true;
-        Ok(out)
+        let rt = self.rt;
+        self.delete_by(|args| rt.timed(args))
     }
 
     /// `delete` run under GNU time; its peak RSS (KiB).
     pub fn delete_measured(&mut self) -> Result<u64, String> {
-        let kb = self.rt.peak_rss(&["delete", &self.id])?;
+        let rt = self.rt;
+        self.delete_by(|args| rt.peak_rss(args))
+    }
+
+    fn delete_by<T>(
+        &mut self,
+        run: impl FnOnce(&[&str]) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let out = run(&["delete", &self.id])?;
         self.deleted = true;
-        Ok(kb)
+        Ok(out)
     }
 
     /// Kills, reaps and deletes a container that may still be running.
