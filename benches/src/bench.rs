@@ -316,7 +316,7 @@ fn run_once(rt: &Runtime, bundle: &Path) -> Result<Duration, String> {
 }
 
 /// Deletes what a `run` left of `id`, if anything, and reaps orphans.
-fn remove_state(rt: &Runtime, id: &str) -> Result<(), String> {
+pub fn remove_state(rt: &Runtime, id: &str) -> Result<(), String> {
     if rt.has_state(id) {
         let _ = proc::run_timed(rt.command(&["delete", "--force", id]), &null_log()?);
     }

@@ -14,6 +14,7 @@ mod figure;
 mod figures;
 mod floor;
 mod hot_text;
+mod phases;
 mod proc;
 mod report;
 mod runtime;
@@ -325,6 +326,12 @@ fn bench_all(o: &Opts) -> Result<(), String> {
     rows.push(bench::concurrent_create(&ctx, &bundles.true_all, 20, 5)?);
     println!("exec...");
     rows.push(bench::exec(&ctx, &bundles.sleeper)?);
+    // Last, so that the tracing slows none of the timed rows.
+    println!("run, phase by phase (traced)...");
+    let phases = phases::measure(&ctx, &bundles.true_all).unwrap_or_else(|e| {
+        println!("skip: phases: {e}");
+        json!({ "skipped": e })
+    });
 
     println!();
     report::print_table(&rows);
@@ -332,6 +339,8 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         println!();
         report::print_phases(r);
     }
+    println!();
+    phases::print(&phases);
     println!();
     report::print_table(&defence_rows);
     println!();
@@ -356,6 +365,7 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         "resources": resources,
         "defences": defence_rows.iter().map(|r| (r.key.to_string(), r.json())).collect::<serde_json::Map<_, _>>(),
         "defence_cost_ms": defence_costs,
+        "phases_ms": phases,
     });
     if let Some(dir) = o.json.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

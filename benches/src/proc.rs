@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Outcome {
     pub elapsed: Duration,
     pub exit_code: i32,
+    /// The process's pid, for finding it in a trace.
+    pub pid: libc::pid_t,
 }
 
 /// Makes this process the reaper of orphaned descendants.
@@ -53,7 +55,11 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
     } else {
         128 + libc::WTERMSIG(status)
     };
-    Ok(Outcome { elapsed, exit_code })
+    Ok(Outcome {
+        elapsed,
+        exit_code,
+        pid,
+    })
 }
 
 /// Waits up to `timeout` for `pid` to exit, then reaps it if it is our child. A pidfd works
