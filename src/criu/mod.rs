@@ -134,14 +134,10 @@ impl Swrk {
         mut on_notify: impl FnMut(Notification) -> Result<(), String>,
     ) -> Result<Resp, CriuError> {
         self.send(req)?;
-        let mut buf = vec![0u8; 64 * 1024];
         let result = loop {
-            let (n, fd) =
-                crate::fdpass::recv(self.sock.as_fd(), &mut buf).map_err(CriuError::Socket)?;
-            if n == 0 {
+            let Some((resp, fd)) = recv_resp(self.sock.as_fd())? else {
                 break Err(CriuError::Eof(self.finish()));
-            }
-            let resp = Resp::decode(&buf[..n])?;
+            };
             if !resp.success {
                 let kind = ReqType::try_from(resp.r#type).map_or_else(
                     |_| resp.r#type.to_string(),
@@ -195,6 +191,18 @@ impl Swrk {
             Err(e) => format!("waiting for criu: {e}"),
         }
     }
+}
+
+/// CRIU's next message and the fd it carried, or `None` once CRIU has closed its end. The
+/// buffer is sized to the message (peeked first), so no answer is cut short.
+fn recv_resp(sock: std::os::fd::BorrowedFd) -> Result<Option<(Resp, Option<OwnedFd>)>, CriuError> {
+    let len = crate::fdpass::pending_len(sock).map_err(CriuError::Socket)?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len];
+    let (n, fd) = crate::fdpass::recv(sock, &mut buf).map_err(CriuError::Socket)?;
+    Ok(Some((Resp::decode(&buf[..n])?, fd)))
 }
 
 /// Asks CRIU whether it can do what `features` names; the names of what it cannot.
@@ -271,5 +279,32 @@ mod tests {
         let note = resp.notify.unwrap();
         assert_eq!(note.pid, Some(42));
         assert_eq!(note.script.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn an_answer_longer_than_64_kib_arrives_whole_with_its_fd() {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        use std::os::fd::AsFd;
+        let (ours, criu) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let long = "x".repeat(100 * 1024);
+        let sent = Resp {
+            r#type: ReqType::Dump as i32,
+            success: false,
+            cr_errmsg: Some(long.clone()),
+            ..Default::default()
+        };
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        crate::fdpass::send(criu.as_fd(), &sent.encode_to_vec(), devnull.as_fd()).unwrap();
+        let (got, fd) = super::recv_resp(ours.as_fd()).unwrap().expect("a message");
+        assert_eq!(got.cr_errmsg.as_deref(), Some(long.as_str()));
+        assert!(fd.is_some());
+        drop(criu);
+        assert!(super::recv_resp(ours.as_fd()).unwrap().is_none());
     }
 }
