@@ -597,6 +597,11 @@ pub fn unpack_context(data: impl Read + Send, into: &Path) -> std::io::Result<()
             std::io::Error::new(err.kind(), format!("{}: {cause}", name.display()))
         })?;
     }
+    // The archive ends before the compressed stream does: read the stream out, so that its
+    // decoder checks the trailer (gzip's CRC and length, zstd's and xz's checksums) and a
+    // damaged context is refused instead of built.
+    std::io::copy(&mut a.into_inner(), &mut std::io::sink())
+        .map_err(|e| std::io::Error::new(e.kind(), format!("after the last entry: {e}")))?;
     Ok(())
 }
 

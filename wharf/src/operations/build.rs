@@ -123,6 +123,29 @@ mod tests {
     }
 
     #[test]
+    fn a_compressed_context_whose_checksum_is_wrong_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
+            .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+        let mut gz = gz.finish().unwrap();
+        // The trailer is the CRC-32 and the length, 4 bytes each.
+        let crc = gz.len() - 8;
+        gz[crc] ^= 0xff;
+        let e = unpack(root.path(), &gz[..]).err().unwrap().to_string();
+        assert!(
+            e.starts_with("reading the build context: after the last entry: "),
+            "{e}"
+        );
+        assert!(left_over(root.path()).is_empty());
+    }
+
+    #[test]
     fn a_dockerfile_alone_is_read_whole_and_an_oversized_one_refused() {
         let root = tempfile::tempdir().unwrap();
         let text = format!("FROM busybox\n{}", "# padding\n".repeat(100));
