@@ -328,10 +328,7 @@ fn bench_all(o: &Opts) -> Result<(), String> {
     rows.push(bench::exec(&ctx, &bundles.sleeper)?);
     // Last, so that the tracing slows none of the timed rows.
     println!("run, phase by phase (traced)...");
-    let phases = phases::measure(&ctx, &bundles.true_all).unwrap_or_else(|e| {
-        println!("skip: phases: {e}");
-        json!({ "skipped": e })
-    });
+    let phases = phases::measure(&ctx, &bundles.true_all)?;
 
     println!();
     report::print_table(&rows);
