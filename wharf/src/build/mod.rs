@@ -580,7 +580,7 @@ pub fn plan<'a>(
 /// Unpacks a build context sent as a tar archive (plain, gzip, zstd or xz: `build -`)
 /// into `into`, keeping every entry inside it.
 pub fn unpack_context(data: impl Read + Send, into: &Path) -> std::io::Result<()> {
-    let (_, reader) = crate::image::compression::decoder(data)?;
+    let (kind, reader) = crate::image::compression::decoder(data)?;
     let mut a = tar::Archive::new(reader);
     a.set_preserve_permissions(true);
     for e in a.entries()? {
@@ -599,11 +599,33 @@ pub fn unpack_context(data: impl Read + Send, into: &Path) -> std::io::Result<()
     }
     // The archive ends before the compressed stream does: read the stream out, so that its
     // decoder checks the trailer (gzip's CRC and length, zstd's and xz's checksums) and a
-    // damaged context is refused instead of built.
-    std::io::copy(&mut a.into_inner(), &mut std::io::sink())
-        .map_err(|e| std::io::Error::new(e.kind(), format!("after the last entry: {e}")))?;
+    // damaged context is refused instead of built. A plain tar has nothing to check, and its
+    // writer need not be waited for. What a compressed stream holds past the archive is
+    // bounded: a client could send endless zeros that decompress for ever. (Bytes after the
+    // last gzip member, zero padding from `dd conv=sync` say, fail here as a gzip header.)
+    if kind == crate::image::compression::Compression::None {
+        return Ok(());
+    }
+    let after = std::io::copy(
+        &mut a.into_inner().take(MAX_AFTER_ARCHIVE + 1),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| std::io::Error::new(e.kind(), format!("after the last entry: {e}")))?;
+    if after > MAX_AFTER_ARCHIVE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "after the last entry: more than {} KiB of data past the archive's end",
+                MAX_AFTER_ARCHIVE >> 10
+            ),
+        ));
+    }
     Ok(())
 }
+
+/// What a compressed context may hold past its archive's end blocks (tar's own padding to a
+/// 10 KiB record is inside it).
+const MAX_AFTER_ARCHIVE: u64 = 1 << 20;
 
 /// Whether bytes sent as a context are an archive (else they are a Dockerfile).
 pub fn is_context_archive(head: &[u8]) -> bool {

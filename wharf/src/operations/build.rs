@@ -95,6 +95,21 @@ pub fn dockerfile_in(context: &Path, name: &str) -> Result<PathBuf, OperationErr
 mod tests {
     use super::*;
 
+    /// Its bytes, then a read error, as a client's connection that breaks.
+    struct Breaks(Vec<u8>);
+
+    impl Read for Breaks {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("connection reset"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+
     fn left_over(root: &Path) -> Vec<std::ffi::OsString> {
         std::fs::read_dir(root)
             .unwrap()
@@ -146,6 +161,46 @@ mod tests {
     }
 
     #[test]
+    fn what_follows_a_compressed_archive_is_bounded() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
+            .unwrap();
+        let mut data = tar.into_inner().unwrap();
+        data.resize(data.len() + (2 << 20), 0);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &data).unwrap();
+        let e = unpack(root.path(), &gz.finish().unwrap()[..])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("more than 1024 KiB of data past the archive's end"),
+            "{e}"
+        );
+        assert!(left_over(root.path()).is_empty());
+    }
+
+    #[test]
+    fn a_plain_archive_is_not_read_past_its_end() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
+            .unwrap();
+        let u = unpack(root.path(), Breaks(tar.into_inner().unwrap())).unwrap();
+        assert_eq!(
+            std::fs::read(u.path().join("Dockerfile")).unwrap(),
+            b"FROM "
+        );
+    }
+
+    #[test]
     fn a_dockerfile_alone_is_read_whole_and_an_oversized_one_refused() {
         let root = tempfile::tempdir().unwrap();
         let text = format!("FROM busybox\n{}", "# padding\n".repeat(100));
@@ -160,18 +215,6 @@ mod tests {
 
     #[test]
     fn a_stream_that_breaks_is_named_and_leaves_nothing() {
-        struct Breaks(Vec<u8>);
-        impl Read for Breaks {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                if self.0.is_empty() {
-                    return Err(std::io::Error::other("connection reset"));
-                }
-                let n = buf.len().min(self.0.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0.drain(..n);
-                Ok(n)
-            }
-        }
         let root = tempfile::tempdir().unwrap();
         let mut tar = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
