@@ -32,14 +32,23 @@ pub struct Floor {
 
 impl Floor {
     fn run(&self, namespaces: &[String]) -> Result<Duration, String> {
+        self.run_outcome(namespaces).map(|o| o.elapsed)
+    }
+
+    /// One run of the floor, checked for its exit status.
+    pub fn run_outcome(&self, namespaces: &[String]) -> Result<proc::Outcome, String> {
         let c = crate::floor::command(namespaces, &self.rootfs)?;
         let out = proc::run_timed(c, &self.log)?;
         if out.exit_code != 0 {
             return Err(format!("floor exited {}", out.exit_code));
         }
-        Ok(out.elapsed)
+        Ok(out)
     }
 }
+
+/// Unrecorded samples before a runtime's recorded ones, back to back, as `hyperfine
+/// --warmup 3` takes them.
+pub const WARMUPS: usize = 3;
 
 /// Per-runtime samples of one benchmark, with runtimes dropped on their first error, and the
 /// host's steal time over each recorded sample (from its `mark` to its end), charged to its
@@ -210,8 +219,8 @@ impl Order {
         match self {
             Order::BackToBack => {
                 for name in &names {
-                    for i in 0..3 + ctx.runs {
-                        one(name, i >= 3, series)?;
+                    for i in 0..WARMUPS + ctx.runs {
+                        one(name, i >= WARMUPS, series)?;
                     }
                 }
             }
@@ -309,14 +318,19 @@ fn peak_rss(
 /// user's shell or hyperfine do not have; hull's `run`, which keeps both CPUs busy, gained
 /// most from it (0.54x crun here against 0.67x in a plain hyperfine the same hour).
 fn run_once(rt: &Runtime, bundle: &Path) -> Result<Duration, String> {
+    run_outcome(rt, bundle).map(|o| o.elapsed)
+}
+
+/// A foreground `run` of `/bin/true` to completion, its state removed after.
+pub fn run_outcome(rt: &Runtime, bundle: &Path) -> Result<proc::Outcome, String> {
     let id = unique("hb");
     let r = rt.timed(&["run", "--bundle", &bundle.to_string_lossy(), &id]);
     remove_state(rt, &id)?;
-    r.map(|o| o.elapsed)
+    r
 }
 
 /// Deletes what a `run` left of `id`, if anything, and reaps orphans.
-pub fn remove_state(rt: &Runtime, id: &str) -> Result<(), String> {
+fn remove_state(rt: &Runtime, id: &str) -> Result<(), String> {
     if rt.has_state(id) {
         let _ = proc::run_timed(rt.command(&["delete", "--force", id]), &null_log()?);
     }

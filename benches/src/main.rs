@@ -362,7 +362,7 @@ fn bench_all(o: &Opts) -> Result<(), String> {
         "resources": resources,
         "defences": defence_rows.iter().map(|r| (r.key.to_string(), r.json())).collect::<serde_json::Map<_, _>>(),
         "defence_cost_ms": defence_costs,
-        "phases_ms": phases,
+        "phases": phases,
     });
     if let Some(dir) = o.json.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -1,44 +1,51 @@
 //! Where a foreground `run` spends its time, phase by phase, for each runtime and the floor,
-//! from the kernel's own timestamps: a private tracefs instance records every process's
-//! exec, fork and exit, and the bench's wait4 that reaps the runtime. It also counts the
-//! programs each runtime executes on the way: on this VM starting a glibc program costs about
-//! 0.65 ms before its first system call (the CPUID probing of its cache sizes traps to the
-//! host), and crun starts two (it re-executes itself from a sealed memfd), the floor two
-//! (unshare and chroot), hull one.
+//! from the kernel's own timestamps: a private tracefs instance records every process's exec
+//! and exit and every new task (`task_newtask`, whose clone flags tell a thread from a
+//! process), on the `mono` clock, the bench's CLOCK_MONOTONIC. Syscall events would put
+//! every task of the machine on the slow system-call path, a cost that grows with each
+//! runtime's system calls, so the end of a sample is the bench's own reading of the clock
+//! after it reaped the runtime.
 //!
 //! Phases of one sample, whose runtime process is P and whose container process runs
 //! `/bin/true`:
-//! - to the clone: P's first exec to the fork of the child of P that runs `/bin/true`;
-//! - set-up: that fork to the exec of `/bin/true` (the floor's chroot(1) starts here);
+//! - to the clone: P's first exec to the fork of P's child on the way to `/bin/true` (crun's
+//!   and runc's container process is a descendant of that child);
+//! - set-up: that fork to the exec of `/bin/true` (the floor's chroot(1) starts here; a
+//!   floor without a pid namespace forks nothing, and its set-up is then 0);
 //! - `/bin/true`: its exec to its exit (its own glibc start-up is most of it);
 //! - teardown: its exit until the bench reaps P. A process's exit event comes before the
 //!   kernel frees its namespaces, which the floor's unshare(1) holds itself: so the end is
 //!   the reaping, which a caller waits for.
 //!
-//! Tracing adds a few microseconds per event, so the totals sit a little above the timed rows.
+//! It also counts the programs each runtime executes on the way (crun executes itself again
+//! from a sealed memfd): on some hosts starting a glibc program is dear (README).
+//! The bench's pids must be the trace's: it runs in the initial pid namespace.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::bench::{remove_state, Ctx};
-use crate::proc::{self, reap_orphans};
+use crate::bench::{run_outcome, Ctx, WARMUPS};
+use crate::proc::{self, Outcome};
 use crate::runtime::Runtime;
+use crate::stats::median_sorted;
 use integration::unique;
 
 const TRACEFS: &str = "/sys/kernel/tracing";
-const EVENTS: [&str; 4] = [
+const EVENTS: [&str; 3] = [
     "sched/sched_process_exec",
-    "sched/sched_process_fork",
     "sched/sched_process_exit",
-    "syscalls/sys_exit_wait4",
+    "task/task_newtask",
 ];
+/// Instances of this bench are named PREFIX-PID-N (`unique`).
+const PREFIX: &str = "hull-bench-phases";
 /// The container's program in the bench's bundles.
 const CONTAINER_PROGRAM: &str = "/bin/true";
+const CLONE_THREAD: u64 = 0x10000;
 
-/// A tracefs instance of our own (its own buffer and event switches, so a trace someone else
-/// runs is left alone), removed on drop.
+/// A tracefs instance of our own (its own buffer, clock and event switches, so a trace
+/// someone else runs is left alone), removed on drop.
 struct Instance {
     dir: PathBuf,
 }
@@ -51,10 +58,12 @@ impl Instance {
                 "tracefs is not mounted at {TRACEFS} (mount -t tracefs nodev {TRACEFS})"
             ));
         }
-        let dir = instances.join(unique("hull-bench"));
+        remove_stale(&instances);
+        let dir = instances.join(unique(PREFIX));
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let inst = Instance { dir };
         inst.write("buffer_size_kb", "8192")?;
+        inst.write("trace_clock", "mono")?;
         for ev in EVENTS {
             inst.write(&format!("events/{ev}/enable"), "1")
                 .map_err(|e| format!("trace event {ev} (a kernel without it?): {e}"))?;
@@ -73,6 +82,10 @@ impl Instance {
         self.write("tracing_on", "1")
     }
 
+    fn stop(&self) {
+        let _ = self.write("tracing_on", "0");
+    }
+
     /// Stops recording and returns what was recorded.
     fn take(&self) -> Result<String, String> {
         self.write("tracing_on", "0")?;
@@ -83,12 +96,30 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        let _ = self.write("tracing_on", "0");
-        for ev in EVENTS {
-            let _ = self.write(&format!("events/{ev}/enable"), "0");
-        }
-        if let Err(e) = std::fs::remove_dir(&self.dir) {
-            eprintln!("removing {}: {e}", self.dir.display());
+        remove_instance(&self.dir);
+    }
+}
+
+fn remove_instance(dir: &Path) {
+    let _ = std::fs::write(dir.join("tracing_on"), "0");
+    if let Err(e) = std::fs::remove_dir(dir) {
+        eprintln!("removing {}: {e}", dir.display());
+    }
+}
+
+/// Removes the instances of benches that were killed before their guard ran (their pid is
+/// gone): they would record for good.
+fn remove_stale(instances: &Path) {
+    let Ok(entries) = std::fs::read_dir(instances) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.strip_prefix('-')?.split('-').next()?.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            remove_instance(&e.path());
         }
     }
 }
@@ -100,36 +131,37 @@ enum Event {
         pid: i32,
         file: String,
     },
-    Fork {
-        parent: i32,
-        child: i32,
-    },
     Exit {
         pid: i32,
     },
-    /// A wait4 that returned this pid.
-    Reaped {
-        pid: i32,
+    /// Task `creator` made task `child`, a thread of its own process or a new process.
+    NewTask {
+        creator: i32,
+        child: i32,
+        thread: bool,
     },
 }
 
-/// Parses the instance's `trace` text: `COMM-PID [CPU] FLAGS SECONDS: EVENT: FIELDS`, with
-/// the time in microseconds. Lines it does not know are skipped.
-fn parse(trace: &str) -> Vec<(f64, Event)> {
-    trace
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(parse_line)
-        .collect()
+/// Parses the instance's `trace` text, lines `COMM-PID [CPU] FLAGS SECONDS: EVENT: FIELDS`,
+/// into events with their time in microseconds, skipping events it does not know. Events
+/// the buffer lost are an error: a phase could be measured from the wrong event.
+fn parse(trace: &str) -> Result<Vec<(f64, Event)>, String> {
+    let mut events = Vec::new();
+    for line in trace.lines().filter(|l| !l.starts_with('#')) {
+        if line.contains("LOST") && line.contains("EVENTS") {
+            return Err(format!(
+                "the trace lost events ({}); a larger buffer_size_kb would keep them",
+                line.trim()
+            ));
+        }
+        events.extend(parse_line(line));
+    }
+    Ok(events)
 }
 
 fn parse_line(line: &str) -> Option<(f64, Event)> {
-    // COMM may hold spaces and dashes: the CPU field, `[NNN]`, is the anchor.
-    let open = line.find(" [")?;
-    let task = line[..open].trim_end();
-    task.rsplit_once('-')?.1.parse::<i32>().ok()?;
-    let rest = &line[open..];
-    let rest = &rest[rest.find(']')? + 1..];
+    let (task, rest) = split_at_cpu(line)?;
+    let pid: i32 = task.trim_end().rsplit_once('-')?.1.parse().ok()?;
     let mut words = rest.split_whitespace();
     words.next()?; // flags
     let us = words.next()?.strip_suffix(':')?.parse::<f64>().ok()? * 1e6;
@@ -137,28 +169,38 @@ fn parse_line(line: &str) -> Option<(f64, Event)> {
     let field = |key: &str| {
         rest.split_whitespace()
             .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-            .map(str::to_string)
     };
     let num = |key: &str| field(key)?.parse::<i32>().ok();
     let event = match name {
         "sched_process_exec:" => Event::Exec {
             pid: num("pid")?,
-            file: field("filename")?,
-        },
-        "sched_process_fork:" => Event::Fork {
-            parent: num("pid")?,
-            child: num("child_pid")?,
+            file: field("filename")?.to_string(),
         },
         "sched_process_exit:" => Event::Exit { pid: num("pid")? },
-        "sys_wait4" => {
-            let ret = rest.split_once("-> 0x")?.1.trim();
-            Event::Reaped {
-                pid: i32::from_str_radix(ret, 16).ok()?,
-            }
-        }
+        "task_newtask:" => Event::NewTask {
+            creator: pid,
+            child: num("pid")?,
+            thread: u64::from_str_radix(field("clone_flags")?, 16).ok()? & CLONE_THREAD != 0,
+        },
         _ => return None,
     };
     Some((us, event))
+}
+
+/// A line's task (`COMM-PID`) and what follows its CPU field (` [NNN]`). A command name
+/// may hold spaces, dashes and brackets: the CPU field is the first ` [` that digits and
+/// `]` follow.
+fn split_at_cpu(line: &str) -> Option<(&str, &str)> {
+    let mut from = 0;
+    while let Some(i) = line[from..].find(" [").map(|i| from + i) {
+        let after = &line[i + 2..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(']') {
+            return Some((&line[..i], &after[digits + 1..]));
+        }
+        from = i + 2;
+    }
+    None
 }
 
 /// The phases of one sample, in microseconds.
@@ -178,41 +220,51 @@ impl Sample {
     }
 }
 
-/// The phases of the sample whose runtime process is `root`, from `events` in time order.
-fn sample(events: &[(f64, Event)], root: i32) -> Result<Sample, String> {
+/// The phases of the sample whose runtime process is `o.pid`, from the events in its window
+/// (`events` in time order; a pid that an earlier sample used is not confused with it).
+fn sample(events: &[(f64, Event)], o: &Outcome) -> Result<Sample, String> {
+    let (root, (from, reaped)) = (o.pid, o.window_us);
+    // A task's process (threads map to theirs), and each process's parent process.
+    let mut process: HashMap<i32, i32> = HashMap::from([(root, root)]);
     let mut parent: HashMap<i32, i32> = HashMap::new();
-    let mut fork_at: HashMap<i32, f64> = HashMap::new();
-    let in_tree = |parent: &HashMap<i32, i32>, mut pid: i32| loop {
-        if pid == root {
-            return true;
-        }
-        match parent.get(&pid) {
-            Some(&p) => pid = p,
-            None => return false,
-        }
-    };
-    let (mut begin, mut end) = (None, None);
-    let mut container: Option<(i32, f64)> = None;
-    let mut container_exit = None;
+    let mut forked: HashMap<i32, f64> = HashMap::new();
+    let (mut begin, mut container, mut container_exit) = (None, None, None);
     let mut programs = 0;
-    for (t, ev) in events {
+    let window = events
+        .iter()
+        .skip_while(|(t, _)| *t < from)
+        .take_while(|(t, _)| *t <= reaped);
+    for (t, ev) in window {
         match ev {
-            Event::Fork { parent: p, child } if in_tree(&parent, *p) => {
-                parent.insert(*child, *p);
-                fork_at.insert(*child, *t);
-            }
-            Event::Exec { pid, file } if in_tree(&parent, *pid) => {
-                if *pid == root && begin.is_none() {
-                    begin = Some(*t);
+            Event::NewTask {
+                creator,
+                child,
+                thread,
+            } => {
+                let Some(&p) = process.get(creator) else {
+                    continue;
+                };
+                if *thread {
+                    process.insert(*child, p);
+                } else {
+                    process.insert(*child, *child);
+                    parent.insert(*child, p);
+                    forked.insert(*child, *t);
                 }
-                if file == CONTAINER_PROGRAM && container.is_none() {
+            }
+            // exec makes the exec'ing thread its process's leader, with the process's pid.
+            Event::Exec { pid, file } if process.contains_key(pid) => {
+                if *pid == root {
+                    begin.get_or_insert(*t);
+                }
+                if container.is_some() {
+                    continue;
+                }
+                if file == CONTAINER_PROGRAM {
                     container = Some((*pid, *t));
-                } else if container.is_none() {
+                } else {
                     programs += 1;
                 }
-            }
-            Event::Reaped { pid } if *pid == root && begin.is_some() => {
-                end.get_or_insert(*t);
             }
             Event::Exit { pid } if container.is_some_and(|(c, _)| c == *pid) => {
                 container_exit.get_or_insert(*t);
@@ -222,7 +274,6 @@ fn sample(events: &[(f64, Event)], root: i32) -> Result<Sample, String> {
     }
     let missing = |what: &str| format!("runtime process {root}: no {what} in the trace");
     let begin = begin.ok_or_else(|| missing("exec"))?;
-    let end = end.ok_or_else(|| missing("wait4 that reaped it"))?;
     let (pid, true_at) = container.ok_or_else(|| missing("exec of /bin/true"))?;
     let true_end = container_exit.ok_or_else(|| missing("exit of /bin/true"))?;
     // The child of the runtime process on the way down to /bin/true.
@@ -233,21 +284,26 @@ fn sample(events: &[(f64, Event)], root: i32) -> Result<Sample, String> {
         }
         child = p;
     }
-    let cloned = *fork_at
-        .get(&child)
-        .ok_or_else(|| missing("fork of the container process"))?;
+    let cloned = if child == root {
+        true_at
+    } else {
+        *forked
+            .get(&child)
+            .ok_or_else(|| missing("fork of the container process"))?
+    };
     Ok(Sample {
         to_clone: cloned - begin,
         setup: true_at - cloned,
         container: true_end - true_at,
-        teardown: end - true_end,
+        teardown: reaped - true_end,
         programs,
     })
 }
 
-/// Phases of every runtime's `run` and the floor's, medians of `ctx.runs` samples each, back to
-/// back after 3 warm-ups. Where tracefs or its events are missing, the part is skipped with
-/// the reason, printed and in the JSON; a runtime that fails is reported and the rest go on.
+/// Phases of every runtime's `run` and the floor's, medians of `ctx.runs` samples each, back
+/// to back after the warm-ups. Where tracefs or its events are missing, the whole part is
+/// skipped with the reason; a runtime whose samples fail is reported as failed and the rest
+/// go on. Only an interrupt ends it with an error.
 pub fn measure(ctx: &Ctx, bundle: &Path) -> Result<Value, String> {
     let inst = match Instance::new() {
         Ok(inst) => inst,
@@ -265,29 +321,9 @@ pub fn measure(ctx: &Ctx, bundle: &Path) -> Result<Value, String> {
         .chain([("floor", None)])
         .collect();
     for (name, rt) in subjects {
-        // One trace for all of a runtime's samples: pausing between runs to clear the buffer
-        // would make a runtime that writes cgroup.procs wait for a fresh RCU grace period
-        // (benches/README.md), as the timed rows take care to avoid.
-        inst.start()?;
-        let mut pids = Vec::new();
-        let mut failed = None;
-        for i in 0..3 + ctx.runs {
-            proc::check_interrupted()?;
-            match run_once(ctx, rt, bundle, &ns) {
-                Ok(pid) if i >= 3 => pids.push(pid),
-                Ok(_) => {}
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        let events = parse(&inst.take()?);
-        let samples: Result<Vec<Sample>, String> = match failed {
-            Some(e) => Err(e),
-            None => pids.iter().map(|&pid| sample(&events, pid)).collect(),
-        };
-        match samples {
+        let r = runtime_phases(ctx, &inst, rt, bundle, &ns);
+        proc::check_interrupted()?;
+        match r {
             Ok(samples) => {
                 out.insert(name.to_string(), medians(&samples));
             }
@@ -300,44 +336,49 @@ pub fn measure(ctx: &Ctx, bundle: &Path) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
-/// One foreground `run` of the bundle by `rt`, or of the floor; returns the pid of the
-/// process started.
-fn run_once(
+/// The recorded samples of one runtime (or of the floor, `rt` None). One trace spans them
+/// all: pausing between runs to clear the buffer would make a runtime that writes
+/// cgroup.procs wait for a fresh RCU grace period (benches/README.md), as the timed rows take
+/// care to avoid.
+fn runtime_phases(
     ctx: &Ctx,
+    inst: &Instance,
     rt: Option<&Runtime>,
     bundle: &Path,
     namespaces: &[String],
-) -> Result<i32, String> {
-    let Some(rt) = rt else {
-        let c = crate::floor::command(namespaces, &ctx.floor.rootfs)?;
-        let o = proc::run_timed(c, &ctx.floor.log)?;
-        reap_orphans();
-        return match o.exit_code {
-            0 => Ok(o.pid),
-            code => Err(format!("floor exited {code}")),
+) -> Result<Vec<Sample>, String> {
+    inst.start()?;
+    let mut runs = Vec::new();
+    for i in 0..WARMUPS + ctx.runs {
+        proc::check_interrupted()?;
+        let o = match rt {
+            Some(rt) => run_outcome(rt, bundle),
+            None => ctx.floor.run_outcome(namespaces),
         };
-    };
-    let id = unique("hp");
-    let r = rt.timed(&["run", "--bundle", &bundle.to_string_lossy(), &id]);
-    remove_state(rt, &id)?;
-    r.map(|o| o.pid)
+        let o = o.inspect_err(|_| inst.stop())?;
+        if i >= WARMUPS {
+            runs.push(o);
+        }
+    }
+    let events = parse(&inst.take()?)?;
+    runs.iter().map(|o| sample(&events, o)).collect()
 }
 
-/// Medians of each phase, in ms.
+/// Medians of each phase in ms, and of the programs executed.
 fn medians(samples: &[Sample]) -> Value {
     let med = |f: fn(&Sample) -> f64| -> Option<f64> {
         let mut v: Vec<f64> = samples.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
-        let mid = |i: usize| v.get(i).copied();
-        Some((mid(v.len() / 2)? + mid(v.len().saturating_sub(1) / 2)?) / 2.0 / 1000.0)
+        (!v.is_empty()).then(|| median_sorted(&v))
     };
+    let ms = |f| med(f).map(|us| us / 1000.0);
     json!({
-        "to_clone": med(|s| s.to_clone),
-        "setup": med(|s| s.setup),
-        "container": med(|s| s.container),
-        "teardown": med(|s| s.teardown),
-        "total": med(Sample::total),
-        "programs": samples.first().map(|s| s.programs),
+        "to_clone_ms": ms(|s| s.to_clone),
+        "setup_ms": ms(|s| s.setup),
+        "container_ms": ms(|s| s.container),
+        "teardown_ms": ms(|s| s.teardown),
+        "total_ms": ms(Sample::total),
+        "programs": med(|s| s.programs as f64),
         "samples": samples.len(),
     })
 }
@@ -356,11 +397,14 @@ pub fn print(phases: &Value) {
     }
     println!();
     let rows = [
-        ("to_clone", "exec of the runtime -> clone of the container"),
-        ("setup", "clone -> exec of /bin/true"),
-        ("container", "/bin/true: exec -> exit"),
-        ("teardown", "exit of /bin/true -> runtime reaped"),
-        ("total", "total"),
+        (
+            "to_clone_ms",
+            "exec of the runtime -> clone of the container",
+        ),
+        ("setup_ms", "clone -> exec of /bin/true"),
+        ("container_ms", "/bin/true: exec -> exit"),
+        ("teardown_ms", "exit of /bin/true -> runtime reaped"),
+        ("total_ms", "total"),
         ("programs", "programs the runtime executed"),
     ];
     for (key, label) in rows {
@@ -368,7 +412,7 @@ pub fn print(phases: &Value) {
         for n in &names {
             let v = &map[n.as_str()];
             let cell = match (&v[key], key) {
-                (Value::Number(x), "programs") => x.to_string(),
+                (Value::Number(x), "programs") => format!("{}", x.as_f64().unwrap_or_default()),
                 (Value::Number(x), _) => format!("{:.2}", x.as_f64().unwrap_or_default()),
                 _ if v.get("failed").is_some() => "failed".to_string(),
                 _ => "-".to_string(),
@@ -382,35 +426,48 @@ pub fn print(phases: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
+    /// crun-like: P (200) executes itself again, makes a thread (202), whose own thread (203)
+    /// forks the container process (201).
     const TRACE: &str = "\
 # tracer: nop
 #
-            bash-100     [000] .....  10.000000: sched_process_fork: comm=bash pid=100 child_comm=bash child_pid=200
-       crun run-200     [001] .....  10.001000: sched_process_exec: filename=/usr/bin/crun pid=200 old_pid=200
-            crun-200     [001] .....  10.002300: sys_brk(brk: 0)
+            bash-100     [000] .....  10.000000: task_newtask: pid=200 comm=bash clone_flags=1200000 oom_score_adj=0
+   crun [run]-200     [001] .....  10.001000: sched_process_exec: filename=/usr/bin/crun pid=200 old_pid=200
             crun-200     [001] .....  10.002500: sched_process_exec: filename=/dev/fd/3 pid=200 old_pid=200
-            crun-200     [001] .....  10.003800: sys_brk(brk: 0)
-            crun-200     [001] .....  10.003900: sys_brk(brk: 55ca7c963000)
-            crun-200     [001] .....  10.004000: sched_process_fork: comm=crun pid=200 child_comm=crun child_pid=201
+            crun-200     [001] .....  10.002600: task_newtask: pid=202 comm=crun clone_flags=3d0f00 oom_score_adj=0
+            crun-202     [000] .....  10.002700: task_newtask: pid=203 comm=crun clone_flags=3d0f00 oom_score_adj=0
+            crun-203     [001] .....  10.004000: task_newtask: pid=201 comm=crun clone_flags=1200000 oom_score_adj=0
            other-300     [000] .....  10.004100: sched_process_exec: filename=/bin/true pid=300 old_pid=300
             crun-201     [000] .....  10.005500: sched_process_exec: filename=/bin/true pid=201 old_pid=201
-            true-201     [000] .....  10.006100: sys_brk(brk: 0)
             true-201     [000] .....  10.006200: sched_process_exit: comm=true pid=201 prio=120 group_dead=true
             crun-200     [001] .....  10.007000: sched_process_exit: comm=crun pid=200 prio=120 group_dead=true
-            bash-100     [000] .....  10.007200: sys_wait4 -> 0xc8
-            bash-100     [000] .....  10.007300: sys_wait4 -> 0xfffffffffffffff6
+            crun-200     [001] .....  10.007100: sys_wait4 -> 0xc8
 ";
 
+    fn outcome(pid: i32, from_s: f64, reaped_s: f64) -> Outcome {
+        Outcome {
+            elapsed: Duration::ZERO,
+            exit_code: 0,
+            pid,
+            window_us: (from_s * 1e6, reaped_s * 1e6),
+        }
+    }
+
+    fn near(a: f64, b: f64) -> bool {
+        (a - b).abs() < 0.01
+    }
+
     #[test]
-    fn a_line_of_each_event() {
-        let events = parse(TRACE);
-        // The brk lines are of an event it does not know.
-        assert_eq!(events.len(), 9);
+    fn a_line_of_each_event_and_others_skipped() {
+        let events = parse(TRACE).unwrap();
+        // The wait4 line is of an event it does not know.
+        assert_eq!(events.len(), 10);
         assert_eq!(
             events[1],
             (
-                10_001_000.0,
+                1e7 + 1000.0,
                 Event::Exec {
                     pid: 200,
                     file: "/usr/bin/crun".into()
@@ -419,36 +476,63 @@ mod tests {
         );
         assert_eq!(
             events[3].1,
-            Event::Fork {
-                parent: 200,
-                child: 201
+            Event::NewTask {
+                creator: 200,
+                child: 202,
+                thread: true
             }
         );
-        assert_eq!(events[7].1, Event::Exit { pid: 200 });
-        // wait4's -ECHILD is no pid.
-        assert_eq!(events[8].1, Event::Reaped { pid: 200 });
+        assert_eq!(
+            events[5].1,
+            Event::NewTask {
+                creator: 203,
+                child: 201,
+                thread: false
+            }
+        );
+        assert_eq!(events[9].1, Event::Exit { pid: 200 });
     }
 
     #[test]
-    fn phases_of_a_runtime_that_executes_itself_twice() {
-        let s = sample(&parse(TRACE), 200).unwrap();
-        let near = |a: f64, b: f64| (a - b).abs() < 0.01;
+    fn phases_of_a_runtime_that_executes_itself_twice_and_forks_from_a_thread() {
+        let s = sample(&parse(TRACE).unwrap(), &outcome(200, 10.0, 10.0075)).unwrap();
         assert!(near(s.to_clone, 3000.0), "{s:?}");
         assert!(near(s.setup, 1500.0), "{s:?}");
         assert!(near(s.container, 700.0), "{s:?}");
-        assert!(near(s.teardown, 1000.0), "{s:?}");
-        assert!(near(s.total(), 6200.0), "{s:?}");
+        assert!(near(s.teardown, 1300.0), "{s:?}");
+        assert!(near(s.total(), 6500.0), "{s:?}");
         assert_eq!(s.programs, 2);
     }
 
     #[test]
-    fn a_sample_without_the_container_is_an_error() {
-        let cut: String = TRACE
-            .lines()
-            .filter(|l| !l.contains("pid=201 old_pid"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let e = sample(&parse(&cut), 200).unwrap_err();
+    fn events_outside_the_window_are_not_the_samples() {
+        // The same pid, earlier: its exec is outside this window.
+        let e = sample(&parse(TRACE).unwrap(), &outcome(200, 10.0015, 10.0075)).unwrap();
+        assert!(near(e.to_clone, 1500.0), "{e:?}");
+        let e = sample(&parse(TRACE).unwrap(), &outcome(200, 10.0, 10.005)).unwrap_err();
         assert!(e.contains("no exec of /bin/true"), "{e}");
+    }
+
+    #[test]
+    fn a_container_process_that_is_the_runtime_process_has_no_set_up() {
+        let trace = "\
+            sh-200     [001] .....  10.001000: sched_process_exec: filename=/bin/true pid=200 old_pid=200
+          true-200     [001] .....  10.002000: sched_process_exit: comm=true pid=200 prio=120 group_dead=true
+";
+        let s = sample(&parse(trace).unwrap(), &outcome(200, 10.0, 10.0025)).unwrap();
+        assert_eq!((s.to_clone, s.setup), (0.0, 0.0));
+        assert!(
+            near(s.container, 1000.0) && near(s.teardown, 500.0),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn lost_events_are_an_error_and_a_bracket_in_a_name_is_not_the_cpu() {
+        let lost = "CPU:1 [LOST 12 EVENTS]\n";
+        assert!(parse(lost).unwrap_err().contains("lost events"));
+        let odd =
+            "   a [b]-42     [001] .....  10.000000: sched_process_exit: comm=a pid=42 prio=120\n";
+        assert_eq!(parse(odd).unwrap(), [(1e7, Event::Exit { pid: 42 })]);
     }
 }

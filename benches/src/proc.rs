@@ -14,6 +14,20 @@ pub struct Outcome {
     pub exit_code: i32,
     /// The process's pid, for finding it in a trace.
     pub pid: libc::pid_t,
+    /// CLOCK_MONOTONIC in microseconds before the spawn and after the reaping: the window
+    /// of the process in a trace taken with tracefs' `mono` clock.
+    pub window_us: (f64, f64),
+}
+
+/// CLOCK_MONOTONIC in microseconds.
+pub fn monotonic_us() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as f64 * 1e6 + t.tv_nsec as f64 / 1e3
 }
 
 /// Makes this process the reaper of orphaned descendants.
@@ -33,6 +47,7 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
+    let started_us = monotonic_us();
     let start = Instant::now();
     let child = cmd
         .spawn()
@@ -50,6 +65,7 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
         }
     }
     let elapsed = start.elapsed();
+    let reaped_us = monotonic_us();
     let exit_code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
@@ -59,6 +75,7 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
         elapsed,
         exit_code,
         pid,
+        window_us: (started_us, reaped_us),
     })
 }
 

@@ -34,7 +34,8 @@ impl Summary {
     }
 }
 
-fn median_sorted(v: &[f64]) -> f64 {
+/// The median of sorted, non-empty samples.
+pub fn median_sorted(v: &[f64]) -> f64 {
     let m = v.len() / 2;
     if v.len().is_multiple_of(2) {
         (v[m - 1] + v[m]) / 2.0
