@@ -193,16 +193,13 @@ impl Swrk {
     }
 }
 
-/// CRIU's next message and the fd it carried, or `None` once CRIU has closed its end. The
-/// buffer is sized to the message (peeked first), so no answer is cut short.
+/// CRIU's next message and the fd it carried, or `None` once CRIU has closed its end, read
+/// whole however long it is.
 fn recv_resp(sock: std::os::fd::BorrowedFd) -> Result<Option<(Resp, Option<OwnedFd>)>, CriuError> {
-    let len = crate::fdpass::pending_len(sock).map_err(CriuError::Socket)?;
-    if len == 0 {
+    let Some((bytes, fds)) = crate::fdpass::recv_message(sock).map_err(CriuError::Socket)? else {
         return Ok(None);
-    }
-    let mut buf = vec![0u8; len];
-    let (n, fd) = crate::fdpass::recv(sock, &mut buf).map_err(CriuError::Socket)?;
-    Ok(Some((Resp::decode(&buf[..n])?, fd)))
+    };
+    Ok(Some((Resp::decode(&bytes[..])?, fds.into_iter().next())))
 }
 
 /// Asks CRIU whether it can do what `features` names; the names of what it cannot.

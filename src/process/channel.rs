@@ -145,24 +145,13 @@ impl Channel {
         // exits in between, at the read after it: the message is still queued, read on.
         let mut reset = false;
         loop {
-            let got = crate::fdpass::pending_len(self.fd.as_fd())
-                .and_then(|len| (len > 0).then(|| self.recv_sized(len)).transpose());
-            match got {
+            match crate::fdpass::recv_message(self.fd.as_fd()) {
                 Err(Errno::ECONNRESET) if !reset => reset = true,
                 Err(e) => return Err(e.into()),
                 Ok(None) => return Err(ChannelError::Closed),
                 Ok(Some((bytes, fds))) => return Ok((serde_json::from_slice(&bytes)?, fds)),
             }
         }
-    }
-
-    /// Receives the next message, `len` bytes long. Sized to the message: a buffer for the
-    /// largest one (64 KiB, zeroed) cost the parent and init 16 page faults each per start.
-    fn recv_sized(&self, len: usize) -> Result<(Vec<u8>, Vec<OwnedFd>), Errno> {
-        let mut buf = vec![0u8; len];
-        let (n, fds) = crate::fdpass::recv_fds(self.fd.as_fd(), &mut buf)?;
-        buf.truncate(n);
-        Ok((buf, fds))
     }
 
     /// Waits for `Proceed`; a `Failed` from the other side becomes the error.
@@ -221,7 +210,10 @@ mod tests {
         b.send(&Message::Proceed).unwrap();
         drop(a);
         // The read after the peek meets the reset; the message stays queued.
-        assert_eq!(b.recv_sized(len).err(), Some(Errno::ECONNRESET));
+        assert_eq!(
+            crate::fdpass::recv_exact(b.fd.as_fd(), len).err(),
+            Some(Errno::ECONNRESET)
+        );
         assert!(matches!(b.recv().unwrap(), Message::Failed(f) if f.message == "no such file"));
     }
 }
