@@ -224,10 +224,10 @@ impl Sample {
 /// (`events` in time order; a pid that an earlier sample used is not confused with it).
 fn sample(events: &[(f64, Event)], o: &Outcome) -> Result<Sample, String> {
     let (root, (from, reaped)) = (o.pid, o.window_us);
-    // A task's process (threads map to theirs), and each process's parent process.
+    // A task's process (threads map to theirs), and each process's parent process and the
+    // time it was forked.
     let mut process: HashMap<i32, i32> = HashMap::from([(root, root)]);
-    let mut parent: HashMap<i32, i32> = HashMap::new();
-    let mut forked: HashMap<i32, f64> = HashMap::new();
+    let mut forks: HashMap<i32, (i32, f64)> = HashMap::new();
     let (mut begin, mut container, mut container_exit) = (None, None, None);
     let mut programs = 0;
     let window = events
@@ -248,8 +248,7 @@ fn sample(events: &[(f64, Event)], o: &Outcome) -> Result<Sample, String> {
                     process.insert(*child, p);
                 } else {
                     process.insert(*child, *child);
-                    parent.insert(*child, p);
-                    forked.insert(*child, *t);
+                    forks.insert(*child, (p, *t));
                 }
             }
             // exec makes the exec'ing thread its process's leader, with the process's pid.
@@ -276,21 +275,16 @@ fn sample(events: &[(f64, Event)], o: &Outcome) -> Result<Sample, String> {
     let begin = begin.ok_or_else(|| missing("exec"))?;
     let (pid, true_at) = container.ok_or_else(|| missing("exec of /bin/true"))?;
     let true_end = container_exit.ok_or_else(|| missing("exit of /bin/true"))?;
-    // The child of the runtime process on the way down to /bin/true.
-    let mut child = pid;
-    while let Some(&p) = parent.get(&child) {
+    // The fork of the runtime process's child on the way down to /bin/true; none when the
+    // runtime process is the container's.
+    let (mut child, mut cloned) = (pid, true_at);
+    while let Some(&(p, at)) = forks.get(&child) {
+        cloned = at;
         if p == root {
             break;
         }
         child = p;
     }
-    let cloned = if child == root {
-        true_at
-    } else {
-        *forked
-            .get(&child)
-            .ok_or_else(|| missing("fork of the container process"))?
-    };
     Ok(Sample {
         to_clone: cloned - begin,
         setup: true_at - cloned,

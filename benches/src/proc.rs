@@ -19,15 +19,15 @@ pub struct Outcome {
     pub window_us: (f64, f64),
 }
 
-/// CLOCK_MONOTONIC in microseconds.
-pub fn monotonic_us() -> f64 {
+/// CLOCK_MONOTONIC in nanoseconds (the clock of `Instant`, read raw to compare with a trace).
+fn monotonic_ns() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: a valid pointer to a local.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as f64 * 1e6 + t.tv_nsec as f64 / 1e3
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// Makes this process the reaper of orphaned descendants.
@@ -47,8 +47,7 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
-    let started_us = monotonic_us();
-    let start = Instant::now();
+    let started = monotonic_ns();
     let child = cmd
         .spawn()
         .map_err(|e| format!("spawn {:?}: {e}", cmd.get_program()))?;
@@ -64,18 +63,17 @@ pub fn run_timed(mut cmd: Command, log: &File) -> Result<Outcome, String> {
             return Err(format!("waitpid {pid}: {}", errno()));
         }
     }
-    let elapsed = start.elapsed();
-    let reaped_us = monotonic_us();
+    let reaped = monotonic_ns();
     let exit_code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         128 + libc::WTERMSIG(status)
     };
     Ok(Outcome {
-        elapsed,
+        elapsed: Duration::from_nanos(reaped - started),
         exit_code,
         pid,
-        window_us: (started_us, reaped_us),
+        window_us: (started as f64 / 1e3, reaped as f64 / 1e3),
     })
 }
 

@@ -110,6 +110,23 @@ mod tests {
         }
     }
 
+    /// A tar holding a Dockerfile of `FROM `, with its end blocks.
+    fn dockerfile_tar() -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
+            .unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, data).unwrap();
+        gz.finish().unwrap()
+    }
+
     fn left_over(root: &Path) -> Vec<std::ffi::OsString> {
         std::fs::read_dir(root)
             .unwrap()
@@ -120,16 +137,7 @@ mod tests {
     #[test]
     fn a_compressed_context_is_unpacked_from_the_stream() {
         let root = tempfile::tempdir().unwrap();
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(5);
-        h.set_mode(0o644);
-        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
-            .unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
-        let gz = gz.finish().unwrap();
-        let u = unpack(root.path(), &gz[..]).unwrap();
+        let u = unpack(root.path(), &gzip(&dockerfile_tar())[..]).unwrap();
         assert_eq!(u.dockerfile_text, None);
         assert_eq!(
             std::fs::read(u.path().join("Dockerfile")).unwrap(),
@@ -140,15 +148,7 @@ mod tests {
     #[test]
     fn a_compressed_context_whose_checksum_is_wrong_is_refused() {
         let root = tempfile::tempdir().unwrap();
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(5);
-        h.set_mode(0o644);
-        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
-            .unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
-        let mut gz = gz.finish().unwrap();
+        let mut gz = gzip(&dockerfile_tar());
         // The trailer is the CRC-32 and the length, 4 bytes each.
         let crc = gz.len() - 8;
         gz[crc] ^= 0xff;
@@ -163,17 +163,9 @@ mod tests {
     #[test]
     fn what_follows_a_compressed_archive_is_bounded() {
         let root = tempfile::tempdir().unwrap();
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(5);
-        h.set_mode(0o644);
-        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
-            .unwrap();
-        let mut data = tar.into_inner().unwrap();
+        let mut data = dockerfile_tar();
         data.resize(data.len() + (2 << 20), 0);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, &data).unwrap();
-        let e = unpack(root.path(), &gz.finish().unwrap()[..])
+        let e = unpack(root.path(), &gzip(&data)[..])
             .err()
             .unwrap()
             .to_string();
@@ -187,13 +179,7 @@ mod tests {
     #[test]
     fn a_plain_archive_is_not_read_past_its_end() {
         let root = tempfile::tempdir().unwrap();
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(5);
-        h.set_mode(0o644);
-        tar.append_data(&mut h, "Dockerfile", &b"FROM "[..])
-            .unwrap();
-        let u = unpack(root.path(), Breaks(tar.into_inner().unwrap())).unwrap();
+        let u = unpack(root.path(), Breaks(dockerfile_tar())).unwrap();
         assert_eq!(
             std::fs::read(u.path().join("Dockerfile")).unwrap(),
             b"FROM "
