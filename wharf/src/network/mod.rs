@@ -52,6 +52,12 @@ pub enum NetworkError {
     Overlap,
     #[error("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")]
     NoPool,
+    #[error("network {network}: its subnet {subnet} overlaps {route}, which the host routes elsewhere (another data root's network or a host interface); remove one of them")]
+    Rerouted {
+        network: String,
+        subnet: String,
+        route: String,
+    },
     #[error("no available IPv4 addresses on this network's address pools: {0}")]
     Exhausted(String),
     #[error("Address already in use")]
@@ -181,8 +187,11 @@ fn random_id() -> Result<String, NetworkError> {
 }
 
 /// Records `bridge`, `host` and `none` the first time they are needed; `bridge` gets
-/// 172.17.0.0/16 when the host does not use it, else the first free pool. Its device is
-/// made when the first container joins it.
+/// 172.17.0.0/16 when the host does not use it, else the first free pool. Its device and
+/// address are made at once, under the host lock, like docker0 at dockerd's start: the
+/// route is what another data root's choice of a subnet sees. Its rules wait for the
+/// first container to join it (`bring_up`), so a host without nft can still run
+/// containers without a network.
 pub fn ensure_predefined(db: &mut Db, root: &Path) -> Result<(), NetworkError> {
     let have: Vec<String> = db.networks()?.into_iter().map(|n| n.name).collect();
     if PREDEFINED.iter().all(|p| have.iter().any(|h| h == p)) {
@@ -222,6 +231,10 @@ pub fn ensure_predefined(db: &mut Db, root: &Path) -> Result<(), NetworkError> {
             Ok(()) => {}
             Err(StoreError::NetworkExists(_)) => continue,
             Err(e) => return Err(e.into()),
+        }
+        if row.bridge.is_some() {
+            let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
+            make_bridge(&mut nl, &row)?;
         }
     }
     Ok(())
@@ -322,22 +335,15 @@ pub fn create(db: &mut Db, root: &Path, o: CreateOptions) -> Result<NetworkRow, 
     Ok(row)
 }
 
-/// The bridge of `n` with its gateway address, up, taking 127.0.0.1 traffic
-/// (route_localnet) and forwarding, and the network's rules. Idempotent: run at every
-/// container start, so a bridge lost to a reboot comes back.
+/// The bridge of `n` (`make_bridge`), taking 127.0.0.1 traffic (route_localnet) and
+/// forwarding, and the network's rules. Idempotent: run when a container joins, so a
+/// bridge lost to a reboot comes back.
 fn bring_up(root: &Path, n: &NetworkRow) -> Result<u32, NetworkError> {
     let (Some(bridge), Some(a)) = (&n.bridge, addressing(n)) else {
         return Err(NetworkError::NotConnectable);
     };
     let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
-    let index = nl
-        .ensure_bridge(bridge)
-        .map_err(kernel(format!("creating bridge {bridge}")))?;
-    let gw = Ipv4Net::new(a.gateway, a.subnet.prefix_len()).expect("prefix of a parsed subnet");
-    nl.add_address(index, gw)
-        .map_err(kernel(format!("adding {gw} to {bridge}")))?;
-    nl.up(index)
-        .map_err(kernel(format!("bringing {bridge} up")))?;
+    let index = make_bridge(&mut nl, n)?;
     for (key, what) in [
         (format!("net/ipv4/conf/{bridge}/route_localnet"), "1"),
         ("net/ipv4/ip_forward".to_string(), "1"),
@@ -355,6 +361,43 @@ fn bring_up(root: &Path, n: &NetworkRow) -> Result<u32, NetworkError> {
         nft::ensure_table(&t)?;
         nft::add_network(&t, &n.id, bridge, &a.subnet, n.internal)?;
     }
+    Ok(index)
+}
+
+/// The bridge device of `n` with its gateway address, up. A bridge that has to be made
+/// again (after a reboot, which kept the record but not the device) first checks that no
+/// other route took its subnet meanwhile: two bridges with one subnet would send one's
+/// traffic to the other's containers. Called under the host lock.
+fn make_bridge(nl: &mut Netlink, n: &NetworkRow) -> Result<u32, NetworkError> {
+    let (Some(bridge), Some(a)) = (&n.bridge, addressing(n)) else {
+        return Err(NetworkError::NotConnectable);
+    };
+    let existing = nl
+        .index(bridge)
+        .map_err(kernel(format!("finding bridge {bridge}")))?;
+    if existing.is_none() {
+        let routes = nl
+            .ipv4_destinations()
+            .map_err(kernel("listing the host's routes"))?;
+        if let Some(route) = ipam::conflict(&a.subnet, &routes) {
+            return Err(NetworkError::Rerouted {
+                network: n.name.clone(),
+                subnet: a.subnet.to_string(),
+                route: route.to_string(),
+            });
+        }
+    }
+    let index = match existing {
+        Some(i) => i,
+        None => nl
+            .ensure_bridge(bridge)
+            .map_err(kernel(format!("creating bridge {bridge}")))?,
+    };
+    let gw = Ipv4Net::new(a.gateway, a.subnet.prefix_len()).expect("prefix of a parsed subnet");
+    nl.add_address(index, gw)
+        .map_err(kernel(format!("adding {gw} to {bridge}")))?;
+    nl.up(index)
+        .map_err(kernel(format!("bringing {bridge} up")))?;
     Ok(index)
 }
 

@@ -213,6 +213,78 @@ fn published_ports_answer_on_loopback_and_host_addresses() {
     g.assert_clean();
 }
 
+/// Two data roots never share a subnet, even before either has a container: a shared
+/// one sent the traffic of one root's published port to the other root's container
+/// with the same address. A bridge that a reboot took, whose subnet another root has
+/// taken since, is refused by name instead of made again beside the other.
+#[test]
+fn data_roots_never_share_a_subnet() {
+    let (Some(a), Some(b)) = (guard(), guard()) else {
+        return;
+    };
+    let subnet = |g: &Guard, net: &str| {
+        g.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Subnet}}",
+            net,
+        ])
+        .trim()
+        .to_string()
+    };
+    let first = subnet(&a, "bridge");
+    assert_ne!(subnet(&b, "bridge"), first);
+    let default = a.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+        "bridge",
+    ]);
+    assert!(links().contains(default.trim()));
+    // A subnet outside docker's pools, so that no other test's root picks it meanwhile.
+    let Some(free) = (0..=255u8)
+        .map(|i| format!("10.254.{i}.0/24"))
+        .find(|s| !routed(s))
+    else {
+        integration::skip("the host routes every 10.254.x.0/24");
+        return;
+    };
+    a.ok(&["network", "create", "--subnet", &free, "lost"]);
+    let id = a.ok(&["network", "inspect", "-f", "{{.Id}}", "lost"]);
+    let lost = format!("wh-{}", &id[..12]);
+    let del = std::process::Command::new("ip")
+        .args(["link", "del", &lost])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    b.ok(&["network", "create", "--subnet", &free, "taker"]);
+    let out = a.run(&["run", "--network", "lost", "busybox", "true"]);
+    assert_fails(
+        &out,
+        125,
+        &format!(
+            "network lost: its subnet {free} overlaps {free}, which the host routes elsewhere"
+        ),
+    );
+    assert!(!links().contains(&lost));
+}
+
+/// Whether a host route other than the default overlaps `subnet`: one that holds it
+/// (`match`) or one inside it (`root`).
+fn routed(subnet: &str) -> bool {
+    ["match", "root"].iter().any(|how| {
+        let out = std::process::Command::new("ip")
+            .args(["-4", "route", "show", "table", "all", how, subnet])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| !l.starts_with("default"))
+    })
+}
+
 #[test]
 fn a_port_taken_twice_fails_cleanly() {
     let Some(g) = guard() else {
