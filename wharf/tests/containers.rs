@@ -327,6 +327,51 @@ fn yesterday_date() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A TCP port free on every address now, below the kernel's ephemeral range: the test
+/// publishes it a moment later, and in that moment no `-P`, outgoing connection or port-0
+/// bind of a test beside it can be handed it, as they could a port the kernel had picked.
+fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = ephemeral.min(20000) / 2;
+    let span = u64::from(ephemeral - low);
+    // A fresh RandomState hashes nothing to a new value: tests beside each other start
+    // their search at different ports.
+    let start = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (0..span)
+        .map(|i| low + ((start.wrapping_add(i)) % span) as u16)
+        .find(|&p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+        .unwrap_or_else(|| panic!("no free TCP port in {low}-{ephemeral}"))
+}
+
+/// The first /24 of 10.`second`.0.0/16 (outside docker's pools) that no host route
+/// overlaps, for a network that must keep its subnet while its bridge is gone: no other
+/// test's data root picks one of these meanwhile, and each test passes its own `second`.
+fn unrouted_subnet(second: u8) -> Option<String> {
+    (0..=255u8)
+        .map(|i| format!("10.{second}.{i}.0/24"))
+        .find(|s| !routed(s))
+}
+
+/// Whether a host route other than the default overlaps `subnet`: one that holds it
+/// (`match`) or one inside it (`root`).
+fn routed(subnet: &str) -> bool {
+    ["match", "root"].iter().any(|how| {
+        let out = std::process::Command::new("ip")
+            .args(["-4", "route", "show", "table", "all", how, subnet])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| !l.starts_with("default"))
+    })
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),

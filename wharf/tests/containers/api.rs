@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{runtime, Guard};
+use super::{free_port, runtime, Guard};
 
 /// A running `wharf system service` on a socket in the test's directory.
 struct Service {
@@ -487,15 +487,6 @@ fn docker_cli_builds_through_the_socket() {
         text(&out)
     );
     assert_eq!(g.ok(&["ps", "-a", "-q"]), "");
-}
-
-/// A port nobody listens on now, for a published port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

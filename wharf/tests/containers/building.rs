@@ -3,11 +3,11 @@
 //! nothing behind.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{runtime, text, Guard};
+use super::{free_port, runtime, text, Guard};
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
     for (name, body) in files {
@@ -119,11 +119,7 @@ fn a_tutorial_image_builds_runs_and_rebuilds_from_cache() {
     let listing = g.ok(&["run", "--rm", "web:1", "ls", "/srv/www"]);
     assert_eq!(listing, "index.html\n");
     // Published with -p through the runtime under test, the page answers.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     g.ok(&[
         "run",
         "-d",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use wharf::fault::{Step, MARK_VAR, VAR};
 
 use super::common::Registry;
-use super::{mounts_under, runtime, Guard};
+use super::{mounts_under, runtime, unrouted_subnet, Guard};
 
 /// What a scenario left that the leak check must find gone: containers and networks by id.
 #[derive(Default)]
@@ -198,9 +198,9 @@ fn prepare(g: &Guard, command: &str, remote: &Remote, step: Step) -> Vec<String>
             g.ok(&["volume", "create", "fv"]);
             own(&["volume", "rm", "fv"])
         }
-        "network create" => own(&["network", "create", "fn"]),
+        "network create" => network_fn(),
         "network rm" => {
-            g.ok(&["network", "create", "fn"]);
+            g.ok(&network_fn().iter().map(String::as_str).collect::<Vec<_>>());
             own(&["network", "rm", "fn"])
         }
         "network connect" => {
@@ -219,6 +219,17 @@ fn prepare(g: &Guard, command: &str, remote: &Remote, step: Step) -> Vec<String>
         }
         other => panic!("no crash scenario for the command {other:?} that a step names"),
     }
+}
+
+/// `network create fn`, on a subnet no other test's data root picks: killed after its
+/// bridge went, `network rm` leaves a record whose bridge the next container makes again,
+/// which it refuses if another root took the subnet meanwhile.
+fn network_fn() -> Vec<String> {
+    let mut v: Vec<String> = ["network", "create", "fn"].map(String::from).into();
+    if let Some(s) = unrouted_subnet(253) {
+        v.extend(["--subnet".to_string(), s]);
+    }
+    v
 }
 
 /// Whatever the kill left of the object is usable or gone: a half-made object fails here.

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::{assert_fails, runtime, text, Guard};
+use super::{assert_fails, free_port, runtime, text, unrouted_subnet, Guard};
 
 /// The upstream resolver of every container that looks names up: the loopback of the
 /// namespace that asks (the host's, for a container's own resolver), so that a name
@@ -35,15 +35,6 @@ fn http_get(addr: SocketAddr, secs: u64) -> Option<String> {
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-}
-
-/// A free TCP port on 127.0.0.1 (the kernel's pick, released at once).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The host's links.
@@ -243,11 +234,7 @@ fn data_roots_never_share_a_subnet() {
         "bridge",
     ]);
     assert!(links().contains(default.trim()));
-    // A subnet outside docker's pools, so that no other test's root picks it meanwhile.
-    let Some(free) = (0..=255u8)
-        .map(|i| format!("10.254.{i}.0/24"))
-        .find(|s| !routed(s))
-    else {
+    let Some(free) = unrouted_subnet(254) else {
         integration::skip("the host routes every 10.254.x.0/24");
         return;
     };
@@ -269,20 +256,6 @@ fn data_roots_never_share_a_subnet() {
         ),
     );
     assert!(!links().contains(&lost));
-}
-
-/// Whether a host route other than the default overlaps `subnet`: one that holds it
-/// (`match`) or one inside it (`root`).
-fn routed(subnet: &str) -> bool {
-    ["match", "root"].iter().any(|how| {
-        let out = std::process::Command::new("ip")
-            .args(["-4", "route", "show", "table", "all", how, subnet])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| !l.starts_with("default"))
-    })
 }
 
 #[test]
