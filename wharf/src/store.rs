@@ -930,6 +930,46 @@ impl Db {
         Ok(!used)
     }
 
+    /// Moves network `id` to `subnet` and `gateway`, and its endpoints (in joining order)
+    /// to the addresses and MACs `renumber` gives them, in one transaction, so that no
+    /// endpoint joins meanwhile with an address of the old subnet. None from `renumber`
+    /// (the new subnet is too small) changes nothing and returns false.
+    pub fn renumber_network(
+        &mut self,
+        id: &str,
+        subnet: &str,
+        gateway: &str,
+        renumber: impl FnOnce(&[EndpointRow]) -> Option<Vec<(String, String)>>,
+    ) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let endpoints: Vec<EndpointRow> = {
+            let mut stmt = tx.prepare(
+                "SELECT network_id, container_id, address, mac, aliases FROM endpoints
+                 WHERE network_id = ?1 ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([id], endpoint_row)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let Some(new) = renumber(&endpoints) else {
+            return Ok(false);
+        };
+        tx.execute(
+            "UPDATE networks SET subnet = ?2, gateway = ?3 WHERE id = ?1",
+            params![id, subnet, gateway],
+        )?;
+        for (ep, (address, mac)) in endpoints.iter().zip(new) {
+            tx.execute(
+                "UPDATE endpoints SET address = ?3, mac = ?4
+                 WHERE network_id = ?1 AND container_id = ?2",
+                params![id, ep.container_id, address, mac],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// Records the endpoint of `container_id` on `network_id` with the address `pick`
     /// chooses from the addresses already taken there (None: the network is full).
     /// An existing endpoint is returned as it is.
@@ -1212,6 +1252,36 @@ mod tests {
         );
         // Joining twice keeps the first endpoint.
         assert_eq!(db.add_endpoint("n1", "c1", "[]", pick).unwrap().unwrap(), a);
+        // Renumbering moves the network and every endpoint, in joining order, or nothing.
+        assert!(!db
+            .renumber_network("n1", "10.9.0.0/24", "10.9.0.1", |_| None)
+            .unwrap());
+        assert_eq!(db.networks().unwrap()[0].subnet, "10.1.0.0/24");
+        let moved = db
+            .renumber_network("n1", "10.2.0.0/24", "10.2.0.1", |eps| {
+                let order: Vec<&str> = eps.iter().map(|e| e.container_id.as_str()).collect();
+                assert_eq!(order, ["c1", "c2"]);
+                Some(vec![
+                    ("10.2.0.2".into(), "02:42:0a:02:00:02".into()),
+                    ("10.2.0.3".into(), "02:42:0a:02:00:03".into()),
+                ])
+            })
+            .unwrap();
+        assert!(moved);
+        let n = &db.networks().unwrap()[0];
+        assert_eq!(
+            (n.subnet.as_str(), n.gateway.as_str()),
+            ("10.2.0.0/24", "10.2.0.1")
+        );
+        let eps = db.endpoints(Some("n1")).unwrap();
+        assert_eq!(
+            (
+                eps[1].container_id.as_str(),
+                eps[1].address.as_str(),
+                eps[1].mac.as_str()
+            ),
+            ("c2", "10.2.0.3", "02:42:0a:02:00:03")
+        );
         assert!(db
             .add_endpoint("n1", "c3", "[]", |_| None)
             .unwrap()

@@ -15,7 +15,7 @@ pub mod netns;
 pub mod nft;
 pub mod ports;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -490,7 +490,6 @@ pub fn join(
     n: &NetworkRow,
     o: &JoinOptions,
 ) -> Result<EndpointRow, NetworkError> {
-    let a = addressing(n).ok_or(NetworkError::NotConnectable)?;
     if !user_defined(n) {
         if o.ip.is_some() {
             return Err(NetworkError::IpOnDefault);
@@ -499,6 +498,11 @@ pub fn join(
             return Err(NetworkError::AliasOnDefault);
         }
     }
+    // The bridge comes up with its first member (not when networks are merely listed),
+    // before the address is picked: a default network revived on a new subnet gives
+    // one from there.
+    let n = &revive(root, db, n, container_id)?;
+    let a = addressing(n).ok_or(NetworkError::NotConnectable)?;
     let wanted: Option<Ipv4Addr> = match &o.ip {
         Some(s) => {
             let ip: Ipv4Addr = s.parse().map_err(|_| NetworkError::Address(s.clone()))?;
@@ -530,19 +534,93 @@ pub fn join(
         let mac = mac.unwrap_or_else(|| ipam::mac_of(ip));
         Some((ip.to_string(), ipam::mac_text(mac)))
     })?;
-    let row = match row {
-        Some(r) => r,
-        None if in_use => return Err(NetworkError::AddressInUse),
-        None => return Err(NetworkError::Exhausted(n.name.clone())),
-    };
-    // The bridge comes up with its first member (not when networks are merely listed), so
-    // that from then on every other data root's subnet choice sees it taken.
-    let up = host_lock().and_then(|_lock| bring_up(root, n));
-    if let Err(e) = up {
-        db.remove_endpoints(container_id, Some(&n.id))?;
-        return Err(e);
+    match row {
+        Some(r) => Ok(r),
+        None if in_use => Err(NetworkError::AddressInUse),
+        None => Err(NetworkError::Exhausted(n.name.clone())),
     }
-    Ok(row)
+}
+
+/// `n` ready for `joining` to join: its bridge up (`bring_up`), made again if a reboot
+/// took it. If a route took the subnet of a lost bridge meanwhile, the default network
+/// moves to a free subnet, as dockerd picks docker0's at its start, with its members
+/// renumbered (none runs, unless `joining` restarts: their bridge is gone); any other
+/// network, or one a running container still uses, is refused by name.
+fn revive(
+    root: &Path,
+    db: &mut Db,
+    n: &NetworkRow,
+    joining: &str,
+) -> Result<NetworkRow, NetworkError> {
+    let _lock = host_lock()?;
+    let mut n = n.clone();
+    if n.name == DEFAULT && bridge_lost_and_rerouted(&n)? && !members_run(db, &n, joining)? {
+        let taken = taken_subnets(db)?;
+        let subnet = ipam::choose_subnet(&taken).ok_or(NetworkError::NoPool)?;
+        let gateway = ipam::default_gateway(&subnet);
+        let moved = db.renumber_network(
+            &n.id,
+            &subnet.to_string(),
+            &gateway.to_string(),
+            |endpoints| {
+                let mut given = HashSet::new();
+                let mut out = Vec::new();
+                for ep in endpoints {
+                    let ip = ipam::pick_address(&subnet, &subnet, gateway, &given)?;
+                    given.insert(ip.to_string());
+                    // A MAC that was derived from the old address follows the new one.
+                    let derived = ep.address.parse().ok().map(ipam::mac_of);
+                    let mac = match derived {
+                        Some(m) if ipam::mac_text(m) == ep.mac => ipam::mac_text(ipam::mac_of(ip)),
+                        _ => ep.mac.clone(),
+                    };
+                    out.push((ip.to_string(), mac));
+                }
+                Some(out)
+            },
+        )?;
+        if !moved {
+            return Err(NetworkError::Exhausted(n.name));
+        }
+        // Rules of the old subnet may outlive a bridge deleted by hand; bring_up adds the
+        // new subnet's only when the network has none.
+        nft::remove_owner(&nft::table(root), &format!("net:{}", n.id))?;
+        n.subnet = subnet.to_string();
+        n.gateway = gateway.to_string();
+    }
+    bring_up(root, &n)?;
+    Ok(n)
+}
+
+/// Whether `n`'s bridge is gone and a host route now overlaps its subnet.
+fn bridge_lost_and_rerouted(n: &NetworkRow) -> Result<bool, NetworkError> {
+    let (Some(bridge), Some(a)) = (&n.bridge, addressing(n)) else {
+        return Ok(false);
+    };
+    let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
+    if nl
+        .index(bridge)
+        .map_err(kernel(format!("finding bridge {bridge}")))?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let routes = nl
+        .ipv4_destinations()
+        .map_err(kernel("listing the host's routes"))?;
+    Ok(ipam::conflict(&a.subnet, &routes).is_some())
+}
+
+/// Whether a container other than `joining` with an endpoint on `n` runs.
+fn members_run(db: &Db, n: &NetworkRow, joining: &str) -> Result<bool, NetworkError> {
+    for ep in db.endpoints(Some(&n.id))? {
+        if ep.container_id != joining
+            && container::load(db, &ep.container_id)?.is_some_and(|c| c.is_running())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The network a NetworkMode names: `default` (or nothing) is the default bridge.
@@ -632,6 +710,24 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
     let lo = inner.require_index("lo").map_err(kernel("finding lo"))?;
     inner.up(lo).map_err(kernel("bringing lo up"))?;
     let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
+    // A bridge a reboot took comes back first: that may move the default network's
+    // subnet and so this container's address.
+    let before = db.networks()?;
+    for ep in db.endpoints_of(&c.id)? {
+        let Some(n) = before.iter().find(|n| n.id == ep.network_id) else {
+            continue;
+        };
+        let Some(bridge) = n.bridge.as_deref() else {
+            continue;
+        };
+        if nl
+            .index(bridge)
+            .map_err(kernel(format!("finding bridge {bridge}")))?
+            .is_none()
+        {
+            revive(root, db, n, &c.id)?;
+        }
+    }
     let endpoints = db.endpoints_of(&c.id)?;
     let networks = db.networks()?;
     let mut primary = None;

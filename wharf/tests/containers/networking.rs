@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::{assert_fails, free_port, runtime, text, unrouted_subnet, Guard};
@@ -46,17 +47,28 @@ fn links() -> HashSet<String> {
         .collect()
 }
 
+/// A field of network `net` that `template` picks, as `network inspect -f` prints it.
+fn network_field(g: &Guard, net: &str, template: &str) -> String {
+    g.ok(&["network", "inspect", "-f", template, net])
+        .trim()
+        .to_string()
+}
+
+const SUBNET: &str = "{{(index .IPAM.Config 0).Subnet}}";
+
+/// The device of this data root's default bridge.
+fn default_bridge(g: &Guard) -> String {
+    network_field(
+        g,
+        "bridge",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+    )
+}
+
 /// The veths on this data root's default bridge (other tests' containers are on
 /// bridges of their own).
 fn veths(g: &Guard) -> HashSet<String> {
-    let bridge = g.ok(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{index .Options \"com.docker.network.bridge.name\"}}",
-        "bridge",
-    ]);
-    std::fs::read_dir(format!("/sys/class/net/{}/brif", bridge.trim()))
+    std::fs::read_dir(format!("/sys/class/net/{}/brif", default_bridge(g)))
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -213,27 +225,9 @@ fn data_roots_never_share_a_subnet() {
     let (Some(a), Some(b)) = (guard(), guard()) else {
         return;
     };
-    let subnet = |g: &Guard, net: &str| {
-        g.ok(&[
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Subnet}}",
-            net,
-        ])
-        .trim()
-        .to_string()
-    };
-    let first = subnet(&a, "bridge");
-    assert_ne!(subnet(&b, "bridge"), first);
-    let default = a.ok(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{index .Options \"com.docker.network.bridge.name\"}}",
-        "bridge",
-    ]);
-    assert!(links().contains(default.trim()));
+    let subnet = |g: &Guard| network_field(g, "bridge", SUBNET);
+    assert_ne!(subnet(&a), subnet(&b));
+    assert!(links().contains(&default_bridge(&a)));
     let Some(free) = unrouted_subnet(254) else {
         integration::skip("the host routes every 10.254.x.0/24");
         return;
@@ -256,6 +250,113 @@ fn data_roots_never_share_a_subnet() {
         ),
     );
     assert!(!links().contains(&lost));
+}
+
+/// The default network whose bridge a reboot took, and whose subnet a host interface
+/// took since, moves to a free subnet when a container starts, as dockerd picks
+/// docker0's at its start: its stopped members get addresses there.
+#[test]
+fn a_lost_default_bridge_moves_off_a_taken_subnet() {
+    let Some(g) = guard() else {
+        return;
+    };
+    let subnet = || network_field(&g, "bridge", SUBNET);
+    g.ok(&["create", "--name", "member", "busybox", "sleep", "300"]);
+    let old_subnet = subnet();
+    // A created container shows no address (as in docker); its endpoint has one.
+    let db = wharf::store::Db::open(&g.env.root().join("wharf.db")).unwrap();
+    let old_ip = db.endpoints(None).unwrap()[0].address.clone();
+    drop(db);
+    assert!(in_subnet(&old_ip, &old_subnet), "{old_ip} {old_subnet}");
+    let bridge = default_bridge(&g);
+    // The host lock keeps every wharf from choosing a subnet while the bridge is gone
+    // and another link takes its subnet, so no other test's data root can take it.
+    let taker = {
+        let lock = std::fs::File::options()
+            .write(true)
+            .open("/run/wharf/network.lock")
+            .unwrap();
+        // SAFETY: flock on a descriptor this test owns; released when `lock` drops.
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let ip = |args: &[&str]| {
+            let ok = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ip {args:?}");
+        };
+        ip(&["link", "del", &bridge]);
+        let taker = Link::add(&format!("whtk{}", std::process::id() % 100_000));
+        let prefix = old_subnet.split('/').nth(1).unwrap();
+        ip(&[
+            "addr",
+            "add",
+            &format!("{old_ip}/{prefix}"),
+            "dev",
+            &taker.0,
+        ]);
+        ip(&["link", "set", &taker.0, "up"]);
+        taker
+    };
+    g.ok(&["start", "member"]);
+    let new_subnet = subnet();
+    assert_ne!(new_subnet, old_subnet);
+    let new_ip: Ipv4Addr = g
+        .inspect("member", "{{.NetworkSettings.Networks.bridge.IPAddress}}")
+        .parse()
+        .expect("an address");
+    assert!(
+        in_subnet(&new_ip.to_string(), &new_subnet),
+        "{new_ip} {new_subnet}"
+    );
+    let mac = g.inspect("member", "{{.NetworkSettings.Networks.bridge.MacAddress}}");
+    let o = new_ip.octets();
+    assert_eq!(
+        mac,
+        format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+    );
+    let inside = g.ok(&["exec", "member", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(inside.contains(&format!("{new_ip}/")), "{inside}");
+    let gateway = network_field(&g, "bridge", "{{(index .IPAM.Config 0).Gateway}}");
+    assert!(in_subnet(&gateway, &new_subnet), "{gateway}");
+    g.ok(&["exec", "member", "ping", "-c1", "-W3", &gateway]);
+    drop(taker);
+    g.ok(&["rm", "-f", "member"]);
+    g.assert_clean();
+}
+
+/// A link this test made (a bridge: every kernel wharf runs on has them, unlike the
+/// dummy module), deleted however the test ends.
+struct Link(String);
+
+impl Link {
+    fn add(name: &str) -> Link {
+        let ok = std::process::Command::new("ip")
+            .args(["link", "add", name, "type", "bridge"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip link add {name} type bridge");
+        Link(name.to_string())
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .status();
+    }
+}
+
+/// Whether the address `ip` is inside the subnet "a.b.c.d/n".
+fn in_subnet(ip: &str, subnet: &str) -> bool {
+    let (net, prefix) = subnet.split_once('/').expect("a subnet");
+    let (net, prefix): (Ipv4Addr, u32) = (net.parse().unwrap(), prefix.parse().unwrap());
+    let ip: Ipv4Addr = ip.parse().expect("an address");
+    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
 }
 
 #[test]
