@@ -233,8 +233,15 @@ pub fn ensure_predefined(db: &mut Db, root: &Path) -> Result<(), NetworkError> {
             Err(e) => return Err(e.into()),
         }
         if row.bridge.is_some() {
-            let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
-            make_bridge(&mut nl, &row)?;
+            // Without its device the record would hide the subnet from other roots'
+            // choices again: the next call records it anew.
+            let made = Netlink::open()
+                .map_err(kernel("opening a netlink socket"))
+                .and_then(|mut nl| make_bridge(&mut nl, &row));
+            if let Err(e) = made {
+                db.remove_network(&row.id)?;
+                return Err(e);
+            }
         }
     }
     Ok(())
@@ -365,8 +372,8 @@ fn bring_up(root: &Path, n: &NetworkRow) -> Result<u32, NetworkError> {
 }
 
 /// The bridge device of `n` with its gateway address, up. A bridge that has to be made
-/// again (after a reboot, which kept the record but not the device) first checks that no
-/// other route took its subnet meanwhile: two bridges with one subnet would send one's
+/// (the first time, or again after a reboot kept the record but not the device) first
+/// checks that no route has its subnet: two bridges with one subnet would send one's
 /// traffic to the other's containers. Called under the host lock.
 fn make_bridge(nl: &mut Netlink, n: &NetworkRow) -> Result<u32, NetworkError> {
     let (Some(bridge), Some(a)) = (&n.bridge, addressing(n)) else {
@@ -394,10 +401,20 @@ fn make_bridge(nl: &mut Netlink, n: &NetworkRow) -> Result<u32, NetworkError> {
             .map_err(kernel(format!("creating bridge {bridge}")))?,
     };
     let gw = Ipv4Net::new(a.gateway, a.subnet.prefix_len()).expect("prefix of a parsed subnet");
-    nl.add_address(index, gw)
-        .map_err(kernel(format!("adding {gw} to {bridge}")))?;
-    nl.up(index)
-        .map_err(kernel(format!("bringing {bridge} up")))?;
+    let configured = nl
+        .add_address(index, gw)
+        .map_err(kernel(format!("adding {gw} to {bridge}")))
+        .and_then(|()| {
+            nl.up(index)
+                .map_err(kernel(format!("bringing {bridge} up")))
+        });
+    if let Err(e) = configured {
+        // A device made here without its address would skip the route check next time.
+        if existing.is_none() {
+            let _ = nl.delete(bridge);
+        }
+        return Err(e);
+    }
     Ok(index)
 }
 
@@ -462,11 +479,17 @@ pub fn remove(db: &mut Db, root: &Path, key: &str) -> Result<NetworkRow, Network
 /// `network prune`: every user-defined network no container uses; returns their names.
 pub fn prune(db: &mut Db, root: &Path) -> Result<Vec<String>, NetworkError> {
     let mut out = Vec::new();
-    for n in list(db, root)? {
+    let networks = list(db, root)?;
+    // As in `remove`: under the lock, so that no subnet choice sees a bridge gone whose
+    // network stays because a container joined it meanwhile.
+    let _lock = host_lock()?;
+    for n in networks {
         if user_defined(&n) && db.endpoints(Some(&n.id))?.is_empty() {
             take_down(root, &n)?;
             if db.remove_network(&n.id)? {
                 out.push(n.name);
+            } else {
+                bring_up(root, &n)?;
             }
         }
     }
@@ -498,9 +521,9 @@ pub fn join(
             return Err(NetworkError::AliasOnDefault);
         }
     }
-    // The bridge comes up with its first member (not when networks are merely listed),
-    // before the address is picked: a default network revived on a new subnet gives
-    // one from there.
+    // The bridge and its rules come up with the first member (a user-defined network's
+    // bridge and the default one's device exist from when they were recorded), before
+    // the address is picked: a default network moved to a new subnet gives one there.
     let n = &revive(root, db, n, container_id)?;
     let a = addressing(n).ok_or(NetworkError::NotConnectable)?;
     let wanted: Option<Ipv4Addr> = match &o.ip {
@@ -553,7 +576,12 @@ fn revive(
     joining: &str,
 ) -> Result<NetworkRow, NetworkError> {
     let _lock = host_lock()?;
-    let mut n = n.clone();
+    // Read again under the lock: another wharf may have moved the network meanwhile.
+    let mut n = db
+        .networks()?
+        .into_iter()
+        .find(|r| r.id == n.id)
+        .ok_or_else(|| NetworkError::NotFound(n.name.clone()))?;
     if n.name == DEFAULT && bridge_lost_and_rerouted(&n)? && !members_run(db, &n, joining)? {
         let taken = taken_subnets(db)?;
         let subnet = ipam::choose_subnet(&taken).ok_or(NetworkError::NoPool)?;
@@ -736,7 +764,6 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
             continue;
         };
         attach(
-            root,
             &mut nl,
             &mut inner,
             path,
@@ -785,7 +812,6 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
 /// default route (none on an internal network, which leads nowhere).
 #[allow(clippy::too_many_arguments)]
 fn attach(
-    root: &Path,
     nl: &mut Netlink,
     inner: &mut Netlink,
     path: &Path,
@@ -797,18 +823,10 @@ fn attach(
 ) -> Result<(), NetworkError> {
     let a = addressing(n).ok_or(NetworkError::NotConnectable)?;
     let name = n.bridge.as_deref().ok_or(NetworkError::NotConnectable)?;
-    // The bridge was brought up when the container joined; only a bridge lost since (a
-    // reboot) is made again, with its rules, so a start normally costs one lookup here.
-    let bridge = match nl
-        .index(name)
-        .map_err(kernel(format!("finding bridge {name}")))?
-    {
-        Some(i) => i,
-        None => {
-            let _lock = host_lock()?;
-            bring_up(root, n)?
-        }
-    };
+    // `build` (a start) or `join` (a connect) revived the bridge if it was lost.
+    let bridge = nl
+        .require_index(name)
+        .map_err(kernel(format!("finding bridge {name}")))?;
     let mac = ipam::parse_mac(&ep.mac).ok_or_else(|| NetworkError::Mac(ep.mac.clone()))?;
     let host = veth_name(&c.id, &n.id);
     let ns = std::fs::File::open(path).map_err(kernel(format!("opening {}", path.display())))?;
@@ -1244,6 +1262,12 @@ pub fn connect(
         }
         None => join(db, root, &c.id, &n, o)?,
     };
+    // join may have moved the default network to a new subnet: wire it as it is now.
+    let n = db
+        .networks()?
+        .into_iter()
+        .find(|r| r.id == n.id)
+        .ok_or_else(|| NetworkError::NotFound(n.name.clone()))?;
     crate::fault::at(crate::fault::Step::NetworkJoined);
     if live {
         let wired = netns::enter(&path, Netlink::open)
@@ -1262,7 +1286,7 @@ pub fn connect(
                     }
                 }
                 let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
-                attach(root, &mut nl, &mut inner, &path, c, &n, &ep, &ifname, false)
+                attach(&mut nl, &mut inner, &path, c, &n, &ep, &ifname, false)
             });
         if let Err(e) = wired {
             let _ = Netlink::open().and_then(|mut nl| nl.delete(&veth_name(&c.id, &n.id)));
