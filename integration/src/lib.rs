@@ -526,8 +526,10 @@ pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::
     msg.msg_iovlen = 1;
     msg.msg_control = space.as_mut_ptr().cast();
     msg.msg_controllen = space.len();
+    // Close-on-exec at once: tests beside this one spawn children that must not inherit
+    // a pty master, a pidfd or a seccomp listener of this test.
     // SAFETY: as above.
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
     assert!(
         n > 0,
         "recvmsg from the runtime: {}",

@@ -114,7 +114,11 @@ impl Guard {
             integration::skip(&format!("runtime {runtime} not found"));
             return None;
         }
-        let crun = runtime.rsplit('/').next() == Some("crun");
+        // Any guard of the crun suite (hull's too) holds the hugetlb mount: the last
+        // crun guard to go would otherwise unmount it under this one's containers.
+        let crun = [runtime, self::runtime().as_str()]
+            .iter()
+            .any(|r| r.rsplit('/').next() == Some("crun"));
         hold_host(crun);
         let g = Self {
             env: Env::new(),
@@ -327,26 +331,55 @@ fn yesterday_date() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A TCP port free on every address now, below the kernel's ephemeral range: the test
-/// publishes it a moment later, and in that moment no `-P`, outgoing connection or port-0
-/// bind of a test beside it can be handed it, as they could a port the kernel had picked.
-fn free_port() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    let ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+/// The first port of the kernel's ephemeral range (`ip_local_port_range`).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let low = ephemeral.min(20000) / 2;
-    let span = u64::from(ephemeral - low);
+        .unwrap_or(32768)
+}
+
+/// How many ports just below the ephemeral range are kept for tests that take a block
+/// of ports at once (`port_block`); `free_port` never hands one of them out.
+const BLOCK: u16 = 1000;
+
+/// A TCP port free on every address now, below the kernel's ephemeral range and the
+/// block: the test publishes it a moment later, and in that moment no `-P`, outgoing
+/// connection or port-0 bind of a test beside it can be handed it, as they could a port
+/// the kernel had picked. No port is handed out twice in one run of the tests.
+fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let top = ephemeral_low().saturating_sub(BLOCK);
+    let low = top.min(20000) / 2;
+    let span = u64::from(top - low);
     // A fresh RandomState hashes nothing to a new value: tests beside each other start
     // their search at different ports.
     let start = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    (0..span)
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let port = (0..span)
         .map(|i| low + ((start.wrapping_add(i)) % span) as u16)
-        .find(|&p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
-        .unwrap_or_else(|| panic!("no free TCP port in {low}-{ephemeral}"))
+        .find(|&p| !given.contains(&p) && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+        .unwrap_or_else(|| panic!("no free TCP port in {low}-{top}"));
+    given.push(port);
+    port
+}
+
+/// `n` ports free now from the block just below the ephemeral range, which `free_port`
+/// leaves alone.
+fn port_block(n: usize) -> Vec<u16> {
+    let high = ephemeral_low();
+    let held: Vec<std::net::TcpListener> = (high.saturating_sub(BLOCK)..high)
+        .rev()
+        .filter_map(|p| std::net::TcpListener::bind(("0.0.0.0", p)).ok())
+        .take(n)
+        .collect();
+    assert_eq!(held.len(), n, "{n} free ports below {high}");
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// The first /24 of 10.`second`.0.0/16 (outside docker's pools) that no host route
@@ -1386,7 +1419,9 @@ fn stats_no_stream_reads_the_cgroup() {
     let busy = fields("busy");
     let f: Vec<&str> = busy.split('|').collect();
     let cpu: f64 = f[0].trim_end_matches('%').parse().unwrap();
-    assert!(cpu > 10.0, "a busy loop uses CPU: {busy}");
+    // Well above an idle container's 0.00%, and below what the loop gets even when a
+    // test beside it keeps both CPUs busy with fifty starts.
+    assert!(cpu > 2.0, "a busy loop uses CPU: {busy}");
     assert!(f[1].ends_with(" / 64MiB"), "{busy}");
     assert!(!f[1].starts_with("0B"), "{busy}");
     assert_eq!(f[3], "1", "{busy}");

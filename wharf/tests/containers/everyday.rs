@@ -573,7 +573,9 @@ fn update_changes_the_cgroup_and_the_record_and_a_restart_keeps_it() {
     );
 }
 
-/// `wharf events` streaming from now, its JSON lines sent to the returned channel.
+/// `wharf events` of the test's own data root, from the last ten minutes (that is, all
+/// of them: no waiting for the stream's first look at the journal) and then as they
+/// come, its JSON lines sent to the returned channel.
 struct Stream {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<Value>,
@@ -581,7 +583,7 @@ struct Stream {
 
 impl Stream {
     fn start(g: &Guard, filters: &[&str]) -> Self {
-        let mut args = vec!["events", "--format", "json"];
+        let mut args = vec!["events", "--since", "10m", "--format", "json"];
         args.extend_from_slice(filters);
         let mut child = g
             .command(&args)
@@ -601,8 +603,6 @@ impl Stream {
                 }
             }
         });
-        // The stream starts from its first look at the journal.
-        std::thread::sleep(Duration::from_millis(300));
         Stream { child, lines }
     }
 

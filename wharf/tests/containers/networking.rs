@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use super::{assert_fails, free_port, runtime, text, unrouted_subnet, Guard};
+use super::{assert_fails, free_port, port_block, runtime, text, unrouted_subnet, Guard};
 
 /// The upstream resolver of every container that looks names up: the loopback of the
 /// namespace that asks (the host's, for a container's own resolver), so that a name
@@ -756,22 +756,8 @@ fn fifty_concurrent_runs_get_distinct_addresses_and_ports() {
     };
     // 50 free ports from just below the kernel's ephemeral range: between this check and
     // wharf's bind no outgoing connection of a test running alongside can take one, as one
-    // took a port the kernel had picked for port 0 here.
-    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let held: Vec<TcpListener> = (1024..ephemeral_low)
-        .rev()
-        .filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
-        .take(50)
-        .collect();
-    assert_eq!(held.len(), 50, "50 free ports below {ephemeral_low}");
-    let ports: Vec<u16> = held
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    drop(held);
+    // took a port the kernel had picked for port 0 here, nor can `free_port` give one.
+    let ports = port_block(50);
     let handles: Vec<_> = ports
         .iter()
         .enumerate()
