@@ -657,13 +657,33 @@ fn docker_cli_terminals_for_run_and_exec() {
         .env("DOCKER_HOST", s.host())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let mut input = attach.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    input.write_all(b"echo typed-in\r").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let (mut out, seen) = (attach.stdout.take().unwrap(), seen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buf) {
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let shown = |what: &str| String::from_utf8_lossy(&seen.lock().unwrap()).contains(what);
+    // The shell's answer, not only the terminal's echo of the line: the detach keys go
+    // only once the container has had the line, whatever the machine's load.
+    input.write_all(b"echo typed-$((6*7))\r").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !shown("typed-42") {
+        assert!(
+            Instant::now() < deadline,
+            "the shell did not answer through the attach: {:?}",
+            String::from_utf8_lossy(&seen.lock().unwrap())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     input.write_all(b"\x18").unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while attach.try_wait().unwrap().is_none() {
@@ -674,8 +694,7 @@ fn docker_cli_terminals_for_run_and_exec() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(input);
-    let out = attach.wait_with_output().unwrap();
-    assert!(text(&out).contains("typed-in"), "{}", text(&out));
+    reader.join().unwrap();
     assert_eq!(
         String::from_utf8_lossy(
             &docker(
