@@ -383,10 +383,7 @@ fn make_bridge(nl: &mut Netlink, n: &NetworkRow) -> Result<u32, NetworkError> {
         .index(bridge)
         .map_err(kernel(format!("finding bridge {bridge}")))?;
     if existing.is_none() {
-        let routes = nl
-            .ipv4_destinations()
-            .map_err(kernel("listing the host's routes"))?;
-        if let Some(route) = ipam::conflict(&a.subnet, &routes) {
+        if let Some(route) = route_over(nl, &a.subnet)? {
             return Err(NetworkError::Rerouted {
                 network: n.name.clone(),
                 subnet: a.subnet.to_string(),
@@ -524,7 +521,7 @@ pub fn join(
     // The bridge and its rules come up with the first member (a user-defined network's
     // bridge and the default one's device exist from when they were recorded), before
     // the address is picked: a default network moved to a new subnet gives one there.
-    let n = &revive(root, db, n, container_id)?;
+    let n = &revive(root, db, n, container_id)?.0;
     let a = addressing(n).ok_or(NetworkError::NotConnectable)?;
     let wanted: Option<Ipv4Addr> = match &o.ip {
         Some(s) => {
@@ -564,17 +561,17 @@ pub fn join(
     }
 }
 
-/// `n` ready for `joining` to join: its bridge up (`bring_up`), made again if a reboot
-/// took it. If a route took the subnet of a lost bridge meanwhile, the default network
-/// moves to a free subnet, as dockerd picks docker0's at its start, with its members
-/// renumbered (none runs, unless `joining` restarts: their bridge is gone); any other
-/// network, or one a running container still uses, is refused by name.
+/// `n` ready for `joining` to join, and its bridge's index: the bridge up (`bring_up`),
+/// made again if a reboot took it. If a route took the subnet of a lost bridge meanwhile,
+/// the default network moves to a free subnet, as dockerd picks docker0's at its start,
+/// with its members renumbered (none runs, unless `joining` restarts: their bridge is
+/// gone); any other network, or one a running container still uses, is refused by name.
 fn revive(
     root: &Path,
     db: &mut Db,
     n: &NetworkRow,
     joining: &str,
-) -> Result<NetworkRow, NetworkError> {
+) -> Result<(NetworkRow, u32), NetworkError> {
     let _lock = host_lock()?;
     // Read again under the lock: another wharf may have moved the network meanwhile.
     let mut n = db
@@ -583,29 +580,13 @@ fn revive(
         .find(|r| r.id == n.id)
         .ok_or_else(|| NetworkError::NotFound(n.name.clone()))?;
     if n.name == DEFAULT && bridge_lost_and_rerouted(&n)? && !members_run(db, &n, joining)? {
-        let taken = taken_subnets(db)?;
-        let subnet = ipam::choose_subnet(&taken).ok_or(NetworkError::NoPool)?;
+        let subnet = ipam::choose_subnet(&taken_subnets(db)?).ok_or(NetworkError::NoPool)?;
         let gateway = ipam::default_gateway(&subnet);
         let moved = db.renumber_network(
             &n.id,
             &subnet.to_string(),
             &gateway.to_string(),
-            |endpoints| {
-                let mut given = HashSet::new();
-                let mut out = Vec::new();
-                for ep in endpoints {
-                    let ip = ipam::pick_address(&subnet, &subnet, gateway, &given)?;
-                    given.insert(ip.to_string());
-                    // A MAC that was derived from the old address follows the new one.
-                    let derived = ep.address.parse().ok().map(ipam::mac_of);
-                    let mac = match derived {
-                        Some(m) if ipam::mac_text(m) == ep.mac => ipam::mac_text(ipam::mac_of(ip)),
-                        _ => ep.mac.clone(),
-                    };
-                    out.push((ip.to_string(), mac));
-                }
-                Some(out)
-            },
+            |endpoints| renumbered(endpoints, &subnet, gateway),
         )?;
         if !moved {
             return Err(NetworkError::Exhausted(n.name));
@@ -616,8 +597,36 @@ fn revive(
         n.subnet = subnet.to_string();
         n.gateway = gateway.to_string();
     }
-    bring_up(root, &n)?;
-    Ok(n)
+    let index = bring_up(root, &n)?;
+    Ok((n, index))
+}
+
+/// New addresses in `subnet` for `endpoints`, in their order, with MACs: one derived from
+/// the old address follows the new one, one chosen (`--mac-address`) stays.
+fn renumbered(
+    endpoints: &[EndpointRow],
+    subnet: &Ipv4Net,
+    gateway: Ipv4Addr,
+) -> Option<Vec<(String, String)>> {
+    let mut given = HashSet::new();
+    let mut out = Vec::new();
+    for ep in endpoints {
+        let ip = ipam::pick_address(subnet, subnet, gateway, &given)?;
+        given.insert(ip.to_string());
+        let derived = ep
+            .address
+            .parse()
+            .ok()
+            .map(ipam::mac_of)
+            .map(ipam::mac_text);
+        let mac = if derived.as_ref() == Some(&ep.mac) {
+            ipam::mac_text(ipam::mac_of(ip))
+        } else {
+            ep.mac.clone()
+        };
+        out.push((ip.to_string(), mac));
+    }
+    Some(out)
 }
 
 /// Whether `n`'s bridge is gone and a host route now overlaps its subnet.
@@ -626,17 +635,19 @@ fn bridge_lost_and_rerouted(n: &NetworkRow) -> Result<bool, NetworkError> {
         return Ok(false);
     };
     let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
-    if nl
+    let lost = nl
         .index(bridge)
         .map_err(kernel(format!("finding bridge {bridge}")))?
-        .is_some()
-    {
-        return Ok(false);
-    }
+        .is_none();
+    Ok(lost && route_over(&mut nl, &a.subnet)?.is_some())
+}
+
+/// A host route that overlaps `subnet`, if there is one.
+fn route_over(nl: &mut Netlink, subnet: &Ipv4Net) -> Result<Option<Ipv4Net>, NetworkError> {
     let routes = nl
         .ipv4_destinations()
         .map_err(kernel("listing the host's routes"))?;
-    Ok(ipam::conflict(&a.subnet, &routes).is_some())
+    Ok(ipam::conflict(subnet, &routes))
 }
 
 /// Whether a container other than `joining` with an endpoint on `n` runs.
@@ -738,29 +749,41 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
     let lo = inner.require_index("lo").map_err(kernel("finding lo"))?;
     inner.up(lo).map_err(kernel("bringing lo up"))?;
     let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
-    // A bridge a reboot took comes back first: that may move the default network's
-    // subnet and so this container's address.
-    let before = db.networks()?;
-    for ep in db.endpoints_of(&c.id)? {
-        let Some(n) = before.iter().find(|n| n.id == ep.network_id) else {
+    let mut endpoints = db.endpoints_of(&c.id)?;
+    let mut networks = db.networks()?;
+    // Each network's bridge, found, or revived if a reboot took it: that may move the
+    // default network's subnet and so this container's address, read again then.
+    let mut bridges = Vec::new();
+    let mut revived = false;
+    for ep in &endpoints {
+        let Some(n) = networks.iter().find(|n| n.id == ep.network_id) else {
             continue;
         };
-        let Some(bridge) = n.bridge.as_deref() else {
+        let Some(name) = n.bridge.as_deref() else {
             continue;
         };
-        if nl
-            .index(bridge)
-            .map_err(kernel(format!("finding bridge {bridge}")))?
-            .is_none()
+        let index = match nl
+            .index(name)
+            .map_err(kernel(format!("finding bridge {name}")))?
         {
-            revive(root, db, n, &c.id)?;
-        }
+            Some(i) => i,
+            None => {
+                revived = true;
+                revive(root, db, n, &c.id)?.1
+            }
+        };
+        bridges.push((n.id.clone(), index));
     }
-    let endpoints = db.endpoints_of(&c.id)?;
-    let networks = db.networks()?;
+    if revived {
+        endpoints = db.endpoints_of(&c.id)?;
+        networks = db.networks()?;
+    }
     let mut primary = None;
     for (i, ep) in endpoints.iter().enumerate() {
         let Some(n) = networks.iter().find(|n| n.id == ep.network_id) else {
+            continue;
+        };
+        let Some(&(_, bridge)) = bridges.iter().find(|(id, _)| *id == n.id) else {
             continue;
         };
         attach(
@@ -770,6 +793,7 @@ fn build(root: &Path, db: &mut Db, c: &Container, path: &Path) -> Result<Sandbox
             c,
             n,
             ep,
+            bridge,
             &format!("eth{i}"),
             i == 0,
         )?;
@@ -818,15 +842,11 @@ fn attach(
     c: &Container,
     n: &NetworkRow,
     ep: &EndpointRow,
+    bridge: u32,
     ifname: &str,
     primary: bool,
 ) -> Result<(), NetworkError> {
     let a = addressing(n).ok_or(NetworkError::NotConnectable)?;
-    let name = n.bridge.as_deref().ok_or(NetworkError::NotConnectable)?;
-    // `build` (a start) or `join` (a connect) revived the bridge if it was lost.
-    let bridge = nl
-        .require_index(name)
-        .map_err(kernel(format!("finding bridge {name}")))?;
     let mac = ipam::parse_mac(&ep.mac).ok_or_else(|| NetworkError::Mac(ep.mac.clone()))?;
     let host = veth_name(&c.id, &n.id);
     let ns = std::fs::File::open(path).map_err(kernel(format!("opening {}", path.display())))?;
@@ -1286,7 +1306,14 @@ pub fn connect(
                     }
                 }
                 let mut nl = Netlink::open().map_err(kernel("opening a netlink socket"))?;
-                attach(&mut nl, &mut inner, &path, c, &n, &ep, &ifname, false)
+                // join revived the bridge if a reboot had taken it.
+                let name = n.bridge.as_deref().ok_or(NetworkError::NotConnectable)?;
+                let bridge = nl
+                    .require_index(name)
+                    .map_err(kernel(format!("finding bridge {name}")))?;
+                attach(
+                    &mut nl, &mut inner, &path, c, &n, &ep, bridge, &ifname, false,
+                )
             });
         if let Err(e) = wired {
             let _ = Netlink::open().and_then(|mut nl| nl.delete(&veth_name(&c.id, &n.id)));

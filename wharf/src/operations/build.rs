@@ -134,6 +134,13 @@ mod tests {
             .collect()
     }
 
+    /// The message of `unpack`'s refusal of `data`, which must leave nothing in `root`.
+    fn refusal(root: &Path, data: impl Read + Send) -> String {
+        let e = unpack(root, data).err().expect("a refusal").to_string();
+        assert!(left_over(root).is_empty(), "{e}");
+        e
+    }
+
     #[test]
     fn a_compressed_context_is_unpacked_from_the_stream() {
         let root = tempfile::tempdir().unwrap();
@@ -152,12 +159,11 @@ mod tests {
         // The trailer is the CRC-32 and the length, 4 bytes each.
         let crc = gz.len() - 8;
         gz[crc] ^= 0xff;
-        let e = unpack(root.path(), &gz[..]).err().unwrap().to_string();
+        let e = refusal(root.path(), &gz[..]);
         assert!(
             e.starts_with("reading the build context: after the last entry: "),
             "{e}"
         );
-        assert!(left_over(root.path()).is_empty());
     }
 
     #[test]
@@ -165,15 +171,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut data = dockerfile_tar();
         data.resize(data.len() + (2 << 20), 0);
-        let e = unpack(root.path(), &gzip(&data)[..])
-            .err()
-            .unwrap()
-            .to_string();
+        let e = refusal(root.path(), &gzip(&data)[..]);
         assert!(
             e.contains("more than 1024 KiB of data past the archive's end"),
             "{e}"
         );
-        assert!(left_over(root.path()).is_empty());
     }
 
     #[test]
@@ -194,9 +196,8 @@ mod tests {
         assert_eq!(u.dockerfile_text.as_deref(), Some(text.as_str()));
         drop(u);
         let huge = std::io::repeat(b'x').take(MAX_DOCKERFILE + 1);
-        let e = unpack(root.path(), huge).err().unwrap().to_string();
+        let e = refusal(root.path(), huge);
         assert!(e.contains("neither a tar archive"), "{e}");
-        assert!(left_over(root.path()).is_empty());
     }
 
     #[test]
@@ -209,8 +210,7 @@ mod tests {
         tar.append_data(&mut h, "big", &[0u8; 4096][..]).unwrap();
         let mut head = tar.into_inner().unwrap();
         head.truncate(2048);
-        let e = unpack(root.path(), Breaks(head)).err().unwrap().to_string();
+        let e = refusal(root.path(), Breaks(head));
         assert_eq!(e, "reading the build context: big: connection reset");
-        assert!(left_over(root.path()).is_empty());
     }
 }
