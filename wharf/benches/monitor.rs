@@ -6,6 +6,11 @@
 //! outside conmon). Prints the figures and what the check adds to the same monitor
 //! without one.
 //!
+//! The figure compares like with like: `WHARF_BENCH_MONITORS` (default 20) idle containers
+//! of wharf + hull and as many of podman + crun, each row's PSS the mean over its monitors,
+//! as issue 19's anchor (conmon's 0.42 MB) was measured. PSS divides each shared page
+//! among the processes mapping it, so a lone monitor would carry all of its program text.
+//!
 //! Run: `cargo bench -p wharf --bench monitor` (`WHARF_BENCH_WINDOW=SECONDS`, default
 //! 65: two probes of a 30 s check). Needs root, podman, crun and runc.
 //!
@@ -77,10 +82,12 @@ fn output(mut c: Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// One row of the table: the monitors of its containers, and their usage when the window
+/// opened.
 struct Row {
     name: String,
-    monitor: i32,
-    start: (f64, u64),
+    monitors: Vec<i32>,
+    start: Vec<(f64, u64)>,
 }
 
 fn main() {
@@ -88,6 +95,7 @@ fn main() {
         return;
     }
     let window: u64 = support::env_or("WHARF_BENCH_WINDOW", 65);
+    let many: usize = support::env_or("WHARF_BENCH_MONITORS", 20);
     let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");
@@ -112,13 +120,14 @@ fn main() {
     // Nothing may panic while the host's cgroup layout is changed (the bench profile
     // aborts on panic, which would skip the guard): failures end the run instead.
     let hugetlb = cgroup::ensure_hugetlb_v1().expect("hugetlb as cgroup v1 for crun");
-    let measured = measure(&wharf, &podman, &tar, &hull, window);
-    let mut rm = wharf("runc");
-    rm.args(["rm", "-f"]);
-    for i in 0..6 {
-        rm.arg(format!("idle{i}"));
+    let measured = measure(&wharf, &podman, &tar, &hull, window, many);
+    let mut ids = wharf("runc");
+    ids.args(["ps", "-aq"]);
+    if let Ok(ids) = output(ids, "wharf ps") {
+        let mut rm = wharf("runc");
+        rm.args(["rm", "-f"]).args(ids.split_whitespace());
+        let _ = rm.stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
-    let _ = rm.stdout(Stdio::null()).stderr(Stdio::null()).status();
     let mut reset = podman();
     reset.args(["system", "reset", "--force"]);
     let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
@@ -135,14 +144,24 @@ fn main() {
     }
 }
 
-/// Starts the containers, waits the window and returns (name, CPU ms, RSS kB) for each.
+/// A row's figures, each the mean over its monitors.
+struct Measured {
+    name: String,
+    monitors: usize,
+    cpu_ms: f64,
+    rss_kb: u64,
+    pss_kb: u64,
+}
+
+/// Starts the containers, waits the window and returns each row's figures.
 fn measure(
     wharf: &dyn Fn(&str) -> Command,
     podman: &dyn Fn() -> Command,
     tar: &Path,
     hull: &Path,
     window: u64,
-) -> Result<Vec<(String, f64, u64, u64)>, String> {
+    many: usize,
+) -> Result<Vec<Measured>, String> {
     let mut import = wharf("runc");
     import.arg("import").arg(tar).arg("busybox");
     output(import, "wharf import")?;
@@ -158,68 +177,97 @@ fn measure(
     let mut n = 0;
     for (label, rt) in &runtimes {
         for check in [false, true] {
-            let name = format!("idle{n}");
-            n += 1;
-            let mut run = wharf(rt);
-            run.args(["run", "-d", "--network", "none", "--name", &name]);
-            if check {
-                run.args(["--health-cmd", "true", "--health-interval", "30s"]);
+            // The compared row has many monitors; the others, there for their CPU, one.
+            let count = if *label == "hull" && !check { many } else { 1 };
+            let mut monitors = Vec::new();
+            for _ in 0..count {
+                let name = format!("idle{n}");
+                n += 1;
+                let mut run = wharf(rt);
+                run.args(["run", "-d", "--network", "none", "--name", &name]);
+                if check {
+                    run.args(["--health-cmd", "true", "--health-interval", "30s"]);
+                }
+                run.args(["busybox", "sleep", "3600"]);
+                output(run, "wharf run")?;
+                let mut pid = wharf(rt);
+                pid.args(["inspect", "-f", "{{.State.Pid}}", &name]);
+                let pid: i32 = output(pid, "wharf inspect")?
+                    .parse()
+                    .map_err(|e| format!("pid of {name}: {e}"))?;
+                monitors.push(parent(pid).ok_or("no monitor")?);
             }
-            run.args(["busybox", "sleep", "3600"]);
-            output(run, "wharf run")?;
-            let mut pid = wharf(rt);
-            pid.args(["inspect", "-f", "{{.State.Pid}}", &name]);
-            let pid: i32 = output(pid, "wharf inspect")?
-                .parse()
-                .map_err(|e| format!("pid of {name}: {e}"))?;
-            let monitor = parent(pid).ok_or("no monitor")?;
             let suffix = if check { " + 30s check" } else { "" };
             rows.push(Row {
                 name: format!("wharf + {label}{suffix}"),
-                monitor,
-                start: (0.0, 0),
+                monitors,
+                start: Vec::new(),
             });
         }
     }
-    let mut run = podman();
-    run.args([
-        "--runtime",
-        "crun",
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "busybox",
-    ])
-    .args(["sleep", "3600"]);
-    let id = output(run, "podman run")?;
-    let mut pid = podman();
-    pid.args(["inspect", "-f", "{{.State.Pid}}", &id]);
-    let pid: i32 = output(pid, "podman inspect")?
-        .parse()
-        .map_err(|e| format!("podman pid: {e}"))?;
+    let mut conmons = Vec::new();
+    for _ in 0..many {
+        let mut run = podman();
+        run.args([
+            "--runtime",
+            "crun",
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "busybox",
+        ])
+        .args(["sleep", "3600"]);
+        let id = output(run, "podman run")?;
+        let mut pid = podman();
+        pid.args(["inspect", "-f", "{{.State.Pid}}", &id]);
+        let pid: i32 = output(pid, "podman inspect")?
+            .parse()
+            .map_err(|e| format!("podman pid: {e}"))?;
+        conmons.push(parent(pid).ok_or("no conmon")?);
+    }
     rows.push(Row {
         name: "podman + crun (conmon)".into(),
-        monitor: parent(pid).ok_or("no conmon")?,
-        start: (0.0, 0),
+        monitors: conmons,
+        start: Vec::new(),
     });
     // Start-up is not idling: the window opens once everything has settled.
     std::thread::sleep(Duration::from_secs(2));
     for r in &mut rows {
-        r.start = usage(r.monitor).ok_or(format!("{} is gone", r.name))?;
+        r.start = r
+            .monitors
+            .iter()
+            .map(|m| usage(*m).ok_or(format!("{} is gone", r.name)))
+            .collect::<Result<_, _>>()?;
     }
     std::thread::sleep(Duration::from_secs(window));
     rows.iter()
         .map(|r| {
-            let (cpu, rss) = usage(r.monitor).ok_or(format!("{} is gone", r.name))?;
-            let pss = pss(r.monitor).ok_or(format!("{} is gone", r.name))?;
-            Ok((r.name.clone(), cpu - r.start.0, rss, pss))
+            let (mut cpu, mut rss, mut pss_sum) = (0.0, 0, 0);
+            for (m, start) in r.monitors.iter().zip(&r.start) {
+                let (c, s) = usage(*m).ok_or(format!("{} is gone", r.name))?;
+                cpu += c - start.0;
+                rss += s;
+                pss_sum += pss(*m).ok_or(format!("{} is gone", r.name))?;
+            }
+            let k = r.monitors.len();
+            Ok(Measured {
+                name: r.name.clone(),
+                monitors: k,
+                cpu_ms: cpu / k as f64,
+                rss_kb: rss / k as u64,
+                pss_kb: pss_sum / k as u64,
+            })
         })
         .collect()
 }
 
-fn report(rows: &[(String, f64, u64, u64)], window: u64) {
-    let pss = |n: &str| rows.iter().find(|r| r.0 == n).map(|r| r.3 as f64 / 1024.0);
+fn report(rows: &[Measured], window: u64) {
+    let pss = |n: &str| {
+        rows.iter()
+            .find(|r| r.name == n)
+            .map(|r| r.pss_kb as f64 / 1024.0)
+    };
     if let (Some(w), Some(c)) = (pss("wharf + hull"), pss("podman + crun (conmon)")) {
         support::figure(
             "idle monitor PSS (wharf + hull)",
@@ -229,33 +277,35 @@ fn report(rows: &[(String, f64, u64, u64)], window: u64) {
         );
     }
     println!(
-        "monitor of an idle container over {window}s: CPU (own and reaped children's), RSS and PSS"
+        "monitor of an idle container over {window}s: CPU (own and reaped children's), RSS and PSS, each the mean over the row's monitors"
     );
     println!(
-        "{:<28} {:>12} {:>9} {:>9} {:>24}",
-        "", "CPU ms/min", "RSS kB", "PSS kB", "the check adds"
+        "{:<28} {:>8} {:>12} {:>9} {:>9} {:>24}",
+        "", "monitors", "CPU ms/min", "RSS kB", "PSS kB", "the check adds"
     );
     let per_min = |ms: f64| ms * 60.0 / window as f64;
-    for (name, cpu, rss, pss) in rows {
+    for r in rows {
         // An idle monitor's CPU is near zero, so the check's cost is a difference, not a
         // ratio.
-        let added = name
+        let added = r
+            .name
             .strip_suffix(" + 30s check")
-            .and_then(|base| rows.iter().find(|(n, _, _, _)| n == base))
-            .map(|(_, base_cpu, base_rss, _)| {
+            .and_then(|base| rows.iter().find(|b| b.name == base))
+            .map(|b| {
                 format!(
                     "{:+.1} ms/min, {:+} kB",
-                    per_min(*cpu) - per_min(*base_cpu),
-                    *rss as i64 - *base_rss as i64
+                    per_min(r.cpu_ms) - per_min(b.cpu_ms),
+                    r.rss_kb as i64 - b.rss_kb as i64
                 )
             })
             .unwrap_or_default();
         println!(
-            "{:<28} {:>12.1} {:>9} {:>9} {:>24}",
-            name,
-            per_min(*cpu),
-            rss,
-            pss,
+            "{:<28} {:>8} {:>12.1} {:>9} {:>9} {:>24}",
+            r.name,
+            r.monitors,
+            per_min(r.cpu_ms),
+            r.rss_kb,
+            r.pss_kb,
             added
         );
     }

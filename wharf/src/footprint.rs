@@ -10,21 +10,23 @@
 /// (a relocated RELRO segment does, and dropping it would undo the relocations), and
 /// returns malloc's free memory.
 pub fn shed() {
+    if let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") {
+        shed_stack(&smaps);
+        for (start, len) in clean_file_mappings(&smaps) {
+            let Some(at) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
+                continue;
+            };
+            // SAFETY: the range is a read-only private file mapping without anonymous
+            // (copied) pages, so dropping its pages loses nothing: each refaults from the
+            // file as it was.
+            let _ = unsafe {
+                nix::sys::mman::madvise(at, len, nix::sys::mman::MmapAdvise::MADV_DONTNEED)
+            };
+        }
+    }
+    // Last, once the smaps text (tens of KiB) is freed too.
     // SAFETY: malloc_trim only returns memory malloc holds free.
     unsafe { libc::malloc_trim(0) };
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    shed_stack(&smaps);
-    for (start, len) in clean_file_mappings(&smaps) {
-        let Some(at) = std::ptr::NonNull::new(start as *mut std::ffi::c_void) else {
-            continue;
-        };
-        // SAFETY: the range is a read-only private file mapping without anonymous (copied)
-        // pages, so dropping its pages loses nothing: each refaults from the file as it was.
-        let _ =
-            unsafe { nix::sys::mman::madvise(at, len, nix::sys::mman::MmapAdvise::MADV_DONTNEED) };
-    }
 }
 
 /// What `shed_stack` leaves below the frame it is called from: room for the calls it makes.

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use crate::container::health::{self, Health, HealthConfig, HealthResult};
 use crate::container::{self, Container, Status};
 use crate::runtime::{self, Runtime};
-use crate::store::Db;
+use crate::store::OnDemand;
 
 /// How often a long probe looks whether the container was paused under it.
 const PAUSE_CHECK: Duration = Duration::from_secs(1);
@@ -70,7 +70,7 @@ impl Probe {
 }
 
 pub struct Checker<'a> {
-    db: &'a mut Db,
+    db: &'a mut OnDemand,
     container: &'a Container,
     cfg: HealthConfig,
     health: Health,
@@ -91,7 +91,7 @@ impl<'a> Checker<'a> {
     /// bundle; when it cannot be, every probe fails with the reason, as a result the
     /// user sees in `inspect`.
     pub fn new(
-        db: &'a mut Db,
+        db: &'a mut OnDemand,
         container: &'a Container,
         cdir: &Path,
         rt: &Runtime,
@@ -134,6 +134,11 @@ impl<'a> Checker<'a> {
             probe: None,
             setup_error,
         })
+    }
+
+    /// Lets go of the store until the next probe (`store::OnDemand`).
+    pub fn idle(&mut self) {
+        self.db.close();
     }
 
     /// How long the monitor may wait before `on_time` has work.
@@ -273,10 +278,12 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn paused(&self) -> bool {
-        container::load(self.db, &self.container.id)
+    fn paused(&mut self) -> bool {
+        let id = &self.container.id;
+        self.db
+            .get()
             .ok()
-            .flatten()
+            .and_then(|db| container::load(db, id).ok().flatten())
             .is_some_and(|c| c.state.status == Status::Paused)
     }
 
@@ -290,12 +297,14 @@ impl<'a> Checker<'a> {
         if self.health.status != health::UNHEALTHY {
             self.health.status = health::UNHEALTHY.into();
             let health = self.health.clone();
-            let _ = container::update_reporting(
-                self.db,
-                &self.container.id,
-                |s| s.health = Some(health.clone()),
-                &[],
-            );
+            if let Ok(db) = self.db.get() {
+                let _ = container::update_reporting(
+                    db,
+                    &self.container.id,
+                    |s| s.health = Some(health.clone()),
+                    &[],
+                );
+            }
         }
         self.schedule();
     }
@@ -353,12 +362,14 @@ impl<'a> Checker<'a> {
         let health = self.health.clone();
         // A store that cannot be written must not stop the monitor; the next result
         // writes the whole health again.
-        let _ = container::update_reporting(
-            self.db,
-            &self.container.id,
-            |s| s.health = Some(health.clone()),
-            &events,
-        );
+        if let Ok(db) = self.db.get() {
+            let _ = container::update_reporting(
+                db,
+                &self.container.id,
+                |s| s.health = Some(health.clone()),
+                &events,
+            );
+        }
         self.schedule();
     }
 

@@ -1,4 +1,4 @@
-//! The per-container monitor, like conmon: a detached process (`wharf __monitor`) that
+//! The per-container monitor, like conmon: a detached process (`wharf-monitor`) that
 //! creates and starts the container through the runtime, holds its stdio pipes and writes
 //! them to docker's json-file log, reaps it as a subreaper, records the exit code and
 //! time, applies the restart policy and removes the container for `--rm`. It outlives the
@@ -35,7 +35,7 @@ use crate::format::go_json;
 use crate::healthcheck::Checker;
 use crate::network;
 use crate::runtime::{self, Runtime};
-use crate::store::{Db, EventRow};
+use crate::store::{EventRow, OnDemand};
 use crate::tty::console::ConsoleSocket;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,53 @@ pub enum MonitorError {
     Volume(#[from] crate::volume::VolumeError),
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+}
+
+/// The glibc setting the monitor runs with: no per-thread cache of freed chunks (tcache).
+/// Cached chunks never merge with their neighbours, so the many short-lived allocations of
+/// a start left most of the heap's pages pinned by a few cached chunks for the container's
+/// lifetime: an idle monitor held 224 KiB of heap with the cache and 80 without (then 48
+/// once its read buffer goes while idle). glibc reads tunables only as a program starts,
+/// so the starter sets it in the monitor's environment (`monitor_environment`) and the
+/// monitor takes it out again (`restore_environment`) before it runs the runtime.
+const TUNABLE: &str = "glibc.malloc.tcache_count=0";
+
+/// `GLIBC_TUNABLES` for a monitor started with `current` in the starter's environment.
+pub fn monitor_environment(current: Option<&std::ffi::OsStr>) -> std::ffi::OsString {
+    match current.filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let mut v = c.to_os_string();
+            v.push(":");
+            v.push(TUNABLE);
+            v
+        }
+        None => TUNABLE.into(),
+    }
+}
+
+/// Gives `GLIBC_TUNABLES` back the starter's value, so that the runtime and the health
+/// checks the monitor runs get the environment the user gave wharf. Call it first, before
+/// any thread starts.
+pub fn restore_environment() {
+    const VAR: &str = "GLIBC_TUNABLES";
+    let Some(v) = std::env::var_os(VAR) else {
+        return;
+    };
+    match starter_value(&v.to_string_lossy()) {
+        Some("") => std::env::remove_var(VAR),
+        Some(user) => std::env::set_var(VAR, user),
+        None => {}
+    }
+}
+
+/// The starter's `GLIBC_TUNABLES` in a value `monitor_environment` made ("" when it had
+/// none); None when the value is not one it made.
+fn starter_value(v: &str) -> Option<&str> {
+    let user = v.strip_suffix(TUNABLE)?;
+    if user.is_empty() {
+        return Some("");
+    }
+    user.strip_suffix(':')
 }
 
 /// docker's exit codes for a process that could not be started, from the runtime's message:
@@ -90,6 +137,9 @@ struct LogStream {
     name: &'static str,
     pending: Vec<u8>,
 }
+
+/// How much of a stream the monitor reads at once.
+const READ_BUF: usize = 32 * 1024;
 
 /// docker splits lines longer than 16 KiB.
 const MAX_LINE: usize = 16 * 1024;
@@ -136,7 +186,7 @@ fn write_entry(log: &mut impl Write, stream: &str, line: &[u8]) -> io::Result<()
 struct Monitor {
     root: PathBuf,
     id: String,
-    db: Db,
+    db: OnDemand,
     status: Option<File>,
     /// Held from before the container is loaded until it has started or failed to.
     start_lock: Option<Flock<File>>,
@@ -163,7 +213,7 @@ impl Monitor {
         events: &[EventRow],
     ) -> Result<Option<State>, MonitorError> {
         Ok(container::update_reporting(
-            &mut self.db,
+            self.db.get()?,
             &self.id,
             f,
             events,
@@ -171,7 +221,7 @@ impl Monitor {
     }
 }
 
-/// Entry of `wharf __monitor`: detaches (fork, setsid), becomes a subreaper and
+/// Entry of `wharf-monitor`: detaches (fork, setsid), becomes a subreaper and
 /// supervises the container until it is finally stopped. `stdin` is the starter's stdin
 /// for an attached `-i` run; `client` an attach socket of a starter that attaches from
 /// the start (`run -t`).
@@ -199,7 +249,7 @@ pub fn run(
         Err(_) => std::process::exit(1),
     }
     let _ = nix::unistd::setsid();
-    let db = match Db::open(&root.join("wharf.db")) {
+    let db = match OnDemand::open(&root.join("wharf.db")) {
         Ok(db) => db,
         Err(_) => std::process::exit(1),
     };
@@ -234,7 +284,7 @@ fn supervise(
     // `start` again) must not both create it: the second monitor waits here until the first
     // has started the container or given up, and then finds it running and only says so.
     m.start_lock = Some(lock_start(&container::dir(&m.root, &m.id))?);
-    if container::load(&m.db, &m.id)?.is_some_and(|c| c.is_running()) {
+    if container::load(m.db.get()?, &m.id)?.is_some_and(|c| c.is_running()) {
         m.report("started");
         return Ok(());
     }
@@ -245,7 +295,7 @@ fn supervise(
         s.monitor_start = start;
         s.stop_requested = false;
     })?;
-    let mut c = container::load(&m.db, &m.id)?
+    let mut c = container::load(m.db.get()?, &m.id)?
         .ok_or_else(|| container::ContainerError::NotFound(m.id.clone()))?;
     let cdir = container::dir(&m.root, &c.id);
     let rt = Runtime::new(&m.root, &c.spec.runtime_path);
@@ -284,10 +334,12 @@ fn supervise(
             "die",
             &[("exitCode", &code.to_string())],
         ));
-        let Some(now) = container::load(&m.db, &m.id)? else {
+        let Some(now) = container::load(m.db.get()?, &m.id)? else {
             // rm -f removed the record meanwhile.
             for e in &events {
-                let _ = m.db.add_event(e);
+                if let Ok(db) = m.db.get() {
+                    let _ = db.add_event(e);
+                }
             }
             return Ok(());
         };
@@ -328,7 +380,7 @@ fn supervise(
         backoff = (backoff * 2).min(Duration::from_secs(60));
         // After the wait: an `update` made while the container was between runs is in the
         // record, and the next run's bundle is written from it.
-        let Some(now) = container::load(&m.db, &m.id)? else {
+        let Some(now) = container::load(m.db.get()?, &m.id)? else {
             return Ok(());
         };
         let stopped = now.state.stop_requested || now.state.status == Status::Removing;
@@ -357,13 +409,15 @@ fn finish(
     oom: bool,
     events: &[EventRow],
 ) -> Result<(), MonitorError> {
-    let removing = container::load(&m.db, &m.id)?
+    let removing = container::load(m.db.get()?, &m.id)?
         .map(|c| c.state.status == Status::Removing)
         .unwrap_or(true);
     if removing {
         // rm -f owns the cleanup now.
         for e in events {
-            let _ = m.db.add_event(e);
+            if let Ok(db) = m.db.get() {
+                let _ = db.add_event(e);
+            }
         }
         return Ok(());
     }
@@ -408,13 +462,13 @@ fn auto_remove(
     code: i32,
     events: &[EventRow],
 ) -> Result<(), MonitorError> {
-    network::release(&m.root, &mut m.db, c)?;
+    network::release(&m.root, m.db.get()?, c)?;
     crate::fault::at(crate::fault::Step::MonitorAutoRemoving);
     container::rootfs::remove_dir(cdir)?;
     let mut events = events.to_vec();
     events.push(crate::events::container_event(c, "destroy", &[]));
-    m.db.remove_exited_container(&m.id, code, &events)?;
-    crate::volume::remove_anonymous_of(&mut m.db, &m.root, c)?;
+    m.db.get()?.remove_exited_container(&m.id, code, &events)?;
+    crate::volume::remove_anonymous_of(m.db.get()?, &m.root, c)?;
     Ok(())
 }
 
@@ -459,6 +513,75 @@ fn run_once(
     io: Io<'_>,
     attached_stdin: Option<OwnedFd>,
 ) -> Result<Result<Ended, (i32, String)>, MonitorError> {
+    let started = start_run(m, c, cdir, rt, attached_stdin)?;
+    let Started {
+        pid,
+        outputs,
+        input,
+        tty,
+        mut resolver,
+        sandbox,
+        probe,
+        health,
+    } = match started {
+        Ok(s) => s,
+        Err(failed) => return Ok(Err(failed)),
+    };
+    crate::fault::at(crate::fault::Step::MonitorRunning);
+    let stdio = Stdio {
+        outputs,
+        input,
+        tty,
+    };
+    let mut checker = probe.and_then(|argv| Checker::new(&mut m.db, c, cdir, rt, argv, health));
+    let code = pump(
+        io,
+        Pid::from_raw(pid),
+        stdio,
+        resolver.as_mut(),
+        checker.as_mut(),
+    )?;
+    drop(checker);
+    crate::fault::at(crate::fault::Step::MonitorExited);
+    let oom = container::stats::oom_kills(&c.id) > 0;
+    let _ = rt.delete_force(&c.id);
+    if sandbox.is_some() {
+        network_down(m, c)?;
+        crate::fault::at(crate::fault::Step::MonitorNetworkDown);
+    }
+    drop(sandbox);
+    // Committed with the exit's own state change, not in a write of their own.
+    let mut events = Vec::new();
+    if oom {
+        events.push(crate::events::container_event(c, "oom", &[]));
+    }
+    events.extend(volume_events(c, "unmount"));
+    Ok(Ok(Ended { code, oom, events }))
+}
+
+/// A container the runtime has started: what the monitor keeps while it runs.
+struct Started {
+    pid: i32,
+    outputs: Vec<(OwnedFd, &'static str)>,
+    input: Option<OwnedFd>,
+    tty: bool,
+    resolver: Option<network::dns::Resolver>,
+    /// Its network namespace, which holds its published ports.
+    sandbox: Option<network::Sandbox>,
+    /// The health check's command, if it has one, and its health as the start left it.
+    probe: Option<Vec<String>>,
+    health: Health,
+}
+
+/// Mounts the rootfs, sets up the network, writes the bundle and has the runtime create
+/// and start the container; or records why it could not start, cleaned up.
+fn start_run(
+    m: &mut Monitor,
+    c: &Container,
+    cdir: &Path,
+    rt: &Runtime,
+    attached_stdin: Option<OwnedFd>,
+) -> Result<Result<Started, (i32, String)>, MonitorError> {
     let layout = Layout::new(cdir);
     let lowers: Vec<PathBuf> = c
         .spec
@@ -472,7 +595,7 @@ fn run_once(
         Some(true) => Some(crate::init::install(&m.root)?),
         _ => None,
     };
-    let sandbox = match network::start(&m.root, &mut m.db, c) {
+    let sandbox = match network::start(&m.root, m.db.get()?, c) {
         Ok(s) => s,
         Err(e) => return not_started(m, 125, e.to_string()),
     };
@@ -483,15 +606,17 @@ fn run_once(
         // A peer that started while our text was computed skipped our file, which did not
         // exist yet: computed again now, under the file's lock, it has every live peer.
         if net.is_some() {
-            network::rewrite_own_hosts(&m.root, &m.db, c)?;
+            network::rewrite_own_hosts(&m.root, m.db.get()?, c)?;
         }
         Ok((bundle, resolver))
     });
-    let (bundle, mut resolver) = match prepared {
+    let (bundle, resolver) = match prepared {
         Ok(p) => p,
         Err(e) => {
             if sandbox.is_some() {
-                let _ = network::stop(&m.root, &mut m.db, c);
+                if let Ok(db) = m.db.get() {
+                    let _ = network::stop(&m.root, db, c);
+                }
             }
             return not_started(m, 125, e.to_string());
         }
@@ -609,40 +734,19 @@ fn run_once(
     )?;
     m.report("started");
     m.start_lock = None;
-    // SQLite's cache goes back to malloc, whose free memory the idle loop returns to the
-    // kernel (`footprint::shed`).
-    m.db.release_memory();
-    crate::fault::at(crate::fault::Step::MonitorRunning);
-    let stdio = Stdio {
+    // The connection (and SQLite's memory) belongs to this thread's arena: closed with it,
+    // and opened again when the container exits.
+    m.db.close();
+    Ok(Ok(Started {
+        pid,
         outputs,
         input,
         tty,
-    };
-    let health = state.and_then(|s| s.health).unwrap_or_default();
-    let mut checker = probe.and_then(|argv| Checker::new(&mut m.db, c, cdir, rt, argv, health));
-    let code = pump(
-        io,
-        Pid::from_raw(pid),
-        stdio,
-        resolver.as_mut(),
-        checker.as_mut(),
-    )?;
-    drop(checker);
-    crate::fault::at(crate::fault::Step::MonitorExited);
-    let oom = container::stats::oom_kills(&c.id) > 0;
-    let _ = rt.delete_force(&c.id);
-    if sandbox.is_some() {
-        network_down(m, c)?;
-        crate::fault::at(crate::fault::Step::MonitorNetworkDown);
-    }
-    drop(sandbox);
-    // Committed with the exit's own state change, not in a write of their own.
-    let mut events = Vec::new();
-    if oom {
-        events.push(crate::events::container_event(c, "oom", &[]));
-    }
-    events.extend(volume_events(c, "unmount"));
-    Ok(Ok(Ended { code, oom, events }))
+        resolver,
+        sandbox,
+        probe,
+        health: state.and_then(|s| s.health).unwrap_or_default(),
+    }))
 }
 
 /// How a run ended: its exit code, whether the kernel killed it for memory, and the
@@ -686,9 +790,9 @@ fn prepare_networking(
     };
     let net = Networking {
         netns: sb.netns.clone(),
-        hosts: network::hosts_of(&m.root, &m.db, c)?,
-        resolv: network::resolv_of(&m.db, c)?,
-        link_env: network::link_env(&m.db, c)?,
+        hosts: network::hosts_of(&m.root, m.db.get()?, c)?,
+        resolv: network::resolv_of(m.db.get()?, c)?,
+        link_env: network::link_env(m.db.get()?, c)?,
     };
     let resolver = if net.resolv.contains(network::dns::ADDRESS) {
         let servers = c
@@ -706,16 +810,16 @@ fn prepare_networking(
     };
     let published = sb.published();
     m.update(|s| s.ports = published.clone())?;
-    network::refresh_peers(&m.root, &m.db, c)?;
+    network::refresh_peers(&m.root, m.db.get()?, c)?;
     Ok((Some(net), resolver))
 }
 
 /// Records why the container could not start; the caller cleans up and reports it.
-fn not_started(
+fn not_started<T>(
     m: &mut Monitor,
     code: i32,
     msg: String,
-) -> Result<Result<Ended, (i32, String)>, MonitorError> {
+) -> Result<Result<T, (i32, String)>, MonitorError> {
     m.update(|s| {
         s.error = msg.clone();
         s.exit_code = code;
@@ -730,8 +834,8 @@ fn not_started(
 
 /// Takes the container's sandbox down and its name off its peers' hosts files.
 fn network_down(m: &mut Monitor, c: &Container) -> Result<(), MonitorError> {
-    network::stop(&m.root, &mut m.db, c)?;
-    network::refresh_peers(&m.root, &m.db, c)?;
+    network::stop(&m.root, m.db.get()?, c)?;
+    network::refresh_peers(&m.root, m.db.get()?, c)?;
     m.update(|s| s.ports.clear())?;
     Ok(())
 }
@@ -757,7 +861,8 @@ fn pump(
         .collect();
     let mut input = stdio.input;
     let mut code = None;
-    let mut buf = vec![0u8; 32 * 1024];
+    // Sized on use and freed while idle, so that an idle monitor does not hold its pages.
+    let mut buf = Vec::new();
     // Once nothing has happened for IDLE, the start-up's pages go back (`footprint`); again
     // after each later burst of work.
     let mut active = Instant::now();
@@ -768,6 +873,7 @@ fn pump(
             // still hold the pipes (with --pid=host they outlive init).
             for (fd, s) in &mut streams {
                 if let Some(f) = fd.take() {
+                    buf.resize(READ_BUF, 0);
                     nix::fcntl::fcntl(
                         f.as_raw_fd(),
                         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -812,15 +918,22 @@ fn pump(
         let Some(ready) = crate::attach::poll_ready(&mut fds, timeout)? else {
             continue;
         };
+        drop(fds);
+        drop(hub_fds);
         if ready.iter().any(|r| *r) {
             active = Instant::now();
             shed = false;
         } else if !shed && active.elapsed() >= IDLE {
+            if let Some(ch) = checker.as_deref_mut() {
+                ch.idle();
+            }
+            if let Some(r) = resolver.as_deref_mut() {
+                r.idle();
+            }
+            buf = Vec::new();
             crate::footprint::shed();
             shed = true;
         }
-        drop(fds);
-        drop(hub_fds);
         if let Some(ch) = checker.as_deref_mut() {
             if ready.get(probe_at) == Some(&true) {
                 ch.on_output();
@@ -839,6 +952,7 @@ fn pump(
                 continue;
             }
             let (fd, s) = &mut streams[*i];
+            buf.resize(READ_BUF, 0);
             let n = fd
                 .as_ref()
                 .map(|f| nix::unistd::read(f.as_raw_fd(), &mut buf))
@@ -904,6 +1018,24 @@ fn stream_id(name: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_monitors_tunable_goes_and_the_users_stays() {
+        let ours = monitor_environment(None);
+        assert_eq!(ours, "glibc.malloc.tcache_count=0");
+        assert_eq!(starter_value(&ours.to_string_lossy()), Some(""));
+        assert_eq!(monitor_environment(Some("".as_ref())), ours);
+        let user = "glibc.malloc.arena_max=2:glibc.mem.tagging=0";
+        let both = monitor_environment(Some(user.as_ref()));
+        assert_eq!(
+            both,
+            "glibc.malloc.arena_max=2:glibc.mem.tagging=0:glibc.malloc.tcache_count=0"
+        );
+        assert_eq!(starter_value(&both.to_string_lossy()), Some(user));
+        // A value the starter did not make is left alone.
+        assert_eq!(starter_value(user), None);
+        assert_eq!(starter_value("xglibc.malloc.tcache_count=0"), None);
+    }
 
     #[test]
     fn log_lines_are_docker_json() {

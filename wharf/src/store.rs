@@ -5,7 +5,7 @@
 //! migrations can add containers, volumes and networks.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -249,14 +249,37 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-impl Db {
-    /// Gives back the page cache and the cached statements: for a process that keeps the
-    /// connection for long and uses it seldom (a monitor while its container idles).
-    pub fn release_memory(&self) {
-        self.conn.flush_prepared_statement_cache();
-        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+/// The store for a process that lives long and uses it seldom (a container's monitor, its
+/// DNS resolver): connected on use, and disconnected by `close` while the process idles, so
+/// that SQLite's memory (the parsed schema, lookaside buffers, page cache, statements) is
+/// not held for the container's lifetime by each of its monitors.
+pub struct OnDemand {
+    path: PathBuf,
+    db: Option<Db>,
+}
+
+impl OnDemand {
+    /// Connects at once, so that a store that cannot be opened is an error here.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            db: Some(Db::open(path)?),
+        })
     }
 
+    pub fn get(&mut self) -> Result<&mut Db, StoreError> {
+        match &mut self.db {
+            Some(db) => Ok(db),
+            db => Ok(db.insert(Db::open(&self.path)?)),
+        }
+    }
+
+    pub fn close(&mut self) {
+        self.db = None;
+    }
+}
+
+impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // Two processes making a new database at once can meet inside SQLite's switch to WAL,
         // which reports "database is locked" without waiting: setting up is one at a time.

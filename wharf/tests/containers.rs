@@ -596,6 +596,33 @@ fn bad_input_leaves_nothing_behind() {
     );
     assert_eq!(out.status.code(), Some(125));
     g.assert_clean();
+    // A wharf installed without its monitor program names it, and `run --rm` leaves
+    // nothing behind.
+    let alone = g.env.path("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let copy = alone.join("wharf");
+    let built = assert_cmd::cargo::cargo_bin("wharf");
+    if std::fs::hard_link(&built, &copy).is_err() {
+        std::fs::copy(&built, &copy).unwrap();
+    }
+    let out = std::process::Command::new(&copy)
+        .arg("--data-root")
+        .arg(g.env.root())
+        .arg("--runtime")
+        .arg(&g.runtime)
+        .args(["run", "--rm", "busybox", "true"])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("container monitor, wharf-monitor, is neither next to wharf nor in $PATH"),
+        "{:?}",
+        text(&out)
+    );
+    g.assert_clean();
     g.ok(&["create", "--name", "web", "busybox"]);
     let out = g.run(&["create", "--name", "web", "busybox"]);
     assert_eq!(out.status.code(), Some(125));
@@ -870,7 +897,7 @@ fn killed_monitor_is_reported_and_rm_f_cleans() {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ps -eo pid,args | grep '[_]_monitor' | grep {} | awk '{{print $1}}'",
+            "ps -eo pid,args | grep '[w]harf-monitor' | grep {} | awk '{{print $1}}'",
             root.display()
         ))
         .output()

@@ -155,30 +155,3 @@ pub fn update(root: &Path, a: UpdateArgs) -> anyhow::Result<()> {
     }
     each(&a.containers, |n| op::update(root, n, &req))
 }
-
-/// The hidden `__monitor` entry: never returns.
-#[derive(clap::Args, Debug)]
-pub struct MonitorArgs {
-    /// Descriptor of the status pipe to the starter
-    #[arg(long)]
-    status_fd: Option<i32>,
-    /// Hand our stdin to the container
-    #[arg(long)]
-    stdin: bool,
-    /// Descriptor of the starter's attach socket
-    #[arg(long)]
-    attach_fd: Option<i32>,
-    id: String,
-}
-
-pub fn monitor(root: &Path, a: MonitorArgs) -> anyhow::Result<()> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: the starter passed this descriptor to us for our exclusive use.
-    let status = a.status_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    // SAFETY: stdin is ours to give away; nothing else in the monitor reads it.
-    let stdin = a.stdin.then(|| unsafe { OwnedFd::from_raw_fd(0) });
-    // SAFETY: the starter passed this descriptor to us for our exclusive use.
-    let client = a.attach_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    let root = std::path::absolute(root)?;
-    wharf::monitor::run(&root, &a.id, status, stdin, client)
-}

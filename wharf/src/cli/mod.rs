@@ -83,8 +83,6 @@ enum Command {
     Info(system::InfoArgs),
     /// Get real time events from wharf's containers, images, networks and volumes
     Events(system::EventsArgs),
-    #[command(name = "__monitor", hide = true)]
-    Monitor(container::MonitorArgs),
     /// List images
     Images(images::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -369,7 +367,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(a) => return system::version(rt, a),
         Command::Info(a) => return system::info(&root, rt, a),
         Command::Events(a) => return system::events(&root, a),
-        Command::Monitor(a) => return container::monitor(&root, a),
         Command::Volume { command } => return volume::run(&root, command),
         Command::Network { command } => return network::run(&root, command),
         Command::Build(a) => return build::run(&root, rt, a),

@@ -28,6 +28,8 @@ pub enum OpsError {
     AlreadyPaused(String),
     #[error("starting the monitor: {0}")]
     Monitor(std::io::Error),
+    #[error("wharf's container monitor, {MONITOR}, is neither next to wharf nor in $PATH: install it with wharf (cargo install --path wharf installs both)")]
+    NoMonitor,
     #[error("the monitor of {0} exited without reporting")]
     MonitorLost(String),
     /// The container could not start; `code` is docker's 125/126/127.
@@ -110,7 +112,11 @@ fn parse_start(line: &str, id: &str) -> Result<(), OpsError> {
     Err(OpsError::MonitorLost(id.to_string()))
 }
 
-/// Starts `wharf __monitor` for `c`; with `attach_stdin` the monitor gets our stdin for
+/// The monitor's program (`src/bin/wharf-monitor.rs`), which cargo builds and installs
+/// beside wharf.
+const MONITOR: &str = "wharf-monitor";
+
+/// Starts the monitor for `c`; with `attach_stdin` the monitor gets our stdin for
 /// the container, with `client` the monitor end of an attach socket pair. Returns the
 /// status pipe once the monitor has detached.
 pub fn start_monitor(
@@ -120,19 +126,24 @@ pub fn start_monitor(
     client: Option<OwnedFd>,
 ) -> Result<StatusPipe, OpsError> {
     let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let exe = std::env::current_exe().map_err(OpsError::Monitor)?;
+    let exe = crate::runtime::resolve(MONITOR).map_err(|_| OpsError::NoMonitor)?;
     let wfd = w.as_raw_fd();
     let cfd = client.as_ref().map(|c| c.as_raw_fd());
     let mut cmd = Command::new(exe);
     cmd.arg("--data-root")
         .arg(root)
-        .arg("__monitor")
         .arg("--status-fd")
         .arg(wfd.to_string());
     if let Some(cfd) = cfd {
         cmd.arg("--attach-fd").arg(cfd.to_string());
     }
-    cmd.arg(&c.id).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.arg(&c.id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env(
+            "GLIBC_TUNABLES",
+            crate::monitor::monitor_environment(std::env::var_os("GLIBC_TUNABLES").as_deref()),
+        );
     if attach_stdin {
         cmd.arg("--stdin");
     } else {

@@ -17,7 +17,7 @@ use simple_dns::rdata::{RData, A};
 use simple_dns::{Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 
 use super::netns;
-use crate::store::Db;
+use crate::store::OnDemand;
 
 /// Where the container's resolv.conf points.
 pub const ADDRESS: &str = "127.0.0.11";
@@ -34,7 +34,7 @@ pub struct Resolver {
     next_id: u16,
     root: PathBuf,
     id: String,
-    db: Db,
+    db: OnDemand,
 }
 
 impl Resolver {
@@ -45,7 +45,7 @@ impl Resolver {
         inner.set_nonblocking(true)?;
         let upstream = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
         upstream.set_nonblocking(true)?;
-        let db = Db::open(&root.join("wharf.db")).map_err(io::Error::other)?;
+        let db = OnDemand::open(&root.join("wharf.db")).map_err(io::Error::other)?;
         Ok(Self {
             inner,
             upstream,
@@ -60,6 +60,11 @@ impl Resolver {
             id: id.to_string(),
             db,
         })
+    }
+
+    /// Lets go of the store while the container's network is quiet (`store::OnDemand`).
+    pub fn idle(&mut self) {
+        self.db.close();
     }
 
     /// The sockets to poll: queries, then forwarded answers.
@@ -102,8 +107,11 @@ impl Resolver {
         }
         let question = q.questions.first()?;
         let name = question.qname.to_string();
-        let peer = super::resolve_peer(&self.root, &self.db, &self.id, &name)
+        let peer = self
+            .db
+            .get()
             .ok()
+            .and_then(|db| super::resolve_peer(&self.root, db, &self.id, &name).ok())
             .flatten();
         let mut reply = Packet::new_reply(q.id());
         reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
