@@ -73,7 +73,16 @@ pub fn start(
             "container is marked for removal and cannot be started".into(),
         ));
     }
-    let mut pipe = ops::start_monitor(root, c, stdin, client)?;
+    let mut pipe = match ops::start_monitor(root, c, stdin, client) {
+        Ok(pipe) => pipe,
+        Err(e) => {
+            // No monitor ran, so none will remove a --rm container when its run ends.
+            if c.spec.host.auto_remove {
+                let _ = remove(root, &c.id, true, true);
+            }
+            return Err(e.into());
+        }
+    };
     crate::fault::at(crate::fault::Step::StartMonitorSpawned);
     pipe.wait_started(&c.id)?;
     Ok(Some(Started {
