@@ -95,7 +95,8 @@ fn main() {
         return;
     }
     let window: u64 = support::env_or("WHARF_BENCH_WINDOW", 65);
-    let many: usize = support::env_or("WHARF_BENCH_MONITORS", 20);
+    // At least one: the rows are means over their monitors.
+    let many: usize = support::env_or("WHARF_BENCH_MONITORS", 20usize).max(1);
     let hull = support::hull();
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("busybox.tar");

@@ -64,45 +64,43 @@ pub enum MonitorError {
 /// lifetime: an idle monitor held 224 KiB of heap with the cache and 80 without (then 48
 /// once its read buffer goes while idle). glibc reads tunables only as a program starts,
 /// so the starter sets it in the monitor's environment (`monitor_environment`) and the
-/// monitor takes it out again (`restore_environment`) before it runs the runtime.
+/// monitor puts the user's value back (`restore_environment`) before it runs anything.
 const TUNABLE: &str = "glibc.malloc.tcache_count=0";
+const TUNABLES: &str = "GLIBC_TUNABLES";
+/// The user's own `GLIBC_TUNABLES`, kept here for the monitor to put back.
+const USER_TUNABLES: &str = "WHARF_USER_GLIBC_TUNABLES";
 
-/// `GLIBC_TUNABLES` for a monitor started with `current` in the starter's environment.
-pub fn monitor_environment(current: Option<&std::ffi::OsStr>) -> std::ffi::OsString {
-    match current.filter(|c| !c.is_empty()) {
-        Some(c) => {
-            let mut v = c.to_os_string();
+/// The variables to set (Some) or remove (None) in the monitor's environment, for a
+/// starter whose `GLIBC_TUNABLES` is `user`.
+pub fn monitor_environment(
+    user: Option<&std::ffi::OsStr>,
+) -> [(&'static str, Option<std::ffi::OsString>); 2] {
+    let tunables = match user.filter(|u| !u.is_empty()) {
+        Some(u) => {
+            let mut v = u.to_os_string();
             v.push(":");
             v.push(TUNABLE);
             v
         }
         None => TUNABLE.into(),
-    }
-}
-
-/// Gives `GLIBC_TUNABLES` back the starter's value, so that the runtime and the health
-/// checks the monitor runs get the environment the user gave wharf. Call it first, before
-/// any thread starts.
-pub fn restore_environment() {
-    const VAR: &str = "GLIBC_TUNABLES";
-    let Some(v) = std::env::var_os(VAR) else {
-        return;
     };
-    match starter_value(&v.to_string_lossy()) {
-        Some("") => std::env::remove_var(VAR),
-        Some(user) => std::env::set_var(VAR, user),
-        None => {}
-    }
+    [
+        (TUNABLES, Some(tunables)),
+        (USER_TUNABLES, user.map(ToOwned::to_owned)),
+    ]
 }
 
-/// The starter's `GLIBC_TUNABLES` in a value `monitor_environment` made ("" when it had
-/// none); None when the value is not one it made.
-fn starter_value(v: &str) -> Option<&str> {
-    let user = v.strip_suffix(TUNABLE)?;
-    if user.is_empty() {
-        return Some("");
+/// Gives `GLIBC_TUNABLES` back the value (or the absence) the user gave wharf, byte for
+/// byte, so that the runtime and the health checks the monitor runs get that environment.
+/// Call it first, before any thread starts.
+pub fn restore_environment() {
+    match std::env::var_os(USER_TUNABLES) {
+        Some(user) => {
+            std::env::set_var(TUNABLES, user);
+            std::env::remove_var(USER_TUNABLES);
+        }
+        None => std::env::remove_var(TUNABLES),
     }
-    user.strip_suffix(':')
 }
 
 /// docker's exit codes for a process that could not be started, from the runtime's message:
@@ -241,7 +239,7 @@ pub fn run(
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         );
     }
-    // SAFETY: wharf has started no thread when it runs the monitor; the child only
+    // SAFETY: wharf-monitor has started no thread here; the child only
     // continues the same single-threaded program.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
@@ -734,8 +732,8 @@ fn start_run(
     )?;
     m.report("started");
     m.start_lock = None;
-    // The connection (and SQLite's memory) belongs to this thread's arena: closed with it,
-    // and opened again when the container exits.
+    // SQLite's memory goes back while the container runs; the store is opened again on its
+    // next use (a health result, the exit).
     m.db.close();
     Ok(Ok(Started {
         pid,
@@ -1020,21 +1018,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_monitors_tunable_goes_and_the_users_stays() {
-        let ours = monitor_environment(None);
-        assert_eq!(ours, "glibc.malloc.tcache_count=0");
-        assert_eq!(starter_value(&ours.to_string_lossy()), Some(""));
-        assert_eq!(monitor_environment(Some("".as_ref())), ours);
-        let user = "glibc.malloc.arena_max=2:glibc.mem.tagging=0";
-        let both = monitor_environment(Some(user.as_ref()));
+    fn the_monitor_gets_its_tunable_and_keeps_the_users_value() {
+        let ours = "glibc.malloc.tcache_count=0";
+        let [(k, v), (kept, user)] = monitor_environment(None);
+        assert_eq!((k, v.as_deref()), ("GLIBC_TUNABLES", Some(ours.as_ref())));
+        assert_eq!((kept, user), ("WHARF_USER_GLIBC_TUNABLES", None));
+        let [(_, v), (_, user)] = monitor_environment(Some("".as_ref()));
+        assert_eq!(v.as_deref(), Some(ours.as_ref()));
+        assert_eq!(user.as_deref(), Some("".as_ref()));
+        let mine = "glibc.malloc.arena_max=2:glibc.mem.tagging=0";
+        let [(_, v), (_, user)] = monitor_environment(Some(mine.as_ref()));
         assert_eq!(
-            both,
-            "glibc.malloc.arena_max=2:glibc.mem.tagging=0:glibc.malloc.tcache_count=0"
+            v.as_deref(),
+            Some(format!("{mine}:{ours}").as_ref() as &std::ffi::OsStr)
         );
-        assert_eq!(starter_value(&both.to_string_lossy()), Some(user));
-        // A value the starter did not make is left alone.
-        assert_eq!(starter_value(user), None);
-        assert_eq!(starter_value("xglibc.malloc.tcache_count=0"), None);
+        assert_eq!(user.as_deref(), Some(mine.as_ref()));
     }
 
     #[test]

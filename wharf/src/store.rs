@@ -270,7 +270,7 @@ impl OnDemand {
     pub fn get(&mut self) -> Result<&mut Db, StoreError> {
         match &mut self.db {
             Some(db) => Ok(db),
-            db => Ok(db.insert(Db::open(&self.path)?)),
+            db => Ok(db.insert(Db::reconnect(&self.path)?)),
         }
     }
 
@@ -280,6 +280,17 @@ impl OnDemand {
 }
 
 impl Db {
+    /// A connection to a store that `open` has set up: without its setup lock and
+    /// migrations, so that a monitor connecting again from its poll loop never waits on
+    /// another command's setting up.
+    fn reconnect(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(Self { conn })
+    }
+
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // Two processes making a new database at once can meet inside SQLite's switch to WAL,
         // which reports "database is locked" without waiting: setting up is one at a time.
@@ -1164,6 +1175,36 @@ fn set_tag(tx: &rusqlite::Transaction, name: &str, id: &Digest) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_on_demand_store_reconnects_with_its_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut store = OnDemand::open(&path).unwrap();
+        store
+            .get()
+            .unwrap()
+            .remove_exited_container("a", 3, &[])
+            .unwrap();
+        store.close();
+        // Written meanwhile by another connection, read by the new one.
+        Db::open(&path)
+            .unwrap()
+            .remove_exited_container("b", 4, &[])
+            .unwrap();
+        let db = store.get().unwrap();
+        assert_eq!(db.removed_exit("a").unwrap(), Some(3));
+        assert_eq!(db.removed_exit("b").unwrap(), Some(4));
+        let fk: i64 = db
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        let mode: String = db
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!((fk, mode.as_str()), (1, "wal"));
+    }
 
     #[test]
     fn removed_exit_codes_are_bounded_newest_kept() {

@@ -405,6 +405,13 @@ fn routed(subnet: &str) -> bool {
     })
 }
 
+/// $PATH without the directories that hold `program`.
+fn path_without(program: &str) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::env::split_paths(&path).filter(|d| !d.join(program).exists()))
+        .unwrap()
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -611,7 +618,7 @@ fn bad_input_leaves_nothing_behind() {
         .arg("--runtime")
         .arg(&g.runtime)
         .args(["run", "--rm", "busybox", "true"])
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("PATH", path_without("wharf-monitor"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125), "{:?}", text(&out));

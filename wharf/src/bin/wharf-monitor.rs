@@ -3,8 +3,8 @@
 //!
 //! It is not the `wharf` binary because a monitor lives as long as its container, one per
 //! container: the linker keeps only what the monitor uses (no registry client, HTTP server,
-//! builder or command line), so the relocated data each monitor holds privately is 62 KiB
-//! instead of wharf's 373 KiB, and its program text is a quarter of wharf's.
+//! builder or wharf's command line), so the relocated data each monitor holds privately is
+//! 62 KiB instead of wharf's 373 KiB, and its program text is a quarter of wharf's.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;

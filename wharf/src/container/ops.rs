@@ -137,13 +137,14 @@ pub fn start_monitor(
     if let Some(cfd) = cfd {
         cmd.arg("--attach-fd").arg(cfd.to_string());
     }
-    cmd.arg(&c.id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env(
-            "GLIBC_TUNABLES",
-            crate::monitor::monitor_environment(std::env::var_os("GLIBC_TUNABLES").as_deref()),
-        );
+    cmd.arg(&c.id).stdout(Stdio::null()).stderr(Stdio::null());
+    let user = std::env::var_os("GLIBC_TUNABLES");
+    for (name, value) in crate::monitor::monitor_environment(user.as_deref()) {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
     if attach_stdin {
         cmd.arg("--stdin");
     } else {

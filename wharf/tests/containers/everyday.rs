@@ -929,3 +929,68 @@ fn an_idle_monitor_gives_memory_back_and_still_serves() {
     assert_eq!(g.inspect("idler", "{{.State.Status}}"), "exited");
     g.ok(&["rm", "idler"]);
 }
+
+/// The monitor runs without glibc's tcache (`monitor::monitor_environment`); the runtime it
+/// starts gets the user's `GLIBC_TUNABLES` back as it was, or none.
+#[test]
+fn the_runtime_gets_the_users_glibc_tunables() {
+    let real = runtime();
+    let real = if real.contains('/') {
+        PathBuf::from(real)
+    } else {
+        std::env::var_os("PATH")
+            .and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(&real))
+                    .find(|f| f.is_file())
+            })
+            .unwrap_or_else(|| PathBuf::from(&real))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("env");
+    let wrapper = dir.path().join("rt");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nenv | grep -E '^(GLIBC_TUNABLES|WHARF_USER_GLIBC_TUNABLES)=' >> {log}\n\
+             echo end >> {log}\nexec {real} \"$@\"\n",
+            log = log.display(),
+            real = real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let Some(g) = Guard::new(wrapper.to_str().unwrap()) else {
+        return;
+    };
+    let run = ["run", "--rm", "--network", "none", "busybox", "true"];
+    let out = g
+        .command(&run)
+        .env_remove("GLIBC_TUNABLES")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.lines().all(|l| l == "end"), "{seen}");
+    std::fs::remove_file(&log).unwrap();
+    let mine = "glibc.malloc.arena_max=2";
+    let out = g
+        .command(&run)
+        .env("GLIBC_TUNABLES", mine)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let seen = std::fs::read_to_string(&log).unwrap();
+    let calls = seen.lines().filter(|l| *l == "end").count();
+    assert!(calls >= 2, "{seen}");
+    assert_eq!(
+        seen.lines().filter(|l| *l != "end").collect::<Vec<_>>(),
+        vec![format!("GLIBC_TUNABLES={mine}"); calls],
+        "{seen}"
+    );
+    g.assert_clean();
+}
