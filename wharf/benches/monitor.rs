@@ -134,6 +134,8 @@ fn main() {
     let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
     common::remove_cgroup_tree("libpod_parent");
     common::remove_empty_cgroup_parents(&["wharf"]);
+    // The data root's default bridge, made with its first container.
+    common::remove_network_state(&data_root);
     // Only now: a cgroup left in the v1 hugetlb hierarchy would keep hugetlb there.
     drop(hugetlb);
     match measured {

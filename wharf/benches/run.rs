@@ -187,6 +187,8 @@ fn main() {
     let _ = reset.stdout(Stdio::null()).stderr(Stdio::null()).status();
     common::remove_cgroup_tree("libpod_parent");
     common::remove_empty_cgroup_parents(&["wharf"]);
+    // The data root's default bridge, made with its first container.
+    common::remove_network_state(&data_root);
     // Only now: a cgroup left in the v1 hugetlb hierarchy (the last detached container's)
     // would keep hugetlb there, and crun would then write plain files under its mount point.
     drop(hugetlb);

@@ -118,6 +118,7 @@ fn main() {
             }
             Err(e) => {
                 eprintln!("run {i}: {e}");
+                common::remove_network_state(&data_root);
                 std::process::exit(1);
             }
         }
@@ -127,6 +128,8 @@ fn main() {
             rss.clear();
         }
     }
+    // The data root's default bridge, made with its first container.
+    common::remove_network_state(&data_root);
     println!("soak: {total} x `wharf run --rm --network none busybox true` (hull)");
     println!(
         "{:>6}  {:>6}  {:>12}  {:>10}  {:>10}  {:>10}  {:>8}  {:>10}  {:>12}",
