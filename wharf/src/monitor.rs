@@ -150,25 +150,27 @@ impl LogStream {
         }
     }
 
-    fn push(&mut self, data: &[u8], log: &mut impl Write) -> io::Result<()> {
+    /// Logs each complete line of `data`. A line the log cannot take (a full disk) is
+    /// dropped, as docker's json-file driver drops it: the output still reaches attached
+    /// clients, and the container goes on being supervised.
+    fn push(&mut self, data: &[u8], log: &mut impl Write) {
         self.pending.extend_from_slice(data);
         while let Some(i) = self.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=i).collect();
-            write_entry(log, self.name, &line)?;
+            let _ = write_entry(log, self.name, &line);
         }
         if self.pending.len() >= MAX_LINE {
             let line = std::mem::take(&mut self.pending);
-            write_entry(log, self.name, &line)?;
+            let _ = write_entry(log, self.name, &line);
         }
-        Ok(())
     }
 
-    fn finish(&mut self, log: &mut impl Write) -> io::Result<()> {
+    /// Logs what is left of an unfinished line, as `push` logs a line.
+    fn finish(&mut self, log: &mut impl Write) {
         if !self.pending.is_empty() {
             let line = std::mem::take(&mut self.pending);
-            write_entry(log, self.name, &line)?;
+            let _ = write_entry(log, self.name, &line);
         }
-        Ok(())
     }
 }
 
@@ -178,7 +180,8 @@ fn write_entry(log: &mut impl Write, stream: &str, line: &[u8]) -> io::Result<()
         "stream": stream,
         "time": container::now_go(),
     });
-    writeln!(log, "{}", go_json(&entry))
+    // One write: a line the disk only partly took is one malformed line, which readers skip.
+    log.write_all(format!("{}\n", go_json(&entry)).as_bytes())
 }
 
 struct Monitor {
@@ -881,10 +884,10 @@ fn pump(
                             break;
                         }
                         hub.broadcast(stream_id(s.name), &buf[..n]);
-                        s.push(&buf[..n], log)?;
+                        s.push(&buf[..n], log);
                     }
                 }
-                s.finish(log)?;
+                s.finish(log);
             }
             return Ok(code.unwrap_or(0));
         }
@@ -957,12 +960,12 @@ fn pump(
                 .unwrap_or(Ok(0));
             match n {
                 Ok(0) | Err(_) => {
-                    s.finish(log)?;
+                    s.finish(log);
                     *fd = None;
                 }
                 Ok(n) => {
                     hub.broadcast(stream_id(s.name), &buf[..n]);
-                    s.push(&buf[..n], log)?;
+                    s.push(&buf[..n], log);
                 }
             }
         }
@@ -1039,10 +1042,10 @@ mod tests {
     fn log_lines_are_docker_json() {
         let mut out = Vec::new();
         let mut s = LogStream::new("stdout");
-        s.push(b"hello\nwor", &mut out).unwrap();
-        s.push(b"ld <x>\n", &mut out).unwrap();
-        s.push(b"tail", &mut out).unwrap();
-        s.finish(&mut out).unwrap();
+        s.push(b"hello\nwor", &mut out);
+        s.push(b"ld <x>\n", &mut out);
+        s.push(b"tail", &mut out);
+        s.finish(&mut out);
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
             .lines()

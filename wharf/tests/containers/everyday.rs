@@ -994,3 +994,93 @@ fn the_runtime_gets_the_users_glibc_tunables() {
     );
     g.assert_clean();
 }
+
+/// A tmpfs mounted for a test, detached when dropped (also when the test fails).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .unwrap();
+        Self(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// A disk too full for the log drops the lines, as docker's json-file driver does; the
+/// monitor goes on supervising the container, and logging resumes once there is room.
+#[test]
+fn a_full_disk_drops_log_lines_and_the_container_goes_on() {
+    let Some(g) = Guard::new(&runtime()) else {
+        return;
+    };
+    // The containers' directories (their logs among them) on a small disk of their own.
+    let disk = Tmpfs::mount(&g.env.root().join("containers"), "16m");
+    let out = g.env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let volume = format!("{}:/out", out.display());
+    g.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "chatty",
+        "-v",
+        &volume,
+        "busybox",
+        "sh",
+        "-c",
+        // Lines of 1 KiB: the log file's last page has room for a few only.
+        "pad=$(printf '%01024d' 0); i=0; \
+         while :; do i=$((i+1)); echo line$i $pad; echo $i > /out/n; sleep 0.05; done",
+    ]);
+    let monitor = g.monitor_of("chatty");
+    let printed = || {
+        std::fs::read_to_string(out.join("n"))
+            .ok()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    g.until(30, "the first lines", || printed().filter(|n| *n >= 5));
+    let filler = disk.0.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![1u8; 1 << 20];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    drop(f);
+    let full_at = printed().unwrap();
+    g.until(30, "twenty lines printed onto a full disk", || {
+        printed().filter(|n| *n >= full_at + 20)
+    });
+    assert_eq!(g.inspect("chatty", "{{.State.Status}}"), "running");
+    assert!(
+        std::path::Path::new(&format!("/proc/{monitor}")).exists(),
+        "the monitor {monitor} is gone"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let freed_at = printed().unwrap();
+    g.until(30, "a line logged after the disk had room again", || {
+        let logs = g.ok(&["logs", "chatty"]);
+        let last: u64 = logs
+            .lines()
+            .filter_map(|l| l.strip_prefix("line")?.split(' ').next()?.parse().ok())
+            .max()?;
+        (last > freed_at + 5).then_some(())
+    });
+    g.ok(&["rm", "-f", "chatty"]);
+    let left: Vec<_> = std::fs::read_dir(&disk.0).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    drop(disk);
+    g.assert_clean();
+}
