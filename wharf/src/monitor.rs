@@ -203,6 +203,16 @@ impl Monitor {
         }
     }
 
+    /// Records events of a container whose record is gone or no longer ours, as far as
+    /// the store lets us: the cleanup goes on regardless.
+    fn add_events(&mut self, events: &[EventRow]) {
+        if let Ok(db) = self.db.get() {
+            for e in events {
+                let _ = db.add_event(e);
+            }
+        }
+    }
+
     fn update(&mut self, f: impl FnMut(&mut State)) -> Result<Option<State>, MonitorError> {
         self.update_reporting(f, &[])
     }
@@ -337,11 +347,7 @@ fn supervise(
         ));
         let Some(now) = container::load(m.db.get()?, &m.id)? else {
             // rm -f removed the record meanwhile.
-            for e in &events {
-                if let Ok(db) = m.db.get() {
-                    let _ = db.add_event(e);
-                }
-            }
+            m.add_events(&events);
             return Ok(());
         };
         // `update` may have changed the policy.
@@ -415,11 +421,7 @@ fn finish(
         .unwrap_or(true);
     if removing {
         // rm -f owns the cleanup now.
-        for e in events {
-            if let Ok(db) = m.db.get() {
-                let _ = db.add_event(e);
-            }
-        }
+        m.add_events(events);
         return Ok(());
     }
     let layout = Layout::new(cdir);
@@ -517,9 +519,7 @@ fn run_once(
     let started = start_run(m, c, cdir, rt, attached_stdin)?;
     let Started {
         pid,
-        outputs,
-        input,
-        tty,
+        stdio,
         mut resolver,
         sandbox,
         probe,
@@ -529,11 +529,6 @@ fn run_once(
         Err(failed) => return Ok(Err(failed)),
     };
     crate::fault::at(crate::fault::Step::MonitorRunning);
-    let stdio = Stdio {
-        outputs,
-        input,
-        tty,
-    };
     let mut checker = probe.and_then(|argv| Checker::new(&mut m.db, c, cdir, rt, argv, health));
     let code = pump(
         io,
@@ -563,9 +558,7 @@ fn run_once(
 /// A container the runtime has started: what the monitor keeps while it runs.
 struct Started {
     pid: i32,
-    outputs: Vec<(OwnedFd, &'static str)>,
-    input: Option<OwnedFd>,
-    tty: bool,
+    stdio: Stdio,
     resolver: Option<network::dns::Resolver>,
     /// Its network namespace, which holds its published ports.
     sandbox: Option<network::Sandbox>,
@@ -740,9 +733,11 @@ fn start_run(
     m.db.close();
     Ok(Ok(Started {
         pid,
-        outputs,
-        input,
-        tty,
+        stdio: Stdio {
+            outputs,
+            input,
+            tty,
+        },
         resolver,
         sandbox,
         probe,

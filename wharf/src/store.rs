@@ -267,10 +267,22 @@ impl OnDemand {
         })
     }
 
+    /// Connects on first use, to a store another connection of this process has opened.
+    pub fn later(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            db: None,
+        }
+    }
+
     pub fn get(&mut self) -> Result<&mut Db, StoreError> {
         match &mut self.db {
             Some(db) => Ok(db),
-            db => Ok(db.insert(Db::reconnect(&self.path)?)),
+            // Set up by `open` already: no setup lock and no migrations, so that a monitor
+            // connecting again from its poll loop never waits on another command's.
+            db => Ok(db.insert(Db {
+                conn: connect(&self.path)?,
+            })),
         }
     }
 
@@ -279,18 +291,16 @@ impl OnDemand {
     }
 }
 
-impl Db {
-    /// A connection to a store that `open` has set up: without its setup lock and
-    /// migrations, so that a monitor connecting again from its poll loop never waits on
-    /// another command's setting up.
-    fn reconnect(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(Self { conn })
-    }
+/// A connection with the settings each connection needs (WAL mode is the file's own).
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
 
+impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // Two processes making a new database at once can meet inside SQLite's switch to WAL,
         // which reports "database is locked" without waiting: setting up is one at a time.
@@ -303,11 +313,8 @@ impl Db {
             .map_err(|e| StoreError::Lock(lock_path.display().to_string(), e.to_string()))?;
         let _setup = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| StoreError::Lock(lock_path.display().to_string(), e.to_string()))?;
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        let mut conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         // A database already at the newest version needs no write transaction (whose
         // commit would cost every command an fsync).
         let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

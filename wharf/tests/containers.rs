@@ -104,13 +104,7 @@ impl Guard {
             integration::skip("containers need root");
             return None;
         }
-        let found = if runtime.contains('/') {
-            std::path::Path::new(runtime).is_file()
-        } else {
-            std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(runtime).is_file()))
-        };
-        if !found {
+        if runtime_path(runtime).is_none() {
             integration::skip(&format!("runtime {runtime} not found"));
             return None;
         }
@@ -405,6 +399,17 @@ fn routed(subnet: &str) -> bool {
     })
 }
 
+/// The runtime `name` names: a path as it is, a bare name found in $PATH.
+fn runtime_path(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(PathBuf::from(name)).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 /// $PATH without the directories that hold `program`.
 fn path_without(program: &str) -> std::ffi::OsString {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -623,9 +628,10 @@ fn bad_input_leaves_nothing_behind() {
         .unwrap();
     assert_eq!(out.status.code(), Some(125), "{:?}", text(&out));
     assert!(
-        text(&out)
-            .1
-            .contains("container monitor, wharf-monitor, is neither next to wharf nor in $PATH"),
+        text(&out).1.contains(&format!(
+            "container monitor, wharf-monitor, is neither in {} (next to wharf) nor in $PATH",
+            alone.display()
+        )),
         "{:?}",
         text(&out)
     );

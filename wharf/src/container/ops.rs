@@ -28,8 +28,8 @@ pub enum OpsError {
     AlreadyPaused(String),
     #[error("starting the monitor: {0}")]
     Monitor(std::io::Error),
-    #[error("wharf's container monitor, {MONITOR}, is neither next to wharf nor in $PATH: install it with wharf (cargo install --path wharf installs both)")]
-    NoMonitor,
+    #[error("wharf's container monitor, {MONITOR}, is neither in {0} (next to wharf) nor in $PATH: install it with wharf (cargo install --path wharf installs both)")]
+    NoMonitor(String),
     #[error("the monitor of {0} exited without reporting")]
     MonitorLost(String),
     /// The container could not start; `code` is docker's 125/126/127.
@@ -126,7 +126,15 @@ pub fn start_monitor(
     client: Option<OwnedFd>,
 ) -> Result<StatusPipe, OpsError> {
     let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let exe = crate::runtime::resolve(MONITOR).map_err(|_| OpsError::NoMonitor)?;
+    let exe = crate::runtime::resolve(MONITOR).map_err(|_| {
+        let beside = std::env::current_exe().ok();
+        OpsError::NoMonitor(
+            beside
+                .as_deref()
+                .and_then(Path::parent)
+                .map_or_else(|| "wharf's directory".into(), |d| d.display().to_string()),
+        )
+    })?;
     let wfd = w.as_raw_fd();
     let cfd = client.as_ref().map(|c| c.as_raw_fd());
     let mut cmd = Command::new(exe);

@@ -45,7 +45,7 @@ impl Resolver {
         inner.set_nonblocking(true)?;
         let upstream = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
         upstream.set_nonblocking(true)?;
-        let db = OnDemand::open(&root.join("wharf.db")).map_err(io::Error::other)?;
+
         Ok(Self {
             inner,
             upstream,
@@ -58,7 +58,8 @@ impl Resolver {
             next_id: 1,
             root: root.to_path_buf(),
             id: id.to_string(),
-            db,
+            // Not on the start's path: connected by the first query that needs a name.
+            db: OnDemand::later(&root.join("wharf.db")),
         })
     }
 

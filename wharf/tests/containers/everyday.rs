@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{runtime, Guard};
+use super::{runtime, runtime_path, Guard};
 
 fn health(g: &Guard, name: &str) -> Value {
     serde_json::from_str(&g.inspect(name, "{{json .State.Health}}")).expect("health JSON")
@@ -934,17 +934,9 @@ fn an_idle_monitor_gives_memory_back_and_still_serves() {
 /// starts gets the user's `GLIBC_TUNABLES` back as it was, or none.
 #[test]
 fn the_runtime_gets_the_users_glibc_tunables() {
-    let real = runtime();
-    let real = if real.contains('/') {
-        PathBuf::from(real)
-    } else {
-        std::env::var_os("PATH")
-            .and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join(&real))
-                    .find(|f| f.is_file())
-            })
-            .unwrap_or_else(|| PathBuf::from(&real))
+    let Some(real) = runtime_path(&runtime()) else {
+        integration::skip(&format!("runtime {} not found", runtime()));
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("env");
