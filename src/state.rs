@@ -2,6 +2,12 @@
 //! the config as it was at create time, and `exec.fifo`. A container is locked with flock on its
 //! directory while a command changes it. The init's pid is stored with its start time, so that a
 //! recycled pid is never taken for the container.
+//!
+//! A deleted container's emptied directory is kept as `<root>/.=spare` for the next create
+//! (renames, not mkdir and rmdir). On a disk filesystem such as ext4, mkdir allocates a block and
+//! removal frees it, and with `discard` the last close of the removed directory waits for the
+//! device to trim that block: 0.1 ms of every `run` when the root is on such a disk, up to 6 ms
+//! at times. `=` is not allowed in a container ID, so the name can never be a container's.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -18,6 +24,8 @@ pub const OCI_VERSION: &str = "1.0.2";
 pub const STATE_FILE: &str = "state.json";
 pub const CONFIG_FILE: &str = "config.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The empty directory kept for the next container (see the module's comment).
+pub const SPARE: &str = ".=spare";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -204,10 +212,17 @@ impl Store {
         self.root.join(id)
     }
 
-    /// Makes the directory of a new container; fails if the ID is taken.
+    /// Makes the directory of a new container, from the spare one when there is one; fails if
+    /// the ID is taken.
     pub fn create(&self, id: &str) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
         let path = self.dir(id);
+        match rename_noreplace(&self.root.join(SPARE), &path) {
+            Ok(()) => return lock(path),
+            Err(Errno::EEXIST) => return Err(StateError::Exists),
+            // No spare (ENOENT), or a filesystem without RENAME_NOREPLACE: make one.
+            Err(_) => {}
+        }
         let mkdir = || std::fs::DirBuilder::new().mode(0o711).create(&path);
         // The root is made only the first time: usually it is there.
         let made = match mkdir() {
@@ -269,19 +284,44 @@ impl Store {
     }
 }
 
+fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
+    nix::fcntl::renameat2(
+        None,
+        from,
+        None,
+        to,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    )
+}
+
+/// Opens and locks a container's directory. A command that waited for the lock may find that
+/// the directory it locked was deleted meanwhile, or became the spare or another container's:
+/// it then starts again with whatever the path names now.
 fn lock(path: PathBuf) -> Result<ContainerDir, StateError> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(&path)
-        .map_err(io(&path))?;
     loop {
-        match Flock::lock(file, FlockArg::LockExclusive) {
-            Ok(lock) => return Ok(ContainerDir { path, lock }),
-            Err((f, Errno::EINTR)) => file = f,
-            Err((_, source)) => return Err(StateError::Lock { path, source }),
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(&path)
+            .map_err(io(&path))?;
+        let lock = loop {
+            match Flock::lock(file, FlockArg::LockExclusive) {
+                Ok(lock) => break lock,
+                Err((f, Errno::EINTR)) => file = f,
+                Err((_, source)) => return Err(StateError::Lock { path, source }),
+            }
+        };
+        if still_at(&lock, &path).map_err(io(&path))? {
+            return Ok(ContainerDir { path, lock });
         }
     }
+}
+
+/// Whether `path` still names the directory open as `dir`.
+fn still_at(dir: &File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (open, named) = (dir.metadata()?, std::fs::metadata(path)?);
+    Ok(open.dev() == named.dev() && open.ino() == named.ino())
 }
 
 impl ContainerDir {
@@ -312,7 +352,8 @@ impl ContainerDir {
     }
 
     /// Removes the directory and everything in it: the files hull keeps there, then the
-    /// directory, searched for anything else only if it is not empty then.
+    /// directory, searched for anything else only if it is not empty then. An empty directory
+    /// becomes the spare unless there is one already.
     pub fn remove(self) -> Result<(), StateError> {
         for name in [STATE_FILE, CONFIG_FILE, EXEC_FIFO] {
             let _ = nix::unistd::unlinkat(
@@ -320,6 +361,12 @@ impl ContainerDir {
                 name,
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
             );
+        }
+        let empty = std::fs::read_dir(&self.path).is_ok_and(|mut d| d.next().is_none());
+        if let (true, Some(root)) = (empty, self.path.parent()) {
+            if rename_noreplace(&self.path, &root.join(SPARE)).is_ok() {
+                return Ok(());
+            }
         }
         match std::fs::remove_dir(&self.path) {
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
@@ -398,12 +445,79 @@ mod tests {
 
     #[test]
     fn store_create_refuses_duplicates() {
-        let tmp = std::env::temp_dir().join(format!("hull-state-test-{}", std::process::id()));
-        let store = Store::new(&tmp);
+        let (tmp, store) = scratch("dup");
         let dir = store.create("x").unwrap();
         drop(dir);
         assert!(matches!(store.create("x"), Err(StateError::Exists)));
         assert!(matches!(store.open("y"), Err(StateError::NotExist)));
+        // Also when a spare is there to be taken.
+        store.create("s").unwrap().remove().unwrap();
+        assert!(matches!(store.create("x"), Err(StateError::Exists)));
+        assert_eq!(names(&tmp), [SPARE, "x"]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    fn scratch(name: &str) -> (PathBuf, Store) {
+        let tmp = std::env::temp_dir().join(format!("hull-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let store = Store::new(&tmp);
+        (tmp, store)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_deleted_containers_directory_is_the_next_ones() {
+        use std::os::unix::fs::MetadataExt;
+        let (tmp, store) = scratch("spare");
+        let x = store.create("x").unwrap();
+        let ino = std::fs::metadata(&x.path).unwrap().ino();
+        std::fs::write(x.path.join(CONFIG_FILE), b"{}").unwrap();
+        x.remove().unwrap();
+        assert_eq!(names(&tmp), [SPARE]);
+        assert!(names(&tmp.join(SPARE)).is_empty());
+        assert!(store.ids().unwrap().is_empty());
+        assert!(matches!(store.open(SPARE), Err(StateError::InvalidId(_))));
+
+        let y = store.create("y").unwrap();
+        assert_eq!(std::fs::metadata(&y.path).unwrap().ino(), ino);
+        assert_eq!(names(&tmp), ["y"]);
+        // A second deleted container finds the spare taken and goes.
+        let z = store.create("z").unwrap();
+        y.remove().unwrap();
+        z.remove().unwrap();
+        assert_eq!(names(&tmp), [SPARE]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn a_directory_holding_more_than_hulls_files_is_not_kept() {
+        let (tmp, store) = scratch("junk");
+        let x = store.create("x").unwrap();
+        std::fs::create_dir(x.path.join("criu-root")).unwrap();
+        std::fs::write(x.path.join("criu-root/f"), b"").unwrap();
+        x.remove().unwrap();
+        assert!(names(&tmp).is_empty());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn a_lock_knows_when_its_path_names_another_directory() {
+        let (tmp, store) = scratch("moved");
+        let x = store.create("x").unwrap();
+        assert!(still_at(&x.lock, &x.path).unwrap());
+        std::fs::rename(&x.path, tmp.join("elsewhere")).unwrap();
+        std::fs::create_dir(&x.path).unwrap();
+        assert!(!still_at(&x.lock, &x.path).unwrap());
+        std::fs::remove_dir(&x.path).unwrap();
+        assert!(still_at(&x.lock, &x.path).is_err());
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -235,8 +235,12 @@ impl Guard {
         if rt_root.exists() {
             for r in std::fs::read_dir(&rt_root).unwrap().filter_map(Result::ok) {
                 let states: Vec<_> = std::fs::read_dir(r.path())
-                    .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-                    .unwrap_or_default();
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| !hull::is_spare_state_dir(p))
+                    .collect();
                 assert!(states.is_empty(), "runtime state left: {states:?}");
             }
         }

@@ -391,7 +391,9 @@ pub fn poststop_failure_only_warns() {
     b.config["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
     let (code, _, _) = run_bundle(&rt, &b);
     assert_eq!(code, 0);
-    assert!(std::fs::read_dir(&rt.root.path).unwrap().next().is_none());
+    assert!(std::fs::read_dir(&rt.root.path)
+        .unwrap()
+        .all(|e| hull::is_spare_state_dir(&e.unwrap().path())));
 }
 
 pub fn no_pivot_moves_the_root() {

@@ -108,7 +108,9 @@ pub fn run_removes_the_container_and_its_cgroup() {
         "{out}"
     );
     assert!(
-        std::fs::read_dir(&rt.root.path).unwrap().next().is_none(),
+        std::fs::read_dir(&rt.root.path)
+            .unwrap()
+            .all(|e| hull::is_spare_state_dir(&e.unwrap().path())),
         "state left behind"
     );
     for d in integration::cgroup_dirs(&cg) {

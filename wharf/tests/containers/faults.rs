@@ -355,8 +355,12 @@ fn clean_and_check(g: &Guard, seen: &Seen, what: &str) {
     let empty = |rel: &str| {
         let dir = root.join(rel);
         let left: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| !hull::is_spare_state_dir(p))
+            .collect();
         assert!(left.is_empty(), "{what}: left in {rel}: {left:?}");
     };
     for rel in [
