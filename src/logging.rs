@@ -51,9 +51,15 @@ pub fn line(format: Format, level: &str, msg: &str, time: &str) -> String {
     }
 }
 
+/// A message on stderr in one write (`eprintln!` makes two: the text, then the newline), so
+/// that the lines of processes sharing the stream do not interleave.
+fn say(msg: &str) {
+    let _ = std::io::stderr().write_all(format!("{msg}\n").as_bytes());
+}
+
 fn emit(level: &str, msg: &str, to_stderr: bool) {
     let Some(l) = LOGGER.get() else {
-        eprintln!("{msg}");
+        say(msg);
         return;
     };
     if level == "debug" && !l.debug {
@@ -68,7 +74,7 @@ fn emit(level: &str, msg: &str, to_stderr: bool) {
         return;
     }
     if to_stderr || l.file.is_none() {
-        eprintln!("{msg}");
+        say(msg);
     }
 }
 

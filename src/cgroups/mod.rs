@@ -321,13 +321,17 @@ impl Cgroup {
     /// `hierarchies` is create's one read of mountinfo (libcgroups' manager would read it once
     /// per controller).
     pub fn check_usable(&self, hierarchies: &[Hierarchy]) -> Result<(), CgroupError> {
-        let busy: std::collections::HashSet<String> = hierarchies
+        let procs: Vec<String> = hierarchies
             .iter()
             .filter_map(|h| {
                 std::fs::read_to_string(h.mount.join(self.rel()).join("cgroup.procs")).ok()
             })
-            .flat_map(|procs| procs.lines().map(str::to_string).collect::<Vec<_>>())
             .collect();
+        // A cgroup that no hierarchy has yet, the usual case, can be neither busy nor frozen.
+        if procs.is_empty() {
+            return Ok(());
+        }
+        let busy: std::collections::HashSet<&str> = procs.iter().flat_map(|p| p.lines()).collect();
         let busy = busy.len();
         if busy > 0 {
             return Err(CgroupError::Unusable(format!(
