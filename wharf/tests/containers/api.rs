@@ -1091,7 +1091,8 @@ fn responses_decode_as_dockers_models() {
                 "exec inspect",
                 s.curl("GET", &format!("/exec/{}/json", exec.id), None),
             );
-            (e.running == Some(false)).then_some(())
+            // Not running and no exit code yet is an exec not started: wait for its end.
+            (e.running == Some(false) && e.exit_code.is_some()).then_some(())
         });
         decode("changes", s.curl("GET", "/containers/shape/changes", None))
     };
