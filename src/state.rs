@@ -250,7 +250,7 @@ impl Store {
     pub fn open(&self, id: &str) -> Result<(ContainerDir, State), StateError> {
         validate_id(id)?;
         let path = self.dir(id);
-        let dir = match lock(path) {
+        let dir = match lock_current(&path) {
             Err(StateError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StateError::NotExist)
             }
@@ -294,25 +294,31 @@ fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Errno> {
     )
 }
 
-/// Opens and locks a container's directory. A command that waited for the lock may find that
-/// the directory it locked was deleted meanwhile, or became the spare or another container's:
-/// it then starts again with whatever the path names now.
+/// Opens and locks a directory this command has just made or taken: no other command can
+/// have moved it, since none acts on a directory without state.json.
 fn lock(path: PathBuf) -> Result<ContainerDir, StateError> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(&path)
+        .map_err(io(&path))?;
     loop {
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY)
-            .open(&path)
-            .map_err(io(&path))?;
-        let lock = loop {
-            match Flock::lock(file, FlockArg::LockExclusive) {
-                Ok(lock) => break lock,
-                Err((f, Errno::EINTR)) => file = f,
-                Err((_, source)) => return Err(StateError::Lock { path, source }),
-            }
-        };
-        if still_at(&lock, &path).map_err(io(&path))? {
-            return Ok(ContainerDir { path, lock });
+        match Flock::lock(file, FlockArg::LockExclusive) {
+            Ok(lock) => return Ok(ContainerDir { path, lock }),
+            Err((f, Errno::EINTR)) => file = f,
+            Err((_, source)) => return Err(StateError::Lock { path, source }),
+        }
+    }
+}
+
+/// Locks an existing container's directory. A command that waited for the lock may find
+/// that the directory it locked was deleted meanwhile, or became the spare or another
+/// container's: it then starts again with whatever the path names now.
+fn lock_current(path: &Path) -> Result<ContainerDir, StateError> {
+    loop {
+        let dir = lock(path.to_path_buf())?;
+        if still_at(&dir.lock, path).map_err(io(path))? {
+            return Ok(dir);
         }
     }
 }
