@@ -3,8 +3,8 @@
 //! text, read-only data, shared libraries), which page faults filled in whole page-cache
 //! folios at start-up though the idle loop needs few of them, and the free memory malloc
 //! holds. The file pages stay in the page cache: what the loop uses again comes back as a
-//! minor fault, and other processes of the same program keep theirs. Also the main thread's stack below
-//! the idle loop: start-up went deeper than the loop does.
+//! minor fault, and other processes of the same program keep theirs. Also the main
+//! thread's stack below the idle loop: start-up went deeper than the loop does.
 
 /// Unmaps the pages of every private, read-only file mapping that holds no copied page
 /// (a relocated RELRO segment does, and dropping it would undo the relocations), and

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use crate::container::health::{self, Health, HealthConfig, HealthResult};
 use crate::container::{self, Container, Status};
 use crate::runtime::{self, Runtime};
-use crate::store::OnDemand;
+use crate::store::{EventRow, OnDemand};
 
 /// How often a long probe looks whether the container was paused under it.
 const PAUSE_CHECK: Duration = Duration::from_secs(1);
@@ -296,17 +296,23 @@ impl<'a> Checker<'a> {
         }
         if self.health.status != health::UNHEALTHY {
             self.health.status = health::UNHEALTHY.into();
-            let health = self.health.clone();
-            if let Ok(db) = self.db.get() {
-                let _ = container::update_reporting(
-                    db,
-                    &self.container.id,
-                    |s| s.health = Some(health.clone()),
-                    &[],
-                );
-            }
+            self.store(&[]);
         }
         self.schedule();
+    }
+
+    /// Writes the health into the container's record, with `events`. A store that cannot be
+    /// written must not stop the monitor; the next result writes the whole health again.
+    fn store(&mut self, events: &[EventRow]) {
+        let health = self.health.clone();
+        if let Ok(db) = self.db.get() {
+            let _ = container::update_reporting(
+                db,
+                &self.container.id,
+                |s| s.health = Some(health.clone()),
+                events,
+            );
+        }
     }
 
     /// Kills a probe: the process in the container (by its pid file, and only while the
@@ -359,17 +365,7 @@ impl<'a> Checker<'a> {
                 crate::events::container_event(self.container, &format!("health_status: {s}"), &[])
             })
             .collect();
-        let health = self.health.clone();
-        // A store that cannot be written must not stop the monitor; the next result
-        // writes the whole health again.
-        if let Ok(db) = self.db.get() {
-            let _ = container::update_reporting(
-                db,
-                &self.container.id,
-                |s| s.health = Some(health.clone()),
-                &events,
-            );
-        }
+        self.store(&events);
         self.schedule();
     }
 

@@ -160,12 +160,12 @@ impl LogStream {
             let _ = write_entry(log, self.name, &line);
         }
         if self.pending.len() >= MAX_LINE {
-            let line = std::mem::take(&mut self.pending);
-            let _ = write_entry(log, self.name, &line);
+            self.finish(log);
         }
     }
 
-    /// Logs what is left of an unfinished line, as `push` logs a line.
+    /// Logs the unfinished line held so far (at the stream's end, or once it reaches
+    /// docker's 16 KiB), as `push` logs a line.
     fn finish(&mut self, log: &mut impl Write) {
         if !self.pending.is_empty() {
             let line = std::mem::take(&mut self.pending);

@@ -104,7 +104,7 @@ impl Guard {
             integration::skip("containers need root");
             return None;
         }
-        if runtime_path(runtime).is_none() {
+        if wharf::runtime::resolve(runtime).is_err() {
             integration::skip(&format!("runtime {runtime} not found"));
             return None;
         }
@@ -401,17 +401,6 @@ fn routed(subnet: &str) -> bool {
             .lines()
             .any(|l| !l.starts_with("default"))
     })
-}
-
-/// The runtime `name` names: a path as it is, a bare name found in $PATH.
-fn runtime_path(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        return Some(PathBuf::from(name)).filter(|p| p.is_file());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// $PATH without the directories that hold `program`.

@@ -45,7 +45,6 @@ impl Resolver {
         inner.set_nonblocking(true)?;
         let upstream = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
         upstream.set_nonblocking(true)?;
-
         Ok(Self {
             inner,
             upstream,

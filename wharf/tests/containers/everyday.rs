@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{runtime, runtime_path, Guard};
+use super::{runtime, Guard};
 
 fn health(g: &Guard, name: &str) -> Value {
     serde_json::from_str(&g.inspect(name, "{{json .State.Health}}")).expect("health JSON")
@@ -934,7 +934,7 @@ fn an_idle_monitor_gives_memory_back_and_still_serves() {
 /// starts gets the user's `GLIBC_TUNABLES` back as it was, or none.
 #[test]
 fn the_runtime_gets_the_users_glibc_tunables() {
-    let Some(real) = runtime_path(&runtime()) else {
+    let Ok(real) = wharf::runtime::resolve(&runtime()) else {
         integration::skip(&format!("runtime {} not found", runtime()));
         return;
     };
@@ -1000,7 +1000,7 @@ impl Tmpfs {
             nix::mount::MsFlags::empty(),
             Some(format!("size={size}").as_str()),
         )
-        .unwrap();
+        .unwrap_or_else(|e| panic!("mounting a tmpfs of {size} at {at:?}: {e}"));
         Self(at.to_path_buf())
     }
 }
