@@ -134,9 +134,16 @@ impl Drop for HugetlbV1 {
             let _ = std::fs::remove_dir(HUGETLB);
         }
         if !restored {
+            // The mount point may be gone (removed above): the command makes it again.
+            let rmdir = if self.created_dir {
+                format!(" && rmdir {HUGETLB}")
+            } else {
+                String::new()
+            };
             eprintln!(
                 "warning: hugetlb is still on a v1 hierarchy (see /proc/cgroups); undo with \
-                 `mount -t cgroup -o hugetlb cgroup {HUGETLB} && umount {HUGETLB}`"
+                 `mkdir -p {HUGETLB} && mount -t cgroup -o hugetlb cgroup {HUGETLB} && \
+                 umount {HUGETLB}{rmdir}`"
             );
         }
     }
