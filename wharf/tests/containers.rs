@@ -50,17 +50,14 @@ struct Guard {
     crun: bool,
 }
 
-/// What the running tests share on the host: the /wharf cgroup parent in each hierarchy,
-/// which only the last guard to go removes (earlier, it could vanish under another test's
-/// runtime between its two mkdirs), and for crun the hugetlb v1 mount.
+/// What the running crun tests share on the host: the hugetlb v1 mount. (The /wharf cgroup
+/// parent is the last `common::Env`'s to remove.)
 struct HostShare {
-    guards: usize,
     hugetlb_holders: usize,
     hugetlb: Option<cgroup::HugetlbV1>,
 }
 
 static HOST: Mutex<HostShare> = Mutex::new(HostShare {
-    guards: 0,
     hugetlb_holders: 0,
     hugetlb: None,
 });
@@ -71,29 +68,25 @@ fn host_share() -> std::sync::MutexGuard<'static, HostShare> {
 
 /// Takes a share, mounting hugetlb as v1 for the first crun taker.
 fn hold_host(crun: bool) {
-    let mut host = host_share();
-    host.guards += 1;
-    if crun {
-        if host.hugetlb_holders == 0 {
-            host.hugetlb =
-                cgroup::ensure_hugetlb_v1().expect("mount hugetlb as cgroup v1 for crun");
-        }
-        host.hugetlb_holders += 1;
+    if !crun {
+        return;
     }
+    let mut host = host_share();
+    if host.hugetlb_holders == 0 {
+        host.hugetlb = cgroup::ensure_hugetlb_v1().expect("mount hugetlb as cgroup v1 for crun");
+    }
+    host.hugetlb_holders += 1;
 }
 
 /// Gives a share back; the last one undoes what the first did.
 fn release_host(crun: bool) {
-    let mut host = host_share();
-    host.guards -= 1;
-    if host.guards == 0 {
-        common::remove_empty_cgroup_parents(&["wharf"]);
+    if !crun {
+        return;
     }
-    if crun {
-        host.hugetlb_holders -= 1;
-        if host.hugetlb_holders == 0 {
-            host.hugetlb = None;
-        }
+    let mut host = host_share();
+    host.hugetlb_holders -= 1;
+    if host.hugetlb_holders == 0 {
+        host.hugetlb = None;
     }
 }
 

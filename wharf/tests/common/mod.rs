@@ -12,15 +12,31 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+/// The Envs alive in this test process. The runtimes remove each container's own cgroup, not
+/// the /wharf parent they made for it in every hierarchy: the last Env to go removes that.
+/// Earlier, it could vanish under another test's runtime between its two mkdirs.
+static LIVE_ENVS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn live_envs() -> std::sync::MutexGuard<'static, usize> {
+    LIVE_ENVS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Drop for Env {
-    /// Whatever a test did, the data root's bridges and nftables table go with it.
+    /// Whatever a test did, the data root's bridges and nftables table go with it, and with
+    /// the last Env the /wharf cgroup parent.
     fn drop(&mut self) {
         remove_network_state(&self.root());
+        let mut live = live_envs();
+        *live -= 1;
+        if *live == 0 {
+            remove_empty_cgroup_parents(&["wharf"]);
+        }
     }
 }
 
 impl Env {
     pub fn new() -> Self {
+        *live_envs() += 1;
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
         }
