@@ -35,8 +35,7 @@ mod userns;
 /// directory the next container takes (the `state` module says why). Tests that check that
 /// nothing was left behind allow it.
 pub fn is_spare_state_dir(path: &std::path::Path) -> bool {
-    path.file_name() == Some(std::ffi::OsStr::new(state::SPARE))
-        && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+    path.file_name() == Some(std::ffi::OsStr::new(state::SPARE)) && state::is_empty_dir(path)
 }
 
 /// Entry points for fuzz targets and benches: the pure functions that read untrusted input.

@@ -323,6 +323,11 @@ fn lock_current(path: &Path) -> Result<ContainerDir, StateError> {
     }
 }
 
+/// Whether `path` is a directory with nothing in it.
+pub(crate) fn is_empty_dir(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+}
+
 /// Whether `path` still names the directory open as `dir`.
 fn still_at(dir: &File, path: &Path) -> std::io::Result<bool> {
     use std::os::unix::fs::MetadataExt;
@@ -368,8 +373,7 @@ impl ContainerDir {
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
             );
         }
-        let empty = std::fs::read_dir(&self.path).is_ok_and(|mut d| d.next().is_none());
-        if let (true, Some(root)) = (empty, self.path.parent()) {
+        if let (true, Some(root)) = (is_empty_dir(&self.path), self.path.parent()) {
             if rename_noreplace(&self.path, &root.join(SPARE)).is_ok() {
                 return Ok(());
             }
@@ -451,7 +455,7 @@ mod tests {
 
     #[test]
     fn store_create_refuses_duplicates() {
-        let (tmp, store) = scratch("dup");
+        let (tmp, store) = scratch();
         let dir = store.create("x").unwrap();
         drop(dir);
         assert!(matches!(store.create("x"), Err(StateError::Exists)));
@@ -459,14 +463,13 @@ mod tests {
         // Also when a spare is there to be taken.
         store.create("s").unwrap().remove().unwrap();
         assert!(matches!(store.create("x"), Err(StateError::Exists)));
-        assert_eq!(names(&tmp), [SPARE, "x"]);
-        std::fs::remove_dir_all(&tmp).unwrap();
+        assert_eq!(names(tmp.path()), [SPARE, "x"]);
     }
 
-    fn scratch(name: &str) -> (PathBuf, Store) {
-        let tmp = std::env::temp_dir().join(format!("hull-state-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        let store = Store::new(&tmp);
+    /// A store in a temporary directory that goes with the test, failed or not.
+    fn scratch() -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
         (tmp, store)
     }
 
@@ -482,48 +485,45 @@ mod tests {
     #[test]
     fn a_deleted_containers_directory_is_the_next_ones() {
         use std::os::unix::fs::MetadataExt;
-        let (tmp, store) = scratch("spare");
+        let (tmp, store) = scratch();
         let x = store.create("x").unwrap();
         let ino = std::fs::metadata(&x.path).unwrap().ino();
         std::fs::write(x.path.join(CONFIG_FILE), b"{}").unwrap();
         x.remove().unwrap();
-        assert_eq!(names(&tmp), [SPARE]);
-        assert!(names(&tmp.join(SPARE)).is_empty());
+        assert_eq!(names(tmp.path()), [SPARE]);
+        assert!(names(&tmp.path().join(SPARE)).is_empty());
         assert!(store.ids().unwrap().is_empty());
         assert!(matches!(store.open(SPARE), Err(StateError::InvalidId(_))));
 
         let y = store.create("y").unwrap();
         assert_eq!(std::fs::metadata(&y.path).unwrap().ino(), ino);
-        assert_eq!(names(&tmp), ["y"]);
+        assert_eq!(names(tmp.path()), ["y"]);
         // A second deleted container finds the spare taken and goes.
         let z = store.create("z").unwrap();
         y.remove().unwrap();
         z.remove().unwrap();
-        assert_eq!(names(&tmp), [SPARE]);
-        std::fs::remove_dir_all(&tmp).unwrap();
+        assert_eq!(names(tmp.path()), [SPARE]);
     }
 
     #[test]
     fn a_directory_holding_more_than_hulls_files_is_not_kept() {
-        let (tmp, store) = scratch("junk");
+        let (tmp, store) = scratch();
         let x = store.create("x").unwrap();
         std::fs::create_dir(x.path.join("criu-root")).unwrap();
         std::fs::write(x.path.join("criu-root/f"), b"").unwrap();
         x.remove().unwrap();
-        assert!(names(&tmp).is_empty());
-        std::fs::remove_dir_all(&tmp).unwrap();
+        assert!(names(tmp.path()).is_empty());
     }
 
     #[test]
     fn a_lock_knows_when_its_path_names_another_directory() {
-        let (tmp, store) = scratch("moved");
+        let (tmp, store) = scratch();
         let x = store.create("x").unwrap();
         assert!(still_at(&x.lock, &x.path).unwrap());
-        std::fs::rename(&x.path, tmp.join("elsewhere")).unwrap();
+        std::fs::rename(&x.path, tmp.path().join("elsewhere")).unwrap();
         std::fs::create_dir(&x.path).unwrap();
         assert!(!still_at(&x.lock, &x.path).unwrap());
         std::fs::remove_dir(&x.path).unwrap();
         assert!(still_at(&x.lock, &x.path).is_err());
-        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

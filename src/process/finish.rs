@@ -386,7 +386,8 @@ mod tests {
 
     #[test]
     fn lookup_failures_read_as_runc_prints_them() {
-        let dir = std::env::temp_dir().join(format!("hull-lookpath-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("plain"), "").unwrap();
         let d = dir.display();
@@ -411,7 +412,6 @@ mod tests {
             super::look_path("sh", "/nonexistent:/bin").unwrap(),
             Path::new("/bin/sh")
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
