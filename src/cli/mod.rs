@@ -432,15 +432,16 @@ const HELP: &str =
     "NAME:\n   {name} - {about}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{all-args}{after-help}";
 
 /// The command line as runc lays out its help, each subcommand named `PROG CMD` after the name
-/// hull was run by (as in the usage line; callers and runc's tests read both).
-fn command() -> clap::Command {
+/// hull was run by (as in the usage line; callers and runc's tests read both). Only what clap
+/// prints needs this dress: `parse` puts it on when clap has something to say, since dressing
+/// all the subcommands is a twentieth of a `run`'s instructions.
+fn dressed(cmd: clap::Command) -> clap::Command {
     let prog = std::env::args_os()
         .next()
         .map(std::path::PathBuf::from)
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "hull".into());
-    Cli::command()
-        .help_template(HELP)
+    cmd.help_template(HELP)
         .display_name(prog.clone())
         .mut_subcommands(|c| {
             let name = format!("{prog} {}", c.get_name());
@@ -543,9 +544,15 @@ fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std
 }
 
 fn parse() -> Result<Cli, i32> {
-    let cmd = command();
+    let cmd = Cli::command();
     let args = go_style_flags(&cmd, std::env::args_os().collect());
-    let matches = cmd.try_get_matches_from(args).map_err(|e| {
+    let mut matches = cmd.try_get_matches_from(&args).map_err(|plain| {
+        // The dress changes what clap prints, not what it accepts: the same words fail the
+        // same way on the dressed command, which says so in runc's layout.
+        let e = dressed(Cli::command())
+            .try_get_matches_from(&args)
+            .err()
+            .unwrap_or(plain);
         let asks_help = std::env::args().any(|a| a == "-h" || a == "--help");
         if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_help {
             if let Some(clap::error::ContextValue::String(name)) =
@@ -559,7 +566,7 @@ fn parse() -> Result<Cli, i32> {
         let _ = e.print();
         code
     })?;
-    Cli::from_arg_matches(&matches).map_err(|e| {
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| {
         let _ = e.print();
         e.exit_code()
     })
@@ -781,7 +788,7 @@ mod tests {
     use super::*;
 
     fn normalized(args: &[&str]) -> Vec<String> {
-        go_style_flags(&command(), args.iter().map(Into::into).collect())
+        go_style_flags(&Cli::command(), args.iter().map(Into::into).collect())
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
