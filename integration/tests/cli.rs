@@ -181,6 +181,23 @@ fn global_flags_after_the_command_are_refused() {
     rt.ok(&["list"]);
 }
 
+/// A usage error on a command line holding a word that is not UTF-8 (a path) is reported as
+/// one, naming the flag, and the runtime exits; it does not crash.
+#[test]
+fn a_usage_error_beside_a_non_utf8_path_names_the_flag() {
+    use std::os::unix::ffi::OsStrExt;
+    let rt = Runtime::new();
+    let out = rt
+        .cmd()
+        .args(["create", "--nosuch", "-b"])
+        .arg(std::ffi::OsStr::from_bytes(b"/tmp/\xff"))
+        .arg("c1")
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c != 0), "{out:?}");
+    assert!(stderr(&out).contains("nosuch"), "{out:?}");
+}
+
 /// A caller that leaves stdin, stdout and stderr closed: the container's process gets them
 /// on /dev/null, not a pipe or file that hull opened into their numbers (runc hands it pipes
 /// of its own; crun refuses to run).

@@ -553,7 +553,9 @@ fn parse() -> Result<Cli, i32> {
             .try_get_matches_from(&args)
             .err()
             .unwrap_or(plain);
-        let asks_help = std::env::args().any(|a| a == "-h" || a == "--help");
+        // The arguments as given, not `std::env::args`, which panics on a word that is not
+        // UTF-8 (a path, say) and would abort hull instead of printing the usage error.
+        let asks_help = std::env::args_os().any(|a| a == "-h" || a == "--help");
         if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_help {
             if let Some(clap::error::ContextValue::String(name)) =
                 e.get(clap::error::ContextKind::InvalidSubcommand)

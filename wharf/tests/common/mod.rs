@@ -36,10 +36,10 @@ impl Drop for Env {
 
 impl Env {
     pub fn new() -> Self {
+        // Counted once it exists, so that its Drop, which uncounts it, is sure to run.
+        let dir = tempfile::tempdir().expect("tempdir");
         *live_envs() += 1;
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Self { dir }
     }
 
     pub fn root(&self) -> PathBuf {
