@@ -3,7 +3,7 @@
 //! diff_id checked, then renamed into place, so a present directory is always complete.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use sha2::{Digest as _, Sha256};
 
 use crate::image::digest::Digest;
+use crate::image::store::ReadOnce;
 use crate::image::unpack::{self, UnpackError};
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +118,7 @@ impl Snapshots {
             .prefix(&format!("{}-", std::process::id()))
             .tempdir_in(&tmp_root)
             .map_err(io_err(&tmp_root))?;
-        let blob = File::open(&job.blob_path).map_err(io_err(&job.blob_path))?;
+        let blob = ReadOnce::open(&job.blob_path).map_err(io_err(&job.blob_path))?;
         let out =
             unpack::unpack_layer(blob, tmp.path()).map_err(|source| SnapshotError::Unpack {
                 blob: job.blob.clone(),

@@ -241,6 +241,55 @@ impl BlobWriter {
     }
 }
 
+/// How much of a blob `ReadOnce` reads before it lets the kernel drop it.
+const DROP_EVERY: u64 = 8 << 20;
+
+/// A stored blob read once, front to back, as an unpack reads a layer, that leaves the page
+/// cache as it is read. Nothing reads a layer's compressed blob again while its snapshot is
+/// in use, and keeping it cached takes memory that the files being unpacked need: on a large
+/// image, every page of it is one more page the kernel must find for them. Stored blobs
+/// were synced before they were renamed into place, so their pages are clean and dropping
+/// them writes nothing.
+pub struct ReadOnce {
+    file: File,
+    read: u64,
+    dropped: u64,
+}
+
+impl ReadOnce {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        Ok(Self {
+            file: File::open(path)?,
+            read: 0,
+            dropped: 0,
+        })
+    }
+
+    /// Asks the kernel to drop what has been read since the last call.
+    fn drop_read(&mut self) {
+        use std::os::fd::AsRawFd;
+        // Only advice: a kernel that keeps the pages costs memory, not correctness.
+        let _ = nix::fcntl::posix_fadvise(
+            self.file.as_raw_fd(),
+            self.dropped as i64,
+            (self.read - self.dropped) as i64,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+        self.dropped = self.read;
+    }
+}
+
+impl Read for ReadOnce {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read += n as u64;
+        if self.read - self.dropped >= DROP_EVERY || (n == 0 && self.read > self.dropped) {
+            self.drop_read();
+        }
+        Ok(n)
+    }
+}
+
 /// Writes `data` to `path` through a synced temporary file and a rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), BlobError> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -249,4 +298,80 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), BlobError> {
     tmp.as_file().sync_all().map_err(io_err(path))?;
     tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many of the file's pages are in the page cache.
+    fn resident(f: &File) -> usize {
+        use std::os::fd::AsRawFd;
+        let len = f.metadata().unwrap().len() as usize;
+        let page = 4096;
+        // SAFETY: a fresh read-only shared mapping of the whole file, unmapped below.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(addr, libc::MAP_FAILED);
+        let mut vec = vec![0u8; len.div_ceil(page)];
+        // SAFETY: `vec` has one byte for each page of the mapping.
+        let rc = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
+        // SAFETY: the mapping made above, not used after this.
+        unsafe { libc::munmap(addr, len) };
+        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+        vec.iter().filter(|b| *b & 1 == 1).count()
+    }
+
+    #[test]
+    fn a_blob_read_once_leaves_the_page_cache() {
+        // Beside the test binary rather than in a /tmp that may be tmpfs, whose pages are
+        // the file itself and cannot be dropped.
+        let exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir_in(exe.parent().unwrap()).unwrap();
+        let fs = nix::sys::statfs::statfs(dir.path())
+            .unwrap()
+            .filesystem_type();
+        if fs == nix::sys::statfs::TMPFS_MAGIC {
+            eprintln!(
+                "SKIPPED: {} is on tmpfs, which keeps every page",
+                dir.path().display()
+            );
+            return;
+        }
+        let store = BlobStore::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..3 * DROP_EVERY + 12345).map(|i| (i * 7) as u8).collect();
+        let d = store.put(&data).unwrap();
+        let file = File::open(store.path(&d)).unwrap();
+        let pages = data.len().div_ceil(4096);
+        assert_eq!(resident(&file), pages, "a blob just written is cached");
+        let mut r = ReadOnce::open(&store.path(&d)).unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut back = Vec::new();
+        let mut cached_midway = None;
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&buf[..n]);
+            if cached_midway.is_none() && back.len() as u64 >= 2 * DROP_EVERY + 4096 {
+                cached_midway = Some(resident(&file));
+            }
+        }
+        assert!(back == data, "read back what was stored");
+        let midway = cached_midway.unwrap();
+        assert!(
+            midway <= pages - (2 * DROP_EVERY as usize) / 4096,
+            "{midway} of {pages} pages cached after reading two thirds"
+        );
+        assert_eq!(resident(&file), 0, "pages cached after the last read");
+    }
 }
