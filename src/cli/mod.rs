@@ -434,11 +434,11 @@ const HELP: &str =
 /// The command line as runc lays out its help, each subcommand named `PROG CMD` after the name
 /// hull was run by (as in the usage line; callers and runc's tests read both). Only what clap
 /// prints needs this dress: `parse` puts it on when clap has something to say, since dressing
-/// all the subcommands is a twentieth of a `run`'s instructions.
-fn dressed(cmd: clap::Command) -> clap::Command {
-    let prog = std::env::args_os()
-        .next()
-        .map(std::path::PathBuf::from)
+/// all the subcommands is a twentieth of a `run`'s instructions. `argv0` is the name hull was
+/// run by.
+fn dressed(cmd: clap::Command, argv0: Option<&std::ffi::OsString>) -> clap::Command {
+    let prog = argv0
+        .map(std::path::Path::new)
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "hull".into());
     cmd.help_template(HELP)
@@ -546,32 +546,40 @@ fn go_style_flags(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std
 fn parse() -> Result<Cli, i32> {
     let cmd = Cli::command();
     let args = go_style_flags(&cmd, std::env::args_os().collect());
-    let mut matches = cmd.try_get_matches_from(&args).map_err(|plain| {
-        // The dress changes what clap prints, not what it accepts: the same words fail the
-        // same way on the dressed command, which says so in runc's layout.
-        let e = dressed(Cli::command())
-            .try_get_matches_from(&args)
-            .err()
-            .unwrap_or(plain);
-        // The arguments as given, not `std::env::args`, which panics on a word that is not
-        // UTF-8 (a path, say) and would abort hull instead of printing the usage error.
-        let asks_help = std::env::args_os().any(|a| a == "-h" || a == "--help");
-        if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_help {
-            if let Some(clap::error::ContextValue::String(name)) =
-                e.get(clap::error::ContextKind::InvalidSubcommand)
-            {
-                eprintln!("No help topic for '{name}'");
-                return 3;
-            }
-        }
-        let code = e.exit_code();
-        let _ = e.print();
-        code
-    })?;
+    let mut matches = cmd
+        .try_get_matches_from(&args)
+        .map_err(|plain| usage_error(plain, &args))?;
     Cli::from_arg_matches_mut(&mut matches).map_err(|e| {
         let _ = e.print();
         e.exit_code()
     })
+}
+
+/// Prints what clap had to say about `args` (help, a usage error) in runc's layout; returns
+/// the exit status. Off the start path: no caller that gets it right comes here.
+#[cold]
+#[inline(never)]
+fn usage_error(plain: clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    // The dress changes what clap prints, not what it accepts: the same words fail the same
+    // way on the dressed command, which says so in runc's layout.
+    let e = dressed(Cli::command(), args.first())
+        .try_get_matches_from(args)
+        .err()
+        .unwrap_or(plain);
+    // OS strings, as read: a word that is not UTF-8 (a path, say) must not abort hull before
+    // it prints the usage error.
+    let asks_help = args.iter().any(|a| a == "-h" || a == "--help");
+    if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_help {
+        if let Some(clap::error::ContextValue::String(name)) =
+            e.get(clap::error::ContextKind::InvalidSubcommand)
+        {
+            eprintln!("No help topic for '{name}'");
+            return 3;
+        }
+    }
+    let code = e.exit_code();
+    let _ = e.print();
+    code
 }
 
 /// Parses the command line, runs the command, and returns the process exit status.
