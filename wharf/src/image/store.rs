@@ -304,11 +304,17 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), BlobError> {
 mod tests {
     use super::*;
 
+    fn page_size() -> usize {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .unwrap()
+            .unwrap() as usize
+    }
+
     /// How many of the file's pages are in the page cache.
     fn resident(f: &File) -> usize {
         use std::os::fd::AsRawFd;
         let len = f.metadata().unwrap().len() as usize;
-        let page = 4096;
+        let page = page_size();
         // SAFETY: a fresh read-only shared mapping of the whole file, unmapped below.
         let addr = unsafe {
             libc::mmap(
@@ -350,7 +356,8 @@ mod tests {
         let data: Vec<u8> = (0..3 * DROP_EVERY + 12345).map(|i| (i * 7) as u8).collect();
         let d = store.put(&data).unwrap();
         let file = File::open(store.path(&d)).unwrap();
-        let pages = data.len().div_ceil(4096);
+        let page = page_size();
+        let pages = data.len().div_ceil(page);
         assert_eq!(resident(&file), pages, "a blob just written is cached");
         let mut r = ReadOnce::open(&store.path(&d)).unwrap();
         let mut buf = vec![0u8; 1 << 16];
@@ -362,14 +369,14 @@ mod tests {
                 break;
             }
             back.extend_from_slice(&buf[..n]);
-            if cached_midway.is_none() && back.len() as u64 >= 2 * DROP_EVERY + 4096 {
+            if cached_midway.is_none() && back.len() >= 2 * DROP_EVERY as usize + page {
                 cached_midway = Some(resident(&file));
             }
         }
         assert!(back == data, "read back what was stored");
         let midway = cached_midway.unwrap();
         assert!(
-            midway <= pages - (2 * DROP_EVERY as usize) / 4096,
+            midway <= pages - 2 * DROP_EVERY as usize / page,
             "{midway} of {pages} pages cached after reading two thirds"
         );
         assert_eq!(resident(&file), 0, "pages cached after the last read");
